@@ -1,0 +1,211 @@
+/* scenario: the neutral model of a VNX 2.0 scenario, its deployment restrictions and a cluster
+ * description; parse (vnx.c, restrict.c, cluster.c) and validate (validate.c) fill and check it.
+ *
+ * Ownership: every string and array hangs off the top object and is freed with it
+ * (scenario_free, restrictions_free, cluster_free). All names are UTF-8 as in the file. */
+#ifndef NUBE_SCENARIO_H
+#define NUBE_SCENARIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "util/diag.h"
+
+/* limits the validator enforces */
+#define SC_MEM_MIN_MIB	16
+#define SC_MEM_MAX_MIB	(1024 * 1024)
+#define SC_VCPU_MAX	256
+#define SC_DEFAULT_MEM_MIB	128
+#define SC_DEFAULT_VCPU	1
+
+typedef enum { SC_NET_VIRTUAL_BRIDGE, SC_NET_OPENVSWITCH } sc_net_mode;
+
+typedef struct {
+	char *name;
+	int line;
+	sc_net_mode mode;
+	char *external;		/* host interface to attach, NULL if none */
+	bool managed;		/* managed="no" -> false: nube does not create it */
+	int vlan;		/* -1 when none */
+} sc_net;
+
+typedef struct {
+	int family;		/* 4 or 6 (AF_INET/AF_INET6 are not used to keep the core libc-neutral) */
+	bool dhcp;		/* <ipv4>dhcp</ipv4>: addr is NULL */
+	char *addr;		/* address text without prefix, e.g. "10.1.0.2" */
+	int prefix;		/* from "/24" or mask="..."; -1 when absent */
+	int line;
+} sc_ip;
+
+typedef struct {
+	int id;
+	char *net;		/* net name (validated to exist) */
+	char *mac;		/* explicit <mac>, NULL when automac/none */
+	int line;
+	GPtrArray *ips;		/* of sc_ip* */
+} sc_if;
+
+typedef struct {
+	int family;		/* 4 or 6 */
+	char *dest;		/* "default" or "a.b.c.d/len" / "x::/len" */
+	char *gw;
+	int line;
+} sc_route;
+
+typedef struct {
+	char *seq;
+	char *type;		/* "verbatim" or "file" */
+	char *ostype;		/* may be NULL */
+	char *text;		/* commands, verbatim, trimmed of the common leading/trailing blank lines */
+	int line;
+} sc_exec;
+
+typedef struct {
+	char *seq;
+	char *root;		/* destination dir inside the VM */
+	char *src;		/* path on the operator side */
+	int line;
+} sc_filetree;
+
+typedef struct {
+	char *name;
+	int line;
+	char *type;		/* "libvirt", "lxc", ... as written */
+	char *subtype;		/* "kvm", ... or NULL */
+	char *os;		/* "linux", ... or NULL */
+	char *arch;		/* "x86_64", ... or NULL */
+	uint64_t mem_mib;	/* from <mem> (units M/G/K handled), or vm_defaults, or SC_DEFAULT_MEM_MIB */
+	int mem_line;
+	int vcpu;		/* from vcpu= attr or <vcpu>, default SC_DEFAULT_VCPU */
+	char *filesystem;	/* path as written, NULL if none */
+	char *fs_type;		/* "cow", "direct", ... */
+	char *kernel;		/* NULL if none */
+	bool fwd_ipv4, fwd_ipv6;/* <forwarding type="ip|ipv4|ipv6"/> */
+	GPtrArray *ifs;		/* of sc_if* in file order */
+	GPtrArray *routes;	/* of sc_route* */
+	GPtrArray *execs;	/* of sc_exec* */
+	GPtrArray *filetrees;	/* of sc_filetree* */
+} sc_vm;
+
+typedef struct {
+	char *seq;
+	GPtrArray *members;	/* of char* (seq names or other cmd-seq names) */
+	int line;
+} sc_cmdseq;
+
+typedef enum { SC_MGMT_NONE, SC_MGMT_PRIVATE, SC_MGMT_NET } sc_mgmt_type;
+
+typedef struct {
+	sc_mgmt_type type;
+	char *network;		/* "10.250.0.0" */
+	int mask;		/* 24 */
+	int offset;		/* first host offset */
+	char *net;		/* for type net: the scenario net name */
+	int line;
+} sc_mgmt;
+
+typedef struct {
+	char *file;		/* path the scenario was read from (for messages) */
+	char *name;		/* scenario_name */
+	int name_line;
+	char *version;
+	bool automac;
+	int automac_offset;
+	sc_mgmt mgmt;
+	uint64_t default_mem_mib;	/* from vm_defaults, 0 if none */
+	int default_vcpu;		/* from vm_defaults, 0 if none */
+	GPtrArray *nets;	/* of sc_net* */
+	GPtrArray *vms;		/* of sc_vm* */
+	GPtrArray *cmdseqs;	/* of sc_cmdseq* */
+	GPtrArray *host_ifs;	/* of sc_if* (<host><hostif>), id = index */
+	GPtrArray *host_routes;	/* of sc_route* */
+} scenario;
+
+/* ---- restrictions (EDIV's <deployment_restrictions>) ---- */
+
+typedef struct {
+	char *what;		/* VM name (vm_at) or net name (net_at) */
+	char *host;
+	int line;
+} rs_at;
+
+typedef struct {
+	GPtrArray *names;	/* of char*: VM names (affinity/antiaffinity) or net names (net_together) */
+	int line;
+} rs_group;
+
+typedef struct {
+	char *file;
+	GPtrArray *vm_at;	/* of rs_at* */
+	GPtrArray *net_at;	/* of rs_at* */
+	GPtrArray *affinity;	/* of rs_group* */
+	GPtrArray *antiaffinity;/* of rs_group* */
+	GPtrArray *net_together;/* of rs_group*: each <net_deploy_together net=a/> is a group of 1 net
+				 * meaning "all VMs on that net on one host" */
+} restrictions;
+
+/* ---- cluster description (EDIV's cluster.conf, INI) ---- */
+
+typedef struct {
+	char *name;		/* section name = host name used in restrictions and plans */
+	char *host_name;	/* address/hostname of the host (EDIV host_name) */
+	uint64_t mem_mib;
+	double cpu;		/* EDIV cpu weight; we read it as CPU capacity (number of CPUs) */
+	int max_vms;		/* 0 = unlimited */
+	double load;		/* 0..1, ours, default 0 */
+	bool online;		/* always true from a file */
+	int line;
+} cl_host;
+
+typedef struct {
+	char *file;
+	GPtrArray *hosts;	/* of cl_host*, in [cluster] host = order */
+} cluster;
+
+/* ---- parse ---- */
+
+/* scenario_parse_file: read a VNX 2.0 file. Returns a new scenario (free with scenario_free)
+ * or NULL when the XML is malformed or not a <vnx> document; every problem, including
+ * unknown elements (warnings), goes to d as file:line. A non-NULL result may still carry
+ * errors in d (e.g. bad <mem> text); callers check diag_has_errors. */
+scenario *scenario_parse_file(const char *path, diag *d);
+
+/* scenario_parse_memory: same from a buffer; name is used in messages. */
+scenario *scenario_parse_memory(const char *buf, size_t len, const char *name, diag *d);
+
+void scenario_free(scenario *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(scenario, scenario_free)
+
+/* lookups: return the object or NULL; index variants return -1 when absent */
+sc_vm *scenario_vm(const scenario *s, const char *name);
+sc_net *scenario_net(const scenario *s, const char *name);
+int scenario_vm_index(const scenario *s, const char *name);
+int scenario_net_index(const scenario *s, const char *name);
+
+/* scenario_expand_seq: expand a cmd-seq name recursively into plain seq names, in order,
+ * into out (of char*, borrowed from s). A seq that is not a cmd-seq expands to itself.
+ * Returns 0, or -1 on a cycle. */
+int scenario_expand_seq(const scenario *s, const char *seq, GPtrArray *out);
+
+restrictions *restrictions_parse_file(const char *path, diag *d);
+restrictions *restrictions_new(void);	/* empty set */
+void restrictions_free(restrictions *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(restrictions, restrictions_free)
+
+cluster *cluster_parse_file(const char *path, diag *d);
+void cluster_free(cluster *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(cluster, cluster_free)
+
+/* ---- validate ---- */
+
+/* scenario_validate: check the model (names, ifs, addresses, routes, cmd-seq, mem/vcpu);
+ * appends every problem to d. Returns true when no error was added. */
+bool scenario_validate(const scenario *s, diag *d);
+
+/* restrictions_validate: names known to s, hosts known to c (c may be NULL: hosts unchecked),
+ * no contradictions (affinity+antiaffinity on one pair, two deploy_at hosts for one
+ * affinity group, ...). Appends to d; true when no error was added. */
+bool restrictions_validate(const restrictions *r, const scenario *s, const cluster *c, diag *d);
+
+#endif

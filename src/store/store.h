@@ -1,0 +1,70 @@
+/* store: the operator-side state in SQLite (WAL, foreign keys, schema version + migrations):
+ * scenarios (spec text, state), VM placement, allocations (VNIs, MACs, addresses) and an
+ * append-only event log. Safe against concurrent nube processes (BEGIN IMMEDIATE + UNIQUE). */
+#ifndef NUBE_STORE_H
+#define NUBE_STORE_H
+
+#include <stdint.h>
+#include <glib.h>
+
+#include "scenario/scenario.h"
+#include "plan/plan.h"
+#include "plan/alloc.h"
+#include "util/diag.h"
+
+typedef struct store store;
+
+#define STORE_DEFAULT_PATH "/var/lib/nube/nube.db"
+
+/* store_open: open or create the database at path (parent dirs created), apply migrations.
+ * NULL + err on failure. */
+store *store_open(const char *path, GError **err);
+void store_close(store *st);
+
+/* store_reserve: in one IMMEDIATE transaction: fail if scenario s->name exists, read every
+ * VNI/MAC/address in use, run alloc_plan(p, s, ctx with those sets), insert the scenario
+ * (spec, state "deploying", algorithm), its placements and allocations. Two concurrent
+ * callers can never get the same VNI/MAC/address. 0, or -1 with the reason in d. */
+int store_reserve(store *st, const scenario *s, const char *spec, plan *p,
+    uint32_t vni_min, uint32_t vni_max, diag *d);
+
+/* store_set_state: "deploying", "deployed", "failed", "undeploying" */
+int store_set_state(store *st, const char *scenario, const char *state, GError **err);
+
+/* store_set_placement: record that vm now runs on host (after a migration) */
+int store_set_placement(store *st, const char *scenario, const char *vm, const char *host,
+    GError **err);
+
+/* store_delete: remove the scenario, its placements and allocations (events stay) */
+int store_delete(store *st, const char *scenario, GError **err);
+
+typedef struct {
+	char *name;
+	char *state;
+	char *algorithm;
+	char *spec;
+	int64_t created;	/* unix seconds */
+} store_scenario;
+
+void store_scenario_free(store_scenario *s);
+/* store_get: the scenario or NULL (absent is not an error: *err stays NULL) */
+store_scenario *store_get(store *st, const char *name, GError **err);
+/* store_list: all scenarios, GPtrArray of store_scenario* */
+GPtrArray *store_list(store *st, GError **err);
+
+/* store_placements: GHashTable vm -> host (both char*, owned by the table) */
+GHashTable *store_placements(store *st, const char *scenario, GError **err);
+
+/* store_event: append to the event log; fields may be NULL; ts in unix milliseconds */
+int store_event(store *st, int64_t ts_ms, const char *host, const char *type,
+    const char *scenario, const char *vm, const char *msg, GError **err);
+
+typedef struct {
+	int64_t id, ts_ms;
+	char *host, *type, *scenario, *vm, *msg;
+} store_event_row;
+void store_event_row_free(store_event_row *e);
+/* store_events: newest last; since_id 0 = all; limit 0 = no limit */
+GPtrArray *store_events(store *st, int64_t since_id, int limit, GError **err);
+
+#endif
