@@ -75,4 +75,20 @@ int virt_guest_configure(virt *v, const scenario *s, const proto_deployment *dep
 int virt_guest_exec(virt *v, const char *domname, const char *cmd, int timeout_s,
     int *exit_code, char **out, char **errout, GError **err);
 
+
+
+typedef struct {
+	int64_t duration_ms;	/* from libvirt job stats (VIR_DOMAIN_JOB_TIME_ELAPSED) */
+	int64_t downtime_ms;	/* VIR_DOMAIN_JOB_DOWNTIME */
+	uint64_t data_bytes;	/* VIR_DOMAIN_JOB_DATA_PROCESSED */
+} virt_migrate_stats;
+
+/* virt_migrate: live, peer-to-peer, persist on destination, undefine on source; dest_uri e.g.
+ * "qemu+tcp://10.77.0.12/system", migrate_uri "tcp://10.77.0.12" (may be NULL). Blocking:
+ * call from a worker thread with its own virt (virt_open) — libvirt connections are
+ * thread-safe, but the caller's event loop must not wait on it. On failure the VM keeps
+ * running on the source. Stats filled on success. 0 or -1 + err. */
+int virt_migrate(virt *v, const char *domname, const char *dest_uri, const char *migrate_uri,
+    virt_migrate_stats *stats, GError **err);
+
 #endif

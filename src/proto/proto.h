@@ -5,10 +5,13 @@
  * Topics (root "nube/v1/"):
  *   host/<h>/online   retained  "1"; last will "0"
  *   host/<h>/state    retained  telemetry JSON every interval (see proto_state_*)
- *   host/<h>/rpc      requests: {"op": "...", ...}; MQTT 5 response-topic + correlation-data;
+ *   host/<h>/rpc/<sender>  requests to host h from <sender> (a host name or "operator"); the
+ *                     broker's ACL lets an agent write only .../rpc/<its own name>, its own
+ *                     online/state, events and reply/#. Payload {"op": "...", ...};
+ *                     MQTT 5 response-topic + correlation-data;
  *                     the reply is {"ok": true, ...} or {"ok": false, "error": "..."} and may be
  *                     preceded by {"progress": "..."} messages on the same response topic
- *   client/<id>/reply response topics of CLI clients
+ *   reply/<client-id> response topics (CLI clients and agents)
  *   events            {"ts": unix_ms, "host": h, "type": "...", "scenario":..., "vm":..., "msg": ...}
  *
  * rpc ops: "deploy" {deployment}, "undeploy" {"scenario": S}, "exec" {"scenario": S, "vm": V,

@@ -16,9 +16,22 @@ typedef struct store store;
 
 #define STORE_DEFAULT_PATH "/var/lib/nube/nube.db"
 
+/* GError domain of the store (added by the store module) */
+#define STORE_ERROR (store_error_quark())
+GQuark store_error_quark(void);
+typedef enum {
+	STORE_ERROR_DB,		/* SQLite failed (message carries sqlite3_errmsg) */
+	STORE_ERROR_NOT_FOUND,	/* the scenario / VM named is not in the store */
+	STORE_ERROR_INVALID,	/* bad argument (unknown state, NULL name) */
+} store_error_code;
+
+/* store_schema_version: the user_version a fully migrated database has */
+int store_schema_version(void);
+
 /* store_open: open or create the database at path (parent dirs created), apply migrations.
  * NULL + err on failure. */
 store *store_open(const char *path, GError **err);
+/* (path NULL = STORE_DEFAULT_PATH, ":memory:" = a private in-memory database) */
 void store_close(store *st);
 
 /* store_reserve: in one IMMEDIATE transaction: fail if scenario s->name exists, read every
@@ -35,7 +48,9 @@ int store_set_state(store *st, const char *scenario, const char *state, GError *
 int store_set_placement(store *st, const char *scenario, const char *vm, const char *host,
     GError **err);
 
-/* store_delete: remove the scenario, its placements and allocations (events stay) */
+/* store_delete: remove the scenario, its placements and allocations (events stay).
+ * store_set_state/store_set_placement/store_delete fail with STORE_ERROR_NOT_FOUND when the
+ * scenario (or VM) is absent. */
 int store_delete(store *st, const char *scenario, GError **err);
 
 typedef struct {
@@ -64,7 +79,8 @@ typedef struct {
 	char *host, *type, *scenario, *vm, *msg;
 } store_event_row;
 void store_event_row_free(store_event_row *e);
-/* store_events: newest last; since_id 0 = all; limit 0 = no limit */
+/* store_events: events with id > since_id, newest last; since_id 0 = all; limit 0 = no
+ * limit, else only the newest `limit` of them (a tail). GPtrArray of store_event_row*. */
 GPtrArray *store_events(store *st, int64_t since_id, int limit, GError **err);
 
 #endif

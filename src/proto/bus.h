@@ -1,0 +1,73 @@
+/* bus: the MQTT 5 message bus over libmosquitto, driven by a GLib main loop; used by nubed and
+ * the CLI alike: connect with credentials (+TLS), last will, retained publish, subscribe,
+ * request/response with MQTT 5 response-topic + correlation-data, reconnect with back-off. */
+#ifndef NUBE_BUS_H
+#define NUBE_BUS_H
+
+#include <stdbool.h>
+#include <glib.h>
+#include <jansson.h>
+
+typedef struct bus bus;
+
+typedef struct {
+	char *url;		/* mqtt://host:port or mqtts://host:port */
+	char *username;
+	char *password;
+	char *cafile;		/* TLS CA (mqtts), may be NULL */
+	char *client_id;	/* NULL = generated */
+	char *will_topic;	/* last will, may be NULL */
+	char *will_payload;
+	bool will_retain;
+	int keepalive_s;	/* default 10 */
+} bus_opts;
+
+/* Context of a received request, for bus_reply (copied by the bus; valid during callback). */
+typedef struct bus_msg {
+	const char *topic;
+	const char *payload;	/* NUL-terminated copy */
+	int len;
+	const char *response_topic;	/* NULL when none */
+	const void *correlation;	/* may be NULL */
+	int correlation_len;
+	bool retained;
+} bus_msg;
+
+typedef void (*bus_msg_cb)(bus *b, const bus_msg *m, void *ud);
+/* reply callback of bus_request: reply is borrowed; final=false for progress messages;
+ * reply == NULL and final=true on timeout or disconnect (err_msg says which) */
+typedef void (*bus_reply_cb)(bus *b, json_t *reply, bool final, const char *err_msg, void *ud);
+typedef void (*bus_conn_cb)(bus *b, bool connected, void *ud);
+
+/* bus_new: create the client and attach it to ctx (NULL = default main context); starts
+ * connecting in the background, reconnecting with back-off (1 s .. 30 s). */
+bus *bus_new(const bus_opts *o, GMainContext *ctx, GError **err);
+void bus_free(bus *b);
+
+/* bus_wait_connected: iterate the main context until connected or timeout; 0 or -1 + err
+ * (e.g. "broker 10.77.0.1:1883: connection refused: not authorised"). */
+int bus_wait_connected(bus *b, int timeout_ms, GError **err);
+bool bus_is_connected(const bus *b);
+void bus_on_connect(bus *b, bus_conn_cb cb, void *ud);	/* also called after reconnects */
+
+/* bus_subscribe: pattern with MQTT wildcards; cb for every matching message. Subscriptions
+ * are renewed after reconnects. */
+int bus_subscribe(bus *b, const char *pattern, bus_msg_cb cb, void *ud, GError **err);
+int bus_publish(bus *b, const char *topic, const char *payload, int len, int qos, bool retain,
+    GError **err);
+int bus_publish_json(bus *b, const char *topic, json_t *j, int qos, bool retain, GError **err);
+
+/* bus_request: publish j on topic with a response topic (reply/<client-id>) and a fresh
+ * correlation; cb gets progress and the final reply, or a timeout after timeout_ms of
+ * silence (each progress message re-arms the timer). 0 or -1 + err. */
+int bus_request(bus *b, const char *topic, json_t *j, int timeout_ms, bus_reply_cb cb, void *ud,
+    GError **err);
+
+/* bus_reply: answer the request m (no-op when it has no response topic); final=false for
+ * progress messages. */
+int bus_reply(bus *b, const bus_msg *m, json_t *j, bool final, GError **err);
+
+/* helpers for topics: g_free'd "nube/v1/host/<h>/<leaf>" */
+char *bus_host_topic(const char *host, const char *leaf);
+
+#endif
