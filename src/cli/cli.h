@@ -8,6 +8,11 @@
 #define CLI_USAGE	2	/* bad command line */
 #define CLI_UNAVAILABLE	3	/* broker or hosts unreachable */
 
+/* the partition algorithm plan and deploy use when none is given (plan_algorithm_from_name) */
+#define CLI_DEFAULT_ALGORITHM	"weighted-round-robin"
+
+/* main() resets getopt (optind = 0) before calling a command with argv[0] = command name */
+
 /* offline commands (cmd_offline.c) */
 int cmd_validate(int argc, char **argv);
 int cmd_plan(int argc, char **argv);

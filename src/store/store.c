@@ -227,16 +227,13 @@ store_close(store *st)
 /* load_set: run sql (one column) and add each value to set: as GUINT_TO_POINTER when ints,
  * else as a new string owned by the set */
 static int
-load_set(store *st, const char *sql, GHashTable *set, bool ints, diag *d)
+load_set(store *st, const char *sql, GHashTable *set, bool ints, GError **err)
 {
-	g_autoptr(GError) err = NULL;
-	sqlite3_stmt *stmt = prepare(st, sql, &err);
+	sqlite3_stmt *stmt = prepare(st, sql, err);
 	int rc;
 
-	if (stmt == NULL) {
-		diag_error(d, NULL, 0, "%s", err->message);
+	if (stmt == NULL)
 		return -1;
-	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (ints)
 			g_hash_table_add(set, GUINT_TO_POINTER((guint)sqlite3_column_int64(stmt, 0)));
@@ -245,10 +242,51 @@ load_set(store *st, const char *sql, GHashTable *set, bool ints, diag *d)
 	}
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE) {
-		diag_error(d, NULL, 0, "store %s: reading allocations: %s", st->path,
-		    sqlite3_errmsg(st->db));
+		set_db_error(st, err, "reading allocations");
 		return -1;
 	}
+	return 0;
+}
+
+/* load_used: fill the three sets (inside the caller's transaction) */
+static int
+load_used(store *st, GHashTable *vnis, GHashTable *macs, GHashTable *addrs, GError **err)
+{
+	if (load_set(st, "SELECT vni FROM alloc_vni", vnis, true, err) < 0 ||
+	    load_set(st, "SELECT lower(mac) FROM alloc_mac", macs, false, err) < 0 ||
+	    load_set(st, "SELECT addr FROM alloc_addr", addrs, false, err) < 0)
+		return -1;
+	return 0;
+}
+
+static GHashTable *
+str_set(void)
+{
+	return g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+}
+
+int
+store_used_sets(store *st, GHashTable **vnis, GHashTable **macs, GHashTable **addrs,
+    GError **err)
+{
+	GHashTable *v, *m, *a;
+
+	if (st == NULL)
+		return -1;
+	v = g_hash_table_new(g_direct_hash, g_direct_equal);
+	m = str_set();
+	a = str_set();
+	if (exec(st, "BEGIN", err) < 0 || load_used(st, v, m, a, err) < 0 ||
+	    exec(st, "COMMIT", err) < 0) {
+		rollback(st);
+		g_hash_table_unref(v);
+		g_hash_table_unref(m);
+		g_hash_table_unref(a);
+		return -1;
+	}
+	*vnis = v;
+	*macs = m;
+	*addrs = a;
 	return 0;
 }
 
@@ -371,8 +409,8 @@ store_reserve(store *st, const scenario *s, const char *spec, plan *p,
 {
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GHashTable) vnis = g_hash_table_new(g_direct_hash, g_direct_equal);
-	g_autoptr(GHashTable) macs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	g_autoptr(GHashTable) addrs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autoptr(GHashTable) macs = str_set();
+	g_autoptr(GHashTable) addrs = str_set();
 	alloc_ctx ctx = { .vni_min = vni_min, .vni_max = vni_max,
 	    .used_vnis = vnis, .used_macs = macs, .used_addrs = addrs };
 	sqlite3_stmt *stmt;
@@ -403,10 +441,10 @@ store_reserve(store *st, const scenario *s, const char *spec, plan *p,
 		diag_error(d, NULL, 0, "store %s: %s", st->path, sqlite3_errmsg(st->db));
 		goto fail;
 	}
-	if (load_set(st, "SELECT vni FROM alloc_vni", vnis, true, d) < 0 ||
-	    load_set(st, "SELECT lower(mac) FROM alloc_mac", macs, false, d) < 0 ||
-	    load_set(st, "SELECT addr FROM alloc_addr", addrs, false, d) < 0)
+	if (load_used(st, vnis, macs, addrs, &err) < 0) {
+		diag_error(d, NULL, 0, "%s", err->message);
 		goto fail;
+	}
 	if (alloc_plan(p, s, &ctx, d) < 0)
 		goto fail;
 	if (insert_plan(st, s, spec, p, d) < 0)

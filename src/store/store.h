@@ -41,6 +41,12 @@ void store_close(store *st);
 int store_reserve(store *st, const scenario *s, const char *spec, plan *p,
     uint32_t vni_min, uint32_t vni_max, diag *d);
 
+/* store_used_sets: what store_reserve would avoid, read in one transaction: *vnis
+ * (GUINT_TO_POINTER set), *macs (lower-case strings), *addrs (mgmt addresses without prefix);
+ * new tables owned by the caller (fit for alloc_ctx). 0, or -1 + err. (added by store) */
+int store_used_sets(store *st, GHashTable **vnis, GHashTable **macs, GHashTable **addrs,
+    GError **err);
+
 /* store_set_state: "deploying", "deployed", "failed", "undeploying" */
 int store_set_state(store *st, const char *scenario, const char *state, GError **err);
 

@@ -1,0 +1,424 @@
+/* cmd_offline: the commands that need no cluster: validate and plan */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/output.h"
+#include "plan/alloc.h"
+#include "plan/plan.h"
+#include "scenario/scenario.h"
+#include "store/store.h"
+
+#define VNI_MIN_DEFAULT	10000
+#define VNI_MAX_DEFAULT	16777215
+
+/* inputs: the files a command reads, parsed and validated together */
+typedef struct {
+	scenario *s;
+	restrictions *r;
+	cluster *c;
+} inputs;
+
+static void
+inputs_clear(inputs *in)
+{
+	scenario_free(in->s);
+	restrictions_free(in->r);
+	cluster_free(in->c);
+}
+
+/* load: parse and validate the scenario, the cluster (if given) and the restrictions (if
+ * given) into in, collecting every problem in d. true when no error was found. */
+static bool
+load(inputs *in, const char *spath, const char *rpath, const char *cpath, diag *d)
+{
+	in->s = scenario_parse_file(spath, d);
+	if (in->s == NULL && !diag_has_errors(d))
+		diag_error(d, spath, 0, "cannot read the scenario");
+	if (in->s != NULL)
+		scenario_validate(in->s, d);
+	if (cpath != NULL) {
+		in->c = cluster_parse_file(cpath, d);
+		if (in->c == NULL && !diag_has_errors(d))
+			diag_error(d, cpath, 0, "cannot read the cluster description");
+	}
+	if (rpath != NULL) {
+		in->r = restrictions_parse_file(rpath, d);
+		if (in->r == NULL && !diag_has_errors(d))
+			diag_error(d, rpath, 0, "cannot read the restrictions");
+		if (in->r != NULL && in->s != NULL)
+			restrictions_validate(in->r, in->s, in->c, d);
+	}
+	return in->s != NULL && (cpath == NULL || in->c != NULL) && (rpath == NULL || in->r != NULL)
+	    && !diag_has_errors(d);
+}
+
+/* bad_usage: the conventional "nube: msg" + hint, exit code CLI_USAGE */
+static int
+bad_usage(const char *cmd, const char *msg)
+{
+	if (msg != NULL)
+		out_err("%s: %s", cmd, msg);
+	fprintf(stderr, "Try 'nube %s --help'.\n", cmd);
+	return CLI_USAGE;
+}
+
+/* ---- validate ---- */
+
+static const char validate_help[] =
+"usage: nube validate SCENARIO [--restrictions FILE] [--cluster-conf FILE]\n"
+"\n"
+"Parse a VNX 2.0 scenario and check it; with --restrictions also check the EDIV\n"
+"deployment restrictions against it (and against the cluster's hosts when\n"
+"--cluster-conf is given). Every problem is printed as FILE:LINE: error: MESSAGE.\n"
+"\n"
+"  -r, --restrictions FILE   deployment restrictions (EDIV format)\n"
+"  -c, --cluster-conf FILE   cluster description (EDIV cluster.conf)\n"
+"  -h, --help                this help\n"
+"\n"
+"Exit status: 0 valid (warnings allowed), 1 errors found, 2 bad command line.\n";
+
+int
+cmd_validate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "restrictions", required_argument, NULL, 'r' },
+		{ "cluster-conf", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *rpath = NULL, *cpath = NULL;
+	g_autoptr(diag) d = diag_new();
+	inputs in = { 0 };
+	bool ok;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "r:c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'r':
+			rpath = optarg;
+			break;
+		case 'c':
+			cpath = optarg;
+			break;
+		case 'h':
+			fputs(validate_help, stdout);
+			return CLI_OK;
+		default:
+			return bad_usage("validate", NULL);
+		}
+	}
+	if (optind != argc - 1)
+		return bad_usage("validate", optind >= argc ? "a scenario file is required"
+		    : "only one scenario file");
+
+	ok = load(&in, argv[optind], rpath, cpath, d);
+	diag_print(d, stderr);
+	if (ok)
+		printf("scenario '%s': %u VMs, %u nets, %d warning%s\n", in.s->name,
+		    in.s->vms->len, in.s->nets->len, d->nwarnings, d->nwarnings == 1 ? "" : "s");
+	inputs_clear(&in);
+	return ok ? CLI_OK : CLI_FAIL;
+}
+
+/* ---- plan ---- */
+
+static const char plan_help[] =
+"usage: nube plan SCENARIO --cluster-conf FILE [--algorithm A] [--restrictions FILE]\n"
+"                 [--vni-range MIN-MAX] [--store PATH] [--json]\n"
+"\n"
+"Validate a scenario, split it over the hosts of a cluster description and allocate\n"
+"VXLAN VNIs, MACs and management addresses, then print the placement. Nothing is\n"
+"deployed or recorded: the allocation starts from an empty cluster unless --store\n"
+"names a nube database whose allocations are then avoided (read only).\n"
+"\n"
+"  -c, --cluster-conf FILE   cluster description (EDIV cluster.conf), required\n"
+"  -a, --algorithm A         round-robin, weighted-round-robin, least-loaded or graph\n"
+"                            (default " CLI_DEFAULT_ALGORITHM ")\n"
+"  -r, --restrictions FILE   deployment restrictions (EDIV format)\n"
+"      --vni-range MIN-MAX   VXLAN VNIs to use (default 10000-16777215)\n"
+"      --store PATH          avoid the allocations recorded in this database\n"
+"  -j, --json                machine-readable output (a stable interface)\n"
+"  -h, --help                this help\n"
+"\n"
+"Exit status: 0 planned, 1 invalid input or no placement fits, 2 bad command line.\n";
+
+/* parse_vni_range: "A-B" with 1 <= A <= B <= 2^24-1 */
+static int
+parse_vni_range(const char *s, uint32_t *min, uint32_t *max)
+{
+	char *end;
+	unsigned long a, b;
+
+	a = strtoul(s, &end, 10);
+	if (end == s || *end != '-')
+		return -1;
+	s = end + 1;
+	b = strtoul(s, &end, 10);
+	if (end == s || *end != '\0' || a < 1 || a > b || b > VNI_MAX_DEFAULT)
+		return -1;
+	*min = (uint32_t)a;
+	*max = (uint32_t)b;
+	return 0;
+}
+
+/* vm_nets: the distinct nets of vm's interfaces, in interface order (indexes into s->nets) */
+static GArray *
+vm_nets(const scenario *s, const sc_vm *vm)
+{
+	GArray *out = g_array_new(FALSE, FALSE, sizeof(int));
+
+	for (guint k = 0; k < vm->ifs->len; k++) {
+		const sc_if *ifc = g_ptr_array_index(vm->ifs, k);
+		int j = scenario_net_index(s, ifc->net);
+		bool dup = false;
+
+		for (guint m = 0; m < out->len; m++)
+			dup = dup || g_array_index(out, int, m) == j;
+		if (j >= 0 && !dup)
+			g_array_append_val(out, j);
+	}
+	return out;
+}
+
+static bool
+net_cross(const plan *p, int j)
+{
+	return p->net_hosts[j] != NULL && p->net_hosts[j]->len > 1;
+}
+
+static json_t *
+plan_json(const scenario *s, const plan *p)
+{
+	json_t *root = json_object(), *pls = json_array(), *nets = json_array();
+	json_t *totals = json_object(), *hosts = json_array();
+	g_autofree uint64_t *mem = g_new0(uint64_t, p->nhosts);
+	g_autofree int *nvm = g_new0(int, p->nhosts);
+
+	json_object_set_new(root, "scenario", json_string(s->name));
+	json_object_set_new(root, "algorithm", json_string(plan_algorithm_name(p->algorithm)));
+	for (guint i = 0; i < s->vms->len; i++) {
+		const sc_vm *vm = g_ptr_array_index(s->vms, i);
+		GPtrArray *macs = p->vm_macs != NULL ? g_ptr_array_index(p->vm_macs, i) : NULL;
+		const char *mgmt = p->vm_mgmt_addr != NULL ? g_ptr_array_index(p->vm_mgmt_addr, i) : NULL;
+		g_autoptr(GArray) vn = vm_nets(s, vm);
+		json_t *o = json_object(), *jm = json_array(), *jn = json_array();
+		int h = p->vm_host[i];
+
+		mem[h] += vm->mem_mib;
+		nvm[h]++;
+		for (guint k = 0; k < vm->ifs->len; k++) {
+			const sc_if *ifc = g_ptr_array_index(vm->ifs, k);
+			const char *mac = macs != NULL && k < macs->len ? g_ptr_array_index(macs, k) : NULL;
+
+			json_array_append_new(jm, json_pack("{s:i, s:s, s:o}", "if", ifc->id,
+			    "net", ifc->net, "mac", out_json_str(mac)));
+		}
+		for (guint m = 0; m < vn->len; m++) {
+			const sc_net *n = g_ptr_array_index(s->nets, g_array_index(vn, int, m));
+
+			json_array_append_new(jn, json_string(n->name));
+		}
+		json_object_set_new(o, "vm", json_string(vm->name));
+		json_object_set_new(o, "host", json_string(p->hosts[h].name));
+		json_object_set_new(o, "mem_mib", json_integer((json_int_t)vm->mem_mib));
+		json_object_set_new(o, "vcpu", json_integer(vm->vcpu));
+		json_object_set_new(o, "nets", jn);
+		json_object_set_new(o, "macs", jm);
+		json_object_set_new(o, "mgmt", out_json_str(mgmt));
+		json_array_append_new(pls, o);
+	}
+	json_object_set_new(root, "placements", pls);
+	for (guint j = 0; j < s->nets->len; j++) {
+		const sc_net *n = g_ptr_array_index(s->nets, j);
+		json_t *o = json_object(), *jh = json_array();
+		GArray *nh = p->net_hosts[j];
+
+		for (guint m = 0; nh != NULL && m < nh->len; m++)
+			json_array_append_new(jh, json_string(p->hosts[g_array_index(nh, int, m)].name));
+		json_object_set_new(o, "net", json_string(n->name));
+		json_object_set_new(o, "hosts", jh);
+		json_object_set_new(o, "vni", p->net_vni != NULL && p->net_vni[j] != 0
+		    ? json_integer(p->net_vni[j]) : json_null());
+		json_array_append_new(nets, o);
+	}
+	json_object_set_new(root, "nets", nets);
+	for (int h = 0; h < p->nhosts; h++)
+		json_array_append_new(hosts, json_pack("{s:s, s:i, s:I, s:I}",
+		    "host", p->hosts[h].name, "vms", nvm[h], "mem_mib", (json_int_t)mem[h],
+		    "mem_capacity_mib", (json_int_t)p->hosts[h].mem_mib));
+	json_object_set_new(totals, "vms", json_integer(s->vms->len));
+	json_object_set_new(totals, "nets", json_integer(s->nets->len));
+	json_object_set_new(totals, "cross_host_nets", json_integer(plan_cross_host_nets(p)));
+	json_object_set_new(totals, "hosts", hosts);
+	json_object_set_new(root, "totals", totals);
+	return root;
+}
+
+static void
+plan_print(const scenario *s, const plan *p, FILE *fp)
+{
+	static const char *const h1[] = { "vm", "host", "mem", "nets", "cross-host", "vnis" };
+	static const char *const h2[] = { "host", "vms", "mem", "capacity" };
+	g_autoptr(out_table) t = out_table_new(6, h1);
+	g_autoptr(out_table) tot = out_table_new(4, h2);
+	g_autofree uint64_t *mem = g_new0(uint64_t, p->nhosts);
+	g_autofree int *nvm = g_new0(int, p->nhosts);
+
+	out_table_right(t, 2);
+	for (guint i = 0; i < s->vms->len; i++) {
+		const sc_vm *vm = g_ptr_array_index(s->vms, i);
+		g_autoptr(GArray) vn = vm_nets(s, vm);
+		g_autoptr(GString) nets = g_string_new(NULL);
+		g_autoptr(GString) cross = g_string_new(NULL);
+		g_autoptr(GString) vnis = g_string_new(NULL);
+		g_autofree char *m = g_strdup_printf("%" PRIu64 "M", vm->mem_mib);
+		int h = p->vm_host[i];
+
+		mem[h] += vm->mem_mib;
+		nvm[h]++;
+		for (guint k = 0; k < vn->len; k++) {
+			int j = g_array_index(vn, int, k);
+			const sc_net *n = g_ptr_array_index(s->nets, j);
+
+			g_string_append_printf(nets, "%s%s", nets->len ? "," : "", n->name);
+			if (net_cross(p, j)) {
+				g_string_append_printf(cross, "%s%s", cross->len ? "," : "", n->name);
+				if (p->net_vni != NULL && p->net_vni[j] != 0)
+					g_string_append_printf(vnis, "%s%u", vnis->len ? "," : "",
+					    p->net_vni[j]);
+			}
+		}
+		out_table_addv(t, vm->name, p->hosts[h].name, m, nets->len ? nets->str : "-",
+		    cross->len ? cross->str : "-", vnis->len ? vnis->str : "-");
+	}
+	fprintf(fp, "scenario '%s', algorithm %s\n\n", s->name, plan_algorithm_name(p->algorithm));
+	out_table_print(t, fp);
+
+	out_table_right(tot, 1);
+	out_table_right(tot, 2);
+	out_table_right(tot, 3);
+	for (int h = 0; h < p->nhosts; h++) {
+		g_autofree char *n = g_strdup_printf("%d", nvm[h]);
+		g_autofree char *m = g_strdup_printf("%" PRIu64 "M", mem[h]);
+		g_autofree char *c = g_strdup_printf("%" PRIu64 "M", p->hosts[h].mem_mib);
+
+		out_table_addv(tot, p->hosts[h].name, n, m, c);
+	}
+	fputc('\n', fp);
+	out_table_print(tot, fp);
+	fprintf(fp, "\n%u VMs on %d hosts, %d of %u nets cross hosts\n", s->vms->len, p->nhosts,
+	    plan_cross_host_nets(p), s->nets->len);
+}
+
+int
+cmd_plan(int argc, char **argv)
+{
+	enum { OPT_VNI = 256, OPT_STORE };
+	static const struct option opts[] = {
+		{ "cluster-conf", required_argument, NULL, 'c' },
+		{ "algorithm", required_argument, NULL, 'a' },
+		{ "restrictions", required_argument, NULL, 'r' },
+		{ "vni-range", required_argument, NULL, OPT_VNI },
+		{ "store", required_argument, NULL, OPT_STORE },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *rpath = NULL, *cpath = NULL, *spath = NULL;
+	const char *aname = CLI_DEFAULT_ALGORITHM;
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(GHashTable) vnis = NULL;
+	g_autoptr(GHashTable) macs = NULL;
+	g_autoptr(GHashTable) addrs = NULL;
+	g_autoptr(plan) p = NULL;
+	plan_algorithm algo;
+	alloc_ctx ctx = { .vni_min = VNI_MIN_DEFAULT, .vni_max = VNI_MAX_DEFAULT };
+	plan_host *hosts = NULL;
+	int nhosts = 0, ret = CLI_FAIL;
+	bool json = false;
+	inputs in = { 0 };
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:a:r:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cpath = optarg;
+			break;
+		case 'a':
+			aname = optarg;
+			break;
+		case 'r':
+			rpath = optarg;
+			break;
+		case OPT_VNI:
+			if (parse_vni_range(optarg, &ctx.vni_min, &ctx.vni_max) < 0)
+				return bad_usage("plan", "--vni-range wants MIN-MAX within 1-16777215");
+			break;
+		case OPT_STORE:
+			spath = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			fputs(plan_help, stdout);
+			return CLI_OK;
+		default:
+			return bad_usage("plan", NULL);
+		}
+	}
+	if (optind != argc - 1)
+		return bad_usage("plan", optind >= argc ? "a scenario file is required"
+		    : "only one scenario file");
+	if (cpath == NULL)
+		return bad_usage("plan", "--cluster-conf is required");
+	if (plan_algorithm_from_name(aname, &algo) < 0) {
+		g_autofree char *m = g_strdup_printf("unknown algorithm '%s'", aname);
+
+		return bad_usage("plan", m);
+	}
+
+	if (!load(&in, argv[optind], rpath, cpath, d))
+		goto out;
+	hosts = plan_hosts_from_cluster(in.c, &nhosts);
+	if (nhosts == 0) {
+		diag_error(d, in.c->file, 0, "the cluster has no hosts");
+		goto out;
+	}
+	if ((p = plan_partition(in.s, in.r, hosts, nhosts, algo, d)) == NULL)
+		goto out;
+	if (spath != NULL) {
+		g_autoptr(GError) err = NULL;
+		store *st = store_open(spath, &err);
+
+		if (st == NULL || store_used_sets(st, &vnis, &macs, &addrs, &err) < 0) {
+			diag_error(d, NULL, 0, "%s", err->message);
+			store_close(st);
+			goto out;
+		}
+		store_close(st);
+		ctx.used_vnis = vnis;
+		ctx.used_macs = macs;
+		ctx.used_addrs = addrs;
+	}
+	if (alloc_plan(p, in.s, &ctx, d) < 0)
+		goto out;
+	if (json) {
+		json_auto_t *j = plan_json(in.s, p);
+
+		if (out_json_print(j, stdout) < 0)
+			goto out;
+	} else {
+		plan_print(in.s, p, stdout);
+	}
+	ret = CLI_OK;
+out:
+	diag_print(d, stderr);
+	plan_hosts_free(hosts, nhosts);
+	inputs_clear(&in);
+	return ret;
+}

@@ -1,0 +1,43 @@
+/* output: shared CLI output helpers: aligned text tables, JSON documents, "nube: ..." errors */
+#ifndef NUBE_OUTPUT_H
+#define NUBE_OUTPUT_H
+
+#include <stdio.h>
+#include <glib.h>
+#include <jansson.h>
+
+typedef struct out_table out_table;
+
+/* out_table_new: a table with ncols columns titled by the ncols strings in headers (copied).
+ * Free with out_table_free (accepts NULL). */
+out_table *out_table_new(int ncols, const char *const *headers);
+void out_table_free(out_table *t);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(out_table, out_table_free)
+
+/* out_table_right: right-align column col (numbers); columns are left-aligned by default */
+void out_table_right(out_table *t, int col);
+
+/* out_table_add: append a row of ncols cells (copied; NULL prints as "-") */
+void out_table_add(out_table *t, const char *const *cells);
+
+/* out_table_addv: append a row given as exactly ncols const char* arguments */
+void out_table_addv(out_table *t, ...);
+
+/* out_table_rows: number of data rows so far */
+int out_table_rows(const out_table *t);
+
+/* out_table_print: headers in upper case, then the rows; each column as wide as its widest
+ * cell (counted in UTF-8 characters), two spaces between columns, no trailing blanks. */
+void out_table_print(const out_table *t, FILE *fp);
+
+/* out_json_print: write j to fp indented by 2, keys in insertion order (a stable interface),
+ * then a newline. Does not take j. 0, or -1 when writing failed (reported). */
+int out_json_print(const json_t *j, FILE *fp);
+
+/* out_json_str: json string or null for NULL (new reference) */
+json_t *out_json_str(const char *s);
+
+/* out_err: print "nube: <message>" to stderr */
+void out_err(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+#endif
