@@ -120,6 +120,10 @@ typedef struct {
 	GPtrArray *cmdseqs;	/* of sc_cmdseq* */
 	GPtrArray *host_ifs;	/* of sc_if* (<host><hostif>), id = index */
 	GPtrArray *host_routes;	/* of sc_route* */
+	/* name -> index+1 for scenario_vm/net lookups, filled by the parser; may be NULL
+	 * (hand-built models), lookups then scan */
+	GHashTable *vm_index;
+	GHashTable *net_index;
 } scenario;
 
 /* ---- restrictions (EDIV's <deployment_restrictions>) ---- */
@@ -189,11 +193,16 @@ int scenario_net_index(const scenario *s, const char *name);
 int scenario_expand_seq(const scenario *s, const char *seq, GPtrArray *out);
 
 restrictions *restrictions_parse_file(const char *path, diag *d);
+/* restrictions_parse_memory: same from a buffer; name is used in messages. */
+restrictions *restrictions_parse_memory(const char *buf, size_t len, const char *name, diag *d);
 restrictions *restrictions_new(void);	/* empty set */
 void restrictions_free(restrictions *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(restrictions, restrictions_free)
 
 cluster *cluster_parse_file(const char *path, diag *d);
+/* cluster_parse_memory: same from a buffer (need not be NUL-terminated); name is used in
+ * messages. NULL when the text is not valid INI, has no [cluster] or lists no host. */
+cluster *cluster_parse_memory(const char *buf, size_t len, const char *name, diag *d);
 void cluster_free(cluster *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(cluster, cluster_free)
 
