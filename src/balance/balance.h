@@ -1,0 +1,299 @@
+/* balance: the pure decision core of nube's autonomic VM manager (seed 001 ch. 3-4, 6.3) —
+ * detection, planning (policies "seed" and "nube"), admission, penalty and drain planning.
+ *
+ * Pure C over plain structs: no libvirt, MQTT, clock reads or I/O. Time is always passed in as
+ * `now`, in seconds on whatever clock the caller uses consistently (the agent: wall clock, the
+ * simulator: simulated seconds). The agent, the unit tests and the simulator (bench/sim) share it.
+ *
+ * Units used everywhere:
+ *   host load        fraction 0..1 of ALL the host's CPUs busy (Sigar's "CPU load", seed §4.4.3.1)
+ *   VM cpu           CPU demand in cores: 1.5 = one and a half CPUs (seed's "uso de procesadores"/100)
+ *   VM load_generated seed §4.4.3.2: host load × cpu / host cpus (balance_vm_load_generated)
+ *   memory           MiB (the seed's score uses GiB: converted inside balance_seed_host_score)
+ *   up / down        utilisation 0..1 of the host uplink per direction (balance_net_util)
+ *
+ * Ownership: the input structs (balance_host, balance_vm) are views: every pointer in them is
+ * borrowed from the caller and never freed or kept by the core. Results (balance_plan,
+ * balance_reservations) are owned by the caller and freed with their *_free function.
+ *
+ * Predicted load when a VM of demand c cores moves from s to d:
+ *   policy seed:  s.load - vm.load_generated,   d.load + vm.load_generated   (raw, seed §4.4.6)
+ *   policy nube:  s.load - c / s.cpus,          d.load + c / d.cpus          (normalised)
+ */
+#ifndef NUBE_BALANCE_H
+#define NUBE_BALANCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <glib.h>
+#include <jansson.h>
+
+/* last_moved value of a VM that never migrated */
+#define BALANCE_NEVER (-1.0e18)
+
+typedef enum {
+	BALANCE_POLICY_NONE,	/* balancing off: plans are always empty */
+	BALANCE_POLICY_SEED,	/* exactly seed §4.4.6 */
+	BALANCE_POLICY_NUBE,	/* default: normalised, memory-aware, margin, cooldown, net locality */
+} balance_policy;
+
+/* balance_policy_from_name: "none", "seed", "nube" -> 0 and *out; -1 for anything else. */
+int balance_policy_from_name(const char *name, balance_policy *out);
+/* balance_policy_name: static string for a policy. */
+const char *balance_policy_name(balance_policy p);
+
+/* Every threshold and weight. balance_config_defaults fills the values named in brackets. */
+typedef struct {
+	balance_policy policy;	/* [nube] */
+	double interval;	/* [10] s between samples (seed table 1) */
+	double load_threshold;	/* [0.6] seed umbralCarga, 0..1 */
+	int alarm_count;	/* [2] seed umbralAlarmaCarga: consecutive samples >= threshold */
+	double mem_threshold;	/* [0.9] mem_used/mem_total that counts as overloaded too; >= 1 disables */
+	double penalty;		/* [190] s to wait after a failed or partial fix (seed §4.4.7) */
+	double penalty_step;	/* [10] s added per consecutive failure */
+	/* seed §4.4.6.1 server score: w_pos·(cpus·w_cpus + mem_GiB·w_mem)
+	 *   - w_neg·(load·w_load + active·w_active + inactive·w_inactive + mem_use·w_mem_use) */
+	double w_pos, w_neg;	/* [0.333, 0.666] */
+	double w_cpus, w_mem;	/* [0.4, 0.6] (figure 10) */
+	double w_load, w_active, w_inactive, w_mem_use;	/* [0.4, 0.2, 0.05, 0.35] (figure 10) */
+	/* seed §4.4.6.2 VM score: down·w_down + up·w_up + load_generated·w_vmload */
+	double w_down, w_up, w_vmload;	/* [0.2, 0.1, 0.7] (figure 11) */
+	/* nube policy */
+	double margin;		/* [0.05] destinations must stay under threshold - margin, the source
+				 * is brought under it too */
+	double cooldown;	/* [600] s: a VM moved less than this ago is only moved when nothing else
+				 * solves the overload, and never back to the host it left */
+	double w_net;		/* [0.15] cost per scenario net stretched onto one more host */
+	double w_migrate;	/* [0.02] cost per GiB of memory copied by a migration */
+	double w_dest;		/* [0.3] cost per unit of destination load after the move */
+	double w_overshoot;	/* [0.5] cost per unit of source load moved beyond what was needed */
+	double reservation_ttl;	/* [300] s an admission reservation stays counted if not released */
+} balance_config;
+
+/* balance_config_defaults: fill cfg with the defaults above. */
+void balance_config_defaults(balance_config *cfg);
+
+/* balance_config_load_keyfile: overwrite fields of cfg with the keys present in group of kf.
+ * Key names are the field names with '-' for '_' (load-threshold, alarm-count, w-cpus, ...),
+ * "policy" takes a policy name. Keys not present keep cfg's value (call balance_config_defaults
+ * first). Unknown keys, malformed numbers and out-of-range values are errors: returns -1 and
+ * sets *error (cfg may then be partly updated); 0 on success. A missing group is not an error. */
+int balance_config_load_keyfile(GKeyFile *kf, const char *group, balance_config *cfg, GError **error);
+
+/* balance_config_validate: -1 and *error when a value is out of range, 0 otherwise. */
+int balance_config_validate(const balance_config *cfg, GError **error);
+
+/* One VM as its host sees it (seed table 2 plus what nube adds). All pointers borrowed. */
+typedef struct {
+	const char *name;
+	const char *scenario;		/* may be NULL (not a nube scenario VM) */
+	const char *const *nets;	/* names of the scenario nets the VM is attached to */
+	size_t n_nets;
+	double cpu;			/* demand in cores */
+	double load_generated;		/* seed §4.4.3.2; < 0: derived by the core from cpu */
+	double mem;			/* MiB */
+	double up, down;		/* uplink utilisation per direction, 0..1 */
+	double last_moved;		/* time of its last migration, BALANCE_NEVER if none */
+	const char *prev_host;		/* host it left at last_moved, may be NULL */
+	bool pinned;			/* never moved by a plan (migrating now, operator pin) */
+} balance_vm;
+
+/* One host (seed table 1). All pointers borrowed. */
+typedef struct {
+	const char *name;
+	int cpus;
+	double mem_total, mem_used;	/* MiB */
+	double load;			/* 0..1 */
+	int active, inactive;		/* domains (seed §4.4.2) */
+	bool online;			/* member of the group */
+	const balance_vm *vms;		/* its running VMs */
+	size_t n_vms;
+} balance_host;
+
+/* --- monitor helpers (seed §4.4.3) --- */
+
+/* balance_cpu_use: cores used from two libvirt CPU times (ns) interval_s seconds apart;
+ * 0 when the interval is not positive or the counter went backwards. */
+double balance_cpu_use(uint64_t cputime_ns, uint64_t cputime_old_ns, double interval_s);
+/* balance_vm_load_generated: seed §4.4.3.2, host_load × cpu / host_cpus (0 if host_cpus <= 0). */
+double balance_vm_load_generated(double host_load, double cpu, int host_cpus);
+/* balance_net_util: seed §4.4.3.3, bytes moved between two counters / (link bytes/s × interval),
+ * clamped to 0..1; link_bps is bits per second; 0 when inputs are unusable. */
+double balance_net_util(uint64_t bytes, uint64_t bytes_old, double interval_s, double link_bps);
+
+/* --- scores (seed §4.4.6.1-2) --- */
+
+/* balance_seed_host_score: the seed's server score (mem_total converted to GiB, mem use a
+ * fraction). Higher is a better destination. */
+double balance_seed_host_score(const balance_config *cfg, const balance_host *h);
+/* balance_seed_vm_score: the seed's VM score; load_generated taken from vm or, when < 0,
+ * derived with host (may be NULL then it counts 0). Higher moves first. */
+double balance_seed_vm_score(const balance_config *cfg, const balance_vm *vm, const balance_host *host);
+
+/* --- analyse: detection and penalty --- */
+
+/* Per-host detection state (seed §4.4.4); zero-initialise. */
+typedef struct {
+	int count;		/* consecutive samples with load >= threshold */
+	int mem_count;		/* consecutive samples with memory use >= mem_threshold */
+} balance_detector;
+
+/* Penalty back-off state (seed §4.4.7); zero-initialise. */
+typedef struct {
+	bool active;
+	double until;		/* end of the current penalty */
+	int failures;		/* consecutive failed fixes */
+} balance_penalty;
+
+typedef enum {
+	BALANCE_OK,		/* under every threshold */
+	BALANCE_HIGH,		/* over a threshold, fewer than alarm_count samples */
+	BALANCE_OVERLOADED,	/* act now: plan */
+	BALANCE_ALONE,		/* overloaded but no other online host to move to */
+	BALANCE_PENALISED,	/* overloaded but waiting out a penalty */
+} balance_state;
+
+const char *balance_state_name(balance_state s);
+
+/* balance_analyse: feed one sample of self (load, memory) taken at now. Updates the detector
+ * and the penalty (a penalty ends when the load drops under threshold or its time is over).
+ * online_peers: how many OTHER online hosts the group has. Returns what to do. When it returns
+ * BALANCE_OVERLOADED the counters restart from 0 (seed pseudocode); ALONE and PENALISED keep
+ * them, so the plan starts as soon as a peer joins or the penalty ends. pen may be NULL. */
+balance_state balance_analyse(balance_detector *d, balance_penalty *pen, const balance_config *cfg,
+    const balance_host *self, size_t online_peers, double now);
+
+/* balance_penalty_fail: a plan did not (fully) fix the overload at now: wait
+ * penalty + penalty_step × (consecutive failures so far). */
+void balance_penalty_fail(balance_penalty *p, const balance_config *cfg, double now);
+/* balance_penalty_clear: the overload was fixed: no penalty, failure count back to 0. */
+void balance_penalty_clear(balance_penalty *p);
+/* balance_penalty_update: cancels the penalty (and the failure streak) when load < threshold,
+ * ends it when now >= until. Returns whether a penalty is still running. */
+bool balance_penalty_update(balance_penalty *p, const balance_config *cfg, double load, double now);
+
+/* --- plan --- */
+
+/* One decided migration with its reasons. Strings owned by the plan. */
+typedef struct {
+	char *vm;
+	char *scenario;		/* may be NULL */
+	char *src, *dst;
+	double cpu, load_generated, mem;	/* of the VM: what the destination is asked to admit */
+	double src_load_before, src_load_after;	/* predicted, in the policy's load model */
+	double dst_load_before, dst_load_after;
+	double dst_limit;	/* the destination must stay under this */
+	double dst_mem_after;	/* MiB */
+	double vm_score;	/* seed: VM score; nube: utility of the move */
+	double host_score;	/* seed: server score of dst; nube: cost of dst */
+	int net_delta;		/* hosts added (+) or removed (-) from the VM's scenario nets */
+	bool cooldown_override;	/* moved although inside its cooldown (nothing else worked) */
+	char *why;		/* short human explanation */
+} balance_move;
+
+/* A VM the plan could not place (drain) and why. */
+typedef struct {
+	char *vm;
+	char *reason;
+} balance_unplaced;
+
+typedef struct {
+	balance_policy policy;
+	char *host;		/* the source */
+	double now;
+	bool drain;		/* made by balance_drain */
+	double load_before;	/* source load */
+	double load_after;	/* predicted source load after every move */
+	double mem_before, mem_after;	/* source memory used, MiB */
+	double target;		/* the source must get under this */
+	bool solved;		/* predicted under target (drain: every VM placed) */
+	unsigned checks;	/* (VM, host) pairs examined */
+	GPtrArray *moves;	/* of balance_move*, in execution order */
+	GPtrArray *unplaced;	/* of balance_unplaced* */
+	char *note;		/* why nothing was planned, or NULL */
+} balance_plan;
+
+/* balance_plan_new: decide which of self's VMs go where, for an overloaded self. peers are the
+ * other hosts (entries offline or named like self are ignored). Policy seed follows seed
+ * §4.4.6 exactly (≤ n(m-1) checks); nube as described in balance_config. Returns a plan always
+ * (possibly without moves, with a note); free with balance_plan_free. */
+balance_plan *balance_plan_new(balance_policy policy, const balance_config *cfg,
+    const balance_host *self, const balance_host *peers, size_t n_peers, double now);
+
+/* balance_drain: plan moving EVERY unpinned VM of self away (host leaving, operator drain) under
+ * the admission rules of policy (seed: raw load under threshold; nube: normalised load under
+ * threshold - margin and memory under mem_threshold). Cooldown is ignored. VMs without a
+ * destination go to plan->unplaced with the reason; solved = all placed. Free the result with
+ * balance_plan_free. */
+balance_plan *balance_drain(balance_policy policy, const balance_config *cfg,
+    const balance_host *self, const balance_host *peers, size_t n_peers, double now);
+
+void balance_plan_free(balance_plan *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(balance_plan, balance_plan_free)
+
+/* balance_move_format: one human-readable line (no newline) for a move; g_free it. */
+char *balance_move_format(const balance_move *m);
+/* balance_plan_format: every move line plus summary/unplaced lines, each ending in '\n'; g_free. */
+char *balance_plan_format(const balance_plan *p);
+/* balance_plan_to_json: new reference to {"policy","host","now","solved",...,"moves":[...],
+ * "unplaced":[...]}; json_decref it. */
+json_t *balance_plan_to_json(const balance_plan *p);
+
+/* --- admission (destination side) --- */
+
+/* A load/memory reservation granted to an incoming migration. */
+typedef struct {
+	char *vm;
+	char *source;
+	double load;		/* predicted load it adds to this host */
+	double mem;		/* MiB */
+	double expires;
+} balance_reservation;
+
+typedef struct {
+	GPtrArray *items;	/* of balance_reservation* */
+} balance_reservations;
+
+/* balance_reservations_new / _free (free accepts NULL). */
+balance_reservations *balance_reservations_new(void);
+void balance_reservations_free(balance_reservations *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(balance_reservations, balance_reservations_free)
+
+/* What a source asks a destination. Strings borrowed. */
+typedef struct {
+	const char *source;
+	const char *vm;
+	double cpu;		/* cores */
+	double load_generated;	/* seed model; < 0 unknown (then cpu/source_cpus is not known:
+				 * cpu / self cpus is used) */
+	double mem;		/* MiB */
+} balance_request;
+
+typedef struct {
+	bool admitted;
+	double load_before;	/* own load + live reservations */
+	double load_after;	/* ... + this request */
+	double limit;
+	double mem_after, mem_limit;	/* MiB; mem_limit 0 = not checked (seed) */
+	char reason[200];
+} balance_admission;
+
+/* balance_admit: the destination's decision for req at now. Expired reservations are dropped
+ * first. Admits only if own load + live reservations + request stays under threshold (policy
+ * nube: threshold - margin) and, for nube, memory fits under mem_threshold × mem_total. A VM
+ * already reserved is refused (double request). On admission a reservation (expiring at
+ * now + reservation_ttl) is added. out may be NULL. Returns out->admitted. */
+bool balance_admit(balance_reservations *r, balance_policy policy, const balance_config *cfg,
+    const balance_host *self, const balance_request *req, double now, balance_admission *out);
+
+/* balance_reservations_release: the migration of vm finished (its load now shows in the host's
+ * own samples) or failed: drop its reservation. Returns 1 if one was dropped, 0 if none. */
+int balance_reservations_release(balance_reservations *r, const char *vm);
+/* balance_reservations_expire: drop reservations with expires <= now; returns how many. */
+int balance_reservations_expire(balance_reservations *r, double now);
+/* balance_reservations_load / _mem: sum over live reservations (expires > now). */
+double balance_reservations_load(const balance_reservations *r, double now);
+double balance_reservations_mem(const balance_reservations *r, double now);
+
+#endif
