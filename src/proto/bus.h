@@ -67,6 +67,11 @@ int bus_request(bus *b, const char *topic, json_t *j, int timeout_ms, bus_reply_
  * progress messages. */
 int bus_reply(bus *b, const bus_msg *m, json_t *j, bool final, GError **err);
 
+/* bus_msg_copy: deep copy of a received message, to answer it later (e.g. after a job ran in
+ * a worker thread); free with bus_msg_free (accepts NULL). */
+bus_msg *bus_msg_copy(const bus_msg *m);
+void bus_msg_free(bus_msg *m);
+
 /* helpers for topics: g_free'd "nube/v1/host/<h>/<leaf>" */
 char *bus_host_topic(const char *host, const char *leaf);
 

@@ -1,0 +1,463 @@
+/* proto: deployment <-> JSON with strict validation, and the names derived from a scenario */
+#include "proto/proto.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- building ---- */
+
+static void
+proto_vm_place_free(gpointer p)
+{
+	proto_vm_place *v = p;
+
+	if (v == NULL)
+		return;
+	g_free(v->vm);
+	g_free(v->host);
+	if (v->macs != NULL)
+		g_ptr_array_unref(v->macs);
+	g_free(v->mgmt_addr);
+	g_free(v);
+}
+
+static void
+proto_net_place_free(gpointer p)
+{
+	proto_net_place *n = p;
+
+	if (n == NULL)
+		return;
+	g_free(n->net);
+	if (n->hosts != NULL)
+		g_ptr_array_unref(n->hosts);
+	if (n->addrs != NULL)
+		g_ptr_array_unref(n->addrs);
+	g_free(n);
+}
+
+static proto_deployment *
+proto_deployment_new(void)
+{
+	proto_deployment *d = g_new0(proto_deployment, 1);
+
+	d->vms = g_ptr_array_new_with_free_func(proto_vm_place_free);
+	d->nets = g_ptr_array_new_with_free_func(proto_net_place_free);
+	return d;
+}
+
+void
+proto_deployment_free(proto_deployment *d)
+{
+	if (d == NULL)
+		return;
+	g_free(d->scenario);
+	g_free(d->spec);
+	g_free(d->algorithm);
+	if (d->vms != NULL)
+		g_ptr_array_unref(d->vms);
+	if (d->nets != NULL)
+		g_ptr_array_unref(d->nets);
+	g_free(d);
+}
+
+proto_deployment *
+proto_deployment_from_plan(const scenario *s, const plan *p, const char *spec,
+    const char *(*host_addr)(const char *host, void *ud), void *ud)
+{
+	proto_deployment *d = proto_deployment_new();
+
+	d->scenario = g_strdup(s->name);
+	d->spec = g_strdup(spec != NULL ? spec : "");
+	d->algorithm = g_strdup(plan_algorithm_name(p->algorithm));
+	for (guint i = 0; i < s->vms->len && (int)i < p->nvms; i++) {
+		const sc_vm *vm = g_ptr_array_index(s->vms, i);
+		proto_vm_place *v = g_new0(proto_vm_place, 1);
+		GPtrArray *macs = NULL;
+		int h = p->vm_host[i];
+
+		v->vm = g_strdup(vm->name);
+		v->host = g_strdup(h >= 0 && h < p->nhosts ? p->hosts[h].name : "");
+		v->macs = g_ptr_array_new_with_free_func(g_free);
+		if (p->vm_macs != NULL && i < p->vm_macs->len)
+			macs = g_ptr_array_index(p->vm_macs, i);
+		for (guint k = 0; k < vm->ifs->len; k++) {
+			const sc_if *ifc = g_ptr_array_index(vm->ifs, k);
+			const char *mac = ifc->mac;
+
+			if (macs != NULL && k < macs->len && g_ptr_array_index(macs, k) != NULL)
+				mac = g_ptr_array_index(macs, k);
+			g_ptr_array_add(v->macs, g_strdup(mac));
+		}
+		if (p->vm_mgmt_addr != NULL && i < p->vm_mgmt_addr->len)
+			v->mgmt_addr = g_strdup(g_ptr_array_index(p->vm_mgmt_addr, i));
+		g_ptr_array_add(d->vms, v);
+	}
+	for (guint j = 0; j < s->nets->len && (int)j < p->nnets; j++) {
+		const sc_net *net = g_ptr_array_index(s->nets, j);
+		proto_net_place *n = g_new0(proto_net_place, 1);
+		GArray *hs = p->net_hosts != NULL ? p->net_hosts[j] : NULL;
+
+		n->net = g_strdup(net->name);
+		n->vni = p->net_vni != NULL ? p->net_vni[j] : 0;
+		n->hosts = g_ptr_array_new_with_free_func(g_free);
+		n->addrs = g_ptr_array_new_with_free_func(g_free);
+		for (guint k = 0; hs != NULL && k < hs->len; k++) {
+			int h = g_array_index(hs, int, k);
+			const char *name = h >= 0 && h < p->nhosts ? p->hosts[h].name : "";
+
+			g_ptr_array_add(n->hosts, g_strdup(name));
+			g_ptr_array_add(n->addrs, g_strdup(host_addr != NULL ? host_addr(name, ud) : NULL));
+		}
+		g_ptr_array_add(d->nets, n);
+	}
+	return d;
+}
+
+/* ---- to JSON ---- */
+
+static json_t *
+strv_to_json(const GPtrArray *a)
+{
+	json_t *j = json_array();
+
+	for (guint i = 0; a != NULL && i < a->len; i++) {
+		const char *s = g_ptr_array_index(a, i);
+
+		json_array_append_new(j, s != NULL ? json_string(s) : json_null());
+	}
+	return j;
+}
+
+static json_t *
+str_or_null(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+json_t *
+proto_deployment_to_json(const proto_deployment *d)
+{
+	json_t *j = json_object();
+	json_t *vms = json_array();
+	json_t *nets = json_array();
+
+	json_object_set_new(j, "scenario", str_or_null(d->scenario));
+	json_object_set_new(j, "spec", str_or_null(d->spec));
+	json_object_set_new(j, "algorithm", str_or_null(d->algorithm));
+	for (guint i = 0; i < d->vms->len; i++) {
+		const proto_vm_place *v = g_ptr_array_index(d->vms, i);
+
+		json_array_append_new(vms, json_pack("{s:s?, s:s?, s:o, s:o}", "vm", v->vm,
+		    "host", v->host, "macs", strv_to_json(v->macs),
+		    "mgmt_addr", str_or_null(v->mgmt_addr)));
+	}
+	for (guint i = 0; i < d->nets->len; i++) {
+		const proto_net_place *n = g_ptr_array_index(d->nets, i);
+
+		json_array_append_new(nets, json_pack("{s:s?, s:I, s:o, s:o}", "net", n->net,
+		    "vni", (json_int_t)n->vni, "hosts", strv_to_json(n->hosts),
+		    "addrs", strv_to_json(n->addrs)));
+	}
+	json_object_set_new(j, "vms", vms);
+	json_object_set_new(j, "nets", nets);
+	return j;
+}
+
+/* ---- from JSON (validated) ---- */
+
+#define NAME_MAX_LEN	255
+
+/* a name: non-empty string, printable, no '/' (it separates scenario and net in aliases) */
+static bool
+valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > NAME_MAX_LEN || !g_utf8_validate(s, -1, NULL))
+		return false;
+	for (const char *p = s; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == '/' || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static const char *
+get_str(const json_t *o, const char *key, bool required, bool name, const char *where, diag *d,
+    bool *bad)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (v == NULL || json_is_null(v)) {
+		if (required) {
+			diag_error(d, NULL, 0, "%s: missing \"%s\"", where, key);
+			*bad = true;
+		}
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		diag_error(d, NULL, 0, "%s: \"%s\" must be a string", where, key);
+		*bad = true;
+		return NULL;
+	}
+	if (name && !valid_name(json_string_value(v))) {
+		diag_error(d, NULL, 0, "%s: \"%s\" is not a valid name (empty, too long, control "
+		    "character or '/')", where, key);
+		*bad = true;
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+/* array of strings (nulls allowed when nullable) -> new GPtrArray of g_strdup'ed char* */
+static GPtrArray *
+get_strv(const json_t *o, const char *key, bool nullable, const char *where, diag *d, bool *bad)
+{
+	const json_t *a = json_object_get(o, key);
+	GPtrArray *out;
+	size_t i;
+	json_t *e;
+
+	if (a == NULL || !json_is_array(a)) {
+		diag_error(d, NULL, 0, "%s: \"%s\" must be an array", where, key);
+		*bad = true;
+		return NULL;
+	}
+	out = g_ptr_array_new_with_free_func(g_free);
+	json_array_foreach(a, i, e) {
+		if (json_is_string(e) && json_string_length(e) > 0) {
+			g_ptr_array_add(out, g_strdup(json_string_value(e)));
+		} else if (nullable && json_is_null(e)) {
+			g_ptr_array_add(out, NULL);
+		} else {
+			diag_error(d, NULL, 0, "%s: \"%s\"[%zu] must be a non-empty string%s", where,
+			    key, i, nullable ? " or null" : "");
+			*bad = true;
+			g_ptr_array_unref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+static proto_vm_place *
+vm_from_json(const json_t *o, size_t idx, diag *d)
+{
+	g_autofree char *where = g_strdup_printf("deployment: vms[%zu]", idx);
+	bool bad = false;
+	const char *vm, *host, *mgmt;
+	GPtrArray *macs;
+	proto_vm_place *v;
+
+	if (!json_is_object(o)) {
+		diag_error(d, NULL, 0, "%s: must be an object", where);
+		return NULL;
+	}
+	vm = get_str(o, "vm", true, true, where, d, &bad);
+	host = get_str(o, "host", true, true, where, d, &bad);
+	mgmt = get_str(o, "mgmt_addr", false, false, where, d, &bad);
+	macs = get_strv(o, "macs", true, where, d, &bad);
+	if (bad) {
+		if (macs != NULL)
+			g_ptr_array_unref(macs);
+		return NULL;
+	}
+	v = g_new0(proto_vm_place, 1);
+	v->vm = g_strdup(vm);
+	v->host = g_strdup(host);
+	v->mgmt_addr = g_strdup(mgmt);
+	v->macs = macs;
+	return v;
+}
+
+static proto_net_place *
+net_from_json(const json_t *o, size_t idx, diag *d)
+{
+	g_autofree char *where = g_strdup_printf("deployment: nets[%zu]", idx);
+	bool bad = false;
+	const char *net;
+	const json_t *vni;
+	GPtrArray *hosts, *addrs;
+	proto_net_place *n;
+
+	if (!json_is_object(o)) {
+		diag_error(d, NULL, 0, "%s: must be an object", where);
+		return NULL;
+	}
+	net = get_str(o, "net", true, true, where, d, &bad);
+	vni = json_object_get(o, "vni");
+	if (vni == NULL || !json_is_integer(vni) || json_integer_value(vni) < 0 ||
+	    json_integer_value(vni) > 0xffffff) {
+		diag_error(d, NULL, 0, "%s: \"vni\" must be an integer in 0..16777215", where);
+		bad = true;
+	}
+	hosts = get_strv(o, "hosts", false, where, d, &bad);
+	addrs = get_strv(o, "addrs", true, where, d, &bad);
+	if (!bad && hosts->len != addrs->len) {
+		diag_error(d, NULL, 0, "%s: \"hosts\" has %u entries but \"addrs\" has %u", where,
+		    hosts->len, addrs->len);
+		bad = true;
+	}
+	if (bad) {
+		if (hosts != NULL)
+			g_ptr_array_unref(hosts);
+		if (addrs != NULL)
+			g_ptr_array_unref(addrs);
+		return NULL;
+	}
+	n = g_new0(proto_net_place, 1);
+	n->net = g_strdup(net);
+	n->vni = (uint32_t)json_integer_value(vni);
+	n->hosts = hosts;
+	n->addrs = addrs;
+	return n;
+}
+
+proto_deployment *
+proto_deployment_from_json(const json_t *j, diag *d)
+{
+	g_autoptr(proto_deployment) dep = NULL;
+	g_autoptr(GHashTable) seen = NULL;
+	bool bad = false;
+	const char *scen, *spec, *algo;
+	const json_t *vms, *nets, *e;
+	size_t i;
+
+	if (j == NULL || !json_is_object(j)) {
+		diag_error(d, NULL, 0, "deployment: must be a JSON object");
+		return NULL;
+	}
+	scen = get_str(j, "scenario", true, true, "deployment", d, &bad);
+	spec = get_str(j, "spec", true, false, "deployment", d, &bad);
+	algo = get_str(j, "algorithm", false, false, "deployment", d, &bad);
+	vms = json_object_get(j, "vms");
+	nets = json_object_get(j, "nets");
+	if (vms == NULL || !json_is_array(vms)) {
+		diag_error(d, NULL, 0, "deployment: \"vms\" must be an array");
+		bad = true;
+	}
+	if (nets == NULL || !json_is_array(nets)) {
+		diag_error(d, NULL, 0, "deployment: \"nets\" must be an array");
+		bad = true;
+	}
+	if (bad)
+		return NULL;
+	dep = proto_deployment_new();
+	dep->scenario = g_strdup(scen);
+	dep->spec = g_strdup(spec);
+	dep->algorithm = g_strdup(algo);
+	seen = g_hash_table_new(g_str_hash, g_str_equal);
+	json_array_foreach(vms, i, e) {
+		proto_vm_place *v = vm_from_json(e, i, d);
+
+		if (v == NULL) {
+			bad = true;
+			continue;
+		}
+		if (!g_hash_table_add(seen, v->vm)) {
+			diag_error(d, NULL, 0, "deployment: vm '%s' placed twice", v->vm);
+			bad = true;
+		}
+		g_ptr_array_add(dep->vms, v);
+	}
+	g_hash_table_remove_all(seen);
+	json_array_foreach(nets, i, e) {
+		proto_net_place *n = net_from_json(e, i, d);
+
+		if (n == NULL) {
+			bad = true;
+			continue;
+		}
+		if (!g_hash_table_add(seen, n->net)) {
+			diag_error(d, NULL, 0, "deployment: net '%s' listed twice", n->net);
+			bad = true;
+		}
+		g_ptr_array_add(dep->nets, n);
+	}
+	if (bad)
+		return NULL;
+	return g_steal_pointer(&dep);
+}
+
+const proto_vm_place *
+proto_deployment_vm(const proto_deployment *d, const char *vm)
+{
+	for (guint i = 0; d != NULL && vm != NULL && i < d->vms->len; i++) {
+		const proto_vm_place *v = g_ptr_array_index(d->vms, i);
+
+		if (g_strcmp0(v->vm, vm) == 0)
+			return v;
+	}
+	return NULL;
+}
+
+const proto_net_place *
+proto_deployment_net(const proto_deployment *d, const char *net)
+{
+	for (guint i = 0; d != NULL && net != NULL && i < d->nets->len; i++) {
+		const proto_net_place *n = g_ptr_array_index(d->nets, i);
+
+		if (g_strcmp0(n->net, net) == 0)
+			return n;
+	}
+	return NULL;
+}
+
+/* ---- names ---- */
+
+/* FNV-1a 32-bit over "scenario/net" */
+static uint32_t
+net_hash(const char *scenario, const char *net)
+{
+	uint32_t h = 2166136261u;
+	const char *parts[3] = { scenario, "/", net };
+
+	for (int k = 0; k < 3; k++)
+		for (const unsigned char *p = (const unsigned char *)parts[k]; *p != '\0'; p++) {
+			h ^= *p;
+			h *= 16777619u;
+		}
+	return h;
+}
+
+void
+proto_bridge_name(const char *scenario, const char *net, char buf[16])
+{
+	snprintf(buf, 16, "nbr%08x", net_hash(scenario, net));
+}
+
+void
+proto_vxlan_name(const char *scenario, const char *net, char buf[16])
+{
+	snprintf(buf, 16, "nvx%08x", net_hash(scenario, net));
+}
+
+char *
+proto_net_alias(const char *scenario, const char *net)
+{
+	return g_strdup_printf("nube:%s/%s", scenario, net);
+}
+
+int
+proto_parse_alias(const char *alias, char **scenario, char **net)
+{
+	const char *rest, *slash;
+
+	if (alias == NULL || !g_str_has_prefix(alias, "nube:"))
+		return -1;
+	rest = alias + strlen("nube:");
+	slash = strchr(rest, '/');
+	if (slash == NULL || slash == rest || slash[1] == '\0')
+		return -1;
+	if (scenario != NULL)
+		*scenario = g_strndup(rest, (gsize)(slash - rest));
+	if (net != NULL)
+		*net = g_strdup(slash + 1);
+	return 0;
+}
+
+char *
+proto_domain_name(const char *scenario, const char *vm)
+{
+	return g_strdup_printf("%s-%s", scenario, vm);
+}
