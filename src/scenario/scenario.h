@@ -86,6 +86,7 @@ typedef struct {
 	GPtrArray *routes;	/* of sc_route* */
 	GPtrArray *execs;	/* of sc_exec* */
 	GPtrArray *filetrees;	/* of sc_filetree* */
+	char *initrd;		/* <kernel initrd="...">, NULL if none */
 } sc_vm;
 
 typedef struct {

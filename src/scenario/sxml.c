@@ -10,6 +10,8 @@
 typedef struct {
 	diag *d;
 	const char *name;
+	char *last;		/* previous message, libxml2 repeats some */
+	int last_line;
 } sxml_errctx;
 
 static void
@@ -21,7 +23,14 @@ sxml_on_error(void *data, xmlErrorPtr err)
 	if (err == NULL)
 		return;
 	msg = g_strdup(err->message != NULL ? err->message : "XML error");
+	if (strchr(msg, '\n') != NULL)
+		*strchr(msg, '\n') = '\0';	/* the rest is a snippet of the input */
 	g_strchomp(msg);
+	if (ec->last != NULL && ec->last_line == err->line && strcmp(ec->last, msg) == 0)
+		return;
+	g_free(ec->last);
+	ec->last = g_strdup(msg);
+	ec->last_line = err->line;
 	if (err->level == XML_ERR_WARNING)
 		diag_warn(ec->d, ec->name, err->line, "%s", msg);
 	else
@@ -31,7 +40,7 @@ sxml_on_error(void *data, xmlErrorPtr err)
 xmlDoc *
 sxml_read(const char *buf, size_t len, const char *name, diag *d)
 {
-	sxml_errctx ec = { d, name };
+	sxml_errctx ec = { d, name, NULL, 0 };
 	xmlParserCtxtPtr ctxt;
 	xmlDoc *doc;
 	int before = d != NULL ? d->nerrors : 0;
@@ -51,6 +60,7 @@ sxml_read(const char *buf, size_t len, const char *name, diag *d)
 	doc = xmlCtxtReadMemory(ctxt, buf, (int)len, name, NULL,
 			XML_PARSE_NONET | XML_PARSE_BIG_LINES | XML_PARSE_NOCDATA);
 	xmlSetStructuredErrorFunc(NULL, NULL);
+	g_free(ec.last);
 	if (doc == NULL || !ctxt->wellFormed) {
 		if (d == NULL || d->nerrors == before)
 			diag_error(d, name, 0, "malformed XML");

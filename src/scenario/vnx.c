@@ -14,7 +14,7 @@ typedef struct {
 	diag *d;
 	const char *file;
 	/* defaults from <vm_defaults> applied to every VM lacking its own */
-	char *def_fs, *def_fs_type, *def_kernel;
+	char *def_fs, *def_fs_type, *def_kernel, *def_initrd;
 	bool def_fwd4, def_fwd6;
 } vnx_ctx;
 
@@ -99,6 +99,7 @@ vnx_vm_free(gpointer p)
 	g_free(v->filesystem);
 	g_free(v->fs_type);
 	g_free(v->kernel);
+	g_free(v->initrd);
 	if (v->ifs != NULL)
 		g_ptr_array_unref(v->ifs);
 	if (v->routes != NULL)
@@ -347,6 +348,18 @@ vnx_forwarding(vnx_ctx *c, const xmlNode *n, bool *v4, bool *v6)
 }
 
 static void
+vnx_kernel(vnx_ctx *c, const xmlNode *n, char **kernel, char **initrd)
+{
+	static const char *const attrs[] = { "root", "devfs", "modules", "initrd", "trace", NULL };
+
+	sxml_check_attrs(n, attrs, c->file, c->d);
+	g_free(*kernel);
+	g_free(*initrd);
+	*kernel = sxml_text(n);
+	*initrd = sxml_prop(n, "initrd");
+}
+
+static void
 vnx_vm_defaults(vnx_ctx *c, const xmlNode *n)
 {
 	static const char *const attrs[] = { "vcpu", "exec_mode", NULL };
@@ -372,8 +385,7 @@ vnx_vm_defaults(vnx_ctx *c, const xmlNode *n)
 			c->def_fs = sxml_text(k);
 			c->def_fs_type = sxml_prop(k, "type");
 		} else if (sxml_is(k, "kernel")) {
-			g_free(c->def_kernel);
-			c->def_kernel = sxml_text(k);
+			vnx_kernel(c, k, &c->def_kernel, &c->def_initrd);
 		} else if (sxml_is(k, "forwarding")) {
 			vnx_forwarding(c, k, &c->def_fwd4, &c->def_fwd6);
 		} else if (!sxml_in((const char *)k->name, silent)) {
@@ -739,8 +751,7 @@ vnx_vm(vnx_ctx *c, const xmlNode *n)
 			v->fs_type = sxml_prop(k, "type");
 			have_fs = true;
 		} else if (sxml_is(k, "kernel")) {
-			g_free(v->kernel);
-			v->kernel = sxml_text(k);
+			vnx_kernel(c, k, &v->kernel, &v->initrd);
 			have_kernel = true;
 		} else if (sxml_is(k, "if")) {
 			sc_if *f = vnx_if(c, k);
@@ -774,8 +785,10 @@ vnx_vm(vnx_ctx *c, const xmlNode *n)
 		v->filesystem = g_strdup(c->def_fs);
 		v->fs_type = g_strdup(c->def_fs_type);
 	}
-	if (!have_kernel && c->def_kernel != NULL)
+	if (!have_kernel && c->def_kernel != NULL) {
 		v->kernel = g_strdup(c->def_kernel);
+		v->initrd = g_strdup(c->def_initrd);
+	}
 	g_ptr_array_add(c->s->vms, v);
 }
 
@@ -907,6 +920,7 @@ scenario_parse_memory(const char *buf, size_t len, const char *name, diag *d)
 	g_free(c.def_fs);
 	g_free(c.def_fs_type);
 	g_free(c.def_kernel);
+	g_free(c.def_initrd);
 	xmlFreeDoc(doc);
 	return c.s;
 }
