@@ -1060,7 +1060,7 @@ balance_plan_to_json(const balance_plan *p)
 	for (guint i = 0; i < p->moves->len; i++) {
 		const balance_move *m = p->moves->pdata[i];
 		json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, "
-		    "s:f, s:f, s:i, s:b, s:s}",
+		    "s:f, s:i, s:b, s:s}",
 		    "vm", m->vm, "src", m->src, "dst", m->dst, "cpu", m->cpu,
 		    "load_generated", m->load_generated, "mem", m->mem,
 		    "src_load_before", m->src_load_before, "src_load_after", m->src_load_after,
