@@ -393,8 +393,13 @@ cmd_plan(int argc, char **argv)
 		goto out;
 	if (spath != NULL) {
 		g_autoptr(GError) err = NULL;
-		store *st = store_open(spath, &err);
+		store *st = NULL;
 
+		if (!g_file_test(spath, G_FILE_TEST_IS_REGULAR)) {
+			diag_error(d, NULL, 0, "no nube store at %s", spath);
+			goto out;
+		}
+		st = store_open(spath, &err);
 		if (st == NULL || store_used_sets(st, &vnis, &macs, &addrs, &err) < 0) {
 			diag_error(d, NULL, 0, "%s", err->message);
 			store_close(st);
