@@ -1,0 +1,1071 @@
+/* virt: the libvirt adapter of nubed — domain XML (libxml2), lifecycle, listing, stats, guest agent, migration */
+#include "virt/virt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/libvirt-qemu.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+#include <jansson.h>
+
+#define VIRT_DEFAULT_KERNEL	"/var/lib/nube/guest/vmlinuz"
+#define VIRT_DEFAULT_INITRD	"/var/lib/nube/guest/initrd.img"
+#define VIRT_CMDLINE		"console=ttyS0 quiet panic=-1"
+#define VIRT_AGENT_CHANNEL	"org.qemu.guest_agent.0"
+#define VIRT_POLL_US		100000	/* guest-exec-status poll interval */
+
+struct virt {
+	virConnectPtr conn;
+	char *uri;		/* as opened (for messages) */
+	char *kernel, *initrd;	/* default guest image */
+	bool type_fallback;
+	char *domain_type;	/* "kvm" or "qemu" */
+};
+
+G_DEFINE_QUARK(nube-virt-error-quark, virt_error)
+#define VIRT_ERROR virt_error_quark()
+
+/* libvirt prints every error to stderr by default; nube reports them through GError */
+static void virt_silent_error(void *ud, virErrorPtr e)
+{
+	(void)ud;
+	(void)e;
+}
+
+static void virt_global_init(void)
+{
+	static gsize once = 0;
+
+	if (g_once_init_enter(&once)) {
+		virInitialize();
+		virSetErrorFunc(NULL, virt_silent_error);
+		xmlInitParser();
+		g_once_init_leave(&once, 1);
+	}
+}
+
+/* set *err to "<context>: <libvirt's last error>" */
+static void virt_set_error(GError **err, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void virt_set_error(GError **err, const char *fmt, ...)
+{
+	va_list ap;
+	const char *lv = virGetLastErrorMessage();
+
+	va_start(ap, fmt);
+	g_autofree char *ctx = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	g_set_error(err, VIRT_ERROR, virGetLastErrorCode(), "%s: %s", ctx,
+	    lv && *lv ? lv : "unknown libvirt error");
+}
+
+/* ---------------------------------------------------------------- open / probe */
+
+/* kvm_in_caps: true when the host capabilities offer a <domain type='kvm'> guest */
+static bool kvm_in_caps(virConnectPtr c)
+{
+	g_autofree char *caps = virConnectGetCapabilities(c);
+	bool found = false;
+
+	if (!caps)
+		return false;
+	xmlDocPtr doc = xmlReadMemory(caps, (int)strlen(caps), "caps.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!doc)
+		return false;
+	xmlXPathContextPtr xc = xmlXPathNewContext(doc);
+	xmlXPathObjectPtr r = xmlXPathEvalExpression(BAD_CAST "/capabilities/guest/arch/domain[@type='kvm']", xc);
+	found = r && r->nodesetval && r->nodesetval->nodeNr > 0;
+	xmlXPathFreeObject(r);
+	xmlXPathFreeContext(xc);
+	xmlFreeDoc(doc);
+	return found;
+}
+
+static bool kvm_usable(virConnectPtr c)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return kvm_in_caps(c);
+}
+
+/*
+ * Domain type decision. KVM is used only when asked for (domain_type "kvm") and really there:
+ * /dev/kvm opens AND the capabilities list a kvm domain. With no request nube runs "qemu"
+ * (TCG): on nested hosts /dev/kvm may open while KVM guests never leave the BIOS (seen on
+ * the development machines), and that cannot be detected without booting a guest. TCG always
+ * works, and a migration between a kvm and a qemu host is refused by libvirt, so one
+ * cluster-wide explicit choice is safer than a per-host guess.
+ */
+static int virt_probe(virt *v, const virt_opts *o, GError **err)
+{
+	const char *want = o ? o->domain_type : NULL;
+
+	if (!want || !*want || strcmp(want, "qemu") == 0) {
+		v->domain_type = g_strdup("qemu");
+		return 0;
+	}
+	if (strcmp(want, "kvm") == 0) {
+		if (!kvm_usable(v->conn)) {
+			g_set_error(err, VIRT_ERROR, 0, "domain type 'kvm' requested but KVM is not usable "
+			    "on %s (/dev/kvm must open and the capabilities must list a kvm domain)", v->uri);
+			return -1;
+		}
+		v->domain_type = g_strdup("kvm");
+		return 0;
+	}
+	g_set_error(err, VIRT_ERROR, 0, "unknown domain type '%s' (expected 'kvm' or 'qemu')", want);
+	return -1;
+}
+
+virt *virt_open(const virt_opts *o, GError **err)
+{
+	virt_global_init();
+	const char *uri = o && o->uri ? o->uri : "qemu:///system";
+	virt *v = g_new0(virt, 1);
+
+	v->uri = g_strdup(uri);
+	v->kernel = g_strdup(o && o->guest_kernel ? o->guest_kernel : VIRT_DEFAULT_KERNEL);
+	v->initrd = g_strdup(o && o->guest_initrd ? o->guest_initrd : VIRT_DEFAULT_INITRD);
+	v->type_fallback = o ? o->type_fallback : true;
+	v->conn = virConnectOpen(uri);
+	if (!v->conn) {
+		virt_set_error(err, "connect to %s", uri);
+		virt_close(v);
+		return NULL;
+	}
+	if (virt_probe(v, o, err) < 0) {
+		virt_close(v);
+		return NULL;
+	}
+	return v;
+}
+
+void virt_close(virt *v)
+{
+	if (!v)
+		return;
+	if (v->conn)
+		virConnectClose(v->conn);
+	g_free(v->uri);
+	g_free(v->kernel);
+	g_free(v->initrd);
+	g_free(v->domain_type);
+	g_free(v);
+}
+
+void *virt_connection(virt *v)
+{
+	return v ? v->conn : NULL;
+}
+
+const char *virt_domain_type(const virt *v)
+{
+	return v ? v->domain_type : NULL;
+}
+
+/* ---------------------------------------------------------------- render */
+
+static const sc_vm *find_vm(const scenario *s, const char *name)
+{
+	for (guint i = 0; s->vms && i < s->vms->len; i++) {
+		const sc_vm *vm = g_ptr_array_index(s->vms, i);
+		if (g_strcmp0(vm->name, name) == 0)
+			return vm;
+	}
+	return NULL;
+}
+
+static const sc_net *find_net(const scenario *s, const char *name)
+{
+	for (guint i = 0; s->nets && i < s->nets->len; i++) {
+		const sc_net *n = g_ptr_array_index(s->nets, i);
+		if (g_strcmp0(n->name, name) == 0)
+			return n;
+	}
+	return NULL;
+}
+
+static const proto_vm_place *find_place(const proto_deployment *dep, const char *vm)
+{
+	for (guint i = 0; dep && dep->vms && i < dep->vms->len; i++) {
+		const proto_vm_place *p = g_ptr_array_index(dep->vms, i);
+		if (g_strcmp0(p->vm, vm) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+static void warn(GPtrArray *warnings, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void warn(GPtrArray *warnings, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!warnings)
+		return;
+	va_start(ap, fmt);
+	g_ptr_array_add(warnings, g_strdup_vprintf(fmt, ap));
+	va_end(ap);
+}
+
+static bool is_regular_file(const char *path)
+{
+	struct stat st;
+
+	return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* "qcow2" when the file starts with the qcow magic, else "raw" */
+static const char *image_format(const char *path)
+{
+	unsigned char m[4] = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		ssize_t n = read(fd, m, sizeof m);
+		close(fd);
+		if (n == 4 && memcmp(m, "QFI\xfb", 4) == 0)
+			return "qcow2";
+	}
+	return "raw";
+}
+
+/* the planned MAC of interface i: the allocation, else the scenario's explicit <mac> */
+static const char *planned_mac(const proto_vm_place *p, const sc_if *ifc, guint i)
+{
+	if (p && p->macs && i < p->macs->len && g_ptr_array_index(p->macs, i))
+		return g_ptr_array_index(p->macs, i);
+	return ifc->mac;
+}
+
+/* bridge a VM interface attaches to: nube's bridge, or the net's own name when the net is
+ * not managed by nube (VNX managed="no": the bridge exists already) */
+static void bridge_of(const scenario *s, const char *net, char buf[16], const char **out)
+{
+	const sc_net *n = find_net(s, net);
+
+	if (n && !n->managed) {
+		*out = n->name;
+		return;
+	}
+	proto_bridge_name(s->name, net, buf);
+	*out = buf;
+}
+
+static xmlNodePtr add_text(xmlNodePtr parent, const char *name, const char *text)
+{
+	return xmlNewTextChild(parent, NULL, BAD_CAST name, BAD_CAST text);
+}
+
+static void set_prop(xmlNodePtr n, const char *name, const char *value)
+{
+	xmlNewProp(n, BAD_CAST name, BAD_CAST value);
+}
+
+static char *ip_text(const sc_ip *ip)
+{
+	if (ip->dhcp || !ip->addr)
+		return g_strdup("dhcp");
+	if (ip->prefix >= 0)
+		return g_strdup_printf("%s/%d", ip->addr, ip->prefix);
+	return g_strdup(ip->addr);
+}
+
+static void render_metadata(xmlNodePtr dom, const scenario *s, const sc_vm *vm,
+    const proto_vm_place *place)
+{
+	xmlNodePtr md = xmlNewChild(dom, NULL, BAD_CAST "metadata", NULL);
+	xmlNodePtr m = xmlNewChild(md, NULL, BAD_CAST "vm", NULL);
+	xmlNsPtr ns = xmlNewNs(m, BAD_CAST VIRT_METADATA_NS, BAD_CAST VIRT_METADATA_PREFIX);
+
+	xmlSetNs(m, ns);
+	set_prop(m, "scenario", s->name);
+	set_prop(m, "vm", vm->name);
+	if (place && place->mgmt_addr)
+		set_prop(m, "mgmt", place->mgmt_addr);
+	for (guint i = 0; vm->ifs && i < vm->ifs->len; i++) {
+		const sc_if *ifc = g_ptr_array_index(vm->ifs, i);
+		xmlNodePtr e = xmlNewChild(m, ns, BAD_CAST "if", NULL);
+		g_autofree char *id = g_strdup_printf("%d", ifc->id);
+		const char *mac = planned_mac(place, ifc, i);
+
+		set_prop(e, "id", id);
+		set_prop(e, "net", ifc->net);
+		if (mac)
+			set_prop(e, "mac", mac);
+		for (guint k = 0; ifc->ips && k < ifc->ips->len; k++) {
+			g_autofree char *t = ip_text(g_ptr_array_index(ifc->ips, k));
+			xmlNewTextChild(e, ns, BAD_CAST "addr", BAD_CAST t);
+		}
+	}
+}
+
+/* kernel, initrd and optional disk for vm: VNX filesystems are images of other tools; one that
+ * does not exist here maps to nube's guest image, one that exists is attached read-only as
+ * the first virtio disk while the guest still boots nube's image (which carries the agent). */
+static void map_image(virt *v, const sc_vm *vm, const char **kernel, const char **initrd,
+    const char **disk, GPtrArray *warnings)
+{
+	*kernel = v->kernel;
+	*initrd = v->initrd;
+	*disk = NULL;
+	if (vm->kernel) {
+		if (is_regular_file(vm->kernel)) {
+			*kernel = vm->kernel;
+			if (vm->initrd && is_regular_file(vm->initrd))
+				*initrd = vm->initrd;
+			else if (vm->initrd)
+				warn(warnings, "vm '%s': initrd '%s' not found on this host, using the guest image initrd '%s'",
+				    vm->name, vm->initrd, v->initrd);
+		} else {
+			warn(warnings, "vm '%s': kernel '%s' not found on this host, using the guest image",
+			    vm->name, vm->kernel);
+		}
+	}
+	if (vm->filesystem) {
+		if (is_regular_file(vm->filesystem)) {
+			*disk = vm->filesystem;
+			warn(warnings, "vm '%s': filesystem '%s' attached read-only as vda; booting the guest image",
+			    vm->name, vm->filesystem);
+		} else {
+			warn(warnings, "vm '%s': filesystem '%s' not found on this host, using the guest image",
+			    vm->name, vm->filesystem);
+		}
+	}
+}
+
+/* domain type for one VM: the probed type, or a fallback (warning) for types this host
+ * cannot run; NULL + err when falling back is off */
+static const char *vm_domain_type(virt *v, const sc_vm *vm, GPtrArray *warnings, GError **err)
+{
+	const char *t = vm->type;
+
+	/* VNX "libvirt" VMs (subtype kvm/qemu) are QEMU guests: accelerated or not is the host's
+	 * decision (virt_probe), not the scenario's. */
+	if (!t || g_ascii_strcasecmp(t, "libvirt") == 0 || g_ascii_strcasecmp(t, "qemu") == 0 ||
+	    g_ascii_strcasecmp(t, "kvm") == 0)
+		return v->domain_type;
+	if (!v->type_fallback) {
+		g_set_error(err, VIRT_ERROR, 0, "vm '%s': type '%s' not available on this host "
+		    "(type fallback is off)", vm->name, t);
+		return NULL;
+	}
+	warn(warnings, "vm '%s': type '%s' not available on this host, running it as %s",
+	    vm->name, t, v->domain_type);
+	return v->domain_type;
+}
+
+char *virt_render_domain(virt *v, const scenario *s, const proto_deployment *dep,
+    const char *vmname, int mtu, GPtrArray *warnings, GError **err)
+{
+	if (!v || !s || !vmname) {
+		g_set_error(err, VIRT_ERROR, 0, "render: missing connection, scenario or vm name");
+		return NULL;
+	}
+	const sc_vm *vm = find_vm(s, vmname);
+	if (!vm) {
+		g_set_error(err, VIRT_ERROR, 0, "render: scenario '%s' has no vm '%s'", s->name, vmname);
+		return NULL;
+	}
+	const proto_vm_place *place = find_place(dep, vmname);
+	const char *type = vm_domain_type(v, vm, warnings, err);
+	if (!type)
+		return NULL;
+
+	const char *kernel, *initrd, *disk;
+	map_image(v, vm, &kernel, &initrd, &disk, warnings);
+
+	g_autofree char *domname = proto_domain_name(s->name, vm->name);
+	g_autofree char *mem = g_strdup_printf("%" G_GUINT64_FORMAT, vm->mem_mib ? vm->mem_mib : SC_DEFAULT_MEM_MIB);
+	g_autofree char *vcpu = g_strdup_printf("%d", vm->vcpu > 0 ? vm->vcpu : SC_DEFAULT_VCPU);
+	const char *arch = vm->arch ? vm->arch : "x86_64";
+
+	xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+	xmlNodePtr dom = xmlNewNode(NULL, BAD_CAST "domain");
+	xmlDocSetRootElement(doc, dom);
+	set_prop(dom, "type", type);
+	add_text(dom, "name", domname);
+	render_metadata(dom, s, vm, place);
+	set_prop(add_text(dom, "memory", mem), "unit", "MiB");
+	add_text(dom, "vcpu", vcpu);
+
+	xmlNodePtr os = xmlNewChild(dom, NULL, BAD_CAST "os", NULL);
+	xmlNodePtr ty = add_text(os, "type", "hvm");
+	set_prop(ty, "arch", arch);
+	if (strcmp(arch, "x86_64") == 0 || strcmp(arch, "i686") == 0)
+		set_prop(ty, "machine", "pc");
+	add_text(os, "kernel", kernel);
+	add_text(os, "initrd", initrd);
+	add_text(os, "cmdline", VIRT_CMDLINE);
+
+	add_text(dom, "on_poweroff", "destroy");
+	add_text(dom, "on_reboot", "restart");
+	add_text(dom, "on_crash", "destroy");
+
+	xmlNodePtr devs = xmlNewChild(dom, NULL, BAD_CAST "devices", NULL);
+	if (disk) {
+		xmlNodePtr d = xmlNewChild(devs, NULL, BAD_CAST "disk", NULL);
+		set_prop(d, "type", "file");
+		set_prop(d, "device", "disk");
+		xmlNodePtr drv = xmlNewChild(d, NULL, BAD_CAST "driver", NULL);
+		set_prop(drv, "name", "qemu");
+		set_prop(drv, "type", image_format(disk));
+		set_prop(xmlNewChild(d, NULL, BAD_CAST "source", NULL), "file", disk);
+		xmlNodePtr tg = xmlNewChild(d, NULL, BAD_CAST "target", NULL);
+		set_prop(tg, "dev", "vda");
+		set_prop(tg, "bus", "virtio");
+		xmlNewChild(d, NULL, BAD_CAST "readonly", NULL);
+	}
+	for (guint i = 0; vm->ifs && i < vm->ifs->len; i++) {
+		const sc_if *ifc = g_ptr_array_index(vm->ifs, i);
+		char brbuf[16];
+		const char *br;
+		const char *mac = planned_mac(place, ifc, i);
+
+		bridge_of(s, ifc->net, brbuf, &br);
+		xmlNodePtr n = xmlNewChild(devs, NULL, BAD_CAST "interface", NULL);
+		set_prop(n, "type", "bridge");
+		set_prop(xmlNewChild(n, NULL, BAD_CAST "source", NULL), "bridge", br);
+		if (mac)
+			set_prop(xmlNewChild(n, NULL, BAD_CAST "mac", NULL), "address", mac);
+		set_prop(xmlNewChild(n, NULL, BAD_CAST "model", NULL), "type", "virtio");
+		if (mtu > 0) {
+			g_autofree char *m = g_strdup_printf("%d", mtu);
+			set_prop(xmlNewChild(n, NULL, BAD_CAST "mtu", NULL), "size", m);
+		}
+	}
+	xmlNodePtr ser = xmlNewChild(devs, NULL, BAD_CAST "serial", NULL);
+	set_prop(ser, "type", "pty");
+	set_prop(xmlNewChild(ser, NULL, BAD_CAST "target", NULL), "port", "0");
+	xmlNodePtr con = xmlNewChild(devs, NULL, BAD_CAST "console", NULL);
+	set_prop(con, "type", "pty");
+	xmlNodePtr ct = xmlNewChild(con, NULL, BAD_CAST "target", NULL);
+	set_prop(ct, "type", "serial");
+	set_prop(ct, "port", "0");
+	xmlNodePtr ch = xmlNewChild(devs, NULL, BAD_CAST "channel", NULL);
+	set_prop(ch, "type", "unix");
+	xmlNodePtr cht = xmlNewChild(ch, NULL, BAD_CAST "target", NULL);
+	set_prop(cht, "type", "virtio");
+	set_prop(cht, "name", VIRT_AGENT_CHANNEL);
+
+	xmlBufferPtr buf = xmlBufferCreate();
+	xmlNodeDump(buf, doc, dom, 0, 1);
+	char *out = g_strdup_printf("%s\n", (const char *)xmlBufferContent(buf));
+	xmlBufferFree(buf);
+	xmlFreeDoc(doc);
+	return out;
+}
+
+/* ---------------------------------------------------------------- define / start / destroy */
+
+/* the <name> of a domain XML document, NULL if unreadable */
+static char *xml_domain_name(const char *xml)
+{
+	char *name = NULL;
+	xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+
+	if (!doc)
+		return NULL;
+	for (xmlNodePtr c = xmlDocGetRootElement(doc)->children; c; c = c->next) {
+		if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST "name") == 0) {
+			xmlChar *t = xmlNodeGetContent(c);
+			name = g_strdup((const char *)t);
+			xmlFree(t);
+			break;
+		}
+	}
+	xmlFreeDoc(doc);
+	return name;
+}
+
+int virt_define_start(virt *v, const char *xml, GError **err)
+{
+	if (!v || !xml) {
+		g_set_error(err, VIRT_ERROR, 0, "define: missing connection or XML");
+		return -1;
+	}
+	g_autofree char *name = xml_domain_name(xml);
+	if (!name) {
+		g_set_error(err, VIRT_ERROR, 0, "define: domain XML is malformed or has no <name>");
+		return -1;
+	}
+	/* idempotent re-deploy (agent restart): a running domain of that name is left alone */
+	virDomainPtr old = virDomainLookupByName(v->conn, name);
+	bool existed = old != NULL;
+	if (old) {
+		int active = virDomainIsActive(old);
+		virDomainFree(old);
+		if (active == 1)
+			return 0;
+	}
+	virDomainPtr dom = virDomainDefineXML(v->conn, xml);
+	if (!dom) {
+		virt_set_error(err, "define '%s' on %s", name, v->uri);
+		return -1;
+	}
+	if (virDomainCreate(dom) < 0) {
+		virt_set_error(err, "start '%s' on %s", name, v->uri);
+		if (!existed)
+			virDomainUndefine(dom);	/* nothing half-made remains */
+		virDomainFree(dom);
+		return -1;
+	}
+	virDomainFree(dom);
+	return 0;
+}
+
+int virt_destroy_undefine(virt *v, const char *domname, GError **err)
+{
+	if (!v || !domname) {
+		g_set_error(err, VIRT_ERROR, 0, "destroy: missing connection or domain name");
+		return -1;
+	}
+	virDomainPtr dom = virDomainLookupByName(v->conn, domname);
+	if (!dom)
+		return 0;
+	int rc = 0;
+	int persistent = virDomainIsPersistent(dom);
+	if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0) {
+		virt_set_error(err, "destroy '%s' on %s", domname, v->uri);
+		rc = -1;
+	} else if (persistent == 1 && virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+	    VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA) < 0 && virDomainUndefine(dom) < 0) {
+		virt_set_error(err, "undefine '%s' on %s", domname, v->uri);
+		rc = -1;
+	}
+	virDomainFree(dom);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- list */
+
+void virt_dom_info_free(virt_dom_info *i)
+{
+	if (!i)
+		return;
+	g_free(i->domain);
+	g_free(i->scenario);
+	g_free(i->vm);
+	g_free(i->state);
+	if (i->nets)
+		g_ptr_array_unref(i->nets);
+	if (i->addrs)
+		g_ptr_array_unref(i->addrs);
+	g_free(i);
+}
+
+static const char *state_name(int st)
+{
+	switch (st) {
+	case VIR_DOMAIN_RUNNING: return "running";
+	case VIR_DOMAIN_BLOCKED: return "blocked";
+	case VIR_DOMAIN_PAUSED: return "paused";
+	case VIR_DOMAIN_SHUTDOWN: return "shutdown";
+	case VIR_DOMAIN_SHUTOFF: return "shutoff";
+	case VIR_DOMAIN_CRASHED: return "crashed";
+	case VIR_DOMAIN_PMSUSPENDED: return "pmsuspended";
+	default: return "nostate";
+	}
+}
+
+static char *prop(xmlNodePtr n, const char *name)
+{
+	xmlChar *p = xmlGetProp(n, BAD_CAST name);
+	char *r = p ? g_strdup((const char *)p) : NULL;
+
+	xmlFree(p);
+	return r;
+}
+
+static bool str_in(GPtrArray *a, const char *s)
+{
+	for (guint i = 0; i < a->len; i++)
+		if (strcmp(g_ptr_array_index(a, i), s) == 0)
+			return true;
+	return false;
+}
+
+/* fill scenario/vm/nets/addrs of i from nube's metadata element; -1 when not ours */
+static int parse_metadata(const char *md, virt_dom_info *i)
+{
+	xmlDocPtr doc = xmlReadMemory(md, (int)strlen(md), "metadata.xml", NULL,
+	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!doc)
+		return -1;
+	xmlNodePtr root = xmlDocGetRootElement(doc);
+	if (!root || xmlStrcmp(root->name, BAD_CAST "vm") != 0) {
+		xmlFreeDoc(doc);
+		return -1;
+	}
+	i->scenario = prop(root, "scenario");
+	i->vm = prop(root, "vm");
+	for (xmlNodePtr c = root->children; c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST "if") != 0)
+			continue;
+		g_autofree char *id = prop(c, "id");
+		g_autofree char *net = prop(c, "net");
+		if (!net)
+			continue;
+		if (!str_in(i->nets, net))
+			g_ptr_array_add(i->nets, g_strdup(net));
+		for (xmlNodePtr a = c->children; a; a = a->next) {
+			if (a->type != XML_ELEMENT_NODE || xmlStrcmp(a->name, BAD_CAST "addr") != 0)
+				continue;
+			xmlChar *t = xmlNodeGetContent(a);
+			g_ptr_array_add(i->addrs, g_strdup_printf("%s %s %s", id ? id : "?", net, (const char *)t));
+			xmlFree(t);
+		}
+	}
+	xmlFreeDoc(doc);
+	return i->scenario && i->vm ? 0 : -1;
+}
+
+static void fill_stats(virt_dom_info *i, virDomainStatsRecordPtr r)
+{
+	int st = 0;
+	unsigned long long ull = 0;
+	unsigned int ui = 0, nnet = 0;
+
+	if (virTypedParamsGetInt(r->params, r->nparams, "state.state", &st) == 1)
+		i->state = g_strdup(state_name(st));
+	if (virTypedParamsGetULLong(r->params, r->nparams, "cpu.time", &ull) == 1)
+		i->cpu_time_ns = ull;
+	if (virTypedParamsGetULLong(r->params, r->nparams, "balloon.current", &ull) == 1)
+		i->mem_mib = ull / 1024;
+	if (virTypedParamsGetUInt(r->params, r->nparams, "vcpu.current", &ui) == 1)
+		i->vcpus = (int)ui;
+	if (virTypedParamsGetUInt(r->params, r->nparams, "net.count", &nnet) == 1) {
+		for (unsigned int k = 0; k < nnet; k++) {
+			char key[64];
+			g_snprintf(key, sizeof key, "net.%u.rx.bytes", k);
+			if (virTypedParamsGetULLong(r->params, r->nparams, key, &ull) == 1)
+				i->rx_bytes += ull;
+			g_snprintf(key, sizeof key, "net.%u.tx.bytes", k);
+			if (virTypedParamsGetULLong(r->params, r->nparams, key, &ull) == 1)
+				i->tx_bytes += ull;
+		}
+	}
+}
+
+GPtrArray *virt_list(virt *v, GError **err)
+{
+	if (!v) {
+		g_set_error(err, VIRT_ERROR, 0, "list: no connection");
+		return NULL;
+	}
+	virDomainStatsRecordPtr *recs = NULL;
+	unsigned int stats = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
+	    VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_VCPU;
+	int n = virConnectGetAllDomainStats(v->conn, stats, &recs, 0);
+	if (n < 0) {
+		virt_set_error(err, "list domains on %s", v->uri);
+		return NULL;
+	}
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)virt_dom_info_free);
+	for (int k = 0; k < n; k++) {
+		virDomainPtr dom = recs[k]->dom;
+		char *md = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, VIRT_METADATA_NS, 0);
+		if (!md)
+			continue;	/* not nube's domain */
+		virt_dom_info *i = g_new0(virt_dom_info, 1);
+		i->nets = g_ptr_array_new_with_free_func(g_free);
+		i->addrs = g_ptr_array_new_with_free_func(g_free);
+		int ok = parse_metadata(md, i);
+		free(md);
+		if (ok < 0) {
+			virt_dom_info_free(i);
+			continue;
+		}
+		i->domain = g_strdup(virDomainGetName(dom));
+		i->active = virDomainIsActive(dom) == 1;
+		fill_stats(i, recs[k]);
+		virDomainInfo info;
+		if (virDomainGetInfo(dom, &info) == 0) {
+			if (!i->state)
+				i->state = g_strdup(state_name(info.state));
+			if (!i->cpu_time_ns)
+				i->cpu_time_ns = info.cpuTime;
+			if (!i->mem_mib)
+				i->mem_mib = (i->active ? info.memory : info.maxMem) / 1024;
+			if (!i->vcpus)
+				i->vcpus = info.nrVirtCpu;
+		}
+		if (!i->state)
+			i->state = g_strdup("nostate");
+		g_ptr_array_add(out, i);
+	}
+	virDomainStatsRecordListFree(recs);
+	return out;
+}
+
+/* ---------------------------------------------------------------- guest agent */
+
+static virDomainPtr lookup(virt *v, const char *domname, GError **err)
+{
+	virDomainPtr dom = virDomainLookupByName(v->conn, domname);
+
+	if (!dom)
+		virt_set_error(err, "domain '%s' on %s", domname, v->uri);
+	return dom;
+}
+
+/* one agent command; returns the parsed "return" member (new reference) or NULL + err */
+static json_t *agent_call(virt *v, virDomainPtr dom, json_t *cmd, int timeout_s, GError **err)
+{
+	g_autofree char *text = json_dumps(cmd, JSON_COMPACT);
+	char *reply = virDomainQemuAgentCommand(dom, text, timeout_s, 0);
+	const char *what = json_string_value(json_object_get(cmd, "execute"));
+
+	if (!reply) {
+		virt_set_error(err, "%s in '%s' on %s", what ? what : "agent command",
+		    virDomainGetName(dom), v->uri);
+		return NULL;
+	}
+	json_error_t je;
+	json_t *j = json_loads(reply, 0, &je);
+	free(reply);
+	json_t *ret = j ? json_object_get(j, "return") : NULL;
+	if (!ret) {
+		g_set_error(err, VIRT_ERROR, 0, "%s in '%s' on %s: unexpected agent reply",
+		    what ? what : "agent command", virDomainGetName(dom), v->uri);
+		json_decref(j);
+		return NULL;
+	}
+	json_incref(ret);
+	json_decref(j);
+	return ret;
+}
+
+static char *b64_text(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	gsize len = 0;
+
+	if (!s)
+		return g_strdup("");
+	guchar *raw = g_base64_decode(s, &len);
+	char *t = g_strndup((const char *)raw, len);
+	g_free(raw);
+	return t;
+}
+
+static int exec_dom(virt *v, virDomainPtr dom, const char *cmd, int timeout_s,
+    int *exit_code, char **out, char **errout, GError **err)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)(timeout_s > 0 ? timeout_s : 1) * G_USEC_PER_SEC;
+	int call_to = timeout_s > 0 && timeout_s < 10 ? timeout_s : 10;
+	json_t *req = json_pack("{s:s, s:{s:s, s:[s,s], s:b}}", "execute", "guest-exec",
+	    "arguments", "path", "/bin/sh", "arg", "-c", cmd, "capture-output", 1);
+	json_t *r = agent_call(v, dom, req, call_to, err);
+	json_decref(req);
+	if (!r)
+		return -1;
+	json_int_t pid = json_integer_value(json_object_get(r, "pid"));
+	json_decref(r);
+	if (pid <= 0) {
+		g_set_error(err, VIRT_ERROR, 0, "guest-exec in '%s': no pid in reply", virDomainGetName(dom));
+		return -1;
+	}
+	for (;;) {
+		json_t *sreq = json_pack("{s:s, s:{s:I}}", "execute", "guest-exec-status",
+		    "arguments", "pid", pid);
+		json_t *s = agent_call(v, dom, sreq, call_to, err);
+		json_decref(sreq);
+		if (!s)
+			return -1;
+		if (json_is_true(json_object_get(s, "exited"))) {
+			json_t *ec = json_object_get(s, "exitcode");
+			json_t *sig = json_object_get(s, "signal");
+			if (exit_code)
+				*exit_code = ec ? (int)json_integer_value(ec) :
+				    sig ? 128 + (int)json_integer_value(sig) : -1;
+			if (out)
+				*out = b64_text(s, "out-data");
+			if (errout)
+				*errout = b64_text(s, "err-data");
+			json_decref(s);
+			return 0;
+		}
+		json_decref(s);
+		if (g_get_monotonic_time() >= deadline) {
+			g_set_error(err, VIRT_ERROR, 0, "command in '%s' did not finish within %d s",
+			    virDomainGetName(dom), timeout_s);
+			return -1;
+		}
+		g_usleep(VIRT_POLL_US);
+	}
+}
+
+int virt_guest_exec(virt *v, const char *domname, const char *cmd, int timeout_s,
+    int *exit_code, char **out, char **errout, GError **err)
+{
+	if (!v || !domname || !cmd) {
+		g_set_error(err, VIRT_ERROR, 0, "exec: missing connection, domain or command");
+		return -1;
+	}
+	virDomainPtr dom = lookup(v, domname, err);
+	if (!dom)
+		return -1;
+	int rc = exec_dom(v, dom, cmd, timeout_s, exit_code, out, errout, err);
+	virDomainFree(dom);
+	return rc;
+}
+
+/* wait until the guest agent answers guest-ping */
+static int wait_agent(virt *v, virDomainPtr dom, int timeout_s, GError **err)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+	json_t *ping = json_pack("{s:s}", "execute", "guest-ping");
+
+	for (;;) {
+		GError *e = NULL;
+		json_t *r = agent_call(v, dom, ping, 2, &e);
+		if (r) {
+			json_decref(r);
+			json_decref(ping);
+			return 0;
+		}
+		if (g_get_monotonic_time() >= deadline || virDomainIsActive(dom) != 1) {
+			g_set_error(err, VIRT_ERROR, 0, "guest agent of '%s' did not answer within %d s (%s)",
+			    virDomainGetName(dom), timeout_s, e->message);
+			g_error_free(e);
+			json_decref(ping);
+			return -1;
+		}
+		g_error_free(e);
+		g_usleep(500000);
+	}
+}
+
+/* MACs of the live domain's interfaces, in device order (= the scenario's file order) */
+static GPtrArray *live_macs(virt *v, virDomainPtr dom, GError **err)
+{
+	char *xml = virDomainGetXMLDesc(dom, 0);
+	if (!xml) {
+		virt_set_error(err, "read XML of '%s' on %s", virDomainGetName(dom), v->uri);
+		return NULL;
+	}
+	xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	free(xml);
+	if (!doc) {
+		g_set_error(err, VIRT_ERROR, 0, "XML of '%s' is unreadable", virDomainGetName(dom));
+		return NULL;
+	}
+	GPtrArray *macs = g_ptr_array_new_with_free_func(g_free);
+	xmlXPathContextPtr xc = xmlXPathNewContext(doc);
+	xmlXPathObjectPtr r = xmlXPathEvalExpression(BAD_CAST "/domain/devices/interface/mac/@address", xc);
+	for (int k = 0; r && r->nodesetval && k < r->nodesetval->nodeNr; k++) {
+		xmlChar *t = xmlNodeGetContent(r->nodesetval->nodeTab[k]);
+		g_ptr_array_add(macs, g_ascii_strdown((const char *)t, -1));
+		xmlFree(t);
+	}
+	xmlXPathFreeObject(r);
+	xmlXPathFreeContext(xc);
+	xmlFreeDoc(doc);
+	return macs;
+}
+
+/*
+ * The configuration script (busybox sh in nube's guest). Idempotent: NICs already named
+ * right are left alone, addresses and routes use "replace". Renaming goes through temporary
+ * names first so eth0 -> eth1 while another NIC is eth1 cannot collide. IPv6 duplicate
+ * address detection is switched off per NIC before adding addresses so they are usable at
+ * once (busybox ip has no "nodad").
+ */
+static char *configure_script(const scenario *s, const sc_vm *vm, GPtrArray *macs, int mtu)
+{
+	GString *sh = g_string_new("set -e\n"
+	    "nic_by_mac() {\n"
+	    "  for d in /sys/class/net/*; do\n"
+	    "    if [ \"$(cat \"$d/address\" 2>/dev/null)\" = \"$1\" ]; then echo \"${d##*/}\"; return 0; fi\n"
+	    "  done\n"
+	    "  echo \"no NIC with MAC $1\" >&2; return 1\n"
+	    "}\n");
+	(void)s;
+
+	for (guint i = 0; i < vm->ifs->len; i++)
+		g_string_append_printf(sh, "n%u=$(nic_by_mac %s)\n", i,
+		    (const char *)g_ptr_array_index(macs, i));
+	for (guint i = 0; i < vm->ifs->len; i++) {
+		const sc_if *ifc = g_ptr_array_index(vm->ifs, i);
+		g_string_append_printf(sh, "if [ \"$n%u\" != eth%d ]; then ip link set dev \"$n%u\" down; "
+		    "ip link set dev \"$n%u\" name nubetmp%u; n%u=nubetmp%u; fi\n",
+		    i, ifc->id, i, i, i, i, i);
+	}
+	for (guint i = 0; i < vm->ifs->len; i++) {
+		const sc_if *ifc = g_ptr_array_index(vm->ifs, i);
+		int id = ifc->id;
+		g_string_append_printf(sh, "if [ \"$n%u\" != eth%d ]; then ip link set dev \"$n%u\" name eth%d; fi\n",
+		    i, id, i, id);
+		g_string_append_printf(sh, "if [ -e /proc/sys/net/ipv6/conf/eth%d/accept_dad ]; then "
+		    "echo 0 > /proc/sys/net/ipv6/conf/eth%d/accept_dad; fi\n", id, id);
+		if (mtu > 0)
+			g_string_append_printf(sh, "ip link set dev eth%d mtu %d\n", id, mtu);
+		g_string_append_printf(sh, "ip link set dev eth%d up\n", id);
+		for (guint k = 0; ifc->ips && k < ifc->ips->len; k++) {
+			const sc_ip *ip = g_ptr_array_index(ifc->ips, k);
+			if (ip->dhcp || !ip->addr) {
+				g_string_append_printf(sh, "%s -i eth%d -b -q </dev/null >/dev/null 2>&1 &\n",
+				    ip->family == 6 ? "udhcpc6" : "udhcpc", id);
+				continue;
+			}
+			g_autofree char *a = ip_text(ip);
+			g_autofree char *qa = g_shell_quote(a);
+			g_string_append_printf(sh, "ip %saddr replace %s dev eth%d\n",
+			    ip->family == 6 ? "-6 " : "", qa, id);
+		}
+	}
+	for (guint k = 0; vm->routes && k < vm->routes->len; k++) {
+		const sc_route *r = g_ptr_array_index(vm->routes, k);
+		g_autofree char *qd = g_shell_quote(r->dest ? r->dest : "default");
+		g_autofree char *qg = g_shell_quote(r->gw ? r->gw : "");
+		g_string_append_printf(sh, "ip %sroute replace %s via %s\n",
+		    r->family == 6 ? "-6 " : "", qd, qg);
+	}
+	if (vm->fwd_ipv4)
+		g_string_append(sh, "echo 1 > /proc/sys/net/ipv4/ip_forward\n");
+	if (vm->fwd_ipv6)
+		g_string_append(sh, "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding\n");
+	g_autofree char *qh = g_shell_quote(vm->name);
+	g_string_append_printf(sh, "hostname %s\n", qh);
+	return g_string_free(sh, FALSE);
+}
+
+int virt_guest_configure(virt *v, const scenario *s, const proto_deployment *dep,
+    const char *vmname, int mtu, int timeout_s, GError **err)
+{
+	(void)dep;	/* the MACs are read from the live domain: what the guest really has */
+	if (!v || !s || !vmname) {
+		g_set_error(err, VIRT_ERROR, 0, "configure: missing connection, scenario or vm name");
+		return -1;
+	}
+	const sc_vm *vm = find_vm(s, vmname);
+	if (!vm) {
+		g_set_error(err, VIRT_ERROR, 0, "configure: scenario '%s' has no vm '%s'", s->name, vmname);
+		return -1;
+	}
+	g_autofree char *domname = proto_domain_name(s->name, vmname);
+	virDomainPtr dom = lookup(v, domname, err);
+	if (!dom)
+		return -1;
+	int rc = -1;
+	g_autoptr(GPtrArray) macs = NULL;
+	g_autofree char *script = NULL, *out = NULL, *errout = NULL;
+	int code = -1;
+
+	if (wait_agent(v, dom, timeout_s, err) < 0)
+		goto done;
+	macs = live_macs(v, dom, err);
+	if (!macs)
+		goto done;
+	if (macs->len != (vm->ifs ? vm->ifs->len : 0)) {
+		g_set_error(err, VIRT_ERROR, 0, "configure '%s': domain has %u interfaces, scenario %u",
+		    domname, macs->len, vm->ifs ? vm->ifs->len : 0);
+		goto done;
+	}
+	script = configure_script(s, vm, macs, mtu);
+	if (exec_dom(v, dom, script, timeout_s > 30 ? timeout_s : 30, &code, &out, &errout, err) < 0)
+		goto done;
+	if (code != 0) {
+		g_strstrip(errout);
+		g_set_error(err, VIRT_ERROR, 0, "configure '%s': script exited with %d: %s",
+		    domname, code, *errout ? errout : "(no error output)");
+		goto done;
+	}
+	rc = 0;
+done:
+	virDomainFree(dom);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- migrate */
+
+static void read_job_stats(virTypedParameterPtr p, int np, virt_migrate_stats *st)
+{
+	unsigned long long ull;
+
+	if (virTypedParamsGetULLong(p, np, VIR_DOMAIN_JOB_TIME_ELAPSED, &ull) == 1)
+		st->duration_ms = (int64_t)ull;
+	if (virTypedParamsGetULLong(p, np, VIR_DOMAIN_JOB_DOWNTIME, &ull) == 1)
+		st->downtime_ms = (int64_t)ull;
+	if (virTypedParamsGetULLong(p, np, VIR_DOMAIN_JOB_DATA_PROCESSED, &ull) == 1)
+		st->data_bytes = ull;
+}
+
+/* completed-job stats of the migrated domain as the destination sees them; 0 when found */
+static int dest_job_stats(const char *dest_uri, const char *domname, virt_migrate_stats *st)
+{
+	virConnectPtr dc = virConnectOpen(dest_uri);
+	int rc = -1;
+
+	if (!dc)
+		return -1;
+	virDomainPtr d = virDomainLookupByName(dc, domname);
+	if (d) {
+		int type = 0, np = 0;
+		virTypedParameterPtr p = NULL;
+		if (virDomainGetJobStats(d, &type, &p, &np, VIR_DOMAIN_JOB_STATS_COMPLETED) == 0 &&
+		    type == VIR_DOMAIN_JOB_COMPLETED) {
+			virt_migrate_stats s2 = { -1, -1, 0 };
+			read_job_stats(p, np, &s2);
+			if (s2.downtime_ms >= 0)
+				st->downtime_ms = s2.downtime_ms;
+			if (s2.duration_ms >= 0)
+				st->duration_ms = s2.duration_ms;
+			if (s2.data_bytes)
+				st->data_bytes = s2.data_bytes;
+			rc = 0;
+		}
+		virTypedParamsFree(p, np);
+		virDomainFree(d);
+	}
+	virConnectClose(dc);
+	return rc;
+}
+
+int virt_migrate(virt *v, const char *domname, const char *dest_uri, const char *migrate_uri,
+    virt_migrate_stats *stats, GError **err)
+{
+	if (!v || !domname || !dest_uri) {
+		g_set_error(err, VIRT_ERROR, 0, "migrate: missing connection, domain or destination");
+		return -1;
+	}
+	virDomainPtr dom = lookup(v, domname, err);
+	if (!dom)
+		return -1;
+	virTypedParameterPtr p = NULL;
+	int np = 0, maxp = 0;
+	if (migrate_uri)
+		virTypedParamsAddString(&p, &np, &maxp, VIR_MIGRATE_PARAM_URI, migrate_uri);
+	unsigned int flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST |
+	    VIR_MIGRATE_UNDEFINE_SOURCE;
+	gint64 t0 = g_get_monotonic_time();
+	int rc = virDomainMigrateToURI3(dom, dest_uri, p, (unsigned int)np, flags);
+	gint64 t1 = g_get_monotonic_time();
+	virTypedParamsFree(p, np);
+	virDomainFree(dom);
+	if (rc < 0) {
+		virt_set_error(err, "migrate '%s' from %s to %s", domname, v->uri, dest_uri);
+		return -1;
+	}
+	/* The source's domain object is gone (UNDEFINE_SOURCE), and with it its completed job
+	 * stats; the destination keeps the incoming job's completed stats (elapsed, downtime).
+	 * The wall time measured here is the fallback for the duration. */
+	if (stats) {
+		stats->duration_ms = (t1 - t0) / 1000;
+		stats->downtime_ms = -1;
+		stats->data_bytes = 0;
+		dest_job_stats(dest_uri, domname, stats);
+	}
+	return 0;
+}
