@@ -169,7 +169,7 @@ on_connect(struct mosquitto *m, void *ud, int rc, int flags, const mosquitto_pro
 	(void)props;
 	if (rc != 0) {
 		bus_set_error(b, "broker %s:%d: connection refused: %s", b->host, b->port,
-		    mosquitto_reason_string(rc));
+		    rc >= 128 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc));
 		b->refused = true;
 		bus_down(b, b->last_error);
 		return;
@@ -198,10 +198,10 @@ on_disconnect(struct mosquitto *m, void *ud, int rc, const mosquitto_property *p
 
 	(void)m;
 	(void)props;
-	if (b->stopping)
+	if (b->stopping || b->down)
 		return;
 	bus_set_error(b, "broker %s:%d: disconnected: %s", b->host, b->port,
-	    rc == 0 ? "by request" : mosquitto_reason_string(rc));
+	    rc == 0 ? "by request" : mosq_err(rc));
 	bus_down(b, b->last_error);
 }
 

@@ -1,0 +1,258 @@
+/* unit tests of proto: deployment JSON round trip, rejection of malformed messages, names */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "proto/proto.h"
+
+/* reference FNV-1a 32 written from the published parameters, over the joined string */
+static uint32_t
+ref_fnv1a(const char *s)
+{
+	uint32_t h = 0x811c9dc5u;
+
+	for (; *s != '\0'; s++) {
+		h ^= (uint8_t)*s;
+		h *= 0x01000193u;
+	}
+	return h;
+}
+
+static proto_deployment *
+sample(void)
+{
+	const char *txt =
+	    "{\"scenario\":\"lab\",\"spec\":\"<vnx/>\",\"algorithm\":\"round-robin\","
+	    "\"vms\":[{\"vm\":\"r1\",\"host\":\"host1\",\"macs\":[\"02:fd:00:00:01:01\",null],"
+	    "\"mgmt_addr\":\"10.250.0.2/24\"},"
+	    "{\"vm\":\"r2\",\"host\":\"host2\",\"macs\":[],\"mgmt_addr\":null}],"
+	    "\"nets\":[{\"net\":\"Net0\",\"vni\":10001,\"hosts\":[\"host1\",\"host2\"],"
+	    "\"addrs\":[\"10.77.0.11\",\"10.77.0.12\"]},"
+	    "{\"net\":\"Net1\",\"vni\":0,\"hosts\":[\"host1\"],\"addrs\":[null]}]}";
+	json_error_t e;
+	json_t *j = json_loads(txt, 0, &e);
+	diag *d = diag_new();
+	proto_deployment *dep;
+
+	assert_non_null(j);
+	dep = proto_deployment_from_json(j, d);
+	if (dep == NULL)
+		diag_print(d, stderr);
+	assert_non_null(dep);
+	assert_false(diag_has_errors(d));
+	json_decref(j);
+	diag_free(d);
+	return dep;
+}
+
+static void
+test_parse_fields(void **state)
+{
+	proto_deployment *dep = sample();
+	const proto_vm_place *v;
+	const proto_net_place *n;
+
+	(void)state;
+	assert_string_equal(dep->scenario, "lab");
+	assert_string_equal(dep->spec, "<vnx/>");
+	assert_int_equal(dep->vms->len, 2);
+	v = proto_deployment_vm(dep, "r1");
+	assert_non_null(v);
+	assert_string_equal(v->host, "host1");
+	assert_int_equal(v->macs->len, 2);
+	assert_string_equal(g_ptr_array_index(v->macs, 0), "02:fd:00:00:01:01");
+	assert_null(g_ptr_array_index(v->macs, 1));
+	assert_string_equal(v->mgmt_addr, "10.250.0.2/24");
+	v = proto_deployment_vm(dep, "r2");
+	assert_null(v->mgmt_addr);
+	assert_null(proto_deployment_vm(dep, "r3"));
+	n = proto_deployment_net(dep, "Net0");
+	assert_non_null(n);
+	assert_int_equal(n->vni, 10001);
+	assert_int_equal(n->hosts->len, 2);
+	assert_string_equal(g_ptr_array_index(n->addrs, 1), "10.77.0.12");
+	n = proto_deployment_net(dep, "Net1");
+	assert_int_equal(n->vni, 0);
+	assert_null(g_ptr_array_index(n->addrs, 0));
+	assert_null(proto_deployment_net(dep, "nope"));
+	proto_deployment_free(dep);
+}
+
+static void
+test_round_trip(void **state)
+{
+	proto_deployment *a = sample(), *b;
+	json_t *ja = proto_deployment_to_json(a), *jb;
+	diag *d = diag_new();
+
+	(void)state;
+	b = proto_deployment_from_json(ja, d);
+	assert_non_null(b);
+	jb = proto_deployment_to_json(b);
+	assert_true(json_equal(ja, jb));
+	/* and the JSON text survives a dump/load */
+	{
+		char *txt = json_dumps(ja, JSON_COMPACT);
+		json_t *jc = json_loads(txt, 0, NULL);
+
+		assert_true(json_equal(ja, jc));
+		json_decref(jc);
+		free(txt);
+	}
+	json_decref(ja);
+	json_decref(jb);
+	proto_deployment_free(a);
+	proto_deployment_free(b);
+	diag_free(d);
+}
+
+/* each malformed message is rejected with a reason naming the problem */
+static void
+test_malformed(void **state)
+{
+	static const struct {
+		const char *json, *needle;
+	} cases[] = {
+		{ "[]", "must be a JSON object" },
+		{ "{\"spec\":\"x\",\"vms\":[],\"nets\":[]}", "missing \"scenario\"" },
+		{ "{\"scenario\":5,\"spec\":\"x\",\"vms\":[],\"nets\":[]}", "\"scenario\" must be a string" },
+		{ "{\"scenario\":\"a/b\",\"spec\":\"x\",\"vms\":[],\"nets\":[]}", "not a valid name" },
+		{ "{\"scenario\":\"\",\"spec\":\"x\",\"vms\":[],\"nets\":[]}", "not a valid name" },
+		{ "{\"scenario\":\"s\",\"vms\":[],\"nets\":[]}", "missing \"spec\"" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":{},\"nets\":[]}", "\"vms\" must be an array" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[]}", "\"nets\" must be an array" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[3],\"nets\":[]}", "vms[0]: must be an object" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[{\"vm\":\"a\",\"macs\":[]}],\"nets\":[]}",
+		    "vms[0]: missing \"host\"" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[{\"vm\":\"a\",\"host\":\"h\"}],\"nets\":[]}",
+		    "\"macs\" must be an array" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[{\"vm\":\"a\",\"host\":\"h\",\"macs\":[1]}],"
+		    "\"nets\":[]}", "\"macs\"[0] must be a non-empty string" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[{\"vm\":\"a\",\"host\":\"h\",\"macs\":[]},"
+		    "{\"vm\":\"a\",\"host\":\"h\",\"macs\":[]}],\"nets\":[]}", "vm 'a' placed twice" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[],\"nets\":[{\"net\":\"n\",\"vni\":-1,"
+		    "\"hosts\":[],\"addrs\":[]}]}", "\"vni\" must be an integer in 0..16777215" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[],\"nets\":[{\"net\":\"n\",\"vni\":16777216,"
+		    "\"hosts\":[],\"addrs\":[]}]}", "\"vni\" must be an integer" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[],\"nets\":[{\"net\":\"n\",\"vni\":\"7\","
+		    "\"hosts\":[],\"addrs\":[]}]}", "\"vni\" must be an integer" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[],\"nets\":[{\"net\":\"n\",\"vni\":7,"
+		    "\"hosts\":[\"a\",\"b\"],\"addrs\":[\"1.2.3.4\"]}]}", "\"hosts\" has 2 entries but \"addrs\" has 1" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[],\"nets\":[{\"net\":\"n\",\"vni\":7,"
+		    "\"hosts\":[null],\"addrs\":[null]}]}", "\"hosts\"[0] must be a non-empty string" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[],\"nets\":[{\"net\":\"n\",\"vni\":0,"
+		    "\"hosts\":[],\"addrs\":[]},{\"net\":\"n\",\"vni\":0,\"hosts\":[],\"addrs\":[]}]}",
+		    "net 'n' listed twice" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		json_t *j = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
+		diag *d = diag_new();
+		proto_deployment *dep;
+
+		assert_non_null(j);
+		dep = proto_deployment_from_json(j, d);
+		if (dep != NULL || !diag_contains(d, DIAG_ERROR, cases[i].needle)) {
+			print_error("case %zu (%s): expected error containing '%s'\n", i,
+			    cases[i].json, cases[i].needle);
+			diag_print(d, stderr);
+		}
+		assert_null(dep);
+		assert_true(diag_contains(d, DIAG_ERROR, cases[i].needle));
+		json_decref(j);
+		diag_free(d);
+	}
+	/* NULL input */
+	{
+		diag *d = diag_new();
+
+		assert_null(proto_deployment_from_json(NULL, d));
+		assert_true(diag_has_errors(d));
+		diag_free(d);
+	}
+}
+
+static void
+test_names(void **state)
+{
+	static const char *pairs[][2] = {
+		{ "lab", "Net0" }, { "simple_tutorial", "Net1" }, { "a", "b" },
+		{ "a-very-long-scenario-name-indeed", "a-very-long-net-name-too" },
+		{ "ñandú", "red/uno" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < G_N_ELEMENTS(pairs); i++) {
+		char br[16], vx[16], br2[16], exp[32];
+		g_autofree char *joined = g_strdup_printf("%s/%s", pairs[i][0], pairs[i][1]);
+
+		proto_bridge_name(pairs[i][0], pairs[i][1], br);
+		proto_vxlan_name(pairs[i][0], pairs[i][1], vx);
+		assert_true(strlen(br) <= 15);
+		assert_true(strlen(vx) <= 15);
+		snprintf(exp, sizeof exp, "nbr%08x", ref_fnv1a(joined));
+		assert_string_equal(br, exp);
+		snprintf(exp, sizeof exp, "nvx%08x", ref_fnv1a(joined));
+		assert_string_equal(vx, exp);
+		/* stable: same input, same name */
+		proto_bridge_name(pairs[i][0], pairs[i][1], br2);
+		assert_string_equal(br, br2);
+	}
+	/* a known value of FNV-1a 32 ("a" -> e40c292c) anchors the reference itself */
+	assert_int_equal(ref_fnv1a("a"), 0xe40c292cu);
+	/* different nets give different names */
+	{
+		char a[16], b[16];
+
+		proto_bridge_name("lab", "Net0", a);
+		proto_bridge_name("lab", "Net1", b);
+		assert_string_not_equal(a, b);
+	}
+}
+
+static void
+test_alias(void **state)
+{
+	char *s = NULL, *n = NULL;
+	g_autofree char *al = proto_net_alias("lab", "Net0");
+	g_autofree char *dom = proto_domain_name("lab", "r1");
+
+	(void)state;
+	assert_string_equal(al, "nube:lab/Net0");
+	assert_int_equal(proto_parse_alias(al, &s, &n), 0);
+	assert_string_equal(s, "lab");
+	assert_string_equal(n, "Net0");
+	g_free(s);
+	g_free(n);
+	/* the first '/' separates: scenario names cannot hold one, net names may */
+	assert_int_equal(proto_parse_alias("nube:lab/a/b", &s, &n), 0);
+	assert_string_equal(s, "lab");
+	assert_string_equal(n, "a/b");
+	g_free(s);
+	g_free(n);
+	assert_int_equal(proto_parse_alias("nube:lab", &s, &n), -1);
+	assert_int_equal(proto_parse_alias("nube:/x", &s, &n), -1);
+	assert_int_equal(proto_parse_alias("nube:x/", &s, &n), -1);
+	assert_int_equal(proto_parse_alias("other:lab/Net0", &s, &n), -1);
+	assert_int_equal(proto_parse_alias("", &s, &n), -1);
+	assert_int_equal(proto_parse_alias(NULL, &s, &n), -1);
+	assert_string_equal(dom, "lab-r1");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_fields),
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_alias),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
