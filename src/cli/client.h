@@ -1,0 +1,126 @@
+/* client: the operator side of the bus: client config (nube.conf), broker connection, live
+ * host discovery from retained online/state messages, and parallel rpc fan-out to agents */
+#ifndef NUBE_CLIENT_H
+#define NUBE_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+#include <jansson.h>
+
+#include "proto/bus.h"
+
+/* default search order when neither --config nor $NUBE_CONFIG is given */
+#define CLIENT_CONF_SYSTEM	"/etc/nube/nube.conf"
+#define CLIENT_CONF_LAB		"/run/nube-lab/nube.conf"
+#define CLIENT_DEFAULT_URL	"mqtt://127.0.0.1:1883"
+#define CLIENT_DEFAULT_TIMEOUT_S 120
+
+/* The client config: [broker] url username password cafile; [store] path;
+ * [deploy] vni_min vni_max timeout. */
+typedef struct {
+	char *file;		/* where it was read from */
+	char *url;
+	char *username;
+	char *password;
+	char *cafile;
+	char *store_path;
+	uint32_t vni_min, vni_max;
+	int timeout_s;		/* rpc silence timeout for deploy/undeploy/exec */
+} client_conf;
+
+/* client_conf_load: read path, or when NULL the first existing of $NUBE_CONFIG,
+ * CLIENT_CONF_SYSTEM, CLIENT_CONF_LAB. Returns a new config (client_conf_free) or NULL + err
+ * (no file found, unreadable, malformed, bad values). */
+client_conf *client_conf_load(const char *path, GError **err);
+void client_conf_free(client_conf *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(client_conf, client_conf_free)
+
+/* One host as seen from its retained messages. */
+typedef struct {
+	char *name;
+	bool online;		/* host/<h>/online is "1" */
+	bool has_state;
+	bool fresh;		/* state ts within 3 intervals of now */
+	int64_t ts_ms;
+	double interval_s;
+	double cpus;
+	double load;		/* 0..1 */
+	uint64_t mem_total_mib, mem_used_mib;
+	int nvms;
+	char *fabric_addr;
+	json_t *state;		/* the whole state message (owned), NULL when none */
+} client_host;
+
+/* client_host_live: online and its state is fresh */
+bool client_host_live(const client_host *h);
+
+/* The connection of one CLI command. */
+typedef struct {
+	client_conf *conf;	/* borrowed */
+	bus *bus;
+	GHashTable *hosts;	/* name -> client_host*, owned */
+	/* online watch: called for every host/<h>/online message after discovery */
+	void (*on_online)(const char *host, bool online, void *ud);
+	void *on_online_ud;
+	GPtrArray *calls;	/* of client_call*, owned */
+	bool discovering;
+	gint64 last_msg_us;	/* monotonic time of the last discovery message */
+} client;
+
+/* client_connect: connect to the broker of conf and wait (bounded) for the connection.
+ * NULL + err "cannot reach broker URL: reason" when that fails. Free with client_free. */
+client *client_connect(client_conf *conf, GError **err);
+void client_free(client *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(client, client_free)
+
+/* client_discover: subscribe to every host's online and state topics and collect the retained
+ * burst (returns when no message arrived for a quiet period, at most a few seconds). Fills
+ * c->hosts; keeps the subscriptions (later messages update c->hosts and call on_online).
+ * 0 or -1 + err. */
+int client_discover(client *c, GError **err);
+
+/* client_hosts_sorted: the hosts of c sorted by name (borrowed pointers; g_ptr_array_unref);
+ * live_only keeps only live hosts. */
+GPtrArray *client_hosts_sorted(client *c, bool live_only);
+
+/* client_host_get: a host by name or NULL */
+client_host *client_host_get(client *c, const char *name);
+
+/* client_wait: iterate the default main context until pred(ud) is true or timeout_ms passed
+ * (< 0 = no limit). Returns true when pred became true. */
+bool client_wait(bool (*pred)(void *ud), void *ud, int timeout_ms);
+
+/* ---- rpc requests to agents ---- */
+
+typedef struct client_call client_call;
+typedef void (*client_progress_cb)(client_call *call, const char *text, void *ud);
+typedef void (*client_done_cb)(client_call *call, void *ud);
+
+/* One request to one host, owned by the client (freed by client_free). */
+struct client_call {
+	char *host;
+	char *op;
+	bool done;
+	bool ok;		/* final reply with "ok": true */
+	json_t *reply;		/* final reply (owned) or NULL */
+	char *error;		/* why it failed: reply "error", timeout, disconnect */
+	client_progress_cb progress;
+	client_done_cb on_done;
+	void *ud;
+	int *pending;		/* decremented when done, may be NULL */
+};
+
+/* client_call_start: send request (taken) to nube/v1/host/<h>/rpc/operator with timeout_ms
+ * of silence (re-armed by progress). Increments *pending (may be NULL) now and decrements it
+ * when the call is done; progress/on_done (may be NULL) get every progress text and the end.
+ * A send failure makes the call done at once with an error. Returns the call (borrowed,
+ * valid until client_free). */
+client_call *client_call_start(client *c, const char *host, json_t *request, int timeout_ms,
+    int *pending, client_progress_cb progress, client_done_cb on_done, void *ud);
+
+/* client_wait_calls: wait until *pending is 0 or *abort (may be NULL) is true, at most
+ * limit_ms (< 0 = no limit; every call has its own silence timeout anyway). */
+bool client_wait_calls(int *pending, bool *abort, int limit_ms);
+
+#endif

@@ -1,0 +1,1562 @@
+/* cmd_live: the commands that talk to the agents through the broker: hosts, deploy, exec,
+ * undeploy, status */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/output.h"
+#include "plan/alloc.h"
+#include "plan/plan.h"
+#include "proto/proto.h"
+#include "scenario/scenario.h"
+#include "store/store.h"
+
+#define UNDEPLOY_TIMEOUT_MS	60000
+#define STATUS_TIMEOUT_MS	5000
+
+/* ---- shared plumbing ---- */
+
+static int
+bad_usage(const char *cmd, const char *msg)
+{
+	if (msg != NULL)
+		out_err("%s: %s", cmd, msg);
+	fprintf(stderr, "Try 'nube %s --help'.\n", cmd);
+	return CLI_USAGE;
+}
+
+static int64_t
+now_ms(void)
+{
+	return g_get_real_time() / 1000;
+}
+
+/* live: what a live command holds: config, connection, store */
+typedef struct {
+	client_conf *conf;
+	client *c;
+	store *st;
+} live;
+
+static void
+live_clear(live *l)
+{
+	/* the client (and its bus) first: pending callbacks may point into caller state */
+	client_free(l->c);
+	store_close(l->st);
+	client_conf_free(l->conf);
+	memset(l, 0, sizeof(*l));
+}
+
+/* live_open_conf: load the client config; exit status or -1 when fine */
+static int
+live_open_conf(live *l, const char *config)
+{
+	g_autoptr(GError) e = NULL;
+
+	if ((l->conf = client_conf_load(config, &e)) == NULL) {
+		out_err("cannot reach broker: %s", e->message);
+		return CLI_UNAVAILABLE;
+	}
+	return -1;
+}
+
+/* live_open_bus: connect and discover the hosts; exit status or -1 when fine */
+static int
+live_open_bus(live *l)
+{
+	g_autoptr(GError) e = NULL;
+
+	if ((l->c = client_connect(l->conf, &e)) == NULL) {
+		out_err("%s", e->message);
+		return CLI_UNAVAILABLE;
+	}
+	if (client_discover(l->c, &e) < 0) {
+		out_err("cannot reach broker %s: %s", l->conf->url, e->message);
+		return CLI_UNAVAILABLE;
+	}
+	return -1;
+}
+
+/* live_open_store: open the store of the config; exit status or -1 when fine */
+static int
+live_open_store(live *l)
+{
+	g_autoptr(GError) e = NULL;
+
+	if ((l->st = store_open(l->conf->store_path, &e)) == NULL) {
+		out_err("store %s: %s", l->conf->store_path, e->message);
+		return CLI_FAIL;
+	}
+	return -1;
+}
+
+static json_t *
+op_request(const char *op)
+{
+	return json_pack("{s:s}", "op", op);
+}
+
+/* ---- what runs where now: "status" rpc to every live host ---- */
+
+typedef struct {
+	char *scenario;
+	char *vm;
+	char *host;
+	char *state;
+	json_t *addrs;		/* array of strings (owned) */
+} vm_where;
+
+static void
+vm_where_free(vm_where *w)
+{
+	if (w == NULL)
+		return;
+	g_free(w->scenario);
+	g_free(w->vm);
+	g_free(w->host);
+	g_free(w->state);
+	json_decref(w->addrs);
+	g_free(w);
+}
+
+static const char *
+jstr(const json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* collect_addrs: the VM's addresses from a status entry: "addrs" (strings) or, failing that,
+ * the addresses listed per interface */
+static json_t *
+collect_addrs(const json_t *o)
+{
+	json_t *out = json_array(), *a = json_object_get(o, "addrs"), *v;
+	size_t i;
+
+	if (!json_is_array(a))
+		a = json_object_get(o, "addresses");
+	if (json_is_array(a)) {
+		json_array_foreach(a, i, v)
+			if (json_is_string(v))
+				json_array_append(out, v);
+			else if (json_is_object(v) && jstr(v, "addr") != NULL)
+				json_array_append_new(out, json_string(jstr(v, "addr")));
+	}
+	return out;
+}
+
+typedef struct {
+	GPtrArray *where;	/* of vm_where* */
+	GPtrArray *failed;	/* of char* "host: reason" */
+} status_ctx;
+
+static void
+status_done(client_call *call, void *ud)
+{
+	status_ctx *sc = ud;
+	json_t *vms, *o;
+	size_t i;
+
+	if (!call->ok) {
+		g_ptr_array_add(sc->failed, g_strdup_printf("host '%s': %s", call->host,
+		    call->error));
+		return;
+	}
+	vms = json_object_get(call->reply, "vms");
+	json_array_foreach(vms, i, o) {
+		const char *s = jstr(o, "scenario"), *vm = jstr(o, "vm");
+		vm_where *w;
+
+		if (vm == NULL)
+			vm = jstr(o, "name");
+		if (s == NULL || vm == NULL)
+			continue;	/* not one of nube's domains */
+		w = g_new0(vm_where, 1);
+		w->scenario = g_strdup(s);
+		w->vm = g_strdup(vm);
+		w->host = g_strdup(call->host);
+		w->state = g_strdup(jstr(o, "state") != NULL ? jstr(o, "state") : "unknown");
+		w->addrs = collect_addrs(o);
+		g_ptr_array_add(sc->where, w);
+	}
+}
+
+/* where_now: ask every live host what it runs. Returns vm_where* (owned by the array);
+ * hosts that did not answer go to *failed (may be NULL). */
+static GPtrArray *
+where_now(live *l, GPtrArray **failed)
+{
+	status_ctx sc = {
+		.where = g_ptr_array_new_with_free_func((GDestroyNotify)vm_where_free),
+		.failed = g_ptr_array_new_with_free_func(g_free),
+	};
+	g_autoptr(GPtrArray) hosts = client_hosts_sorted(l->c, true);
+	int pending = 0;
+
+	for (guint i = 0; i < hosts->len; i++) {
+		client_host *h = hosts->pdata[i];
+
+		client_call_start(l->c, h->name, op_request("status"), STATUS_TIMEOUT_MS, &pending,
+		    NULL, status_done, &sc);
+	}
+	client_wait_calls(&pending, NULL, -1);
+	if (failed != NULL)
+		*failed = sc.failed;
+	else
+		g_ptr_array_unref(sc.failed);
+	return sc.where;
+}
+
+static vm_where *
+where_find(GPtrArray *where, const char *scenario, const char *vm)
+{
+	for (guint i = 0; i < where->len; i++) {
+		vm_where *w = where->pdata[i];
+
+		if (strcmp(w->scenario, scenario) == 0 && strcmp(w->vm, vm) == 0)
+			return w;
+	}
+	return NULL;
+}
+
+/* ---- hosts ---- */
+
+static const char hosts_help[] =
+"usage: nube hosts [--json] [--config FILE]\n"
+"\n"
+"List the hosts known to the broker (their retained online and state messages): CPUs,\n"
+"load, memory, VMs and fabric address. A host is online when its agent is connected\n"
+"and its last state is recent (within 3 telemetry intervals).\n"
+"\n"
+"  -j, --json          machine-readable output (a stable interface)\n"
+"      --config FILE   client config (default $NUBE_CONFIG, " CLIENT_CONF_SYSTEM ",\n"
+"                      " CLIENT_CONF_LAB ")\n"
+"  -h, --help          this help\n"
+"\n"
+"Exit status: 0 listed, 3 broker unreachable.\n";
+
+int
+cmd_hosts(int argc, char **argv)
+{
+	enum { OPT_CONFIG = 256 };
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const heads[] = { "host", "online", "cpus", "load", "mem", "vms",
+	    "fabric" };
+	const char *config = NULL;
+	bool json = false;
+	live l = { 0 };
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = true;
+			break;
+		case OPT_CONFIG:
+			config = optarg;
+			break;
+		case 'h':
+			fputs(hosts_help, stdout);
+			return CLI_OK;
+		default:
+			return bad_usage("hosts", NULL);
+		}
+	}
+	if (optind != argc)
+		return bad_usage("hosts", "no arguments expected");
+	if ((rc = live_open_conf(&l, config)) >= 0 || (rc = live_open_bus(&l)) >= 0) {
+		live_clear(&l);
+		return rc;
+	}
+
+	g_autoptr(GPtrArray) hosts = client_hosts_sorted(l.c, false);
+	if (json) {
+		json_auto_t *root = json_object();
+		json_t *arr = json_array();
+
+		for (guint i = 0; i < hosts->len; i++) {
+			client_host *h = hosts->pdata[i];
+
+			json_array_append_new(arr, json_pack("{s:s, s:b, s:f, s:f, s:I, s:I, s:i, s:o}",
+			    "host", h->name, "online", client_host_live(h), "cpus", h->cpus,
+			    "load", h->load, "mem_total_mib", (json_int_t)h->mem_total_mib,
+			    "mem_used_mib", (json_int_t)h->mem_used_mib, "vms", h->nvms,
+			    "fabric_addr", out_json_str(h->fabric_addr)));
+		}
+		json_object_set_new(root, "hosts", arr);
+		rc = out_json_print(root, stdout) < 0 ? CLI_FAIL : CLI_OK;
+	} else {
+		g_autoptr(out_table) t = out_table_new(7, heads);
+
+		for (int col = 2; col <= 5; col++)
+			out_table_right(t, col);
+		for (guint i = 0; i < hosts->len; i++) {
+			client_host *h = hosts->pdata[i];
+			g_autofree char *cpus = g_strdup_printf("%g", h->cpus);
+			g_autofree char *load = g_strdup_printf("%.2f", h->load);
+			g_autofree char *mem = g_strdup_printf("%" PRIu64 "/%" PRIu64,
+			    h->mem_used_mib, h->mem_total_mib);
+			g_autofree char *vms = g_strdup_printf("%d", h->nvms);
+			const char *on = client_host_live(h) ? "yes" : h->online ? "stale" : "no";
+
+			if (!h->has_state)
+				out_table_addv(t, h->name, on, NULL, NULL, NULL, NULL, NULL);
+			else
+				out_table_addv(t, h->name, on, cpus, load, mem, vms, h->fabric_addr);
+		}
+		out_table_print(t, stdout);
+		if (hosts->len == 0)
+			fprintf(stderr, "nube: no host has announced itself on %s\n", l.conf->url);
+		rc = CLI_OK;
+	}
+	live_clear(&l);
+	return rc;
+}
+
+/* ---- placement table (the same shape as `nube plan`) ---- */
+
+/* vm_nets: the distinct nets of vm's interfaces, in interface order (indexes into s->nets) */
+static GArray *
+vm_nets(const scenario *s, const sc_vm *vm)
+{
+	GArray *out = g_array_new(FALSE, FALSE, sizeof(int));
+
+	for (guint k = 0; k < vm->ifs->len; k++) {
+		const sc_if *ifc = g_ptr_array_index(vm->ifs, k);
+		int j = scenario_net_index(s, ifc->net);
+		bool dup = false;
+
+		for (guint m = 0; m < out->len; m++)
+			dup = dup || g_array_index(out, int, m) == j;
+		if (j >= 0 && !dup)
+			g_array_append_val(out, j);
+	}
+	return out;
+}
+
+static bool
+net_cross(const plan *p, int j)
+{
+	return p->net_hosts[j] != NULL && p->net_hosts[j]->len > 1;
+}
+
+static json_t *
+placement_json(const scenario *s, const plan *p)
+{
+	json_t *root = json_object(), *pls = json_array(), *nets = json_array();
+	json_t *totals = json_object(), *hosts = json_array();
+	g_autofree uint64_t *mem = g_new0(uint64_t, p->nhosts);
+	g_autofree int *nvm = g_new0(int, p->nhosts);
+
+	json_object_set_new(root, "scenario", json_string(s->name));
+	json_object_set_new(root, "algorithm", json_string(plan_algorithm_name(p->algorithm)));
+	for (guint i = 0; i < s->vms->len; i++) {
+		const sc_vm *vm = g_ptr_array_index(s->vms, i);
+		GPtrArray *macs = p->vm_macs != NULL ? g_ptr_array_index(p->vm_macs, i) : NULL;
+		const char *mgmt = p->vm_mgmt_addr != NULL ?
+		    g_ptr_array_index(p->vm_mgmt_addr, i) : NULL;
+		g_autoptr(GArray) vn = vm_nets(s, vm);
+		json_t *o = json_object(), *jm = json_array(), *jn = json_array();
+		int h = p->vm_host[i];
+
+		mem[h] += vm->mem_mib;
+		nvm[h]++;
+		for (guint k = 0; k < vm->ifs->len; k++) {
+			const sc_if *ifc = g_ptr_array_index(vm->ifs, k);
+			const char *mac = macs != NULL && k < macs->len ?
+			    g_ptr_array_index(macs, k) : NULL;
+
+			json_array_append_new(jm, json_pack("{s:i, s:s, s:o}", "if", ifc->id,
+			    "net", ifc->net, "mac", out_json_str(mac)));
+		}
+		for (guint m = 0; m < vn->len; m++) {
+			const sc_net *n = g_ptr_array_index(s->nets, g_array_index(vn, int, m));
+
+			json_array_append_new(jn, json_string(n->name));
+		}
+		json_object_set_new(o, "vm", json_string(vm->name));
+		json_object_set_new(o, "host", json_string(p->hosts[h].name));
+		json_object_set_new(o, "mem_mib", json_integer((json_int_t)vm->mem_mib));
+		json_object_set_new(o, "vcpu", json_integer(vm->vcpu));
+		json_object_set_new(o, "nets", jn);
+		json_object_set_new(o, "macs", jm);
+		json_object_set_new(o, "mgmt", out_json_str(mgmt));
+		json_array_append_new(pls, o);
+	}
+	json_object_set_new(root, "placements", pls);
+	for (guint j = 0; j < s->nets->len; j++) {
+		const sc_net *n = g_ptr_array_index(s->nets, j);
+		json_t *o = json_object(), *jh = json_array();
+		GArray *nh = p->net_hosts[j];
+
+		for (guint m = 0; nh != NULL && m < nh->len; m++)
+			json_array_append_new(jh,
+			    json_string(p->hosts[g_array_index(nh, int, m)].name));
+		json_object_set_new(o, "net", json_string(n->name));
+		json_object_set_new(o, "hosts", jh);
+		json_object_set_new(o, "vni", p->net_vni != NULL && p->net_vni[j] != 0
+		    ? json_integer(p->net_vni[j]) : json_null());
+		json_array_append_new(nets, o);
+	}
+	json_object_set_new(root, "nets", nets);
+	for (int h = 0; h < p->nhosts; h++)
+		json_array_append_new(hosts, json_pack("{s:s, s:i, s:I, s:I}",
+		    "host", p->hosts[h].name, "vms", nvm[h], "mem_mib", (json_int_t)mem[h],
+		    "mem_capacity_mib", (json_int_t)p->hosts[h].mem_mib));
+	json_object_set_new(totals, "vms", json_integer(s->vms->len));
+	json_object_set_new(totals, "nets", json_integer(s->nets->len));
+	json_object_set_new(totals, "cross_host_nets", json_integer(plan_cross_host_nets(p)));
+	json_object_set_new(totals, "hosts", hosts);
+	json_object_set_new(root, "totals", totals);
+	return root;
+}
+
+static void
+placement_print(const scenario *s, const plan *p, FILE *fp)
+{
+	static const char *const h1[] = { "vm", "host", "mem", "nets", "cross-host", "vnis" };
+	static const char *const h2[] = { "host", "vms", "mem", "capacity" };
+	g_autoptr(out_table) t = out_table_new(6, h1);
+	g_autoptr(out_table) tot = out_table_new(4, h2);
+	g_autofree uint64_t *mem = g_new0(uint64_t, p->nhosts);
+	g_autofree int *nvm = g_new0(int, p->nhosts);
+
+	out_table_right(t, 2);
+	for (guint i = 0; i < s->vms->len; i++) {
+		const sc_vm *vm = g_ptr_array_index(s->vms, i);
+		g_autoptr(GArray) vn = vm_nets(s, vm);
+		g_autoptr(GString) nets = g_string_new(NULL);
+		g_autoptr(GString) cross = g_string_new(NULL);
+		g_autoptr(GString) vnis = g_string_new(NULL);
+		g_autofree char *m = g_strdup_printf("%" PRIu64 "M", vm->mem_mib);
+		int h = p->vm_host[i];
+
+		mem[h] += vm->mem_mib;
+		nvm[h]++;
+		for (guint k = 0; k < vn->len; k++) {
+			int j = g_array_index(vn, int, k);
+			const sc_net *n = g_ptr_array_index(s->nets, j);
+
+			g_string_append_printf(nets, "%s%s", nets->len ? "," : "", n->name);
+			if (net_cross(p, j)) {
+				g_string_append_printf(cross, "%s%s", cross->len ? "," : "",
+				    n->name);
+				if (p->net_vni != NULL && p->net_vni[j] != 0)
+					g_string_append_printf(vnis, "%s%u", vnis->len ? "," : "",
+					    p->net_vni[j]);
+			}
+		}
+		out_table_addv(t, vm->name, p->hosts[h].name, m, nets->len ? nets->str : "-",
+		    cross->len ? cross->str : "-", vnis->len ? vnis->str : "-");
+	}
+	fprintf(fp, "scenario '%s', algorithm %s\n\n", s->name,
+	    plan_algorithm_name(p->algorithm));
+	out_table_print(t, fp);
+	out_table_right(tot, 1);
+	out_table_right(tot, 2);
+	out_table_right(tot, 3);
+	for (int h = 0; h < p->nhosts; h++) {
+		g_autofree char *n = g_strdup_printf("%d", nvm[h]);
+		g_autofree char *m = g_strdup_printf("%" PRIu64 "M", mem[h]);
+		g_autofree char *c = g_strdup_printf("%" PRIu64 "M", p->hosts[h].mem_mib);
+
+		out_table_addv(tot, p->hosts[h].name, n, m, c);
+	}
+	fputc('\n', fp);
+	out_table_print(tot, fp);
+	fprintf(fp, "\n%u VMs on %d hosts, %d of %u nets cross hosts\n", s->vms->len, p->nhosts,
+	    plan_cross_host_nets(p), s->nets->len);
+}
+
+/* ---- deploy ---- */
+
+static const char deploy_help[] =
+"usage: nube deploy SCENARIO [--algorithm A] [--restrictions FILE] [--timeout S] [--json]\n"
+"                   [--config FILE]\n"
+"\n"
+"Validate a VNX 2.0 scenario, split it over the live hosts, record the allocations\n"
+"(VNIs, MACs, addresses) in the store and send every host its part in parallel. Each\n"
+"host's progress is printed on stderr as it arrives. When any host fails, stops\n"
+"answering or goes offline, the whole deployment is rolled back on every host and\n"
+"forgotten by the store. On success the placement is printed as by 'nube plan'.\n"
+"\n"
+"  -a, --algorithm A         round-robin, weighted-round-robin, least-loaded or graph\n"
+"                            (default " CLI_DEFAULT_ALGORITHM ")\n"
+"  -r, --restrictions FILE   deployment restrictions (EDIV format)\n"
+"  -t, --timeout S           give up on a host silent for S seconds (default [deploy]\n"
+"                            timeout of the config, else 120)\n"
+"  -j, --json                print the placement as JSON (as 'nube plan --json')\n"
+"      --config FILE         client config\n"
+"  -h, --help                this help\n"
+"\n"
+"Exit status: 0 deployed, 1 invalid input, no placement or deployment failed (rolled\n"
+"back), 2 bad command line, 3 broker unreachable or no live host.\n";
+
+typedef struct {
+	GHashTable *targets;	/* host name -> client_call* (deploy) */
+	bool failed;
+	char *why;		/* first failure: "host 'h': ..." */
+	bool quiet;
+} deploy_run;
+
+static void
+deploy_fail(deploy_run *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+deploy_fail(deploy_run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->failed)
+		return;
+	r->failed = true;
+	va_start(ap, fmt);
+	r->why = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+}
+
+static void
+deploy_progress(client_call *call, const char *text, void *ud)
+{
+	deploy_run *r = ud;
+
+	(void)r;
+	fprintf(stderr, "%s: %s\n", call->host, text);
+}
+
+static void
+deploy_done(client_call *call, void *ud)
+{
+	deploy_run *r = ud;
+
+	if (call->ok)
+		fprintf(stderr, "%s: done\n", call->host);
+	else
+		deploy_fail(r, "host '%s': %s", call->host, call->error);
+}
+
+static void
+deploy_online(const char *host, bool online, void *ud)
+{
+	deploy_run *r = ud;
+	client_call *call = g_hash_table_lookup(r->targets, host);
+
+	if (!online && call != NULL && !call->done)
+		deploy_fail(r, "host '%s': went offline during the deployment", host);
+}
+
+static const char *
+host_fabric(const char *host, void *ud)
+{
+	client_host *h = client_host_get(ud, host);
+
+	return h != NULL ? h->fabric_addr : NULL;
+}
+
+/* check_restriction_hosts: every host a restriction names must be live */
+static void
+check_restriction_hosts(const restrictions *r, client *c, diag *d)
+{
+	GPtrArray *lists[] = { r->vm_at, r->net_at };
+
+	for (size_t k = 0; k < G_N_ELEMENTS(lists); k++) {
+		for (guint i = 0; lists[k] != NULL && i < lists[k]->len; i++) {
+			const rs_at *at = lists[k]->pdata[i];
+
+			if (!client_host_live(client_host_get(c, at->host)))
+				diag_error(d, r->file, at->line, "host '%s' is not a live host",
+				    at->host);
+		}
+	}
+}
+
+/* rollback: undeploy on every given host that is still online, wait for the answers */
+static void
+rollback(live *l, const char *scenario, GPtrArray *hosts, int timeout_ms)
+{
+	int pending = 0;
+	GPtrArray *calls = g_ptr_array_new();
+
+	for (guint i = 0; i < hosts->len; i++) {
+		const char *h = hosts->pdata[i];
+		client_host *ch = client_host_get(l->c, h);
+
+		if (ch == NULL || !ch->online) {
+			fprintf(stderr, "%s: offline, cannot roll back there now\n", h);
+			continue;
+		}
+		g_ptr_array_add(calls, client_call_start(l->c, h,
+		    json_pack("{s:s, s:s}", "op", "undeploy", "scenario", scenario), timeout_ms,
+		    &pending, NULL, NULL, NULL));
+	}
+	client_wait_calls(&pending, NULL, -1);
+	for (guint i = 0; i < calls->len; i++) {
+		client_call *call = calls->pdata[i];
+
+		if (call->ok)
+			fprintf(stderr, "%s: rolled back\n", call->host);
+		else
+			fprintf(stderr, "%s: roll back failed: %s\n", call->host, call->error);
+	}
+	g_ptr_array_unref(calls);
+}
+
+int
+cmd_deploy(int argc, char **argv)
+{
+	enum { OPT_CONFIG = 256 };
+	static const struct option opts[] = {
+		{ "algorithm", required_argument, NULL, 'a' },
+		{ "restrictions", required_argument, NULL, 'r' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL, *rpath = NULL, *aname = CLI_DEFAULT_ALGORITHM;
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = NULL;
+	g_autoptr(restrictions) r = NULL;
+	g_autoptr(plan) p = NULL;
+	g_autoptr(proto_deployment) dep = NULL;
+	g_autoptr(GPtrArray) live_hosts = NULL;
+	g_autoptr(GPtrArray) used = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) e = NULL;
+	g_autofree char *spec = NULL;
+	g_autofree plan_host *ph = NULL;
+	deploy_run run = { 0 };
+	plan_algorithm algo;
+	bool json = false, reserved = false;
+	int timeout_s = 0, ch, rc = CLI_FAIL;
+	gsize speclen = 0;
+	int64_t t0 = now_ms();
+	live l = { 0 };
+
+	while ((ch = getopt_long(argc, argv, "a:r:t:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			aname = optarg;
+			break;
+		case 'r':
+			rpath = optarg;
+			break;
+		case 't': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (end == optarg || *end != '\0' || v < 1 || v > 86400)
+				return bad_usage("deploy", "--timeout wants seconds (1..86400)");
+			timeout_s = (int)v;
+			break;
+		}
+		case 'j':
+			json = true;
+			break;
+		case OPT_CONFIG:
+			config = optarg;
+			break;
+		case 'h':
+			fputs(deploy_help, stdout);
+			return CLI_OK;
+		default:
+			return bad_usage("deploy", NULL);
+		}
+	}
+	if (optind != argc - 1)
+		return bad_usage("deploy", optind >= argc ? "a scenario file is required"
+		    : "only one scenario file");
+	if (plan_algorithm_from_name(aname, &algo) < 0) {
+		g_autofree char *m = g_strdup_printf("unknown algorithm '%s'", aname);
+
+		return bad_usage("deploy", m);
+	}
+
+	/* 1. parse and validate: nothing is contacted or stored when anything is wrong */
+	if (!g_file_get_contents(argv[optind], &spec, &speclen, &e)) {
+		out_err("%s", e->message);
+		return CLI_FAIL;
+	}
+	s = scenario_parse_memory(spec, speclen, argv[optind], d);
+	if (s == NULL && !diag_has_errors(d))
+		diag_error(d, argv[optind], 0, "cannot read the scenario");
+	if (s != NULL)
+		scenario_validate(s, d);
+	if (rpath != NULL) {
+		r = restrictions_parse_file(rpath, d);
+		if (r == NULL && !diag_has_errors(d))
+			diag_error(d, rpath, 0, "cannot read the restrictions");
+		if (r != NULL && s != NULL)
+			restrictions_validate(r, s, NULL, d);
+	}
+	if (s == NULL || diag_has_errors(d)) {
+		diag_print(d, stderr);
+		return CLI_FAIL;
+	}
+
+	/* 2. live hosts */
+	if ((rc = live_open_conf(&l, config)) >= 0 || (rc = live_open_bus(&l)) >= 0)
+		goto out;
+	if (timeout_s == 0)
+		timeout_s = l.conf->timeout_s;
+	rc = CLI_FAIL;
+	if (r != NULL) {
+		check_restriction_hosts(r, l.c, d);
+		if (diag_has_errors(d))
+			goto out;
+	}
+	live_hosts = client_hosts_sorted(l.c, true);
+	if (live_hosts->len == 0) {
+		out_err("no live host on %s (see 'nube hosts')", l.conf->url);
+		rc = CLI_UNAVAILABLE;
+		goto out;
+	}
+	ph = g_new0(plan_host, live_hosts->len);
+	for (guint i = 0; i < live_hosts->len; i++) {
+		client_host *h = live_hosts->pdata[i];
+
+		ph[i] = (plan_host){
+			.name = h->name, .cpus = h->cpus, .mem_mib = h->mem_total_mib,
+			.mem_used_mib = h->mem_used_mib, .load = h->load, .vms = h->nvms,
+			.online = true,
+		};
+	}
+	if ((p = plan_partition(s, r, ph, (int)live_hosts->len, algo, d)) == NULL)
+		goto out;
+
+	/* 3. allocations, recorded atomically (refused when the name is taken) */
+	if ((rc = live_open_store(&l)) >= 0)
+		goto out;
+	rc = CLI_FAIL;
+	if (store_reserve(l.st, s, spec, p, l.conf->vni_min, l.conf->vni_max, d) < 0)
+		goto out;
+	reserved = true;
+
+	/* 4. every host with VMs gets the deployment in parallel; it picks its own part */
+	dep = proto_deployment_from_plan(s, p, spec, host_fabric, l.c);
+	run.targets = g_hash_table_new(g_str_hash, g_str_equal);
+	for (int h = 0; h < p->nhosts; h++) {
+		bool has = false;
+
+		for (int i = 0; i < p->nvms && !has; i++)
+			has = p->vm_host[i] == h;
+		if (has)
+			g_ptr_array_add(used, g_strdup(p->hosts[h].name));
+	}
+	{
+		json_t *dj = proto_deployment_to_json(dep);
+		int pending = 0;
+
+		l.c->on_online = deploy_online;
+		l.c->on_online_ud = &run;
+		fprintf(stderr, "deploying '%s' on %u host%s\n", s->name, used->len,
+		    used->len == 1 ? "" : "s");
+		for (guint i = 0; i < used->len; i++) {
+			const char *h = used->pdata[i];
+			client_call *call = client_call_start(l.c, h,
+			    json_pack("{s:s, s:s, s:O}", "op", "deploy", "scenario", s->name,
+			    "deployment", dj), timeout_s * 1000, &pending, deploy_progress,
+			    deploy_done, &run);
+
+			g_hash_table_insert(run.targets, (gpointer)h, call);
+		}
+		json_decref(dj);
+		/* a failure stops the wait at once; the hosts still working are then waited
+		 * for (bounded by their own timeouts) so the roll back does not race them */
+		client_wait_calls(&pending, &run.failed, -1);
+		if (run.failed) {
+			out_err("deploy failed: %s", run.why);
+			fprintf(stderr, "rolling back on %u host%s\n", used->len,
+			    used->len == 1 ? "" : "s");
+			client_wait_calls(&pending, NULL, -1);
+		}
+		l.c->on_online = NULL;
+	}
+	if (run.failed) {
+		rollback(&l, s->name, used, UNDEPLOY_TIMEOUT_MS);
+		goto out;
+	}
+
+	/* 5. done */
+	if (store_set_state(l.st, s->name, "deployed", &e) < 0) {
+		out_err("store: %s", e->message);
+		goto out;
+	}
+	{
+		g_autofree char *msg = g_strdup_printf("%u VMs on %u hosts, algorithm %s, %.1f s",
+		    s->vms->len, used->len, plan_algorithm_name(algo),
+		    (double)(now_ms() - t0) / 1000.0);
+
+		store_event(l.st, now_ms(), NULL, "deploy", s->name, NULL, msg, NULL);
+		fprintf(stderr, "deployed '%s': %s\n", s->name, msg);
+	}
+	reserved = false;
+	if (json) {
+		json_auto_t *j = placement_json(s, p);
+
+		rc = out_json_print(j, stdout) < 0 ? CLI_FAIL : CLI_OK;
+	} else {
+		placement_print(s, p, stdout);
+		rc = CLI_OK;
+	}
+out:
+	diag_print(d, stderr);
+	if (reserved) {
+		g_autoptr(GError) e2 = NULL;
+
+		if (store_delete(l.st, s->name, &e2) < 0)
+			out_err("store: cannot forget '%s': %s", s->name, e2->message);
+		else if (run.failed)
+			store_event(l.st, now_ms(), NULL, "deploy-failed", s->name, NULL, run.why,
+			    NULL);
+	}
+	live_clear(&l);
+	if (run.targets != NULL)
+		g_hash_table_unref(run.targets);
+	g_free(run.why);
+	return rc;
+}
+
+/* ---- exec ---- */
+
+static const char exec_help[] =
+"usage: nube exec SCENARIO SEQ [--vm VM] [--json] [--config FILE]\n"
+"       nube exec SCENARIO --vm VM --cmd COMMAND [--json] [--config FILE]\n"
+"\n"
+"Run the command sequence SEQ (an <exec seq> or a <cmd-seq>, expanded in order) in the\n"
+"VMs of a deployed scenario that have commands for it, wherever they run now, through\n"
+"their guest agent. VMs run in parallel, each VM's commands in order. Every VM's\n"
+"output and exit status are printed. --cmd runs one ad-hoc shell command instead.\n"
+"\n"
+"  -v, --vm VM         only this VM\n"
+"  -c, --cmd COMMAND   run COMMAND (with /bin/sh -c) instead of a sequence\n"
+"  -t, --timeout S     per-command timeout (default the config's [deploy] timeout)\n"
+"  -j, --json          machine-readable output\n"
+"      --config FILE   client config\n"
+"  -h, --help          this help\n"
+"\n"
+"Exit status: 0 every command ran and exited 0; 1 a VM could not be reached or a\n"
+"command failed; 2 bad command line; 3 broker unreachable.\n";
+
+
+typedef struct exec_run exec_run;
+
+/* one VM's part of an exec: its sequences run one after the other */
+typedef struct {
+	exec_run *x;
+	const char *vm;
+	const char *host;	/* where it runs now, NULL if not found */
+	GPtrArray *seqs;	/* of const char* (borrowed), in order; empty with --cmd */
+	guint next;		/* next seq to send */
+	json_t *results;	/* [{seq, exit, stdout, stderr} or {seq, error}] */
+	bool failed;
+} vm_exec;
+
+struct exec_run {
+	live *l;
+	const char *scenario;
+	const char *cmd;	/* ad-hoc command or NULL */
+	int timeout_ms;
+	int pending;		/* VMs not finished */
+};
+
+static void vm_exec_step(vm_exec *v);
+
+static void
+vm_exec_free(vm_exec *v)
+{
+	if (v == NULL)
+		return;
+	g_ptr_array_unref(v->seqs);
+	json_decref(v->results);
+	g_free(v);
+}
+
+static void
+exec_done(client_call *call, void *ud)
+{
+	vm_exec *v = ud;
+	const char *seq = v->x->cmd != NULL ? NULL : v->seqs->pdata[v->next - 1];
+	json_t *res, *o;
+	size_t i;
+
+	if (!call->ok) {
+		json_array_append_new(v->results, json_pack("{s:o, s:s}", "seq",
+		    out_json_str(seq), "error", call->error));
+		v->failed = true;
+		v->x->pending--;
+		return;
+	}
+	res = json_object_get(call->reply, "results");
+	if (json_array_size(res) == 0) {
+		json_array_append_new(v->results, json_pack("{s:o, s:s}", "seq",
+		    out_json_str(seq), "error", "the agent returned no result"));
+		v->failed = true;
+	}
+	json_array_foreach(res, i, o) {
+		json_t *ex = json_object_get(o, "exit");
+		json_t *r;
+
+		if (json_is_string(json_object_get(o, "error"))) {
+			r = json_pack("{s:o, s:O}", "seq", out_json_str(seq), "error",
+			    json_object_get(o, "error"));
+			v->failed = true;
+		} else {
+			r = json_pack("{s:o, s:I, s:s, s:s}", "seq", out_json_str(seq),
+			    "exit", json_is_integer(ex) ? json_integer_value(ex) : (json_int_t)-1,
+			    "stdout", jstr(o, "stdout") != NULL ? jstr(o, "stdout") : "",
+			    "stderr", jstr(o, "stderr") != NULL ? jstr(o, "stderr") : "");
+			if (!json_is_integer(ex) || json_integer_value(ex) != 0)
+				v->failed = true;
+		}
+		json_array_append_new(v->results, r);
+	}
+	vm_exec_step(v);
+}
+
+/* vm_exec_step: send the VM's next command, or mark the VM finished */
+static void
+vm_exec_step(vm_exec *v)
+{
+	exec_run *x = v->x;
+	json_t *req;
+
+	if (x->cmd != NULL ? v->next > 0 : v->next >= v->seqs->len) {
+		x->pending--;
+		return;
+	}
+	req = json_pack("{s:s, s:s, s:s}", "op", "exec", "scenario", x->scenario, "vm", v->vm);
+	if (x->cmd != NULL)
+		json_object_set_new(req, "cmd", json_string(x->cmd));
+	else
+		json_object_set_new(req, "seq", json_string(v->seqs->pdata[v->next]));
+	v->next++;
+	client_call_start(x->l->c, v->host, req, x->timeout_ms, NULL, NULL, exec_done, v);
+}
+
+static void
+print_block(const char *text)
+{
+	size_t n;
+
+	if (text == NULL || *text == '\0')
+		return;
+	n = strlen(text);
+	fputs(text, stdout);
+	if (text[n - 1] != '\n')
+		fputc('\n', stdout);
+}
+
+/* load_stored: the stored scenario name parsed again from its spec; NULL + message */
+static scenario *
+load_stored(live *l, const char *name, store_scenario **out)
+{
+	g_autoptr(GError) e = NULL;
+	g_autoptr(diag) d = diag_new();
+	store_scenario *ss = store_get(l->st, name, &e);
+	scenario *s;
+
+	if (ss == NULL) {
+		if (e != NULL)
+			out_err("store: %s", e->message);
+		else
+			out_err("scenario '%s' is not deployed (see 'nube status')", name);
+		return NULL;
+	}
+	s = scenario_parse_memory(ss->spec, strlen(ss->spec), name, d);
+	if (s == NULL || diag_has_errors(d)) {
+		diag_print(d, stderr);
+		out_err("the stored spec of '%s' does not parse", name);
+		scenario_free(s);
+		store_scenario_free(ss);
+		return NULL;
+	}
+	if (out != NULL)
+		*out = ss;
+	else
+		store_scenario_free(ss);
+	return s;
+}
+
+int
+cmd_exec(int argc, char **argv)
+{
+	enum { OPT_CONFIG = 256 };
+	static const struct option opts[] = {
+		{ "vm", required_argument, NULL, 'v' },
+		{ "cmd", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL, *only = NULL, *cmd = NULL, *name, *seq = NULL;
+	g_autoptr(scenario) s = NULL;
+	g_autoptr(GPtrArray) seqs = g_ptr_array_new();
+	g_autoptr(GPtrArray) vms = g_ptr_array_new_with_free_func((GDestroyNotify)vm_exec_free);
+	g_autoptr(GPtrArray) where = NULL;
+	g_autoptr(GPtrArray) unanswered = NULL;
+	exec_run x = { 0 };
+	bool json = false, failed = false;
+	int timeout_s = 0, ch, rc;
+	live l = { 0 };
+
+	while ((ch = getopt_long(argc, argv, "v:c:t:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'v':
+			only = optarg;
+			break;
+		case 'c':
+			cmd = optarg;
+			break;
+		case 't': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (end == optarg || *end != '\0' || v < 1 || v > 86400)
+				return bad_usage("exec", "--timeout wants seconds (1..86400)");
+			timeout_s = (int)v;
+			break;
+		}
+		case 'j':
+			json = true;
+			break;
+		case OPT_CONFIG:
+			config = optarg;
+			break;
+		case 'h':
+			fputs(exec_help, stdout);
+			return CLI_OK;
+		default:
+			return bad_usage("exec", NULL);
+		}
+	}
+	if (cmd != NULL ? optind != argc - 1 : optind != argc - 2)
+		return bad_usage("exec", cmd != NULL ? "SCENARIO expected (with --cmd, no SEQ)"
+		    : "SCENARIO and SEQ expected");
+	name = argv[optind];
+	if (cmd == NULL)
+		seq = argv[optind + 1];
+
+	if ((rc = live_open_conf(&l, config)) >= 0)
+		goto out;
+	if ((rc = live_open_store(&l)) >= 0)
+		goto out;
+	rc = CLI_FAIL;
+	if ((s = load_stored(&l, name, NULL)) == NULL)
+		goto out;
+	if (only != NULL && scenario_vm(s, only) == NULL) {
+		out_err("scenario '%s' has no VM '%s'", name, only);
+		goto out;
+	}
+	if (seq != NULL && scenario_expand_seq(s, seq, seqs) < 0) {
+		out_err("sequence '%s' of '%s' is cyclic", seq, name);
+		goto out;
+	}
+
+	/* the VMs concerned, in file order, each with its own sequences */
+	x = (exec_run){ .l = &l, .scenario = name, .cmd = cmd };
+	for (guint i = 0; i < s->vms->len; i++) {
+		const sc_vm *vm = s->vms->pdata[i];
+		vm_exec *v;
+
+		if (only != NULL && strcmp(vm->name, only) != 0)
+			continue;
+		v = g_new0(vm_exec, 1);
+		v->x = &x;
+		v->vm = vm->name;
+		v->seqs = g_ptr_array_new();
+		v->results = json_array();
+		for (guint k = 0; k < seqs->len; k++) {
+			for (guint m = 0; m < vm->execs->len; m++) {
+				const sc_exec *ex = vm->execs->pdata[m];
+
+				if (strcmp(ex->seq, seqs->pdata[k]) == 0) {
+					g_ptr_array_add(v->seqs, seqs->pdata[k]);
+					break;
+				}
+			}
+		}
+		if (cmd == NULL && v->seqs->len == 0)
+			vm_exec_free(v);
+		else
+			g_ptr_array_add(vms, v);
+	}
+	if (vms->len == 0) {
+		out_err("no VM of '%s'%s%s%s has commands for sequence '%s'", name,
+		    only ? " (--vm " : "", only ? only : "", only ? ")" : "", seq);
+		goto out;
+	}
+
+	/* where they run now, then every VM in parallel */
+	if ((rc = live_open_bus(&l)) >= 0)
+		goto out;
+	rc = CLI_FAIL;
+	x.timeout_ms = (timeout_s > 0 ? timeout_s : l.conf->timeout_s) * 1000;
+	where = where_now(&l, &unanswered);
+	for (guint i = 0; i < unanswered->len; i++)
+		out_err("warning: %s", (char *)unanswered->pdata[i]);
+	for (guint i = 0; i < vms->len; i++) {
+		vm_exec *v = vms->pdata[i];
+		vm_where *w = where_find(where, name, v->vm);
+
+		if (w == NULL) {
+			json_array_append_new(v->results, json_pack("{s:o, s:s}", "seq",
+			    out_json_str(seq), "error", "not running on any live host"));
+			v->failed = true;
+			continue;
+		}
+		v->host = w->host;
+		x.pending++;
+		vm_exec_step(v);
+	}
+	client_wait_calls(&x.pending, NULL, -1);
+
+	if (json) {
+		json_auto_t *root = json_object();
+		json_t *arr = json_array();
+
+		for (guint i = 0; i < vms->len; i++) {
+			vm_exec *v = vms->pdata[i];
+			json_t *o;
+			size_t k;
+
+			json_array_foreach(v->results, k, o) {
+				json_t *r = json_pack("{s:s, s:o}", "vm", v->vm, "host",
+				    out_json_str(v->host));
+
+				json_object_update(r, o);
+				if (cmd != NULL)
+					json_object_set_new(r, "cmd", json_string(cmd));
+				json_array_append_new(arr, r);
+			}
+			failed = failed || v->failed;
+		}
+		json_object_set_new(root, "scenario", json_string(name));
+		json_object_set_new(root, "results", arr);
+		out_json_print(root, stdout);
+	} else {
+		for (guint i = 0; i < vms->len; i++) {
+			vm_exec *v = vms->pdata[i];
+			json_t *o;
+			size_t k;
+
+			json_array_foreach(v->results, k, o) {
+				const char *sq = jstr(o, "seq");
+				g_autofree char *what = cmd != NULL ? g_strdup("cmd") :
+				    g_strdup_printf("seq %s", sq != NULL ? sq : seq);
+				g_autofree char *where_s = v->host != NULL ?
+				    g_strdup_printf(" (%s)", v->host) : g_strdup("");
+
+				if (jstr(o, "error") != NULL) {
+					printf("== %s%s %s: error: %s\n", v->vm, where_s, what,
+					    jstr(o, "error"));
+					continue;
+				}
+				printf("== %s%s %s: exit %" JSON_INTEGER_FORMAT "\n", v->vm,
+				    where_s, what, json_integer_value(json_object_get(o, "exit")));
+				print_block(jstr(o, "stdout"));
+				print_block(jstr(o, "stderr"));
+			}
+			failed = failed || v->failed;
+		}
+	}
+	fflush(stdout);
+	rc = failed ? CLI_FAIL : CLI_OK;
+out:
+	live_clear(&l);
+	return rc;
+}
+
+/* ---- undeploy ---- */
+
+static const char undeploy_help[] =
+"usage: nube undeploy SCENARIO [--force] [--timeout S] [--config FILE]\n"
+"\n"
+"Destroy a scenario's VMs and networks on every live host (not only where it was\n"
+"deployed: VMs may have migrated since) and free its allocations in the store.\n"
+"\n"
+"When a host that ran part of the scenario is offline, the live hosts are cleaned but\n"
+"the store keeps the scenario (state \"failed\") so its VNIs, MACs and addresses are not\n"
+"handed out again while that host may still use them; run undeploy again when the host\n"
+"is back, or use --force to forget the allocations anyway. --force also cleans the\n"
+"hosts of a scenario the store does not know (e.g. after a failed roll back).\n"
+"\n"
+"  -f, --force         forget the allocations even if a host could not be cleaned\n"
+"  -t, --timeout S     give up on a host silent for S seconds (default 60)\n"
+"      --config FILE   client config\n"
+"  -h, --help          this help\n"
+"\n"
+"Exit status: 0 undeployed everywhere, 1 not deployed or some host not cleaned,\n"
+"2 bad command line, 3 broker unreachable.\n";
+
+/* counts_text: "vms 2, nets 3" from the integer fields of an agent's reply */
+static char *
+counts_text(const json_t *reply)
+{
+	GString *g = g_string_new(NULL);
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)reply, k, v)
+		if (json_is_integer(v))
+			g_string_append_printf(g, "%s%s %" JSON_INTEGER_FORMAT, g->len ? ", " : "",
+			    k, json_integer_value(v));
+		else if (json_is_array(v))
+			g_string_append_printf(g, "%s%s %zu", g->len ? ", " : "", k,
+			    json_array_size(v));
+	return g_string_free(g, FALSE);
+}
+
+int
+cmd_undeploy(int argc, char **argv)
+{
+	enum { OPT_CONFIG = 256 };
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL, *name;
+	g_autoptr(GError) e = NULL;
+	g_autoptr(GPtrArray) hosts = NULL;
+	g_autoptr(GPtrArray) calls = g_ptr_array_new();
+	g_autoptr(GHashTable) placed = NULL;
+	g_autoptr(GPtrArray) offline = g_ptr_array_new_with_free_func(g_free);
+	store_scenario *ss = NULL;
+	bool force = false, failed = false;
+	int timeout_s = UNDEPLOY_TIMEOUT_MS / 1000, ch, rc, pending = 0;
+	live l = { 0 };
+
+	while ((ch = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			force = true;
+			break;
+		case 't': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (end == optarg || *end != '\0' || v < 1 || v > 86400)
+				return bad_usage("undeploy", "--timeout wants seconds (1..86400)");
+			timeout_s = (int)v;
+			break;
+		}
+		case OPT_CONFIG:
+			config = optarg;
+			break;
+		case 'h':
+			fputs(undeploy_help, stdout);
+			return CLI_OK;
+		default:
+			return bad_usage("undeploy", NULL);
+		}
+	}
+	if (optind != argc - 1)
+		return bad_usage("undeploy", "one SCENARIO name expected");
+	name = argv[optind];
+
+	if ((rc = live_open_conf(&l, config)) >= 0 || (rc = live_open_store(&l)) >= 0)
+		goto out;
+	rc = CLI_FAIL;
+	if ((ss = store_get(l.st, name, &e)) == NULL) {
+		if (e != NULL) {
+			out_err("store: %s", e->message);
+			goto out;
+		}
+		if (!force) {
+			out_err("scenario '%s' is not deployed (--force cleans the hosts anyway)",
+			    name);
+			goto out;
+		}
+	}
+	if ((rc = live_open_bus(&l)) >= 0)
+		goto out;
+	rc = CLI_FAIL;
+
+	/* hosts the store placed VMs on that are not live now */
+	if (ss != NULL) {
+		GHashTableIter it;
+		gpointer hv;
+		g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+
+		if ((placed = store_placements(l.st, name, &e)) == NULL) {
+			out_err("store: %s", e->message);
+			goto out;
+		}
+		g_hash_table_iter_init(&it, placed);
+		while (g_hash_table_iter_next(&it, NULL, &hv))
+			if (!client_host_live(client_host_get(l.c, hv)) &&
+			    g_hash_table_add(seen, hv))
+				g_ptr_array_add(offline, g_strdup(hv));
+		store_set_state(l.st, name, "undeploying", NULL);
+	}
+
+	hosts = client_hosts_sorted(l.c, true);
+	for (guint i = 0; i < hosts->len; i++) {
+		client_host *h = hosts->pdata[i];
+
+		g_ptr_array_add(calls, client_call_start(l.c, h->name,
+		    json_pack("{s:s, s:s}", "op", "undeploy", "scenario", name),
+		    timeout_s * 1000, &pending, NULL, NULL, NULL));
+	}
+	client_wait_calls(&pending, NULL, -1);
+	for (guint i = 0; i < calls->len; i++) {
+		client_call *call = calls->pdata[i];
+
+		if (call->ok) {
+			g_autofree char *counts = counts_text(call->reply);
+
+			printf("%s: undeployed%s%s%s\n", call->host, *counts ? " (" : "", counts,
+			    *counts ? ")" : "");
+		} else {
+			printf("%s: failed: %s\n", call->host, call->error);
+			failed = true;
+		}
+	}
+	for (guint i = 0; i < offline->len; i++)
+		out_err("warning: host '%s' ran part of '%s' and is offline: not cleaned",
+		    (char *)offline->pdata[i], name);
+
+	if (ss == NULL) {
+		rc = failed ? CLI_FAIL : CLI_OK;
+		goto out;
+	}
+	if ((failed || offline->len > 0) && !force) {
+		g_autofree char *msg = g_strdup_printf("%s; allocations kept",
+		    failed ? "some host failed to undeploy" : "some host is offline");
+
+		store_set_state(l.st, name, "failed", NULL);
+		store_event(l.st, now_ms(), NULL, "undeploy-failed", name, NULL, msg, NULL);
+		out_err("undeploy of '%s' incomplete: %s (state 'failed'; run undeploy again, or "
+		    "--force)", name, msg);
+		goto out;
+	}
+	if (store_delete(l.st, name, &e) < 0) {
+		out_err("store: %s", e->message);
+		goto out;
+	}
+	store_event(l.st, now_ms(), NULL, "undeploy", name, NULL,
+	    failed || offline->len > 0 ? "forced: some host was not cleaned" : NULL, NULL);
+	printf("undeployed '%s'\n", name);
+	rc = failed ? CLI_FAIL : CLI_OK;
+out:
+	store_scenario_free(ss);
+	live_clear(&l);
+	return rc;
+}
+
+/* ---- status ---- */
+
+static const char status_help[] =
+"usage: nube status [SCENARIO] [--json] [--config FILE]\n"
+"\n"
+"Show where every VM of the deployed scenarios (or of SCENARIO) runs now, as the hosts\n"
+"report it, joined with the store: a VM the store knows but no host runs is \"missing\"\n"
+"(\"unknown\" when the host it was placed on did not answer); a VM a host runs that\n"
+"the store does not know is listed as well.\n"
+"\n"
+"  -j, --json          machine-readable output (a stable interface)\n"
+"      --config FILE   client config\n"
+"  -h, --help          this help\n"
+"\n"
+"Exit status: 0 shown, 1 SCENARIO unknown, 2 bad command line, 3 broker unreachable.\n";
+
+typedef struct {
+	char *scenario, *vm, *host, *state;
+	json_t *addrs;
+	bool stored;
+} status_row;
+
+static void
+status_row_free(status_row *r)
+{
+	if (r == NULL)
+		return;
+	g_free(r->scenario);
+	g_free(r->vm);
+	g_free(r->host);
+	g_free(r->state);
+	json_decref(r->addrs);
+	g_free(r);
+}
+
+static status_row *
+row_from_where(const vm_where *w, bool stored)
+{
+	status_row *r = g_new0(status_row, 1);
+
+	r->scenario = g_strdup(w->scenario);
+	r->vm = g_strdup(w->vm);
+	r->host = g_strdup(w->host);
+	r->state = g_strdup(w->state);
+	r->addrs = json_incref(w->addrs);
+	r->stored = stored;
+	return r;
+}
+
+int
+cmd_status(int argc, char **argv)
+{
+	enum { OPT_CONFIG = 256 };
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const heads[] = { "scenario", "vm", "host", "state", "addresses" };
+	const char *config = NULL, *only = NULL;
+	g_autoptr(GError) e = NULL;
+	g_autoptr(GPtrArray) list = NULL;
+	g_autoptr(GPtrArray) where = NULL;
+	g_autoptr(GPtrArray) unanswered = NULL;
+	g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(
+	    (GDestroyNotify)status_row_free);
+	g_autoptr(GHashTable) used = g_hash_table_new(g_direct_hash, g_direct_equal);
+	bool json = false, known = false;
+	int ch, rc;
+	live l = { 0 };
+
+	while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = true;
+			break;
+		case OPT_CONFIG:
+			config = optarg;
+			break;
+		case 'h':
+			fputs(status_help, stdout);
+			return CLI_OK;
+		default:
+			return bad_usage("status", NULL);
+		}
+	}
+	if (optind < argc - 1)
+		return bad_usage("status", "at most one SCENARIO");
+	if (optind == argc - 1)
+		only = argv[optind];
+
+	if ((rc = live_open_conf(&l, config)) >= 0 || (rc = live_open_store(&l)) >= 0)
+		goto out;
+	rc = CLI_FAIL;
+	if ((list = store_list(l.st, &e)) == NULL) {
+		out_err("store: %s", e->message);
+		goto out;
+	}
+	if ((rc = live_open_bus(&l)) >= 0)
+		goto out;
+	rc = CLI_FAIL;
+	where = where_now(&l, &unanswered);
+	for (guint i = 0; i < unanswered->len; i++)
+		out_err("warning: %s", (char *)unanswered->pdata[i]);
+
+	/* every stored VM, in file order, where it is now */
+	for (guint i = 0; i < list->len; i++) {
+		store_scenario *ss = list->pdata[i];
+		g_autoptr(diag) d = diag_new();
+		g_autoptr(scenario) s = NULL;
+		g_autoptr(GHashTable) placed = NULL;
+
+		if (only != NULL && strcmp(ss->name, only) != 0)
+			continue;
+		known = true;
+		s = scenario_parse_memory(ss->spec, strlen(ss->spec), ss->name, d);
+		placed = store_placements(l.st, ss->name, NULL);
+		for (guint k = 0; s != NULL && k < s->vms->len; k++) {
+			const sc_vm *vm = s->vms->pdata[k];
+			bool any = false;
+
+			for (guint m = 0; m < where->len; m++) {
+				vm_where *w = where->pdata[m];
+
+				if (strcmp(w->scenario, ss->name) == 0 && strcmp(w->vm, vm->name) == 0) {
+					g_ptr_array_add(rows, row_from_where(w, true));
+					g_hash_table_add(used, w);
+					any = true;
+				}
+			}
+			if (!any) {
+				status_row *r = g_new0(status_row, 1);
+				const char *ph = placed != NULL ?
+				    g_hash_table_lookup(placed, vm->name) : NULL;
+
+				r->scenario = g_strdup(ss->name);
+				r->vm = g_strdup(vm->name);
+				r->state = g_strdup(ph != NULL && !client_host_live(client_host_get(l.c,
+				    ph)) ? "unknown" : strcmp(ss->state, "deployed") == 0 ? "missing"
+				    : ss->state);
+				r->addrs = json_array();
+				r->stored = true;
+				g_ptr_array_add(rows, r);
+			}
+		}
+	}
+	/* what the hosts run that the store does not know */
+	for (guint m = 0; m < where->len; m++) {
+		vm_where *w = where->pdata[m];
+
+		if (g_hash_table_contains(used, w) || (only != NULL && strcmp(w->scenario, only) != 0))
+			continue;
+		known = true;
+		g_ptr_array_add(rows, row_from_where(w, false));
+	}
+	if (only != NULL && !known) {
+		out_err("scenario '%s' is not deployed and no host runs any of its VMs", only);
+		goto out;
+	}
+
+	if (json) {
+		json_auto_t *root = json_object();
+		json_t *arr = json_array();
+
+		for (guint i = 0; i < rows->len; i++) {
+			status_row *r = rows->pdata[i];
+
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s, s:O, s:b}",
+			    "scenario", r->scenario, "vm", r->vm, "host", out_json_str(r->host),
+			    "state", r->state, "addrs", r->addrs, "stored", r->stored));
+		}
+		json_object_set_new(root, "vms", arr);
+		rc = out_json_print(root, stdout) < 0 ? CLI_FAIL : CLI_OK;
+	} else {
+		g_autoptr(out_table) t = out_table_new(5, heads);
+
+		for (guint i = 0; i < rows->len; i++) {
+			status_row *r = rows->pdata[i];
+			g_autoptr(GString) a = g_string_new(NULL);
+			g_autofree char *st = r->stored ? g_strdup(r->state) :
+			    g_strdup_printf("%s (not in store)", r->state);
+			json_t *v;
+			size_t k;
+
+			json_array_foreach(r->addrs, k, v)
+				g_string_append_printf(a, "%s%s", a->len ? "," : "",
+				    json_string_value(v));
+			out_table_addv(t, r->scenario, r->vm, r->host, st,
+			    a->len ? a->str : NULL);
+		}
+		out_table_print(t, stdout);
+		rc = CLI_OK;
+	}
+out:
+	live_clear(&l);
+	return rc;
+}
