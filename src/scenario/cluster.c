@@ -101,7 +101,7 @@ cluster_num(GKeyFile *kf, const cluster_scan *sc, const char *file, const char *
 	x = g_ascii_strtod(v, &end);
 	if (end == v || *end != '\0' || !(x >= min && x <= max)) {
 		diag_error(d, file, cluster_line(sc, sect, key),
-				"[%s] %s = '%s' is not a number in %g..%g", sect, key, v, min, max);
+				"[%s] %s = '%s' is not a number in %.15g..%.15g", sect, key, v, min, max);
 		return false;
 	}
 	*out = x;

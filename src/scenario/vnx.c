@@ -558,7 +558,13 @@ vnx_ip(vnx_ctx *c, const xmlNode *n, int family)
 	slash = strchr(text, '/');
 	if (slash != NULL) {
 		*slash = '\0';
-		vnx_int(c, n, "address prefix", slash + 1, 0, family == 4 ? 32 : 128, &ip->prefix);
+		gint64 len;
+
+		if (g_ascii_string_to_signed(slash + 1, 10, 0, family == 4 ? 32 : 128, &len, NULL))
+			ip->prefix = (int)len;
+		else
+			diag_error(c->d, c->file, ip->line, "bad IPv%d prefix '/%s' (0..%d)", family,
+					slash + 1, family == 4 ? 32 : 128);
 	} else if (mask != NULL && strchr(mask, '.') != NULL && family == 4) {
 		/* dotted mask: parsed by libc, then the bits are counted; holes are refused */
 		struct in_addr m;

@@ -1,0 +1,835 @@
+/* test_scenario: unit tests of the VNX parser, restrictions, cluster.conf and validation */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "scenario/scenario.h"
+
+#define EX SRCDIR "/examples/"
+#define BAD SRCDIR "/tests/data/bad/"
+
+/* ---- helpers ---- */
+
+/* has: some item of severity sev, whose file ends with file, at line, contains needle */
+static bool
+has(const diag *d, diag_severity sev, const char *file, int line, const char *needle)
+{
+	for (guint i = 0; i < d->items->len; i++) {
+		const diag_item *it = g_ptr_array_index(d->items, i);
+
+		if (it->severity == sev && it->line == line && it->file != NULL &&
+				g_str_has_suffix(it->file, file) && strstr(it->msg, needle) != NULL)
+			return true;
+	}
+	return false;
+}
+
+static void
+expect(const diag *d, diag_severity sev, const char *file, int line, const char *needle)
+{
+	if (!has(d, sev, file, line, needle)) {
+		diag_print(d, stderr);
+		fail_msg("expected %s at %s:%d containing \"%s\"",
+				sev == DIAG_ERROR ? "error" : "warning", file, line, needle);
+	}
+}
+
+/* load: parse + validate an example or fixture; asserts the parse gave a model */
+static scenario *
+load(const char *path, diag *d, bool *valid)
+{
+	scenario *s = scenario_parse_file(path, d);
+
+	assert_non_null(s);
+	*valid = scenario_validate(s, d);
+	return s;
+}
+
+static const sc_if *
+vm_if(const sc_vm *v, guint i)
+{
+	assert_true(i < v->ifs->len);
+	return g_ptr_array_index(v->ifs, i);
+}
+
+static const sc_ip *
+if_ip(const sc_if *f, guint i)
+{
+	assert_true(i < f->ips->len);
+	return g_ptr_array_index(f->ips, i);
+}
+
+static const sc_exec *
+vm_exec(const sc_vm *v, const char *seq, int nth)
+{
+	for (guint i = 0; i < v->execs->len; i++) {
+		const sc_exec *e = g_ptr_array_index(v->execs, i);
+
+		if (strcmp(e->seq, seq) == 0 && nth-- == 0)
+			return e;
+	}
+	fail_msg("vm '%s' has no exec seq '%s'", v->name, seq);
+	return NULL;
+}
+
+/* ---- the VNX examples ---- */
+
+static void
+test_examples_parse_clean(void **state)
+{
+	static const char *const files[] = { "vnx/multi_server.xml", "vnx/simple_ubuntu.xml",
+		"vnx/tutorial_lxc_ubuntu.xml", "vnx/tutorial_ubuntu.xml", "lab-tutorial.xml",
+		"lab-12.xml", NULL };
+
+	(void)state;
+	for (int i = 0; files[i] != NULL; i++) {
+		g_autofree char *path = g_strconcat(EX, files[i], NULL);
+		g_autoptr(diag) d = diag_new();
+		bool valid;
+		g_autoptr(scenario) s = load(path, d, &valid);
+
+		if (!valid || diag_has_errors(d))
+			diag_print(d, stderr);
+		assert_true(valid);
+		assert_false(diag_has_errors(d));
+		assert_non_null(s->name);
+		assert_true(s->vms->len > 0);
+	}
+}
+
+static void
+test_tutorial_lxc_values(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(EX "vnx/tutorial_lxc_ubuntu.xml", d, &valid);
+	const sc_vm *r1, *h1, *h3;
+	const sc_route *rt;
+	const sc_if *hif;
+	g_autoptr(GPtrArray) seqs = g_ptr_array_new();
+
+	(void)state;
+	assert_true(valid);
+	assert_int_equal(d->items->len, 0);
+	assert_string_equal(s->name, "tutorial_lxc_ubuntu");
+	assert_string_equal(s->version, "2.0");
+	assert_true(s->automac);
+	assert_int_equal(s->automac_offset, 0);
+	assert_int_equal(s->mgmt.type, SC_MGMT_NONE);
+	assert_int_equal(s->vms->len, 6);
+	assert_int_equal(s->nets->len, 4);
+	assert_int_equal(scenario_net_index(s, "Net3"), 3);
+	assert_int_equal(scenario_vm_index(s, "nosuch"), -1);
+	assert_null(scenario_vm(s, "nosuch"));
+
+	h1 = scenario_vm(s, "h1");
+	assert_non_null(h1);
+	assert_string_equal(h1->type, "lxc");
+	assert_int_equal(h1->mem_mib, SC_DEFAULT_MEM_MIB);
+	assert_int_equal(h1->vcpu, SC_DEFAULT_VCPU);
+	assert_string_equal(h1->filesystem, "/usr/share/vnx/filesystems/rootfs_lxc");
+	assert_string_equal(h1->fs_type, "cow");
+	assert_int_equal(vm_if(h1, 0)->ips->len, 2);
+	assert_int_equal(if_ip(vm_if(h1, 0), 1)->family, 6);
+	assert_string_equal(if_ip(vm_if(h1, 0), 1)->addr, "2001:db8:0::2");
+	assert_int_equal(if_ip(vm_if(h1, 0), 1)->prefix, 64);
+
+	r1 = scenario_vm(s, "r1");
+	assert_non_null(r1);
+	assert_int_equal(r1->line, 80);
+	assert_int_equal(r1->ifs->len, 3);
+	assert_int_equal(vm_if(r1, 2)->id, 3);
+	assert_string_equal(vm_if(r1, 2)->net, "Net3");
+	assert_string_equal(if_ip(vm_if(r1, 2), 0)->addr, "10.1.3.1");
+	assert_int_equal(if_ip(vm_if(r1, 2), 0)->prefix, 24);
+	assert_true(r1->fwd_ipv4 && r1->fwd_ipv6);
+	assert_int_equal(r1->routes->len, 2);
+	rt = g_ptr_array_index(r1->routes, 0);
+	assert_int_equal(rt->family, 4);
+	assert_string_equal(rt->dest, "10.1.2.0/24");
+	assert_string_equal(rt->gw, "10.1.1.2");
+	rt = g_ptr_array_index(r1->routes, 1);
+	assert_int_equal(rt->family, 6);
+	assert_string_equal(rt->dest, "2001:db8:2::/64");
+
+	/* multi-line exec: indentation and blank first/last lines stripped */
+	h3 = scenario_vm(s, "h3");
+	assert_non_null(h3);
+	assert_string_equal(vm_exec(h3, "start-www", 0)->text,
+			"chmod 644 /var/www/html/*\nservice apache2 start");
+	assert_string_equal(vm_exec(h3, "start-www", 0)->ostype, "system");
+	assert_string_equal(vm_exec(h3, "stop-www", 0)->text, "service apache2 stop");
+	assert_int_equal(h3->filetrees->len, 1);
+	assert_string_equal(((sc_filetree *)g_ptr_array_index(h3->filetrees, 0))->root,
+			"/var/www/html");
+
+	/* cmd-seq expansion, nested three deep */
+	assert_int_equal(scenario_expand_seq(s, "ls1234", seqs), 0);
+	assert_int_equal(seqs->len, 4);
+	for (guint i = 0; i < 4; i++) {
+		g_autofree char *want = g_strdup_printf("ls%u", i + 1);
+
+		assert_string_equal(g_ptr_array_index(seqs, i), want);
+	}
+	g_ptr_array_set_size(seqs, 0);
+	assert_int_equal(scenario_expand_seq(s, "plain", seqs), 0);
+	assert_int_equal(seqs->len, 1);
+	assert_string_equal(g_ptr_array_index(seqs, 0), "plain");
+
+	/* the host side */
+	assert_int_equal(s->host_ifs->len, 1);
+	hif = g_ptr_array_index(s->host_ifs, 0);
+	assert_string_equal(hif->net, "Net3");
+	assert_string_equal(if_ip(hif, 0)->addr, "10.1.3.2");
+	assert_int_equal(s->host_routes->len, 2);
+	assert_string_equal(((sc_route *)g_ptr_array_index(s->host_routes, 0))->dest,
+			"10.1.0.0/16");
+}
+
+static void
+test_other_examples_values(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) tu = load(EX "vnx/tutorial_ubuntu.xml", d, &valid);
+	g_autoptr(scenario) su = load(EX "vnx/simple_ubuntu.xml", d, &valid);
+	g_autoptr(scenario) ms = load(EX "vnx/multi_server.xml", d, &valid);
+	g_autoptr(scenario) lab = load(EX "lab-tutorial.xml", d, &valid);
+	const sc_vm *v;
+	const sc_filetree *ft;
+	const sc_net *n;
+
+	(void)state;
+	/* tutorial_ubuntu: <mem>512M</mem>, private management, filetree */
+	assert_int_equal(scenario_vm(tu, "h1")->mem_mib, 512);
+	assert_int_equal(scenario_vm(tu, "h2")->mem_mib, 128);
+	assert_string_equal(scenario_vm(tu, "h1")->subtype, "kvm");
+	assert_int_equal(tu->mgmt.type, SC_MGMT_PRIVATE);
+	assert_string_equal(tu->mgmt.network, "10.250.0.0");
+	assert_int_equal(tu->mgmt.mask, 24);
+	assert_int_equal(tu->mgmt.offset, 200);
+	ft = g_ptr_array_index(scenario_vm(tu, "h1")->filetrees, 0);
+	assert_string_equal(ft->seq, "vnxtxt");
+	assert_string_equal(ft->root, "/tmp/");
+	assert_string_equal(ft->src, "conf/txtfile");
+	assert_string_equal(vm_exec(scenario_vm(tu, "h1"), "vnxtxt", 1)->ostype, "xexec");
+
+	/* simple_ubuntu: automac offset */
+	assert_true(su->automac);
+	assert_int_equal(su->automac_offset, 4);
+	assert_int_equal(scenario_vm(su, "ubuntu")->mem_mib, 256);
+
+	/* multi_server: dhcp, unmanaged net, arch, VM-level cmd-seq, long exec text */
+	v = scenario_vm(ms, "mserver");
+	assert_non_null(v);
+	assert_string_equal(v->arch, "x86_64");
+	assert_true(if_ip(vm_if(v, 1), 0)->dhcp);
+	assert_null(if_ip(vm_if(v, 1), 0)->addr);
+	n = scenario_net(ms, "virbr0");
+	assert_non_null(n);
+	assert_false(n->managed);
+	assert_true(scenario_net(ms, "mserver_net")->managed);
+	assert_int_equal(ms->automac_offset, 64);
+	assert_int_equal(ms->cmdseqs->len, 2);
+	assert_int_equal(((sc_cmdseq *)g_ptr_array_index(ms->cmdseqs, 0))->members->len, 4);
+	assert_string_equal(vm_exec(v, "start-tftp", 0)->text,
+			"# Files located in /var/lib/tftpboot/\n"
+			"echo \"hello\" | sudo tee /var/lib/tftpboot/hello.txt\n"
+			"systemctl start tftpd-hpa");
+	/* stop-dhcp is named by stop-all but defined nowhere: a warning */
+	expect(d, DIAG_WARNING, "multi_server.xml", 98, "'stop-dhcp'");
+
+	/* lab-tutorial: vm_defaults mem and kernel+initrd reach every VM */
+	for (guint i = 0; i < lab->vms->len; i++) {
+		const sc_vm *lv = g_ptr_array_index(lab->vms, i);
+
+		assert_int_equal(lv->mem_mib, 96);
+		assert_string_equal(lv->kernel, "/var/lib/nube/guest/vmlinuz");
+		assert_string_equal(lv->initrd, "/var/lib/nube/guest/initrd.img");
+	}
+	assert_string_equal(vm_exec(scenario_vm(lab, "h2"), "info", 0)->text,
+			"hostname\nip addr show\nip route show");
+}
+
+#define VNX_HEAD "<vnx><global><scenario_name>m</scenario_name>"
+
+static scenario *
+mem_parse(const char *xml, diag *d)
+{
+	return scenario_parse_memory(xml, strlen(xml), "mem.xml", d);
+}
+
+static void
+test_mem_units_and_defaults(void **state)
+{
+	static const char xml[] = VNX_HEAD
+		"<vm_defaults vcpu='2'><mem>200M</mem></vm_defaults></global>\n"
+		"<vm name='a' type='libvirt'><mem>1G</mem></vm>\n"
+		"<vm name='b' type='libvirt'><mem>262144K</mem></vm>\n"
+		"<vm name='c' type='libvirt'><mem>262144</mem></vm>\n"
+		"<vm name='d' type='libvirt'><mem>100000K</mem></vm>\n"
+		"<vm name='e' type='libvirt' vcpu='4'><mem> 512 MB </mem></vm>\n"
+		"<vm name='f' type='libvirt'><vcpu>3</vcpu></vm>\n"
+		"</vnx>";
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = mem_parse(xml, d);
+
+	(void)state;
+	assert_non_null(s);
+	assert_false(diag_has_errors(d));
+	assert_int_equal(s->default_mem_mib, 200);
+	assert_int_equal(s->default_vcpu, 2);
+	assert_int_equal(scenario_vm(s, "a")->mem_mib, 1024);
+	assert_int_equal(scenario_vm(s, "b")->mem_mib, 256);
+	assert_int_equal(scenario_vm(s, "c")->mem_mib, 256);	/* VNX default unit: K */
+	assert_int_equal(scenario_vm(s, "d")->mem_mib, 98);	/* rounded up */
+	assert_int_equal(scenario_vm(s, "e")->mem_mib, 512);
+	assert_int_equal(scenario_vm(s, "e")->vcpu, 4);
+	assert_int_equal(scenario_vm(s, "f")->mem_mib, 200);
+	assert_int_equal(scenario_vm(s, "f")->vcpu, 3);
+	assert_int_equal(scenario_vm(s, "a")->vcpu, 2);
+	assert_int_equal(scenario_vm(s, "a")->mem_line, 2);
+}
+
+static void
+test_ip_forms_and_mgmt(void **state)
+{
+	static const char xml[] = VNX_HEAD
+		"<vm_mgmt type='net' network='10.99.0.0' mask='16' offset='5'>"
+		"<mgmt_net net='M'/></vm_mgmt></global>\n"
+		"<net name='M' mode='openvswitch' vlan='12'/><net name='E' mode='virtual_bridge' external='eth1'/>\n"
+		"<vm name='a' type='libvirt'><if id='1' net='M'>\n"
+		"<mac>02:fd:00:00:01:01</mac>\n"
+		"<ipv4 mask='255.255.0.0'>10.1.0.2</ipv4>\n"
+		"<ipv4 mask='20'>10.2.0.2</ipv4>\n"
+		"<ipv4>10.3.0.2</ipv4>\n"
+		"<ipv6 mask='48'>2001:db8:5::2</ipv6>\n"
+		"<ipv6>dhcp</ipv6>\n"
+		"</if><forwarding type='ipv6'/></vm></vnx>";
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = mem_parse(xml, d);
+	const sc_if *f;
+
+	(void)state;
+	assert_non_null(s);
+	assert_true(scenario_validate(s, d));
+	assert_false(diag_has_errors(d));
+	assert_int_equal(s->mgmt.type, SC_MGMT_NET);
+	assert_string_equal(s->mgmt.net, "M");
+	assert_int_equal(s->mgmt.mask, 16);
+	assert_int_equal(s->mgmt.offset, 5);
+	assert_int_equal(scenario_net(s, "M")->mode, SC_NET_OPENVSWITCH);
+	assert_int_equal(scenario_net(s, "M")->vlan, 12);
+	assert_int_equal(scenario_net(s, "E")->vlan, -1);
+	assert_string_equal(scenario_net(s, "E")->external, "eth1");
+	f = vm_if(scenario_vm(s, "a"), 0);
+	assert_string_equal(f->mac, "02:fd:00:00:01:01");
+	assert_int_equal(if_ip(f, 0)->prefix, 16);
+	assert_int_equal(if_ip(f, 1)->prefix, 20);
+	assert_int_equal(if_ip(f, 2)->prefix, -1);
+	assert_int_equal(if_ip(f, 3)->prefix, 48);
+	assert_true(if_ip(f, 4)->dhcp);
+	assert_false(scenario_vm(s, "a")->fwd_ipv4);
+	assert_true(scenario_vm(s, "a")->fwd_ipv6);
+}
+
+/* ---- bad inputs: one test per class, exact file:line and message ---- */
+
+static void
+test_bad_malformed(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	static const char trunc[] = "<vnx><global>";
+
+	(void)state;
+	assert_null(scenario_parse_file(BAD "malformed.xml", d));
+	expect(d, DIAG_ERROR, "malformed.xml", 8, "Opening and ending tag mismatch: net line 6");
+	assert_null(scenario_parse_file(BAD "not-vnx.xml", d));
+	expect(d, DIAG_ERROR, "not-vnx.xml", 3, "root element is <scenario>");
+	assert_null(scenario_parse_file(BAD "does-not-exist.xml", d));
+	expect(d, DIAG_ERROR, "does-not-exist.xml", 0, "cannot read scenario");
+	assert_null(scenario_parse_memory(trunc, sizeof(trunc) - 1, "trunc.xml", d));
+	expect(d, DIAG_ERROR, "trunc.xml", 1, "Premature end of data");
+	assert_null(scenario_parse_memory("", 0, "empty.xml", d));
+	assert_true(diag_contains(d, DIAG_ERROR, "empty"));
+}
+
+static void
+test_bad_no_name(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "no-name.xml", d, &valid);
+
+	(void)state;
+	assert_false(valid);
+	expect(d, DIAG_ERROR, "no-name.xml", 2, "missing scenario_name");
+}
+
+static void
+test_bad_dup_names(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "dup-names.xml", d, &valid);
+
+	(void)state;
+	assert_false(valid);
+	expect(d, DIAG_ERROR, "dup-names.xml", 7, "duplicate net name 'Net0' (first at line 6)");
+	expect(d, DIAG_ERROR, "dup-names.xml", 10, "duplicate vm name 'a' (first at line 8)");
+	assert_int_equal(d->nerrors, 2);
+}
+
+static void
+test_bad_unknown_net(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "unknown-net.xml", d, &valid);
+
+	(void)state;
+	assert_false(valid);
+	expect(d, DIAG_ERROR, "unknown-net.xml", 9, "interface 2 is on unknown net 'Net9'");
+	expect(d, DIAG_ERROR, "unknown-net.xml", 12, "unknown net 'NetX'");
+	assert_int_equal(d->nerrors, 2);
+}
+
+static void
+test_bad_dup_if(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "dup-if.xml", d, &valid);
+
+	(void)state;
+	assert_false(valid);
+	expect(d, DIAG_ERROR, "dup-if.xml", 10, "duplicate interface id 1 (first at line 9)");
+	assert_int_equal(d->nerrors, 1);
+}
+
+static void
+test_bad_addresses(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "bad-addr.xml", d, &valid);
+
+	(void)state;
+	assert_false(valid);
+	expect(d, DIAG_ERROR, "bad-addr.xml", 9, "'10.1.0.300' is not an IPv4 address");
+	expect(d, DIAG_ERROR, "bad-addr.xml", 10, "'2001:db8::g' is not an IPv6 address");
+	expect(d, DIAG_ERROR, "bad-addr.xml", 11, "bad IPv4 prefix '/33'");
+	expect(d, DIAG_ERROR, "bad-addr.xml", 12, "bad IPv6 prefix '/129'");
+	expect(d, DIAG_ERROR, "bad-addr.xml", 13, "bad netmask '255.0.255.0'");
+	expect(d, DIAG_ERROR, "bad-addr.xml", 14, "'2001:db8::5' is not an IPv4 address");
+}
+
+static void
+test_bad_dup_addr(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "dup-addr.xml", d, &valid);
+
+	(void)state;
+	assert_false(valid);
+	expect(d, DIAG_ERROR, "dup-addr.xml", 15, "address 10.1.0.2 is already used by vm 'a' (line 9)");
+	/* written differently, same address */
+	expect(d, DIAG_ERROR, "dup-addr.xml", 16, "address 2001:db8::2 is already used by vm 'a'");
+	expect(d, DIAG_ERROR, "dup-addr.xml", 21, "host: address 10.1.0.2 is already used");
+	assert_int_equal(d->nerrors, 3);
+}
+
+static void
+test_bad_routes(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "route-gw.xml", d, &valid);
+
+	(void)state;
+	assert_false(valid);
+	expect(d, DIAG_ERROR, "route-gw.xml", 13, "gateway 10.9.0.1 is not on any subnet");
+	expect(d, DIAG_ERROR, "route-gw.xml", 14, "gateway 2001:db9::1 is not on any subnet");
+	expect(d, DIAG_ERROR, "route-gw.xml", 15, "destination '10.3.0.0/40'");
+	expect(d, DIAG_ERROR, "route-gw.xml", 16, "gateway 'not-an-ip' is not an IPv4 address");
+	/* line 12 (gateway on the subnet) and the dhcp VM's route (line 22) are fine */
+	assert_int_equal(d->nerrors, 4);
+}
+
+static void
+test_bad_cmdseq(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "cmdseq.xml", d, &valid);
+	g_autoptr(GPtrArray) out = g_ptr_array_new();
+
+	(void)state;
+	assert_false(valid);
+	expect(d, DIAG_ERROR, "cmdseq.xml", 7, "cmd-seq cycle: loop1 -> loop2 -> loop1");
+	expect(d, DIAG_ERROR, "cmdseq.xml", 8, "cmd-seq cycle: self -> self");
+	expect(d, DIAG_WARNING, "cmdseq.xml", 9, "'tow' is neither");
+	assert_int_equal(d->nerrors, 2);
+	assert_int_equal(scenario_expand_seq(s, "all", out), -1);
+	assert_int_equal(scenario_expand_seq(s, "self", out), -1);
+	g_ptr_array_set_size(out, 0);
+	assert_int_equal(scenario_expand_seq(s, "typo", out), 0);
+	assert_int_equal(out->len, 2);
+}
+
+static void
+test_bad_limits(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "limits.xml", d, &valid);
+
+	(void)state;
+	assert_false(valid);
+	expect(d, DIAG_ERROR, "limits.xml", 7, "vm 'tiny': memory 8 MiB is out of range");
+	expect(d, DIAG_ERROR, "limits.xml", 10, "vm 'huge': memory 2097152 MiB is out of range");
+	expect(d, DIAG_ERROR, "limits.xml", 9, "vm 'huge': vcpu 1000 is out of range 1..256");
+	expect(d, DIAG_ERROR, "limits.xml", 12, "vm 'zero': vcpu 0 is out of range");
+	expect(d, DIAG_ERROR, "limits.xml", 13, "vcpu: 'two' is not an integer");
+	expect(d, DIAG_ERROR, "limits.xml", 14, "bad memory size 'lots'");
+}
+
+static void
+test_unknown_is_warning(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "unknown-elem.xml", d, &valid);
+
+	(void)state;
+	assert_true(valid);
+	assert_false(diag_has_errors(d));
+	expect(d, DIAG_WARNING, "unknown-elem.xml", 5, "unknown element <frobnicate> in <global>");
+	expect(d, DIAG_WARNING, "unknown-elem.xml", 7, "unknown attribute 'color' on <net>");
+	expect(d, DIAG_WARNING, "unknown-elem.xml", 9, "unknown element <gpu> in <vm>");
+	assert_int_equal(scenario_vm(s, "a")->ifs->len, 1);
+}
+
+/* golden: every problem of all-errors.xml, in order, exactly as the CLI prints them */
+static void
+test_golden_all_errors(void **state)
+{
+	g_autofree char *buf = NULL, *want = NULL, *got = NULL;
+	gsize len = 0, glen = 0;
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = NULL;
+	FILE *fp;
+
+	(void)state;
+	assert_true(g_file_get_contents(BAD "all-errors.xml", &buf, &len, NULL));
+	assert_true(g_file_get_contents(BAD "all-errors.ok", &want, NULL, NULL));
+	s = scenario_parse_memory(buf, len, "all-errors.xml", d);
+	assert_non_null(s);
+	assert_false(scenario_validate(s, d));
+	fp = open_memstream(&got, &glen);
+	assert_non_null(fp);
+	diag_print(d, fp);
+	fclose(fp);
+	if (strcmp(got, want) != 0)
+		fprintf(stderr, "got:\n%s\nwant:\n%s\n", got, want);
+	assert_string_equal(got, want);
+}
+
+/* ---- restrictions ---- */
+
+static void
+rs_setup(scenario **s, cluster **c, diag *d)
+{
+	*s = scenario_parse_file(EX "lab-tutorial.xml", d);
+	*c = cluster_parse_file(EX "cluster.conf", d);
+	assert_non_null(*s);
+	assert_non_null(*c);
+}
+
+static void
+test_restrictions_example(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = NULL;
+	g_autoptr(cluster) c = NULL;
+	g_autoptr(restrictions) r = NULL;
+	const rs_at *at;
+	const rs_group *g;
+
+	(void)state;
+	rs_setup(&s, &c, d);
+	r = restrictions_parse_file(EX "restrictions.xml", d);
+	assert_non_null(r);
+	assert_true(restrictions_validate(r, s, c, d));
+	assert_int_equal(d->items->len, 0);
+	assert_int_equal(r->vm_at->len, 1);
+	at = g_ptr_array_index(r->vm_at, 0);
+	assert_string_equal(at->what, "h1");
+	assert_string_equal(at->host, "host1");
+	assert_int_equal(at->line, 6);
+	assert_int_equal(r->net_at->len, 1);
+	assert_int_equal(r->affinity->len, 1);
+	g = g_ptr_array_index(r->affinity, 0);
+	assert_int_equal(g->names->len, 2);
+	assert_string_equal(g_ptr_array_index(g->names, 1), "h2");
+	assert_int_equal(r->antiaffinity->len, 1);
+	assert_int_equal(r->net_together->len, 1);
+	g = g_ptr_array_index(r->net_together, 0);
+	assert_string_equal(g_ptr_array_index(g->names, 0), "Net2");
+	/* without a cluster the hosts are not checked */
+	assert_true(restrictions_validate(r, s, NULL, d));
+
+	/* an empty set is valid */
+	restrictions_free(r);
+	r = restrictions_new();
+	assert_true(restrictions_validate(r, s, c, d));
+}
+
+static void
+rs_check(const char *file, diag *d)
+{
+	g_autoptr(scenario) s = NULL;
+	g_autoptr(cluster) c = NULL;
+	g_autoptr(restrictions) r = NULL;
+	g_autofree char *path = g_strconcat(BAD, file, NULL);
+
+	rs_setup(&s, &c, d);
+	r = restrictions_parse_file(path, d);
+	assert_non_null(r);
+	assert_false(restrictions_validate(r, s, c, d));
+}
+
+static void
+test_restrictions_unknown_names(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+
+	(void)state;
+	rs_check("restrict-unknown.xml", d);
+	expect(d, DIAG_ERROR, "restrict-unknown.xml", 3, "unknown vm 'nosuchvm'");
+	expect(d, DIAG_ERROR, "restrict-unknown.xml", 4, "unknown host 'host9'");
+	expect(d, DIAG_ERROR, "restrict-unknown.xml", 5, "unknown net 'NetZ'");
+	expect(d, DIAG_ERROR, "restrict-unknown.xml", 6, "affinity names unknown vm 'ghost'");
+	expect(d, DIAG_ERROR, "restrict-unknown.xml", 10, "antiaffinity names unknown vm 'phantom'");
+	expect(d, DIAG_ERROR, "restrict-unknown.xml", 14, "unknown net 'NetQ'");
+	expect(d, DIAG_WARNING, "restrict-unknown.xml", 15, "unknown element <vm_deploy_where>");
+	assert_int_equal(d->nerrors, 6);
+}
+
+static void
+test_restrictions_affinity_vs_anti(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+
+	(void)state;
+	/* h1-h2 and h2-r1 merge: h1 and r1 are together, so they cannot be apart */
+	rs_check("restrict-aff-anti.xml", d);
+	expect(d, DIAG_ERROR, "restrict-aff-anti.xml", 11, "vms 'h1' and 'r1' must be apart");
+	assert_int_equal(d->nerrors, 1);
+}
+
+static void
+test_restrictions_group_two_hosts(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+
+	(void)state;
+	rs_check("restrict-pins.xml", d);
+	expect(d, DIAG_ERROR, "restrict-pins.xml", 13,
+			"conflicting hosts: vm 'r1' wants 'host2' but vm 'h1' (line 12) wants 'host1'");
+	assert_int_equal(d->nerrors, 1);
+}
+
+static void
+test_restrictions_net_together(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+
+	(void)state;
+	rs_check("restrict-net.xml", d);
+	expect(d, DIAG_ERROR, "restrict-net.xml", 5,
+			"net 'Net2' (net_deploy_together) wants 'host3' but vm 'h3' (line 6) wants 'host1'");
+	assert_int_equal(d->nerrors, 1);
+}
+
+static void
+test_restrictions_anti_pinned(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+
+	(void)state;
+	rs_check("restrict-anti-pinned.xml", d);
+	/* r2 is pinned through Net2 (together) with h3 on host2, like r1 */
+	expect(d, DIAG_ERROR, "restrict-anti-pinned.xml", 6,
+			"anti-affine vms 'r1' and 'r2' are both pinned to host 'host2'");
+	expect(d, DIAG_ERROR, "restrict-anti-pinned.xml", 11,
+			"vm 'h4' is pinned to both 'host2' (line 10) and 'host3'");
+	assert_int_equal(d->nerrors, 3);
+}
+
+static void
+test_restrictions_malformed(void **state)
+{
+	static const char bad[] = "<deployment_restrictions>\n<vm_deploy_at vm='a'/>\n"
+		"</deployment_restrictions>";
+	static const char broken[] = "<deployment_restrictions>\n<affinity>\n</deployment_restrictions>";
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(restrictions) r = restrictions_parse_memory(bad, strlen(bad), "r.xml", d);
+
+	(void)state;
+	assert_non_null(r);
+	expect(d, DIAG_ERROR, "r.xml", 2, "<vm_deploy_at> needs vm= and host=");
+	assert_int_equal(r->vm_at->len, 0);
+	assert_null(restrictions_parse_memory(broken, strlen(broken), "b.xml", d));
+	expect(d, DIAG_ERROR, "b.xml", 3, "mismatch");
+	assert_null(restrictions_parse_memory("<vnx/>", 6, "v.xml", d));
+	expect(d, DIAG_ERROR, "v.xml", 1, "not a restrictions file");
+}
+
+/* ---- cluster.conf ---- */
+
+static void
+test_cluster_examples(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(cluster) c = cluster_parse_file(EX "cluster.conf", d);
+	g_autoptr(cluster) big = cluster_parse_file(EX "cluster-100.conf", d);
+	const cl_host *h;
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(d->items->len, 0);
+	assert_int_equal(c->hosts->len, 3);
+	for (guint i = 0; i < 3; i++) {
+		g_autofree char *want = g_strdup_printf("host%u", i + 1);
+
+		h = g_ptr_array_index(c->hosts, i);
+		assert_string_equal(h->name, want);
+		assert_int_equal(h->mem_mib, 2048);
+		assert_true(h->cpu == 1.0);
+		assert_int_equal(h->max_vms, 0);
+		assert_true(h->online);
+	}
+	h = g_ptr_array_index(c->hosts, 1);
+	assert_int_equal(h->line, 19);
+	assert_non_null(big);
+	assert_int_equal(big->hosts->len, 100);
+	h = g_ptr_array_index(big->hosts, 99);
+	assert_string_equal(h->name, "host100");
+	assert_true(h->load >= 0 && h->load <= 0.5);
+}
+
+static void
+test_cluster_lists(void **state)
+{
+	static const char ini[] = "[db]\ntype = mysql\n\n[cluster]\nhost = b, a\nhost = c\n"
+		"mgmt_network = 10.250.0.0\n\n"
+		"[a]\nhost_name = 10.0.0.1\nmem = 1024\ncpu = 2.5\nmax_vms = 7\nload = 0.25\n"
+		"[b]\nmem = 512\ncpu = 1\n[c]\nmem = 256\ncpu = 4\nifname = eth1\n";
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(cluster) c = cluster_parse_memory(ini, strlen(ini), "c.conf", d);
+	const cl_host *a;
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(d->items->len, 0);
+	assert_int_equal(c->hosts->len, 3);
+	assert_string_equal(((cl_host *)g_ptr_array_index(c->hosts, 0))->name, "b");
+	assert_string_equal(((cl_host *)g_ptr_array_index(c->hosts, 0))->host_name, "b");
+	a = g_ptr_array_index(c->hosts, 1);
+	assert_string_equal(a->name, "a");
+	assert_string_equal(a->host_name, "10.0.0.1");
+	assert_int_equal(a->mem_mib, 1024);
+	assert_true(a->cpu == 2.5);
+	assert_int_equal(a->max_vms, 7);
+	assert_true(a->load == 0.25);
+	assert_int_equal(a->line, 9);
+	assert_string_equal(((cl_host *)g_ptr_array_index(c->hosts, 2))->name, "c");
+}
+
+static void
+test_cluster_bad(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(cluster) ns = cluster_parse_file(BAD "cluster-nosection.conf", d);
+	g_autoptr(cluster) vals = cluster_parse_file(BAD "cluster-values.conf", d);
+	g_autoptr(cluster) syn = cluster_parse_file(BAD "cluster-syntax.conf", d);
+	g_autoptr(scenario) s = scenario_parse_file(EX "lab-tutorial.xml", d);
+	g_autoptr(restrictions) r = restrictions_parse_file(EX "restrictions.xml", d);
+
+	(void)state;
+	assert_non_null(ns);
+	assert_int_equal(ns->hosts->len, 2);
+	expect(d, DIAG_ERROR, "cluster-nosection.conf", 4, "host 'host3' is listed in [cluster] but has no [host3]");
+	expect(d, DIAG_ERROR, "cluster-nosection.conf", 5, "host 'host2' is listed twice");
+	assert_non_null(vals);
+	expect(d, DIAG_ERROR, "cluster-values.conf", 6, "[a] mem = 'lots' is not a number");
+	expect(d, DIAG_ERROR, "cluster-values.conf", 8, "[a] max_vms = '-1'");
+	expect(d, DIAG_ERROR, "cluster-values.conf", 9, "[a] load = '1.5' is not a number in 0..1");
+	expect(d, DIAG_WARNING, "cluster-values.conf", 10, "unknown key 'colour' in [a]");
+	expect(d, DIAG_ERROR, "cluster-values.conf", 12, "[b] has no mem");
+	expect(d, DIAG_ERROR, "cluster-values.conf", 12, "[b] has no cpu");
+	assert_null(syn);
+	expect(d, DIAG_ERROR, "cluster-syntax.conf", 3, "'this line has no equals sign' is not a key = value line");
+	assert_null(cluster_parse_file(BAD "no-such.conf", d));
+	expect(d, DIAG_ERROR, "no-such.conf", 0, "cannot read cluster file");
+	/* restrictions.xml pins to host1 and host3: host3 is missing from that cluster */
+	assert_non_null(s);
+	assert_non_null(r);
+	assert_false(restrictions_validate(r, s, ns, d));
+	expect(d, DIAG_ERROR, "restrictions.xml", 12, "net_deploy_at names unknown host 'host3'");
+}
+
+static void
+test_free_null(void **state)
+{
+	(void)state;
+	scenario_free(NULL);
+	restrictions_free(NULL);
+	cluster_free(NULL);
+	assert_null(scenario_vm(NULL, "a"));
+	assert_int_equal(scenario_net_index(NULL, "a"), -1);
+	assert_false(scenario_validate(NULL, NULL));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_examples_parse_clean),
+		cmocka_unit_test(test_tutorial_lxc_values),
+		cmocka_unit_test(test_other_examples_values),
+		cmocka_unit_test(test_mem_units_and_defaults),
+		cmocka_unit_test(test_ip_forms_and_mgmt),
+		cmocka_unit_test(test_bad_malformed),
+		cmocka_unit_test(test_bad_no_name),
+		cmocka_unit_test(test_bad_dup_names),
+		cmocka_unit_test(test_bad_unknown_net),
+		cmocka_unit_test(test_bad_dup_if),
+		cmocka_unit_test(test_bad_addresses),
+		cmocka_unit_test(test_bad_dup_addr),
+		cmocka_unit_test(test_bad_routes),
+		cmocka_unit_test(test_bad_cmdseq),
+		cmocka_unit_test(test_bad_limits),
+		cmocka_unit_test(test_unknown_is_warning),
+		cmocka_unit_test(test_golden_all_errors),
+		cmocka_unit_test(test_restrictions_example),
+		cmocka_unit_test(test_restrictions_unknown_names),
+		cmocka_unit_test(test_restrictions_affinity_vs_anti),
+		cmocka_unit_test(test_restrictions_group_two_hosts),
+		cmocka_unit_test(test_restrictions_net_together),
+		cmocka_unit_test(test_restrictions_anti_pinned),
+		cmocka_unit_test(test_restrictions_malformed),
+		cmocka_unit_test(test_cluster_examples),
+		cmocka_unit_test(test_cluster_lists),
+		cmocka_unit_test(test_cluster_bad),
+		cmocka_unit_test(test_free_null),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
