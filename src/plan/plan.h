@@ -42,7 +42,8 @@ typedef struct {
 	int nnets;
 	GArray **net_hosts;	/* [nnets]: GArray of int host indexes, ascending, for scenario->nets[j] */
 	uint32_t *net_vni;	/* [nnets]: VXLAN VNI, 0 = net on one host (filled by alloc) */
-	/* allocations (filled by alloc_*; NULL until then) */
+	/* allocations (filled by alloc_*; NULL until then; the arrays carry free functions:
+	 * vm_macs frees its inner arrays, which free their strings; plan_free unrefs both) */
 	GPtrArray *vm_macs;	/* [nvms] of GPtrArray of char* MAC per sc_if in file order, NULL entry if none */
 	GPtrArray *vm_mgmt_addr;/* [nvms] of char* "a.b.c.d/len", NULL when mgmt none */
 } plan;
