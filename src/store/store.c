@@ -96,6 +96,30 @@ exec(store *st, const char *sql, GError **err)
 	return 0;
 }
 
+/* exec_retry: exec, retrying for up to STORE_BUSY_MS while another connection holds a lock the
+ * busy handler cannot wait for (journal mode switch, WAL recovery) */
+static int
+exec_retry(store *st, const char *sql, GError **err)
+{
+	gint64 deadline = g_get_monotonic_time() + STORE_BUSY_MS * (gint64)1000;
+	int rc;
+
+	for (;;) {
+		rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		if (g_get_monotonic_time() > deadline)
+			break;
+		g_usleep(5000 + g_random_int_range(0, 5000));
+	}
+	if (rc != SQLITE_OK) {
+		g_set_error(err, STORE_ERROR, STORE_ERROR_DB, "store %s: %s: %s", st->path, sql,
+		    sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return 0;
+}
+
 /* prepare: compile sql; NULL + err on failure */
 static sqlite3_stmt *
 prepare(store *st, const char *sql, GError **err)
@@ -201,8 +225,9 @@ store_open(const char *path, GError **err)
 	}
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, STORE_BUSY_MS);
-	/* WAL persists in the file; switching needs the write lock, which the busy handler waits for */
-	if (exec(st, "PRAGMA journal_mode = WAL", err) < 0 ||
+	/* WAL persists in the file. Switching to it needs an exclusive lock, and SQLite does not
+	 * call the busy handler there (another opener may hold a shared lock), so retry. */
+	if (exec_retry(st, "PRAGMA journal_mode = WAL", err) < 0 ||
 	    exec(st, "PRAGMA foreign_keys = ON", err) < 0 ||
 	    exec(st, "PRAGMA synchronous = NORMAL", err) < 0 ||
 	    migrate(st, err) < 0) {

@@ -38,7 +38,7 @@ run help frobnicate; expect_rc 2 "help of an unknown command"
 
 # ---- validate: good scenarios ----
 good=("$data/lab.xml")
-for f in "$src"/../shared/vnx/*.xml "$src"/examples/*.xml; do
+for f in "$src"/../shared/vnx/*.xml "$src"/examples/*.xml "$src"/examples/vnx/*.xml; do
 	[ -f "$f" ] && grep -q '<vnx' "$f" && good+=("$f")	# not restriction files
 done
 [ ${#good[@]} -ge 2 ] || echo "note: no VNX examples found beside the source tree; only the tests' own scenario is validated" >&2

@@ -508,6 +508,56 @@ test_concurrent_reserve(void **state)
 	rmtree(dir);
 }
 
+/* several processes opening a database that does not exist yet: each migration step runs once
+ * and nobody fails on the WAL switch */
+static void
+test_concurrent_open(void **state)
+{
+	g_autofree char *dir = tmpdir();
+	g_autofree char *path = g_build_filename(dir, "sub", "nube.db", NULL);
+	pid_t pids[NCHILD];
+	int pfd[2];
+
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	for (int i = 0; i < NCHILD; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			GError *err = NULL;
+			store *st;
+			char c;
+
+			close(pfd[1]);
+			if (read(pfd[0], &c, 1) < 0)
+				_exit(1);
+			st = store_open(path, &err);
+			if (st == NULL) {
+				fprintf(stderr, "open: %s\n", err->message);
+				_exit(1);
+			}
+			if (store_event(st, i, NULL, "open", NULL, NULL, "hello", &err) < 0) {
+				fprintf(stderr, "event: %s\n", err->message);
+				_exit(1);
+			}
+			store_close(st);
+			_exit(0);
+		}
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	for (int i = 0; i < NCHILD; i++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(sql_int(path, "PRAGMA user_version"), store_schema_version());
+	assert_int_equal(sql_int(path, "SELECT count(*) FROM event WHERE type = 'open'"), NCHILD);
+	rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -517,6 +567,7 @@ main(void)
 		cmocka_unit_test(test_delete_frees),
 		cmocka_unit_test(test_events_append_only),
 		cmocka_unit_test(test_concurrent_reserve),
+		cmocka_unit_test(test_concurrent_open),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
