@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 
 #include <netlink/netlink.h>
+#include <netlink/msg.h>
+#include <netlink/attr.h>
 #include <netlink/cache.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
@@ -248,8 +250,8 @@ static int ensure_vxlan(netdev *n, const char *vx, const char *alias, uint32_t v
 	return r;
 }
 
-/* all-zero FDB entries (head-end replication) of link ifindex: new array of dst texts, and
- * when stale != NULL, the neighbour objects whose dst is not in keep (borrowed refs added) */
+/* all-zero FDB entries (head-end replication) of link ifindex: their dst texts go to dsts
+ * (when keep is NULL or they are in keep) or else to stale (texts, when stale != NULL) */
 static int fdb_remotes(netdev *n, int ifindex, GPtrArray *dsts, GPtrArray *keep,
     GPtrArray *stale, GError **err)
 {
@@ -278,65 +280,77 @@ static int fdb_remotes(netdev *n, int ifindex, GPtrArray *dsts, GPtrArray *keep,
 				g_ptr_array_add(dsts, s);
 			else
 				g_free(s);
+		} else if (stale) {
+			g_ptr_array_add(stale, s);
 		} else {
 			g_free(s);
-			if (stale) {
-				nl_object_get(o);
-				g_ptr_array_add(stale, o);
-			}
 		}
 	}
 	nl_cache_free(c);
 	return 0;
 }
 
-static int fdb_add(netdev *n, int ifindex, const char *remote, GError **err)
+/*
+ * fdb_msg: add (RTM_NEWNEIGH) or delete (RTM_DELNEIGH) the all-zero FDB entry "dst remote" of
+ * VXLAN ifindex. Built with libnl's message API rather than rtnl_neigh_add: libnl 3.7 leaves
+ * NDA_DST out of AF_BRIDGE requests, and without it the kernel cannot tell the head-end
+ * entries apart.
+ */
+static int fdb_msg(netdev *n, int type, int ifindex, const char *remote, GError **err)
 {
-	struct rtnl_neigh *ne = rtnl_neigh_alloc();
-	struct nl_addr *dst = NULL, *ll = NULL;
-	int r;
+	struct nl_addr *dst = NULL;
+	int r = nl_addr_parse(remote, AF_UNSPEC, &dst);
 
-	nl_addr_parse(remote, AF_UNSPEC, &dst);
-	nl_addr_parse("00:00:00:00:00:00", AF_LLC, &ll);
-	rtnl_neigh_set_ifindex(ne, ifindex);
-	rtnl_neigh_set_family(ne, AF_BRIDGE);
-	rtnl_neigh_set_lladdr(ne, ll);
-	rtnl_neigh_set_dst(ne, dst);
-	rtnl_neigh_set_state(ne, NUD_PERMANENT | NUD_NOARP);
-	rtnl_neigh_set_flags(ne, NTF_SELF);
-	/* APPEND: several all-zero entries (one per remote) on one VXLAN */
-	r = rtnl_neigh_add(n->sk, ne, NLM_F_CREATE | NLM_F_APPEND);
-	nl_addr_put(dst);
-	nl_addr_put(ll);
-	rtnl_neigh_put(ne);
 	if (r < 0) {
-		nl_set_error(err, r, "netlink: add fdb entry 00:00:00:00:00:00 dst %s", remote);
+		nl_set_error(err, r, "fdb: bad remote address '%s'", remote);
+		return -1;
+	}
+	/* APPEND: several all-zero entries (one per remote) on one VXLAN */
+	int flags = type == RTM_NEWNEIGH ? NLM_F_CREATE | NLM_F_APPEND : 0;
+	struct nl_msg *m = nlmsg_alloc_simple(type, flags);
+	struct ndmsg nd = {
+		.ndm_family = AF_BRIDGE,
+		.ndm_ifindex = ifindex,
+		.ndm_state = NUD_PERMANENT | NUD_NOARP,
+		.ndm_flags = NTF_SELF,
+	};
+	static const unsigned char zero_mac[6] = { 0 };
+
+	if (!m || nlmsg_append(m, &nd, sizeof nd, NLMSG_ALIGNTO) < 0 ||
+	    nla_put(m, NDA_LLADDR, sizeof zero_mac, zero_mac) < 0 ||
+	    nla_put(m, NDA_DST, (int)nl_addr_get_len(dst), nl_addr_get_binary_addr(dst)) < 0) {
+		nlmsg_free(m);
+		nl_addr_put(dst);
+		g_set_error(err, NETDEV_ERROR, 0, "fdb: cannot build netlink message");
+		return -1;
+	}
+	nl_addr_put(dst);
+	r = nl_send_sync(n->sk, m);	/* sends, waits for the ack, frees m */
+	if (r < 0 && !(type == RTM_DELNEIGH && (r == -NLE_OBJ_NOTFOUND || r == -NLE_NOADDR))) {
+		nl_set_error(err, r, "netlink: %s fdb entry 00:00:00:00:00:00 dst %s",
+		    type == RTM_NEWNEIGH ? "add" : "delete", remote);
 		return -1;
 	}
 	return 0;
 }
 
-static int fdb_sync(netdev *n, const char *vx, int ifindex, GPtrArray *want, GError **err)
+static int fdb_sync(netdev *n, int ifindex, GPtrArray *want, GError **err)
 {
 	g_autoptr(GPtrArray) have = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func((GDestroyNotify)nl_object_put);
+	g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func(g_free);
 
 	if (fdb_remotes(n, ifindex, have, want, stale, err) < 0)
 		return -1;
-	for (guint i = 0; i < stale->len; i++) {
-		int r = rtnl_neigh_delete(n->sk, g_ptr_array_index(stale, i), 0);
-		if (r < 0 && r != -NLE_OBJ_NOTFOUND) {
-			nl_set_error(err, r, "netlink: delete stale fdb entry of '%s'", vx);
+	for (guint i = 0; i < stale->len; i++)
+		if (fdb_msg(n, RTM_DELNEIGH, ifindex, g_ptr_array_index(stale, i), err) < 0)
 			return -1;
-		}
-	}
 	for (guint i = 0; i < want->len; i++) {
 		const char *w = g_ptr_array_index(want, i);
 		bool present = false;
 		for (guint k = 0; k < have->len; k++)
 			if (strcmp(g_ptr_array_index(have, k), w) == 0)
 				present = true;
-		if (!present && fdb_add(n, ifindex, w, err) < 0)
+		if (!present && fdb_msg(n, RTM_NEWNEIGH, ifindex, w, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -411,7 +425,7 @@ int netdev_ensure(netdev *n, const char *scenario, const char *net, uint32_t vni
 		return -1;
 	if (ensure_vxlan(n, vx, alias, vni, local, mtu, br_if, &vx_if, err) < 0)
 		return -1;
-	return fdb_sync(n, vx, vx_if, want, err);
+	return fdb_sync(n, vx_if, want, err);
 }
 
 int netdev_remove(netdev *n, const char *scenario, const char *net, GError **err)
