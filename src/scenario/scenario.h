@@ -18,6 +18,8 @@
 #define SC_VCPU_MAX	256
 #define SC_DEFAULT_MEM_MIB	128
 #define SC_DEFAULT_VCPU	1
+#define SC_SEQ_MAX_DEPTH	64	/* cmd-seq nesting */
+#define SC_SEQ_MAX_EXPANSION	10000	/* seqs one cmd-seq may expand to */
 
 typedef enum { SC_NET_VIRTUAL_BRIDGE, SC_NET_OPENVSWITCH } sc_net_mode;
 
@@ -189,8 +191,9 @@ int scenario_vm_index(const scenario *s, const char *name);
 int scenario_net_index(const scenario *s, const char *name);
 
 /* scenario_expand_seq: expand a cmd-seq name recursively into plain seq names, in order,
- * into out (of char*, borrowed from s). A seq that is not a cmd-seq expands to itself.
- * Returns 0, or -1 on a cycle. */
+ * appended to out (of char*, borrowed from s; a plain top-level seq is seq itself). A seq
+ * that is not a cmd-seq expands to itself. Returns 0, or -1 on a cycle or beyond the limits
+ * SC_SEQ_MAX_DEPTH / SC_SEQ_MAX_EXPANSION (scenario_validate reports both). */
 int scenario_expand_seq(const scenario *s, const char *seq, GPtrArray *out);
 
 restrictions *restrictions_parse_file(const char *path, diag *d);

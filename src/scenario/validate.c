@@ -165,53 +165,30 @@ val_route(val_ctx *c, const sc_route *r, const char *owner, const GArray *nets, 
 
 enum { WHITE = 0, GREY, BLACK };
 
-static void
-val_cmdseq_dfs(val_ctx *c, const sc_cmdseq *cs, GHashTable *byname, GHashTable *color,
-		GPtrArray *path)
-{
-	g_hash_table_insert(color, (gpointer)cs, GINT_TO_POINTER(GREY));
-	g_ptr_array_add(path, cs->seq);
-	for (guint i = 0; i < cs->members->len; i++) {
-		const sc_cmdseq *m = g_hash_table_lookup(byname, g_ptr_array_index(cs->members, i));
-		int col;
+typedef struct {
+	int color;
+	guint next;		/* next member to visit */
+	guint64 size;		/* seqs it expands to, saturating */
+	int depth;		/* nesting levels, 1 for a cmd-seq of plain seqs */
+} val_seqnode;
 
-		if (m == NULL)
-			continue;
-		col = GPOINTER_TO_INT(g_hash_table_lookup(color, m));
-		if (col == GREY) {
-			GString *cyc = g_string_new(NULL);
-			guint start = 0;
-
-			for (guint k = 0; k < path->len; k++)
-				if (strcmp(g_ptr_array_index(path, k), m->seq) == 0)
-					start = k;
-			for (guint k = start; k < path->len; k++)
-				g_string_append_printf(cyc, "%s -> ", (char *)g_ptr_array_index(path, k));
-			g_string_append(cyc, m->seq);
-			val_err(c, cs->line, "cmd-seq cycle: %s", cyc->str);
-			g_string_free(cyc, TRUE);
-		} else if (col == WHITE) {
-			val_cmdseq_dfs(c, m, byname, color, path);
-		}
-	}
-	g_ptr_array_remove_index(path, path->len - 1);
-	g_hash_table_insert(color, (gpointer)cs, GINT_TO_POINTER(BLACK));
-}
-
+/* val_cmdseqs: unknown members (warnings), cycles, and expansion beyond the limits, with an
+ * iterative depth-first walk (no recursion: a hostile file may chain many cmd-seqs). */
 static void
 val_cmdseqs(val_ctx *c, const scenario *s, GHashTable *seqs)
 {
+	guint n = s->cmdseqs->len;
 	g_autoptr(GHashTable) byname = g_hash_table_new(g_str_hash, g_str_equal);
-	g_autoptr(GHashTable) color = g_hash_table_new(g_direct_hash, g_direct_equal);
-	g_autoptr(GPtrArray) path = g_ptr_array_new();
+	g_autofree val_seqnode *nodes = g_new0(val_seqnode, n + 1);
+	g_autoptr(GArray) stack = g_array_new(FALSE, FALSE, sizeof(guint));
 
-	for (guint i = 0; i < s->cmdseqs->len; i++) {
+	for (guint i = 0; i < n; i++) {
 		const sc_cmdseq *cs = g_ptr_array_index(s->cmdseqs, i);
 
 		if (!g_hash_table_contains(byname, cs->seq))
-			g_hash_table_insert(byname, cs->seq, (gpointer)cs);
+			g_hash_table_insert(byname, cs->seq, GUINT_TO_POINTER(i + 1));
 	}
-	for (guint i = 0; i < s->cmdseqs->len; i++) {
+	for (guint i = 0; i < n; i++) {
 		const sc_cmdseq *cs = g_ptr_array_index(s->cmdseqs, i);
 
 		for (guint k = 0; k < cs->members->len; k++) {
@@ -223,9 +200,77 @@ val_cmdseqs(val_ctx *c, const scenario *s, GHashTable *seqs)
 				val_warn(c, cs->line, "cmd-seq '%s': '%s' is neither an exec/filetree "
 						"seq nor a cmd-seq", cs->seq, m);
 		}
-		if (GPOINTER_TO_INT(g_hash_table_lookup(color, cs)) == WHITE &&
-				g_hash_table_lookup(byname, cs->seq) == cs)
-			val_cmdseq_dfs(c, cs, byname, color, path);
+	}
+	for (guint root = 0; root < n; root++) {
+		if (nodes[root].color != WHITE ||
+				GPOINTER_TO_UINT(g_hash_table_lookup(byname,
+				((sc_cmdseq *)g_ptr_array_index(s->cmdseqs, root))->seq)) != root + 1)
+			continue;
+		nodes[root].color = GREY;
+		g_array_append_val(stack, root);
+		while (stack->len > 0) {
+			guint top = g_array_index(stack, guint, stack->len - 1);
+			const sc_cmdseq *cs = g_ptr_array_index(s->cmdseqs, top);
+			val_seqnode *t = &nodes[top];
+			bool over;
+
+			if (t->next < cs->members->len) {
+				const char *m = g_ptr_array_index(cs->members, t->next++);
+				guint mi = GPOINTER_TO_UINT(g_hash_table_lookup(byname, m));
+
+				if (mi == 0)
+					continue;
+				mi--;
+				if (nodes[mi].color == GREY) {
+					GString *cyc = g_string_new(NULL);
+					guint start = 0;
+
+					for (guint k = 0; k < stack->len; k++)
+						if (g_array_index(stack, guint, k) == mi)
+							start = k;
+					for (guint k = start; k < stack->len; k++)
+						g_string_append_printf(cyc, "%s -> ", ((sc_cmdseq *)
+								g_ptr_array_index(s->cmdseqs,
+								g_array_index(stack, guint, k)))->seq);
+					g_string_append(cyc, m);
+					val_err(c, cs->line, "cmd-seq cycle: %s", cyc->str);
+					g_string_free(cyc, TRUE);
+				} else if (nodes[mi].color == WHITE) {
+					nodes[mi].color = GREY;
+					g_array_append_val(stack, mi);
+				}
+				continue;
+			}
+			/* all members done: size and depth from them; only the cmd-seq that
+			 * crosses a limit is reported, not every one above it */
+			t->depth = 1;
+			t->size = 0;
+			over = false;
+			for (guint k = 0; k < cs->members->len; k++) {
+				guint mi = GPOINTER_TO_UINT(g_hash_table_lookup(byname,
+						g_ptr_array_index(cs->members, k)));
+				const val_seqnode *mn = mi > 0 ? &nodes[mi - 1] : NULL;
+
+				if (mn == NULL) {
+					t->size++;
+				} else if (mn->color == BLACK) {
+					t->size += mn->size;
+					t->depth = MAX(t->depth, mn->depth + 1);
+					over = over || mn->depth > SC_SEQ_MAX_DEPTH ||
+						mn->size > SC_SEQ_MAX_EXPANSION;
+				}
+				t->size = MIN(t->size, (guint64)SC_SEQ_MAX_EXPANSION + 1);
+				t->depth = MIN(t->depth, SC_SEQ_MAX_DEPTH + 1);
+			}
+			if (!over && t->depth > SC_SEQ_MAX_DEPTH)
+				val_err(c, cs->line, "cmd-seq '%s' nests more than %d levels deep",
+						cs->seq, SC_SEQ_MAX_DEPTH);
+			else if (!over && t->size > SC_SEQ_MAX_EXPANSION)
+				val_err(c, cs->line, "cmd-seq '%s' expands to more than %d seqs", cs->seq,
+						SC_SEQ_MAX_EXPANSION);
+			t->color = BLACK;
+			g_array_set_size(stack, stack->len - 1);
+		}
 	}
 }
 

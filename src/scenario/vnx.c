@@ -1016,20 +1016,24 @@ vnx_find_cmdseq(const scenario *s, const char *seq)
 }
 
 static int
-vnx_expand(const scenario *s, const char *seq, GPtrArray *out, GPtrArray *stack)
+vnx_expand(const scenario *s, const char *seq, GPtrArray *out, GPtrArray *stack, guint limit)
 {
 	const sc_cmdseq *c = vnx_find_cmdseq(s, seq);
 
 	if (c == NULL) {
+		if (out->len >= limit)
+			return -1;
 		g_ptr_array_add(out, (gpointer)seq);
 		return 0;
 	}
+	if (stack->len >= SC_SEQ_MAX_DEPTH)
+		return -1;
 	for (guint i = 0; i < stack->len; i++)
 		if (g_ptr_array_index(stack, i) == c)
 			return -1;
 	g_ptr_array_add(stack, (gpointer)c);
 	for (guint i = 0; i < c->members->len; i++)
-		if (vnx_expand(s, g_ptr_array_index(c->members, i), out, stack) < 0)
+		if (vnx_expand(s, g_ptr_array_index(c->members, i), out, stack, limit) < 0)
 			return -1;
 	g_ptr_array_remove_index(stack, stack->len - 1);
 	return 0;
@@ -1039,8 +1043,14 @@ int
 scenario_expand_seq(const scenario *s, const char *seq, GPtrArray *out)
 {
 	g_autoptr(GPtrArray) stack = g_ptr_array_new();
+	guint start;
 
 	if (s == NULL || seq == NULL || out == NULL)
 		return -1;
-	return vnx_expand(s, seq, out, stack);
+	start = out->len;
+	if (vnx_expand(s, seq, out, stack, start + SC_SEQ_MAX_EXPANSION) < 0) {
+		g_ptr_array_set_size(out, start);
+		return -1;
+	}
+	return 0;
 }

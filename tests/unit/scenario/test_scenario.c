@@ -482,6 +482,51 @@ test_bad_cmdseq(void **state)
 	assert_int_equal(out->len, 2);
 }
 
+/* cmd-seq nesting and expansion limits: only the cmd-seq crossing a limit is reported */
+static void
+test_bad_cmdseq_limits(void **state)
+{
+	GString *x = g_string_new(VNX_HEAD "\n");
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = NULL;
+	g_autoptr(GPtrArray) out = g_ptr_array_new();
+	int deep_line = 0, wide_line = 0;
+
+	(void)state;
+	/* line k+2: d<k> -> d<k+1>; d69 -> leaf: d(69-j) nests j+1 levels, d5 has 65 */
+	for (int k = 0; k < 70; k++) {
+		if (k < 69)
+			g_string_append_printf(x, "<cmd-seq seq='d%d'>d%d</cmd-seq>\n", k, k + 1);
+		else
+			g_string_append(x, "<cmd-seq seq='d69'>leaf</cmd-seq>\n");
+		if (k == 5)
+			deep_line = k + 2;
+	}
+	/* w<k> = w<k-1>,w<k-1>: w13 expands to 16384 > 10000 */
+	g_string_append(x, "<cmd-seq seq='w0'>leaf,leaf</cmd-seq>\n");
+	for (int k = 1; k < 16; k++) {
+		g_string_append_printf(x, "<cmd-seq seq='w%d'>w%d,w%d</cmd-seq>\n", k, k - 1, k - 1);
+		if (k == 13)
+			wide_line = 72 + k;
+	}
+	g_string_append(x, "</global><vm name='a' type='libvirt'>"
+			"<exec seq='leaf' type='verbatim'>true</exec></vm></vnx>");
+	s = scenario_parse_memory(x->str, x->len, "limits.xml", d);
+	g_string_free(x, TRUE);
+	assert_non_null(s);
+	assert_false(scenario_validate(s, d));
+	expect(d, DIAG_ERROR, "limits.xml", deep_line, "cmd-seq 'd5' nests more than 64 levels");
+	expect(d, DIAG_ERROR, "limits.xml", wide_line, "cmd-seq 'w13' expands to more than 10000");
+	assert_int_equal(d->nerrors, 2);
+	assert_int_equal(scenario_expand_seq(s, "d0", out), -1);
+	assert_int_equal(scenario_expand_seq(s, "w15", out), -1);
+	assert_int_equal(out->len, 0);
+	assert_int_equal(scenario_expand_seq(s, "d6", out), 0);
+	assert_int_equal(out->len, 1);
+	assert_int_equal(scenario_expand_seq(s, "w12", out), 0);
+	assert_int_equal(out->len, 1 + 8192);
+}
+
 static void
 test_bad_limits(void **state)
 {
@@ -815,6 +860,7 @@ main(void)
 		cmocka_unit_test(test_bad_dup_addr),
 		cmocka_unit_test(test_bad_routes),
 		cmocka_unit_test(test_bad_cmdseq),
+		cmocka_unit_test(test_bad_cmdseq_limits),
 		cmocka_unit_test(test_bad_limits),
 		cmocka_unit_test(test_unknown_is_warning),
 		cmocka_unit_test(test_golden_all_errors),
