@@ -1,0 +1,304 @@
+/* unit tests of virt against libvirt's test:///default driver: golden domain XML, metadata round
+ * trip through define/start/list, type and filesystem fallbacks, errors with context */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "virt/virt.h"
+
+#ifndef VT_SRCDIR
+#error VT_SRCDIR must name tests/unit/virt
+#endif
+
+#define KERNEL "/var/lib/nube/guest/vmlinuz"
+#define INITRD "/var/lib/nube/guest/initrd.img"
+
+static scenario *sc;
+static proto_deployment *dep;
+static char *tmpdir, *fs_path, *kernel_path, *initrd_path;
+
+#define assert_ok(call) do { \
+		if ((call) != 0) \
+			fail_msg("%s: %s", #call, e ? e->message : "(no error set)"); \
+	} while (0)
+
+static char *slurp(const char *path)
+{
+	char *t = NULL;
+	GError *e = NULL;
+
+	if (!g_file_get_contents(path, &t, NULL, &e))
+		fail_msg("read %s: %s", path, e->message);
+	return t;
+}
+
+static char *replace(const char *s, const char *what, const char *with)
+{
+	g_auto(GStrv) parts = g_strsplit(s, what, -1);
+	return g_strjoinv(with, parts);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	tmpdir = g_dir_make_tmp("test-virt-XXXXXX", NULL);
+	if (!tmpdir)
+		return -1;
+	fs_path = g_build_filename(tmpdir, "root.qcow2", NULL);
+	kernel_path = g_build_filename(tmpdir, "vmlinuz-own", NULL);
+	initrd_path = g_build_filename(tmpdir, "initrd-own", NULL);
+	if (!g_file_set_contents(fs_path, "QFI\xfb\0\0\0\3", 8, NULL) ||
+	    !g_file_set_contents(kernel_path, "k", 1, NULL) ||
+	    !g_file_set_contents(initrd_path, "i", 1, NULL))
+		return -1;
+
+	g_autofree char *spec_path = g_build_filename(VT_SRCDIR, "vt.xml", NULL);
+	g_autofree char *raw = slurp(spec_path);
+	g_autofree char *a = replace(raw, "@FS@", fs_path);
+	g_autofree char *b = replace(a, "@KERNEL@", kernel_path);
+	g_autofree char *spec = replace(b, "@INITRD@", initrd_path);
+	g_autoptr(diag) d = diag_new();
+	sc = scenario_parse_memory(spec, strlen(spec), "vt.xml", d);
+	if (!sc || diag_has_errors(d) || !scenario_validate(sc, d)) {
+		diag_print(d, stderr);
+		return -1;
+	}
+	json_t *j = json_pack("{s:s, s:s, s:s, s:[{s:s, s:s, s:[s,s], s:s}, {s:s, s:s, s:[s], s:n}, "
+	    "{s:s, s:s, s:[], s:n}], s:[]}",
+	    "scenario", "vt", "spec", spec, "algorithm", "round-robin", "vms",
+	    "vm", "h1", "host", "hostA", "macs", "02:fd:00:00:01:01", "02:fd:00:00:01:02",
+	    "mgmt_addr", "10.250.0.2/24",
+	    "vm", "c1", "host", "hostA", "macs", "02:fd:00:00:02:01", "mgmt_addr",
+	    "vm", "k1", "host", "hostA", "macs", "mgmt_addr", "nets");
+	if (!j)
+		return -1;
+	dep = proto_deployment_from_json(j, d);
+	json_decref(j);
+	if (!dep) {
+		diag_print(d, stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	scenario_free(sc);
+	proto_deployment_free(dep);
+	unlink(fs_path);
+	unlink(kernel_path);
+	unlink(initrd_path);
+	rmdir(tmpdir);
+	g_free(fs_path);
+	g_free(kernel_path);
+	g_free(initrd_path);
+	g_free(tmpdir);
+	return 0;
+}
+
+static virt *open_test(bool fallback, const char *type)
+{
+	GError *e = NULL;
+	virt_opts o = {
+		.uri = "test:///default",
+		.guest_kernel = KERNEL,
+		.guest_initrd = INITRD,
+		.type_fallback = fallback,
+		.domain_type = (char *)type,
+	};
+	virt *v = virt_open(&o, &e);
+	if (!v)
+		fail_msg("virt_open: %s", e->message);
+	return v;
+}
+
+static bool has_warning(GPtrArray *w, const char *needle)
+{
+	for (guint i = 0; i < w->len; i++)
+		if (strstr(g_ptr_array_index(w, i), needle))
+			return true;
+	return false;
+}
+
+static void test_golden(void **state)
+{
+	(void)state;
+	GError *e = NULL;
+	virt *v = open_test(true, NULL);
+	g_autoptr(GPtrArray) w = g_ptr_array_new_with_free_func(g_free);
+
+	assert_string_equal(virt_domain_type(v), "qemu");
+	g_autofree char *xml = virt_render_domain(v, sc, dep, "h1", 1450, w, &e);
+	assert_non_null(xml);
+	assert_int_equal(w->len, 0);
+	g_autofree char *path = g_build_filename(VT_SRCDIR, "expected", "vt-h1.xml", NULL);
+	g_autofree char *want = slurp(path);
+	if (strcmp(xml, want) != 0) {
+		fprintf(stderr, "rendered:\n%s\nexpected (%s):\n%s\n", xml, path, want);
+		fail_msg("rendered domain XML differs from %s", path);
+	}
+	virt_close(v);
+}
+
+static void test_lxc_fallback(void **state)
+{
+	(void)state;
+	GError *e = NULL;
+	virt *v = open_test(true, NULL);
+	g_autoptr(GPtrArray) w = g_ptr_array_new_with_free_func(g_free);
+
+	g_autofree char *xml = virt_render_domain(v, sc, dep, "c1", 0, w, &e);
+	assert_non_null(xml);
+	assert_true(has_warning(w, "vm 'c1': type 'lxc' not available on this host, running it as qemu"));
+	/* the VNX filesystem does not exist here: the guest image boots instead */
+	assert_true(has_warning(w, "vm 'c1': filesystem '/usr/share/vnx/filesystems/rootfs_lxc_does_not_exist' "
+	    "not found on this host, using the guest image"));
+	assert_non_null(strstr(xml, "<domain type=\"qemu\">"));
+	assert_non_null(strstr(xml, "<kernel>" KERNEL "</kernel>"));
+	assert_non_null(strstr(xml, "<initrd>" INITRD "</initrd>"));
+	assert_null(strstr(xml, "<disk"));
+	assert_null(strstr(xml, "<mtu"));	/* mtu 0: none */
+	virt_close(v);
+
+	/* without fallback the VM is refused */
+	v = open_test(false, NULL);
+	char *x2 = virt_render_domain(v, sc, dep, "c1", 0, NULL, &e);
+	assert_null(x2);
+	assert_non_null(e);
+	assert_non_null(strstr(e->message, "type 'lxc' not available"));
+	g_clear_error(&e);
+	virt_close(v);
+}
+
+static void test_existing_files(void **state)
+{
+	(void)state;
+	GError *e = NULL;
+	virt *v = open_test(true, NULL);
+	g_autoptr(GPtrArray) w = g_ptr_array_new_with_free_func(g_free);
+
+	g_autofree char *xml = virt_render_domain(v, sc, dep, "k1", 1500, w, &e);
+	assert_non_null(xml);
+	g_autofree char *k = g_strdup_printf("<kernel>%s</kernel>", kernel_path);
+	g_autofree char *i = g_strdup_printf("<initrd>%s</initrd>", initrd_path);
+	g_autofree char *f = g_strdup_printf("<source file=\"%s\"/>", fs_path);
+	assert_non_null(strstr(xml, k));
+	assert_non_null(strstr(xml, i));
+	assert_non_null(strstr(xml, f));
+	assert_non_null(strstr(xml, "<driver name=\"qemu\" type=\"qcow2\"/>"));
+	assert_non_null(strstr(xml, "<readonly/>"));
+	assert_non_null(strstr(xml, "<vcpu>2</vcpu>"));
+	assert_non_null(strstr(xml, "<memory unit=\"MiB\">128</memory>"));	/* default */
+	assert_true(has_warning(w, "attached read-only"));
+	virt_close(v);
+}
+
+static void test_define_list_roundtrip(void **state)
+{
+	(void)state;
+	GError *e = NULL;
+	virt *v = open_test(true, NULL);
+
+	g_autofree char *xml = virt_render_domain(v, sc, dep, "h1", 1450, NULL, &e);
+	assert_non_null(xml);
+	assert_ok(virt_define_start(v, xml, &e));
+	assert_ok(virt_define_start(v, xml, &e));	/* running already: left alone */
+	GPtrArray *l = virt_list(v, &e);
+	assert_non_null(l);
+	/* the test driver's own "test" domain carries no nube metadata: only ours is listed */
+	assert_int_equal(l->len, 1);
+	virt_dom_info *i = g_ptr_array_index(l, 0);
+	assert_string_equal(i->domain, "vt-h1");
+	assert_string_equal(i->scenario, "vt");
+	assert_string_equal(i->vm, "h1");
+	assert_string_equal(i->state, "running");
+	assert_true(i->active);
+	assert_int_equal(i->mem_mib, 96);
+	assert_int_equal(i->vcpus, 1);
+	assert_int_equal(i->nets->len, 2);
+	assert_string_equal(g_ptr_array_index(i->nets, 0), "Net0");
+	assert_string_equal(g_ptr_array_index(i->nets, 1), "Net1");
+	assert_int_equal(i->addrs->len, 3);
+	assert_string_equal(g_ptr_array_index(i->addrs, 0), "1 Net0 10.1.0.2/24");
+	assert_string_equal(g_ptr_array_index(i->addrs, 1), "1 Net0 2001:db8::2/64");
+	assert_string_equal(g_ptr_array_index(i->addrs, 2), "2 Net1 10.1.1.2/24");
+	g_ptr_array_unref(l);
+
+	assert_ok(virt_destroy_undefine(v, "vt-h1", &e));
+	l = virt_list(v, &e);
+	assert_non_null(l);
+	assert_int_equal(l->len, 0);
+	g_ptr_array_unref(l);
+	assert_ok(virt_destroy_undefine(v, "vt-h1", &e));	/* absent: not an error */
+	virt_close(v);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	GError *e = NULL;
+	virt *v = open_test(true, NULL);
+
+	assert_null(virt_render_domain(v, sc, dep, "nope", 0, NULL, &e));
+	assert_non_null(strstr(e->message, "scenario 'vt' has no vm 'nope'"));
+	g_clear_error(&e);
+
+	/* a malformed domain is refused by libvirt, reported with name and URI */
+	assert_int_equal(virt_define_start(v, "<domain type='qemu'><name>vt-bad</name>"
+	    "<memory>x</memory></domain>", &e), -1);
+	assert_non_null(e);
+	assert_non_null(strstr(e->message, "define 'vt-bad' on test:///default: "));
+	g_clear_error(&e);
+	assert_int_equal(virt_define_start(v, "not xml", &e), -1);
+	g_clear_error(&e);
+
+	/* the test driver has no guest agent */
+	g_autofree char *xml = virt_render_domain(v, sc, dep, "c1", 0, NULL, &e);
+	assert_ok(virt_define_start(v, xml, &e));
+	int code = 0;
+	assert_int_equal(virt_guest_exec(v, "vt-c1", "true", 1, &code, NULL, NULL, &e), -1);
+	assert_non_null(strstr(e->message, "guest-exec in 'vt-c1' on test:///default: "));
+	g_clear_error(&e);
+	assert_int_equal(virt_guest_exec(v, "vt-absent", "true", 1, &code, NULL, NULL, &e), -1);
+	assert_non_null(strstr(e->message, "domain 'vt-absent' on test:///default: "));
+	g_clear_error(&e);
+	assert_int_equal(virt_guest_configure(v, sc, dep, "c1", 0, 1, &e), -1);
+	assert_non_null(strstr(e->message, "guest agent of 'vt-c1' did not answer within 1 s"));
+	g_clear_error(&e);
+	assert_ok(virt_destroy_undefine(v, "vt-c1", &e));
+	virt_close(v);
+
+	/* kvm only when really usable: the test driver offers no kvm domain */
+	virt_opts o = { .uri = "test:///default", .domain_type = "kvm", .type_fallback = true };
+	assert_null(virt_open(&o, &e));
+	assert_non_null(strstr(e->message, "KVM is not usable"));
+	g_clear_error(&e);
+	o.domain_type = "xen";
+	assert_null(virt_open(&o, &e));
+	assert_non_null(strstr(e->message, "unknown domain type 'xen'"));
+	g_clear_error(&e);
+	o.domain_type = NULL;
+	o.uri = "bogus:///nothing";
+	assert_null(virt_open(&o, &e));
+	assert_non_null(strstr(e->message, "connect to bogus:///nothing: "));
+	g_clear_error(&e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_lxc_fallback),
+		cmocka_unit_test(test_existing_files),
+		cmocka_unit_test(test_define_list_roundtrip),
+		cmocka_unit_test(test_errors),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
