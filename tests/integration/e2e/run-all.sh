@@ -1,0 +1,23 @@
+#!/bin/bash
+# run-all.sh: run every end-to-end test of nube on the lab, one after the other (each brings
+# its own lab up and down); exit non-zero when any failed. Honours NUBE_LAB_ID, NUBE, NUBED.
+set -uo pipefail
+D=$(cd "$(dirname "$0")" && pwd)
+failed=()
+for t in test-broker-acl.sh test-deploy.sh test-deploy-fail.sh test-agent-restart.sh; do
+	echo "==== e2e: $t"
+	t0=$SECONDS
+	if [ ! -x "$D/$t" ]; then
+		failed+=("$t (missing)")
+	elif "$D/$t"; then
+		echo "==== e2e: $t passed in $((SECONDS - t0)) s"
+	else
+		echo "==== e2e: $t FAILED after $((SECONDS - t0)) s"
+		failed+=("$t")
+	fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+	printf 'e2e FAILED: %s\n' "${failed[@]}"
+	exit 1
+fi
+echo "e2e: all passed"

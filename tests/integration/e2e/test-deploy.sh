@@ -1,0 +1,92 @@
+#!/bin/bash
+# test-deploy.sh: the VNX tutorial (examples/vnx/tutorial_lxc_ubuntu.xml, unchanged: 2 routers,
+# 4 hosts, 4 nets) deployed on a 3-host lab: VMs spread over >= 2 hosts, h1 pings h3 through
+# r1 and r2 across hosts over IPv4 and IPv6, `exec ls12` returns the guests' real output, and
+# undeploy leaves no domain, no nbr/nvx link on any host and nothing in the store.
+# Run as root from anywhere; honours NUBE_LAB_ID, NUBE, NUBED.
+source "$(dirname "$0")/lib.sh"
+need
+S=tutorial_lxc_ubuntu
+cmp -s "$TUTORIAL" /work/shared/vnx/tutorial_lxc_ubuntu.xml 2>/dev/null && info "tutorial file identical to the VNX original"
+lab_up 3
+
+t0=$(date +%s%N)
+"$NUBE" deploy "$TUTORIAL" --algorithm round-robin >"$T/deploy.out" 2>"$T/deploy.err" ||
+	{ cat "$T/deploy.err" "$T/deploy.out" >&2; fail "deploy"; }
+ok "deployed in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+cat "$T/deploy.out"
+grep -q "host1: " "$T/deploy.err" || fail "no per-host progress on stderr"
+[ "$(store_rows $S)" = 1 ] || fail "store has no row for $S"
+[ "$(sqlite3 "$LAB_STATE/nube.db" "SELECT state FROM scenario WHERE name='$S'")" = deployed ] ||
+	fail "store state is not 'deployed'"
+
+# where the VMs run, from the hosts themselves
+"$NUBE" status "$S" --json >"$T/status.json" || fail "status"
+nvm=$(jq '[.vms[] | select(.scenario=="'$S'" and .state=="running")] | length' "$T/status.json")
+[ "$nvm" = 6 ] || { cat "$T/status.json" >&2; fail "$nvm of 6 VMs running"; }
+nh=$(jq '[.vms[].host] | unique | length' "$T/status.json")
+[ "$nh" -ge 2 ] || fail "VMs on $nh host(s), expected >= 2"
+ok "6 VMs running on $nh hosts"
+for k in $(lab_hosts); do
+	info "host$k: domains $(echo $(host_domains "$k")); links $(echo $(host_links "$k"))"
+done
+# the deploy placement must be where the VMs are
+for vm in h1 h2 h3 h4 r1 r2; do
+	want=$(sqlite3 "$LAB_STATE/nube.db" "SELECT host FROM placement WHERE scenario='$S' AND vm='$vm'")
+	got=$(jq -r '.vms[] | select(.vm=="'$vm'") | .host' "$T/status.json")
+	[ "$want" = "$got" ] || fail "vm $vm: store says $want, hosts say $got"
+	in_host "${got#host}" virsh -q -c qemu:///system domstate "$S-$vm" | grep -q running ||
+		fail "vm $vm: domain $S-$vm not running on $got"
+done
+ok "placement in the store matches the hosts and libvirt"
+
+# h1 -> h3 through r1 and r2 (guests need a few seconds to boot and set addresses)
+retry 120 "$NUBE" exec $S --vm h1 --cmd 'ping -c 3 -W 2 10.1.2.2' ||
+	{ cat "$T/retry.out" >&2; fail "h1 cannot ping h3 (10.1.2.2)"; }
+grep -q "== h1 (host[0-9]*) cmd: exit 0" "$T/retry.out" || { cat "$T/retry.out"; fail "exec header"; }
+grep -q "bytes from 10.1.2.2" "$T/retry.out" || fail "no ping reply in the output"
+ok "h1 pings h3 over IPv4: $(grep -c 'bytes from' "$T/retry.out") replies"
+retry 60 "$NUBE" exec $S --vm h1 --cmd 'ping6 -c 3 -W 2 2001:db8:2::2 || ping -6 -c 3 -W 2 2001:db8:2::2' ||
+	{ cat "$T/retry.out" >&2; fail "h1 cannot ping h3 over IPv6 (2001:db8:2::2)"; }
+grep -q "bytes from 2001:db8:2::2" "$T/retry.out" || fail "no ping6 reply in the output"
+ok "h1 pings h3 over IPv6: $(grep -c 'bytes from' "$T/retry.out") replies"
+# the path really crosses hosts: h1, r1, r2, h3 are not all on one host
+hs=$(jq -r '[.vms[] | select(.vm=="h1" or .vm=="r1" or .vm=="r2" or .vm=="h3") | .host] | unique | length' "$T/status.json")
+[ "$hs" -ge 2 ] || fail "h1, r1, r2 and h3 all on one host: nothing crossed hosts"
+ok "the h1 -> h3 path spans $hs hosts"
+
+# exec of a cmd-seq: ls12 = ls1 (ls -al /tmp), ls2 (ls -al /root), both only on h2
+rc=0
+"$NUBE" exec $S ls12 >"$T/exec.out" 2>"$T/exec.err" || rc=$?
+cat "$T/exec.out"
+h2host=$(jq -r '.vms[] | select(.vm=="h2") | .host' "$T/status.json")
+grep -q "^== h2 ($h2host) seq ls1: exit 0$" "$T/exec.out" || fail "no ls1 result for h2 on $h2host"
+grep -q "^== h2 ($h2host) seq ls2: exit 0$" "$T/exec.out" || fail "no ls2 result for h2"
+[ "$(grep -c '^== ' "$T/exec.out")" = 2 ] || fail "ls12 ran elsewhere than h2 only"
+# real output of ls -al: the '.' and '..' entries of a directory listing
+grep -Eq '^d[rwxt-]{9} .* \.$' "$T/exec.out" || fail "no '.' entry: not a real ls -al output"
+grep -Eq '^d[rwxt-]{9} .* \.\.$' "$T/exec.out" || fail "no '..' entry: not a real ls -al output"
+[ "$rc" = 0 ] || fail "exec ls12 exit $rc"
+"$NUBE" exec $S ls12 --json | jq -e '.results | length == 2 and all(.[]; .vm=="h2" and .exit==0 and (.stdout | length) > 0)' >/dev/null ||
+	fail "exec --json"
+ok "exec ls12 returned h2's real output"
+# a failing command is reported with its status
+rc=0
+"$NUBE" exec $S --vm h3 --cmd 'echo oops >&2; exit 7' >"$T/exec7.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "exit 7 in a guest gave nube exit $rc, expected 1"
+grep -q "cmd: exit 7" "$T/exec7.out" && grep -q oops "$T/exec7.out" || { cat "$T/exec7.out"; fail "exit 7 report"; }
+ok "a failing guest command is reported (exit 7, stderr kept)"
+
+# deploying it again is refused, nothing changes
+rc=0
+"$NUBE" deploy "$TUTORIAL" >"$T/again.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -qi "already" "$T/again.out" || { cat "$T/again.out"; fail "second deploy not refused (rc $rc)"; }
+ok "a second deploy of the same scenario is refused"
+
+"$NUBE" undeploy $S >"$T/undeploy.out" 2>&1 || { cat "$T/undeploy.out" >&2; fail "undeploy"; }
+cat "$T/undeploy.out"
+assert_clean $S
+"$NUBE" status --json | jq -e '.vms | length == 0' >/dev/null || fail "status still lists VMs"
+sqlite3 "$LAB_STATE/nube.db" "SELECT type FROM event WHERE scenario='$S'" | grep -q '^undeploy$' ||
+	fail "no undeploy event"
+ok "done"
