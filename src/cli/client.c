@@ -529,3 +529,10 @@ client_call_start(client *c, const char *host, json_t *request, int timeout_ms,
 	json_decref(request);
 	return call;
 }
+
+void
+client_call_abandon(client_call *call, const char *why)
+{
+	if (call != NULL)
+		call_finish(call, NULL, why);
+}

@@ -119,6 +119,10 @@ struct client_call {
 client_call *client_call_start(client *c, const char *host, json_t *request, int timeout_ms,
     int *pending, client_progress_cb progress, client_done_cb on_done, void *ud);
 
+/* client_call_abandon: end a call that is still waiting (e.g. its host went offline) with
+ * error why; a reply arriving later is ignored. No-op when the call is done. */
+void client_call_abandon(client_call *call, const char *why);
+
 /* client_wait_calls: wait until *pending is 0 or *abort (may be NULL) is true, at most
  * limit_ms (< 0 = no limit; every call has its own silence timeout anyway). */
 bool client_wait_calls(int *pending, bool *abort, int limit_ms);

@@ -290,8 +290,11 @@ cmd_hosts(int argc, char **argv)
 		for (guint i = 0; i < hosts->len; i++) {
 			client_host *h = hosts->pdata[i];
 
-			json_array_append_new(arr, json_pack("{s:s, s:b, s:f, s:f, s:I, s:I, s:i, s:o}",
-			    "host", h->name, "online", client_host_live(h), "cpus", h->cpus,
+			json_t *cpus = h->cpus == (double)(json_int_t)h->cpus ?
+			    json_integer((json_int_t)h->cpus) : json_real(h->cpus);
+
+			json_array_append_new(arr, json_pack("{s:s, s:b, s:o, s:f, s:I, s:I, s:i, s:o}",
+			    "host", h->name, "online", client_host_live(h), "cpus", cpus,
 			    "load", h->load, "mem_total_mib", (json_int_t)h->mem_total_mib,
 			    "mem_used_mib", (json_int_t)h->mem_used_mib, "vms", h->nvms,
 			    "fabric_addr", out_json_str(h->fabric_addr)));
@@ -555,7 +558,7 @@ deploy_online(const char *host, bool online, void *ud)
 	client_call *call = g_hash_table_lookup(r->targets, host);
 
 	if (!online && call != NULL && !call->done)
-		deploy_fail(r, "host '%s': went offline during the deployment", host);
+		client_call_abandon(call, "went offline during the deployment");
 }
 
 static const char *
