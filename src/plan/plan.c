@@ -1055,20 +1055,24 @@ hc_add(hc_list *l, int h, int delta)
 	l->len++;
 }
 
-/* max-heap of (gain, unit) with lazy deletion; lower unit wins ties */
+/* max-heap of (gain, unit) with lazy deletion; on equal gain the unit that reached this
+ * gain first wins (breadth-first growth: regions stay compact instead of running down a
+ * chain) */
 typedef struct {
 	int gain, unit;
+	unsigned seq;
 } heap_ent;
 
 typedef struct {
 	heap_ent *v;
 	int len, cap;
+	unsigned seq;
 } gheap;
 
 static bool
 he_less(heap_ent a, heap_ent b)
 {
-	return a.gain < b.gain || (a.gain == b.gain && a.unit > b.unit);
+	return a.gain < b.gain || (a.gain == b.gain && a.seq > b.seq);
 }
 
 static void
@@ -1083,6 +1087,7 @@ heap_push(gheap *hp, int gain, int unit)
 	i = hp->len++;
 	hp->v[i].gain = gain;
 	hp->v[i].unit = unit;
+	hp->v[i].seq = hp->seq++;
 	while (i > 0) {
 		int p = (i - 1) / 2;
 
@@ -1181,17 +1186,31 @@ graph_grow(gctx *g, const double *w)
 	for (int j = 0; j < c->nnets; j++)
 		net_seen[j] = -1;
 
+	/* targets are re-spread over the hosts still to grow, so the rounding up of the first
+	 * hosts does not starve the last ones */
+	double wleft = 0;
+	int vleft = c->nvms;
+
+	for (int h = 0; h < c->nhosts; h++)
+		if (c->hosts[h].online)
+			wleft += w[h];
 	for (int oi = 0; oi < c->nhosts; oi++) {
 		int h = order[oi], scan = 0;
+		double goal;
 
 		if (!c->hosts[h].online)
 			continue;
+		goal = wleft > 0 ? (double)vleft * w[h] / wleft : 0;
+		wleft -= w[h];
 		for (int k = 0; k < ntouched; k++)
 			gain[touched[k]] = 0;
 		ntouched = 0;
 		hp.len = 0;
 
-		/* activate: nets of unit u now reach h; their unplaced units gain */
+		/* activate: nets of unit u now reach h; their unplaced units gain. The heap key is
+		 * nets on h minus nets elsewhere: a unit whose nets are all here goes first, so
+		 * a net is finished before the region moves on through a multi-homed unit */
+#define KEY(u_) (2 * gain[u_] - (c->unit_net_off[(u_) + 1] - c->unit_net_off[u_]))
 #define ACTIVATE(u_) do { \
 		int uu_ = (u_); \
 		for (int a_ = c->unit_net_off[uu_]; a_ < c->unit_net_off[uu_ + 1]; a_++) { \
@@ -1206,7 +1225,7 @@ graph_grow(gctx *g, const double *w)
 				if (gain[v_] == 0) \
 					touched[ntouched++] = v_; \
 				gain[v_]++; \
-				heap_push(&hp, gain[v_], v_); \
+				heap_push(&hp, KEY(v_), v_); \
 			} \
 		} \
 	} while (0)
@@ -1214,14 +1233,14 @@ graph_grow(gctx *g, const double *w)
 		for (int u = 0; u < c->nunits; u++)
 			if (c->unit_host[u] == h)
 				ACTIVATE(u);
-		while (c->load[h] < g->target[h] && c->free_slots[h] > 0) {
+		while (c->load[h] < goal && c->free_slots[h] > 0) {
 			int u = -1;
 
 			while (hp.len > 0) {
 				heap_ent e = heap_pop(&hp);
 
 				if (c->unit_host[e.unit] >= 0 || rejected[e.unit] == h ||
-				    gain[e.unit] != e.gain)
+				    KEY(e.unit) != e.gain)
 					continue;
 				u = e.unit;
 				break;
@@ -1249,6 +1268,8 @@ graph_grow(gctx *g, const double *w)
 			ACTIVATE(u);
 		}
 #undef ACTIVATE
+#undef KEY
+		vleft -= c->load[h];
 	}
 	g_free(hp.v);
 }
