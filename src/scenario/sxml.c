@@ -44,6 +44,8 @@ sxml_read(const char *buf, size_t len, const char *name, diag *d)
 	xmlParserCtxtPtr ctxt;
 	xmlDoc *doc;
 	int before = d != NULL ? d->nerrors : 0;
+	xmlStructuredErrorFunc prev_fn;
+	void *prev_ctx;
 
 	if (len > INT_MAX) {
 		diag_error(d, name, 0, "file too large (%zu bytes)", len);
@@ -54,12 +56,13 @@ sxml_read(const char *buf, size_t len, const char *name, diag *d)
 		diag_error(d, name, 0, "cannot create an XML parser");
 		return NULL;
 	}
-	/* structured errors of this context only, nothing on stderr */
+	/* errors of this parse go to d, nothing to stderr; the caller's handler comes back after */
+	prev_fn = xmlStructuredError;
+	prev_ctx = xmlStructuredErrorContext;
 	xmlSetStructuredErrorFunc(&ec, sxml_on_error);
-	xmlSetGenericErrorFunc(NULL, NULL);
 	doc = xmlCtxtReadMemory(ctxt, buf, (int)len, name, NULL,
 			XML_PARSE_NONET | XML_PARSE_BIG_LINES | XML_PARSE_NOCDATA);
-	xmlSetStructuredErrorFunc(NULL, NULL);
+	xmlSetStructuredErrorFunc(prev_ctx, prev_fn);
 	g_free(ec.last);
 	if (doc == NULL || !ctxt->wellFormed) {
 		if (d == NULL || d->nerrors == before)
