@@ -1014,7 +1014,8 @@ static int dest_job_stats(const char *dest_uri, const char *domname, virt_migrat
 	if (d) {
 		int type = 0, np = 0;
 		virTypedParameterPtr p = NULL;
-		if (virDomainGetJobStats(d, &type, &p, &np, VIR_DOMAIN_JOB_STATS_COMPLETED) == 0 &&
+		if (virDomainGetJobStats(d, &type, &p, &np, VIR_DOMAIN_JOB_STATS_COMPLETED |
+		    VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED) == 0 &&
 		    type == VIR_DOMAIN_JOB_COMPLETED) {
 			virt_migrate_stats s2 = { -1, -1, 0 };
 			read_job_stats(p, np, &s2);
