@@ -101,6 +101,41 @@ test_examples_parse_clean(void **state)
 	}
 }
 
+/* the VNX samples beside the checkout (../shared/vnx) parse cleanly and equal the copies in
+ * examples/vnx; reported as skipped (not passed) where that folder does not exist */
+static void
+test_shared_vnx(void **state)
+{
+	const char *dir = SRCDIR "/../shared/vnx";
+	g_autoptr(GDir) dp = g_dir_open(dir, 0, NULL);
+	const char *name;
+	int n = 0;
+
+	(void)state;
+	if (dp == NULL)
+		skip();
+	while ((name = g_dir_read_name(dp)) != NULL) {
+		g_autofree char *path = g_build_filename(dir, name, NULL);
+		g_autofree char *copy = g_build_filename(EX, "vnx", name, NULL);
+		g_autofree char *a = NULL, *b = NULL;
+		g_autoptr(diag) d = diag_new();
+		g_autoptr(scenario) s = NULL;
+		bool valid;
+
+		if (!g_str_has_suffix(name, ".xml"))
+			continue;
+		s = load(path, d, &valid);
+		if (!valid)
+			diag_print(d, stderr);
+		assert_true(valid);
+		assert_true(g_file_get_contents(path, &a, NULL, NULL));
+		assert_true(g_file_get_contents(copy, &b, NULL, NULL));
+		assert_string_equal(a, b);
+		n++;
+	}
+	assert_true(n >= 4);
+}
+
 static void
 test_tutorial_lxc_values(void **state)
 {
@@ -528,6 +563,32 @@ test_bad_cmdseq_limits(void **state)
 }
 
 static void
+test_bad_mgmt_and_mac(void **state)
+{
+	static const char xml[] = VNX_HEAD
+		"<vm_mgmt type='net' net='Nope'/></global>\n"
+		"<net name='N' mode='virtual_bridge'/>\n"
+		"<vm name='a' type='libvirt'><if id='0' net='N'><mac>02:00:00:00:00:01</mac></if></vm>\n"
+		"<vm name='b' type='libvirt'><if id='1' net='N'><mac>02:00:00:00:00:1</mac></if></vm>\n"
+		"<vm name='c' type='libvirt'><if id='1' net='N'><mac>zz:00</mac></if></vm>\n"
+		"<net name='U' mode='veth'/>\n"
+		"</vnx>";
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = mem_parse(xml, d);
+
+	(void)state;
+	assert_non_null(s);
+	assert_false(scenario_validate(s, d));
+	expect(d, DIAG_ERROR, "mem.xml", 1, "vm_mgmt type 'net' names unknown net 'Nope'");
+	expect(d, DIAG_ERROR, "mem.xml", 3, "interface id 0 is reserved for the management");
+	/* the same MAC written without the leading zero */
+	expect(d, DIAG_ERROR, "mem.xml", 4, "MAC 02:00:00:00:00:1 is already used by vm 'a'");
+	expect(d, DIAG_ERROR, "mem.xml", 5, "'zz:00' is not a MAC address");
+	expect(d, DIAG_ERROR, "mem.xml", 6, "mode 'veth' is not supported");
+	assert_int_equal(d->nerrors, 5);
+}
+
+static void
 test_bad_limits(void **state)
 {
 	g_autoptr(diag) d = diag_new();
@@ -847,6 +908,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_examples_parse_clean),
+		cmocka_unit_test(test_shared_vnx),
 		cmocka_unit_test(test_tutorial_lxc_values),
 		cmocka_unit_test(test_other_examples_values),
 		cmocka_unit_test(test_mem_units_and_defaults),
@@ -861,6 +923,7 @@ main(void)
 		cmocka_unit_test(test_bad_routes),
 		cmocka_unit_test(test_bad_cmdseq),
 		cmocka_unit_test(test_bad_cmdseq_limits),
+		cmocka_unit_test(test_bad_mgmt_and_mac),
 		cmocka_unit_test(test_bad_limits),
 		cmocka_unit_test(test_unknown_is_warning),
 		cmocka_unit_test(test_golden_all_errors),
