@@ -12,21 +12,24 @@
 #include "sim.h"
 
 static int opt_hosts = 100, opt_vms = 2000, opt_rounds = 1000;
+static double opt_start = 0;
 static double opt_hours = 24, opt_step = 10, opt_bw = 1000, opt_scale = 1;
 static gint64 opt_seed = 1;
 static char *opt_policy = NULL, *opt_plot_dir = NULL, *opt_config = NULL;
-static gboolean opt_json = FALSE, opt_bench = FALSE;
+static gboolean opt_json = FALSE, opt_bench = FALSE, opt_trace = FALSE;
 
 static GOptionEntry entries[] = {
 	{ "hosts", 0, 0, G_OPTION_ARG_INT, &opt_hosts, "hosts (100)", "N" },
 	{ "vms", 0, 0, G_OPTION_ARG_INT, &opt_vms, "VMs (2000)", "N" },
 	{ "hours", 0, 0, G_OPTION_ARG_DOUBLE, &opt_hours, "simulated hours (24)", "H" },
+	{ "start-hour", 0, 0, G_OPTION_ARG_DOUBLE, &opt_start, "time of day the run starts (0)", "H" },
 	{ "seed", 0, 0, G_OPTION_ARG_INT64, &opt_seed, "cluster and workload seed (1)", "S" },
 	{ "policy", 0, 0, G_OPTION_ARG_STRING, &opt_policy, "all|none|seed|nube (all)", "P" },
 	{ "step", 0, 0, G_OPTION_ARG_DOUBLE, &opt_step, "MAPE interval in s (10)", "S" },
 	{ "bandwidth", 0, 0, G_OPTION_ARG_DOUBLE, &opt_bw, "migration bandwidth Mb/s (1000)", "MBPS" },
 	{ "load-scale", 0, 0, G_OPTION_ARG_DOUBLE, &opt_scale, "multiply every VM's demand (1)", "X" },
 	{ "config", 0, 0, G_OPTION_ARG_FILENAME, &opt_config, "key file with a [balance] group", "FILE" },
+	{ "trace", 0, 0, G_OPTION_ARG_NONE, &opt_trace, "print plans and migrations on stderr", NULL },
 	{ "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "print a JSON summary", NULL },
 	{ "plot-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_plot_dir, "write SVG load plots here", "DIR" },
 	{ "decision-bench", 0, 0, G_OPTION_ARG_NONE, &opt_bench,
@@ -156,7 +159,7 @@ main(int argc, char **argv)
 		g_error_free(err);
 		return 2;
 	}
-	if (opt_hosts < 2 || opt_vms < 1 || !(opt_hours > 0) || !(opt_step > 0) || !(opt_scale > 0) ||
+	if (opt_hosts < 2 || opt_vms < 1 || !(opt_hours > 0) || !(opt_step > 0) || !(opt_scale > 0) || !(opt_start >= 0) ||
 	    opt_rounds < 1) {
 		fprintf(stderr, "nube-sim: need --hosts >= 2, --vms >= 1, positive --hours, --step, "
 		    "--load-scale, --rounds\n");
@@ -165,6 +168,8 @@ main(int argc, char **argv)
 	sim_options o;
 	sim_options_defaults(&o);
 	o.hours = opt_hours;
+	o.start_hour = opt_start;
+	o.trace = opt_trace;
 	o.step = opt_step;
 	o.bandwidth = opt_bw;
 	o.seed = (uint64_t)opt_seed;

@@ -34,6 +34,7 @@ typedef struct {
 	balance_reservations *res;
 	int out, in;		/* migrations in flight */
 	double in_mem;		/* MiB reserved by incoming migrations */
+	double link_free;	/* outgoing migrations share the uplink: when it is free again */
 	double load, mem_used;
 } sim_host;
 
@@ -80,7 +81,7 @@ int
 sim_run(const sim_options *o, generator_cluster *c, balance_policy policy, sim_result *out)
 {
 	GError *err = NULL;
-	if (!(o->step > 0) || !(o->hours > 0) || !(o->bandwidth > 0) ||
+	if (!(o->step > 0) || !(o->hours > 0) || !(o->start_hour >= 0) || !(o->bandwidth > 0) ||
 	    balance_config_validate(&o->cfg, &err) < 0) {
 		fprintf(stderr, "nube-sim: invalid options%s%s\n", err ? ": " : "",
 		    err ? err->message : "");
@@ -125,7 +126,7 @@ sim_run(const sim_options *o, generator_cluster *c, balance_policy policy, sim_r
 	double load_sum = 0;
 
 	for (int s = 0; s < steps; s++) {
-		double t = s * dt;
+		double t = o->start_hour * 3600 + s * dt;
 		generator_step(c, &wl, t, dt, demand, up, down);
 
 		/* finished migrations: the VM now runs on its destination */
@@ -144,6 +145,9 @@ sim_run(const sim_options *o, generator_cluster *c, balance_policy policy, sim_r
 			vm->prev_host = m->src;
 			vm->last_moved = m->end;
 			vm->migrating = false;
+			if (o->trace)
+				fprintf(stderr, "t=%.0f '%s' arrived on %s\n", m->end, c->vms[m->vm].name,
+				    c->hosts[m->dst].name);
 			H[m->src].out--;
 			H[m->dst].in--;
 			H[m->dst].in_mem -= c->vms[m->vm].mem;
@@ -226,6 +230,10 @@ sim_run(const sim_options *o, generator_cluster *c, balance_policy policy, sim_r
 			double us = (double)(t1 - t0);
 			g_array_append_val(times, us);
 			out->plans++;
+			if (o->trace) {
+				g_autofree char *txt = balance_plan_format(p);
+				fprintf(stderr, "t=%.0f %s", t, txt);
+			}
 			int refused = 0;
 			for (guint i = 0; i < p->moves->len; i++) {
 				const balance_move *m = p->moves->pdata[i];
@@ -243,12 +251,19 @@ sim_run(const sim_options *o, generator_cluster *c, balance_policy policy, sim_r
 					continue;
 				balance_request rq = { .source = c->hosts[h].name, .vm = m->vm, .cpu = m->cpu,
 					.load_generated = m->load_generated, .mem = m->mem };
-				if (!balance_admit(H[dst].res, policy, cfg, &hview[dst], &rq, t, NULL)) {
+				balance_admission adm;
+				if (!balance_admit(H[dst].res, policy, cfg, &hview[dst], &rq, t, &adm)) {
+					if (o->trace)
+						fprintf(stderr, "t=%.0f %s refuses '%s': %s\n", t, m->dst, m->vm,
+						    adm.reason);
 					refused++;
 					continue;
 				}
+				/* migrations from one host share its uplink: they queue */
 				double dur = MIG_SETUP + c->vms[v].mem * MIG_DIRTY / mib_per_s;
-				sim_mig mg = { .vm = v, .src = h, .dst = dst, .end = t + dur };
+				double start = fmax(t, H[h].link_free);
+				H[h].link_free = start + dur;
+				sim_mig mg = { .vm = v, .src = h, .dst = dst, .end = start + dur };
 				g_array_append_val(migs, mg);
 				V[v].migrating = true;
 				view->pinned = true;
@@ -380,7 +395,13 @@ sim_decision_bench(balance_policy policy, const balance_config *cfg, int n_hosts
 					.up = 0.01, .down = 0.02, .last_moved = BALANCE_NEVER };
 			}
 		}
-		hosts[0].load = 0.95;
+		/* the source: its VMs' demand makes it 85 % busy */
+		double sum = 0;
+		for (size_t i = 0; i < hosts[0].n_vms; i++)
+			sum += vms[i].cpu;
+		for (size_t i = 0; i < hosts[0].n_vms; i++)
+			vms[i].cpu *= 0.85 * hosts[0].cpus / sum;
+		hosts[0].load = 0.85;
 		gint64 t0 = g_get_monotonic_time();
 		balance_plan *p = balance_plan_new(policy, cfg, &hosts[0], hosts, (size_t)n_hosts,
 		    1000.0 * round);

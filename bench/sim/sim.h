@@ -13,11 +13,13 @@
 
 typedef struct {
 	double hours;		/* simulated time */
+	double start_hour;	/* time of day the run starts at (0 = midnight, the diurnal trough) */
 	double step;		/* s between samples (the MAPE interval) */
 	double bandwidth;	/* migration bandwidth, Mb/s */
 	uint64_t seed;		/* workload seed (bursts, flash crowds, host order) */
 	balance_config cfg;	/* thresholds and weights; cfg.policy is ignored */
 	bool keep_series;	/* store every host's load per sample (for plots) */
+	bool trace;		/* print every plan, refusal and arrival on stderr */
 } sim_options;
 
 /* sim_options_defaults: 24 h, 10 s, 1000 Mb/s, seed 1, balance_config_defaults. */

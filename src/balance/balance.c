@@ -687,18 +687,13 @@ net_index_clear(net_index *x)
 	g_free(x->present);
 }
 
-/* hosts added minus hosts removed from VM i's nets if it moved to candidate j */
+/* nets VM i is the last one of on the source: they leave the source if it moves */
 static int
-net_delta(const net_index *x, size_t i, size_t j)
+net_src_drop(const net_index *x, size_t i)
 {
 	int d = 0;
-	for (size_t t = x->vm_off[i]; t < x->vm_off[i + 1]; t++) {
-		size_t k = x->vm_keys[t];
-		if (!x->present[k * x->m + j])
-			d++;
-		if (x->keys[k].src_count == 1)
-			d--;
-	}
+	for (size_t t = x->vm_off[i]; t < x->vm_off[i + 1]; t++)
+		d += x->keys[x->vm_keys[t]].src_count == 1;
 	return d;
 }
 
@@ -729,6 +724,68 @@ static bool
 in_cooldown(const balance_config *cfg, const balance_vm *vm, double now)
 {
 	return vm->last_moved > BALANCE_NEVER / 2 && now - vm->last_moved < cfg->cooldown;
+}
+
+typedef struct {
+	const balance_config *cfg;
+	const balance_host *self;
+	const nube_host *H;
+	size_t m;
+	const net_index *nx;	/* NULL: no net cost */
+	double limit;
+	const uint8_t *cool;
+} nube_ctx;
+
+/* cost of candidate j for VM i; false when j cannot take it */
+static bool
+nube_cost(const nube_ctx *x, size_t i, size_t j, double *cost, double *after, int *add)
+{
+	const balance_vm *vm = &x->self->vms[i];
+	const nube_host *h = &x->H[j];
+	if (x->cool[i] && same_name(vm->prev_host, h->h->name))
+		return false;
+	double a = h->load + vm->cpu / h->h->cpus;
+	if (!(a < x->limit) || h->mem_used + vm->mem > h->mem_limit)
+		return false;
+	int d = 0;
+	if (x->nx)
+		for (size_t t = x->nx->vm_off[i]; t < x->nx->vm_off[i + 1]; t++)
+			d += !x->nx->present[x->nx->vm_keys[t] * x->nx->m + j];
+	*after = a;
+	*add = d;
+	*cost = x->cfg->w_dest * a + x->cfg->w_net * d;
+	return true;
+}
+
+/* best candidate for VM i over every host; cost INFINITY when none */
+static void
+nube_best(const nube_ctx *x, size_t i, unsigned *checks, size_t *dst, double *cost, double *after,
+    int *add)
+{
+	*cost = INFINITY;
+	*dst = SIZE_MAX;
+	for (size_t j = 0; j < x->m; j++) {
+		double c, a;
+		int d;
+		(*checks)++;
+		if (nube_cost(x, i, j, &c, &a, &d) && c < *cost) {
+			*cost = c;
+			*dst = j;
+			*after = a;
+			*add = d;
+		}
+	}
+}
+
+static int
+move_relief_cmp(gconstpointer a, gconstpointer b, gpointer ud)
+{
+	(void)ud;
+	const balance_move *x = *(balance_move *const *)a, *y = *(balance_move *const *)b;
+	/* relief per MiB, with 256 MiB standing for the fixed cost of any migration */
+	double rx = (x->src_load_before - x->src_load_after) / (x->mem + 256);
+	double ry = (y->src_load_before - y->src_load_after) / (y->mem + 256);
+	return rx > ry ? -1 : rx < ry;
 }
 
 static balance_plan *
@@ -769,20 +826,37 @@ plan_nube(const balance_config *cfg, const balance_host *self, const balance_hos
 	bool use_net = cfg->w_net > 0;
 	if (use_net)
 		net_index_build(&nx, self, cand, m);
-	g_autofree uint8_t *moved = g_new0(uint8_t, self->n_vms + 1);
+	/* Each VM's best destination is cached: a move changes one destination only (its load
+	 * rises, its nets grow), so after it every VM re-examines that host alone, and rescans
+	 * all hosts only when that host was its best. The source side of the net cost (nets the
+	 * source would leave) is the same for every destination and added per round. */
+	size_t n = self->n_vms;
+	g_autofree uint8_t *moved = g_new0(uint8_t, n + 1);
+	g_autofree uint8_t *cool = g_new0(uint8_t, n + 1);
+	g_autofree double *bcost = g_new(double, n + 1);
+	g_autofree double *bafter = g_new(double, n + 1);
+	g_autofree int *badd = g_new(int, n + 1);
+	g_autofree size_t *bdst = g_new(size_t, n + 1);
+	nube_ctx ctx = { cfg, self, H, m, use_net ? &nx : NULL, limit, cool };
+	for (size_t i = 0; i < n; i++) {
+		cool[i] = in_cooldown(cfg, &self->vms[i], now);
+		bcost[i] = INFINITY;
+		bdst[i] = SIZE_MAX;
+		if (self->vms[i].pinned)
+			continue;
+		nube_best(&ctx, i, &p->checks, &bdst[i], &bcost[i], &bafter[i], &badd[i]);
+	}
 	bool allow_cool = false;
 	while (need_load || need_mem) {
 		double need_l = src - limit, need_m = src_mem - src_mem_limit;
-		double best_u = -INFINITY, best_after = 0, best_cost = 0;
-		size_t bi = 0, bj = 0;
-		int best_nd = 0;
+		double best_u = -INFINITY;
+		size_t bi = 0;
 		bool found = false, any_cool = false;
-		for (size_t i = 0; i < self->n_vms; i++) {
+		for (size_t i = 0; i < n; i++) {
 			const balance_vm *vm = &self->vms[i];
-			if (moved[i] || vm->pinned)
+			if (moved[i] || vm->pinned || !isfinite(bcost[i]))
 				continue;
-			bool cool = in_cooldown(cfg, vm, now);
-			if (cool && !allow_cool) {
+			if (cool[i] && !allow_cool) {
 				any_cool = true;
 				continue;
 			}
@@ -796,28 +870,12 @@ plan_nube(const balance_config *cfg, const balance_host *self, const balance_hos
 				gain += fmin(vm->mem, need_m) / need_m;
 			if (!(gain > 0))
 				continue;
-			double base = gain - cfg->w_overshoot * over - cfg->w_migrate * vm->mem / 1024.0;
-			for (size_t j = 0; j < m; j++) {
-				p->checks++;
-				if (cool && same_name(vm->prev_host, H[j].h->name))
-					continue;
-				double after = H[j].load + vm->cpu / H[j].h->cpus;
-				if (!(after < limit))
-					continue;
-				if (H[j].mem_used + vm->mem > H[j].mem_limit)
-					continue;
-				int nd = use_net ? net_delta(&nx, i, j) : 0;
-				double cost = cfg->w_dest * after + cfg->w_net * nd;
-				double u = base - cost;
-				if (u > best_u) {
-					best_u = u;
-					bi = i;
-					bj = j;
-					best_after = after;
-					best_cost = cost;
-					best_nd = nd;
-					found = true;
-				}
+			double u = gain - cfg->w_overshoot * over - cfg->w_migrate * vm->mem / 1024.0 -
+			    bcost[i] + (use_net ? cfg->w_net * net_src_drop(&nx, i) : 0);
+			if (u > best_u) {
+				best_u = u;
+				bi = i;
+				found = true;
 			}
 		}
 		if (!found) {
@@ -828,36 +886,67 @@ plan_nube(const balance_config *cfg, const balance_host *self, const balance_hos
 			break;
 		}
 		const balance_vm *vm = &self->vms[bi];
+		size_t bj = bdst[bi];
 		double contrib = vm->cpu / self->cpus;
+		int nd = use_net ? badd[bi] - net_src_drop(&nx, bi) : 0;
 		balance_move *mv = move_add(p, self, vm, H[bj].h->name);
 		mv->src_load_before = src;
 		mv->src_load_after = src - contrib;
 		mv->dst_load_before = H[bj].load;
-		mv->dst_load_after = best_after;
+		mv->dst_load_after = bafter[bi];
 		mv->dst_limit = limit;
 		mv->dst_mem_after = H[bj].mem_used + vm->mem;
 		mv->vm_score = best_u;
-		mv->host_score = best_cost;
-		mv->net_delta = best_nd;
-		mv->cooldown_override = in_cooldown(cfg, vm, now);
-		mv->why = g_strdup_printf("%s%s; %s%+d host(s) on its nets%s",
+		mv->host_score = bcost[bi];
+		mv->net_delta = nd;
+		mv->cooldown_override = cool[bi];
+		mv->why = g_strdup_printf("%s%s; net spread %+d host(s)%s",
 		    need_load ? (contrib >= need_l ? "fixes the overload alone" :
 		    "largest useful share of the excess") : "frees memory",
-		    need_mem && need_load ? " and memory" : "",
-		    "net spread ", best_nd,
-		    mv->cooldown_override ? "; inside its cooldown, nothing else helped" : "");
+		    need_mem && need_load ? " and memory" : "", nd,
+		    cool[bi] ? "; inside its cooldown, nothing else helped" : "");
 		moved[bi] = 1;
 		src -= contrib;
 		src_mem -= vm->mem;
-		H[bj].load = best_after;
+		H[bj].load = bafter[bi];
 		H[bj].mem_used += vm->mem;
 		if (use_net)
 			net_apply(&nx, bi, bj);
 		need_load = src > limit;
 		need_mem = cfg->mem_threshold < 1 && src_mem > src_mem_limit;
+		if (!need_load && !need_mem)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			if (moved[i] || self->vms[i].pinned)
+				continue;
+			if (bdst[i] == bj && isfinite(bcost[i])) {
+				nube_best(&ctx, i, &p->checks, &bdst[i], &bcost[i], &bafter[i], &badd[i]);
+				continue;
+			}
+			double c, a;
+			int add;
+			p->checks++;
+			if (nube_cost(&ctx, i, bj, &c, &a, &add) && c < bcost[i]) {
+				bdst[i] = bj;
+				bcost[i] = c;
+				bafter[i] = a;
+				badd[i] = add;
+			}
+		}
 	}
 	if (use_net)
 		net_index_clear(&nx);
+	/* migrations from one host share its uplink and queue: run first those that relieve the
+	 * most load per MiB copied, so the source gets under its limit soonest (Smith's rule) */
+	g_ptr_array_sort_with_data(p->moves, move_relief_cmp, NULL);
+	double run = self->load;
+	for (guint i = 0; i < p->moves->len; i++) {
+		balance_move *mv = p->moves->pdata[i];
+		double contrib = mv->src_load_before - mv->src_load_after;
+		mv->src_load_before = run;
+		run -= contrib;
+		mv->src_load_after = run;
+	}
 	p->load_after = src;
 	p->mem_after = src_mem;
 	p->solved = !need_load && !need_mem;
