@@ -1,0 +1,280 @@
+/* config: load and check nubed.conf (GKeyFile), every error names the file, section and key */
+#include "agent/config.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+G_DEFINE_QUARK(nube-config-error-quark, config_error)
+#define CONFIG_ERROR config_error_quark()
+
+static const char *const known_keys[][12] = {
+	{ "nubed", "host", "libvirt_uri", "fabric_addr", "migrate_uri_template", "interval",
+	    "vni_min", "vni_max", "state_dir", NULL },
+	{ "broker", "url", "username", "password", "cafile", NULL },
+	{ "metrics", "cgroup", NULL },
+	{ "guest", "kernel", "initrd", "type_fallback", NULL },
+};
+
+config *
+config_new_defaults(void)
+{
+	config *c = g_new0(config, 1);
+
+	c->libvirt_uri = g_strdup("qemu:///system");
+	c->migrate_uri_template = g_strdup("qemu+tcp://%s/system");
+	c->interval_s = 10;
+	c->vni_min = 10000;
+	c->vni_max = 16000000;
+	c->state_dir = g_strdup("/var/lib/nube/nubed");
+	c->guest_kernel = g_strdup("/var/lib/nube/guest/vmlinuz");
+	c->guest_initrd = g_strdup("/var/lib/nube/guest/initrd.img");
+	c->type_fallback = true;
+	c->unknown = g_ptr_array_new_with_free_func(g_free);
+	return c;
+}
+
+void
+config_free(config *c)
+{
+	if (c == NULL)
+		return;
+	g_free(c->file);
+	g_free(c->host);
+	g_free(c->libvirt_uri);
+	g_free(c->fabric_addr);
+	g_free(c->migrate_uri_template);
+	g_free(c->state_dir);
+	g_free(c->broker_url);
+	g_free(c->username);
+	g_free(c->password);
+	g_free(c->cafile);
+	g_free(c->cgroup);
+	g_free(c->guest_kernel);
+	g_free(c->guest_initrd);
+	if (c->unknown != NULL)
+		g_ptr_array_unref(c->unknown);
+	g_free(c);
+}
+
+/* string key: replaces *dst when present; empty value = unset (NULL) */
+static void
+get_string(GKeyFile *kf, const char *grp, const char *key, char **dst)
+{
+	g_autofree char *v = g_key_file_get_string(kf, grp, key, NULL);
+
+	if (v == NULL)
+		return;
+	g_strstrip(v);
+	g_free(*dst);
+	*dst = v[0] != '\0' ? g_strdup(v) : NULL;
+}
+
+static int
+get_int(GKeyFile *kf, const char *file, const char *grp, const char *key, long long min,
+    long long max, long long *dst, GError **err)
+{
+	g_autofree char *v = g_key_file_get_string(kf, grp, key, NULL);
+	char *end = NULL;
+	long long x;
+
+	if (v == NULL)
+		return 0;
+	g_strstrip(v);
+	x = g_ascii_strtoll(v, &end, 10);
+	if (v[0] == '\0' || *end != '\0') {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [%s] %s: '%s' is not an integer", file, grp,
+		    key, v);
+		return -1;
+	}
+	if (x < min || x > max) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [%s] %s: %lld is out of range %lld..%lld",
+		    file, grp, key, x, min, max);
+		return -1;
+	}
+	*dst = x;
+	return 0;
+}
+
+static int
+get_bool(GKeyFile *kf, const char *file, const char *grp, const char *key, bool *dst,
+    GError **err)
+{
+	g_autofree char *v = g_key_file_get_string(kf, grp, key, NULL);
+
+	if (v == NULL)
+		return 0;
+	g_strstrip(v);
+	if (g_ascii_strcasecmp(v, "true") == 0 || g_ascii_strcasecmp(v, "yes") == 0 ||
+	    strcmp(v, "1") == 0)
+		*dst = true;
+	else if (g_ascii_strcasecmp(v, "false") == 0 || g_ascii_strcasecmp(v, "no") == 0 ||
+	    strcmp(v, "0") == 0)
+		*dst = false;
+	else {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [%s] %s: '%s' is not a boolean (true/false)",
+		    file, grp, key, v);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+note_unknown(GKeyFile *kf, config *c)
+{
+	g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+
+	for (int g = 0; groups[g] != NULL; g++) {
+		const char *const *known = NULL;
+		g_auto(GStrv) keys = NULL;
+
+		if (strcmp(groups[g], "balance") == 0)
+			continue;	/* reserved for the balancer, read elsewhere */
+		for (size_t i = 0; i < G_N_ELEMENTS(known_keys); i++)
+			if (strcmp(known_keys[i][0], groups[g]) == 0)
+				known = &known_keys[i][1];
+		if (known == NULL) {
+			g_ptr_array_add(c->unknown, g_strdup_printf("[%s]", groups[g]));
+			continue;
+		}
+		keys = g_key_file_get_keys(kf, groups[g], NULL, NULL);
+		for (int k = 0; keys != NULL && keys[k] != NULL; k++)
+			if (!g_strv_contains(known, keys[k]))
+				g_ptr_array_add(c->unknown, g_strdup_printf("[%s] %s", groups[g],
+				    keys[k]));
+	}
+}
+
+config *
+config_load(const char *path, GError **err)
+{
+	g_autoptr(config) c = config_new_defaults();
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	GError *e = NULL;
+	long long x;
+
+	c->file = g_strdup(path != NULL ? path : CONFIG_DEFAULT_PATH);
+	if (!g_key_file_load_from_file(kf, c->file, G_KEY_FILE_NONE, &e)) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: %s", c->file, e->message);
+		g_error_free(e);
+		return NULL;
+	}
+	get_string(kf, "nubed", "host", &c->host);
+	get_string(kf, "nubed", "libvirt_uri", &c->libvirt_uri);
+	get_string(kf, "nubed", "fabric_addr", &c->fabric_addr);
+	get_string(kf, "nubed", "migrate_uri_template", &c->migrate_uri_template);
+	get_string(kf, "nubed", "state_dir", &c->state_dir);
+	x = c->interval_s;
+	if (get_int(kf, c->file, "nubed", "interval", 1, 3600, &x, err) < 0)
+		return NULL;
+	c->interval_s = (int)x;
+	x = c->vni_min;
+	if (get_int(kf, c->file, "nubed", "vni_min", 1, 16777215, &x, err) < 0)
+		return NULL;
+	c->vni_min = (uint32_t)x;
+	x = c->vni_max;
+	if (get_int(kf, c->file, "nubed", "vni_max", 1, 16777215, &x, err) < 0)
+		return NULL;
+	c->vni_max = (uint32_t)x;
+	get_string(kf, "broker", "url", &c->broker_url);
+	get_string(kf, "broker", "username", &c->username);
+	get_string(kf, "broker", "password", &c->password);
+	get_string(kf, "broker", "cafile", &c->cafile);
+	get_string(kf, "metrics", "cgroup", &c->cgroup);
+	get_string(kf, "guest", "kernel", &c->guest_kernel);
+	get_string(kf, "guest", "initrd", &c->guest_initrd);
+	if (get_bool(kf, c->file, "guest", "type_fallback", &c->type_fallback, err) < 0)
+		return NULL;
+	note_unknown(kf, c);
+	return g_steal_pointer(&c);
+}
+
+static bool
+valid_host_name(const char *h)
+{
+	if (h == NULL || h[0] == '\0' || strlen(h) > 64)
+		return false;
+	for (const char *p = h; *p != '\0'; p++)
+		if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_' && *p != '.')
+			return false;
+	return true;
+}
+
+int
+config_check(const config *c, GError **err)
+{
+	const char *f = c->file != NULL ? c->file : "(command line)";
+	unsigned char buf[16];
+	const char *pct;
+
+	if (c->host == NULL) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] host: missing (or give --host)", f);
+		return -1;
+	}
+	if (!valid_host_name(c->host)) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] host: '%s' is not a valid host name "
+		    "(letters, digits, '-', '_', '.'; at most 64)", f, c->host);
+		return -1;
+	}
+	if (c->fabric_addr == NULL) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] fabric_addr: missing (or give "
+		    "--fabric-addr)", f);
+		return -1;
+	}
+	if (inet_pton(AF_INET, c->fabric_addr, buf) != 1 &&
+	    inet_pton(AF_INET6, c->fabric_addr, buf) != 1) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] fabric_addr: '%s' is not an IPv4 or "
+		    "IPv6 address", f, c->fabric_addr);
+		return -1;
+	}
+	if (c->libvirt_uri == NULL) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] libvirt_uri: empty", f);
+		return -1;
+	}
+	pct = c->migrate_uri_template != NULL ? strstr(c->migrate_uri_template, "%s") : NULL;
+	if (pct == NULL || strchr(c->migrate_uri_template, '%') != pct ||
+	    strchr(pct + 2, '%') != NULL) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] migrate_uri_template: '%s' must hold "
+		    "exactly one %%s (the destination's fabric address) and no other %%", f,
+		    c->migrate_uri_template != NULL ? c->migrate_uri_template : "");
+		return -1;
+	}
+	if (c->interval_s < 1 || c->interval_s > 3600) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] interval: %d is out of range 1..3600",
+		    f, c->interval_s);
+		return -1;
+	}
+	if (c->vni_min > c->vni_max || c->vni_min < 1 || c->vni_max > 16777215) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] vni_min: range %u..%u is empty or "
+		    "outside 1..16777215", f, c->vni_min, c->vni_max);
+		return -1;
+	}
+	if (c->state_dir == NULL || c->state_dir[0] != '/') {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] state_dir: must be an absolute path", f);
+		return -1;
+	}
+	if (c->broker_url == NULL) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [broker] url: missing (or give --broker)", f);
+		return -1;
+	}
+	if (!g_str_has_prefix(c->broker_url, "mqtt://") &&
+	    !g_str_has_prefix(c->broker_url, "mqtts://")) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [broker] url: '%s' must start with mqtt:// or "
+		    "mqtts://", f, c->broker_url);
+		return -1;
+	}
+	if (c->password != NULL && c->username == NULL) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [broker] password: given without username", f);
+		return -1;
+	}
+	if (c->cafile != NULL && !g_file_test(c->cafile, G_FILE_TEST_IS_REGULAR)) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [broker] cafile: '%s' is not a readable file",
+		    f, c->cafile);
+		return -1;
+	}
+	if (c->cgroup != NULL && (c->cgroup[0] == '/' || strstr(c->cgroup, "..") != NULL)) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [metrics] cgroup: '%s' must be a relative "
+		    "cgroup path like nube-lab/host1", f, c->cgroup);
+		return -1;
+	}
+	return 0;
+}

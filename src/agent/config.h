@@ -1,0 +1,48 @@
+/* config: nubed's configuration (GKeyFile /etc/nube/nubed.conf, command-line overrides) */
+#ifndef NUBE_AGENT_CONFIG_H
+#define NUBE_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#define CONFIG_DEFAULT_PATH	"/etc/nube/nubed.conf"
+
+typedef struct {
+	char *file;			/* where it was read from */
+	/* [nubed] */
+	char *host;
+	char *libvirt_uri;		/* default qemu:///system */
+	char *fabric_addr;
+	char *migrate_uri_template;	/* default qemu+tcp://%s/system */
+	int interval_s;			/* default 10 */
+	uint32_t vni_min, vni_max;	/* default 10000..16000000 */
+	char *state_dir;		/* default /var/lib/nube/nubed */
+	/* [broker] */
+	char *broker_url;
+	char *username, *password, *cafile;
+	/* [metrics] */
+	char *cgroup;			/* NULL = whole machine (/proc/stat) */
+	/* [guest] */
+	char *guest_kernel, *guest_initrd;
+	bool type_fallback;		/* default true */
+	/* unknown keys, as "[section] key" (warnings, not errors) */
+	GPtrArray *unknown;
+} config;
+
+/* config_load: read path (NULL = CONFIG_DEFAULT_PATH) into a new config with defaults for
+ * missing keys. Syntax and type errors fail with "<file>: [section] key: reason".
+ * Free with config_free. Call config_check after applying command-line overrides. */
+config *config_load(const char *path, GError **err);
+
+/* config_new_defaults: a config with only the defaults (no file) */
+config *config_new_defaults(void);
+
+/* config_check: required keys present and values sane (host name, fabric address, ranges,
+ * broker url, template with one %s). 0, or -1 + err "<file>: [section] key: reason". */
+int config_check(const config *c, GError **err);
+
+void config_free(config *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(config, config_free)
+
+#endif

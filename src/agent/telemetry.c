@@ -1,0 +1,178 @@
+/* telemetry: collect host metrics and VM counters in a worker, publish state from the loop */
+#include "agent/telemetry.h"
+
+#include <string.h>
+
+json_t *
+telemetry_vm_json(const virt_dom_info *i, const telemetry_prev *prev, int64_t t_us, double cpus)
+{
+	double cpu = 0, rx = 0, tx = 0;
+
+	if (prev != NULL && i->active) {
+		int64_t dt = t_us - prev->t_us;
+
+		cpu = metrics_rate(prev->cpu_time_ns, i->cpu_time_ns, dt) / 1e9;
+		rx = metrics_rate(prev->rx_bytes, i->rx_bytes, dt) * 8;
+		tx = metrics_rate(prev->tx_bytes, i->tx_bytes, dt) * 8;
+	}
+	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:f, s:f, s:I, s:i, s:f, s:f}",
+	    "scenario", i->scenario, "vm", i->vm, "domain", i->domain, "state", i->state,
+	    "active", i->active, "cpu", cpu, "load", cpus > 0 ? cpu / cpus : 0.0,
+	    "mem_mib", (json_int_t)i->mem_mib, "vcpus", i->vcpus, "rx_bps", rx, "tx_bps", tx);
+}
+
+typedef struct {
+	nubed *n;
+	json_t *state;		/* result, NULL on failure */
+} tel_job;
+
+/* one sample of host + VMs; fills vms (may stay NULL when libvirt is away) */
+static int
+sample(nubed *n, metrics_sample *ms, GPtrArray **vms, GError **err)
+{
+	GError *verr = NULL;
+
+	if (metrics_read("/", n->cfg->cgroup, g_get_monotonic_time(), ms, err) < 0)
+		return -1;
+	if (n->tel_virt == NULL)
+		n->tel_virt = nubed_virt_open(n, &verr);
+	if (n->tel_virt != NULL) {
+		*vms = virt_list(n->tel_virt, &verr);
+		if (*vms == NULL) {	/* reconnect next time */
+			virt_close(n->tel_virt);
+			n->tel_virt = NULL;
+		}
+	}
+	if (verr != NULL) {
+		nubed_log(LOG_WARN, "telemetry: libvirt: %s", verr->message);
+		g_error_free(verr);
+	}
+	return 0;
+}
+
+static void
+remember(nubed *n, GPtrArray *vms, int64_t t_us)
+{
+	g_hash_table_remove_all(n->prev_vm);
+	for (guint k = 0; vms != NULL && k < vms->len; k++) {
+		const virt_dom_info *i = g_ptr_array_index(vms, k);
+		telemetry_prev *p = g_new0(telemetry_prev, 1);
+
+		p->cpu_time_ns = i->cpu_time_ns;
+		p->rx_bytes = i->rx_bytes;
+		p->tx_bytes = i->tx_bytes;
+		p->t_us = t_us;
+		g_hash_table_replace(n->prev_vm, g_strdup(i->domain), p);
+	}
+}
+
+static void
+tel_collect(tel_job *j)
+{
+	nubed *n = j->n;
+	metrics_sample ms;
+	g_autoptr(GPtrArray) vms = NULL;
+	GError *err = NULL;
+	json_t *jv = json_array();
+	int active = 0, inactive = 0;
+	double load;
+
+	if (!n->have_prev_host) {	/* first round: a baseline, then measure over 0.5 s */
+		g_autoptr(GPtrArray) base = NULL;
+
+		if (sample(n, &n->prev_host, &base, &err) == 0) {
+			n->have_prev_host = true;
+			remember(n, base, n->prev_host.t_us);
+		}
+		g_clear_error(&err);
+		g_usleep(500 * 1000);
+	}
+	if (sample(n, &ms, &vms, &err) < 0) {
+		nubed_log(LOG_ERR, "telemetry: %s", err->message);
+		g_error_free(err);
+		json_decref(jv);
+		return;
+	}
+	load = n->have_prev_host ? metrics_load(&n->prev_host, &ms) : 0;
+	for (guint k = 0; vms != NULL && k < vms->len; k++) {
+		const virt_dom_info *i = g_ptr_array_index(vms, k);
+		const telemetry_prev *p = g_hash_table_lookup(n->prev_vm, i->domain);
+
+		json_array_append_new(jv, telemetry_vm_json(i, p, ms.t_us, ms.cpus));
+		if (i->active)
+			active++;
+		else
+			inactive++;
+	}
+	remember(n, vms, ms.t_us);
+	n->prev_host = ms;
+	n->have_prev_host = true;
+	j->state = json_pack("{s:s, s:I, s:b, s:f, s:f, s:I, s:I, s:s, s:s?, s:i, s:o, s:i, s:i,"
+	    " s:b}",
+	    "host", n->cfg->host, "ts", (json_int_t)(g_get_real_time() / 1000), "online", 1,
+	    "cpus", ms.cpus, "load", load,
+	    "mem_total_mib", (json_int_t)(ms.mem_total_kib / 1024),
+	    "mem_used_mib", (json_int_t)((ms.mem_total_kib - MIN(ms.mem_avail_kib,
+	    ms.mem_total_kib)) / 1024),
+	    "fabric_addr", n->cfg->fabric_addr,
+	    "domain_type", n->tel_virt != NULL ? virt_domain_type(n->tel_virt) : NULL,
+	    "interval", n->cfg->interval_s, "vms", jv, "active", active, "inactive", inactive,
+	    "libvirt", vms != NULL);
+}
+
+static gboolean
+tel_publish(gpointer p)
+{
+	tel_job *j = p;
+	nubed *n = j->n;
+	GError *err = NULL;
+
+	n->telemetry_busy = false;
+	if (j->state != NULL) {
+		json_decref(n->last_state);
+		n->last_state = json_incref(j->state);
+		if (bus_is_connected(n->bus)) {
+			if (bus_publish_json(n->bus, n->state_topic, j->state, 1, true, &err) < 0) {
+				nubed_log(LOG_WARN, "state: %s", err->message);
+				g_error_free(err);
+			} else {
+				nubed_log(LOG_DEBUG, "state published: load %.2f, %zu vms",
+				    json_real_value(json_object_get(j->state, "load")),
+				    json_array_size(json_object_get(j->state, "vms")));
+			}
+		}
+	}
+	json_decref(j->state);
+	g_free(j);
+	if (n->telemetry_again) {
+		n->telemetry_again = false;
+		telemetry_start(n);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+static gpointer
+tel_thread(gpointer p)
+{
+	tel_job *j = p;
+
+	tel_collect(j);
+	g_main_context_invoke(NULL, tel_publish, j);
+	return NULL;
+}
+
+void
+telemetry_start(nubed *n)
+{
+	tel_job *j;
+
+	if (n->telemetry_busy) {
+		n->telemetry_again = true;
+		return;
+	}
+	n->telemetry_busy = true;
+	j = g_new0(tel_job, 1);
+	j->n = n;
+	/* its own thread: a long deploy filling the pool never delays telemetry */
+	g_thread_unref(g_thread_new("telemetry", tel_thread, j));
+}

@@ -1,0 +1,20 @@
+/* telemetry: the retained host state (CPU, memory, VMs with their rates) every interval */
+#ifndef NUBE_AGENT_TELEMETRY_H
+#define NUBE_AGENT_TELEMETRY_H
+
+#include "agent/nubed.h"
+
+/* telemetry_start: run one telemetry round in the pool unless one is running (main thread);
+ * the result is published retained on host/<h>/state by the main loop */
+void telemetry_start(nubed *n);
+
+/* telemetry_vm_json: one VM's entry from its previous and current counters (pure; prev may
+ * be NULL: rates 0). cpus = host CPU capacity. New reference. */
+typedef struct {
+	uint64_t cpu_time_ns, rx_bytes, tx_bytes;
+	int64_t t_us;
+} telemetry_prev;
+json_t *telemetry_vm_json(const virt_dom_info *i, const telemetry_prev *prev, int64_t t_us,
+    double cpus);
+
+#endif
