@@ -266,7 +266,8 @@ setup_incidence(pctx *c, diag *d)
 			}
 			g_array_append_val(all, j);
 		}
-		qsort(all->data + start * sizeof(int), all->len - start, sizeof(int), cmp_int);
+		if (all->len - start > 1)
+			qsort(all->data + start * sizeof(int), all->len - start, sizeof(int), cmp_int);
 		/* dedup */
 		guint w = start;
 		for (guint k = start; k < all->len; k++)
@@ -595,7 +596,8 @@ setup_conflicts(pctx *c, diag *d)
 				g_array_append_val(pairs, p2);
 			}
 	}
-	qsort(pairs->data, pairs->len, sizeof(cf_pair), cmp_cf);
+	if (pairs->len > 1)
+		qsort(pairs->data, pairs->len, sizeof(cf_pair), cmp_cf);
 	/* dedup (a, b), keep the first line */
 	guint w = 0;
 	for (guint k = 0; k < pairs->len; k++) {
