@@ -739,9 +739,12 @@ explain_unplaceable(const pctx *c, int u, diag *d)
 	if (c->unit_pin[u] >= 0) {
 		int h = c->unit_pin[u];
 
-		g_string_append_printf(m, "host '%s' has %" G_GINT64_FORMAT " MiB and %" G_GINT64_FORMAT
-		    " VM slots free (%s of '%s')", c->hosts[h].name, c->free_mem[h],
-		    MIN(c->free_slots[h], (int64_t)INT_MAX), c->unit_pin_src[u].kind,
+		g_string_append_printf(m, "host '%s' has %" G_GINT64_FORMAT " MiB free", c->hosts[h].name,
+		    c->free_mem[h]);
+		if (c->hosts[h].max_vms > 0)
+			g_string_append_printf(m, " and %" G_GINT64_FORMAT " VM slots (max_vms %d)",
+			    c->free_slots[h], c->hosts[h].max_vms);
+		g_string_append_printf(m, " (%s of '%s')", c->unit_pin_src[u].kind,
 		    c->unit_pin_src[u].what);
 		diag_error(d, c->rfile, c->unit_pin_src[u].line, "%s", m->str);
 		return;
