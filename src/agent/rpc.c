@@ -179,9 +179,12 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 	if (req == NULL || !json_is_object(req)) {
 		nubed_log(LOG_WARN, "rpc from '%s': malformed request: %s", sender,
 		    req == NULL ? jerr.text : "not a JSON object");
-		bus_reply(b, m, json_pack("{s:b, s:s}", "ok", 0, "error", req == NULL ?
-		    "malformed request: not JSON" : "malformed request: not a JSON object"), true,
-		    NULL);
+		json_t *r = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", req == NULL ?
+		    "malformed request: not JSON" : "malformed request: not a JSON object", "host",
+		    n->cfg->host);
+
+		bus_reply(b, m, r, true, NULL);
+		json_decref(r);
 		json_decref(req);
 		return;
 	}

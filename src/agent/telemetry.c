@@ -85,7 +85,12 @@ tel_collect(tel_job *j)
 			remember(n, base, n->prev_host.t_us);
 		}
 		g_clear_error(&err);
-		g_usleep(500 * 1000);
+	}
+	{	/* rates over at least 0.5 s, even when rounds are asked back to back */
+		int64_t since = g_get_monotonic_time() - n->prev_host.t_us;
+
+		if (since >= 0 && since < 500 * 1000)
+			g_usleep((gulong)(500 * 1000 - since));
 	}
 	if (sample(n, &ms, &vms, &err) < 0) {
 		nubed_log(LOG_ERR, "telemetry: %s", err->message);
