@@ -111,8 +111,8 @@ plot(const char *dir, const sim_result *r, const generator_cluster *c, const int
 		g_error_free(err);
 		return -1;
 	}
-	g_unlink(dat);
-	g_unlink(gp);
+	if (!g_getenv("NUBE_SIM_KEEP_PLOT_DATA")) g_unlink(dat);
+	if (!g_getenv("NUBE_SIM_KEEP_PLOT_DATA")) g_unlink(gp);
 	return 0;
 }
 

@@ -53,9 +53,10 @@ balance_config_defaults(balance_config *cfg)
 		.w_load = 0.4, .w_active = 0.2, .w_inactive = 0.05, .w_mem_use = 0.35,
 		.w_down = 0.2, .w_up = 0.1, .w_vmload = 0.7,
 		.margin = 0.05,
+		.source_margin = 0.04,
 		.cooldown = 600,
 		.w_net = 0.15,
-		.w_migrate = 0.02,
+		.w_migrate = 0.06,
 		.w_dest = 0.3,
 		.w_overshoot = 0.5,
 		.reservation_ttl = 300,
@@ -89,6 +90,7 @@ static const struct {
 	{ "w-up", KEY_DOUBLE, offsetof(balance_config, w_up), 0, 1e6 },
 	{ "w-vmload", KEY_DOUBLE, offsetof(balance_config, w_vmload), 0, 1e6 },
 	{ "margin", KEY_DOUBLE, offsetof(balance_config, margin), 0, 1 },
+	{ "source-margin", KEY_DOUBLE, offsetof(balance_config, source_margin), 0, 1 },
 	{ "cooldown", KEY_DOUBLE, offsetof(balance_config, cooldown), 0, 86400 * 7 },
 	{ "w-net", KEY_DOUBLE, offsetof(balance_config, w_net), 0, 1e6 },
 	{ "w-migrate", KEY_DOUBLE, offsetof(balance_config, w_migrate), 0, 1e6 },
@@ -126,10 +128,10 @@ balance_config_validate(const balance_config *cfg, GError **error)
 			return -1;
 		}
 	}
-	if (cfg->margin >= cfg->load_threshold) {
+	if (cfg->margin >= cfg->load_threshold || cfg->source_margin >= cfg->load_threshold) {
 		g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-		    "balance: 'margin' %g must be smaller than 'load-threshold' %g", cfg->margin,
-		    cfg->load_threshold);
+		    "balance: 'margin' %g and 'source-margin' %g must be smaller than "
+		    "'load-threshold' %g", cfg->margin, cfg->source_margin, cfg->load_threshold);
 		return -1;
 	}
 	return 0;
@@ -794,10 +796,11 @@ plan_nube(const balance_config *cfg, const balance_host *self, const balance_hos
 {
 	balance_plan *p = plan_alloc(BALANCE_POLICY_NUBE, self, now);
 	double limit = cfg->load_threshold - cfg->margin;
+	double target = cfg->load_threshold - cfg->source_margin;
 	double src_mem_limit = nube_mem_limit(cfg, self);
-	p->target = limit;
+	p->target = target;
 	double src = self->load, src_mem = self->mem_used;
-	bool need_load = src > limit, need_mem = cfg->mem_threshold < 1 && src_mem > src_mem_limit;
+	bool need_load = src > target, need_mem = cfg->mem_threshold < 1 && src_mem > src_mem_limit;
 	if (!need_load && !need_mem) {
 		p->solved = true;
 		p->note = g_strdup_printf("load %.3f and memory already under their limits", src);
@@ -848,7 +851,7 @@ plan_nube(const balance_config *cfg, const balance_host *self, const balance_hos
 	}
 	bool allow_cool = false;
 	while (need_load || need_mem) {
-		double need_l = src - limit, need_m = src_mem - src_mem_limit;
+		double need_l = src - target, need_m = src_mem - src_mem_limit;
 		double best_u = -INFINITY;
 		size_t bi = 0;
 		bool found = false, any_cool = false;
@@ -912,7 +915,7 @@ plan_nube(const balance_config *cfg, const balance_host *self, const balance_hos
 		H[bj].mem_used += vm->mem;
 		if (use_net)
 			net_apply(&nx, bi, bj);
-		need_load = src > limit;
+		need_load = src > target;
 		need_mem = cfg->mem_threshold < 1 && src_mem > src_mem_limit;
 		if (!need_load && !need_mem)
 			break;

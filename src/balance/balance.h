@@ -60,12 +60,12 @@ typedef struct {
 	/* seed §4.4.6.2 VM score: down·w_down + up·w_up + load_generated·w_vmload */
 	double w_down, w_up, w_vmload;	/* [0.2, 0.1, 0.7] (figure 11) */
 	/* nube policy */
-	double margin;		/* [0.05] destinations must stay under threshold - margin, the source
-				 * is brought under it too */
+	double margin;		/* [0.05] destinations must stay under threshold - margin */
+	double source_margin;	/* [0.04] the source is brought under threshold - source_margin */
 	double cooldown;	/* [600] s: a VM moved less than this ago is only moved when nothing else
 				 * solves the overload, and never back to the host it left */
 	double w_net;		/* [0.15] cost per scenario net stretched onto one more host */
-	double w_migrate;	/* [0.02] cost per GiB of memory copied by a migration */
+	double w_migrate;	/* [0.06] cost per GiB of memory copied by a migration */
 	double w_dest;		/* [0.3] cost per unit of destination load after the move */
 	double w_overshoot;	/* [0.5] cost per unit of source load moved beyond what was needed */
 	double reservation_ttl;	/* [300] s an admission reservation stays counted if not released */

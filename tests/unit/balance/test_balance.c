@@ -359,9 +359,10 @@ test_nube_margin(void **state)
 	peer.load = 0.29;
 	g_autoptr(balance_plan) n2 = balance_plan_new(BALANCE_POLICY_NUBE, &c, &self, &peer, 1, 0);
 	assert_int_equal(n2->moves->len, 1);
-	/* source target is the margin too: 0.85 - 0.25 = 0.6 is not under 0.55 */
+	/* the source is brought under threshold - source_margin: 0.85 - 0.25 = 0.6 is not */
 	assert_false(n2->solved);
-	assert_true(fabs(n2->target - 0.55) < 1e-12);
+	assert_true(fabs(n2->target - (c.load_threshold - c.source_margin)) < 1e-12);
+	assert_true(n2->target < c.load_threshold);
 }
 
 static void
