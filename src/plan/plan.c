@@ -1442,37 +1442,50 @@ algo_graph(pctx *c, diag *d)
 
 /* ---- fallback: a bounded search for the antiaffinity units, then least-loaded ---- */
 
-#define SEARCH_STEPS 200000
+#define SEARCH_WORK 30000000L	/* about 50 ms of work, then give up */
+#define SEARCH_MAX_CELLS (64L * 1024 * 1024)
 
 typedef struct {
 	pctx *c;
 	int *todo;		/* unpinned units with conflicts */
 	int ntodo;
-	int *stamp;		/* [nhosts] */
-	int stamp_gen;
-	long steps;
+	int *todo_idx;		/* [nunits]: index in todo or -1 */
+	int *satcnt;		/* [ntodo x nhosts]: placed conflict neighbours on each host */
+	int *sat;		/* [ntodo]: hosts blocked by placed conflict neighbours */
+	long work;
 } search_ctx;
 
-/* hosts blocked for u by its placed conflict neighbours */
-static int
-saturation(search_ctx *sc, int u)
+static void
+s_place(search_ctx *sc, int u, int h)
 {
 	pctx *c = sc->c;
-	int n = 0;
 
-	sc->stamp_gen++;
+	place(c, u, h);
 	for (int k = c->cf_off[u]; k < c->cf_off[u + 1]; k++) {
-		int h = c->unit_host[c->cf_unit[k]];
+		int t = sc->todo_idx[c->cf_unit[k]];
 
-		if (h >= 0 && sc->stamp[h] != sc->stamp_gen) {
-			sc->stamp[h] = sc->stamp_gen;
-			n++;
-		}
+		if (t >= 0 && sc->satcnt[(long)t * c->nhosts + h]++ == 0)
+			sc->sat[t]++;
 	}
-	return n;
 }
 
-/* DSATUR-ordered backtracking: the most constrained unit next, hosts by free memory */
+static void
+s_unplace(search_ctx *sc, int u)
+{
+	pctx *c = sc->c;
+	int h = c->unit_host[u];
+
+	for (int k = c->cf_off[u]; k < c->cf_off[u + 1]; k++) {
+		int t = sc->todo_idx[c->cf_unit[k]];
+
+		if (t >= 0 && --sc->satcnt[(long)t * c->nhosts + h] == 0)
+			sc->sat[t]--;
+	}
+	unplace(c, u);
+}
+
+/* DSATUR-ordered backtracking: the most constrained unit next (most hosts blocked by its
+ * antiaffinity peers, then most peers), hosts by free memory */
 static bool
 search(search_ctx *sc, int left)
 {
@@ -1483,18 +1496,18 @@ search(search_ctx *sc, int left)
 
 	if (left == 0)
 		return true;
-	if (++sc->steps > SEARCH_STEPS)
+	sc->work += sc->ntodo + c->nhosts;
+	if (sc->work > SEARCH_WORK)
 		return false;
 	for (int k = 0; k < sc->ntodo; k++) {
-		int v = sc->todo[k], sat, deg;
+		int v = sc->todo[k], deg;
 
 		if (c->unit_host[v] >= 0)
 			continue;
-		sat = saturation(sc, v);
 		deg = c->cf_off[v + 1] - c->cf_off[v];
-		if (sat > best_sat || (sat == best_sat && deg > best_deg)) {
+		if (sc->sat[k] > best_sat || (sc->sat[k] == best_sat && deg > best_deg)) {
 			u = v;
-			best_sat = sat;
+			best_sat = sc->sat[k];
 			best_deg = deg;
 		}
 	}
@@ -1511,11 +1524,11 @@ search(search_ctx *sc, int left)
 			hosts[j - 1] = t;
 		}
 	for (int i = 0; i < nh; i++) {
-		place(c, u, hosts[i]);
+		s_place(sc, u, hosts[i]);
 		if (search(sc, left - 1))
 			return true;
-		unplace(c, u);
-		if (sc->steps > SEARCH_STEPS)
+		s_unplace(sc, u);
+		if (sc->work > SEARCH_WORK)
 			return false;
 	}
 	return false;
@@ -1525,19 +1538,41 @@ static int
 algo_fallback(pctx *c)
 {
 	search_ctx sc = { .c = c };
-	int ok;
+	int ok = -1;
 
 	state_reset(c);
 	if (place_pinned(c, NULL) < 0)
 		return -1;
 	sc.todo = g_new(int, MAX(c->nunits, 1));
-	sc.stamp = g_new0(int, MAX(c->nhosts, 1));
-	for (int u = 0; u < c->nunits; u++)
-		if (c->unit_host[u] < 0 && c->cf_off[u + 1] > c->cf_off[u])
+	sc.todo_idx = g_new(int, MAX(c->nunits, 1));
+	for (int u = 0; u < c->nunits; u++) {
+		sc.todo_idx[u] = -1;
+		if (c->unit_host[u] < 0 && c->cf_off[u + 1] > c->cf_off[u]) {
+			sc.todo_idx[u] = sc.ntodo;
 			sc.todo[sc.ntodo++] = u;
-	ok = search(&sc, sc.ntodo) ? algo_least_loaded(c, NULL) : -1;
+		}
+	}
+	if ((long)sc.ntodo * c->nhosts <= SEARCH_MAX_CELLS) {
+		sc.satcnt = g_new0(int, MAX((long)sc.ntodo * c->nhosts, 1));
+		sc.sat = g_new0(int, MAX(sc.ntodo, 1));
+		/* the pinned units are already placed: count them as blockers */
+		for (int k = 0; k < sc.ntodo; k++) {
+			int u = sc.todo[k];
+
+			for (int e = c->cf_off[u]; e < c->cf_off[u + 1]; e++) {
+				int h = c->unit_host[c->cf_unit[e]];
+
+				if (h >= 0 && sc.satcnt[(long)k * c->nhosts + h]++ == 0)
+					sc.sat[k]++;
+			}
+		}
+		if (search(&sc, sc.ntodo))
+			ok = algo_least_loaded(c, NULL);
+	}
 	g_free(sc.todo);
-	g_free(sc.stamp);
+	g_free(sc.todo_idx);
+	g_free(sc.satcnt);
+	g_free(sc.sat);
 	return ok;
 }
 
