@@ -256,6 +256,20 @@ test_mac_explicit_collision(void **state)
 		assert_int_equal(alloc_plan(p, s, &ctx, d), 0);
 		assert_string_equal(MAC(p, 1, 0), auto0);
 		assert_string_not_equal(MAC(p, 0, 0), auto0);
+		assert_false(diag_contains(d, DIAG_WARNING, "already in use"));
+	}
+	/* an explicit MAC another scenario holds is kept, with a warning */
+	{
+		g_autoptr(plan) p = make_plan(s);
+		g_autoptr(diag) d = diag_new();
+		g_autoptr(GHashTable) used = g_hash_table_new(g_str_hash, g_str_equal);
+		alloc_ctx c2 = ctx;
+
+		g_hash_table_add(used, auto0);
+		c2.used_macs = used;
+		assert_int_equal(alloc_plan(p, s, &c2, d), 0);
+		assert_string_equal(MAC(p, 1, 0), auto0);
+		assert_true(diag_contains(d, DIAG_WARNING, "is already in use"));
 	}
 	fx_scenario_free(s);
 }

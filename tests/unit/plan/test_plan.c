@@ -463,6 +463,40 @@ test_graph_star(void **state)
 	compare_graph_rr(star_of_subnets(8, 7), 4);
 }
 
+/* equal input, equal plan: every algorithm, twice, with restrictions */
+static void
+test_deterministic(void **state)
+{
+	scenario *s = star_of_subnets(6, 6);
+	restrictions *r = fx_restrictions_new();
+	plan_host *h = fx_hosts(4, 1 << 16, 4);
+
+	(void)state;
+	h[1].cpus = 12;
+	h[2].load = 0.5;
+	fx_vm_at(r, 1, "r2", "h3");
+	fx_affinity(r, 2, "h0_1", "h4_2", NULL);
+	fx_antiaffinity(r, 3, "h1_0", "h1_1", "h1_2", NULL);
+	for (int k = 0; k < 4; k++) {
+		g_autoptr(diag) d1 = diag_new();
+		g_autoptr(diag) d2 = diag_new();
+		g_autoptr(plan) a = plan_partition(s, r, h, 4, fx_algos[k], d1);
+		g_autoptr(plan) b = plan_partition(s, r, h, 4, fx_algos[k], d2);
+
+		assert_valid(a, s, r, h, 4, fx_algos[k]);
+		assert_non_null(b);
+		assert_memory_equal(a->vm_host, b->vm_host, sizeof(int) * a->nvms);
+		for (int j = 0; j < a->nnets; j++) {
+			assert_int_equal(a->net_hosts[j]->len, b->net_hosts[j]->len);
+			assert_memory_equal(a->net_hosts[j]->data, b->net_hosts[j]->data,
+			    sizeof(int) * a->net_hosts[j]->len);
+		}
+	}
+	plan_hosts_free(h, 4);
+	fx_restrictions_free(r);
+	fx_scenario_free(s);
+}
+
 /* ---- weights ---- */
 
 static void
@@ -889,6 +923,7 @@ main(void)
 		cmocka_unit_test(test_graph_chain),
 		cmocka_unit_test(test_graph_ring),
 		cmocka_unit_test(test_graph_star),
+		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_weighted),
 		cmocka_unit_test(test_least_loaded),
 		cmocka_unit_test(test_net_hosts),
