@@ -74,8 +74,8 @@ plot(const char *dir, const sim_result *r, const generator_cluster *c, const int
 		fprintf(stderr, "nube-sim: cannot write '%s'\n", dat);
 		return -1;
 	}
-	/* one point per 2 minutes, the maximum of the window so peaks stay visible */
-	int win = (int)fmax(1, round(120 / step));
+	/* one point per 5 minutes, the maximum of the window so peaks stay visible */
+	int win = (int)fmax(1, round(300 / step));
 	for (int s0 = 0; s0 < r->n_samples; s0 += win) {
 		fprintf(f, "%.4f", s0 * step / 3600);
 		for (int k = 0; k < n; k++) {
@@ -236,14 +236,15 @@ main(int argc, char **argv)
 		    "threshold %.2f x %d, migration %g Mb/s\n", opt_hosts, opt_vms, c->n_scenarios,
 		    opt_hours, opt_step, (long long)opt_seed, o.cfg.load_threshold, o.cfg.alarm_count,
 		    opt_bw);
-		printf("%-6s %12s %6s %5s %7s %6s %6s %6s %9s %8s %8s %6s\n", "policy", "overload h*s",
-		    "migr", "pingp", "refused", "penal", "max", "mean", "x-nets", "p50 us", "p99 us",
+		printf("%-6s %12s %9s %6s %5s %7s %6s %6s %6s %9s %8s %8s %6s\n", "policy",
+		    "overload h*s", "mem h*s", "migr", "pingp", "refused", "penal", "max", "mean", "x-nets", "p50 us", "p99 us",
 		    "wall s");
 		for (int i = 0; i < npol; i++) {
 			const sim_result *r = &res[i];
 			g_autofree char *nets = g_strdup_printf("%d/%d", r->cross_host_nets, r->nets_total);
-			printf("%-6s %12.0f %6d %5d %7d %6d %6.3f %6.3f %9s %8.0f %8.0f %6.1f\n",
-			    balance_policy_name(r->policy), r->overload_host_seconds, r->migrations,
+			printf("%-6s %12.0f %9.0f %6d %5d %7d %6d %6.3f %6.3f %9s %8.0f %8.0f %6.1f\n",
+			    balance_policy_name(r->policy), r->overload_host_seconds,
+			    r->mem_overload_host_seconds, r->migrations,
 			    r->ping_pong, r->refused, r->penalties, r->max_load, r->mean_load, nets,
 			    r->decision_us_p50, r->decision_us_p99, r->wall_seconds);
 		}

@@ -175,6 +175,8 @@ sim_run(const sim_options *o, generator_cluster *c, balance_policy policy, sim_r
 			H[h].mem_used = mem;
 			if (H[h].load >= cfg->load_threshold)
 				out->overload_host_seconds += dt;
+			if (mem >= cfg->mem_threshold * c->hosts[h].mem_total)
+				out->mem_overload_host_seconds += dt;
 			if (H[h].load > out->max_load)
 				out->max_load = H[h].load;
 			load_sum += H[h].load;
@@ -343,10 +345,11 @@ sim_result_clear(sim_result *r)
 json_t *
 sim_result_to_json(const sim_result *r)
 {
-	return json_pack("{s:s, s:f, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:i, s:i, s:i, s:f, s:f, "
+	return json_pack("{s:s, s:f, s:f, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:i, s:i, s:i, s:f, s:f, "
 	    "s:f, s:f, s:f}",
 	    "policy", balance_policy_name(r->policy),
 	    "overload_host_seconds", r->overload_host_seconds,
+	    "mem_overload_host_seconds", r->mem_overload_host_seconds,
 	    "migrations", r->migrations, "ping_pong", r->ping_pong, "refused", r->refused,
 	    "plans", r->plans, "penalties", r->penalties,
 	    "max_load", r->max_load, "mean_load", r->mean_load,

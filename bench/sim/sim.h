@@ -28,6 +28,7 @@ void sim_options_defaults(sim_options *o);
 typedef struct {
 	balance_policy policy;
 	double overload_host_seconds;	/* sum over hosts of time with load >= threshold */
+	double mem_overload_host_seconds;	/* ... with memory use >= mem_threshold */
 	int migrations;			/* completed */
 	int ping_pong;			/* VM back on a host it left less than 10 min before */
 	int refused;			/* admissions refused by destinations */
