@@ -25,7 +25,7 @@
  */
 
 #define GRAPH_IMBALANCE 1.15	/* upper balance limit of graph: target x this */
-#define GRAPH_UNDERLOAD 0.85	/* lower balance limit of graph refinement moves */
+#define GRAPH_UNDERLOAD 0.85	/* below target x this, refinement only moves to uncut nets */
 #define GRAPH_PASSES 12		/* refinement passes at most */
 #define EXPLAIN_MAX 6		/* hosts listed in a "cannot place" message */
 
@@ -1324,7 +1324,8 @@ graph_leftovers(gctx *g, diag *d)
 }
 
 /* phase 2: move boundary units to the neighbouring host that most reduces the nets
- * spanning several hosts (then the sum of spans), within balance and hard limits */
+ * spanning several hosts (then the sum of spans), within the upper balance limit and the
+ * hard limits; a host drops below its lower limit only for a move that uncuts nets */
 static void
 graph_refine(gctx *g)
 {
@@ -1340,7 +1341,7 @@ graph_refine(gctx *g)
 		for (int u = 0; u < c->nunits; u++) {
 			int a = c->unit_host[u], ncand = 0, base_cut = 0, base_conn = 0;
 			int best = -1, best_cut = 0, best_conn = 0;
-			bool boundary = false;
+			bool boundary = false, under;
 
 			if (c->unit_pin[u] >= 0 || c->unit_net_off[u] == c->unit_net_off[u + 1])
 				continue;
@@ -1351,8 +1352,8 @@ graph_refine(gctx *g)
 				}
 			if (!boundary)
 				continue;
-			if (c->load[a] - c->unit_nvms[u] < g->floor_[a])
-				continue;
+			/* below the lower limit only moves that uncut nets are worth it */
+			under = c->load[a] - c->unit_nvms[u] < g->floor_[a];
 			for (int k = c->unit_net_off[u]; k < c->unit_net_off[u + 1]; k++) {
 				const hc_list *l = &g->nh[c->unit_net[k]];
 				int cnt_a = hc_get(l, a);
@@ -1379,7 +1380,7 @@ graph_refine(gctx *g)
 				int t = cand[k], cg = base_cut + cut_x[t], ng = base_conn + conn_y[t];
 
 				is_cand[t] = 0;
-				if (cg < 0 || (cg == 0 && ng <= 0))
+				if (cg < 0 || (cg == 0 && (ng <= 0 || under)))
 					continue;
 				if (best >= 0 && (cg < best_cut || (cg == best_cut && (ng < best_conn ||
 				    (ng == best_conn && (c->load[t] > c->load[best] ||
