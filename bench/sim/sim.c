@@ -251,8 +251,7 @@ sim_run(const sim_options *o, generator_cluster *c, balance_policy policy, sim_r
 				}
 				if (v < 0 || dst < 0 || dst >= nh)
 					continue;
-				balance_request rq = { .source = c->hosts[h].name, .vm = m->vm, .cpu = m->cpu,
-					.load_generated = m->load_generated, .mem = m->mem };
+				balance_request rq = balance_move_request(m);
 				balance_admission adm;
 				if (!balance_admit(H[dst].res, policy, cfg, &hview[dst], &rq, t, &adm)) {
 					if (o->trace)

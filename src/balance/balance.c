@@ -511,6 +511,10 @@ plan_seed(const balance_config *cfg, const balance_host *self, const balance_hos
 	}
 	qsort(V, n, sizeof *V, seed_vm_cmp);
 	double src = self->load;
+	/* §4.4.6.3: the highest VM goes to the first host (in score order) whose predicted load
+	 * stays under the threshold (the text says "origen" in that sentence, but figure 12 and
+	 * the §4.4.6 introduction make clear the check is on the destination); hosts are
+	 * re-sorted after each assignment; stop once the source is predicted under. */
 	for (size_t i = 0; i < n && src >= thr; i++) {
 		for (size_t j = 0; j < m; j++) {
 			p->checks++;
@@ -800,7 +804,8 @@ plan_nube(const balance_config *cfg, const balance_host *self, const balance_hos
 	double src_mem_limit = nube_mem_limit(cfg, self);
 	p->target = target;
 	double src = self->load, src_mem = self->mem_used;
-	bool need_load = src > target, need_mem = cfg->mem_threshold < 1 && src_mem > src_mem_limit;
+	bool mem_known = cfg->mem_threshold < 1 && self->mem_total > 0;
+	bool need_load = src > target, need_mem = mem_known && src_mem > src_mem_limit;
 	if (!need_load && !need_mem) {
 		p->solved = true;
 		p->note = g_strdup_printf("load %.3f and memory already under their limits", src);
@@ -916,7 +921,7 @@ plan_nube(const balance_config *cfg, const balance_host *self, const balance_hos
 		if (use_net)
 			net_apply(&nx, bi, bj);
 		need_load = src > target;
-		need_mem = cfg->mem_threshold < 1 && src_mem > src_mem_limit;
+		need_mem = mem_known && src_mem > src_mem_limit;
 		if (!need_load && !need_mem)
 			break;
 		for (size_t i = 0; i < n; i++) {
@@ -1180,6 +1185,13 @@ balance_plan_to_json(const balance_plan *p)
 }
 
 /* ---------------------------------------------------------------- admission */
+
+balance_request
+balance_move_request(const balance_move *m)
+{
+	return (balance_request){ .source = m->src, .vm = m->vm, .cpu = m->cpu,
+		.load_generated = m->load_generated, .mem = m->mem };
+}
 
 static void
 reservation_free(gpointer data)

@@ -270,6 +270,10 @@ typedef struct {
 	double mem;		/* MiB */
 } balance_request;
 
+/* balance_move_request: what the source of move m asks its destination; the strings are
+ * borrowed from m (keep the plan alive while the request is used). */
+balance_request balance_move_request(const balance_move *m);
+
 typedef struct {
 	bool admitted;
 	double load_before;	/* own load + live reservations */

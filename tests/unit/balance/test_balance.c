@@ -313,6 +313,39 @@ test_admission(void **state)
 	assert_false(balance_admit(r2, BALANCE_POLICY_SEED, &c, &hot, &tiny, 0, &out));
 }
 
+/* two overloaded hosts plan independently from the same telemetry and both pick the one idle
+ * host; its admission grants the first and refuses the second, for both policies */
+static void
+test_two_sources_one_destination(void **state)
+{
+	(void)state;
+	balance_config c = seed_cfg();
+	for (int pol = BALANCE_POLICY_SEED; pol <= BALANCE_POLICY_NUBE; pol++) {
+		balance_vm va = vm("a", 2.5, 1024), vb = vm("b", 2.5, 1024);
+		balance_host hosts[3] = { host("s1", 8, 16, 0.2, 0.9, 1, 0), host("s2", 8, 16, 0.2, 0.9, 1, 0),
+			host("idle", 8, 16, 0.2, 0.2, 0, 0) };
+		hosts[0].vms = &va;
+		hosts[0].n_vms = 1;
+		hosts[1].vms = &vb;
+		hosts[1].n_vms = 1;
+		g_autoptr(balance_plan) p1 = balance_plan_new(pol, &c, &hosts[0], hosts, 3, 0);
+		g_autoptr(balance_plan) p2 = balance_plan_new(pol, &c, &hosts[1], hosts, 3, 0);
+		assert_int_equal(p1->moves->len, 1);
+		assert_int_equal(p2->moves->len, 1);
+		const balance_move *m1 = p1->moves->pdata[0], *m2 = p2->moves->pdata[0];
+		assert_string_equal(m1->dst, "idle");
+		assert_string_equal(m2->dst, "idle");
+		g_autoptr(balance_reservations) r = balance_reservations_new();
+		balance_request q1 = balance_move_request(m1), q2 = balance_move_request(m2);
+		assert_string_equal(q1.source, "s1");
+		balance_admission a;
+		assert_true(balance_admit(r, pol, &c, &hosts[2], &q1, 0, &a));
+		assert_true(a.load_after < a.limit);
+		assert_false(balance_admit(r, pol, &c, &hosts[2], &q2, 1, &a));
+		assert_true(a.load_after >= a.limit);
+	}
+}
+
 /* nube never puts a VM where its memory does not fit; the seed does not look */
 static void
 test_nube_memory_hard_limit(void **state)
@@ -591,6 +624,7 @@ main(void)
 		cmocka_unit_test(test_seed_plan_properties),
 		cmocka_unit_test(test_seed_plan_order),
 		cmocka_unit_test(test_admission),
+		cmocka_unit_test(test_two_sources_one_destination),
 		cmocka_unit_test(test_nube_memory_hard_limit),
 		cmocka_unit_test(test_nube_margin),
 		cmocka_unit_test(test_nube_cooldown),
