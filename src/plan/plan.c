@@ -1695,7 +1695,7 @@ plan_partition(const scenario *s, const restrictions *r, const plan_host *hosts,
 		diag_error(d, NULL, 0, "plan: no scenario or hosts given");
 		return NULL;
 	}
-	if (plan_algorithm_name(algo)[0] == 'u') {
+	if ((int)algo < 0 || (size_t)algo >= G_N_ELEMENTS(algo_names)) {
 		diag_error(d, NULL, 0, "plan: unknown algorithm %d", (int)algo);
 		return NULL;
 	}
