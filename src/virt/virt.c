@@ -893,6 +893,25 @@ static char *configure_script(const scenario *s, const sc_vm *vm, GPtrArray *mac
 	    "}\n");
 	(void)s;
 
+	bool dhcp4 = false;
+	for (guint i = 0; i < vm->ifs->len; i++) {
+		const sc_if *ifc = g_ptr_array_index(vm->ifs, i);
+		for (guint k = 0; ifc->ips && k < ifc->ips->len; k++) {
+			const sc_ip *ip = g_ptr_array_index(ifc->ips, k);
+			dhcp4 |= (ip->dhcp || !ip->addr) && ip->family != 6;
+		}
+	}
+	if (dhcp4)
+		g_string_append(sh, "cat > /tmp/nube-udhcpc.sh <<'EOF'\n"
+		    "#!/bin/sh\n"
+		    "case \"$1\" in\n"
+		    "bound|renew)\n"
+		    "  ip addr replace \"$ip/${mask:-24}\" dev \"$interface\"\n"
+		    "  if [ -n \"$router\" ]; then ip route replace default via \"${router%% *}\" dev \"$interface\"; fi ;;\n"
+		    "deconfig) ip link set dev \"$interface\" up ;;\n"
+		    "esac\n"
+		    "EOF\n"
+		    "chmod 755 /tmp/nube-udhcpc.sh\n");
 	for (guint i = 0; i < vm->ifs->len; i++)
 		g_string_append_printf(sh, "n%u=$(nic_by_mac %s)\n", i,
 		    (const char *)g_ptr_array_index(macs, i));
@@ -914,15 +933,37 @@ static char *configure_script(const scenario *s, const sc_vm *vm, GPtrArray *mac
 		g_string_append_printf(sh, "ip link set dev eth%d up\n", id);
 		for (guint k = 0; ifc->ips && k < ifc->ips->len; k++) {
 			const sc_ip *ip = g_ptr_array_index(ifc->ips, k);
+			if ((ip->dhcp || !ip->addr) && ip->family == 6) {
+				/* no DHCPv6 client in the guest: stateless autoconfiguration */
+				g_string_append_printf(sh, "if [ -e /proc/sys/net/ipv6/conf/eth%d/accept_ra ]; then "
+				    "echo 2 > /proc/sys/net/ipv6/conf/eth%d/accept_ra; "
+				    "echo 1 > /proc/sys/net/ipv6/conf/eth%d/autoconf; fi\n", id, id, id);
+				continue;
+			}
 			if (ip->dhcp || !ip->addr) {
-				g_string_append_printf(sh, "%s -i eth%d -b -q </dev/null >/dev/null 2>&1 &\n",
-				    ip->family == 6 ? "udhcpc6" : "udhcpc", id);
+				/* one client per NIC (pid file), in the background so the agent's
+				 * guest-exec returns; busybox udhcpc needs a script to apply the lease */
+				g_string_append_printf(sh, "p=/tmp/nube-udhcpc-eth%d.pid; "
+				    "if ! { [ -f $p ] && kill -0 \"$(cat $p)\" 2>/dev/null; }; then "
+				    "udhcpc -i eth%d -b -p $p -s /tmp/nube-udhcpc.sh </dev/null >/dev/null 2>&1 & fi\n",
+				    id, id);
 				continue;
 			}
 			g_autofree char *a = ip_text(ip);
 			g_autofree char *qa = g_shell_quote(a);
 			g_string_append_printf(sh, "ip %saddr replace %s dev eth%d\n",
 			    ip->family == 6 ? "-6 " : "", qa, id);
+		}
+	}
+	/* routes through a gateway on a DHCP net need the lease first */
+	for (guint i = 0; dhcp4 && vm->routes && vm->routes->len && i < vm->ifs->len; i++) {
+		const sc_if *ifc = g_ptr_array_index(vm->ifs, i);
+		for (guint k = 0; ifc->ips && k < ifc->ips->len; k++) {
+			const sc_ip *ip = g_ptr_array_index(ifc->ips, k);
+			if ((ip->dhcp || !ip->addr) && ip->family != 6)
+				g_string_append_printf(sh, "w=0; while ! ip -4 addr show dev eth%d | grep -q inet; do "
+				    "w=$((w+1)); if [ $w -gt 100 ]; then echo \"eth%d: no DHCP lease within 10 s\" >&2; break; fi; "
+				    "sleep 0.1; done\n", ifc->id, ifc->id);
 		}
 	}
 	for (guint k = 0; vm->routes && k < vm->routes->len; k++) {

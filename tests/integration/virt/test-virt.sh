@@ -10,7 +10,7 @@
 # (NIC renamed by MAC, MTU, IPv4/IPv6, route, forwarding, hostname), `ip addr` through
 # guest-exec, ping across hosts (v4 and v6), idempotent re-configure, metadata in virt_list,
 # live migration host1 -> host2 while pinging (duration/downtime printed), ping after
-# migration, migration back, cleanup (domains, nets). Exits non-zero on the first failure.
+# migration, migration back, a DHCP guest (udhcpd on another guest), cleanup (domains, nets). Exits non-zero on the first failure.
 set -eu
 
 REPO=$(cd "$(dirname "$(readlink -f "$0")")/../../.." && pwd)
@@ -129,6 +129,19 @@ mig=$("$TOOL" -c "$U2" migrate vti-a1 "$U1" "tcp://$H1") || fail "migrate a1 bac
 echo "$mig"
 "$TOOL" -c "$U2" exec vti-a2 'ping -c 2 -W 3 10.50.0.1' >/dev/null || fail "a2 cannot ping a1 after migrating back"
 ok "migration back host2 -> host1, a1 reachable across hosts again"
+
+# --- DHCP: a3 on host1 gets its address from udhcpd on a2 (host2), then its route ---
+"$TOOL" -c "$U2" exec vti-a2 'printf "start 10.50.0.100\nend 10.50.0.120\ninterface eth1\noption subnet 255.255.255.0\noption router 10.50.0.2\nlease_file /tmp/udhcpd.leases\n" >/tmp/udhcpd.conf && touch /tmp/udhcpd.leases && busybox udhcpd /tmp/udhcpd.conf' || fail "udhcpd on a2"
+"$TOOL" -c "$U1" -m $MTU --macs 02:fd:00:50:00:03 start "$SC" a3 || fail "start a3"
+"$TOOL" -c "$U1" -m $MTU -t 90 configure "$SC" a3 || fail "configure a3 (dhcp)"
+out=$("$TOOL" -c "$U1" exec vti-a3 'ip -4 addr show dev eth1; ip route')
+echo "$out" | grep -q "inet 10.50.0.1[0-2][0-9]/24" || fail "a3 got no lease from udhcpd: $out"
+echo "$out" | grep -q "10.70.0.0/24 via 10.50.0.2" || fail "a3 lacks its route after the lease: $out"
+"$TOOL" -c "$U1" -m $MTU configure "$SC" a3 >/dev/null || fail "re-configure a3"
+n=$("$TOOL" -c "$U1" exec vti-a3 'ps | grep -c "[u]dhcpc -i eth1"')
+[ "$n" = 1 ] || fail "re-configure started another DHCP client ($n running)"
+ok "dhcp: a3 leased $(echo "$out" | sed -n 's/.*inet \([0-9.]*\/24\).*/\1/p') and got its route; one client after re-configure"
+"$TOOL" -c "$U1" destroy vti-a3 || fail "destroy a3"
 
 # --- cleanup is part of the test ---
 "$TOOL" -c "$U1" destroy vti-a1 || fail "destroy a1"
