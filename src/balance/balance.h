@@ -16,6 +16,17 @@
  * borrowed from the caller and never freed or kept by the core. Results (balance_plan,
  * balance_reservations) are owned by the caller and freed with their *_free function.
  *
+ * One MAPE round of an agent (what bench/sim/sim.c does for every host):
+ *   state = balance_analyse(&det, &pen, &cfg, &self, online_peers, now);
+ *   if (state == BALANCE_OVERLOADED) {
+ *     plan = balance_plan_new(cfg.policy, &cfg, &self, peers, n, now);   log balance_plan_format
+ *     for each move: ask move->dst with balance_move_request(move); the destination runs
+ *       balance_admit on its own reservations; admitted -> migrate, then the destination calls
+ *       balance_reservations_release when the VM has arrived (or the migration failed)
+ *     !plan->solved or any refusal -> balance_penalty_fail, else balance_penalty_clear
+ *   }
+ *   leaving / operator drain: balance_drain, same admission per move.
+ *
  * Predicted load when a VM of demand c cores moves from s to d:
  *   policy seed:  s.load - vm.load_generated,   d.load + vm.load_generated   (raw, seed §4.4.6)
  *   policy nube:  s.load - c / s.cpus,          d.load + c / d.cpus          (normalised)
@@ -215,9 +226,16 @@ typedef struct {
 } balance_plan;
 
 /* balance_plan_new: decide which of self's VMs go where, for an overloaded self. peers are the
- * other hosts (entries offline or named like self are ignored). Policy seed follows seed
- * §4.4.6 exactly (≤ n(m-1) checks); nube as described in balance_config. Returns a plan always
- * (possibly without moves, with a note); free with balance_plan_free. */
+ * other hosts (entries offline or named like self are ignored, so the whole cluster array may
+ * be passed). Policy seed follows seed §4.4.6 exactly (≤ n(m-1) checks, memory ignored).
+ * Policy nube: normalised loads; a destination must stay under threshold - margin and its
+ * memory under mem_threshold × total; the source is brought under threshold - source_margin
+ * (and under its memory threshold); VMs inside their cooldown are only used when the others
+ * cannot solve it, and never go back to prev_host; each (VM, destination) is valued
+ * share-of-excess-fixed - w_overshoot·overshoot - w_migrate·GiB - w_dest·dst load -
+ * w_net·nets stretched (+ w_net·nets the source leaves); moves are returned in order of load
+ * relief per MiB (they queue on the source's uplink). Returns a plan always (possibly without
+ * moves, with a note); free with balance_plan_free. */
 balance_plan *balance_plan_new(balance_policy policy, const balance_config *cfg,
     const balance_host *self, const balance_host *peers, size_t n_peers, double now);
 
