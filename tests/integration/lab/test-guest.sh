@@ -72,11 +72,11 @@ ok "guest-ping answered; boot-to-agent ${ms} ms"
 
 # guest_exec CMD: run /bin/sh -c CMD, print stdout; fail on non-zero exit
 guest_exec() {
-	local r pid st i
+	local r pid st
 	r=$(qga_call "$(jq -cn --arg c "$1" '{execute:"guest-exec",arguments:{path:"/bin/sh",arg:["-c",$c],"capture-output":true}}')") ||
 		fail "guest-exec: no reply"
 	pid=$(echo "$r" | jq -e .return.pid) || fail "guest-exec: $r"
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		st=$(qga_call "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":$pid}}") || fail "guest-exec-status: no reply"
 		[ "$(echo "$st" | jq .return.exited)" = true ] && break
 		sleep 0.1

@@ -195,9 +195,9 @@ EOF
 agent() { virsh -c "$1" qemu-agent-command "$2" "$3" --timeout 5; }
 # wait_agent URI DOM: wait for guest-ping, print ms waited
 wait_agent() {
-	local t0 i
+	local t0
 	t0=$(now_ms)
-	for i in $(seq 1 120); do
+	for _ in $(seq 1 120); do
 		agent "$1" "$2" '{"execute":"guest-ping"}' > /dev/null 2>&1 && { echo $(( $(now_ms) - t0 )); return 0; }
 		sleep 0.5
 	done
@@ -205,10 +205,10 @@ wait_agent() {
 }
 # gexec URI DOM CMD: run CMD with /bin/sh in the guest, print its output, return its status
 gexec() {
-	local r pid i
+	local r pid
 	r=$(agent "$1" "$2" "$(jq -cn --arg c "$3" '{execute:"guest-exec",arguments:{path:"/bin/sh",arg:["-c",$c],"capture-output":true}}')") || return 1
 	pid=$(echo "$r" | jq -e .return.pid) || return 1
-	for i in $(seq 1 200); do
+	for _ in $(seq 1 200); do
 		r=$(agent "$1" "$2" "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":$pid}}") || return 1
 		[ "$(echo "$r" | jq .return.exited)" = true ] && break
 		sleep 0.1
