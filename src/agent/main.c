@@ -8,6 +8,7 @@
 
 #include <glib-unix.h>
 
+#include "agent/mape.h"
 #include "agent/nubed.h"
 #include "agent/rpc.h"
 #include "agent/telemetry.h"
@@ -222,11 +223,24 @@ on_tick(gpointer p)
 	return G_SOURCE_CONTINUE;
 }
 
+static void
+evacuated(void *p)
+{
+	nubed *n = p;
+
+	g_main_loop_quit(n->loop);
+}
+
 static gboolean
 on_signal(gpointer p)
 {
 	nubed *n = p;
 
+	if (mape_leave(n->mape, evacuated, n)) {	/* [balance] evacuate: VMs move first */
+		nubed_log(LOG_INFO, "signal: evacuating every VM before leaving (signal again to "
+		    "leave now)");
+		return G_SOURCE_CONTINUE;
+	}
 	nubed_log(LOG_INFO, "signal: leaving the group (VMs are left running)");
 	g_main_loop_quit(n->loop);
 	return G_SOURCE_REMOVE;
@@ -293,6 +307,7 @@ usage(FILE *fp)
 	    "      --libvirt-uri U  libvirt connection (default qemu:///system)\n"
 	    "      --fabric-addr A  this host's address on the fabric (VXLAN endpoint)\n"
 	    "      --interval S     telemetry interval in seconds\n"
+	    "      --evacuate-on-exit  move every VM to other hosts before exiting\n"
 	    "  -h, --help           this text\n"
 	    "  -V, --version        version\n");
 }
@@ -302,7 +317,7 @@ main(int argc, char **argv)
 {
 	g_autofree char *cfg_path = NULL, *o_host = NULL, *o_broker = NULL, *o_uri = NULL;
 	g_autofree char *o_fabric = NULL;
-	gboolean check = FALSE, verbose = FALSE, version = FALSE, help = FALSE;
+	gboolean check = FALSE, verbose = FALSE, version = FALSE, help = FALSE, evacuate = FALSE;
 	int o_interval = 0;
 	GOptionEntry entries[] = {
 		{ "config", 'c', 0, G_OPTION_ARG_FILENAME, &cfg_path, NULL, NULL },
@@ -313,6 +328,7 @@ main(int argc, char **argv)
 		{ "libvirt-uri", 0, 0, G_OPTION_ARG_STRING, &o_uri, NULL, NULL },
 		{ "fabric-addr", 0, 0, G_OPTION_ARG_STRING, &o_fabric, NULL, NULL },
 		{ "interval", 0, 0, G_OPTION_ARG_INT, &o_interval, NULL, NULL },
+		{ "evacuate-on-exit", 0, 0, G_OPTION_ARG_NONE, &evacuate, NULL, NULL },
 		{ "version", 'V', 0, G_OPTION_ARG_NONE, &version, NULL, NULL },
 		{ "help", 'h', 0, G_OPTION_ARG_NONE, &help, NULL, NULL },
 		{ NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -367,9 +383,18 @@ main(int argc, char **argv)
 	for (guint i = 0; i < n.cfg->unknown->len; i++)
 		fprintf(stderr, "nubed: %s: warning: unknown %s ignored\n", n.cfg->file,
 		    (char *)g_ptr_array_index(n.cfg->unknown, i));
+	n.mape = mape_new(&n, &err);	/* [balance] group: checked with the rest */
+	if (n.mape == NULL) {
+		fprintf(stderr, "nubed: %s\n", err->message);
+		config_free(n.cfg);
+		return 1;
+	}
+	if (evacuate)
+		mape_set_evacuate(n.mape, true);
 	if (check) {
 		printf("%s: configuration ok (host %s, broker %s, libvirt %s)\n", n.cfg->file,
 		    n.cfg->host, n.cfg->broker_url, n.cfg->libvirt_uri);
+		mape_free(n.mape);
 		config_free(n.cfg);
 		return 0;
 	}
@@ -411,6 +436,10 @@ main(int argc, char **argv)
 	bus_on_connect(n.bus, on_connection, &n);
 	if (bus_subscribe(n.bus, n.rpc_pattern, rpc_on_message, &n, &err) < 0) {
 		nubed_log(LOG_ERR, "subscribe: %s", err->message);
+		return 1;
+	}
+	if (mape_start(n.mape, &err) < 0) {
+		nubed_log(LOG_ERR, "balancer: %s", err->message);
 		return 1;
 	}
 	tick = g_timeout_add_seconds((guint)n.cfg->interval_s, on_tick, &n);

@@ -38,6 +38,7 @@ typedef struct nubed {
 	/* one mutex per scenario serialises deploy/undeploy/net ops of that scenario */
 	GMutex scen_lock;
 	GHashTable *scen_mutex;	/* scenario -> GMutex* (never freed: bounded by scenarios) */
+	struct mape *mape;	/* the balancer (mape.h), NULL until created */
 } nubed;
 
 /* nubed_log: one line "<ISO time> <host> <level>: <msg>" on stderr; debug only with -v.

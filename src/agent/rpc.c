@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "agent/mape.h"
 #include "net/netdev.h"
 #include "proto/proto.h"
 #include "scenario/scenario.h"
@@ -33,6 +34,7 @@ static void op_exec(nubed *n, rpc_job *j);
 static void op_status(nubed *n, rpc_job *j);
 static void op_net_ensure(nubed *n, rpc_job *j);
 static void op_net_remove(nubed *n, rpc_job *j);
+static void op_mape(nubed *n, rpc_job *j);
 
 /* the operations this agent answers; add a line to add one */
 static const rpc_op rpc_ops[] = {
@@ -43,9 +45,11 @@ static const rpc_op rpc_ops[] = {
 	{ "net-ensure", op_net_ensure },
 	{ "prepare-net", op_net_ensure },
 	{ "net-remove", op_net_remove },
-	{ "admit", NULL },
-	{ "migrate", NULL },
-	{ "drain", NULL },
+	{ "admit", op_mape },
+	{ "release", op_mape },
+	{ "plan", op_mape },
+	{ "migrate", op_mape },
+	{ "drain", op_mape },
 };
 
 int
@@ -969,4 +973,17 @@ op_net_remove(nubed *n, rpc_job *j)
 	g_mutex_unlock(lock);
 	g_clear_error(&err);
 	netdev_close(nd);
+}
+
+/* ---- balancer ops: mape answers them itself (on the main loop, or from its jobs) ---- */
+
+static void
+op_mape(nubed *n, rpc_job *j)
+{
+	if (n->mape == NULL) {
+		job_fail(j, "the balancer is not running");
+		return;
+	}
+	mape_rpc(n->mape, j->op->op, j->msg, j->req, j->sender);
+	j->answered = true;
 }

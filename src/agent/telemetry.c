@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "agent/mape.h"
+
 json_t *
 telemetry_vm_json(const virt_dom_info *i, const telemetry_prev *prev, int64_t t_us, double cpus)
 {
@@ -15,10 +17,15 @@ telemetry_vm_json(const virt_dom_info *i, const telemetry_prev *prev, int64_t t_
 		rx = metrics_rate(prev->rx_bytes, i->rx_bytes, dt) * 8;
 		tx = metrics_rate(prev->tx_bytes, i->tx_bytes, dt) * 8;
 	}
-	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:f, s:f, s:I, s:i, s:f, s:f}",
+	json_t *nets = json_array();
+
+	for (guint k = 0; i->nets != NULL && k < i->nets->len; k++)
+		json_array_append_new(nets, json_string(g_ptr_array_index(i->nets, k)));
+	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:f, s:f, s:I, s:i, s:f, s:f, s:o}",
 	    "scenario", i->scenario, "vm", i->vm, "domain", i->domain, "state", i->state,
 	    "active", i->active, "cpu", cpu, "load", cpus > 0 ? cpu / cpus : 0.0,
-	    "mem_mib", (json_int_t)i->mem_mib, "vcpus", i->vcpus, "rx_bps", rx, "tx_bps", tx);
+	    "mem_mib", (json_int_t)i->mem_mib, "vcpus", i->vcpus, "rx_bps", rx, "tx_bps", tx,
+	    "nets", nets);
 }
 
 typedef struct {
@@ -134,6 +141,7 @@ tel_publish(gpointer p)
 
 	n->telemetry_busy = false;
 	if (j->state != NULL) {
+		mape_on_state(n->mape, j->state);	/* analyse; adds the "balance" object */
 		json_decref(n->last_state);
 		n->last_state = json_incref(j->state);
 		if (bus_is_connected(n->bus)) {
