@@ -872,7 +872,8 @@ struct exec_run {
 	live *l;
 	const char *scenario;
 	const char *cmd;	/* ad-hoc command or NULL */
-	int timeout_ms;
+	const char *spec;	/* the stored spec: the VM's host may not know it (migrated) */
+	int timeout_s;		/* per command, in the guest */
 	int pending;		/* VMs not finished */
 };
 
@@ -942,12 +943,17 @@ vm_exec_step(vm_exec *v)
 		return;
 	}
 	req = json_pack("{s:s, s:s, s:s}", "op", "exec", "scenario", x->scenario, "vm", v->vm);
-	if (x->cmd != NULL)
+	if (x->cmd != NULL) {
 		json_object_set_new(req, "cmd", json_string(x->cmd));
-	else
+	} else {
 		json_object_set_new(req, "seq", json_string(v->seqs->pdata[v->next]));
+		json_object_set_new(req, "spec", json_string(x->spec));
+	}
+	json_object_set_new(req, "timeout_s", json_integer(x->timeout_s));
 	v->next++;
-	client_call_start(x->l->c, v->host, req, x->timeout_ms, NULL, NULL, exec_done, v);
+	/* the agent answers once the command ended: allow its timeout plus a margin */
+	client_call_start(x->l->c, v->host, req, (x->timeout_s + 15) * 1000, NULL, NULL,
+	    exec_done, v);
 }
 
 static void
@@ -1014,6 +1020,7 @@ cmd_exec(int argc, char **argv)
 	g_autoptr(GPtrArray) where = NULL;
 	g_autoptr(GPtrArray) unanswered = NULL;
 	exec_run x = { 0 };
+	store_scenario *ss = NULL;
 	bool json = false, failed = false;
 	int timeout_s = 0, ch, rc;
 	live l = { 0 };
@@ -1060,7 +1067,7 @@ cmd_exec(int argc, char **argv)
 	if ((rc = live_open_store(&l)) >= 0)
 		goto out;
 	rc = CLI_FAIL;
-	if ((s = load_stored(&l, name, NULL)) == NULL)
+	if ((s = load_stored(&l, name, &ss)) == NULL)
 		goto out;
 	if (only != NULL && scenario_vm(s, only) == NULL) {
 		out_err("scenario '%s' has no VM '%s'", name, only);
@@ -1072,7 +1079,7 @@ cmd_exec(int argc, char **argv)
 	}
 
 	/* the VMs concerned, in file order, each with its own sequences */
-	x = (exec_run){ .l = &l, .scenario = name, .cmd = cmd };
+	x = (exec_run){ .l = &l, .scenario = name, .cmd = cmd, .spec = ss->spec };
 	for (guint i = 0; i < s->vms->len; i++) {
 		const sc_vm *vm = s->vms->pdata[i];
 		vm_exec *v;
@@ -1109,7 +1116,7 @@ cmd_exec(int argc, char **argv)
 	if ((rc = live_open_bus(&l)) >= 0)
 		goto out;
 	rc = CLI_FAIL;
-	x.timeout_ms = (timeout_s > 0 ? timeout_s : l.conf->timeout_s) * 1000;
+	x.timeout_s = timeout_s > 0 ? timeout_s : l.conf->timeout_s;
 	where = where_now(&l, &unanswered);
 	for (guint i = 0; i < unanswered->len; i++)
 		out_err("warning: %s", (char *)unanswered->pdata[i]);
@@ -1182,6 +1189,7 @@ cmd_exec(int argc, char **argv)
 	rc = failed ? CLI_FAIL : CLI_OK;
 out:
 	live_clear(&l);
+	store_scenario_free(ss);
 	return rc;
 }
 

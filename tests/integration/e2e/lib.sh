@@ -66,7 +66,7 @@ lab_hosts() { seq 1 "$(cat "$LAB_STATE/hosts")"; }
 in_host() { local k=$1; shift; "$LAB" exec "host$k" -- "$@"; }
 
 host_domains() { in_host "$1" virsh -q -c qemu:///system list --all --name | sed '/^$/d' | sort; }
-host_links() { in_host "$1" ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^(nbr|nvx)' | sort || true; }
+host_links() { in_host "$1" ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^(nbr|nvx)' | sort || true; }
 
 store_rows() { sqlite3 "$LAB_STATE/nube.db" "SELECT count(*) FROM scenario WHERE name = '$1'"; }
 store_allocs() {
