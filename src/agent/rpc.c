@@ -26,6 +26,8 @@ struct rpc_job {
 	json_t *req;
 	char *sender;
 	bool answered;
+	bool hold;		/* job_fail keeps the first error in held (sent by job_release) */
+	char *held;
 };
 
 static void op_deploy(nubed *n, rpc_job *j);
@@ -138,9 +140,27 @@ job_fail(rpc_job *j, const char *fmt, ...)
 	s = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
 	nubed_log(LOG_WARN, "%s from '%s' failed: %s", j->op->op, j->sender, s);
+	if (j->hold) {		/* answered after the roll back */
+		if (j->held == NULL)
+			j->held = g_steal_pointer(&s);
+		return;
+	}
 	j->answered = true;
 	send_reply(j->n, j->msg, json_pack("{s:b, s:s, s:s}", "ok", 0, "error", s, "host",
 	    j->n->cfg->host), true);
+}
+
+/* send the held failure, if any, and stop holding */
+static void
+job_release(rpc_job *j)
+{
+	j->hold = false;
+	if (j->held != NULL) {
+		j->answered = true;
+		send_reply(j->n, j->msg, json_pack("{s:b, s:s, s:s}", "ok", 0, "error", j->held,
+		    "host", j->n->cfg->host), true);
+		g_clear_pointer(&j->held, g_free);
+	}
 }
 
 static void
@@ -148,6 +168,7 @@ rpc_job_free(rpc_job *j)
 {
 	if (j == NULL)
 		return;
+	g_free(j->held);
 	bus_msg_free(j->msg);
 	json_decref(j->req);
 	g_free(j->sender);
@@ -450,6 +471,7 @@ op_deploy(nubed *n, rpc_job *j)
 	}
 	lock = nubed_scenario_mutex(n, dep->scenario);
 	g_mutex_lock(lock);
+	j->hold = true;		/* a failure is answered once the roll back is done */
 	job_progress(j, "deploying %u vm%s of '%s'", mine->len, mine->len == 1 ? "" : "s",
 	    dep->scenario);
 	nd = netdev_open(&err);
@@ -586,8 +608,10 @@ op_deploy(nubed *n, rpc_job *j)
 	goto out;
 fail:
 	rollback(n, j, dep->scenario, &m, v, nd);
-	nubed_event(n, "deploy-failed", dep->scenario, NULL, "deploy failed here, rolled back");
+	nubed_event(n, "deploy-failed", dep->scenario, NULL, "%s; rolled back",
+	    j->held != NULL ? j->held : "deploy failed");
 out:
+	job_release(j);
 	if (tasks != NULL) {
 		for (guint i = 0; i < mine->len; i++)
 			g_free(tasks[i].error);
