@@ -20,6 +20,8 @@ snapshot() {
 		echo "host$k domains:"; host_domains "$k"
 		in_host "$k" virsh -q -c qemu:///system list --all | awk '{print $2, $3}' | sort
 		echo "host$k links:"; host_links "$k"
+		echo "host$k vxlan fdb:"
+		in_host "$k" bridge fdb show 2>/dev/null | grep -E '^00:00:00:00:00:00 dev nvx' | sort
 	done
 }
 # addresses appear when the guests' agents are up: wait for them before the first snapshot
@@ -46,6 +48,9 @@ diff -u "$T/before" "$T/after-broker" || fail "state changed across a broker res
 "$NUBE" status --json | jq -S '.vms | sort_by(.vm) | map({vm, addrs})' >"$T/addrs-after"
 diff -u "$T/addrs-before" "$T/addrs-after" || fail "addresses changed"
 ok "broker restart: all 3 hosts back, status, domains, links and addresses unchanged"
+retry 60 "$NUBE" exec $S --vm h1 --cmd 'ping -c 2 -W 2 10.1.2.2' ||
+	{ cat "$T/retry.out" >&2; fail "h1 no longer reaches h3"; }
+ok "h1 still reaches h3 across hosts"
 
 "$NUBE" undeploy $S >/dev/null || fail "undeploy"
 assert_clean $S

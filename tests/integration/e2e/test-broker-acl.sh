@@ -46,6 +46,7 @@ sleep 1
 kill $spid 2>/dev/null || true
 wait $spid 2>/dev/null || true
 grep -q "nube/v1/events ctl-$M" "$T/sub.out" || { cat "$T/sub.out"; fail "the operator did not see the allowed message"; }
+grep -q "^nube/v1/host/host2/state {" "$T/sub.out" || { cat "$T/sub.out"; fail "the operator's subscription saw not even host2's own state"; }
 ! grep -q "host2/.* $M\$" "$T/sub.out" || { cat "$T/sub.out"; fail "the operator saw host1's forged message"; }
 ok "operator saw the allowed event and none of host1's forged messages"
 # host2 is still live and its retained state is its own
