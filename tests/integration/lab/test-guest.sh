@@ -86,6 +86,8 @@ guest_exec() {
 	echo "$st" | jq -r '.return["out-data"] // ""' | base64 -d
 }
 
+up_s=$(guest_exec "cut -d' ' -f1 /proc/uptime")
+ok "guest uptime at the first agent reply: ${up_s} s (the rest of ${ms} ms is QEMU + firmware before the kernel)"
 out=$(guest_exec "uname -a")
 case "$out" in Linux\ nube-guest\ *) ok "guest-exec uname -a: $out" ;; *) fail "uname -a gave '$out'" ;; esac
 
