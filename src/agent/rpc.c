@@ -340,6 +340,7 @@ typedef struct {
 	int timeout_s;
 	GThread *thread;
 	char *error;		/* NULL on success */
+	gint done;		/* atomic: the thread finished */
 } configure_task;
 
 static gpointer
@@ -354,6 +355,7 @@ configure_thread(gpointer p)
 		t->error = g_strdup(err != NULL ? err->message : "unknown error");
 	g_clear_error(&err);
 	virt_close(v);
+	g_atomic_int_set(&t->done, 1);
 	return NULL;
 }
 
@@ -570,12 +572,28 @@ op_deploy(nubed *n, rpc_job *j)
 		const sc_vm *vm = g_ptr_array_index(mine, i);
 
 		tasks[i] = (configure_task){ n, s, dep, vm->name, vm_mtu(vm, net_mtu), guest_timeout,
-		    NULL, NULL };
+		    NULL, NULL, 0 };
 		tasks[i].thread = g_thread_new("configure", configure_thread, &tasks[i]);
 	}
 	{
 		int failed = -1;
+		gint64 w0 = g_get_monotonic_time(), last = w0;
 
+		/* a heartbeat every 10 s keeps the caller's timeout from running out */
+		for (;;) {
+			guint left = 0;
+
+			for (guint i = 0; i < mine->len; i++)
+				left += g_atomic_int_get(&tasks[i].done) ? 0 : 1;
+			if (left == 0)
+				break;
+			if (g_get_monotonic_time() - last >= 10 * G_USEC_PER_SEC) {
+				last = g_get_monotonic_time();
+				job_progress(j, "waiting for %u guest agent%s (%d s)", left,
+				    left == 1 ? "" : "s", (int)((last - w0) / G_USEC_PER_SEC));
+			}
+			g_usleep(100 * 1000);
+		}
 		for (guint i = 0; i < mine->len; i++) {
 			g_thread_join(tasks[i].thread);
 			if (tasks[i].error == NULL)

@@ -139,6 +139,17 @@ check "clean stop leaves the domain running" grep -q "$SCEN-b .*running" <<<"$(d
 "$LAB" restart-agent 2 >/dev/null
 for _ in $(seq 1 40); do on=$(retained host2 online); [ "$on" = 1 ] && break; sleep 0.5; done
 
+# ---- the broker goes away for 3 s: agents come back on their own, VMs untouched ----
+before1=$(doms "$H1")
+"$LAB" restart-broker --down 3 >/dev/null
+for k in 1 2; do
+	on=""
+	for _ in $(seq 1 80); do on=$(retained "host$k" online); [ "$on" = 1 ] && break; sleep 0.5; done
+	check "host$k back online after a broker restart" [ "$on" = 1 ]
+	check "host$k state republished after a broker restart" [ -n "$(retained "host$k" state)" ]
+done
+check "broker restart left the domains alone" [ "$before1" = "$(doms "$H1")" ]
+
 # ---- undeploy everywhere ----
 for k in 1 2; do
 	r=$(rpc "host$k" '{"op":"undeploy","scenario":"'$SCEN'"}' 60 2>/dev/null)

@@ -16,6 +16,7 @@
 
 static char *tmpdir;
 static int port;
+static int tls_port;	/* 0 when openssl could not make the certificates */
 static GPid broker = 0;
 
 static int
@@ -104,6 +105,31 @@ setup(void **state)
 	conf = g_build_filename(tmpdir, "mosquitto.conf", NULL);
 	text = g_strdup_printf("listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\n"
 	    "persistence false\n%s", port, pw, getuid() == 0 ? "user root\n" : "");
+	/* a TLS listener with a CA and a server certificate for 127.0.0.1 made here */
+	{
+		g_autofree char *mk = g_strdup_printf("cd '%s' && "
+		    "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 "
+		    "-subj /CN=nube-test-ca && "
+		    "openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt "
+		    "-days 2 -subj /CN=other-ca && "
+		    "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
+		    "-subj /CN=127.0.0.1 && printf 'subjectAltName=IP:127.0.0.1\\n' > ext && "
+		    "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+		    "-out server.crt -days 2 -extfile ext && chmod 644 *.key", tmpdir);
+
+		g_autofree char *quiet = g_strconcat(mk, " >/dev/null 2>&1", NULL);
+
+		if (system(quiet) == 0) {
+			char *t2;
+
+			tls_port = free_port();
+			t2 = g_strdup_printf("%slistener %d 127.0.0.1\ncafile %s/ca.crt\n"
+			    "certfile %s/server.crt\nkeyfile %s/server.key\n", text, tls_port,
+			    tmpdir, tmpdir, tmpdir);
+			g_free(text);
+			text = t2;
+		}
+	}
 	assert_true(g_file_set_contents(conf, text, -1, NULL));
 	broker_start();
 	return 0;
@@ -423,6 +449,45 @@ test_reconnect(void **state)
 	g_free(r.payload);
 }
 
+static void
+test_tls(void **state)
+{
+	g_autofree char *url = NULL, *ca = NULL, *other = NULL;
+	bus_opts o = { .username = "alice", .password = "wonder", .client_id = "t-tls" };
+	GError *err = NULL;
+	rx r = { 0 };
+	bus *b;
+
+	(void)state;
+	if (tls_port == 0)
+		skip();		/* reported as skipped: openssl could not make certificates */
+	url = g_strdup_printf("mqtts://127.0.0.1:%d", tls_port);
+	ca = g_build_filename(tmpdir, "ca.crt", NULL);
+	other = g_build_filename(tmpdir, "other.crt", NULL);
+	o.url = url;
+	o.cafile = ca;
+	b = bus_new(&o, NULL, &err);
+	assert_non_null(b);
+	assert_int_equal(bus_wait_connected(b, 5000, &err), 0);
+	assert_int_equal(bus_subscribe(b, "nube/v1/events", on_msg, &r, &err), 0);
+	spin(200);
+	assert_int_equal(bus_publish(b, "nube/v1/events", "over tls", -1, 1, false, &err), 0);
+	assert_true(wait_for(&r.got, 3000));
+	assert_string_equal(r.payload, "over tls");
+	bus_free(b);
+	/* a server certificate from another CA is refused */
+	o.cafile = other;
+	o.client_id = "t-tls-bad";
+	b = bus_new(&o, NULL, &err);
+	assert_non_null(b);
+	assert_int_equal(bus_wait_connected(b, 3000, &err), -1);
+	assert_non_null(err);
+	g_clear_error(&err);
+	bus_free(b);
+	g_free(r.topic);
+	g_free(r.payload);
+}
+
 int
 main(void)
 {
@@ -432,6 +497,7 @@ main(void)
 		cmocka_unit_test(test_bad_credentials),
 		cmocka_unit_test(test_last_will),
 		cmocka_unit_test(test_reconnect),
+		cmocka_unit_test(test_tls),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
