@@ -6,6 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "plan/alloc.h"
 #include "proto/proto.h"
 
 /* reference FNV-1a 32 written from the published parameters, over the joined string */
@@ -243,6 +244,82 @@ test_alias(void **state)
 	assert_string_equal(dom, "lab-r1");
 }
 
+static const char *
+addr_of(const char *host, void *ud)
+{
+	(void)ud;
+	return strcmp(host, "h1") == 0 ? "10.0.0.1" : strcmp(host, "h2") == 0 ? "10.0.0.2" : NULL;
+}
+
+/* from a real plan: every VM and net as the planner placed them, with its allocations */
+static void
+test_from_plan(void **state)
+{
+	static const char xml[] =
+	    "<vnx><global><version>2.0</version><scenario_name>fp</scenario_name><automac/>"
+	    "<vm_mgmt type='none'/></global>"
+	    "<net name='A' mode='virtual_bridge'/><net name='B' mode='virtual_bridge'/>"
+	    "<vm name='v1' type='libvirt'><if id='1' net='A'><ipv4>10.1.0.1/24</ipv4></if>"
+	    "<if id='2' net='B'><ipv4>10.2.0.1/24</ipv4></if></vm>"
+	    "<vm name='v2' type='libvirt'><if id='1' net='A'><ipv4>10.1.0.2/24</ipv4></if></vm>"
+	    "<vm name='v3' type='libvirt'><if id='1' net='B'><ipv4>10.2.0.3/24</ipv4></if></vm>"
+	    "</vnx>";
+	plan_host hosts[2] = {
+		{ .name = "h1", .cpus = 2, .mem_mib = 4096, .online = true },
+		{ .name = "h2", .cpus = 2, .mem_mib = 4096, .online = true },
+	};
+	diag *d = diag_new();
+	scenario *sc = scenario_parse_memory(xml, sizeof xml - 1, "fp.xml", d);
+	alloc_ctx ac = { .vni_min = 10000, .vni_max = 20000 };
+	plan *p;
+	proto_deployment *dep, *back;
+	json_t *j;
+
+	(void)state;
+	assert_non_null(sc);
+	assert_true(scenario_validate(sc, d));
+	p = plan_partition(sc, NULL, hosts, 2, PLAN_ROUND_ROBIN, d);
+	assert_non_null(p);
+	assert_int_equal(alloc_plan(p, sc, &ac, d), 0);
+	dep = proto_deployment_from_plan(sc, p, xml, addr_of, NULL);
+	assert_string_equal(dep->scenario, "fp");
+	assert_string_equal(dep->spec, xml);
+	assert_int_equal(dep->vms->len, 3);
+	for (guint i = 0; i < sc->vms->len; i++) {
+		const sc_vm *vm = g_ptr_array_index(sc->vms, i);
+		const proto_vm_place *v = proto_deployment_vm(dep, vm->name);
+
+		assert_non_null(v);
+		assert_string_equal(v->host, p->hosts[p->vm_host[i]].name);
+		assert_int_equal(v->macs->len, vm->ifs->len);
+		for (guint k = 0; k < v->macs->len; k++)
+			assert_non_null(g_ptr_array_index(v->macs, k));	/* automac */
+	}
+	for (guint jn = 0; jn < sc->nets->len; jn++) {
+		const sc_net *net = g_ptr_array_index(sc->nets, jn);
+		const proto_net_place *np = proto_deployment_net(dep, net->name);
+
+		assert_non_null(np);
+		assert_int_equal(np->vni, p->net_vni[jn]);
+		assert_int_equal(np->hosts->len, p->net_hosts[jn]->len);
+		assert_int_equal(np->vni != 0, np->hosts->len > 1);
+		for (guint k = 0; k < np->hosts->len; k++)
+			assert_string_equal(g_ptr_array_index(np->addrs, k),
+			    addr_of(g_ptr_array_index(np->hosts, k), NULL));
+	}
+	/* and it survives the wire */
+	j = proto_deployment_to_json(dep);
+	back = proto_deployment_from_json(j, d);
+	assert_non_null(back);
+	assert_false(diag_has_errors(d));
+	json_decref(j);
+	proto_deployment_free(back);
+	proto_deployment_free(dep);
+	plan_free(p);
+	scenario_free(sc);
+	diag_free(d);
+}
+
 int
 main(void)
 {
@@ -252,6 +329,7 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_alias),
+		cmocka_unit_test(test_from_plan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
