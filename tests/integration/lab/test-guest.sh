@@ -24,6 +24,7 @@ cleanup() {
 trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || fail "run as root"
+trap "" PIPE  # a dropped agent connection must not kill the test
 "$REPO/guest/build-guest"
 
 start=$(date +%s%N)
@@ -39,13 +40,21 @@ qemu-system-x86_64 -accel tcg -m 96 -display none -no-reboot \
 QPID=$(cat "$T/qemu.pid")
 ok "qemu started (pid $QPID)"
 
-# one connection to the agent, kept open (closing it drops unanswered replies)
-coproc QGA { exec socat - "UNIX-CONNECT:$T/qga.sock"; }
-QGA_PID=$QGA_PID
+# one connection to the agent, kept open (closing it drops unanswered replies);
+# made again when it drops (QEMU may close it while the guest boots)
+QGA_PID=""
+qga_connect() {
+	if [ -n "$QGA_PID" ] && kill -0 "$QGA_PID" 2>/dev/null; then return 0; fi
+	coproc QGA { exec socat - "UNIX-CONNECT:$T/qga.sock" 2>/dev/null; }
+	QGA_PID=$QGA_PID
+	sleep 0.1
+	kill -0 "$QGA_PID" 2>/dev/null
+}
 
 # qga_call JSON [TIMEOUT]: send one request, print its reply line
 qga_call() {
 	local line
+	qga_connect || return 1
 	printf '%s\n' "$1" >&"${QGA[1]}"
 	IFS= read -r -t "${2:-5}" line <&"${QGA[0]}" || return 1
 	printf '%s\n' "$line"
@@ -53,6 +62,7 @@ qga_call() {
 # qga_sync: discard stale replies (guest-sync with a fresh id)
 qga_sync() {
 	local id=$RANDOM$RANDOM line
+	qga_connect || { sleep 0.5; return 1; }
 	printf '{"execute":"guest-sync","arguments":{"id":%s}}\n' "$id" >&"${QGA[1]}"
 	while IFS= read -r -t "${1:-1}" line <&"${QGA[0]}"; do
 		case "$line" in *"\"return\": $id"*) return 0 ;; esac
