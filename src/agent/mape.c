@@ -1521,7 +1521,20 @@ op_release(mape *m, const bus_msg *msg, const json_t *req, const char *sender)
 		return;
 	}
 	g_mutex_lock(&m->lock);
-	n = balance_reservations_release(m->res, vm);
+	if (!ok)
+		n = balance_reservations_release(m->res, vm);
+	else {	/* arrived: its load shows in the samples only from the next full interval on,
+		 * keep counting the reservation until then */
+		n = 0;
+		for (guint i = 0; i < m->res->items->len; i++) {
+			balance_reservation *x = m->res->items->pdata[i];
+
+			if (strcmp(x->vm, vm) == 0) {
+				x->expires = MIN(x->expires, now_s() + 2.0 * m->n->cfg->interval_s + 1);
+				n++;
+			}
+		}
+	}
 	if (ok) {
 		moved_info *mi = g_new0(moved_info, 1);
 
