@@ -200,6 +200,11 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 	rpc_job *j;
 
 	sender = sender != NULL ? sender + 1 : "?";
+	if (m->retained) {	/* a stale request kept by the broker must not run again */
+		nubed_log(LOG_WARN, "rpc from '%s': retained request on %s ignored", sender,
+		    m->topic);
+		return;
+	}
 	req = json_loadb(m->payload, (size_t)MAX(m->len, 0), 0, &jerr);
 	if (req == NULL || !json_is_object(req)) {
 		nubed_log(LOG_WARN, "rpc from '%s': malformed request: %s", sender,

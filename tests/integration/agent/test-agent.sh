@@ -65,6 +65,20 @@ check "malformed deployment rejected with a reason ($(jq_ error <<<"$r"))" \
 r=$(rpc host1 '{"op":"no-such-op"}' 10)
 check "unknown op rejected by name" grep -q "unknown op 'no-such-op'" <<<"$(jq_ error <<<"$r")"
 
+# a retained request (kept by the broker) is never run: no answer
+resp="nube/v1/reply/agent-test-retained-$$"
+"$LAB" stop-agent 1 >/dev/null
+mosquitto_sub -V mqttv5 -h "$BROKER" -u operator -P "$OPW" -t "$resp" -W 4 >"$NUBE_LAB_STATE/ret.out" 2>/dev/null &
+rs=$!
+sleep 0.3
+mosquitto_pub -V mqttv5 -h "$BROKER" -u operator -P "$OPW" -q 1 -r -t nube/v1/host/host1/rpc/operator \
+	-m '{"op":"status"}' -D PUBLISH response-topic "$resp" -D PUBLISH correlation-data r1
+"$LAB" restart-agent 1 >/dev/null	# gets it flagged retained when it subscribes
+wait $rs
+mosquitto_pub -V mqttv5 -h "$BROKER" -u operator -P "$OPW" -q 1 -r -t nube/v1/host/host1/rpc/operator -n
+check "a retained request is not run" [ ! -s "$NUBE_LAB_STATE/ret.out" ]
+for _ in $(seq 1 40); do [ "$(retained host1 online)" = 1 ] && break; sleep 0.5; done
+
 # ---- deploy a on host1, b on host2, Net0 over VXLAN ----
 J=$("$HERE/mkdeploy.py" "$HERE/pair.xml" $SCEN 10077 "host1=$H1:a" "host2=$H2:b")
 t0=$(date +%s.%N)
