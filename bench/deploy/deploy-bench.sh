@@ -55,18 +55,24 @@ one_deploy() {
 	shift
 	"$NUBE" undeploy --force "$name" >/dev/null 2>&1 || true
 	t0=$(date +%s%N)
-	"$NUBE" deploy "$SCEN" "$@" >"$T/out" 2>"$T/err" || { cat "$T/err" >&2; return 1; }
+	# every progress line with its time since the start (ms)
+	"$NUBE" deploy "$SCEN" --timeout 300 "$@" 2>&1 >"$T/out" |
+		while IFS= read -r line; do echo "$(( ($(date +%s%N) - t0) / 1000000 )) $line"; done >"$T/err"
+	[ "${PIPESTATUS[0]}" = 0 ] || { cat "$T/err" >&2; return 1; }
 	t1=$(date +%s%N)
+	# when the last domain was started and the last guest configured
+	started=$(grep "started as domain" "$T/err" | tail -1 | cut -d' ' -f1)
+	configured=$(grep "configured$" "$T/err" | tail -1 | cut -d' ' -f1)
 	hosts=$("$NUBE" status "$name" --json | jq '[.vms[] | select(.state=="running") | .host] | unique | length')
 	running=$("$NUBE" status "$name" --json | jq '[.vms[] | select(.state=="running")] | length')
 	[ "$running" = "$nvm" ] || { echo "deploy-bench: $running of $nvm running" >&2; return 1; }
-	echo "$label $(( (t1 - t0) / 1000000 )) $hosts"
+	echo "$label $(( (t1 - t0) / 1000000 )) $hosts ${started:--} ${configured:--}"
 	"$NUBE" undeploy "$name" >/dev/null || { echo "deploy-bench: undeploy failed" >&2; return 1; }
 	sleep 2	# let the hosts settle (QEMU processes gone)
 }
 
 echo "# deploy-bench: $nvm VMs ($SCEN), 3-host lab${quota:+, each host capped to $quota % of a CPU}, $(nproc) CPUs, $rounds rounds"
-echo "# label ms hosts-used"
+echo "# label total-ms hosts-used last-domain-started-ms last-guest-configured-ms"
 : >"$T/res"
 for r in $(seq 1 "$rounds"); do
 	one_deploy 1host --restrictions "$T/pin-host1.xml" | tee -a "$T/res"

@@ -499,8 +499,9 @@ static const char deploy_help[] =
 "  -a, --algorithm A         round-robin, weighted-round-robin, least-loaded or graph\n"
 "                            (default " CLI_DEFAULT_ALGORITHM ")\n"
 "  -r, --restrictions FILE   deployment restrictions (EDIV format)\n"
-"  -t, --timeout S           give up on a host silent for S seconds (default [deploy]\n"
-"                            timeout of the config, else 120)\n"
+"  -t, --timeout S           give up on guests whose agent is not up within S seconds\n"
+"                            and on a host silent for longer (default [deploy] timeout\n"
+"                            of the config, else 120)\n"
 "  -j, --json                print the placement as JSON (as 'nube plan --json')\n"
 "      --config FILE         client config\n"
 "  -h, --help                this help\n"
@@ -770,8 +771,8 @@ cmd_deploy(int argc, char **argv)
 		for (guint i = 0; i < used->len; i++) {
 			const char *h = used->pdata[i];
 			client_call *call = client_call_start(l.c, h,
-			    json_pack("{s:s, s:s, s:O}", "op", "deploy", "scenario", s->name,
-			    "deployment", dj), timeout_s * 1000, &pending, deploy_progress,
+			    json_pack("{s:s, s:s, s:O, s:i}", "op", "deploy", "scenario", s->name,
+			    "deployment", dj, "guest_timeout_s", timeout_s), (timeout_s + 15) * 1000, &pending, deploy_progress,
 			    deploy_done, &run);
 
 			g_hash_table_insert(run.targets, (gpointer)h, call);
