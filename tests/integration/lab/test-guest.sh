@@ -10,7 +10,7 @@ set -eu
 
 REPO=$(cd "$(dirname "$0")/../../.." && pwd)
 GDIR=${NUBE_GUEST_DIR:-/var/lib/nube/guest}
-BOOT_LIMIT=${BOOT_LIMIT:-30}
+BOOT_LIMIT=${BOOT_LIMIT:-60}
 T=$(mktemp -d /tmp/nube-test-guest.XXXXXX)
 QPID=""
 
@@ -110,5 +110,28 @@ out=$(guest_exec "for a in ip ping ping6 udhcpc sysctl hostname sh; do command -
 ok "busybox applets present"
 out=$(guest_exec "ip addr add 192.0.2.5/24 dev eth0 && ip -o -4 addr show eth0")
 case "$out" in *192.0.2.5/24*) ok "address configured through the agent" ;; *) fail "ip addr add: $out" ;; esac
+
+# the agent is respawned when it dies
+qga_call "$(jq -cn '{execute:"guest-exec",arguments:{path:"/bin/sh",arg:["-c","sleep 1; kill $(pidof qemu-ga)"]}}')" > /dev/null ||
+	fail "guest-exec kill: no reply"
+sleep 2
+back=0
+for _ in $(seq 1 20); do
+	if qga_sync 1; then back=1; break; fi
+done
+[ "$back" = 1 ] || fail "qemu-ga did not come back after being killed"
+out=$(guest_exec "echo again")
+[ "$out" = again ] || fail "guest-exec after the agent restart gave '$out'"
+ok "qemu-ga respawned after being killed"
+
+# guest-shutdown powers the guest off (QEMU exits)
+printf '%s\n' '{"execute":"guest-shutdown","arguments":{"mode":"powerdown"}}' >&"${QGA[1]}" || true
+for _ in $(seq 1 100); do
+	kill -0 "$QPID" 2>/dev/null || break
+	sleep 0.2
+done
+! kill -0 "$QPID" 2>/dev/null || fail "guest-shutdown did not power the guest off within 20 s"
+QPID=""
+ok "guest-shutdown powered the guest off"
 
 echo "PASS test-guest (boot-to-agent ${ms} ms)"
