@@ -447,6 +447,12 @@ main(int argc, char **argv)
 	g_unix_signal_add(SIGINT, on_signal, &n);
 	signal(SIGPIPE, SIG_IGN);
 	nubed_publish_state(&n);	/* first sample while the broker connects */
+	/* say once why the broker is not there; the bus keeps retrying (1 s .. 30 s) */
+	if (bus_wait_connected(n.bus, 5000, &err) < 0) {
+		nubed_log(LOG_WARN, "%s (VMs keep running; retrying in the background)",
+		    err->message);
+		g_clear_error(&err);
+	}
 	g_main_loop_run(n.loop);
 
 	/* clean leave: online 0 (retained), disconnect; domains are not touched */
