@@ -14,9 +14,17 @@
  *   reply/<client-id> response topics (CLI clients and agents)
  *   events            {"ts": unix_ms, "host": h, "type": "...", "scenario":..., "vm":..., "msg": ...}
  *
- * rpc ops: "deploy" {deployment}, "undeploy" {"scenario": S}, "exec" {"scenario": S, "vm": V,
- *   "seq": Q} -> {"ok", "results": [{"vm","exit","stdout","stderr"}]}, "status" {} -> {"vms": [...]},
- *   "prepare-net" {net placement list}, "admit" {...}, "migrate" {...}, "drain" {}.
+ * rpc ops: "deploy" {"deployment": {deployment}, "guest_timeout_s"?: N} (the deployment's keys
+ *   may also sit in the request itself) -> {"ok", "vms": [{"vm","domain"}], "nets", "warnings"};
+ *   "undeploy" {"scenario": S} -> {"ok", "domains": n, "nets": m};
+ *   "exec" {"scenario": S, "vm": V, "cmd": C | "seq": Q [, "spec": X], "timeout_s"?: N}
+ *   -> {"ok", "exit", "stdout", "stderr", "results": [{"vm","seq","cmd","exit","stdout","stderr"}]}
+ *   (without "spec" the agent uses the one it kept from the deploy);
+ *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, nets}], "nets": [...]};
+ *   "net-ensure" (alias "prepare-net") {"scenario","net","vni","hosts","addrs"[, "mtu"]},
+ *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer).
+ *   Every reply carries "host". Replies are published with MQTT 5 user property
+ *   "nube-final" = "1" (final) or "0" (progress); bus_request relies on it.
  */
 #ifndef NUBE_PROTO_H
 #define NUBE_PROTO_H
