@@ -340,6 +340,19 @@ capacity_of(const json_t *st)
 	return jnum(st, "cpus", 0);
 }
 
+/* scenario_busy: a deploy, undeploy or net op of scen runs on this host now (its VMs are not
+ * moved meanwhile) */
+static bool
+scenario_busy(mape *m, const char *scen)
+{
+	GMutex *mu = nubed_scenario_mutex(m->n, scen);
+
+	if (!g_mutex_trylock(mu))
+		return true;
+	g_mutex_unlock(mu);
+	return false;
+}
+
 /* fill h from state st (under m->lock); self: pin VMs migrating now and add cooldown data */
 static void
 host_fill(mape *m, view *v, balance_host *h, json_t *st, bool self)
@@ -392,7 +405,8 @@ host_fill(mape *m, view *v, balance_host *h, json_t *st, bool self)
 				x->last_moved = mi->at;
 				x->prev_host = mi->prev_host;
 			}
-			x->pinned = g_hash_table_contains(m->busy, x->name) || x->scenario == NULL;
+			x->pinned = g_hash_table_contains(m->busy, x->name) || x->scenario == NULL ||
+			    scenario_busy(m, x->scenario);
 		}
 		k++;
 	}
@@ -911,6 +925,9 @@ move_run(mape *m, move_task *t)
 	/* 2. the VM's nets on the destination (and the destination in every carrier's FDB) */
 	nets = nets_of(m, info, &res->why);
 	if (nets == NULL) {
+		mape_event(m, "migrate-failed", info->scenario, mv->vm, json_pack("{s:s, s:s, s:s}",
+		    "src", m->n->cfg->host, "dst", mv->dst, "error", res->why),
+		    "'%s' not moved to %s: %s", mv->vm, mv->dst, res->why);
 		release_at(m, mv->dst, mv->vm, false);
 		goto out;
 	}
@@ -928,6 +945,10 @@ move_run(mape *m, move_task *t)
 			g_ptr_array_add(a2, g_strdup(addr));
 		}
 		if (net_ensure_all(m, info->scenario, s, h2, a2, &res->why) < 0) {
+			mape_event(m, "migrate-failed", info->scenario, mv->vm, json_pack("{s:s, s:s,"
+			    " s:s}", "src", m->n->cfg->host, "dst", mv->dst, "error", res->why),
+			    "'%s' not moved to %s: preparing its nets failed: %s", mv->vm, mv->dst,
+			    res->why);
 			release_at(m, mv->dst, mv->vm, false);
 			goto out;
 		}
@@ -1030,6 +1051,9 @@ move_thread(gpointer p)
 	mape *m = t->job->m;
 
 	move_run(m, t);
+	if (t->res->status != MOVE_OK)
+		nubed_log(LOG_WARN, "'%s' not moved to %s: %s", t->res->vm, t->res->dst,
+		    t->res->why != NULL ? t->res->why : "?");
 	g_mutex_lock(&m->lock);
 	if (t->res->status == MOVE_OK)
 		m->n_ok++;

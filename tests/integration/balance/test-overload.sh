@@ -1,0 +1,67 @@
+#!/bin/bash
+# test-overload.sh: seed cases 1, 2 and 3 (seed 001 §5.3-5.5) on a 2-host lab at 50 % CPU each.
+#  case 1: host1 is overloaded while alone -> an "alone" event, no migration; host2's agent
+#          joins -> host1 migrates to host2 after alarm_count samples; both end under threshold
+#  case 2: the overload is heavy (four burning guests, host1 saturated): more than one VM
+#          has to move
+#  case 3: host2 is then pushed over the threshold: it plans, finds no move that keeps host1
+#          under the threshold (the refusal and its reason are in the "plan" event), is
+#          penalised and migrates nothing
+# Thresholds (measured here: an idle TCG guest costs ~0.05 of a host, a 10 % duty burner
+# ~0.28): load-threshold 0.65, margin 0.05, alarm-count 2, penalty 6 s + 2 s.
+# Run as root; honours NUBE_LAB_ID, NUBE, NUBED.
+source "$(dirname "$0")/lib.sh"
+need
+TH=0.65
+bal_lab_up 2 50 "load-threshold = $TH" "margin = 0.05" "alarm-count = 2" "penalty = 6" \
+	"penalty-step = 2" "cooldown = 60"
+deploy_quad
+"$LAB" stop-agent host2 >/dev/null
+retry 30 bal_all_live 1 || fail "host2 still live after its agent stopped"
+events_start
+
+# --- case 1 + 2: overloaded while alone, then a peer joins
+for v in v1 v2 v3 v4; do burn "$v" 10; done
+ok "four 10 % burners in host1's guests"
+ev_wait 90 "'alone' event from host1" '.type=="alone" and .host=="host1"'
+sleep 5
+[ "$(ev_count '.type=="migrate-start"')" = 0 ] || fail "a migration started while host1 was alone"
+[ "$(ev_count '.type=="plan"')" = 0 ] || fail "a plan was made while host1 was alone"
+ok "alone: overloaded but no plan and no migration"
+"$LAB" exec host1 -- true
+"$LAB" restart-agent host2 >/dev/null
+t_join=$SECONDS
+ev_wait 120 "first migration host1 -> host2" '.type=="migrated" and .host=="host1" and .data.dst=="host2"'
+ev_wait 180 "second migration host1 -> host2 (heavy overload, case 2)" '.type=="migrated" and .host=="host1" and .data.dst=="host2"' 2
+wait_load 1 '<' "$TH" 120
+wait_load 2 '<' "$TH" 60
+n_moved=$(ev_count '.type=="migrated"')
+jq -r 'select(.type=="migrated") | "\(.vm) \(.data.src)->\(.data.dst) \(.data.duration_ms) ms, downtime \(.data.downtime_ms) ms"' "$EVENTS" |
+	while read -r l; do info "migrated: $l"; done
+jq -r 'select(.type=="plan") | .msg' "$EVENTS" | sed -n 1,8p | while read -r l; do info "plan: $l"; done
+ok "cases 1+2: $n_moved migration(s) after host2 joined ($((SECONDS - t_join)) s), both hosts under $TH"
+# the placement the hosts report agrees with the events
+on2=$("$NUBE" status bq --json | jq '[.vms[] | select(.host=="host2")] | length')
+[ "$on2" = "$n_moved" ] || fail "host2 runs $on2 VMs, $n_moved migrations were reported"
+# the guests still reach each other over the scenario net after the moves
+moved_vm=$(jq -r 'select(.type=="migrated") | .vm' "$EVENTS" | sed -n 1p)
+moved_vm=${moved_vm#bq-}
+stay=$(for v in v1 v2 v3 v4; do [ "$(vm_host $v)" = host1 ] && echo $v; done | sed -n 1p)
+[ -n "$stay" ] || fail "no VM left on host1"
+retry 30 "$NUBE" exec bq --vm "$moved_vm" --cmd "ping -c 2 -W 2 10.98.0.${stay#v}" ||
+	{ cat "$T/retry.out"; fail "$moved_vm (host2) cannot ping $stay (host1) after the move"; }
+ok "$moved_vm on host2 pings $stay on host1 over the stretched net"
+
+# --- case 3: host2 over the threshold, no room on host1
+n_before=$(ev_count '.type=="migrated"')
+for v in $(for v in v1 v2 v3 v4; do [ "$(vm_host $v)" = host2 ] && echo $v; done); do
+	burn "$v" 20
+done
+ok "host2's guests burn harder"
+ev_wait 120 "host2 plans and finds no move" '.type=="plan" and .host=="host2" and (.data.moves | length) == 0'
+jq -r 'select(.type=="plan" and .host=="host2") | .msg' "$EVENTS" | sed -n 1,4p | while read -r l; do info "host2 plan: $l"; done
+ev_wait 30 "host2 penalised" '.type=="penalty" and .host=="host2"'
+sleep 10
+[ "$(ev_count '.type=="migrate-start" and .host=="host2"')" = 0 ] || fail "host2 migrated although host1 had no room"
+[ "$(ev_count '.type=="migrated"')" = "$n_before" ] || fail "a migration happened during case 3"
+ok "case 3: host2 refused to push host1 over $TH (reason in its plan event), penalised, nothing moved"
