@@ -313,9 +313,13 @@ client_connect(client_conf *conf, GError **err)
 	c->calls = g_ptr_array_new_with_free_func((GDestroyNotify)NULL);
 	c->bus = bus_new(&o, NULL, &e);
 	if (c->bus == NULL || bus_wait_connected(c->bus, CONNECT_TIMEOUT_MS, &e) < 0) {
+		const char *why = e != NULL ? e->message : "not connected";
+
+		/* the bus says "broker HOST:PORT: reason"; the URL is named already */
+		if (g_str_has_prefix(why, "broker ") && strstr(why, ": ") != NULL)
+			why = strstr(why, ": ") + 2;
 		g_set_error(err, g_quark_from_static_string("nube-client"), 1,
-		    "cannot reach broker %s: %s", conf->url,
-		    e != NULL ? e->message : "not connected");
+		    "cannot reach broker %s: %s", conf->url, why);
 		return NULL;
 	}
 	return g_steal_pointer(&c);

@@ -60,7 +60,11 @@ live_open_conf(live *l, const char *config)
 	g_autoptr(GError) e = NULL;
 
 	if ((l->conf = client_conf_load(config, &e)) == NULL) {
-		out_err("cannot reach broker: %s", e->message);
+		/* no config at all: the broker is unknown; a broken one is reported as such */
+		if (g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+			out_err("cannot reach broker: %s", e->message);
+		else
+			out_err("client config: %s", e->message);
 		return CLI_UNAVAILABLE;
 	}
 	return -1;

@@ -1,0 +1,353 @@
+/* tests of the CLI's client module: config search and values, live host discovery from
+ * retained messages and rpc calls, against a real mosquitto started on 127.0.0.1 */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cli/client.h"
+#include "proto/proto.h"
+#include "store/store.h"
+
+static char *tmpdir;
+static int port;
+static GPid broker;
+
+static int
+free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), p;
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+	p = ntohs(a.sin_port);
+	close(fd);
+	return p;
+}
+
+static char *
+write_conf(const char *name, const char *text)
+{
+	char *path = g_build_filename(tmpdir, name, NULL);
+
+	assert_true(g_file_set_contents(path, text, -1, NULL));
+	return path;
+}
+
+static int
+setup(void **state)
+{
+	g_autofree char *conf = NULL, *text = NULL;
+	char *argv[] = { "mosquitto", "-c", NULL, NULL };
+
+	(void)state;
+	tmpdir = g_dir_make_tmp("nube-client-XXXXXX", NULL);
+	assert_non_null(tmpdir);
+	port = free_port();
+	text = g_strdup_printf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n%s",
+	    port, getuid() == 0 ? "user root\n" : "");
+	conf = write_conf("mosquitto.conf", text);
+	argv[2] = conf;
+	assert_true(g_spawn_async(NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+	    G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &broker, NULL));
+	for (int i = 0; i < 200; i++) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+		    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+
+		close(fd);
+		if (rc == 0)
+			return 0;
+		g_usleep(20000);
+	}
+	fail_msg("mosquitto did not start on port %d", port);
+	return -1;
+}
+
+static int
+teardown(void **state)
+{
+	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmpdir);
+
+	(void)state;
+	if (broker > 0) {
+		kill(broker, SIGTERM);
+		waitpid(broker, NULL, 0);
+	}
+	g_free(tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- config ---- */
+
+static void
+test_conf_values(void **state)
+{
+	g_autofree char *p = write_conf("a.conf", "[broker]\nurl = mqtt://10.0.0.1:1883\n"
+	    "username = operator\npassword = secret\n[store]\npath = /x/y.db\n"
+	    "[deploy]\nvni_min = 100\nvni_max = 200\ntimeout = 7\n");
+	g_autoptr(GError) e = NULL;
+	g_autoptr(client_conf) c = client_conf_load(p, &e);
+
+	(void)state;
+	assert_non_null(c);
+	assert_string_equal(c->url, "mqtt://10.0.0.1:1883");
+	assert_string_equal(c->username, "operator");
+	assert_string_equal(c->password, "secret");
+	assert_null(c->cafile);
+	assert_string_equal(c->store_path, "/x/y.db");
+	assert_int_equal(c->vni_min, 100);
+	assert_int_equal(c->vni_max, 200);
+	assert_int_equal(c->timeout_s, 7);
+}
+
+static void
+test_conf_defaults_and_env(void **state)
+{
+	g_autofree char *p = write_conf("empty.conf", "# nothing\n");
+	g_autoptr(GError) e = NULL;
+	g_autoptr(client_conf) c = NULL;
+
+	(void)state;
+	g_setenv("NUBE_CONFIG", p, TRUE);
+	c = client_conf_load(NULL, &e);	/* found through $NUBE_CONFIG */
+	g_unsetenv("NUBE_CONFIG");
+	assert_non_null(c);
+	assert_string_equal(c->file, p);
+	assert_string_equal(c->url, CLIENT_DEFAULT_URL);
+	assert_string_equal(c->store_path, STORE_DEFAULT_PATH);
+	assert_int_equal(c->vni_min, 10000);
+	assert_int_equal(c->vni_max, 16777215);
+	assert_int_equal(c->timeout_s, CLIENT_DEFAULT_TIMEOUT_S);
+}
+
+static void
+test_conf_errors(void **state)
+{
+	static const char *const bad[] = {
+		"[deploy]\nvni_min = abc\n",
+		"[deploy]\nvni_max = 16777216\n",
+		"[deploy]\nvni_min = 300\nvni_max = 200\n",
+		"[deploy]\ntimeout = 0\n",
+		"not a key file\n",
+	};
+	g_autofree char *missing = g_build_filename(tmpdir, "missing.conf", NULL);
+	g_autoptr(GError) e = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *n = g_strdup_printf("bad%zu.conf", i);
+		g_autofree char *p = write_conf(n, bad[i]);
+		g_autoptr(GError) e2 = NULL;
+
+		assert_null(client_conf_load(p, &e2));
+		assert_non_null(e2);
+		assert_non_null(strstr(e2->message, p));	/* the message names the file */
+	}
+	assert_null(client_conf_load(missing, &e));
+	assert_non_null(e);
+}
+
+/* ---- discovery and rpc against the broker ---- */
+
+static client_conf *
+test_conf(void)
+{
+	client_conf *c = g_new0(client_conf, 1);
+
+	c->url = g_strdup_printf("mqtt://127.0.0.1:%d", port);
+	c->timeout_s = 5;
+	return c;
+}
+
+static bus *
+raw_bus(const char *id)
+{
+	g_autofree char *url = g_strdup_printf("mqtt://127.0.0.1:%d", port);
+	bus_opts o = { .url = url, .client_id = (char *)id, .keepalive_s = 5 };
+	bus *b = bus_new(&o, NULL, NULL);
+
+	assert_non_null(b);
+	assert_int_equal(bus_wait_connected(b, 3000, NULL), 0);
+	return b;
+}
+
+static void
+retain(bus *b, const char *host, const char *leaf, const char *payload)
+{
+	g_autofree char *t = bus_host_topic(host, leaf);
+
+	assert_int_equal(bus_publish(b, t, payload, (int)strlen(payload), 1, true, NULL), 0);
+}
+
+static bool
+never(void *ud)
+{
+	(void)ud;
+	return false;
+}
+
+static void
+test_discover(void **state)
+{
+	g_autoptr(client_conf) conf = test_conf();
+	g_autoptr(client) c = NULL;
+	g_autoptr(GError) e = NULL;
+	g_autoptr(GPtrArray) live = NULL, all = NULL;
+	bus *pub = raw_bus("test-pub");
+	int64_t now = g_get_real_time() / 1000;
+	g_autofree char *fresh = g_strdup_printf("{\"ts\": %" G_GINT64_FORMAT ", \"cpus\": 4, "
+	    "\"load\": 0.25, \"mem_total_mib\": 8192, \"mem_used_mib\": 1024, \"vms\": [{}, {}], "
+	    "\"fabric_addr\": \"10.9.0.11\", \"interval\": 10}", now);
+	g_autofree char *stale = g_strdup_printf("{\"ts\": %" G_GINT64_FORMAT ", \"cpus\": 2, "
+	    "\"interval\": 10}", now - 31000);
+	g_autofree char *off = g_strdup_printf("{\"ts\": %" G_GINT64_FORMAT ", \"cpus\": 2}", now);
+	client_host *a;
+	gint64 t0;
+
+	(void)state;
+	retain(pub, "ha", "online", "1");
+	retain(pub, "ha", "state", fresh);
+	retain(pub, "hb", "online", "1");
+	retain(pub, "hb", "state", stale);	/* older than 3 intervals */
+	retain(pub, "hc", "online", "0");	/* last will */
+	retain(pub, "hc", "state", off);
+	retain(pub, "hd", "online", "1");
+	retain(pub, "hd", "state", "not json");
+	client_wait(never, NULL, 300);	/* let the publishes out */
+	bus_free(pub);
+
+	c = client_connect(conf, &e);
+	assert_non_null(c);
+	t0 = g_get_monotonic_time();
+	assert_int_equal(client_discover(c, &e), 0);
+	assert_true(g_get_monotonic_time() - t0 < 3500 * 1000);	/* bounded */
+	all = client_hosts_sorted(c, false);
+	live = client_hosts_sorted(c, true);
+	assert_int_equal(all->len, 4);
+	assert_string_equal(((client_host *)all->pdata[0])->name, "ha");
+	assert_string_equal(((client_host *)all->pdata[3])->name, "hd");
+	assert_int_equal(live->len, 1);
+	a = live->pdata[0];
+	assert_string_equal(a->name, "ha");
+	assert_true(a->online && a->fresh);
+	assert_true(a->cpus == 4.0);
+	assert_true(a->load > 0.249 && a->load < 0.251);
+	assert_int_equal(a->mem_total_mib, 8192);
+	assert_int_equal(a->mem_used_mib, 1024);
+	assert_int_equal(a->nvms, 2);
+	assert_string_equal(a->fabric_addr, "10.9.0.11");
+	assert_true(client_host_get(c, "hb")->online && !client_host_get(c, "hb")->fresh);
+	assert_false(client_host_get(c, "hc")->online);
+	assert_false(client_host_get(c, "hd")->has_state);
+	assert_null(client_host_get(c, "nope"));
+}
+
+/* a fake agent: answers rpc/operator requests with one progress message and then ok, or an
+ * error when the request says {"fail": true} */
+static void
+fake_agent(bus *b, const bus_msg *m, void *ud)
+{
+	json_auto_t *req = json_loads(m->payload, 0, NULL);
+	json_auto_t *prog = json_pack("{s:s}", "progress", "vm 'x' started");
+	json_auto_t *ok = json_is_true(json_object_get(req, "fail")) ?
+	    json_pack("{s:b, s:s}", "ok", 0, "error", "vm 'x': define: boom") :
+	    json_pack("{s:b, s:i}", "ok", 1, "domains", 2);
+
+	(void)ud;
+	assert_int_equal(bus_reply(b, m, prog, false, NULL), 0);
+	assert_int_equal(bus_reply(b, m, ok, true, NULL), 0);
+}
+
+static int nprogress;
+
+static void
+on_progress(client_call *call, const char *text, void *ud)
+{
+	(void)ud;
+	assert_string_equal(call->host, "ha");
+	assert_string_equal(text, "vm 'x' started");
+	nprogress++;
+}
+
+static void
+test_calls(void **state)
+{
+	g_autoptr(client_conf) conf = test_conf();
+	g_autoptr(client) c = NULL;
+	bus *agent = raw_bus("test-agent");
+	client_call *good, *bad, *silent, *gone;
+	int pending = 0;
+
+	(void)state;
+	assert_int_equal(bus_subscribe(agent, PROTO_TOPIC_ROOT "host/ha/rpc/operator", fake_agent,
+	    NULL, NULL), 0);
+	client_wait(never, NULL, 200);
+	c = client_connect(conf, NULL);
+	assert_non_null(c);
+	good = client_call_start(c, "ha", json_pack("{s:s}", "op", "undeploy"), 3000, &pending,
+	    on_progress, NULL, NULL);
+	bad = client_call_start(c, "ha", json_pack("{s:s, s:b}", "op", "deploy", "fail", 1), 3000,
+	    &pending, on_progress, NULL, NULL);
+	silent = client_call_start(c, "nobody", json_pack("{s:s}", "op", "status"), 500, &pending,
+	    NULL, NULL, NULL);
+	gone = client_call_start(c, "nobody", json_pack("{s:s}", "op", "status"), 60000, &pending,
+	    NULL, NULL, NULL);
+	assert_int_equal(pending, 4);
+	client_call_abandon(gone, "went offline");
+	assert_int_equal(pending, 3);
+	assert_true(client_wait_calls(&pending, NULL, 10000));
+	assert_int_equal(pending, 0);
+	assert_int_equal(nprogress, 2);
+	assert_true(good->done && good->ok);
+	assert_string_equal(good->op, "undeploy");
+	assert_int_equal(json_integer_value(json_object_get(good->reply, "domains")), 2);
+	assert_true(bad->done && !bad->ok);
+	assert_string_equal(bad->error, "vm 'x': define: boom");
+	assert_true(silent->done && !silent->ok);
+	assert_non_null(silent->error);
+	assert_true(gone->done && !gone->ok);
+	assert_string_equal(gone->error, "went offline");
+	client_free(g_steal_pointer(&c));
+	bus_free(agent);
+}
+
+static void
+test_unreachable(void **state)
+{
+	g_autoptr(client_conf) conf = g_new0(client_conf, 1);
+	g_autoptr(GError) e = NULL;
+
+	(void)state;
+	conf->url = g_strdup_printf("mqtt://127.0.0.1:%d", free_port());	/* nobody listens */
+	assert_null(client_connect(conf, &e));
+	assert_non_null(e);
+	assert_true(g_str_has_prefix(e->message, "cannot reach broker mqtt://127.0.0.1:"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_conf_values),
+		cmocka_unit_test(test_conf_defaults_and_env),
+		cmocka_unit_test(test_conf_errors),
+		cmocka_unit_test(test_discover),
+		cmocka_unit_test(test_calls),
+		cmocka_unit_test(test_unreachable),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
