@@ -1,0 +1,82 @@
+#!/bin/bash
+# test-evacuate.sh: seed case 6 (seed 001 §5.8) on a 3-host lab at 50 % CPU each, plus the
+# service loss of a live migration (seed §5.11.1) and `nube drain`.
+#  - host1 (v1 burning, v2) is loaded, host2 (v4) and host3 (v3) idle; host1's agent has
+#    evacuate = true. While v3 on host3 pings v1 every 10 ms, host1's agent gets SIGTERM: it
+#    moves every VM away under the admission rules, then exits. All VMs end on host2/host3.
+#  - pings lost while v1 moved: reported, goal <= downtime/10 ms + 2; v1 is still reachable
+#    over its scenario net afterwards (from v3, and v2 wherever it went).
+#  - `nube drain host2` empties host2 the same way (exit 0), `--cancel` ends it.
+# Run as root; honours NUBE_LAB_ID, NUBE, NUBED.
+source "$(dirname "$0")/lib.sh"
+need
+TH=0.65
+KEYS=("load-threshold = $TH" "margin = 0.05" "alarm-count = 2" "penalty = 6" "penalty-step = 2")
+bal_lab_up 3 50 "${KEYS[@]}"
+deploy_quad "$BAL/trio-r.xml"
+bal_conf 1 "${KEYS[@]}" "evacuate = true" "evacuate-timeout = 240"
+"$LAB" restart-agent host1 >/dev/null
+retry 60 bal_all_live 3 || fail "host1 not live again"
+grep -q "evacuate on exit yes" "$LAB_STATE/host1/nubed.log" || fail "host1's agent does not evacuate on exit"
+events_start
+burn v1 10
+ok "v1 burns on host1; host1 evacuates on exit"
+wait_load 1 '>' 0.25 60
+
+# v3 (host3) pings v1 (host1) every 10 ms through the whole evacuation
+"$NUBE" exec bq --vm v3 --cmd 'ping -i 0.01 -w 300 10.98.0.1 >/tmp/ping.log 2>&1 & echo $! >/tmp/ping.pid; echo started' >"$T/ping.out" 2>&1 ||
+	{ cat "$T/ping.out"; fail "start the pinger in v3"; }
+sleep 3
+pid=$(cat "$LAB_STATE/host1/nubed.pid")
+t0=$SECONDS
+kill -TERM "$pid"
+while kill -0 "$pid" 2>/dev/null; do
+	[ $((SECONDS - t0)) -lt 300 ] || fail "host1's agent still running 300 s after SIGTERM"
+	sleep 1
+done
+ok "host1's agent exited $((SECONDS - t0)) s after SIGTERM"
+grep -q "evacuating every VM" "$LAB_STATE/host1/nubed.log" || fail "host1 did not evacuate"
+ev_wait 10 "drain-done from host1" '.type=="drain-done" and .host=="host1"'
+d=$(host_domains 1 | wc -l)
+[ "$d" = 0 ] || fail "host1 still has $d domain(s): $(host_domains 1 | tr '\n' ' ')"
+for v in v1 v2; do
+	h=$(jq -r 'select(.type=="migrated" and .vm=="bq-'$v'") | .data.dst' "$EVENTS" | sed -n 1p)
+	[ -n "$h" ] || fail "no migration of $v reported"
+	host_domains "${h#host}" | grep -qx "bq-$v" || fail "$v is not on $h as reported"
+	in_host "${h#host}" virsh -q -c qemu:///system domstate "bq-$v" | grep -q running || fail "$v not running on $h"
+done
+jq -r 'select(.type=="migrated") | "\(.vm) \(.data.src)->\(.data.dst) \(.data.duration_ms) ms, downtime \(.data.downtime_ms) ms"' "$EVENTS" |
+	while read -r l; do info "migrated: $l"; done
+ok "case 6: every VM left host1 before its agent exited"
+
+# pings lost while v1 moved
+"$NUBE" exec bq --vm v3 --cmd 'kill -INT $(cat /tmp/ping.pid); sleep 1; tail -3 /tmp/ping.log' >"$T/ping.out" 2>&1 ||
+	{ cat "$T/ping.out"; fail "stop the pinger"; }
+tx=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$T/ping.out")
+rx=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' "$T/ping.out")
+[ -n "$tx" ] && [ -n "$rx" ] || { cat "$T/ping.out"; fail "no ping summary"; }
+[ "$rx" -gt 0 ] || fail "v3 never reached v1"
+down=$(jq -r 'select(.type=="migrated" and .vm=="bq-v1") | .data.downtime_ms' "$EVENTS" | sed -n 1p)
+dur=$(jq -r 'select(.type=="migrated" and .vm=="bq-v1") | .data.duration_ms' "$EVENTS" | sed -n 1p)
+lost=$((tx - rx))
+goal=$((down / 10 + 2))
+echo "PING-RESULT: v1 migration ${dur} ms, downtime ${down} ms; pings every 10 ms: $tx sent, $rx received, $lost lost (goal <= $goal)"
+info "pings lost $lost vs goal $goal (reported, not asserted: TCG guests under a CPU cap keep no 10 ms pace)"
+# the scenario's links work after the move
+retry 30 "$NUBE" exec bq --vm v3 --cmd 'ping -c 3 -W 2 10.98.0.1' || { cat "$T/retry.out"; fail "v3 cannot reach v1 after the move"; }
+retry 30 "$NUBE" exec bq --vm v1 --cmd 'ping -c 3 -W 2 10.98.0.2' || { cat "$T/retry.out"; fail "v1 cannot reach v2 after the moves"; }
+ok "v1 reachable over its scenario net after the move (from v3 and to v2)"
+
+# nube drain: empty host2 (a live agent) under the same rules
+"$LAB" restart-agent host1 >/dev/null
+retry 60 bal_all_live 3 || fail "host1 not live again"
+unburn v1
+n2=$(host_domains 2 | wc -l)
+[ "$n2" -ge 1 ] || fail "host2 has no VM to drain"
+"$NUBE" drain host2 >"$T/drain.out" 2>"$T/drain.err" || { cat "$T/drain.err" "$T/drain.out"; fail "nube drain host2"; }
+cat "$T/drain.out"
+grep -q "host2 drained: $n2 VM(s) moved" "$T/drain.out" || fail "drain summary"
+[ "$(host_domains 2 | wc -l)" = 0 ] || fail "host2 still has domains after the drain"
+ok "nube drain host2 moved its $n2 VM(s)"
+"$NUBE" drain host2 --cancel >/dev/null || fail "drain --cancel"
+ok "drain --cancel"
