@@ -223,12 +223,20 @@ on_tick(gpointer p)
 	return G_SOURCE_CONTINUE;
 }
 
-static void
-evacuated(void *p)
+static gboolean
+quit_now(gpointer p)
 {
 	nubed *n = p;
 
 	g_main_loop_quit(n->loop);
+	return G_SOURCE_REMOVE;
+}
+
+/* evacuation over: a second for the last events and state to leave, then quit */
+static void
+evacuated(void *p)
+{
+	g_timeout_add(1000, quit_now, p);
 }
 
 static gboolean
