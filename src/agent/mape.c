@@ -1612,8 +1612,8 @@ op_plan(mape *m, const bus_msg *msg, const json_t *req)
 		json_object_set_new(body, "text", json_string(txt));
 		if (m->pen.active && m->pen.until > now)
 			note = "penalised: the agent waits before acting";
-		if (execute && plan->moves->len > 0 && !m->executing && !m->leaving &&
-		    m->mc.enabled) {
+		/* the operator's request is honoured even with autonomous balancing off */
+		if (execute && plan->moves->len > 0 && !m->executing && !m->leaving) {
 			mape_event(m, "plan", NULL, NULL, balance_plan_to_json(plan), "operator "
 			    "asked to balance now; %u move(s)\n%s", plan->moves->len, txt);
 			job_start(m, job_new(m, JOB_MIGRATE, plan, v.scale, NULL));

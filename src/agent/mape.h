@@ -16,7 +16,8 @@
  *   evacuate-timeout  [600]  s: give up evacuating after this (0 = try until done)
  *   link-mbps         [1000] uplink speed used for the VMs' network utilisation
  *   rpc-timeout       [15]   s: silence before an rpc to another host counts as lost
- *   enabled           [true] false: monitor and publish, never plan or migrate
+ *   enabled           [true] false: monitor and publish, no autonomous plans (an operator's
+ *                            `nube balance` still acts)
  * The [nubed] interval is the sampling interval (the core's own "interval" key is ignored).
  *
  * Events (nube/v1/events, JSON {ts, host, type, scenario, vm, msg, data}): overload, alone,

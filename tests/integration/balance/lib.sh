@@ -36,14 +36,17 @@ boost() {
 }
 
 # bal_lab_up N QUOTA BALANCE_KEYS...: lab of N hosts capped at QUOTA % CPU each, agents
-# sampling every second with a [balance] group of the given "key = value" lines
+# sampling every BAL_INTERVAL (2) seconds with a [balance] group of the given "key = value"
+# lines (kept in BAL_KEYS) but "enabled = false" until bal_start: boot load while the
+# guests start must not trigger moves
 bal_lab_up() {
 	local n=$1 quota=$2 k
 	shift 2
+	BAL_KEYS=("$@")
 	lab_up "$n" --cpu-quota "$quota"
 	trap bal_cleanup EXIT
 	for k in $(lab_hosts); do
-		bal_conf "$k" "$@"
+		bal_conf "$k" "${BAL_KEYS[@]}" "enabled = false"
 	done
 	for k in $(lab_hosts); do
 		"$LAB" restart-agent "host$k" >/dev/null || fail "restart agent host$k"
@@ -53,6 +56,26 @@ bal_lab_up() {
 		grep -q "balancer: policy" "$LAB_STATE/host$k/nubed.log" || fail "host$k: no balancer in nubed"
 	done
 	ok "lab of $n hosts at $quota % CPU each, agents every ${BAL_INTERVAL:-2} s with [balance] $*"
+}
+
+# bal_start [K...]: balancing on: every host's conf without "enabled = false", the agents of
+# hosts K (default all) restarted and live again
+bal_start() {
+	local k
+	for k in $(lab_hosts); do
+		bal_conf "$k" "${BAL_KEYS[@]}"
+	done
+	for k in ${@:-$(lab_hosts)}; do
+		"$LAB" restart-agent "host$k" >/dev/null || fail "restart agent host$k"
+	done
+	for k in ${@:-$(lab_hosts)}; do
+		retry 60 host_live "$k" || fail "host$k not live after enabling the balancer"
+	done
+	ok "balancing on (host(s) $(echo ${@:-$(lab_hosts)}))"
+}
+
+host_live() {
+	"$NUBE" hosts --json 2>/dev/null | jq -e '.hosts[] | select(.host=="host'"$1"'" and .online)' >/dev/null
 }
 
 bal_all_live() { [ "$(hosts_live)" = "$1" ]; }

@@ -14,9 +14,10 @@ TH=0.65
 KEYS=("load-threshold = $TH" "margin = 0.05" "alarm-count = 2" "penalty = 6" "penalty-step = 2")
 bal_lab_up 3 50 "${KEYS[@]}"
 deploy_quad "$BAL/trio-r.xml"
+bal_start 2 3
 bal_conf 1 "${KEYS[@]}" "evacuate = true" "evacuate-timeout = 240"
 "$LAB" restart-agent host1 >/dev/null
-retry 60 bal_all_live 3 || fail "host1 not live again"
+retry 60 host_live 1 || fail "host1 not live again"
 grep -q "evacuate on exit yes" "$LAB_STATE/host1/nubed.log" || fail "host1's agent does not evacuate on exit"
 events_start
 burn v1 10

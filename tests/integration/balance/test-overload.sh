@@ -17,6 +17,7 @@ bal_lab_up 2 50 "load-threshold = $TH" "margin = 0.05" "alarm-count = 2" "penalt
 	"penalty-step = 2" "cooldown = 60"
 deploy_quad
 "$LAB" stop-agent host2 >/dev/null
+bal_start 1
 retry 30 bal_all_live 1 || fail "host2 still live after its agent stopped"
 events_start
 

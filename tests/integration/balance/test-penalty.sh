@@ -16,6 +16,7 @@ bal_lab_up 2 50 "load-threshold = $TH" "margin = 0" "alarm-count = 2" "penalty =
 	"penalty-step = $STEP" "cooldown = 60"
 deploy_quad "$BAL/quad-split-r.xml"
 [ "$(vm_host v1)" = host1 ] && [ "$(vm_host v3)" = host2 ] || fail "placement is not v1,v2 on host1 and v3,v4 on host2"
+bal_start
 events_start
 for v in v1 v2 v3 v4; do burn "$v" 10; done
 ok "every guest burns: both hosts over $TH"
