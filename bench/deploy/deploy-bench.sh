@@ -56,9 +56,13 @@ one_deploy() {
 	"$NUBE" undeploy --force "$name" >/dev/null 2>&1 || true
 	t0=$(date +%s%N)
 	# every progress line with its time since the start (ms)
-	"$NUBE" deploy "$SCEN" --timeout 300 "$@" 2>&1 >"$T/out" |
+	if ! "$NUBE" deploy "$SCEN" --timeout 300 "$@" 2>&1 >"$T/out" |
 		while IFS= read -r line; do echo "$(( ($(date +%s%N) - t0) / 1000000 )) $line"; done >"$T/err"
-	[ "${PIPESTATUS[0]}" = 0 ] || { cat "$T/err" >&2; return 1; }
+	then
+		echo "deploy-bench: $label deploy failed:" >&2
+		cat "$T/err" >&2
+		return 1
+	fi
 	t1=$(date +%s%N)
 	# when the last domain was started and the last guest configured
 	started=$(grep "started as domain" "$T/err" | tail -1 | cut -d' ' -f1)

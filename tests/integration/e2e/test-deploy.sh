@@ -10,6 +10,21 @@ S=tutorial_lxc_ubuntu
 cmp -s "$TUTORIAL" /work/shared/vnx/tutorial_lxc_ubuntu.xml 2>/dev/null && info "tutorial file identical to the VNX original"
 lab_up 3
 
+# invalid input: every error with file:line, exit 1, nothing stored or started
+rc=0
+"$NUBE" deploy "$REPO/tests/data/bad/all-errors.xml" >"$T/bad.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "invalid scenario: exit $rc, expected 1"
+[ "$(grep -c 'all-errors.xml:[0-9]*: error:' "$T/bad.out")" -ge 2 ] || { cat "$T/bad.out"; fail "not every error reported with file:line"; }
+sed 's/host="host3"/host="host9"/' "$REPO/examples/restrictions.xml" >"$T/r9.xml"
+rc=0
+"$NUBE" deploy "$REPO/examples/lab-tutorial.xml" --restrictions "$T/r9.xml" >"$T/r9.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "r9.xml:[0-9]*: error: host 'host9' is not a live host" "$T/r9.out" ||
+	{ cat "$T/r9.out"; fail "restriction on an unknown host not refused (rc $rc)"; }
+[ "$(sqlite3 "$LAB_STATE/nube.db" "SELECT count(*) FROM scenario" 2>/dev/null || echo 0)" = 0 ] ||
+	fail "an invalid deploy left something in the store"
+for k in $(lab_hosts); do [ -z "$(host_domains "$k")" ] || fail "an invalid deploy started domains on host$k"; done
+ok "invalid scenario and restrictions refused with file:line, nothing stored or started"
+
 t0=$(date +%s%N)
 "$NUBE" deploy "$TUTORIAL" --algorithm round-robin >"$T/deploy.out" 2>"$T/deploy.err" ||
 	{ cat "$T/deploy.err" "$T/deploy.out" >&2; fail "deploy"; }
