@@ -1,7 +1,10 @@
 #!/bin/bash
 # test-deploy-fail.sh: host2's agent is killed in the middle of a deploy: the deploy fails at
 # once naming host2, the other hosts are rolled back (no domain, no nbr/nvx link left), the
-# store keeps nothing; after the agent restarts, `undeploy --force` cleans host2 too.
+# store keeps nothing; after the agent restarts, `undeploy --force` cleans host2 too. Then:
+# status shows a VM removed behind nube's back as "missing" and an offline host's VMs as
+# "unknown"; undeploy with a host offline cleans the others and keeps the store entry
+# ("failed") until a later undeploy, with the host back, finishes.
 # Run as root; honours NUBE_LAB_ID, NUBE, NUBED.
 source "$(dirname "$0")/lib.sh"
 need
@@ -43,5 +46,42 @@ rc=0
 "$NUBE" undeploy $S >/dev/null 2>&1 || rc=$?
 [ "$rc" = 1 ] || fail "undeploy of an unknown scenario should fail without --force"
 "$NUBE" undeploy --force $S >"$T/undeploy.out" 2>&1 || { cat "$T/undeploy.out" >&2; fail "undeploy --force"; }
+assert_clean $S
+
+# undeploy while a host that runs part of the scenario is offline: the live hosts are
+# cleaned, the store keeps the scenario (state 'failed') and its allocations; once the
+# host is back, undeploy finishes the job
+"$NUBE" deploy "$TUTORIAL" --algorithm round-robin >/dev/null 2>"$T/deploy2.err" ||
+	{ cat "$T/deploy2.err" >&2; fail "second deploy"; }
+h4host=$("$NUBE" status $S --json | jq -r '.vms[] | select(.vm=="h4") | .host')
+dom=$S-h4
+in_host "${h4host#host}" virsh -q -c qemu:///system destroy "$dom" >/dev/null
+in_host "${h4host#host}" virsh -q -c qemu:///system undefine "$dom" >/dev/null
+"$NUBE" status $S --json >"$T/st1.json"
+jq -e '.vms[] | select(.vm=="h4") | .state == "missing" and .host == null' "$T/st1.json" >/dev/null ||
+	{ cat "$T/st1.json"; fail "a VM removed behind nube's back is not 'missing'"; }
+ok "a domain removed on $h4host shows as missing in status"
+"$LAB" kill-agent host2 >/dev/null
+for i in $(seq 1 30); do [ "$(hosts_live)" = 2 ] && break; sleep 1; done
+"$NUBE" status $S --json >"$T/st2.json"
+[ "$(jq '[.vms[] | select(.state=="unknown")] | length' "$T/st2.json")" = 2 ] ||
+	{ cat "$T/st2.json"; fail "host2's VMs are not 'unknown' while its agent is down"; }
+ok "host2's VMs show as unknown while its agent is down"
+rc=0
+"$NUBE" undeploy $S >"$T/und.out" 2>&1 || rc=$?
+cat "$T/und.out"
+[ "$rc" = 1 ] || fail "undeploy with host2 offline: exit $rc, expected 1"
+grep -q "host 'host2' ran part of '$S' and is offline" "$T/und.out" || fail "no warning about host2"
+[ "$(sqlite3 "$LAB_STATE/nube.db" "SELECT state FROM scenario WHERE name='$S'")" = failed ] ||
+	fail "store state is not 'failed'"
+[ "$(store_allocs $S)" != 0 ] || fail "allocations were dropped while host2 may still use them"
+for k in 1 3; do
+	[ -z "$(host_domains $k)$(host_links $k)" ] || fail "host$k not cleaned while host2 was offline"
+done
+[ -n "$(host_domains 2)" ] || fail "host2's domains vanished while its agent was down"
+ok "undeploy with host2 offline: hosts 1 and 3 cleaned, store entry kept as 'failed'"
+"$LAB" restart-agent host2 >/dev/null
+for i in $(seq 1 60); do [ "$(hosts_live)" = 3 ] && break; sleep 1; done
+"$NUBE" undeploy $S >"$T/und2.out" 2>&1 || { cat "$T/und2.out" >&2; fail "undeploy after host2 came back"; }
 assert_clean $S
 ok "done"
