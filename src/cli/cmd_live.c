@@ -113,7 +113,8 @@ typedef struct {
 	char *vm;
 	char *host;
 	char *state;
-	json_t *addrs;		/* array of strings (owned) */
+	json_t *addrs;		/* array of "addr/len" strings (owned) */
+	json_t *ifaces;		/* array of {"if", "net", "addr"} (owned) */
 } vm_where;
 
 static void
@@ -126,6 +127,7 @@ vm_where_free(vm_where *w)
 	g_free(w->host);
 	g_free(w->state);
 	json_decref(w->addrs);
+	json_decref(w->ifaces);
 	g_free(w);
 }
 
@@ -137,24 +139,35 @@ jstr(const json_t *o, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* collect_addrs: the VM's addresses from a status entry: "addrs" (strings) or, failing that,
- * the addresses listed per interface */
-static json_t *
-collect_addrs(const json_t *o)
+/* collect_addrs: the VM's addresses from a status entry's "addrs": the agent lists them as
+ * "IFID NET ADDR/LEN" (from the domain's metadata); plain "ADDR/LEN" strings are taken too.
+ * Sets *addrs (plain addresses) and *ifaces ({"if", "net", "addr"} when known), new. */
+static void
+collect_addrs(const json_t *o, json_t **addrs, json_t **ifaces)
 {
-	json_t *out = json_array(), *a = json_object_get(o, "addrs"), *v;
+	json_t *a = json_object_get(o, "addrs"), *v;
 	size_t i;
 
-	if (!json_is_array(a))
-		a = json_object_get(o, "addresses");
-	if (json_is_array(a)) {
-		json_array_foreach(a, i, v)
-			if (json_is_string(v))
-				json_array_append(out, v);
-			else if (json_is_object(v) && jstr(v, "addr") != NULL)
-				json_array_append_new(out, json_string(jstr(v, "addr")));
+	*addrs = json_array();
+	*ifaces = json_array();
+	json_array_foreach(a, i, v) {
+		g_auto(GStrv) f = NULL;
+
+		if (!json_is_string(v))
+			continue;
+		f = g_strsplit(json_string_value(v), " ", 3);
+		if (g_strv_length(f) == 3) {
+			char *end;
+			long id = strtol(f[0], &end, 10);
+
+			json_array_append_new(*addrs, json_string(f[2]));
+			if (*end == '\0' && end != f[0])
+				json_array_append_new(*ifaces, json_pack("{s:i, s:s, s:s}", "if",
+				    (int)id, "net", f[1], "addr", f[2]));
+		} else {
+			json_array_append(*addrs, v);
+		}
 	}
-	return out;
 }
 
 typedef struct {
@@ -188,7 +201,7 @@ status_done(client_call *call, void *ud)
 		w->vm = g_strdup(vm);
 		w->host = g_strdup(call->host);
 		w->state = g_strdup(jstr(o, "state") != NULL ? jstr(o, "state") : "unknown");
-		w->addrs = collect_addrs(o);
+		collect_addrs(o, &w->addrs, &w->ifaces);
 		g_ptr_array_add(sc->where, w);
 	}
 }
@@ -1396,7 +1409,7 @@ static const char status_help[] =
 
 typedef struct {
 	char *scenario, *vm, *host, *state;
-	json_t *addrs;
+	json_t *addrs, *ifaces;
 	bool stored;
 } status_row;
 
@@ -1410,6 +1423,7 @@ status_row_free(status_row *r)
 	g_free(r->host);
 	g_free(r->state);
 	json_decref(r->addrs);
+	json_decref(r->ifaces);
 	g_free(r);
 }
 
@@ -1423,6 +1437,7 @@ row_from_where(const vm_where *w, bool stored)
 	r->host = g_strdup(w->host);
 	r->state = g_strdup(w->state);
 	r->addrs = json_incref(w->addrs);
+	r->ifaces = json_incref(w->ifaces);
 	r->stored = stored;
 	return r;
 }
@@ -1520,6 +1535,7 @@ cmd_status(int argc, char **argv)
 				    ph)) ? "unknown" : strcmp(ss->state, "deployed") == 0 ? "missing"
 				    : ss->state);
 				r->addrs = json_array();
+				r->ifaces = json_array();
 				r->stored = true;
 				g_ptr_array_add(rows, r);
 			}
@@ -1546,9 +1562,10 @@ cmd_status(int argc, char **argv)
 		for (guint i = 0; i < rows->len; i++) {
 			status_row *r = rows->pdata[i];
 
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s, s:O, s:b}",
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s, s:O, s:O, s:b}",
 			    "scenario", r->scenario, "vm", r->vm, "host", out_json_str(r->host),
-			    "state", r->state, "addrs", r->addrs, "stored", r->stored));
+			    "state", r->state, "addrs", r->addrs, "ifaces", r->ifaces,
+			    "stored", r->stored));
 		}
 		json_object_set_new(root, "vms", arr);
 		rc = out_json_print(root, stdout) < 0 ? CLI_FAIL : CLI_OK;
