@@ -346,161 +346,6 @@ cmd_hosts(int argc, char **argv)
 	return rc;
 }
 
-/* ---- placement table (the same shape as `nube plan`) ---- */
-
-/* vm_nets: the distinct nets of vm's interfaces, in interface order (indexes into s->nets) */
-static GArray *
-vm_nets(const scenario *s, const sc_vm *vm)
-{
-	GArray *out = g_array_new(FALSE, FALSE, sizeof(int));
-
-	for (guint k = 0; k < vm->ifs->len; k++) {
-		const sc_if *ifc = g_ptr_array_index(vm->ifs, k);
-		int j = scenario_net_index(s, ifc->net);
-		bool dup = false;
-
-		for (guint m = 0; m < out->len; m++)
-			dup = dup || g_array_index(out, int, m) == j;
-		if (j >= 0 && !dup)
-			g_array_append_val(out, j);
-	}
-	return out;
-}
-
-static bool
-net_cross(const plan *p, int j)
-{
-	return p->net_hosts[j] != NULL && p->net_hosts[j]->len > 1;
-}
-
-static json_t *
-placement_json(const scenario *s, const plan *p)
-{
-	json_t *root = json_object(), *pls = json_array(), *nets = json_array();
-	json_t *totals = json_object(), *hosts = json_array();
-	g_autofree uint64_t *mem = g_new0(uint64_t, p->nhosts);
-	g_autofree int *nvm = g_new0(int, p->nhosts);
-
-	json_object_set_new(root, "scenario", json_string(s->name));
-	json_object_set_new(root, "algorithm", json_string(plan_algorithm_name(p->algorithm)));
-	for (guint i = 0; i < s->vms->len; i++) {
-		const sc_vm *vm = g_ptr_array_index(s->vms, i);
-		GPtrArray *macs = p->vm_macs != NULL ? g_ptr_array_index(p->vm_macs, i) : NULL;
-		const char *mgmt = p->vm_mgmt_addr != NULL ?
-		    g_ptr_array_index(p->vm_mgmt_addr, i) : NULL;
-		g_autoptr(GArray) vn = vm_nets(s, vm);
-		json_t *o = json_object(), *jm = json_array(), *jn = json_array();
-		int h = p->vm_host[i];
-
-		mem[h] += vm->mem_mib;
-		nvm[h]++;
-		for (guint k = 0; k < vm->ifs->len; k++) {
-			const sc_if *ifc = g_ptr_array_index(vm->ifs, k);
-			const char *mac = macs != NULL && k < macs->len ?
-			    g_ptr_array_index(macs, k) : NULL;
-
-			json_array_append_new(jm, json_pack("{s:i, s:s, s:o}", "if", ifc->id,
-			    "net", ifc->net, "mac", out_json_str(mac)));
-		}
-		for (guint m = 0; m < vn->len; m++) {
-			const sc_net *n = g_ptr_array_index(s->nets, g_array_index(vn, int, m));
-
-			json_array_append_new(jn, json_string(n->name));
-		}
-		json_object_set_new(o, "vm", json_string(vm->name));
-		json_object_set_new(o, "host", json_string(p->hosts[h].name));
-		json_object_set_new(o, "mem_mib", json_integer((json_int_t)vm->mem_mib));
-		json_object_set_new(o, "vcpu", json_integer(vm->vcpu));
-		json_object_set_new(o, "nets", jn);
-		json_object_set_new(o, "macs", jm);
-		json_object_set_new(o, "mgmt", out_json_str(mgmt));
-		json_array_append_new(pls, o);
-	}
-	json_object_set_new(root, "placements", pls);
-	for (guint j = 0; j < s->nets->len; j++) {
-		const sc_net *n = g_ptr_array_index(s->nets, j);
-		json_t *o = json_object(), *jh = json_array();
-		GArray *nh = p->net_hosts[j];
-
-		for (guint m = 0; nh != NULL && m < nh->len; m++)
-			json_array_append_new(jh,
-			    json_string(p->hosts[g_array_index(nh, int, m)].name));
-		json_object_set_new(o, "net", json_string(n->name));
-		json_object_set_new(o, "hosts", jh);
-		json_object_set_new(o, "vni", p->net_vni != NULL && p->net_vni[j] != 0
-		    ? json_integer(p->net_vni[j]) : json_null());
-		json_array_append_new(nets, o);
-	}
-	json_object_set_new(root, "nets", nets);
-	for (int h = 0; h < p->nhosts; h++)
-		json_array_append_new(hosts, json_pack("{s:s, s:i, s:I, s:I}",
-		    "host", p->hosts[h].name, "vms", nvm[h], "mem_mib", (json_int_t)mem[h],
-		    "mem_capacity_mib", (json_int_t)p->hosts[h].mem_mib));
-	json_object_set_new(totals, "vms", json_integer(s->vms->len));
-	json_object_set_new(totals, "nets", json_integer(s->nets->len));
-	json_object_set_new(totals, "cross_host_nets", json_integer(plan_cross_host_nets(p)));
-	json_object_set_new(totals, "hosts", hosts);
-	json_object_set_new(root, "totals", totals);
-	return root;
-}
-
-static void
-placement_print(const scenario *s, const plan *p, FILE *fp)
-{
-	static const char *const h1[] = { "vm", "host", "mem", "nets", "cross-host", "vnis" };
-	static const char *const h2[] = { "host", "vms", "mem", "capacity" };
-	g_autoptr(out_table) t = out_table_new(6, h1);
-	g_autoptr(out_table) tot = out_table_new(4, h2);
-	g_autofree uint64_t *mem = g_new0(uint64_t, p->nhosts);
-	g_autofree int *nvm = g_new0(int, p->nhosts);
-
-	out_table_right(t, 2);
-	for (guint i = 0; i < s->vms->len; i++) {
-		const sc_vm *vm = g_ptr_array_index(s->vms, i);
-		g_autoptr(GArray) vn = vm_nets(s, vm);
-		g_autoptr(GString) nets = g_string_new(NULL);
-		g_autoptr(GString) cross = g_string_new(NULL);
-		g_autoptr(GString) vnis = g_string_new(NULL);
-		g_autofree char *m = g_strdup_printf("%" PRIu64 "M", vm->mem_mib);
-		int h = p->vm_host[i];
-
-		mem[h] += vm->mem_mib;
-		nvm[h]++;
-		for (guint k = 0; k < vn->len; k++) {
-			int j = g_array_index(vn, int, k);
-			const sc_net *n = g_ptr_array_index(s->nets, j);
-
-			g_string_append_printf(nets, "%s%s", nets->len ? "," : "", n->name);
-			if (net_cross(p, j)) {
-				g_string_append_printf(cross, "%s%s", cross->len ? "," : "",
-				    n->name);
-				if (p->net_vni != NULL && p->net_vni[j] != 0)
-					g_string_append_printf(vnis, "%s%u", vnis->len ? "," : "",
-					    p->net_vni[j]);
-			}
-		}
-		out_table_addv(t, vm->name, p->hosts[h].name, m, nets->len ? nets->str : "-",
-		    cross->len ? cross->str : "-", vnis->len ? vnis->str : "-");
-	}
-	fprintf(fp, "scenario '%s', algorithm %s\n\n", s->name,
-	    plan_algorithm_name(p->algorithm));
-	out_table_print(t, fp);
-	out_table_right(tot, 1);
-	out_table_right(tot, 2);
-	out_table_right(tot, 3);
-	for (int h = 0; h < p->nhosts; h++) {
-		g_autofree char *n = g_strdup_printf("%d", nvm[h]);
-		g_autofree char *m = g_strdup_printf("%" PRIu64 "M", mem[h]);
-		g_autofree char *c = g_strdup_printf("%" PRIu64 "M", p->hosts[h].mem_mib);
-
-		out_table_addv(tot, p->hosts[h].name, n, m, c);
-	}
-	fputc('\n', fp);
-	out_table_print(tot, fp);
-	fprintf(fp, "\n%u VMs on %d hosts, %d of %u nets cross hosts\n", s->vms->len, p->nhosts,
-	    plan_cross_host_nets(p), s->nets->len);
-}
-
 /* ---- deploy ---- */
 
 static const char deploy_help[] =
@@ -826,11 +671,11 @@ cmd_deploy(int argc, char **argv)
 	}
 	reserved = false;
 	if (json) {
-		json_auto_t *j = placement_json(s, p);
+		json_auto_t *j = out_plan_json(s, p);
 
 		rc = out_json_print(j, stdout) < 0 ? CLI_FAIL : CLI_OK;
 	} else {
-		placement_print(s, p, stdout);
+		out_plan_print(s, p, stdout);
 		rc = CLI_OK;
 	}
 out:

@@ -6,6 +6,9 @@
 #include <glib.h>
 #include <jansson.h>
 
+#include "plan/plan.h"
+#include "scenario/scenario.h"
+
 typedef struct out_table out_table;
 
 /* out_table_new: a table with ncols columns titled by the ncols strings in headers (copied).
@@ -39,5 +42,15 @@ json_t *out_json_str(const char *s);
 
 /* out_err: print "nube: <message>" to stderr */
 void out_err(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+/* out_plan_json: the placement of plan p of scenario s as printed by `nube plan --json` and
+ * `nube deploy --json`: {"scenario", "algorithm", "placements": [{vm, host, mem_mib, vcpu,
+ * nets, macs, mgmt}], "nets": [{net, hosts, vni}], "totals": {vms, nets, cross_host_nets,
+ * hosts}}. New reference. */
+json_t *out_plan_json(const scenario *s, const plan *p);
+
+/* out_plan_print: the placement table (VM, HOST, MEM, NETS, CROSS-HOST, VNIS), the per-host
+ * totals and a summary line, as `nube plan` and `nube deploy` print them */
+void out_plan_print(const scenario *s, const plan *p, FILE *fp);
 
 #endif
