@@ -700,12 +700,13 @@ out:
 
 static const char exec_help[] =
 "usage: nube exec SCENARIO SEQ [--vm VM] [--json] [--config FILE]\n"
-"       nube exec SCENARIO --vm VM --cmd COMMAND [--json] [--config FILE]\n"
+"       nube exec SCENARIO --cmd COMMAND [--vm VM] [--json] [--config FILE]\n"
 "\n"
 "Run the command sequence SEQ (an <exec seq> or a <cmd-seq>, expanded in order) in the\n"
 "VMs of a deployed scenario that have commands for it, wherever they run now, through\n"
 "their guest agent. VMs run in parallel, each VM's commands in order. Every VM's\n"
-"output and exit status are printed. --cmd runs one ad-hoc shell command instead.\n"
+"output and exit status are printed. --cmd runs one ad-hoc shell command instead, in\n"
+"VM or, without --vm, in every VM of the scenario.\n"
 "\n"
 "  -v, --vm VM         only this VM\n"
 "  -c, --cmd COMMAND   run COMMAND (with /bin/sh -c) instead of a sequence\n"
