@@ -1069,7 +1069,8 @@ static const char undeploy_help[] =
 "the store keeps the scenario (state \"failed\") so its VNIs, MACs and addresses are not\n"
 "handed out again while that host may still use them; run undeploy again when the host\n"
 "is back, or use --force to forget the allocations anyway. --force also cleans the\n"
-"hosts of a scenario the store does not know (e.g. after a failed roll back).\n"
+"hosts of a scenario the store does not know (e.g. after a failed roll back) and\n"
+"undeploys one still in state \"deploying\" (refused otherwise: a deploy may be running).\n"
 "\n"
 "  -f, --force         forget the allocations even if a host could not be cleaned\n"
 "  -t, --timeout S     give up on a host silent for S seconds (default 60)\n"
@@ -1160,6 +1161,13 @@ cmd_undeploy(int argc, char **argv)
 			    name);
 			goto out;
 		}
+	}
+	if (ss != NULL && strcmp(ss->state, "deploying") == 0 && !force) {
+		/* another nube may be deploying it right now: undeploying under it would leave
+		 * what it starts next behind; a deploy that was killed needs --force */
+		out_err("scenario '%s' is being deployed (state 'deploying'); wait for it, or use "
+		    "--force if that nube is gone", name);
+		goto out;
 	}
 	if ((rc = live_open_bus(&l)) >= 0)
 		goto out;

@@ -8,8 +8,16 @@ need
 S=tutorial_lxc_ubuntu
 lab_up 3
 
-"$NUBE" deploy "$TUTORIAL" --algorithm round-robin >"$T/deploy.out" 2>"$T/deploy.err" ||
-	{ cat "$T/deploy.err" >&2; fail "deploy"; }
+"$NUBE" deploy "$TUTORIAL" --algorithm round-robin >"$T/deploy.out" 2>"$T/deploy.err" &
+dpid=$!
+for i in $(seq 1 300); do grep -q "^host[0-9]: " "$T/deploy.err" && break; sleep 0.1; done
+# an undeploy while the deploy runs is refused and changes nothing
+rc=0
+"$NUBE" undeploy $S >"$T/und-early.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "is being deployed" "$T/und-early.out" ||
+	{ cat "$T/und-early.out"; fail "undeploy during the deploy not refused (rc $rc)"; }
+ok "undeploy during the deploy refused"
+wait $dpid || { cat "$T/deploy.err" >&2; fail "deploy"; }
 ok "deployed"
 
 # snapshot: where every VM runs (addresses included) + libvirt and links per host
