@@ -121,6 +121,12 @@ host_load() {
 	"$NUBE" hosts --json 2>/dev/null | jq -r '.hosts[] | select(.host=="host'"$1"'") | .load'
 }
 
+# caps_back: every host's state shows the lab's CPU cap again (after boost off)
+caps_back() {
+	"$NUBE" hosts --json | jq -e --argjson c "$(cat "$LAB_STATE/cpu-quota")" \
+		'[.hosts[] | select(.online and (.cpus * 100 | round) != $c)] | length == 0' >/dev/null
+}
+
 # deploy_quad [RESTRICTIONS]: the four-VM scenario (default: every VM on host1), guests
 # answering; the hosts get a full CPU while the guests boot
 deploy_quad() {
@@ -132,6 +138,7 @@ deploy_quad() {
 		retry 120 "$NUBE" exec bq --vm "$v" --cmd true || { cat "$T/retry.out" >&2; boost off; fail "guest $v does not answer"; }
 	done
 	boost off
+	retry 30 caps_back || fail "hosts do not report their CPU cap again"
 	ok "quad deployed ($(basename "${1:-$QUAD_R}")), guests answer"
 }
 
