@@ -1,6 +1,8 @@
 /* cmd_live: the commands that talk to the agents through the broker: hosts, deploy, exec,
  * undeploy, status */
 #include <getopt.h>
+#include <glib-unix.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -355,8 +357,9 @@ static const char deploy_help[] =
 "Validate a VNX 2.0 scenario, split it over the live hosts, record the allocations\n"
 "(VNIs, MACs, addresses) in the store and send every host its part in parallel. Each\n"
 "host's progress is printed on stderr as it arrives. When any host fails, stops\n"
-"answering or goes offline, the whole deployment is rolled back on every host and\n"
-"forgotten by the store. On success the placement is printed as by 'nube plan'.\n"
+"answering or goes offline, or nube is interrupted (SIGINT, SIGTERM), the whole\n"
+"deployment is rolled back on every host and forgotten by the store. On success the\n"
+"placement is printed as by 'nube plan'.\n"
 "\n"
 "  -a, --algorithm A         round-robin, weighted-round-robin, least-loaded or graph\n"
 "                            (default " CLI_DEFAULT_ALGORITHM ")\n"
@@ -422,6 +425,18 @@ deploy_online(const char *host, bool online, void *ud)
 
 	if (!online && call != NULL && !call->done)
 		client_call_abandon(call, "went offline during the deployment");
+}
+
+/* on_signal: SIGINT/SIGTERM during a deploy roll it back instead of leaving parts behind */
+static gboolean
+on_signal(gpointer ud)
+{
+	deploy_run *r = ud;
+
+	if (r->failed)
+		fprintf(stderr, "nube: rolling back, please wait\n");
+	deploy_fail(r, "interrupted");
+	return G_SOURCE_CONTINUE;
 }
 
 static const char *
@@ -505,6 +520,7 @@ cmd_deploy(int argc, char **argv)
 	g_autofree char *spec = NULL;
 	g_autofree plan_host *ph = NULL;
 	deploy_run run = { 0 };
+	guint sig_int = 0, sig_term = 0;
 	plan_algorithm algo;
 	bool json = false, reserved = false;
 	int timeout_s = 0, ch, rc = CLI_FAIL;
@@ -628,6 +644,8 @@ cmd_deploy(int argc, char **argv)
 
 		l.c->on_online = deploy_online;
 		l.c->on_online_ud = &run;
+		sig_int = g_unix_signal_add(SIGINT, on_signal, &run);
+		sig_term = g_unix_signal_add(SIGTERM, on_signal, &run);
 		fprintf(stderr, "deploying '%s' on %u host%s\n", s->name, used->len,
 		    used->len == 1 ? "" : "s");
 		for (guint i = 0; i < used->len; i++) {
@@ -655,6 +673,9 @@ cmd_deploy(int argc, char **argv)
 		rollback(&l, s->name, used, UNDEPLOY_TIMEOUT_MS);
 		goto out;
 	}
+	g_source_remove(sig_int);
+	g_source_remove(sig_term);
+	sig_int = sig_term = 0;
 
 	/* 5. done */
 	if (store_set_state(l.st, s->name, "deployed", &e) < 0) {
@@ -679,6 +700,10 @@ cmd_deploy(int argc, char **argv)
 		rc = CLI_OK;
 	}
 out:
+	if (sig_int != 0)
+		g_source_remove(sig_int);
+	if (sig_term != 0)
+		g_source_remove(sig_term);
 	diag_print(d, stderr);
 	if (reserved) {
 		g_autoptr(GError) e2 = NULL;

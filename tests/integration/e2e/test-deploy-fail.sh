@@ -4,7 +4,8 @@
 # store keeps nothing; after the agent restarts, `undeploy --force` cleans host2 too. Then:
 # status shows a VM removed behind nube's back as "missing" and an offline host's VMs as
 # "unknown"; undeploy with a host offline cleans the others and keeps the store entry
-# ("failed") until a later undeploy, with the host back, finishes.
+# ("failed") until a later undeploy, with the host back, finishes. Last, a deploy whose nube
+# gets SIGTERM is rolled back everywhere.
 # Run as root; honours NUBE_LAB_ID, NUBE, NUBED.
 source "$(dirname "$0")/lib.sh"
 need
@@ -84,4 +85,16 @@ ok "undeploy with host2 offline: hosts 1 and 3 cleaned, store entry kept as 'fai
 for i in $(seq 1 60); do [ "$(hosts_live)" = 3 ] && break; sleep 1; done
 "$NUBE" undeploy $S >"$T/und2.out" 2>&1 || { cat "$T/und2.out" >&2; fail "undeploy after host2 came back"; }
 assert_clean $S
+
+# nube itself interrupted (SIGTERM) in the middle of a deploy: it rolls back everywhere
+"$NUBE" deploy "$TUTORIAL" --algorithm round-robin >/dev/null 2>"$T/deploy3.err" &
+dpid=$!
+for i in $(seq 1 300); do grep -q "^host[0-9]: " "$T/deploy3.err" && break; sleep 0.1; done
+kill -TERM $dpid
+rc=0
+wait $dpid || rc=$?
+[ "$rc" = 1 ] && grep -q "deploy failed: interrupted" "$T/deploy3.err" ||
+	{ cat "$T/deploy3.err" >&2; fail "an interrupted deploy: exit $rc, expected 1 with a roll back"; }
+assert_clean $S
+ok "an interrupted deploy is rolled back"
 ok "done"
