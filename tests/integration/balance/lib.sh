@@ -151,9 +151,11 @@ burn() {
 	else
 		cmd="while :; do read u x </proc/uptime; e=\$((\${u%.*}\${u#*.} + $((duty / 10)))); while :; do read u x </proc/uptime; [ \${u%.*}\${u#*.} -lt \$e ] || break; done; usleep $(( (100 - duty) * 1000 )); done"
 	fi
-	# a saturated host answers slowly: try a few times
+	# a saturated host answers slowly: try a few times; the token file makes a retry of a
+	# call that did start the burner (but whose answer was lost) start nothing more
+	local tok="/tmp/burn-$RANDOM$RANDOM"
 	for try in 1 2 3 4 5; do
-		"$NUBE" exec "$S" --vm "$vm" --cmd "sh -c '$cmd' >/dev/null 2>&1 </dev/null & echo started" >"$T/burn.out" 2>&1 &&
+		"$NUBE" exec "$S" --vm "$vm" --cmd "[ -f $tok ] || { touch $tok; sh -c '$cmd' >/dev/null 2>&1 </dev/null & }; echo started" >"$T/burn.out" 2>&1 &&
 			grep -q started "$T/burn.out" && return 0
 		sleep 2
 	done

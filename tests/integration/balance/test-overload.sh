@@ -47,7 +47,7 @@ on2=$("$NUBE" status bq --json | jq '[.vms[] | select(.host=="host2")] | length'
 # the guests still reach each other over the scenario net after the moves
 moved_vm=$(jq -r 'select(.type=="migrated") | .vm' "$EVENTS" | sed -n 1p)
 moved_vm=${moved_vm#bq-}
-stay=$(for v in v1 v2 v3 v4; do [ "$(vm_host $v)" = host1 ] && echo $v; done | sed -n 1p)
+stay=$(for v in v1 v2 v3 v4; do if [ "$(vm_host $v)" = host1 ]; then echo $v; fi; done | sed -n 1p)
 [ -n "$stay" ] || fail "no VM left on host1"
 retry 30 "$NUBE" exec bq --vm "$moved_vm" --cmd "ping -c 2 -W 2 10.98.0.${stay#v}" ||
 	{ cat "$T/retry.out"; fail "$moved_vm (host2) cannot ping $stay (host1) after the move"; }
@@ -55,7 +55,7 @@ ok "$moved_vm on host2 pings $stay on host1 over the stretched net"
 
 # --- case 3: host2 over the threshold, no room on host1
 n_before=$(ev_count '.type=="migrated"')
-for v in $(for v in v1 v2 v3 v4; do [ "$(vm_host $v)" = host2 ] && echo $v; done); do
+for v in $(for v in v1 v2 v3 v4; do if [ "$(vm_host $v)" = host2 ]; then echo $v; fi; done); do
 	burn "$v" 20
 done
 ok "host2's guests burn harder"
@@ -66,3 +66,23 @@ sleep 10
 [ "$(ev_count '.type=="migrate-start" and .host=="host2"')" = 0 ] || fail "host2 migrated although host1 had no room"
 [ "$(ev_count '.type=="migrated"')" = "$n_before" ] || fail "a migration happened during case 3"
 ok "case 3: host2 refused to push host1 over $TH (reason in its plan event), penalised, nothing moved"
+
+# --- case 3, second half: the operator moves a VM from host2 to host1 by hand (rpc "migrate"
+# with force): host1 admits it above its threshold, then tries to balance itself
+source "$BAL/../agent/rpc.sh"
+BROKER=$(sed -n 's/^NUBE_LAB_BROKER=//p' < <("$LAB" env))
+OPW=$(cat "$LAB_STATE/operator.pw")
+mv_vm=$(for v in v1 v2 v3 v4; do if [ "$(vm_host $v)" = host2 ]; then echo $v; fi; done | sed -n 1p)
+[ -n "$mv_vm" ] || fail "no VM on host2"
+rpc host2 '{"op":"migrate","vm":"'$mv_vm'","dst":"host1","force":true}' 120 >"$T/manual.json" ||
+	fail "manual migration of $mv_vm"
+jq -e '.ok == true and .moves[0].status == "moved"' "$T/manual.json" >/dev/null ||
+	{ cat "$T/manual.json"; fail "manual migration of $mv_vm did not move it"; }
+[ "$(vm_host "$mv_vm")" = host1 ] || fail "$mv_vm is not on host1 after the manual migration"
+ev_wait 10 "host1's forced admission" '.type=="admit" and .host=="host1" and .data.force==true'
+info "host1: $(jq -r 'select(.type=="admit" and .host=="host1" and .data.force==true) | .msg' "$EVENTS" | sed -n 1p)"
+ok "manual migration of $mv_vm to host1 admitted by operator request"
+t_manual=$(date +%s%3N)
+ev_wait 120 "host1 plans after the manual migration" '.type=="plan" and .host=="host1" and .ts > '"$t_manual"
+jq -r 'select(.type=="plan" and .host=="host1" and .ts > '"$t_manual"') | .msg' "$EVENTS" | sed -n 1,4p | while read -r l; do info "host1 plan: $l"; done
+ok "case 3: after the manual migration host1 tries to balance itself"
