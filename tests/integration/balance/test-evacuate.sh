@@ -7,6 +7,8 @@
 #  - pings lost while v1 moved: reported, goal <= downtime/10 ms + 2; v1 is still reachable
 #    over its scenario net afterwards (from v3, and v2 wherever it went).
 #  - `nube drain host2` empties host2 the same way (exit 0), `--cancel` ends it.
+#  - a migration that fails (the destination's libvirtd is gone) leaves the VM running on
+#    its source, is reported ("migrate-failed") and counted in the source's state.
 # Run as root; honours NUBE_LAB_ID, NUBE, NUBED.
 source "$(dirname "$0")/lib.sh"
 need
@@ -81,3 +83,26 @@ grep -q "host2 drained: $n2 VM(s) moved" "$T/drain.out" || fail "drain summary"
 ok "nube drain host2 moved its $n2 VM(s)"
 "$NUBE" drain host2 --cancel >/dev/null || fail "drain --cancel"
 ok "drain --cancel"
+
+# a failing migration: the destination's libvirtd is killed, the VM stays where it was
+src=""
+for v in v1 v2 v3 v4; do
+	h=$(vm_host $v)
+	if [ "$h" = host1 ] || [ "$h" = host3 ]; then src=$h; fvm=$v; break; fi
+done
+[ -n "$src" ] || fail "no VM on host1 or host3"
+if [ "$src" = host1 ]; then dst=host3; else dst=host1; fi
+kill "$(cat "$LAB_STATE/$dst/run/libvirtd.pid")" || fail "cannot stop $dst's libvirtd"
+source "$BAL/../agent/rpc.sh"
+BROKER=$(sed -n 's/^NUBE_LAB_BROKER=//p' < <("$LAB" env))
+OPW=$(cat "$LAB_STATE/operator.pw")
+rpc "$src" '{"op":"migrate","vm":"'$fvm'","dst":"'$dst'"}' 120 >"$T/fail.json" || fail "migrate rpc got no answer"
+jq -e '.ok == false and .moves[0].status == "failed"' "$T/fail.json" >/dev/null ||
+	{ cat "$T/fail.json"; fail "the migration to $dst without libvirtd did not fail"; }
+ev_wait 10 "migrate-failed event" '.type=="migrate-failed" and .vm=="bq-'$fvm'"'
+info "$(jq -r 'select(.type=="migrate-failed") | .msg' "$EVENTS" | sed -n 1p)"
+in_host "${src#host}" virsh -q -c qemu:///system domstate "bq-$fvm" | grep -q running ||
+	fail "$fvm is not running on $src after the failed migration"
+retry 20 sh -c "'$NUBE' hosts --json >/dev/null; mosquitto_sub -V mqttv5 -h $BROKER -u operator -P $OPW -t nube/v1/host/$src/state -C 1 -W 3 | jq -e '.balance.migrations_failed >= 1'" ||
+	fail "$src's state does not count the failed migration"
+ok "a failed migration ($fvm $src -> $dst, no libvirtd there) left the VM running on $src, reported and counted"
