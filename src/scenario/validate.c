@@ -335,6 +335,14 @@ scenario_validate(const scenario *s, diag *d)
 			g_hash_table_insert(names, n->name, (gpointer)n);
 		if (n->vlan < -1 || n->vlan > 4094)
 			val_err(&c, n->line, "net '%s': vlan %d is out of range 0..4094", n->name, n->vlan);
+		else if (n->vlan >= 0)
+			val_warn(&c, n->line, "net '%s': vlan %d is ignored (the net is its own bridge "
+			    "and VXLAN segment)", n->name, n->vlan);
+		if (n->mode == SC_NET_OPENVSWITCH)
+			val_warn(&c, n->line, "net '%s': mode openvswitch runs as a Linux bridge", n->name);
+		if (n->external != NULL)
+			val_warn(&c, n->line, "net '%s': external interface '%s' is not attached",
+			    n->name, n->external);
 	}
 	g_hash_table_remove_all(names);
 

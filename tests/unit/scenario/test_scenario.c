@@ -903,6 +903,27 @@ test_free_null(void **state)
 	assert_false(scenario_validate(NULL, NULL));
 }
 
+/* features nube does not implement are warnings, never silent and never errors */
+static void
+test_unsupported_net_features_warn(void **state)
+{
+	(void)state;
+	const char *xml = "<vnx><global><scenario_name>w</scenario_name></global>"
+	    "<net name='a' mode='openvswitch'/>"
+	    "<net name='b' mode='virtual_bridge' vlan='10'/>"
+	    "<net name='c' mode='virtual_bridge' external='eth9'/>"
+	    "<net name='d' mode='virtual_bridge'/></vnx>";
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = mem_parse(xml, d);
+
+	assert_non_null(s);
+	assert_true(scenario_validate(s, d));
+	assert_true(diag_contains(d, DIAG_WARNING, "net 'a': mode openvswitch runs as a Linux bridge"));
+	assert_true(diag_contains(d, DIAG_WARNING, "net 'b': vlan 10 is ignored"));
+	assert_true(diag_contains(d, DIAG_WARNING, "net 'c': external interface 'eth9' is not attached"));
+	assert_false(diag_contains(d, DIAG_WARNING, "net 'd'"));
+}
+
 int
 main(void)
 {
@@ -938,6 +959,7 @@ main(void)
 		cmocka_unit_test(test_cluster_lists),
 		cmocka_unit_test(test_cluster_bad),
 		cmocka_unit_test(test_free_null),
+		cmocka_unit_test(test_unsupported_net_features_warn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
