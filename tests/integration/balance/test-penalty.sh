@@ -21,38 +21,82 @@ events_start
 for v in v1 v2 v3 v4; do burn "$v" 10; done
 ok "every guest burns: both hosts over $TH"
 
-# three penalties in a row on each host, each longer by the step
-for h in host1 host2; do
-	ev_wait 150 "three penalties on $h" '.type=="penalty" and .host=="'$h'"' 3
-done
-[ "$(ev_count '.type=="migrate-start"')" = 0 ] || fail "a VM moved although no host had room"
-for h in host1 host2; do
-	# the announced lengths of one unbroken streak (failures 1, 2, 3 ...)
-	secs=$(jq -r 'select(.type=="penalty" and .host=="'$h'") | "\(.data.failures) \(.data.seconds)"' "$EVENTS")
-	info "$h penalties (failures seconds): $(echo $secs)"
-	echo "$secs" | awk -v p=$P -v s=$STEP '
-		{ f = $1; want = p + s * (f - 1); if ($2 < want - 0.5 || $2 > want + 0.5) bad = 1; n++ }
+# Each host's penalty streak, from the events recorded so far (a line being written is
+# skipped). A load sample under the threshold cancels a penalty and restarts the streak at
+# failure 1 (seed §4.4.7): on a busy machine that happens now and then, so the events are
+# collected until each host shows what is to be proven, not for a fixed count of penalties.
+# pens H: "failures seconds" of each of H's penalties
+pens() {
+	jq -rR 'fromjson? | select(.type=="penalty" and .host=="'$1'") | "\(.data.failures) \(.data.seconds)"' "$EVENTS"
+}
+# waits H: "failures/announced/waited" for each of H's penalties followed by a plan with no
+# cancellation in between (the plan that ends a penalty and the next penalty come together)
+waits() {
+	jq -rR 'fromjson? | select(.host=="'$1'" and (.type=="plan" or .type=="penalty" or .type=="penalty-cancelled")) | "\(.type) \(.ts) \(.data.seconds) \(.data.failures)"' "$EVENTS" |
+		awk '$1 == "penalty" { s = $3; f = $4; t = $2 } $1 == "penalty-cancelled" { t = 0 }
+		     $1 == "plan" && t { printf "%d/%.1f/%.1f\n", f, s, ($2 - t) / 1000; t = 0 }'
+}
+# pens_bad H: a penalty whose length is not P + STEP * (failures - 1), or a failure k+1 right
+# after failure k not longer by STEP; prints how many times the length grew by the step
+pens_bad() {
+	pens "$1" | awk -v p=$P -v s=$STEP '
+		{ f = $1; want = p + s * (f - 1); if ($2 < want - 0.5 || $2 > want + 0.5) bad = 1 }
 		$1 >= 2 && prev >= 1 && $1 == prev + 1 && ($2 - last < s - 0.5 || $2 - last > s + 0.5) { bad = 1 }
 		$1 >= 2 && $1 == prev + 1 { grew++ }
 		{ prev = $1; last = $2 }
-		END { exit (bad || grew < 1) }' ||
-		fail "$h: penalties do not follow $P s + $STEP s per failure: $(echo $secs)"
-	# and the agent really waited that long: the plan after a penalty of S seconds comes
-	# S .. S + 2 intervals + 1.5 s later (samples every 2 s)
-	waits=$(jq -r 'select(.host=="'$h'" and (.type=="plan" or .type=="penalty" or .type=="penalty-cancelled")) | "\(.type) \(.ts) \(.data.seconds)"' "$EVENTS" |
-		awk '$1 == "penalty" { s = $3; t = $2 } $1 == "penalty-cancelled" { t = 0 }
-		     $1 == "plan" && t { printf "%.1f/%.1f ", s, ($2 - t) / 1000; t = 0 }')
-	info "$h penalty/actual wait: $waits"
-	echo "$waits" | tr ' ' '\n' | awk -F/ 'NF == 2 && ($2 < $1 - 0.5 || $2 > $1 + 5.5) { bad = 1 } NF == 2 { n++ } END { exit bad || n < 2 }' ||
-		fail "$h did not wait its penalties out: $waits"
+		END { print grew + 0; exit bad }'
+}
+# waits_bad H: a plan earlier than the penalty's end, or more than 2 intervals + 1.5 s after it
+# (samples every 2 s: the first sample after the end plans); prints "measured grown": how many
+# waits were measured and how many of them followed a grown penalty (failure >= 2)
+waits_bad() {
+	waits "$1" | awk -F/ '$3 < $2 - 0.5 || $3 > $2 + 5.5 { bad = 1 } { n++ } $1 >= 2 { g++ }
+		END { print n + 0, g + 0; exit bad }'
+}
+# each host: the step visible (a failure k+1 longer by STEP than failure k), at least two
+# penalties waited out, one of them a grown one; every length and every wait right
+t0=$SECONDS
+while true; do
+	done_all=1
+	for h in host1 host2; do
+		grew=$(pens_bad $h) || fail "$h: penalties do not follow $P s + $STEP s per failure: $(echo $(pens $h))"
+		w=$(waits_bad $h) || fail "$h did not wait its penalties out (failures/penalty/waited): $(echo $(waits $h))"
+		read -r n g <<<"$w"
+		[ "$grew" -ge 1 ] && [ "$n" -ge 2 ] && [ "$g" -ge 1 ] || done_all=0
+	done
+	[ "$done_all" = 1 ] && break
+	[ $((SECONDS - t0)) -lt 240 ] || {
+		for h in host1 host2; do info "$h penalties: $(echo $(pens $h)); waits: $(echo $(waits $h))"; done
+		fail "within 240 s not every host showed a grown penalty and two penalties waited out"
+	}
+	sleep 1
+done
+ok "step and waits seen on both hosts (after $((SECONDS - t0)) s)"
+[ "$(ev_count '.type=="migrate-start"')" = 0 ] || fail "a VM moved although no host had room"
+for h in host1 host2; do
+	info "$h penalties (failures seconds): $(echo $(pens $h))"
+	info "$h waits (failures/penalty/waited): $(echo $(waits $h))"
+	info "$h cancellations by a load dip: $(ev_count '.type=="penalty-cancelled" and .host=="'$h'"')"
 done
 ok "both hosts penalised; each new penalty longer by $STEP s, and the agents waited them out"
 
 # host2 calms down: its penalty is cancelled, host1 moves one VM there
+nc0=$(ev_count '.type=="penalty-cancelled" and .host=="host2"')
 unburn v3
 unburn v4
 ok "host2's burners stopped"
-ev_wait 60 "host2's penalty cancelled" '.type=="penalty-cancelled" and .host=="host2"'
+# host2's penalty streak is over when its latest penalty event is a cancellation and its load
+# is under the threshold (a load dip may have cancelled it just before the burners stopped,
+# see above: then no new cancellation comes)
+host2_unpenalised() {
+	local last
+	last=$(jq -rR 'fromjson? | select(.host=="host2" and (.type=="penalty" or .type=="penalty-cancelled")) | .type' "$EVENTS" | tail -1)
+	[ "$last" = penalty-cancelled ] || return 1
+	awk -v l="$(host_load 2)" -v v="$TH" 'BEGIN { exit !(l != "" && l < v) }'
+}
+sleep 4	# two samples: host2's load shows the stopped burners
+retry 60 host2_unpenalised || fail "host2's penalty not cancelled within 60 s after its burners stopped"
+ok "host2's penalty cancelled ($(( $(ev_count '.type=="penalty-cancelled" and .host=="host2"') - nc0 )) cancellation(s) after the burners stopped)"
 ev_wait 120 "host1 moves a VM to host2" '.type=="migrated" and .host=="host1" and .data.dst=="host2"'
 jq -r 'select(.type=="migrated") | "\(.vm) \(.data.src)->\(.data.dst) \(.data.duration_ms) ms, downtime \(.data.downtime_ms) ms"' "$EVENTS" |
 	while read -r l; do info "migrated: $l"; done
