@@ -540,3 +540,31 @@ client_call_abandon(client_call *call, const char *why)
 	if (call != NULL)
 		call_finish(call, NULL, why);
 }
+
+GPtrArray *
+client_call_live(client *c, json_t *request, int timeout_ms, client_done_cb on_done, void *ud)
+{
+	g_autoptr(GPtrArray) hosts = client_hosts_sorted(c, true);
+	GPtrArray *calls = g_ptr_array_new();
+	int pending = 0;
+
+	for (guint i = 0; i < hosts->len; i++) {
+		const client_host *h = hosts->pdata[i];
+
+		g_ptr_array_add(calls, client_call_start(c, h->name, json_deep_copy(request),
+		    timeout_ms, &pending, NULL, on_done, ud));
+	}
+	json_decref(request);
+	/* no limit and no abort: every call is done when this returns, so none keeps a
+	 * pointer to pending */
+	client_wait_calls(&pending, NULL, -1);
+	return calls;
+}
+
+const char *
+client_jstr(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}

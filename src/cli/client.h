@@ -127,4 +127,16 @@ void client_call_abandon(client_call *call, const char *why);
  * limit_ms (< 0 = no limit; every call has its own silence timeout anyway). */
 bool client_wait_calls(int *pending, bool *abort, int limit_ms);
 
+/* client_call_live: send request (taken; each host gets a copy) to every live host, in the
+ * order of client_hosts_sorted, with timeout_ms each, and wait until every call is done;
+ * on_done (may be NULL) is called for each as by client_call_start. Returns the calls in that
+ * order (borrowed pointers, valid until client_free; free the array with g_ptr_array_unref);
+ * empty when no host is live. */
+GPtrArray *client_call_live(client *c, json_t *request, int timeout_ms, client_done_cb on_done,
+    void *ud);
+
+/* client_jstr: the string member key of o (a reply, an event), or NULL when o is not an
+ * object or the member is missing or not a string. Borrowed from o. */
+const char *client_jstr(const json_t *o, const char *key);
+
 #endif

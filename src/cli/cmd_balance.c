@@ -9,68 +9,29 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/output.h"
+#include "cli/session.h"
 #include "store/store.h"
 
 #define PLAN_TIMEOUT_MS		15000
 #define EVENTS_TOPIC		"nube/v1/events"
 
+/* conn_open: config, then (bus) broker + discovery, then (st) the store; exit status or -1.
+ * A config that cannot be loaded is reported with its bare message (the live commands'
+ * session_open_conf words it differently). */
 static int
-bad_usage(const char *cmd, const char *msg)
-{
-	if (msg != NULL)
-		out_err("%s: %s", cmd, msg);
-	fprintf(stderr, "Try 'nube %s --help'.\n", cmd);
-	return CLI_USAGE;
-}
-
-static const char *
-jstr(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* the connection of one command */
-typedef struct {
-	client_conf *conf;
-	client *c;
-	store *st;
-} conn;
-
-static void
-conn_clear(conn *k)
-{
-	client_free(k->c);
-	store_close(k->st);
-	client_conf_free(k->conf);
-	memset(k, 0, sizeof *k);
-}
-
-/* conn_open: config, then (bus) broker + discovery, then (st) the store; exit status or -1 */
-static int
-conn_open(conn *k, const char *config, bool bus, bool st)
+conn_open(session *k, const char *config, bool bus, bool st)
 {
 	g_autoptr(GError) e = NULL;
+	int rc;
 
 	if ((k->conf = client_conf_load(config, &e)) == NULL) {
 		out_err("%s", e->message);
 		return CLI_UNAVAILABLE;
 	}
-	if (bus) {
-		if ((k->c = client_connect(k->conf, &e)) == NULL) {
-			out_err("%s", e->message);
-			return CLI_UNAVAILABLE;
-		}
-		if (client_discover(k->c, &e) < 0) {
-			out_err("cannot reach broker %s: %s", k->conf->url, e->message);
-			return CLI_UNAVAILABLE;
-		}
-	}
-	if (st && (k->st = store_open(k->conf->store_path, &e)) == NULL) {
-		out_err("store %s: %s", k->conf->store_path, e->message);
-		return CLI_FAIL;
-	}
+	if (bus && (rc = session_open_bus(k)) >= 0)
+		return rc;
+	if (st && (rc = session_open_store(k)) >= 0)
+		return rc;
 	return -1;
 }
 
@@ -101,10 +62,9 @@ cmd_balance(int argc, char **argv)
 	};
 	const char *config = NULL;
 	bool json = false, dry = false;
-	conn k = { 0 };
-	int ch, rc, pending = 0;
-	g_autoptr(GPtrArray) hosts = NULL;
-	g_autoptr(GPtrArray) calls = g_ptr_array_new();
+	session k = { 0 };
+	int ch, rc;
+	g_autoptr(GPtrArray) calls = NULL;
 
 	while ((ch = getopt_long(argc, argv, "njh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -121,28 +81,22 @@ cmd_balance(int argc, char **argv)
 			fputs(balance_help, stdout);
 			return CLI_OK;
 		default:
-			return bad_usage("balance", NULL);
+			return out_usage("balance", NULL);
 		}
 	}
 	if (optind != argc)
-		return bad_usage("balance", "no arguments expected");
+		return out_usage("balance", "no arguments expected");
 	if ((rc = conn_open(&k, config, true, false)) >= 0) {
-		conn_clear(&k);
+		session_clear(&k);
 		return rc;
 	}
-	hosts = client_hosts_sorted(k.c, true);
-	if (hosts->len == 0) {
+	calls = client_call_live(k.c, json_pack("{s:s, s:b}", "op", "plan", "execute", !dry),
+	    PLAN_TIMEOUT_MS, NULL, NULL);
+	if (calls->len == 0) {
 		out_err("no live host on %s", k.conf->url);
-		conn_clear(&k);
+		session_clear(&k);
 		return CLI_UNAVAILABLE;
 	}
-	for (guint i = 0; i < hosts->len; i++) {
-		const client_host *h = hosts->pdata[i];
-
-		g_ptr_array_add(calls, client_call_start(k.c, h->name, json_pack("{s:s, s:b}", "op",
-		    "plan", "execute", !dry), PLAN_TIMEOUT_MS, &pending, NULL, NULL, NULL));
-	}
-	client_wait_calls(&pending, NULL, -1);
 	rc = CLI_OK;
 	if (json) {
 		json_auto_t *root = json_object();
@@ -184,14 +138,14 @@ cmd_balance(int argc, char **argv)
 			printf("%s: load %.2f (threshold %.2f), state %s", c->host,
 			    json_number_value(json_object_get(r, "load")),
 			    json_number_value(json_object_get(r, "threshold")),
-			    jstr(r, "state") != NULL ? jstr(r, "state") : "?");
+			    client_jstr(r, "state") != NULL ? client_jstr(r, "state") : "?");
 			if (json_is_true(json_object_get(pen, "active")))
 				printf(", penalised %.0f s more (failure %d)",
 				    json_number_value(json_object_get(pen, "remaining")),
 				    (int)json_integer_value(json_object_get(pen, "failures")));
 			printf("\n");
-			note = jstr(r, "note");
-			text = jstr(r, "text");
+			note = client_jstr(r, "note");
+			text = client_jstr(r, "text");
 			if (note != NULL)
 				printf("  %s\n", note);
 			if (text != NULL) {
@@ -207,7 +161,7 @@ cmd_balance(int argc, char **argv)
 		if (dry)
 			printf("(dry run: nothing was moved)\n");
 	}
-	conn_clear(&k);
+	session_clear(&k);
 	return rc;
 }
 
@@ -246,7 +200,7 @@ cmd_drain(int argc, char **argv)
 	const char *config = NULL, *host;
 	bool json = false, cancel = false;
 	long timeout_s = 0;
-	conn k = { 0 };
+	session k = { 0 };
 	int ch, rc, pending = 0;
 	client_call *call;
 	char *end;
@@ -262,7 +216,7 @@ cmd_drain(int argc, char **argv)
 		case 't':
 			timeout_s = strtol(optarg, &end, 10);
 			if (*optarg == '\0' || *end != '\0' || timeout_s < 1 || timeout_s > 86400)
-				return bad_usage("drain", "--timeout takes 1..86400 seconds");
+				return out_usage("drain", "--timeout takes 1..86400 seconds");
 			break;
 		case OPT_CONFIG:
 			config = optarg;
@@ -271,19 +225,19 @@ cmd_drain(int argc, char **argv)
 			fputs(drain_help, stdout);
 			return CLI_OK;
 		default:
-			return bad_usage("drain", NULL);
+			return out_usage("drain", NULL);
 		}
 	}
 	if (optind != argc - 1)
-		return bad_usage("drain", "one HOST expected");
+		return out_usage("drain", "one HOST expected");
 	host = argv[optind];
 	if ((rc = conn_open(&k, config, true, false)) >= 0) {
-		conn_clear(&k);
+		session_clear(&k);
 		return rc;
 	}
 	if (client_host_get(k.c, host) == NULL || !client_host_live(client_host_get(k.c, host))) {
 		out_err("drain: host '%s' is not live on %s", host, k.conf->url);
-		conn_clear(&k);
+		session_clear(&k);
 		return CLI_UNAVAILABLE;
 	}
 	if (timeout_s == 0)
@@ -304,14 +258,14 @@ cmd_drain(int argc, char **argv)
 		int n = 0;
 
 		json_array_foreach(moves, i, mv)
-			if (g_strcmp0(jstr(mv, "status"), "moved") == 0)
+			if (g_strcmp0(client_jstr(mv, "status"), "moved") == 0)
 				n++;
 		if (!json)
 			printf(cancel ? "%s takes VMs again\n" : "%s drained: %d VM(s) moved\n", host,
 			    n);
 		rc = CLI_OK;
 	}
-	conn_clear(&k);
+	session_clear(&k);
 	return rc;
 }
 
@@ -373,16 +327,17 @@ on_event(bus *b, const bus_msg *m, void *ud)
 		return;
 	}
 	if (f->st != NULL && store_event(f->st, json_integer_value(json_object_get(ev, "ts")),
-	    jstr(ev, "host"), jstr(ev, "type"), jstr(ev, "scenario"), jstr(ev, "vm"),
-	    jstr(ev, "msg"), &e) < 0)
+	    client_jstr(ev, "host"), client_jstr(ev, "type"), client_jstr(ev, "scenario"),
+	    client_jstr(ev, "vm"), client_jstr(ev, "msg"), &e) < 0)
 		out_err("events: not recorded: %s", e->message);
 	if (f->json) {
 		g_autofree char *s = json_dumps(ev, JSON_COMPACT);
 
 		printf("%s\n", s);
 	} else
-		print_event_text(0, json_integer_value(json_object_get(ev, "ts")), jstr(ev, "host"),
-		    jstr(ev, "type"), jstr(ev, "scenario"), jstr(ev, "vm"), jstr(ev, "msg"));
+		print_event_text(0, json_integer_value(json_object_get(ev, "ts")),
+		    client_jstr(ev, "host"), client_jstr(ev, "type"), client_jstr(ev, "scenario"),
+		    client_jstr(ev, "vm"), client_jstr(ev, "msg"));
 	fflush(stdout);
 	json_decref(ev);
 }
@@ -410,7 +365,7 @@ cmd_events(int argc, char **argv)
 	const char *config = NULL;
 	bool json = false, follow = false, since_given = false;
 	long long since = 0, limit = 0;
-	conn k = { 0 };
+	session k = { 0 };
 	int ch, rc;
 	char *end;
 	g_autoptr(GError) e = NULL;
@@ -427,13 +382,13 @@ cmd_events(int argc, char **argv)
 		case 's':
 			since = strtoll(optarg, &end, 10);
 			if (*optarg == '\0' || *end != '\0' || since < 0)
-				return bad_usage("events", "--since takes an event id (>= 0)");
+				return out_usage("events", "--since takes an event id (>= 0)");
 			since_given = true;
 			break;
 		case 'n':
 			limit = strtoll(optarg, &end, 10);
 			if (*optarg == '\0' || *end != '\0' || limit < 1 || limit > 1000000)
-				return bad_usage("events", "--limit takes 1..1000000");
+				return out_usage("events", "--limit takes 1..1000000");
 			break;
 		case OPT_CONFIG:
 			config = optarg;
@@ -442,14 +397,14 @@ cmd_events(int argc, char **argv)
 			fputs(events_help, stdout);
 			return CLI_OK;
 		default:
-			return bad_usage("events", NULL);
+			return out_usage("events", NULL);
 		}
 	}
 	if (optind != argc)
-		return bad_usage("events", "no arguments expected");
+		return out_usage("events", "no arguments expected");
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if ((rc = conn_open(&k, config, follow, true)) >= 0) {
-		conn_clear(&k);
+		session_clear(&k);
 		return rc;
 	}
 	if (!follow || since_given) {
@@ -457,7 +412,7 @@ cmd_events(int argc, char **argv)
 
 		if (rows == NULL) {
 			out_err("events: %s", e->message);
-			conn_clear(&k);
+			session_clear(&k);
 			return CLI_FAIL;
 		}
 		for (guint i = 0; i < rows->len; i++) {
@@ -481,11 +436,11 @@ cmd_events(int argc, char **argv)
 		f.json = json;
 		if (bus_subscribe(k.c->bus, EVENTS_TOPIC, on_event, &f, &e) < 0) {
 			out_err("events: %s", e->message);
-			conn_clear(&k);
+			session_clear(&k);
 			return CLI_UNAVAILABLE;
 		}
 		client_wait(never, NULL, -1);	/* until interrupted */
 	}
-	conn_clear(&k);
+	session_clear(&k);
 	return CLI_OK;
 }

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/output.h"
+#include "cli/session.h"
 #include "plan/alloc.h"
 #include "plan/plan.h"
 #include "proto/proto.h"
@@ -23,83 +24,24 @@
 
 /* ---- shared plumbing ---- */
 
-static int
-bad_usage(const char *cmd, const char *msg)
-{
-	if (msg != NULL)
-		out_err("%s: %s", cmd, msg);
-	fprintf(stderr, "Try 'nube %s --help'.\n", cmd);
-	return CLI_USAGE;
-}
-
 static int64_t
 now_ms(void)
 {
 	return g_get_real_time() / 1000;
 }
 
-/* live: what a live command holds: config, connection, store */
-typedef struct {
-	client_conf *conf;
-	client *c;
-	store *st;
-} live;
-
-static void
-live_clear(live *l)
-{
-	/* the client (and its bus) first: pending callbacks may point into caller state */
-	client_free(l->c);
-	store_close(l->st);
-	client_conf_free(l->conf);
-	memset(l, 0, sizeof(*l));
-}
-
-/* live_open_conf: load the client config; exit status or -1 when fine */
+/* parse_timeout: a --timeout value: whole seconds 1..86400 into *out; 0, or -1 when
+ * malformed (*out untouched) */
 static int
-live_open_conf(live *l, const char *config)
+parse_timeout(const char *arg, int *out)
 {
-	g_autoptr(GError) e = NULL;
+	char *end;
+	long v = strtol(arg, &end, 10);
 
-	if ((l->conf = client_conf_load(config, &e)) == NULL) {
-		/* no config at all: the broker is unknown; a broken one is reported as such */
-		if (g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-			out_err("cannot reach broker: %s", e->message);
-		else
-			out_err("client config: %s", e->message);
-		return CLI_UNAVAILABLE;
-	}
-	return -1;
-}
-
-/* live_open_bus: connect and discover the hosts; exit status or -1 when fine */
-static int
-live_open_bus(live *l)
-{
-	g_autoptr(GError) e = NULL;
-
-	if ((l->c = client_connect(l->conf, &e)) == NULL) {
-		out_err("%s", e->message);
-		return CLI_UNAVAILABLE;
-	}
-	if (client_discover(l->c, &e) < 0) {
-		out_err("cannot reach broker %s: %s", l->conf->url, e->message);
-		return CLI_UNAVAILABLE;
-	}
-	return -1;
-}
-
-/* live_open_store: open the store of the config; exit status or -1 when fine */
-static int
-live_open_store(live *l)
-{
-	g_autoptr(GError) e = NULL;
-
-	if ((l->st = store_open(l->conf->store_path, &e)) == NULL) {
-		out_err("store %s: %s", l->conf->store_path, e->message);
-		return CLI_FAIL;
-	}
-	return -1;
+	if (end == arg || *end != '\0' || v < 1 || v > 86400)
+		return -1;
+	*out = (int)v;
+	return 0;
 }
 
 static json_t *
@@ -113,10 +55,11 @@ op_request(const char *op)
 typedef struct {
 	char *scenario;
 	char *vm;
-	char *host;
+	char *host;		/* NULL in a status row of a VM no host runs */
 	char *state;
 	json_t *addrs;		/* array of "addr/len" strings (owned) */
 	json_t *ifaces;		/* array of {"if", "net", "addr"} (owned) */
+	bool stored;		/* status rows: the store knows the VM */
 } vm_where;
 
 static void
@@ -131,14 +74,6 @@ vm_where_free(vm_where *w)
 	json_decref(w->addrs);
 	json_decref(w->ifaces);
 	g_free(w);
-}
-
-static const char *
-jstr(const json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 /* collect_addrs: the VM's addresses from a status entry's "addrs": the agent lists them as
@@ -191,18 +126,19 @@ status_done(client_call *call, void *ud)
 	}
 	vms = json_object_get(call->reply, "vms");
 	json_array_foreach(vms, i, o) {
-		const char *s = jstr(o, "scenario"), *vm = jstr(o, "vm");
+		const char *s = client_jstr(o, "scenario"), *vm = client_jstr(o, "vm");
 		vm_where *w;
 
 		if (vm == NULL)
-			vm = jstr(o, "name");
+			vm = client_jstr(o, "name");
 		if (s == NULL || vm == NULL)
 			continue;	/* not one of nube's domains */
 		w = g_new0(vm_where, 1);
 		w->scenario = g_strdup(s);
 		w->vm = g_strdup(vm);
 		w->host = g_strdup(call->host);
-		w->state = g_strdup(jstr(o, "state") != NULL ? jstr(o, "state") : "unknown");
+		w->state = g_strdup(client_jstr(o, "state") != NULL ? client_jstr(o, "state") :
+		    "unknown");
 		collect_addrs(o, &w->addrs, &w->ifaces);
 		g_ptr_array_add(sc->where, w);
 	}
@@ -211,22 +147,16 @@ status_done(client_call *call, void *ud)
 /* where_now: ask every live host what it runs. Returns vm_where* (owned by the array);
  * hosts that did not answer go to *failed (may be NULL). */
 static GPtrArray *
-where_now(live *l, GPtrArray **failed)
+where_now(session *l, GPtrArray **failed)
 {
 	status_ctx sc = {
 		.where = g_ptr_array_new_with_free_func((GDestroyNotify)vm_where_free),
 		.failed = g_ptr_array_new_with_free_func(g_free),
 	};
-	g_autoptr(GPtrArray) hosts = client_hosts_sorted(l->c, true);
-	int pending = 0;
 
-	for (guint i = 0; i < hosts->len; i++) {
-		client_host *h = hosts->pdata[i];
-
-		client_call_start(l->c, h->name, op_request("status"), STATUS_TIMEOUT_MS, &pending,
-		    NULL, status_done, &sc);
-	}
-	client_wait_calls(&pending, NULL, -1);
+	/* status_done collects the answers; the calls themselves are not needed */
+	g_ptr_array_unref(client_call_live(l->c, op_request("status"), STATUS_TIMEOUT_MS,
+	    status_done, &sc));
 	if (failed != NULL)
 		*failed = sc.failed;
 	else
@@ -276,7 +206,7 @@ cmd_hosts(int argc, char **argv)
 	    "fabric" };
 	const char *config = NULL;
 	bool json = false;
-	live l = { 0 };
+	session l = { 0 };
 	int ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
@@ -291,13 +221,13 @@ cmd_hosts(int argc, char **argv)
 			fputs(hosts_help, stdout);
 			return CLI_OK;
 		default:
-			return bad_usage("hosts", NULL);
+			return out_usage("hosts", NULL);
 		}
 	}
 	if (optind != argc)
-		return bad_usage("hosts", "no arguments expected");
-	if ((rc = live_open_conf(&l, config)) >= 0 || (rc = live_open_bus(&l)) >= 0) {
-		live_clear(&l);
+		return out_usage("hosts", "no arguments expected");
+	if ((rc = session_open_conf(&l, config)) >= 0 || (rc = session_open_bus(&l)) >= 0) {
+		session_clear(&l);
 		return rc;
 	}
 
@@ -344,7 +274,7 @@ cmd_hosts(int argc, char **argv)
 			fprintf(stderr, "nube: no host has announced itself on %s\n", l.conf->url);
 		rc = CLI_OK;
 	}
-	live_clear(&l);
+	session_clear(&l);
 	return rc;
 }
 
@@ -466,7 +396,7 @@ check_restriction_hosts(const restrictions *r, client *c, diag *d)
 
 /* rollback: undeploy on every given host that is still online, wait for the answers */
 static void
-rollback(live *l, const char *scenario, GPtrArray *hosts, int timeout_ms)
+rollback(session *l, const char *scenario, GPtrArray *hosts, int timeout_ms)
 {
 	int pending = 0;
 	GPtrArray *calls = g_ptr_array_new();
@@ -526,7 +456,7 @@ cmd_deploy(int argc, char **argv)
 	int timeout_s = 0, ch, rc = CLI_FAIL;
 	gsize speclen = 0;
 	int64_t t0 = now_ms();
-	live l = { 0 };
+	session l = { 0 };
 
 	while ((ch = getopt_long(argc, argv, "a:r:t:jh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -536,15 +466,10 @@ cmd_deploy(int argc, char **argv)
 		case 'r':
 			rpath = optarg;
 			break;
-		case 't': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (end == optarg || *end != '\0' || v < 1 || v > 86400)
-				return bad_usage("deploy", "--timeout wants seconds (1..86400)");
-			timeout_s = (int)v;
+		case 't':
+			if (parse_timeout(optarg, &timeout_s) < 0)
+				return out_usage("deploy", "--timeout wants seconds (1..86400)");
 			break;
-		}
 		case 'j':
 			json = true;
 			break;
@@ -555,16 +480,16 @@ cmd_deploy(int argc, char **argv)
 			fputs(deploy_help, stdout);
 			return CLI_OK;
 		default:
-			return bad_usage("deploy", NULL);
+			return out_usage("deploy", NULL);
 		}
 	}
 	if (optind != argc - 1)
-		return bad_usage("deploy", optind >= argc ? "a scenario file is required"
+		return out_usage("deploy", optind >= argc ? "a scenario file is required"
 		    : "only one scenario file");
 	if (plan_algorithm_from_name(aname, &algo) < 0) {
 		g_autofree char *m = g_strdup_printf("unknown algorithm '%s'", aname);
 
-		return bad_usage("deploy", m);
+		return out_usage("deploy", m);
 	}
 
 	/* 1. parse and validate: nothing is contacted or stored when anything is wrong */
@@ -590,7 +515,7 @@ cmd_deploy(int argc, char **argv)
 	}
 
 	/* 2. live hosts */
-	if ((rc = live_open_conf(&l, config)) >= 0 || (rc = live_open_bus(&l)) >= 0)
+	if ((rc = session_open_conf(&l, config)) >= 0 || (rc = session_open_bus(&l)) >= 0)
 		goto out;
 	if (timeout_s == 0)
 		timeout_s = l.conf->timeout_s;
@@ -620,7 +545,7 @@ cmd_deploy(int argc, char **argv)
 		goto out;
 
 	/* 3. allocations, recorded atomically (refused when the name is taken) */
-	if ((rc = live_open_store(&l)) >= 0)
+	if ((rc = session_open_store(&l)) >= 0)
 		goto out;
 	rc = CLI_FAIL;
 	if (store_reserve(l.st, s, spec, p, l.conf->vni_min, l.conf->vni_max, d) < 0)
@@ -714,7 +639,7 @@ out:
 			store_event(l.st, now_ms(), NULL, "deploy-failed", s->name, NULL, run.why,
 			    NULL);
 	}
-	live_clear(&l);
+	session_clear(&l);
 	if (run.targets != NULL)
 		g_hash_table_unref(run.targets);
 	g_free(run.why);
@@ -758,7 +683,7 @@ typedef struct {
 } vm_exec;
 
 struct exec_run {
-	live *l;
+	session *l;
 	const char *scenario;
 	const char *cmd;	/* ad-hoc command or NULL */
 	const char *spec;	/* the stored spec: the VM's host may not know it (migrated) */
@@ -810,8 +735,8 @@ exec_done(client_call *call, void *ud)
 		} else {
 			r = json_pack("{s:o, s:I, s:s, s:s}", "seq", out_json_str(seq),
 			    "exit", json_is_integer(ex) ? json_integer_value(ex) : (json_int_t)-1,
-			    "stdout", jstr(o, "stdout") != NULL ? jstr(o, "stdout") : "",
-			    "stderr", jstr(o, "stderr") != NULL ? jstr(o, "stderr") : "");
+			    "stdout", client_jstr(o, "stdout") != NULL ? client_jstr(o, "stdout") : "",
+			    "stderr", client_jstr(o, "stderr") != NULL ? client_jstr(o, "stderr") : "");
 			if (!json_is_integer(ex) || json_integer_value(ex) != 0)
 				v->failed = true;
 		}
@@ -860,7 +785,7 @@ print_block(const char *text)
 
 /* load_stored: the stored scenario name parsed again from its spec; NULL + message */
 static scenario *
-load_stored(live *l, const char *name, store_scenario **out)
+load_stored(session *l, const char *name, store_scenario **out)
 {
 	g_autoptr(GError) e = NULL;
 	g_autoptr(diag) d = diag_new();
@@ -912,7 +837,7 @@ cmd_exec(int argc, char **argv)
 	store_scenario *ss = NULL;
 	bool json = false, failed = false;
 	int timeout_s = 0, ch, rc;
-	live l = { 0 };
+	session l = { 0 };
 
 	while ((ch = getopt_long(argc, argv, "v:c:t:jh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -922,15 +847,10 @@ cmd_exec(int argc, char **argv)
 		case 'c':
 			cmd = optarg;
 			break;
-		case 't': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (end == optarg || *end != '\0' || v < 1 || v > 86400)
-				return bad_usage("exec", "--timeout wants seconds (1..86400)");
-			timeout_s = (int)v;
+		case 't':
+			if (parse_timeout(optarg, &timeout_s) < 0)
+				return out_usage("exec", "--timeout wants seconds (1..86400)");
 			break;
-		}
 		case 'j':
 			json = true;
 			break;
@@ -941,19 +861,19 @@ cmd_exec(int argc, char **argv)
 			fputs(exec_help, stdout);
 			return CLI_OK;
 		default:
-			return bad_usage("exec", NULL);
+			return out_usage("exec", NULL);
 		}
 	}
 	if (cmd != NULL ? optind != argc - 1 : optind != argc - 2)
-		return bad_usage("exec", cmd != NULL ? "SCENARIO expected (with --cmd, no SEQ)"
+		return out_usage("exec", cmd != NULL ? "SCENARIO expected (with --cmd, no SEQ)"
 		    : "SCENARIO and SEQ expected");
 	name = argv[optind];
 	if (cmd == NULL)
 		seq = argv[optind + 1];
 
-	if ((rc = live_open_conf(&l, config)) >= 0)
+	if ((rc = session_open_conf(&l, config)) >= 0)
 		goto out;
-	if ((rc = live_open_store(&l)) >= 0)
+	if ((rc = session_open_store(&l)) >= 0)
 		goto out;
 	rc = CLI_FAIL;
 	if ((s = load_stored(&l, name, &ss)) == NULL)
@@ -1002,7 +922,7 @@ cmd_exec(int argc, char **argv)
 	}
 
 	/* where they run now, then every VM in parallel */
-	if ((rc = live_open_bus(&l)) >= 0)
+	if ((rc = session_open_bus(&l)) >= 0)
 		goto out;
 	rc = CLI_FAIL;
 	x.timeout_s = timeout_s > 0 ? timeout_s : l.conf->timeout_s;
@@ -1055,21 +975,21 @@ cmd_exec(int argc, char **argv)
 			size_t k;
 
 			json_array_foreach(v->results, k, o) {
-				const char *sq = jstr(o, "seq");
+				const char *sq = client_jstr(o, "seq");
 				g_autofree char *what = cmd != NULL ? g_strdup("cmd") :
 				    g_strdup_printf("seq %s", sq != NULL ? sq : seq);
 				g_autofree char *where_s = v->host != NULL ?
 				    g_strdup_printf(" (%s)", v->host) : g_strdup("");
 
-				if (jstr(o, "error") != NULL) {
+				if (client_jstr(o, "error") != NULL) {
 					printf("== %s%s %s: error: %s\n", v->vm, where_s, what,
-					    jstr(o, "error"));
+					    client_jstr(o, "error"));
 					continue;
 				}
 				printf("== %s%s %s: exit %" JSON_INTEGER_FORMAT "\n", v->vm,
 				    where_s, what, json_integer_value(json_object_get(o, "exit")));
-				print_block(jstr(o, "stdout"));
-				print_block(jstr(o, "stderr"));
+				print_block(client_jstr(o, "stdout"));
+				print_block(client_jstr(o, "stderr"));
 			}
 			failed = failed || v->failed;
 		}
@@ -1077,7 +997,7 @@ cmd_exec(int argc, char **argv)
 	fflush(stdout);
 	rc = failed ? CLI_FAIL : CLI_OK;
 out:
-	live_clear(&l);
+	session_clear(&l);
 	store_scenario_free(ss);
 	return rc;
 }
@@ -1136,29 +1056,23 @@ cmd_undeploy(int argc, char **argv)
 	};
 	const char *config = NULL, *name;
 	g_autoptr(GError) e = NULL;
-	g_autoptr(GPtrArray) hosts = NULL;
-	g_autoptr(GPtrArray) calls = g_ptr_array_new();
+	g_autoptr(GPtrArray) calls = NULL;
 	g_autoptr(GHashTable) placed = NULL;
 	g_autoptr(GPtrArray) offline = g_ptr_array_new_with_free_func(g_free);
 	store_scenario *ss = NULL;
 	bool force = false, failed = false;
-	int timeout_s = UNDEPLOY_TIMEOUT_MS / 1000, ch, rc, pending = 0;
-	live l = { 0 };
+	int timeout_s = UNDEPLOY_TIMEOUT_MS / 1000, ch, rc;
+	session l = { 0 };
 
 	while ((ch = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			force = true;
 			break;
-		case 't': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (end == optarg || *end != '\0' || v < 1 || v > 86400)
-				return bad_usage("undeploy", "--timeout wants seconds (1..86400)");
-			timeout_s = (int)v;
+		case 't':
+			if (parse_timeout(optarg, &timeout_s) < 0)
+				return out_usage("undeploy", "--timeout wants seconds (1..86400)");
 			break;
-		}
 		case OPT_CONFIG:
 			config = optarg;
 			break;
@@ -1166,14 +1080,14 @@ cmd_undeploy(int argc, char **argv)
 			fputs(undeploy_help, stdout);
 			return CLI_OK;
 		default:
-			return bad_usage("undeploy", NULL);
+			return out_usage("undeploy", NULL);
 		}
 	}
 	if (optind != argc - 1)
-		return bad_usage("undeploy", "one SCENARIO name expected");
+		return out_usage("undeploy", "one SCENARIO name expected");
 	name = argv[optind];
 
-	if ((rc = live_open_conf(&l, config)) >= 0 || (rc = live_open_store(&l)) >= 0)
+	if ((rc = session_open_conf(&l, config)) >= 0 || (rc = session_open_store(&l)) >= 0)
 		goto out;
 	rc = CLI_FAIL;
 	if ((ss = store_get(l.st, name, &e)) == NULL) {
@@ -1194,7 +1108,7 @@ cmd_undeploy(int argc, char **argv)
 		    "--force if that nube is gone", name);
 		goto out;
 	}
-	if ((rc = live_open_bus(&l)) >= 0)
+	if ((rc = session_open_bus(&l)) >= 0)
 		goto out;
 	rc = CLI_FAIL;
 
@@ -1216,15 +1130,8 @@ cmd_undeploy(int argc, char **argv)
 		store_set_state(l.st, name, "undeploying", NULL);
 	}
 
-	hosts = client_hosts_sorted(l.c, true);
-	for (guint i = 0; i < hosts->len; i++) {
-		client_host *h = hosts->pdata[i];
-
-		g_ptr_array_add(calls, client_call_start(l.c, h->name,
-		    json_pack("{s:s, s:s}", "op", "undeploy", "scenario", name),
-		    timeout_s * 1000, &pending, NULL, NULL, NULL));
-	}
-	client_wait_calls(&pending, NULL, -1);
+	calls = client_call_live(l.c, json_pack("{s:s, s:s}", "op", "undeploy", "scenario", name),
+	    timeout_s * 1000, NULL, NULL);
 	for (guint i = 0; i < calls->len; i++) {
 		client_call *call = calls->pdata[i];
 
@@ -1266,7 +1173,7 @@ cmd_undeploy(int argc, char **argv)
 	rc = failed ? CLI_FAIL : CLI_OK;
 out:
 	store_scenario_free(ss);
-	live_clear(&l);
+	session_clear(&l);
 	return rc;
 }
 
@@ -1286,30 +1193,11 @@ static const char status_help[] =
 "\n"
 "Exit status: 0 shown, 1 SCENARIO unknown, 2 bad command line, 3 broker unreachable.\n";
 
-typedef struct {
-	char *scenario, *vm, *host, *state;
-	json_t *addrs, *ifaces;
-	bool stored;
-} status_row;
-
-static void
-status_row_free(status_row *r)
-{
-	if (r == NULL)
-		return;
-	g_free(r->scenario);
-	g_free(r->vm);
-	g_free(r->host);
-	g_free(r->state);
-	json_decref(r->addrs);
-	json_decref(r->ifaces);
-	g_free(r);
-}
-
-static status_row *
+/* row_from_where: a status row: a copy of w (free with vm_where_free) */
+static vm_where *
 row_from_where(const vm_where *w, bool stored)
 {
-	status_row *r = g_new0(status_row, 1);
+	vm_where *r = g_new0(vm_where, 1);
 
 	r->scenario = g_strdup(w->scenario);
 	r->vm = g_strdup(w->vm);
@@ -1338,11 +1226,11 @@ cmd_status(int argc, char **argv)
 	g_autoptr(GPtrArray) where = NULL;
 	g_autoptr(GPtrArray) unanswered = NULL;
 	g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(
-	    (GDestroyNotify)status_row_free);
+	    (GDestroyNotify)vm_where_free);
 	g_autoptr(GHashTable) used = g_hash_table_new(g_direct_hash, g_direct_equal);
 	bool json = false, known = false;
 	int ch, rc;
-	live l = { 0 };
+	session l = { 0 };
 
 	while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -1356,22 +1244,22 @@ cmd_status(int argc, char **argv)
 			fputs(status_help, stdout);
 			return CLI_OK;
 		default:
-			return bad_usage("status", NULL);
+			return out_usage("status", NULL);
 		}
 	}
 	if (optind < argc - 1)
-		return bad_usage("status", "at most one SCENARIO");
+		return out_usage("status", "at most one SCENARIO");
 	if (optind == argc - 1)
 		only = argv[optind];
 
-	if ((rc = live_open_conf(&l, config)) >= 0 || (rc = live_open_store(&l)) >= 0)
+	if ((rc = session_open_conf(&l, config)) >= 0 || (rc = session_open_store(&l)) >= 0)
 		goto out;
 	rc = CLI_FAIL;
 	if ((list = store_list(l.st, &e)) == NULL) {
 		out_err("store: %s", e->message);
 		goto out;
 	}
-	if ((rc = live_open_bus(&l)) >= 0)
+	if ((rc = session_open_bus(&l)) >= 0)
 		goto out;
 	rc = CLI_FAIL;
 	where = where_now(&l, &unanswered);
@@ -1404,7 +1292,7 @@ cmd_status(int argc, char **argv)
 				}
 			}
 			if (!any) {
-				status_row *r = g_new0(status_row, 1);
+				vm_where *r = g_new0(vm_where, 1);
 				const char *ph = placed != NULL ?
 				    g_hash_table_lookup(placed, vm->name) : NULL;
 
@@ -1439,7 +1327,7 @@ cmd_status(int argc, char **argv)
 		json_t *arr = json_array();
 
 		for (guint i = 0; i < rows->len; i++) {
-			status_row *r = rows->pdata[i];
+			vm_where *r = rows->pdata[i];
 
 			json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s, s:O, s:O, s:b}",
 			    "scenario", r->scenario, "vm", r->vm, "host", out_json_str(r->host),
@@ -1452,7 +1340,7 @@ cmd_status(int argc, char **argv)
 		g_autoptr(out_table) t = out_table_new(5, heads);
 
 		for (guint i = 0; i < rows->len; i++) {
-			status_row *r = rows->pdata[i];
+			vm_where *r = rows->pdata[i];
 			g_autoptr(GString) a = g_string_new(NULL);
 			g_autofree char *st = r->stored ? g_strdup(r->state) :
 			    g_strdup_printf("%s (not in store)", r->state);
@@ -1469,6 +1357,6 @@ cmd_status(int argc, char **argv)
 		rc = CLI_OK;
 	}
 out:
-	live_clear(&l);
+	session_clear(&l);
 	return rc;
 }

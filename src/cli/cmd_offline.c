@@ -56,16 +56,6 @@ load(inputs *in, const char *spath, const char *rpath, const char *cpath, diag *
 	    && !diag_has_errors(d);
 }
 
-/* bad_usage: the conventional "nube: msg" + hint, exit code CLI_USAGE */
-static int
-bad_usage(const char *cmd, const char *msg)
-{
-	if (msg != NULL)
-		out_err("%s: %s", cmd, msg);
-	fprintf(stderr, "Try 'nube %s --help'.\n", cmd);
-	return CLI_USAGE;
-}
-
 /* ---- validate ---- */
 
 static const char validate_help[] =
@@ -108,11 +98,11 @@ cmd_validate(int argc, char **argv)
 			fputs(validate_help, stdout);
 			return CLI_OK;
 		default:
-			return bad_usage("validate", NULL);
+			return out_usage("validate", NULL);
 		}
 	}
 	if (optind != argc - 1)
-		return bad_usage("validate", optind >= argc ? "a scenario file is required"
+		return out_usage("validate", optind >= argc ? "a scenario file is required"
 		    : "only one scenario file");
 
 	ok = load(&in, argv[optind], rpath, cpath, d);
@@ -207,7 +197,7 @@ cmd_plan(int argc, char **argv)
 			break;
 		case OPT_VNI:
 			if (parse_vni_range(optarg, &ctx.vni_min, &ctx.vni_max) < 0)
-				return bad_usage("plan", "--vni-range wants MIN-MAX within 1-16777215");
+				return out_usage("plan", "--vni-range wants MIN-MAX within 1-16777215");
 			break;
 		case OPT_STORE:
 			spath = optarg;
@@ -219,18 +209,18 @@ cmd_plan(int argc, char **argv)
 			fputs(plan_help, stdout);
 			return CLI_OK;
 		default:
-			return bad_usage("plan", NULL);
+			return out_usage("plan", NULL);
 		}
 	}
 	if (optind != argc - 1)
-		return bad_usage("plan", optind >= argc ? "a scenario file is required"
+		return out_usage("plan", optind >= argc ? "a scenario file is required"
 		    : "only one scenario file");
 	if (cpath == NULL)
-		return bad_usage("plan", "--cluster-conf is required");
+		return out_usage("plan", "--cluster-conf is required");
 	if (plan_algorithm_from_name(aname, &algo) < 0) {
 		g_autofree char *m = g_strdup_printf("unknown algorithm '%s'", aname);
 
-		return bad_usage("plan", m);
+		return out_usage("plan", m);
 	}
 
 	if (!load(&in, argv[optind], rpath, cpath, d))

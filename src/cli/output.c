@@ -1,10 +1,12 @@
-/* output: aligned text tables and JSON printing shared by every nube command */
+/* output: aligned text tables, JSON printing and messages shared by every nube command */
 #include "cli/output.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <string.h>
+
+#include "cli/cli.h"
 
 struct out_table {
 	int ncols;
@@ -140,6 +142,30 @@ out_err(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+int
+out_usage(const char *cmd, const char *msg)
+{
+	if (msg != NULL)
+		out_err("%s: %s", cmd, msg);
+	fprintf(stderr, "Try 'nube %s --help'.\n", cmd);
+	return CLI_USAGE;
+}
+
+int
+out_not_built(const char *name, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: nube %s ... (see nube(1))\n"
+			    "This nube was built without the agent part: '%s' is not available.\n",
+			    name, name);
+			return CLI_OK;
+		}
+	}
+	out_err("'%s' needs the agent part (not built)", name);
+	return CLI_USAGE;
 }
 
 /* ---- placement of a plan (nube plan, nube deploy) ---- */

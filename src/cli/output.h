@@ -43,6 +43,15 @@ json_t *out_json_str(const char *s);
 /* out_err: print "nube: <message>" to stderr */
 void out_err(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 
+/* out_usage: a bad command line of command cmd: "nube: CMD: MSG" (msg may be NULL: no such
+ * line) and "Try 'nube CMD --help'." on stderr. Returns CLI_USAGE. */
+int out_usage(const char *cmd, const char *msg);
+
+/* out_not_built: what command name does in a nube built without it: with -h/--help among
+ * argv[1..argc-1] says so on stdout (CLI_OK), else "nube: 'NAME' needs the agent part (not
+ * built)" on stderr (CLI_USAGE) */
+int out_not_built(const char *name, int argc, char **argv);
+
 /* out_plan_json: the placement of plan p of scenario s as printed by `nube plan --json` and
  * `nube deploy --json`: {"scenario", "algorithm", "placements": [{vm, host, mem_mib, vcpu,
  * nets, macs, mgmt}], "nets": [{net, hosts, vni}], "totals": {vms, nets, cross_host_nets,
