@@ -306,7 +306,7 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: nubed [-n] [-v] [-c FILE] [--host NAME] [--broker URL] [--libvirt-uri URI]\n"
-	    "             [--fabric-addr ADDR] [--interval SECONDS]\n"
+	    "             [--fabric-addr ADDR] [--interval SECONDS] [--evacuate-on-exit]\n"
 	    "  -c, --config FILE    configuration (default " CONFIG_DEFAULT_PATH ")\n"
 	    "  -n, --check          check the configuration and exit (0 = valid)\n"
 	    "  -v, --verbose        debug messages\n"

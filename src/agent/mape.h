@@ -20,9 +20,9 @@
  *                            `nube balance` still acts)
  * The [nubed] interval is the sampling interval (the core's own "interval" key is ignored).
  *
- * Events (nube/v1/events, JSON {ts, host, type, scenario, vm, msg, data}): overload, alone,
- * plan, penalty, penalty-cancelled, admit, refuse, release, migrate-start, migrated,
- * migrate-failed, net-cleanup, drain-start, drain-done, drain-failed. */
+ * Events (nube/v1/events, JSON {ts, host, type, scenario, vm, msg, data}): alone, plan,
+ * penalty, penalty-cancelled, admit, refuse, migrate-start, migrated, migrate-failed,
+ * net-cleanup, drain-start, drain-done, drain-failed, drain-cancelled. */
 #ifndef NUBE_AGENT_MAPE_H
 #define NUBE_AGENT_MAPE_H
 

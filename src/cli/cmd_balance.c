@@ -16,18 +16,14 @@
 #define EVENTS_TOPIC		"nube/v1/events"
 
 /* conn_open: config, then (bus) broker + discovery, then (st) the store; exit status or -1.
- * A config that cannot be loaded is reported with its bare message (the live commands'
- * session_open_conf words it differently). */
+ * Errors are worded as for the live commands (session_open_conf). */
 static int
 conn_open(session *k, const char *config, bool bus, bool st)
 {
-	g_autoptr(GError) e = NULL;
 	int rc;
 
-	if ((k->conf = client_conf_load(config, &e)) == NULL) {
-		out_err("%s", e->message);
-		return CLI_UNAVAILABLE;
-	}
+	if ((rc = session_open_conf(k, config)) >= 0)
+		return rc;
 	if (bus && (rc = session_open_bus(k)) >= 0)
 		return rc;
 	if (st && (rc = session_open_store(k)) >= 0)

@@ -315,6 +315,10 @@ out_plan_print(const scenario *s, const plan *p, FILE *fp)
 	}
 	fputc('\n', fp);
 	out_table_print(tot, fp);
-	fprintf(fp, "\n%u VMs on %d hosts, %d of %u nets cross hosts\n", s->vms->len, p->nhosts,
-	    plan_cross_host_nets(p), s->nets->len);
+	int used = 0;
+
+	for (int h = 0; h < p->nhosts; h++)
+		used += nvm[h] > 0;
+	fprintf(fp, "\n%u VMs on %d of %d hosts, %d of %u nets cross hosts\n", s->vms->len, used,
+	    p->nhosts, plan_cross_host_nets(p), s->nets->len);
 }
