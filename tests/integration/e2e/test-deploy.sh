@@ -1,8 +1,10 @@
 #!/bin/bash
 # test-deploy.sh: the VNX tutorial (examples/vnx/tutorial_lxc_ubuntu.xml, unchanged: 2 routers,
 # 4 hosts, 4 nets) deployed on a 3-host lab: VMs spread over >= 2 hosts, h1 pings h3 through
-# r1 and r2 across hosts over IPv4 and IPv6, `exec ls12` returns the guests' real output, and
-# undeploy leaves no domain, no nbr/nvx link on any host and nothing in the store.
+# r1 and r2 across hosts over IPv4 and IPv6, a net spanning two hosts has guest MTU = bridge
+# MTU = fabric MTU - 50 and carries full-size pings between hosts, `exec ls12` returns the
+# guests' real output, and undeploy leaves no domain, no nbr/nvx link on any host and nothing
+# in the store.
 # Run as root from anywhere; honours NUBE_LAB_ID, NUBE, NUBED.
 source "$(dirname "$0")/lib.sh"
 need
@@ -69,6 +71,73 @@ ok "h1 pings h3 over IPv6: $(grep -c 'bytes from' "$T/retry.out") replies"
 hs=$(jq -r '[.vms[] | select(.vm=="h1" or .vm=="r1" or .vm=="r2" or .vm=="h3") | .host] | unique | length' "$T/status.json")
 [ "$hs" -ge 2 ] || fail "h1, r1, r2 and h3 all on one host: nothing crossed hosts"
 ok "the h1 -> h3 path spans $hs hosts"
+
+# MTU: a net spanning two hosts runs over VXLAN (50 bytes of headers), so its bridge and the
+# guests' interfaces on it get the fabric MTU - 50 and a full-size packet crosses hosts whole.
+# Pick a net with two VMs on different hosts (IPv4 and IPv6 address of each, from status).
+pair=$(jq -r --arg s "$S" '[.vms[] | select(.scenario==$s) as $v | $v.ifaces[]
+	| {vm: $v.vm, host: $v.host, if: .if, net: .net, addr: (.addr | sub("/.*"; ""))}
+	| select(.addr | test("^[0-9.]+$"))] as $a
+	| first($a[] as $x | $a[] | select(.net == $x.net and .host != $x.host)
+	| [$x.net, $x.vm, $x.host, $x.if, .vm, .host, .if, .addr]) // empty | @tsv' "$T/status.json")
+[ -n "$pair" ] || { cat "$T/status.json" >&2; fail "no net with two VMs on different hosts"; }
+read -r mnet va ha ia vb hb ib addr4 <<<"$pair"
+addr6=$(jq -r --arg n "$mnet" --arg v "$vb" '.vms[] | select(.vm == $v) | .ifaces[]
+	| select(.net == $n and (.addr | contains(":"))) | .addr | sub("/.*"; "")' "$T/status.json" | head -1)
+[ -n "$addr6" ] || fail "no IPv6 address of $vb on $mnet"
+info "MTU check on $mnet: $va ($ha, eth$ia) -> $vb ($hb, eth$ib) $addr4 $addr6"
+fab=$(in_host "${ha#host}" cat /sys/class/net/eth0/mtu)
+# bridge_mtu K: the MTU of the bridge of $mnet on host K (found by its ifalias nube:S/NET)
+bridge_mtu() {
+	in_host "$1" ip -o link show | grep -E "alias nube:$S/$mnet( |\$)" |
+		sed -nE 's/^[0-9]+: (nbr[0-9a-f]+):.* mtu ([0-9]+) .*/\1 \2/p'
+}
+read -r bra mtu_bra <<<"$(bridge_mtu "${ha#host}")"
+read -r brb mtu_brb <<<"$(bridge_mtu "${hb#host}")"
+[ -n "${mtu_bra:-}" ] && [ -n "${mtu_brb:-}" ] || fail "no bridge with alias nube:$S/$mnet on $ha or $hb"
+# guest_mtu VM IF: the MTU of ethIF inside the guest
+guest_mtu() {
+	"$NUBE" exec $S --vm "$1" --cmd "cat /sys/class/net/eth$2/mtu" | grep -E '^[0-9]+$' || true
+}
+mtu_a=$(guest_mtu "$va" "$ia")
+mtu_b=$(guest_mtu "$vb" "$ib")
+info "fabric eth0 $fab; bridge $bra on $ha $mtu_bra, $brb on $hb $mtu_brb; $va eth$ia ${mtu_a:-?}, $vb eth$ib ${mtu_b:-?}"
+mtu=$((fab - 50))
+[ "$mtu_bra" = "$mtu" ] && [ "$mtu_brb" = "$mtu" ] ||
+	fail "bridge MTU $mtu_bra ($ha) / $mtu_brb ($hb), expected fabric $fab - 50 = $mtu"
+[ "$mtu_a" = "$mtu" ] && [ "$mtu_b" = "$mtu" ] ||
+	fail "guest MTU ${mtu_a:-none} ($va) / ${mtu_b:-none} ($vb), expected $mtu"
+ok "$mnet: guest MTU = bridge MTU = fabric $fab - 50 = $mtu on $ha and $hb"
+# vx_rx K: bytes received by the VXLAN device of $mnet on host K (same suffix as the bridge)
+vx_rx() { in_host "$1" ip -j -s link show dev "nvx${2#nbr}" | jq '.[0].stats64.rx.bytes'; }
+# ip_stat K FIELD: a counter of the Ip: line of /proc/net/snmp in host K
+ip_stat() {
+	in_host "$1" cat /proc/net/snmp |
+		awk -v f="$2" '/^Ip:/ { if (!h) { for (i = 1; i <= NF; i++) c[$i] = i; h = 1 } else print $c[f] }'
+}
+rx0=$(vx_rx "${hb#host}" "$brb")
+frag0=$(ip_stat "${ha#host}" FragCreates)
+# full size: ICMP echo of MTU - 28 (IPv4) / MTU - 48 (IPv6) payload; busybox prints payload + 8
+retry 30 "$NUBE" exec $S --vm "$va" --cmd "ping -c 3 -W 2 -s $((mtu - 28)) $addr4" ||
+	{ cat "$T/retry.out" >&2; fail "$va cannot ping $vb ($addr4) with $((mtu - 28)) bytes"; }
+n=$(grep -c "^$((mtu - 28 + 8)) bytes from $addr4" "$T/retry.out" || true)
+[ "$n" -ge 1 ] || { cat "$T/retry.out" >&2; fail "no $((mtu - 28 + 8))-byte reply from $addr4"; }
+ok "$va pings $vb across hosts with full-size IPv4 packets ($mtu bytes): $n replies"
+retry 30 "$NUBE" exec $S --vm "$va" --cmd "ping6 -c 3 -W 2 -s $((mtu - 48)) $addr6 || ping -6 -c 3 -W 2 -s $((mtu - 48)) $addr6" ||
+	{ cat "$T/retry.out" >&2; fail "$va cannot ping $vb ($addr6) with $((mtu - 48)) bytes"; }
+# (ping6 prints the address in its short form: 2001:db8:0::3 as 2001:db8::3)
+n=$(grep -Ec "^$((mtu - 48 + 8)) bytes from [0-9a-f:]+:" "$T/retry.out" || true)
+[ "$n" -ge 1 ] || { cat "$T/retry.out" >&2; fail "no $((mtu - 48 + 8))-byte reply from $addr6"; }
+ok "$va pings $vb across hosts with full-size IPv6 packets ($mtu bytes): $n replies"
+rx1=$(vx_rx "${hb#host}" "$brb")
+frag1=$(ip_stat "${ha#host}" FragCreates)
+[ $((rx1 - rx0)) -ge $((6 * mtu)) ] || fail "nvx${brb#nbr} on $hb received $((rx1 - rx0)) bytes, expected >= 6 x $mtu"
+[ "$frag1" = "$frag0" ] || fail "$ha fragmented $((frag1 - frag0)) packets on the fabric"
+ok "the echoes went over VXLAN to $hb ($((rx1 - rx0)) bytes in) and $ha fragmented nothing"
+# 50 bytes more than the MTU goes only as fragments (busybox ping cannot set DF): shown, not asserted
+rc=0
+"$NUBE" exec $S --vm "$va" --cmd "ping -c 2 -W 2 -s $((mtu - 28 + 50)) $addr4" >"$T/big.out" 2>&1 || rc=$?
+info "oversize ping ($((mtu + 50)) bytes, fragmented in the guest): exit $rc, $(grep -c 'bytes from' "$T/big.out" || true) replies"
 
 # exec of a cmd-seq: ls12 = ls1 (ls -al /tmp), ls2 (ls -al /root), both only on h2
 rc=0
