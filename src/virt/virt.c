@@ -722,12 +722,13 @@ static virDomainPtr lookup(virt *v, const char *domname, GError **err)
 static json_t *agent_call(virt *v, virDomainPtr dom, json_t *cmd, int timeout_s, GError **err)
 {
 	g_autofree char *text = json_dumps(cmd, JSON_COMPACT);
+	/* the name first: any libvirt call after the command would reset its error */
+	const char *name = virDomainGetName(dom);
 	char *reply = virDomainQemuAgentCommand(dom, text, timeout_s, 0);
 	const char *what = json_string_value(json_object_get(cmd, "execute"));
 
 	if (!reply) {
-		virt_set_error(err, "%s in '%s' on %s", what ? what : "agent command",
-		    virDomainGetName(dom), v->uri);
+		virt_set_error(err, "%s in '%s' on %s", what ? what : "agent command", name, v->uri);
 		return NULL;
 	}
 	json_error_t je;
@@ -849,9 +850,10 @@ static int wait_agent(virt *v, virDomainPtr dom, int timeout_s, GError **err)
 /* MACs of the live domain's interfaces, in device order (= the scenario's file order) */
 static GPtrArray *live_macs(virt *v, virDomainPtr dom, GError **err)
 {
+	const char *name = virDomainGetName(dom);	/* before: it would reset the error */
 	char *xml = virDomainGetXMLDesc(dom, 0);
 	if (!xml) {
-		virt_set_error(err, "read XML of '%s' on %s", virDomainGetName(dom), v->uri);
+		virt_set_error(err, "read XML of '%s' on %s", name, v->uri);
 		return NULL;
 	}
 	xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
@@ -1094,12 +1096,13 @@ int virt_migrate(virt *v, const char *domname, const char *dest_uri, const char 
 	gint64 t0 = g_get_monotonic_time();
 	int rc = virDomainMigrateToURI3(dom, dest_uri, p, (unsigned int)np, flags);
 	gint64 t1 = g_get_monotonic_time();
+	/* read libvirt's error before any other libvirt call resets it */
+	if (rc < 0)
+		virt_set_error(err, "migrate '%s' from %s to %s", domname, v->uri, dest_uri);
 	virTypedParamsFree(p, np);
 	virDomainFree(dom);
-	if (rc < 0) {
-		virt_set_error(err, "migrate '%s' from %s to %s", domname, v->uri, dest_uri);
+	if (rc < 0)
 		return -1;
-	}
 	/* The source's domain object is gone (UNDEFINE_SOURCE), and with it its completed job
 	 * stats; the destination keeps the incoming job's completed stats (elapsed, downtime).
 	 * The wall time measured here is the fallback for the duration. */
