@@ -57,21 +57,11 @@ fx_scenario_new(const char *name)
 	return s;
 }
 
+/* the model's own free function: the arrays carry their element free functions */
 void
 fx_scenario_free(scenario *s)
 {
-	if (s == NULL)
-		return;
-	g_free(s->file);
-	g_free(s->name);
-	g_free(s->mgmt.network);
-	g_free(s->mgmt.net);
-	g_ptr_array_unref(s->nets);
-	g_ptr_array_unref(s->vms);
-	g_ptr_array_unref(s->cmdseqs);
-	g_ptr_array_unref(s->host_ifs);
-	g_ptr_array_unref(s->host_routes);
-	g_free(s);
+	scenario_free(s);
 }
 
 int
@@ -129,51 +119,19 @@ fx_vm_if_mac(scenario *s, int vm, int k, const char *mac)
 	i->mac = g_strdup(mac);
 }
 
-static void
-at_free(gpointer p)
-{
-	rs_at *a = p;
-
-	g_free(a->what);
-	g_free(a->host);
-	g_free(a);
-}
-
-static void
-group_free(gpointer p)
-{
-	rs_group *g = p;
-
-	g_ptr_array_unref(g->names);
-	g_free(g);
-}
-
 restrictions *
 fx_restrictions_new(void)
 {
-	restrictions *r = g_new0(restrictions, 1);
+	restrictions *r = restrictions_new();
 
 	r->file = g_strdup("r.xml");
-	r->vm_at = g_ptr_array_new_with_free_func(at_free);
-	r->net_at = g_ptr_array_new_with_free_func(at_free);
-	r->affinity = g_ptr_array_new_with_free_func(group_free);
-	r->antiaffinity = g_ptr_array_new_with_free_func(group_free);
-	r->net_together = g_ptr_array_new_with_free_func(group_free);
 	return r;
 }
 
 void
 fx_restrictions_free(restrictions *r)
 {
-	if (r == NULL)
-		return;
-	g_free(r->file);
-	g_ptr_array_unref(r->vm_at);
-	g_ptr_array_unref(r->net_at);
-	g_ptr_array_unref(r->affinity);
-	g_ptr_array_unref(r->antiaffinity);
-	g_ptr_array_unref(r->net_together);
-	g_free(r);
+	restrictions_free(r);
 }
 
 static void
