@@ -9,13 +9,14 @@
 #include <jansson.h>
 
 #include "generator.h"
+#include "planetlab.h"
 #include "sim.h"
 
 static int opt_hosts = 100, opt_vms = 2000, opt_rounds = 1000;
 static double opt_start = 0;
 static double opt_hours = 24, opt_step = 10, opt_bw = 1000, opt_scale = 1;
 static gint64 opt_seed = 1;
-static char *opt_policy = NULL, *opt_plot_dir = NULL, *opt_config = NULL;
+static char *opt_policy = NULL, *opt_plot_dir = NULL, *opt_config = NULL, *opt_planetlab = NULL;
 static gboolean opt_json = FALSE, opt_bench = FALSE, opt_trace = FALSE;
 
 static GOptionEntry entries[] = {
@@ -35,6 +36,8 @@ static GOptionEntry entries[] = {
 	{ "decision-bench", 0, 0, G_OPTION_ARG_NONE, &opt_bench,
 	  "time plan calls for --hosts hosts x 50 VMs instead of simulating", NULL },
 	{ "rounds", 0, 0, G_OPTION_ARG_INT, &opt_rounds, "plan calls per policy in --decision-bench (1000)", "N" },
+	{ "planetlab", 0, 0, G_OPTION_ARG_FILENAME, &opt_planetlab,
+	  "replay a PlanetLab trace day with CloudSim's model (policies thr-mmt, lr-mmt, nube)", "DIR" },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
@@ -148,6 +151,147 @@ decision_bench(const balance_config *cfg)
 	return 0;
 }
 
+/* SVG of active hosts and cumulative energy over the day, one line per policy */
+static int
+plot_planetlab(const char *dir, const char *day, const pl_result *res, int n)
+{
+	g_autofree char *dat = g_strdup_printf("%s/planetlab-%s.dat", dir, day);
+	g_autofree char *gp = g_strdup_printf("%s/planetlab-%s.gp", dir, day);
+	g_autofree char *svg = g_strdup_printf("%s/planetlab-%s.svg", dir, day);
+	FILE *f = fopen(dat, "w");
+	if (!f) {
+		fprintf(stderr, "nube-sim: cannot write '%s'\n", dat);
+		return -1;
+	}
+	double *cum = g_new0(double, n);
+	for (int k = 0; k < res[0].n_rounds; k++) {
+		fprintf(f, "%.4f", (k + 1) * PL_INTERVAL / 3600);
+		for (int i = 0; i < n; i++) {
+			cum[i] += res[i].energy_round[k];
+			fprintf(f, " %d %.3f", res[i].active_hosts[k], cum[i]);
+		}
+		fputc('\n', f);
+	}
+	g_free(cum);
+	fclose(f);
+	f = fopen(gp, "w");
+	if (!f) {
+		fprintf(stderr, "nube-sim: cannot write '%s'\n", gp);
+		return -1;
+	}
+	fprintf(f, "set terminal svg size 900,600 dynamic font 'sans,11'\nset output '%s'\n"
+	    "set multiplot layout 2,1 title 'PlanetLab %s, 800 hosts (CloudSim model)'\n"
+	    "set grid\nset key outside right\nset xrange [0:24]\nset ylabel 'active hosts'\n",
+	    svg, day);
+	fprintf(f, "plot ");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s'%s' using 1:%d title '%s' with lines lw 1.5", i ? ", " : "", dat,
+		    2 + 2 * i, pl_policy_name(res[i].policy));
+	fprintf(f, "\nset xlabel 'hour'\nset ylabel 'energy so far, kWh'\nplot ");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s'%s' using 1:%d title '%s' with lines lw 1.5", i ? ", " : "", dat,
+		    3 + 2 * i, pl_policy_name(res[i].policy));
+	fprintf(f, "\nunset multiplot\n");
+	fclose(f);
+	const char *argv[] = { "gnuplot", gp, NULL };
+	int status = 0;
+	GError *err = NULL;
+	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+	    &status, &err) || !g_spawn_check_wait_status(status, &err)) {
+		fprintf(stderr, "nube-sim: gnuplot failed: %s\n", err->message);
+		g_error_free(err);
+		return -1;
+	}
+	if (!g_getenv("NUBE_SIM_KEEP_PLOT_DATA")) {
+		g_unlink(dat);
+		g_unlink(gp);
+	}
+	return 0;
+}
+
+static int
+run_planetlab(void)
+{
+	pl_options o;
+	pl_options_defaults(&o);
+	o.trace = opt_trace;
+	GError *err = NULL;
+	if (opt_config) {
+		g_autoptr(GKeyFile) kf = g_key_file_new();
+		if (!g_key_file_load_from_file(kf, opt_config, G_KEY_FILE_NONE, &err) ||
+		    balance_config_load_keyfile(kf, "balance", &o.cfg, &err) < 0) {
+			fprintf(stderr, "nube-sim: %s: %s\n", opt_config, err->message);
+			g_error_free(err);
+			return 2;
+		}
+	}
+	pl_policy pols[3];
+	int npol = 0;
+	if (!opt_policy || strcmp(opt_policy, "all") == 0) {
+		pols[npol++] = PL_POLICY_THR_MMT;
+		pols[npol++] = PL_POLICY_LR_MMT;
+		pols[npol++] = PL_POLICY_NUBE;
+	} else if (pl_policy_from_name(opt_policy, &pols[0]) == 0) {
+		npol = 1;
+	} else {
+		fprintf(stderr, "nube-sim: unknown policy '%s' for --planetlab (all, thr-mmt, lr-mmt, "
+		    "nube)\n", opt_policy);
+		return 2;
+	}
+	pl_trace t;
+	if (pl_trace_load(opt_planetlab, &t, &err) < 0) {
+		fprintf(stderr, "nube-sim: %s\n", err->message);
+		g_error_free(err);
+		return 1;
+	}
+	pl_result res[3];
+	for (int i = 0; i < npol; i++) {
+		if (pl_run(&o, &t, pols[i], &res[i]) < 0) {
+			pl_trace_clear(&t);
+			return 1;
+		}
+	}
+	g_autofree char *day = g_path_get_basename(opt_planetlab);
+	int rc = 0;
+	if (opt_plot_dir) {
+		if (g_mkdir_with_parents(opt_plot_dir, 0755) < 0) {
+			fprintf(stderr, "nube-sim: cannot create '%s'\n", opt_plot_dir);
+			rc = 1;
+		} else if (plot_planetlab(opt_plot_dir, day, res, npol) < 0) {
+			rc = 1;
+		}
+	}
+	if (opt_json) {
+		json_t *arr = json_array();
+		for (int i = 0; i < npol; i++)
+			json_array_append_new(arr, pl_result_to_json(&res[i]));
+		json_t *top = json_pack("{s:s, s:i, s:i, s:o}", "day", day, "hosts", o.n_hosts,
+		    "vms", t.n_vms, "policies", arr);
+		json_dumpf(top, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(top);
+	} else {
+		printf("nube-sim: planetlab day %s, %d VMs, %d hosts, %d rounds of %g s\n", day, t.n_vms,
+		    o.n_hosts, o.rounds, PL_INTERVAL);
+		printf("%-8s %10s %7s %8s %8s %10s %10s %12s %9s %6s\n", "policy", "energy kWh",
+		    "migr", "SLATAH %", "PDM %", "SLAV", "ESV", "overload h*s", "mean act", "wall s");
+		for (int i = 0; i < npol; i++) {
+			const pl_result *r = &res[i];
+			double act = 0;
+			for (int k = 0; k < r->n_rounds; k++)
+				act += r->active_hosts[k];
+			printf("%-8s %10.2f %7d %8.2f %8.3f %10.3e %10.3e %12.0f %9.1f %6.1f\n",
+			    pl_policy_name(r->policy), r->energy_kwh, r->migrations, r->slatah * 100,
+			    r->pdm * 100, r->slav, r->esv, r->overload_host_seconds,
+			    act / r->n_rounds, r->wall_seconds);
+		}
+	}
+	for (int i = 0; i < npol; i++)
+		pl_result_clear(&res[i]);
+	pl_trace_clear(&t);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -185,6 +329,14 @@ main(int argc, char **argv)
 	}
 	if (opt_bench)
 		return decision_bench(&o.cfg);
+	if (opt_planetlab) {
+		int rc = run_planetlab();
+		g_free(opt_planetlab);
+		g_free(opt_policy);
+		g_free(opt_plot_dir);
+		g_free(opt_config);
+		return rc;
+	}
 
 	balance_policy pols[3];
 	int npol = 0;
