@@ -60,10 +60,17 @@ balance_config_defaults(balance_config *cfg)
 		.w_dest = 0.3,
 		.w_overshoot = 0.5,
 		.reservation_ttl = 300,
+		.consolidate = false,
+		.consolidate_below = 0.3,
+		.consolidate_count = 3,
+		.power_cooldown = 1800,
+		.predict = false,
+		.predict_window = 6,
+		.predict_horizon = 1,
 	};
 }
 
-typedef enum { KEY_DOUBLE, KEY_INT, KEY_POLICY } key_type;
+typedef enum { KEY_DOUBLE, KEY_INT, KEY_POLICY, KEY_BOOL } key_type;
 
 static const struct {
 	const char *name;
@@ -97,6 +104,13 @@ static const struct {
 	{ "w-dest", KEY_DOUBLE, offsetof(balance_config, w_dest), 0, 1e6 },
 	{ "w-overshoot", KEY_DOUBLE, offsetof(balance_config, w_overshoot), 0, 1e6 },
 	{ "reservation-ttl", KEY_DOUBLE, offsetof(balance_config, reservation_ttl), 1e-3, 86400 },
+	{ "consolidate", KEY_BOOL, offsetof(balance_config, consolidate), 0, 1 },
+	{ "consolidate-below", KEY_DOUBLE, offsetof(balance_config, consolidate_below), 0, 1 },
+	{ "consolidate-count", KEY_INT, offsetof(balance_config, consolidate_count), 1, 1000 },
+	{ "power-cooldown", KEY_DOUBLE, offsetof(balance_config, power_cooldown), 0, 86400 * 7 },
+	{ "predict", KEY_BOOL, offsetof(balance_config, predict), 0, 1 },
+	{ "predict-window", KEY_INT, offsetof(balance_config, predict_window), 2, 1000 },
+	{ "predict-horizon", KEY_DOUBLE, offsetof(balance_config, predict_horizon), 0, 100 },
 };
 
 int
@@ -112,6 +126,8 @@ balance_config_validate(const balance_config *cfg, GError **error)
 				    "balance: unknown policy %d", (int)*(const balance_policy *)base);
 				return -1;
 			}
+			continue;
+		case KEY_BOOL:
 			continue;
 		case KEY_INT:
 			v = *(const int *)base;
@@ -175,6 +191,13 @@ balance_config_load_keyfile(GKeyFile *kf, const char *group, balance_config *cfg
 				    "balance: unknown policy '%s' in [%s] (none, seed, nube)", s, group);
 				return -1;
 			}
+		} else if (config_keys[i].type == KEY_BOOL) {
+			gboolean v = g_key_file_get_boolean(kf, group, keys[k], &err);
+			if (err) {
+				g_propagate_prefixed_error(error, err, "balance: '%s': ", keys[k]);
+				return -1;
+			}
+			*(bool *)base = v;
 		} else if (config_keys[i].type == KEY_INT) {
 			int v = g_key_file_get_integer(kf, group, keys[k], &err);
 			if (err) {
@@ -286,11 +309,18 @@ balance_analyse(balance_detector *d, balance_penalty *pen, const balance_config 
 {
 	bool lh = self->load >= cfg->load_threshold;
 	bool mh = mem_high(cfg, self);
-	d->count = lh ? d->count + 1 : 0;
+	/* a host whose trend crosses the threshold within the horizon acts at once */
+	bool ph = cfg->predict && self->load_predicted >= cfg->load_threshold &&
+	    self->load >= cfg->load_threshold - cfg->margin;
+	d->count = lh || ph ? d->count + 1 : 0;
+	if (ph && d->count < cfg->alarm_count)
+		d->count = cfg->alarm_count;
+	lh = lh || ph;
 	d->mem_count = mh ? d->mem_count + 1 : 0;
 	/* a memory overload is not solved by a low CPU load: keep the penalty then */
+	double pl = ph ? fmax(self->load, self->load_predicted) : self->load;
 	bool penalised = pen && balance_penalty_update(pen, cfg,
-	    mh ? fmax(self->load, cfg->load_threshold) : self->load, now);
+	    mh ? fmax(pl, cfg->load_threshold) : pl, now);
 	if (!lh && !mh)
 		return BALANCE_OK;
 	if (d->count < cfg->alarm_count && d->mem_count < cfg->alarm_count)
@@ -416,7 +446,7 @@ same_name(const char *a, const char *b)
 static bool
 usable_peer(const balance_host *self, const balance_host *h)
 {
-	return h->online && h->cpus > 0 && !same_name(h->name, self->name);
+	return h->online && !h->standby && h->cpus > 0 && !same_name(h->name, self->name);
 }
 
 /* ---------------------------------------------------------------- policy seed (§4.4.6) */
@@ -803,7 +833,8 @@ plan_nube(const balance_config *cfg, const balance_host *self, const balance_hos
 	double target = cfg->load_threshold - cfg->source_margin;
 	double src_mem_limit = nube_mem_limit(cfg, self);
 	p->target = target;
-	double src = self->load, src_mem = self->mem_used;
+	double src = cfg->predict ? balance_effective_load(self) : self->load;
+	double src_mem = self->mem_used;
 	bool mem_known = cfg->mem_threshold < 1 && self->mem_total > 0;
 	bool need_load = src > target, need_mem = mem_known && src_mem > src_mem_limit;
 	if (!need_load && !need_mem) {
@@ -822,7 +853,7 @@ plan_nube(const balance_config *cfg, const balance_host *self, const balance_hos
 		if (!usable_peer(self, &peers[j]) || peers[j].mem_total <= 0)
 			continue;
 		cand[m] = &peers[j];
-		H[m] = (nube_host){ &peers[j], peers[j].load, peers[j].mem_used,
+		H[m] = (nube_host){ &peers[j], balance_effective_load(&peers[j]), peers[j].mem_used,
 			nube_mem_limit(cfg, &peers[j]) };
 		m++;
 	}
@@ -947,7 +978,7 @@ plan_nube(const balance_config *cfg, const balance_host *self, const balance_hos
 	/* migrations from one host share its uplink and queue: run first those that relieve the
 	 * most load per MiB copied, so the source gets under its limit soonest (Smith's rule) */
 	g_ptr_array_sort_with_data(p->moves, move_relief_cmp, NULL);
-	double run = self->load;
+	double run = cfg->predict ? balance_effective_load(self) : self->load;
 	for (guint i = 0; i < p->moves->len; i++) {
 		balance_move *mv = p->moves->pdata[i];
 		double contrib = mv->src_load_before - mv->src_load_after;
@@ -1113,6 +1144,185 @@ balance_drain(balance_policy policy, const balance_config *cfg, const balance_ho
 		p->note = g_strdup_printf("cannot empty '%s': %u VM(s) have no destination", p->host,
 		    p->unplaced->len);
 	return p;
+}
+
+/* ---------------------------------------------------------------- prediction, consolidation */
+
+double
+balance_predict(const double *samples, size_t n, double horizon)
+{
+	if (n == 0)
+		return 0;
+	if (n == 1)
+		return samples[0];
+	double mx = (n - 1) / 2.0, my = 0;
+	for (size_t i = 0; i < n; i++)
+		my += samples[i];
+	my /= n;
+	double sxx = 0, sxy = 0;
+	for (size_t i = 0; i < n; i++) {
+		sxx += (i - mx) * (i - mx);
+		sxy += (i - mx) * (samples[i] - my);
+	}
+	double b = sxy / sxx;
+	return my + b * ((double)(n - 1) + horizon - mx);
+}
+
+double
+balance_predict_load(const balance_config *cfg, const double *samples, size_t n)
+{
+	if (n == 0)
+		return 0;
+	double last = samples[n - 1];
+	if (!cfg->predict)
+		return last;
+	size_t w = (size_t)cfg->predict_window;
+	if (w > n)
+		w = n;
+	double p = balance_predict(samples + (n - w), w, cfg->predict_horizon);
+	return fmax(0, fmax(last, p));
+}
+
+double
+balance_effective_load(const balance_host *h)
+{
+	return fmax(h->load, h->load_predicted);
+}
+
+bool
+balance_power_sample(balance_power *pw, const balance_config *cfg, const balance_host *self,
+    double now)
+{
+	if (!cfg->consolidate || pw->standby) {
+		pw->low_count = 0;
+		return false;
+	}
+	double l = cfg->predict ? balance_effective_load(self) : self->load;
+	pw->low_count = l < cfg->consolidate_below ? pw->low_count + 1 : 0;
+	return self->n_vms > 0 && pw->low_count >= cfg->consolidate_count &&
+	    (pw->changed <= BALANCE_NEVER / 2 || now - pw->changed >= cfg->power_cooldown);
+}
+
+void
+balance_power_standby(balance_power *pw, double now)
+{
+	pw->standby = true;
+	pw->changed = now;
+	pw->low_count = 0;
+	pw->standbys++;
+}
+
+void
+balance_power_wake(balance_power *pw, double now)
+{
+	pw->standby = false;
+	pw->changed = now;
+	pw->low_count = 0;
+	pw->wakes++;
+}
+
+balance_plan *
+balance_consolidate(const balance_config *cfg, const balance_host *self,
+    const balance_host *peers, size_t n_peers, double now)
+{
+	balance_plan *p = plan_alloc(BALANCE_POLICY_NUBE, self, now);
+	p->drain = true;
+	p->target = 0;
+	if (!cfg || !self || self->cpus <= 0) {
+		p->note = g_strdup("no config or host given");
+		return p;
+	}
+	double limit = cfg->load_threshold - cfg->margin;
+	double own = cfg->predict ? balance_effective_load(self) : self->load;
+	size_t m = 0;
+	g_autofree nube_host *H = g_new(nube_host, n_peers ? n_peers : 1);
+	for (size_t j = 0; j < n_peers; j++) {
+		const balance_host *h = &peers[j];
+		double l = cfg->predict ? balance_effective_load(h) : h->load;
+		/* towards busier hosts only: two light hosts never trade VMs */
+		if (!usable_peer(self, h) || h->mem_total <= 0 || l < own)
+			continue;
+		H[m++] = (nube_host){ h, l, h->mem_used, nube_mem_limit(cfg, h) };
+	}
+	g_autofree drain_vm *V = g_new(drain_vm, self->n_vms ? self->n_vms : 1);
+	size_t n = 0;
+	for (size_t i = 0; i < self->n_vms; i++) {
+		const balance_vm *vm = &self->vms[i];
+		if (vm->pinned || in_cooldown(cfg, vm, now)) {
+			unplaced_add(p, vm, g_strdup(vm->pinned ? "pinned" : "inside its cooldown"));
+			continue;
+		}
+		V[n] = (drain_vm){ vm, vm->cpu + vm->mem / 1e6, i };
+		n++;
+	}
+	qsort(V, n, sizeof *V, drain_vm_cmp);
+	double src = self->load;
+	for (size_t i = 0; i < n && p->unplaced->len == 0; i++) {
+		const balance_vm *vm = V[i].vm;
+		long best = -1;
+		double best_after = -1;
+		for (size_t j = 0; j < m; j++) {
+			p->checks++;
+			double after = H[j].load + vm->cpu / H[j].h->cpus;
+			if (!(after < limit) || H[j].mem_used + vm->mem > H[j].mem_limit)
+				continue;
+			if (same_name(vm->prev_host, H[j].h->name) && in_cooldown(cfg, vm, now))
+				continue;
+			if (after > best_after) {
+				best = (long)j;
+				best_after = after;
+			}
+		}
+		if (best < 0) {
+			unplaced_add(p, vm, g_strdup_printf("no busier active host stays under %.3f "
+			    "with it", limit));
+			break;
+		}
+		nube_host *d = &H[best];
+		balance_move *mv = move_add(p, self, vm, d->h->name);
+		double contrib = vm->cpu / self->cpus;
+		mv->src_load_before = src;
+		mv->src_load_after = src - contrib;
+		mv->dst_load_before = d->load;
+		mv->dst_load_after = best_after;
+		mv->dst_limit = limit;
+		mv->dst_mem_after = d->mem_used + vm->mem;
+		mv->why = g_strdup_printf("consolidate: '%s' (load %.3f) is light, fullest host "
+		    "with room", p->host, own);
+		src -= contrib;
+		p->mem_after -= vm->mem;
+		d->load = best_after;
+		d->mem_used += vm->mem;
+	}
+	if (p->unplaced->len > 0) {
+		for (guint i = 0; i < p->moves->len; i++)
+			move_free(p->moves->pdata[i]);
+		g_ptr_array_set_size(p->moves, 0);
+		p->load_after = self->load;
+		p->mem_after = p->mem_before;
+		p->note = g_strdup_printf("cannot consolidate '%s': %u VM(s) stay", p->host,
+		    p->unplaced->len);
+		return p;
+	}
+	p->load_after = src < 0 ? 0 : src;
+	p->solved = true;
+	return p;
+}
+
+long
+balance_wake_pick(const balance_config *cfg, const balance_host *hosts, size_t n, double need)
+{
+	double limit = cfg->load_threshold - cfg->margin;
+	long fit = -1, big = -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!hosts[i].standby || hosts[i].cpus <= 0)
+			continue;
+		if (big < 0 || hosts[i].cpus > hosts[big].cpus)
+			big = (long)i;
+		if (hosts[i].cpus * limit >= need && (fit < 0 || hosts[i].cpus < hosts[fit].cpus))
+			fit = (long)i;
+	}
+	return fit >= 0 ? fit : big;
 }
 
 /* ---------------------------------------------------------------- rendering */
@@ -1285,8 +1495,8 @@ balance_admit(balance_reservations *r, balance_policy policy, const balance_conf
 		g_strlcpy(a.reason, "balancing is off (policy none)", sizeof a.reason);
 		goto done;
 	}
-	if (!self->online || self->cpus <= 0) {
-		g_strlcpy(a.reason, "not accepting VMs (offline or no CPUs)", sizeof a.reason);
+	if (!self->online || self->standby || self->cpus <= 0) {
+		g_strlcpy(a.reason, "not accepting VMs (offline, standby or no CPUs)", sizeof a.reason);
 		goto done;
 	}
 	balance_reservations_expire(r, now);
@@ -1302,7 +1512,7 @@ balance_admit(balance_reservations *r, balance_policy policy, const balance_conf
 	double res_load = balance_reservations_load(r, now);
 	double delta = seed && req->load_generated >= 0 ? req->load_generated : req->cpu / self->cpus;
 	a.limit = seed ? cfg->load_threshold : cfg->load_threshold - cfg->margin;
-	a.load_before = self->load + res_load;
+	a.load_before = (seed ? self->load : balance_effective_load(self)) + res_load;
 	a.load_after = a.load_before + delta;
 	a.mem_after = self->mem_used + balance_reservations_mem(r, now) + req->mem;
 	a.mem_limit = seed ? self->mem_total : nube_mem_limit(cfg, self);

@@ -80,6 +80,21 @@ typedef struct {
 	double w_dest;		/* [0.3] cost per unit of destination load after the move */
 	double w_overshoot;	/* [0.5] cost per unit of source load moved beyond what was needed */
 	double reservation_ttl;	/* [300] s an admission reservation stays counted if not released */
+	/* consolidation (opt-in): a host whose load stays under consolidate_below for
+	 * consolidate_count samples empties itself onto busier active hosts (same admission:
+	 * destinations under threshold - margin, memory hard) and goes on standby; standby hosts
+	 * take no VMs and are woken when the active ones cannot absorb an overload. A host keeps
+	 * its power state at least power_cooldown s (hysteresis against flapping). */
+	bool consolidate;	/* [false] */
+	double consolidate_below;	/* [0.3] */
+	int consolidate_count;	/* [3] */
+	double power_cooldown;	/* [1800] s */
+	/* prediction (opt-in): least-squares trend over the last predict_window samples,
+	 * predict_horizon intervals ahead; a host predicted over the threshold acts at once, and
+	 * destinations are judged on max(load, predicted load) */
+	bool predict;		/* [false] */
+	int predict_window;	/* [6] samples */
+	double predict_horizon;	/* [1] intervals */
 } balance_config;
 
 /* balance_config_defaults: fill cfg with the defaults above. */
@@ -118,6 +133,8 @@ typedef struct {
 	double load;			/* 0..1 */
 	int active, inactive;		/* domains (seed §4.4.2) */
 	bool online;			/* member of the group */
+	bool standby;			/* powered down by consolidation: takes no VMs */
+	double load_predicted;		/* trend estimate (balance_predict_load); 0 = none */
 	const balance_vm *vms;		/* its running VMs */
 	size_t n_vms;
 } balance_host;
@@ -257,6 +274,51 @@ char *balance_plan_format(const balance_plan *p);
 /* balance_plan_to_json: new reference to {"policy","host","now","solved",...,"moves":[...],
  * "unplaced":[...]}; json_decref it. */
 json_t *balance_plan_to_json(const balance_plan *p);
+
+/* --- prediction and consolidation --- */
+
+/* balance_predict: least-squares line through samples[0..n-1] (oldest first, one per interval)
+ * evaluated horizon intervals after the last one; samples[0] when n == 1, 0 when n == 0. */
+double balance_predict(const double *samples, size_t n, double horizon);
+/* balance_predict_load: what the nube policy uses as a host's (or VM's) predicted value: with
+ * cfg->predict off, the last sample; on, max(last, trend over the last predict_window samples
+ * predict_horizon ahead), never below 0. samples oldest first. */
+double balance_predict_load(const balance_config *cfg, const double *samples, size_t n);
+/* balance_effective_load: max(load, load_predicted) — how full a destination counts. */
+double balance_effective_load(const balance_host *h);
+
+/* Per-host power state for consolidation; zero-initialise, then set changed = BALANCE_NEVER. */
+typedef struct {
+	bool standby;
+	double changed;		/* time of the last power-state change */
+	int low_count;		/* consecutive samples with effective load < consolidate_below */
+	int wakes, standbys;	/* counters */
+} balance_power;
+
+/* balance_power_sample: feed one sample of an active self at now; returns true when it should
+ * try to consolidate itself away: cfg->consolidate, not standby, has VMs, effective load under
+ * consolidate_below for consolidate_count samples in a row and power_cooldown s since its last
+ * power-state change (a woken host is not put back to standby at once). */
+bool balance_power_sample(balance_power *pw, const balance_config *cfg, const balance_host *self,
+    double now);
+/* balance_power_standby / _wake: record the change at now. */
+void balance_power_standby(balance_power *pw, double now);
+void balance_power_wake(balance_power *pw, double now);
+
+/* balance_consolidate: plan emptying self onto the other online, active (not standby) hosts
+ * whose effective load is at least self's (so VMs flow towards busier hosts, never back and
+ * forth between light ones). Each destination must stay under threshold - margin (effective
+ * load + the VM's cpu / its cpus) and within mem_threshold × memory; the fullest host that
+ * fits is taken (best fit, biggest VM first). All or nothing: if a VM is pinned, inside its
+ * cooldown or has no destination, the plan has no moves, solved = false and a note/unplaced
+ * reason. solved = true means self may go on standby once every move is admitted. */
+balance_plan *balance_consolidate(const balance_config *cfg, const balance_host *self,
+    const balance_host *peers, size_t n_peers, double now);
+
+/* balance_wake_pick: index in hosts of the standby host to wake for need cores of demand:
+ * the smallest standby host whose cpus × (threshold - margin) covers need, else the biggest;
+ * -1 when no host is on standby (standby flag in hosts). */
+long balance_wake_pick(const balance_config *cfg, const balance_host *hosts, size_t n, double need);
 
 /* --- admission (destination side) --- */
 
