@@ -198,6 +198,13 @@ pl_options_defaults(pl_options *o)
 	o->cfg.margin = 0.05;
 	o->cfg.source_margin = 0.05;
 	o->cfg.cooldown = 3600;
+	o->cfg.consolidate = true;
+	o->cfg.consolidate_below = 0.5;
+	o->cfg.consolidate_count = 3;
+	o->cfg.power_cooldown = 3600;
+	o->cfg.predict = true;
+	o->cfg.predict_window = 6;
+	o->cfg.predict_horizon = 1;
 }
 
 /* ---------------------------------------------------------------- simulation state */
@@ -280,6 +287,7 @@ typedef struct {
 	GArray *migs;		/* of pl_mig, this round */
 	/* nube */
 	balance_detector *det;
+	balance_power *pow;
 } eng;
 
 typedef struct {
@@ -801,6 +809,9 @@ pl_run(const pl_options *o, const pl_trace *t, pl_policy policy, pl_result *out)
 	}
 	e->migs = g_array_new(FALSE, FALSE, sizeof(pl_mig));
 	e->det = g_new0(balance_detector, nh);
+	e->pow = g_new0(balance_power, nh);
+	for (int h = 0; h < nh; h++)
+		e->pow[h].changed = BALANCE_NEVER;
 
 	place_initial(e);
 	int unplaced = 0;
@@ -811,6 +822,11 @@ pl_run(const pl_options *o, const pl_trace *t, pl_policy policy, pl_result *out)
 	}
 	if (unplaced)
 		fprintf(stderr, "nube-sim: %d VM(s) found no host at the start\n", unplaced);
+	if (policy == PL_POLICY_NUBE) {
+		/* hosts left empty by the initial placement start on standby */
+		for (int h = 0; h < nh; h++)
+			e->pow[h].standby = e->hl[h].n == 0;
+	}
 	/* CloudSim updates the hosts first at the first round: until then they report no
 	 * utilisation, so the first 300 s cost no energy and count for no metric */
 	e->t_last = 0;
@@ -843,6 +859,8 @@ pl_run(const pl_options *o, const pl_trace *t, pl_policy policy, pl_result *out)
 		for (guint i = 0; i < e->migs->len; i++) {
 			pl_mig *m = &g_array_index(e->migs, pl_mig, i);
 			int src = e->vhost[m->v];
+			if (o->on_migration)
+				o->on_migration(o->ud, k, m->v, src, m->dst);
 			vlist_add(&e->hl[m->dst], m->v);
 			e->vmig[m->v] = true;
 			touch(e, m->dst, T);
@@ -884,6 +902,10 @@ pl_run(const pl_options *o, const pl_trace *t, pl_policy policy, pl_result *out)
 	out->slav = out->slatah * out->pdm;
 	out->esv = out->energy_kwh * out->slav;
 	for (int h = 0; h < nh; h++) {
+		out->wakes += e->pow[h].wakes;
+		out->standbys += e->pow[h].standbys;
+	}
+	for (int h = 0; h < nh; h++) {
 		g_free(e->hl[h].v);
 		g_free(e->P[h].l.v);
 	}
@@ -906,6 +928,7 @@ pl_run(const pl_options *o, const pl_trace *t, pl_policy policy, pl_result *out)
 	g_free(e->vs);
 	g_free(e->last_moved);
 	g_free(e->det);
+	g_free(e->pow);
 	g_array_free(e->migs, TRUE);
 	out->wall_seconds = (g_get_monotonic_time() - wall0) / 1e6;
 	return 0;
@@ -933,10 +956,228 @@ pl_result_to_json(const pl_result *r)
 	    "standbys", r->standbys, "active_hosts", act);
 }
 
+/* nube over the balance core: each host runs its MAPE round on the telemetry of all (loads as
+ * fractions of the host's MIPS, VM demand in units of 10 MIPS so the core's integer CPUs fit),
+ * overload relief with prediction, wake-ups when the active hosts cannot absorb a load, then
+ * consolidation of light hosts onto busier ones under the same admission */
+typedef struct {
+	balance_host *hv;
+	balance_vm *vv;
+	int *vm_of;		/* vv index -> VM */
+	int *vv_of;		/* VM -> vv index */
+	char **hname, **vname;
+	balance_reservations **res;
+	bool *got;		/* received or sent VMs this round */
+} nube_view;
+
+static double
+host_demand_at(const eng *e, int h, int k)
+{
+	double d = 0;
+	const vlist *l = &e->hl[h];
+	for (int i = 0; i < l->n; i++)
+		d += utilv(e, l->v[i], k) * e->mips[l->v[i]];
+	return d;
+}
+
+static void
+nube_build(eng *e, nube_view *w, double now)
+{
+	const balance_config *cfg = &e->o->cfg;
+	int k = 0;
+	int win = cfg->predict_window;
+	double *hist = g_new(double, win);
+	for (int h = 0; h < e->nh; h++) {
+		balance_host *hv = &w->hv[h];
+		/* memory as the model provisions it: CloudSim's VMs hold their RAM only while
+		 * being created (a null RAM utilisation model afterwards), so hosts report none */
+		double cap = e->cap[h], ram = 0, d = 0;
+		const vlist *l = &e->hl[h];
+		for (int i = 0; i < l->n; i++) {
+			int v = l->v[i];
+			d += e->r[v];
+			w->vm_of[k + i] = v;
+			w->vv_of[v] = k + i;
+			w->vv[k + i] = (balance_vm){ .name = w->vname[v], .cpu = e->r[v] / 10,
+				.load_generated = -1, .mem = 0, .last_moved = e->last_moved[v],
+				.prev_host = NULL, .pinned = e->vhost[v] != h || e->vmig[v] };
+		}
+		int n = 0;
+		for (int j = e->k - win + 1; j <= e->k; j++)
+			if (j >= 0)
+				hist[n++] = host_demand_at(e, h, j) / cap;
+		*hv = (balance_host){ .name = w->hname[h], .cpus = (int)(cap / 10),
+			.mem_total = PL_HOST_RAM, .mem_used = ram, .load = d / cap,
+			.active = l->n, .online = true, .standby = e->pow[h].standby,
+			.load_predicted = cfg->predict ? balance_predict_load(cfg, hist, (size_t)n) : 0,
+			.vms = &w->vv[k], .n_vms = (size_t)l->n };
+		k += l->n;
+	}
+	g_free(hist);
+	(void)now;
+}
+
+/* admit every move of p at its destination; apply the admitted ones to the live placement
+ * (the migration list) and to the views; returns how many were refused */
+static int
+nube_apply(eng *e, nube_view *w, const balance_plan *p, int src, double now, bool all_or_none)
+{
+	const balance_config *cfg = &e->o->cfg;
+	int refused = 0;
+	int *dst = g_new(int, p->moves->len + 1);
+	for (guint i = 0; i < p->moves->len; i++) {
+		const balance_move *mv = p->moves->pdata[i];
+		int d = atoi(mv->dst + 1);
+		dst[i] = d;
+		balance_request rq = balance_move_request(mv);
+		balance_admission a;
+		if (!balance_admit(w->res[d], BALANCE_POLICY_NUBE, cfg, &w->hv[d], &rq, now, &a)) {
+			refused++;
+			dst[i] = -1;
+			if (e->o->trace)
+				fprintf(stderr, "t=%.0f %s refused '%s' from %s: %s\n", now, mv->dst, mv->vm,
+				    p->host, a.reason);
+		}
+	}
+	if (all_or_none && refused) {
+		for (guint i = 0; i < p->moves->len; i++) {
+			const balance_move *mv = p->moves->pdata[i];
+			if (dst[i] >= 0)
+				balance_reservations_release(w->res[dst[i]], mv->vm);
+		}
+		g_free(dst);
+		return refused;
+	}
+	for (guint i = 0; i < p->moves->len; i++) {
+		if (dst[i] < 0)
+			continue;
+		const balance_move *mv = p->moves->pdata[i];
+		int v = atoi(mv->vm + 1), d = dst[i];
+		mig_add(e, v, d);
+		w->got[d] = true;
+		w->got[src] = true;
+		/* the next plans see the move in the telemetry: the reservation is settled */
+		balance_reservations_release(w->res[d], mv->vm);
+		double dl = mv->cpu / w->hv[d].cpus, sl = mv->cpu / w->hv[src].cpus;
+		w->hv[d].load += dl;
+		if (w->hv[d].load_predicted > 0)
+			w->hv[d].load_predicted += dl;
+		w->hv[d].mem_used += mv->mem;
+		w->hv[src].load -= sl;
+		if (w->hv[src].load_predicted > 0)
+			w->hv[src].load_predicted = fmax(0, w->hv[src].load_predicted - sl);
+		w->hv[src].mem_used -= mv->mem;
+		w->vv[w->vv_of[v]].pinned = true;
+		if (e->o->trace) {
+			g_autofree char *txt = balance_move_format(mv);
+			fprintf(stderr, "t=%.0f %s\n", now, txt);
+		}
+	}
+	g_free(dst);
+	return refused;
+}
+
 static void
 plan_nube(eng *e, double now)
 {
-	(void)now;
-	fprintf(stderr, "nube-sim: policy nube is not implemented yet for --planetlab\n");
-	g_array_set_size(e->migs, 0);
+	const balance_config *cfg = &e->o->cfg;
+	int nh = e->nh, nv = e->nv;
+	nube_view w = { 0 };
+	w.hv = g_new0(balance_host, nh);
+	w.vv = g_new0(balance_vm, nv > 0 ? nv : 1);
+	w.vm_of = g_new0(int, nv > 0 ? nv : 1);
+	w.vv_of = g_new0(int, nv > 0 ? nv : 1);
+	w.hname = g_new(char *, nh);
+	w.vname = g_new(char *, nv);
+	w.res = g_new(balance_reservations *, nh);
+	w.got = g_new0(bool, nh);
+	for (int h = 0; h < nh; h++) {
+		w.hname[h] = g_strdup_printf("h%d", h);
+		w.res[h] = balance_reservations_new();
+	}
+	for (int v = 0; v < nv; v++)
+		w.vname[v] = g_strdup_printf("v%d", v);
+	nube_build(e, &w, now);
+	/* 1. overload relief, most loaded first; wake a standby host when nothing fits */
+	int *order = g_new(int, nh);
+	for (int h = 0; h < nh; h++)
+		order[h] = h;
+	for (int i = 1; i < nh; i++) {
+		int x = order[i], j = i;
+		while (j > 0 && balance_effective_load(&w.hv[order[j - 1]]) <
+		    balance_effective_load(&w.hv[x])) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = x;
+	}
+	for (int oi = 0; oi < nh; oi++) {
+		int h = order[oi];
+		if (e->pow[h].standby)
+			continue;
+		balance_state st = balance_analyse(&e->det[h], NULL, cfg, &w.hv[h], (size_t)nh - 1, now);
+		if (st != BALANCE_OVERLOADED)
+			continue;
+		for (int tries = 0; tries < 4; tries++) {
+			balance_plan *p = balance_plan_new(BALANCE_POLICY_NUBE, cfg, &w.hv[h], w.hv,
+			    (size_t)nh, now);
+			if (e->o->trace)
+				fprintf(stderr, "t=%.0f %s load %.3f predicted %.3f: %u move(s)%s%s\n", now,
+				    w.hname[h], w.hv[h].load, w.hv[h].load_predicted, p->moves->len,
+				    p->note ? ": " : "", p->note ? p->note : "");
+			bool solved = p->solved;
+			double need = (p->load_after - p->target) * w.hv[h].cpus;
+			nube_apply(e, &w, p, h, now, false);
+			balance_plan_free(p);
+			if (solved)
+				break;
+			/* the active hosts cannot absorb it: wake the standby host that fits */
+			long wk = balance_wake_pick(cfg, w.hv, (size_t)nh, need);
+			if (wk < 0)
+				break;
+			balance_power_wake(&e->pow[wk], now);
+			w.hv[wk].standby = false;
+			w.got[wk] = true;
+			if (e->o->trace)
+				fprintf(stderr, "t=%.0f wake %s for %.0f MIPS\n", now, w.hname[wk], need * 10);
+		}
+	}
+	/* 2. consolidation: light hosts, lightest first, onto busier ones */
+	if (cfg->consolidate) {
+		bool *want = g_new0(bool, nh);
+		for (int h = 0; h < nh; h++)
+			if (!e->pow[h].standby)
+				want[h] = balance_power_sample(&e->pow[h], cfg, &w.hv[h], now);
+		for (int oi = nh - 1; oi >= 0; oi--) {
+			int h = order[oi];
+			if (!want[h] || w.got[h] || e->pow[h].standby)
+				continue;
+			balance_plan *p = balance_consolidate(cfg, &w.hv[h], w.hv, (size_t)nh, now);
+			if (p->solved && nube_apply(e, &w, p, h, now, true) == 0) {
+				balance_power_standby(&e->pow[h], now);
+				w.hv[h].standby = true;
+				if (e->o->trace)
+					fprintf(stderr, "t=%.0f %s on standby after %u move(s)\n", now,
+					    w.hname[h], p->moves->len);
+			}
+			balance_plan_free(p);
+		}
+		g_free(want);
+	}
+	/* hosts left without VMs and without incoming ones are off in the model anyway */
+	for (int h = 0; h < nh; h++) {
+		g_free(w.hname[h]);
+		balance_reservations_free(w.res[h]);
+	}
+	for (int v = 0; v < nv; v++)
+		g_free(w.vname[v]);
+	g_free(order);
+	g_free(w.hv);
+	g_free(w.vv);
+	g_free(w.vm_of);
+	g_free(w.vv_of);
+	g_free(w.hname);
+	g_free(w.vname);
+	g_free(w.res);
+	g_free(w.got);
 }

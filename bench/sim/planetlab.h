@@ -64,6 +64,9 @@ typedef struct {
 	double lr_fallback;	/* [0.7] threshold while fewer than 10 samples */
 	balance_config cfg;	/* nube: thresholds, consolidate, predict (see pl_options_defaults) */
 	bool trace;		/* every nube decision on stderr */
+	/* called for every migration started (round k = 1.., VM, source, destination) */
+	void (*on_migration)(void *ud, int k, int vm, int src, int dst);
+	void *ud;
 } pl_options;
 
 /* pl_options_defaults: the values above; cfg = balance_config_defaults with load_threshold 0.9,

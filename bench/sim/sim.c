@@ -14,6 +14,7 @@
 #define MIG_DIRTY 1.3		/* pre-copy resends dirty pages: bytes sent / memory */
 #define MIG_SETUP 2.0		/* s of fixed cost per migration */
 #define HOST_OS_MEM 1024.0	/* MiB used by the host itself */
+#define SIM_HIST 64		/* load samples kept per host for the trend */
 
 void
 sim_options_defaults(sim_options *o)
@@ -36,6 +37,8 @@ typedef struct {
 	double in_mem;		/* MiB reserved by incoming migrations */
 	double link_free;	/* outgoing migrations share the uplink: when it is free again */
 	double load, mem_used;
+	double hist[SIM_HIST];	/* last loads, oldest first (prediction) */
+	int n_hist;
 } sim_host;
 
 typedef struct {
@@ -173,6 +176,11 @@ sim_run(const sim_options *o, generator_cluster *c, balance_policy policy, sim_r
 			}
 			H[h].load = fmin(1, d / cpus);
 			H[h].mem_used = mem;
+			if (H[h].n_hist == SIM_HIST) {
+				memmove(H[h].hist, H[h].hist + 1, (SIM_HIST - 1) * sizeof(double));
+				H[h].n_hist--;
+			}
+			H[h].hist[H[h].n_hist++] = H[h].load;
 			if (H[h].load >= cfg->load_threshold)
 				out->overload_host_seconds += dt;
 			if (mem >= cfg->mem_threshold * c->hosts[h].mem_total)
@@ -194,7 +202,9 @@ sim_run(const sim_options *o, generator_cluster *c, balance_policy policy, sim_r
 				.mem_total = c->hosts[h].mem_total, .mem_used = H[h].mem_used,
 				.load = H[h].load, .active = (int)H[h].vms->len,
 				.inactive = c->hosts[h].inactive, .online = true, .vms = &vview[k],
-				.n_vms = H[h].vms->len };
+				.n_vms = H[h].vms->len,
+				.load_predicted = cfg->predict && policy == BALANCE_POLICY_NUBE ?
+				    balance_predict_load(cfg, H[h].hist, (size_t)H[h].n_hist) : 0 };
 			for (guint i = 0; i < H[h].vms->len; i++, k++) {
 				int v = g_array_index(H[h].vms, int, i);
 				const generator_vm *g = &c->vms[v];
