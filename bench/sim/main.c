@@ -240,7 +240,8 @@ run_planetlab(void)
 	}
 	pl_trace t;
 	if (pl_trace_load(opt_planetlab, &t, &err) < 0) {
-		fprintf(stderr, "nube-sim: %s\n", err->message);
+		fprintf(stderr, "nube-sim: cannot read the traces in '%s': %s\n", opt_planetlab,
+		    err->message);
 		g_error_free(err);
 		return 1;
 	}

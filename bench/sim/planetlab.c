@@ -72,9 +72,12 @@ int
 pl_trace_load(const char *dir, pl_trace *out, GError **error)
 {
 	memset(out, 0, sizeof *out);
-	GDir *d = g_dir_open(dir, 0, error);
-	if (!d)
+	GDir *d = g_dir_open(dir, 0, NULL);
+	if (!d) {
+		int err = errno;
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err), "%s", g_strerror(err));
 		return -1;
+	}
 	GPtrArray *names = g_ptr_array_new();
 	const char *n;
 	while ((n = g_dir_read_name(d))) {
