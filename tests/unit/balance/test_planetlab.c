@@ -146,15 +146,60 @@ test_thr_tiny_day(void **state)
 	assert_int_equal(r.active_hosts[1], 1);
 	pl_result_clear(&r);
 
-	/* a VM that asks for nothing at two samples in a row is taken for finished and removed
-	 * (CloudSim's getCompletedVms): with VM3 idle, h2 reports 0 and nothing moves there */
-	for (int i = 0; i < PL_SAMPLES; i++)
+	/* a VM that asks for nothing at a round (samples 1 and 2 are 0, so is everything in
+	 * between) is taken for finished and removed for good (CloudSim's getCompletedVms): VM3
+	 * comes back to 10 % from sample 3 on, but it is gone — h2 stays off at round 3 and only
+	 * VM2 ever moves (h0 -> h1 at round 1) */
+	for (int i = 0; i < 3; i++)
 		t.util[3 * PL_SAMPLES + i] = 0;
 	m.n = 0;
+	o.rounds = 3;
 	assert_int_equal(pl_run(&o, &t, PL_POLICY_THR_MMT, &r), 0);
 	assert_int_equal(r.active_hosts[0], 2);
+	assert_int_equal(r.active_hosts[2], 1);
 	assert_int_equal(m.n, 1);
 	assert_int_equal(m.vm[0], 2);
+	pl_result_clear(&r);
+	g_free(t.util);
+}
+
+/* MMT on an overloaded host. Four hosts (G4, G5, G4, G5), eight VMs, two of each type
+ * (VM0-1 2500/870, VM2-3 2000/1740, VM4-5 1000/1740, VM6-7 500/613). Start (full MIPS, each
+ * host's power counted from idle): VM0 h1; VM1 h3 (+20.5 W against +36.9 W on h1); VM2 h1 and
+ * VM3 h3 (G5 only, +37.1 W each, h1 first); VM4 h0 and VM5 h2 (empty G4s, +8.9 W); VM6 h0
+ * (+13.6 W, tie with h2, first wins); VM7 h2 (+13.6 W against +17.5 W on h0).
+ * Round 1: VM0 asks 100 % (2500) and VM2 90 % (1800): h1 at 4300 / 5320 = 0.81 > 0.8. MMT takes
+ * the smallest RAM, VM0 (870 MB, not VM2's 1740), after which h1 is at 0.34. VM0 cannot go to
+ * a G4 (2500 > 1860 MIPS per PE), h3 (450 + 2500 = 0.55) takes it. Then the least utilised
+ * host, h0 (150 / 3720, tie with h2), is emptied onto h2 (+0.9 and +1.4 W against +23 W on h3),
+ * biggest demand first: VM4 then VM6. h3 is tried last and cannot be emptied (VM0 fits no
+ * G4), so its plan is dropped. */
+static void
+test_thr_mmt_overload(void **state)
+{
+	(void)state;
+	static const uint8_t pct[8] = { 100, 10, 90, 10, 10, 10, 10, 10 };
+	pl_trace t = { .n_vms = 8 };
+	t.util = g_new(uint8_t, 8 * PL_SAMPLES);
+	for (int v = 0; v < 8; v++)
+		memset(&t.util[v * PL_SAMPLES], pct[v], PL_SAMPLES);
+	pl_options o;
+	pl_options_defaults(&o);
+	o.n_hosts = 4;
+	o.rounds = 1;
+	migs m = { 0 };
+	o.on_migration = on_mig;
+	o.ud = &m;
+	pl_result r;
+	assert_int_equal(pl_run(&o, &t, PL_POLICY_THR_MMT, &r), 0);
+	assert_int_equal(m.n, 3);
+	const int want[3][3] = { { 0, 1, 3 }, { 4, 0, 2 }, { 6, 0, 2 } };
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(m.k[i], 1);
+		assert_int_equal(m.vm[i], want[i][0]);
+		assert_int_equal(m.src[i], want[i][1]);
+		assert_int_equal(m.dst[i], want[i][2]);
+	}
 	pl_result_clear(&r);
 	g_free(t.util);
 }
@@ -167,6 +212,7 @@ main(void)
 		cmocka_unit_test(test_power),
 		cmocka_unit_test(test_lr),
 		cmocka_unit_test(test_thr_tiny_day),
+		cmocka_unit_test(test_thr_mmt_overload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
