@@ -11,9 +11,8 @@ sc_name_check(const char *name)
 
 	if (name == NULL || name[0] == '\0')
 		return "is empty";
-	n = strlen(name);
-	if (n > SC_NAME_MAX)
-		return "is longer than " G_STRINGIFY(SC_NAME_MAX) " characters";
+	if (strchr(name, '/') != NULL)	/* first: it is what makes a name a path */
+		return "contains '/'";
 	if (name[0] == '-')
 		return "starts with '-'";
 	for (const char *p = name; *p != '\0'; p++) {
@@ -21,8 +20,6 @@ sc_name_check(const char *name)
 
 		if (g_ascii_isalnum(c) || c == '_' || c == '-')
 			continue;
-		if (c == '/')
-			return "contains '/'";
 		if (c == SC_DOMAIN_SEP)
 			return "contains '" SC_DOMAIN_SEP_STR "' (it separates scenario and vm in "
 			    "domain names)";
@@ -32,6 +29,9 @@ sc_name_check(const char *name)
 			return "contains a control character";
 		return "contains a character other than letters, digits, '_' and '-'";
 	}
+	n = strlen(name);	/* after the characters: "contains '/'" says more than the length */
+	if (n > SC_NAME_MAX)
+		return "is longer than " G_STRINGIFY(SC_NAME_MAX) " characters";
 	return NULL;
 }
 

@@ -541,12 +541,12 @@ static int check_owner(virt *v, virDomainPtr old, const char *name, const char *
 		xmlFreeDoc(doc);
 	xml_owner(xml, &want_s, &want_v);
 	if (!have_s || !have_v) {
-		g_set_error(err, VIRT_ERROR, 0, "define: domain '%s' exists on %s and is not nube's "
+		g_set_error(err, VIRT_ERROR, 0, "domain '%s' exists on %s and is not nube's "
 		    "(no nube metadata): left untouched", name, v->uri);
 		return -1;
 	}
 	if (!want_s || strcmp(want_s, have_s) != 0 || strcmp(want_v, have_v) != 0) {
-		g_set_error(err, VIRT_ERROR, 0, "define: domain '%s' exists on %s and belongs to vm "
+		g_set_error(err, VIRT_ERROR, 0, "domain '%s' exists on %s and belongs to vm "
 		    "'%s' of scenario '%s': left untouched", name, v->uri, have_v, have_s);
 		return -1;
 	}

@@ -123,7 +123,7 @@ test_malformed(void **state)
 		{ "{\"scenario\":\"a/b\",\"spec\":\"x\",\"vms\":[],\"nets\":[]}", "'a/b' contains '/'" },
 		{ "{\"scenario\":\"\",\"spec\":\"x\",\"vms\":[],\"nets\":[]}", "'' is empty" },
 		{ "{\"scenario\":\"../../../../tmp/x\",\"spec\":\"x\",\"vms\":[],\"nets\":[]}",
-		    "\"scenario\": '../../../../tmp/x' contains '.'" },
+		    "\"scenario\": '../../../../tmp/x' contains '/'" },
 		{ "{\"scenario\":\"x-y\",\"spec\":\"x\",\"vms\":[{\"vm\":\"a.b\",\"host\":\"h\","
 		    "\"macs\":[]}],\"nets\":[]}", "vms[0]: \"vm\": 'a.b' contains '.'" },
 		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[{\"vm\":\"a\",\"host\":\"../h\","

@@ -127,14 +127,14 @@ test_bad_names(void **state)
 {
 	(void)state;
 	check("{\"op\":\"undeploy\",\"scenario\":\"../../../../tmp/x\"}",
-	    "malformed request: \"scenario\": '../../../../tmp/x' contains '.'");
+	    "malformed request: \"scenario\": '../../../../tmp/x' contains '/'");
 	check("{\"op\":\"undeploy\",\"scenario\":\"a/b\"}", "'a/b' contains '/'");
 	check("{\"op\":\"undeploy\",\"scenario\":\"\"}", "\"scenario\": '' is empty");
 	check("{\"op\":\"undeploy\",\"scenario\":\"a b\"}", "contains whitespace");
 	check("{\"op\":\"undeploy\",\"scenario\":\"a\\u0001\"}", "contains a control character");
 	check("{\"op\":\"deploy\",\"scenario\":\"..\"}", "\"scenario\": '..' contains '.'");
 	check("{\"op\":\"exec\",\"scenario\":\"s\",\"vm\":\"../v\",\"cmd\":\"x\"}",
-	    "\"vm\": '../v' contains '.'");
+	    "\"vm\": '../v' contains '/'");
 	check("{\"op\":\"net-ensure\",\"scenario\":\"s\",\"net\":\"a/b\"}", "\"net\": 'a/b' contains");
 	check("{\"op\":\"net-ensure\",\"scenario\":\"s\",\"net\":\"n\",\"hosts\":[\"h/1\"]}",
 	    "\"hosts[0]\": 'h/1' contains '/'");

@@ -432,7 +432,8 @@ test_name_rule(void **state)
 		{ "a/b", "contains '/'" },
 		{ "/", "contains '/'" },
 		{ "..", "contains '.'" },
-		{ "../../tmp/x", "contains '.'" },
+		{ "../../tmp/x", "contains '/'" },
+		{ "-a/b", "contains '/'" },
 		{ "x.y", "contains '.' (it separates scenario and vm in domain names)" },
 		{ "-x", "starts with '-'" },
 		{ "a b", "contains whitespace" },
@@ -487,7 +488,7 @@ test_bad_names(void **state)
 
 	(void)state;
 	assert_false(valid);
-	expect(d, DIAG_ERROR, "bad-names.xml", 4, "scenario_name '../../tmp/x' contains '.'");
+	expect(d, DIAG_ERROR, "bad-names.xml", 4, "scenario_name '../../tmp/x' contains '/'");
 	expect(d, DIAG_ERROR, "bad-names.xml", 6, "net name 'Net/0' contains '/'");
 	expect(d, DIAG_ERROR, "bad-names.xml", 7, "net name 'net 1' contains whitespace");
 	expect(d, DIAG_ERROR, "bad-names.xml", 8, "net name 'n.2' contains '.'");
