@@ -23,6 +23,8 @@
  *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, nets}], "nets": [...]};
  *   "net-ensure" (alias "prepare-net") {"scenario","net","vni","hosts","addrs"[, "mtu"]},
  *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer).
+ *   The fields each op takes and their types are in rpcreq.c; the agent refuses a request
+ *   that does not fit before it runs (a wrong type is an error, never a default).
  *   Every reply carries "host". Replies are published with MQTT 5 user property
  *   "nube-final" = "1" (final) or "0" (progress); bus_request relies on it.
  */
