@@ -509,7 +509,10 @@ val_at(val_ctx *c, const scenario *s, const cluster *cl, GPtrArray *ats, bool vm
 
 		if (idx < 0)
 			val_err(c, a->line, "%s_deploy_at names unknown %s '%s'", kind, kind, a->what);
-		if (!val_host_known(cl, a->host))
+		if (sc_host_name_check(a->host) != NULL)
+			val_err(c, a->line, "%s_deploy_at: host name '%s' %s", kind, a->host,
+			    sc_host_name_check(a->host));
+		else if (!val_host_known(cl, a->host))
 			val_err(c, a->line, "%s_deploy_at names unknown host '%s'", kind, a->host);
 		if (prev != NULL && strcmp(prev->host, a->host) != 0)
 			val_err(c, a->line, "%s '%s' is pinned to both '%s' (line %d) and '%s'", kind,

@@ -499,6 +499,30 @@ test_bad_names(void **state)
 	assert_int_equal(d->nerrors, 8);
 }
 
+/* host names of restrictions and cluster.conf follow the host name rule */
+static void
+test_bad_host_names(void **state)
+{
+	static const char xml[] = "<vnx><global><scenario_name>s</scenario_name></global>"
+	    "<vm name='v' type='libvirt'/></vnx>";
+	static const char rs[] = "<deployment_restrictions>\n<vm_deploy_at vm='v' host='../h'/>\n"
+	    "</deployment_restrictions>";
+	static const char conf[] = "[cluster]\nhost = h1\nhost = a..b\n\n[h1]\nmem = 1024\n"
+	    "cpu = 1\n\n[a..b]\nmem = 1024\ncpu = 1\n";
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = mem_parse(xml, d);
+	g_autoptr(restrictions) r = restrictions_parse_memory(rs, strlen(rs), "r.xml", d);
+	g_autoptr(cluster) c = NULL;
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(r);
+	assert_false(restrictions_validate(r, s, NULL, d));
+	expect(d, DIAG_ERROR, "r.xml", 2, "vm_deploy_at: host name '../h' starts with '-' or '.'");
+	c = cluster_parse_memory(conf, strlen(conf), "c.conf", d);
+	expect(d, DIAG_ERROR, "c.conf", 3, "host name 'a..b' contains '..'");
+}
+
 /* a scenario without VMs would deploy nothing: an error, at the scenario name */
 static void
 test_no_vms(void **state)
@@ -1058,6 +1082,7 @@ main(void)
 		cmocka_unit_test(test_unsupported_net_features_warn),
 		cmocka_unit_test(test_name_rule),
 		cmocka_unit_test(test_bad_names),
+		cmocka_unit_test(test_bad_host_names),
 		cmocka_unit_test(test_no_vms),
 	};
 
