@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "scenario/scenario.h"
+
 G_DEFINE_QUARK(nube-config-error-quark, config_error)
 #define CONFIG_ERROR config_error_quark()
 
@@ -188,31 +190,21 @@ config_load(const char *path, GError **err)
 	return g_steal_pointer(&c);
 }
 
-static bool
-valid_host_name(const char *h)
-{
-	if (h == NULL || h[0] == '\0' || strlen(h) > 64)
-		return false;
-	for (const char *p = h; *p != '\0'; p++)
-		if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_' && *p != '.')
-			return false;
-	return true;
-}
-
 int
 config_check(const config *c, GError **err)
 {
 	const char *f = c->file != NULL ? c->file : "(command line)";
 	unsigned char buf[16];
-	const char *pct;
+	const char *pct, *why;
 
 	if (c->host == NULL) {
 		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] host: missing (or give --host)", f);
 		return -1;
 	}
-	if (!valid_host_name(c->host)) {
-		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] host: '%s' is not a valid host name "
-		    "(letters, digits, '-', '_', '.'; at most 64)", f, c->host);
+	if ((why = sc_host_name_check(c->host)) != NULL) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] host: '%s' is not a valid host name: "
+		    "it %s (letters, digits, '-', '_', '.'; at most %d)", f, c->host, why,
+		    SC_HOST_NAME_MAX);
 		return -1;
 	}
 	if (c->fabric_addr == NULL) {

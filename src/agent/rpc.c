@@ -6,6 +6,7 @@
 #include "agent/mape.h"
 #include "net/netdev.h"
 #include "proto/proto.h"
+#include "proto/rpcreq.h"
 #include "scenario/scenario.h"
 
 #define GUEST_TIMEOUT_S		60
@@ -189,6 +190,23 @@ rpc_job_run(gpointer data, gpointer user_data)
 
 /* ---- dispatch (main thread) ---- */
 
+/* req_fits: the request's fields have the types its op's table (rpcreq) says; else answer
+ * the error and return false */
+static bool
+req_fits(nubed *n, bus *b, const bus_msg *m, const json_t *req, const char *sender)
+{
+	g_autofree char *e = rpcreq_check(req);
+	json_t *r;
+
+	if (e == NULL)
+		return true;
+	nubed_log(LOG_WARN, "rpc from '%s': %s", sender, e);
+	r = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", e, "host", n->cfg->host);
+	bus_reply(b, m, r, true, NULL);
+	json_decref(r);
+	return false;
+}
+
 void
 rpc_on_message(bus *b, const bus_msg *m, void *ud)
 {
@@ -231,6 +249,10 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 		nubed_log(LOG_WARN, "rpc from '%s': %s", sender, e);
 		bus_reply(b, m, r, true, NULL);
 		json_decref(r);
+		json_decref(req);
+		return;
+	}
+	if (!req_fits(n, b, m, req, sender)) {
 		json_decref(req);
 		return;
 	}

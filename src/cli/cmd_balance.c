@@ -227,6 +227,8 @@ cmd_drain(int argc, char **argv)
 	if (optind != argc - 1)
 		return out_usage("drain", "one HOST expected");
 	host = argv[optind];
+	if ((rc = out_check_name("drain", "host", host, true)) != 0)
+		return rc;
 	if ((rc = conn_open(&k, config, true, false)) >= 0) {
 		session_clear(&k);
 		return rc;

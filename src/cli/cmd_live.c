@@ -870,6 +870,9 @@ cmd_exec(int argc, char **argv)
 	name = argv[optind];
 	if (cmd == NULL)
 		seq = argv[optind + 1];
+	if ((rc = out_check_name("exec", "scenario", name, false)) != 0 ||
+	    (only != NULL && (rc = out_check_name("exec", "vm", only, false)) != 0))
+		return rc;
 
 	if ((rc = session_open_conf(&l, config)) >= 0)
 		goto out;
@@ -1086,6 +1089,8 @@ cmd_undeploy(int argc, char **argv)
 	if (optind != argc - 1)
 		return out_usage("undeploy", "one SCENARIO name expected");
 	name = argv[optind];
+	if ((rc = out_check_name("undeploy", "scenario", name, false)) != 0)
+		return rc;
 
 	if ((rc = session_open_conf(&l, config)) >= 0 || (rc = session_open_store(&l)) >= 0)
 		goto out;
@@ -1251,6 +1256,8 @@ cmd_status(int argc, char **argv)
 		return out_usage("status", "at most one SCENARIO");
 	if (optind == argc - 1)
 		only = argv[optind];
+	if (only != NULL && (rc = out_check_name("status", "scenario", only, false)) != 0)
+		return rc;
 
 	if ((rc = session_open_conf(&l, config)) >= 0 || (rc = session_open_store(&l)) >= 0)
 		goto out;

@@ -23,6 +23,8 @@
  *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, nets}], "nets": [...]};
  *   "net-ensure" (alias "prepare-net") {"scenario","net","vni","hosts","addrs"[, "mtu"]},
  *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer).
+ *   The fields each op takes and their types are in rpcreq.c; the agent refuses a request
+ *   that does not fit before it runs (a wrong type is an error, never a default).
  *   Every reply carries "host". Replies are published with MQTT 5 user property
  *   "nube-final" = "1" (final) or "0" (progress); bus_request relies on it.
  */
@@ -88,10 +90,16 @@ const proto_net_place *proto_deployment_net(const proto_deployment *d, const cha
 void proto_bridge_name(const char *scenario, const char *net, char buf[16]);
 void proto_vxlan_name(const char *scenario, const char *net, char buf[16]);
 char *proto_net_alias(const char *scenario, const char *net);	/* g_free */
-/* proto_parse_alias: split "nube:S/N"; returns 0 and new strings, -1 if not ours */
+/* proto_parse_alias: split "nube:S/N"; returns 0 and new strings, -1 if not ours (also when
+ * S or N is not a valid name, sc_name_check) */
 int proto_parse_alias(const char *alias, char **scenario, char **net);
 
-/* domain name of a VM: "<scenario>-<vm>" (libvirt domain names are cluster-wide unique) */
+/* domain name of a VM: "<scenario>.<vm>" (SC_DOMAIN_SEP; libvirt domain names are
+ * cluster-wide unique). Names cannot hold the separator (sc_name_check), so two VMs of two
+ * scenarios never share a domain name and proto_split_domain undoes it. */
 char *proto_domain_name(const char *scenario, const char *vm);	/* g_free */
+/* proto_split_domain: "<scenario>.<vm>" with two valid names -> 0 and new strings (either
+ * pointer may be NULL); -1 for anything else */
+int proto_split_domain(const char *domain, char **scenario, char **vm);
 
 #endif

@@ -55,7 +55,7 @@ assert_clean $S
 "$NUBE" deploy "$TUTORIAL" --algorithm round-robin >/dev/null 2>"$T/deploy2.err" ||
 	{ cat "$T/deploy2.err" >&2; fail "second deploy"; }
 h4host=$("$NUBE" status $S --json | jq -r '.vms[] | select(.vm=="h4") | .host')
-dom=$S-h4
+dom=$S.h4
 in_host "${h4host#host}" virsh -q -c qemu:///system destroy "$dom" >/dev/null
 in_host "${h4host#host}" virsh -q -c qemu:///system undefine "$dom" >/dev/null
 "$NUBE" status $S --json >"$T/st1.json"

@@ -52,8 +52,8 @@ for vm in h1 h2 h3 h4 r1 r2; do
 	want=$(sqlite3 "$LAB_STATE/nube.db" "SELECT host FROM placement WHERE scenario='$S' AND vm='$vm'")
 	got=$(jq -r '.vms[] | select(.vm=="'$vm'") | .host' "$T/status.json")
 	[ "$want" = "$got" ] || fail "vm $vm: store says $want, hosts say $got"
-	in_host "${got#host}" virsh -q -c qemu:///system domstate "$S-$vm" | grep -q running ||
-		fail "vm $vm: domain $S-$vm not running on $got"
+	in_host "${got#host}" virsh -q -c qemu:///system domstate "$S.$vm" | grep -q running ||
+		fail "vm $vm: domain $S.$vm not running on $got"
 done
 ok "placement in the store matches the hosts and libvirt"
 

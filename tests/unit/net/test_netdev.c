@@ -269,6 +269,17 @@ static void test_foreign_and_bad_input(void **state)
 	assert_non_null(l);
 	json_decref(l);
 	g_free(run("ip link del %s", br));
+	/* same name, but another scenario's alias: refused, the owner named, left alone */
+	g_free(run("ip link add %s type bridge", br));
+	g_free(run("ip link set %s alias nube:other/Net9", br));
+	assert_int_equal(netdev_ensure(nd, SC, "Foreign", 0, NULL, NULL, 0, 1500, &e), -1);
+	assert_non_null(strstr(e->message, "alias 'nube:other/Net9'"));
+	g_clear_error(&e);
+	l = link_json(br);
+	assert_non_null(l);
+	assert_string_equal(json_string_value(json_object_get(l, "ifalias")), "nube:other/Net9");
+	json_decref(l);
+	g_free(run("ip link del %s", br));
 
 	const char *bad[] = { "nope" };
 	assert_int_equal(netdev_ensure(nd, SC, "Net2", 7, LOCAL, bad, 1, 1450, &e), -1);
