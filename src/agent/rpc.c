@@ -6,6 +6,7 @@
 #include "agent/mape.h"
 #include "net/netdev.h"
 #include "proto/proto.h"
+#include "proto/topic.h"
 #include "scenario/scenario.h"
 
 #define GUEST_TIMEOUT_S		60
@@ -189,6 +190,30 @@ rpc_job_run(gpointer data, gpointer user_data)
 
 /* ---- dispatch (main thread) ---- */
 
+/* rpc_refuse: final error reply e to request m, before any job */
+static void
+rpc_refuse(nubed *n, bus *b, const bus_msg *m, const char *e)
+{
+	json_t *r = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", e, "host", n->cfg->host);
+
+	bus_reply(b, m, r, true, NULL);
+	json_decref(r);
+}
+
+/* reply_topic_ok: a response topic is nube/v1/reply/<user>/<client>/<this host> (the only
+ * replies the ACL lets this host publish), and a peer's <user> is the peer itself */
+static bool
+reply_topic_ok(const nubed *n, const char *sender, const char *topic)
+{
+	g_autofree char *user = NULL, *host = NULL;
+
+	if (topic == NULL)
+		return true;	/* no answer wanted */
+	if (topic_reply_parse(topic, &user, NULL, &host) < 0 || strcmp(host, n->cfg->host) != 0)
+		return false;
+	return strcmp(sender, TOPIC_OPERATOR) == 0 || strcmp(user, sender) == 0;
+}
+
 void
 rpc_on_message(bus *b, const bus_msg *m, void *ud)
 {
@@ -203,6 +228,19 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 	if (m->retained) {	/* a stale request kept by the broker must not run again */
 		nubed_log(LOG_WARN, "rpc from '%s': retained request on %s ignored", sender,
 		    m->topic);
+		return;
+	}
+	if (!reply_topic_ok(n, sender, m->response_topic)) {
+		nubed_log(LOG_WARN, "rpc from '%s': response topic '%s' is not the sender's reply "
+		    "topic for host '%s'; request ignored", sender, m->response_topic, n->cfg->host);
+		return;
+	}
+	if (m->len > PROTO_MAX_MESSAGE) {	/* the broker should have refused it already */
+		g_autofree char *e = g_strdup_printf("request of %.1f MiB exceeds the limit of %d "
+		    "MiB", m->len / 1048576.0, PROTO_MAX_MESSAGE >> 20);
+
+		nubed_log(LOG_WARN, "rpc from '%s': %s", sender, e);
+		rpc_refuse(n, b, m, e);
 		return;
 	}
 	req = json_loadb(m->payload, (size_t)MAX(m->len, 0), 0, &jerr);
@@ -231,6 +269,16 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 		nubed_log(LOG_WARN, "rpc from '%s': %s", sender, e);
 		bus_reply(b, m, r, true, NULL);
 		json_decref(r);
+		json_decref(req);
+		return;
+	}
+	/* who may send what: the sender level of the topic is the broker user's (ACL) */
+	if (strcmp(sender, TOPIC_OPERATOR) != 0 && !topic_op_peer(op)) {
+		g_autofree char *e = g_strdup_printf("op '%s' may only be sent by the operator "
+		    "(sender '%s')", op, sender);
+
+		nubed_log(LOG_WARN, "rpc from '%s': %s", sender, e);
+		rpc_refuse(n, b, m, e);
 		json_decref(req);
 		return;
 	}

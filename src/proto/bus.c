@@ -1,6 +1,7 @@
 /* bus: MQTT 5 client (libmosquitto, non-threaded) driven by a GLib main context */
 #include "proto/bus.h"
 #include "proto/proto.h"
+#include "proto/topic.h"
 
 #include <errno.h>
 #include <string.h>
@@ -25,6 +26,7 @@ typedef struct {
 typedef struct {
 	bus *b;
 	char *corr;		/* hex of the correlation bytes, key in b->reqs */
+	char *reply_topic;	/* the only topic its reply may come on (names the target host) */
 	bus_reply_cb cb;
 	void *ud;
 	int timeout_ms;
@@ -43,7 +45,8 @@ struct bus {
 	int port;
 	int keepalive;
 	char *client_id;
-	char *reply_topic;
+	char *user;		/* broker user name ("anonymous" without one) */
+	char *reply_sub;	/* nube/v1/reply/<user>/<client-id>/+ */
 	bool connected;
 	bool down;		/* no usable socket: waiting for the retry timer */
 	bool refused;		/* last CONNACK was a refusal (e.g. not authorised) */
@@ -86,6 +89,7 @@ bus_req_free(gpointer p)
 		g_source_unref(r->timer);
 	}
 	g_free(r->corr);
+	g_free(r->reply_topic);
 	g_free(r);
 }
 
@@ -178,7 +182,7 @@ on_connect(struct mosquitto *m, void *ud, int rc, int flags, const mosquitto_pro
 	b->refused = false;
 	b->backoff_s = BUS_BACKOFF_MIN_S;
 	g_clear_pointer(&b->last_error, g_free);
-	mosquitto_subscribe_v5(b->m, NULL, b->reply_topic, 1, 0, NULL);
+	mosquitto_subscribe_v5(b->m, NULL, b->reply_sub, 1, 0, NULL);
 	for (guint i = 0; i < b->subs->len; i++) {
 		bus_sub *s = g_ptr_array_index(b->subs, i);
 
@@ -231,6 +235,12 @@ bus_handle_reply(bus *b, const bus_msg *bm, const mosquitto_property *props)
 	r = g_hash_table_lookup(b->reqs, key);
 	if (r == NULL)
 		return;		/* late answer to a request that timed out */
+	if (strcmp(bm->topic, r->reply_topic) != 0) {
+		/* not from the host asked (the ACL lets only host h publish on .../<h>) */
+		g_debug("reply on '%s' to a request answered on '%s' ignored", bm->topic,
+		    r->reply_topic);
+		return;
+	}
 	j = json_loadb(bm->payload, (size_t)bm->len, 0, &jerr);
 	if (j == NULL || !json_is_object(j)) {
 		g_autofree char *msg = g_strdup_printf("malformed reply: %s",
@@ -270,6 +280,7 @@ on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg,
 	g_autofree void *corr = NULL;
 	uint16_t corr_len = 0;
 	bus_msg bm = { 0 };
+	bool match = false;
 
 	(void)m;
 	mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &resp, false);
@@ -281,7 +292,8 @@ on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg,
 	bm.correlation = corr;
 	bm.correlation_len = corr_len;
 	bm.retained = msg->retain;
-	if (g_strcmp0(msg->topic, b->reply_topic) == 0) {
+	if (mosquitto_topic_matches_sub(b->reply_sub, msg->topic, &match) == MOSQ_ERR_SUCCESS &&
+	    match) {
 		bus_handle_reply(b, &bm, props);
 		return;
 	}
@@ -546,7 +558,14 @@ bus_new(const bus_opts *o, GMainContext *ctx, GError **err)
 		bus_free(b);
 		return NULL;
 	}
-	b->reply_topic = g_strdup_printf(PROTO_TOPIC_ROOT "reply/%s", b->client_id);
+	if (o->username != NULL && !topic_level_ok(o->username)) {
+		g_set_error(err, BUS_ERROR, 1, "broker user name '%s' cannot be a topic level "
+		    "(empty, or holds '/', '+', '#' or a control character)", o->username);
+		bus_free(b);
+		return NULL;
+	}
+	b->user = g_strdup(o->username != NULL ? o->username : "anonymous");
+	b->reply_sub = topic_reply_sub(b->user, b->client_id);
 	b->m = mosquitto_new(b->client_id, true, b);
 	if (b->m == NULL) {
 		g_set_error(err, BUS_ERROR, 1, "mosquitto_new: %s", g_strerror(errno));
@@ -634,7 +653,8 @@ bus_free(bus *b)
 	g_free(b->url);
 	g_free(b->host);
 	g_free(b->client_id);
-	g_free(b->reply_topic);
+	g_free(b->user);
+	g_free(b->reply_sub);
 	g_free(b->last_error);
 	if (b->ctx != NULL)
 		g_main_context_unref(b->ctx);
@@ -723,6 +743,11 @@ bus_publish_props(bus *b, const char *topic, const void *payload, int len, int q
 		    b->host, b->port);
 		return -1;
 	}
+	if (len > PROTO_MAX_MESSAGE) {
+		g_set_error(err, BUS_ERROR, 3, "publish '%s': message of %.1f MiB exceeds the limit "
+		    "of %d MiB", topic, len / 1048576.0, PROTO_MAX_MESSAGE >> 20);
+		return -1;
+	}
 	rc = mosquitto_publish_v5(b->m, NULL, topic, len, payload, qos, retain, props);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		g_set_error(err, BUS_ERROR, 1, "publish '%s': %s", topic, mosq_err(rc));
@@ -760,23 +785,37 @@ bus_request(bus *b, const char *topic, json_t *j, int timeout_ms, bus_reply_cb c
 	unsigned char corr[16];
 	mosquitto_property *props = NULL;
 	g_autofree char *s = json_dumps(j, JSON_COMPACT);
+	g_autofree char *host = NULL, *reply_topic = NULL;
 	bus_req *r;
+	size_t len;
 	int rc;
 
 	if (s == NULL) {
 		g_set_error(err, BUS_ERROR, 1, "request '%s': cannot encode JSON", topic);
 		return -1;
 	}
+	if (topic_rpc_parse(topic, &host, NULL) < 0) {
+		g_set_error(err, BUS_ERROR, 1, "request '%s': not a host's rpc topic", topic);
+		return -1;
+	}
+	len = strlen(s);
+	if (len > PROTO_MAX_MESSAGE) {
+		g_set_error(err, BUS_ERROR, 3, "request of %.1f MiB exceeds the limit of %d MiB",
+		    (double)len / 1048576.0, PROTO_MAX_MESSAGE >> 20);
+		return -1;
+	}
+	reply_topic = topic_reply(b->user, b->client_id, host);
 	random_bytes(corr, sizeof corr);
-	mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC, b->reply_topic);
+	mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC, reply_topic);
 	mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, corr, sizeof corr);
-	rc = bus_publish_props(b, topic, s, (int)strlen(s), 1, false, props, err);
+	rc = bus_publish_props(b, topic, s, (int)len, 1, false, props, err);
 	mosquitto_property_free_all(&props);
 	if (rc < 0)
 		return -1;
 	r = g_new0(bus_req, 1);
 	r->b = b;
 	r->corr = hex_of(corr, sizeof corr);
+	r->reply_topic = g_steal_pointer(&reply_topic);
 	r->cb = cb;
 	r->ud = ud;
 	r->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
@@ -798,6 +837,14 @@ bus_reply(bus *b, const bus_msg *m, json_t *j, bool final, GError **err)
 	if (s == NULL) {
 		g_set_error(err, BUS_ERROR, 1, "reply: cannot encode JSON");
 		return -1;
+	}
+	if (strlen(s) > PROTO_MAX_MESSAGE) {	/* the requester gets an error, not silence */
+		double mib = (double)strlen(s) / 1048576.0;
+
+		g_free(s);
+		s = g_strdup_printf("{\"ok\":false,\"error\":\"reply of %.1f MiB exceeds the limit "
+		    "of %d MiB\"}", mib, PROTO_MAX_MESSAGE >> 20);
+		final = true;
 	}
 	if (m->correlation != NULL && m->correlation_len > 0)
 		mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, m->correlation,

@@ -321,6 +321,67 @@ test_request_reply(void **state)
 	bus_free(cli);
 }
 
+/* a forger answers first on the reply topic of another host ("t"), then the right one */
+static void
+on_request_forged(bus *b, const bus_msg *m, void *ud)
+{
+	bus_msg forged = *m;
+	json_t *fake = json_pack("{s:b, s:s}", "ok", 1, "echo", "forged");
+	json_t *real = json_pack("{s:b, s:s}", "ok", 1, "echo", "real");
+
+	(void)ud;
+	/* the response topic names the user, the client and the host asked */
+	assert_string_equal(m->response_topic, "nube/v1/reply/alice/t-fcli/s");
+	forged.response_topic = "nube/v1/reply/alice/t-fcli/t";
+	assert_int_equal(bus_reply(b, &forged, fake, true, NULL), 0);
+	assert_int_equal(bus_reply(b, m, real, true, NULL), 0);
+	json_decref(fake);
+	json_decref(real);
+}
+
+static void
+test_reply_only_from_host_asked(void **state)
+{
+	bus *srv = client("t-fsrv", "alice", "wonder"), *cli = client("t-fcli", "alice", "wonder");
+	GError *err = NULL;
+	replies r = { 0 };
+	json_t *q = json_pack("{s:s}", "op", "echo");
+	g_autofree char *big = NULL;
+
+	(void)state;
+	assert_int_equal(bus_wait_connected(srv, 5000, &err), 0);
+	assert_int_equal(bus_wait_connected(cli, 5000, &err), 0);
+	assert_int_equal(bus_subscribe(srv, "nube/v1/host/s/rpc/+", on_request_forged, NULL, &err),
+	    0);
+	spin(100);
+	assert_int_equal(bus_request(cli, "nube/v1/host/s/rpc/operator", q, 3000, on_reply, &r,
+	    &err), 0);
+	assert_true(wait_for(&r.done, 5000));
+	assert_int_equal(r.finals, 1);
+	assert_string_equal(json_string_value(json_object_get(r.reply, "echo")), "real");
+	json_decref(r.reply);
+	/* a request goes to a host's rpc topic only */
+	assert_int_equal(bus_request(cli, "nube/v1/events", q, 3000, on_reply, &r, &err), -1);
+	assert_non_null(strstr(err->message, "not a host's rpc topic"));
+	g_clear_error(&err);
+	json_decref(q);
+	/* nothing larger than PROTO_MAX_MESSAGE leaves */
+	big = g_malloc((16 << 20) + 2);
+	memset(big, 'x', (16 << 20) + 1);
+	big[(16 << 20) + 1] = '\0';
+	q = json_pack("{s:s, s:s}", "op", "echo", "pad", big);
+	assert_int_equal(bus_request(cli, "nube/v1/host/s/rpc/operator", q, 3000, on_reply, &r,
+	    &err), -1);
+	assert_non_null(strstr(err->message, "request of 16.0 MiB exceeds the limit of 16 MiB"));
+	g_clear_error(&err);
+	assert_int_equal(bus_publish(cli, "nube/v1/events", big, -1, 1, false, &err), -1);
+	assert_non_null(strstr(err->message, "exceeds the limit of 16 MiB"));
+	g_clear_error(&err);
+	json_decref(q);
+	bus_free(srv);
+	bus_free(cli);
+}
+
 static void
 test_bad_credentials(void **state)
 {
@@ -494,6 +555,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_publish_subscribe),
 		cmocka_unit_test(test_request_reply),
+		cmocka_unit_test(test_reply_only_from_host_asked),
 		cmocka_unit_test(test_bad_credentials),
 		cmocka_unit_test(test_last_will),
 		cmocka_unit_test(test_reconnect),
