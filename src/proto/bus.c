@@ -4,8 +4,11 @@
 #include "proto/topic.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include <glib-unix.h>
 #include <mosquitto.h>
@@ -58,6 +61,8 @@ struct bus {
 	GIOCondition io_cond;
 	GSource *misc;
 	GSource *retry;
+	GSource *probe;		/* watch of the TCP probe of a connect attempt (see bus_retry_cb) */
+	int probe_fd;
 	GPtrArray *subs;	/* of bus_sub* */
 	GPtrArray *hooks;	/* of bus_hook* */
 	GHashTable *reqs;	/* corr hex -> bus_req* */
@@ -66,6 +71,7 @@ struct bus {
 
 static void bus_update_watch(bus *b);
 static void bus_down(bus *b, const char *why);
+static void bus_probe_stop(bus *b);
 
 G_DEFINE_QUARK(nube-bus-error-quark, bus_error)
 #define BUS_ERROR bus_error_quark()
@@ -309,23 +315,104 @@ on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg,
 
 /* ---- GLib integration ---- */
 
+/* Connecting. libmosquitto 2.0 sends MQTT 5 CONNECT properties (here the maximum packet
+ * size, so the broker never forwards a message larger than PROTO_MAX_PACKET) only from its
+ * blocking connect, which could stall the main loop for minutes on an unreachable broker.
+ * So a non-blocking TCP connect probes the broker first; once it got through, the blocking
+ * connect returns within a round trip. */
+
+static void
+bus_probe_stop(bus *b)
+{
+	if (b->probe != NULL) {
+		g_source_destroy(b->probe);
+		g_source_unref(b->probe);
+		b->probe = NULL;
+	}
+	if (b->probe_fd >= 0) {
+		close(b->probe_fd);
+		b->probe_fd = -1;
+	}
+}
+
+static void
+bus_connect_mqtt(bus *b)
+{
+	mosquitto_property *props = NULL;
+	int rc;
+
+	mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, PROTO_MAX_PACKET);
+	rc = mosquitto_connect_bind_v5(b->m, b->host, b->port, b->keepalive, NULL, props);
+	mosquitto_property_free_all(&props);
+	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_CONN_PENDING) {
+		bus_set_error(b, "broker %s:%d: %s", b->host, b->port, mosq_err(rc));
+		bus_down(b, b->last_error);
+		return;
+	}
+	bus_update_watch(b);
+}
+
+static gboolean
+bus_probe_cb(int fd, GIOCondition cond, gpointer p)
+{
+	bus *b = p;
+	int e = 0;
+	socklen_t l = sizeof e;
+
+	(void)cond;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
+		e = errno;
+	bus_probe_stop(b);
+	if (e != 0) {
+		bus_set_error(b, "broker %s:%d: %s", b->host, b->port, g_strerror(e));
+		bus_down(b, b->last_error);
+	} else {
+		bus_connect_mqtt(b);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+/* start the probe; 1 = under way, 0 = already connected, -1 + b->last_error */
+static int
+bus_probe_start(bus *b)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC };
+	struct addrinfo *ai = NULL;
+	g_autofree char *port = g_strdup_printf("%d", b->port);
+	int rc, fd;
+
+	rc = getaddrinfo(b->host, port, &hints, &ai);
+	if (rc != 0) {
+		bus_set_error(b, "broker %s:%d: %s", b->host, b->port, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)) {
+		bus_set_error(b, "broker %s:%d: %s", b->host, b->port, g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	b->probe_fd = fd;
+	b->probe = g_unix_fd_source_new(fd, G_IO_OUT | G_IO_ERR | G_IO_HUP);
+	g_source_set_callback(b->probe, G_SOURCE_FUNC(bus_probe_cb), b, NULL);
+	g_source_attach(b->probe, b->ctx);
+	return 1;
+}
+
 static gboolean
 bus_retry_cb(gpointer p)
 {
 	bus *b = p;
-	int rc;
 
 	g_source_unref(b->retry);
 	b->retry = NULL;
 	b->down = false;
 	b->attempt_us = g_get_monotonic_time();
-	rc = mosquitto_connect_async(b->m, b->host, b->port, b->keepalive);
-	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_CONN_PENDING) {
-		bus_set_error(b, "broker %s:%d: %s", b->host, b->port, mosq_err(rc));
+	if (bus_probe_start(b) < 0)
 		bus_down(b, b->last_error);
-		return G_SOURCE_REMOVE;
-	}
-	bus_update_watch(b);
 	return G_SOURCE_REMOVE;
 }
 
@@ -363,6 +450,7 @@ bus_down(bus *b, const char *why)
 		return;
 	b->down = true;
 	bus_drop_watch(b);
+	bus_probe_stop(b);
 	if (was) {
 		for (guint i = 0; i < b->hooks->len; i++) {
 			bus_hook *h = g_ptr_array_index(b->hooks, i);
@@ -395,7 +483,8 @@ bus_io_cb(int fd, GIOCondition cond, gpointer p)
 		bus_down(b, b->last_error);
 		return G_SOURCE_CONTINUE;
 	}
-	bus_update_watch(b);
+	if (b->probe == NULL)
+		bus_update_watch(b);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -434,7 +523,8 @@ bus_misc_cb(gpointer p)
 
 	if (b->down)
 		return G_SOURCE_CONTINUE;
-	mosquitto_loop_misc(b->m);
+	if (b->probe == NULL)	/* no mosquitto socket yet while probing */
+		mosquitto_loop_misc(b->m);
 	if (b->down)
 		return G_SOURCE_CONTINUE;
 	if (!b->connected && g_get_monotonic_time() - b->attempt_us >
@@ -533,6 +623,7 @@ bus_new(const bus_opts *o, GMainContext *ctx, GError **err)
 	b->ctx = ctx != NULL ? g_main_context_ref(ctx) : g_main_context_ref(g_main_context_default());
 	b->url = g_strdup(o->url);
 	b->io_fd = -1;
+	b->probe_fd = -1;
 	b->backoff_s = BUS_BACKOFF_MIN_S;
 	b->keepalive = o->keepalive_s > 0 ? o->keepalive_s : 10;
 	b->subs = g_ptr_array_new_with_free_func(bus_sub_free);
@@ -634,6 +725,7 @@ bus_free(bus *b)
 				break;
 	}
 	bus_drop_watch(b);
+	bus_probe_stop(b);
 	if (b->misc != NULL) {
 		g_source_destroy(b->misc);
 		g_source_unref(b->misc);

@@ -152,6 +152,27 @@ for k in 1 2; do
 done
 ! grep -q "malformed request" "$H2LOG" || fail "host2 received (part of) the oversized request"
 
+# the CLI refuses to send a deploy larger than one message, before any host hears of it
+python3 - "$TUTORIAL" >"$T/big.xml" <<'PY'
+import sys
+x = open(sys.argv[1]).read()
+j = x.index(">", x.index("<vnx")) + 1
+pad = "".join("<!-- %s -->\n" % ("p" * (1 << 20)) for _ in range(17))
+sys.stdout.write(x[:j] + "\n" + pad + x[j:])
+PY
+scen=$(sed -n 's|.*<scenario_name>\(.*\)</scenario_name>.*|\1|p' "$T/big.xml")
+before=$(cat "$LAB_STATE"/host*/nubed.log | grep -c "$scen" || true)
+rc=0
+"$NUBE" deploy "$T/big.xml" >"$T/bigdeploy.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] || { cat "$T/bigdeploy.out"; fail "a 17 MiB deploy was sent"; }
+grep -q "deploy: request of 17\.[0-9] MiB exceeds the limit of 16 MiB" "$T/bigdeploy.out" ||
+	{ cat "$T/bigdeploy.out"; fail "no size error from nube deploy"; }
+[ "$(store_rows "$scen")" = 0 ] && [ "$(store_allocs "$scen")" = 0 ] || fail "the store kept '$scen'"
+[ "$(cat "$LAB_STATE"/host*/nubed.log | grep -c "$scen" || true)" = "$before" ] || fail "an agent heard of the oversized deploy"
+for k in 1 2; do [ -z "$(host_domains $k)" ] || fail "host$k has domains"; done
+ok "nube deploy of 17 MiB refused before sending: $(grep -m1 'exceeds' "$T/bigdeploy.out")"
+rm -f "$T/big.xml"
+
 # host2 is still live and its retained state is its own
 "$NUBE" hosts --json | jq -e '.hosts[] | select(.host=="host2") | .online' >/dev/null ||
 	fail "host2 no longer live"

@@ -382,6 +382,39 @@ test_reply_only_from_host_asked(void **state)
 	bus_free(cli);
 }
 
+/* the bus announces PROTO_MAX_PACKET as its maximum packet size in CONNECT: this broker has
+ * no limit, yet never forwards it a larger message (and the bus stays connected) */
+static void
+test_max_packet_announced(void **state)
+{
+	bus *a = client("t-max", "alice", "wonder");
+	GError *err = NULL;
+	rx r = { 0 };
+	g_autofree char *big = g_build_filename(tmpdir, "big", NULL);
+	g_autofree char *cmd = NULL;
+	g_autofree char *data = g_malloc((17 << 20) + 1);
+
+	(void)state;
+	assert_int_equal(bus_wait_connected(a, 5000, &err), 0);
+	assert_int_equal(bus_subscribe(a, "nube/v1/big", on_msg, &r, &err), 0);
+	spin(200);
+	memset(data, 'x', 17 << 20);
+	data[17 << 20] = '\0';
+	assert_true(g_file_set_contents(big, data, 17 << 20, NULL));
+	cmd = g_strdup_printf("mosquitto_pub -V mqttv5 -h 127.0.0.1 -p %d -u alice -P wonder "
+	    "-q 1 -t nube/v1/big -f '%s' && mosquitto_pub -V mqttv5 -h 127.0.0.1 -p %d -u alice "
+	    "-P wonder -q 1 -t nube/v1/big -m small", port, big, port);
+	assert_int_equal(system(cmd), 0);
+	assert_true(wait_for(&r.got, 5000));
+	spin(300);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.payload, "small");
+	assert_true(bus_is_connected(a));
+	g_free(r.topic);
+	g_free(r.payload);
+	bus_free(a);
+}
+
 static void
 test_bad_credentials(void **state)
 {
@@ -556,6 +589,7 @@ main(void)
 		cmocka_unit_test(test_publish_subscribe),
 		cmocka_unit_test(test_request_reply),
 		cmocka_unit_test(test_reply_only_from_host_asked),
+		cmocka_unit_test(test_max_packet_announced),
 		cmocka_unit_test(test_bad_credentials),
 		cmocka_unit_test(test_last_will),
 		cmocka_unit_test(test_reconnect),

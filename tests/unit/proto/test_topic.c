@@ -189,8 +189,28 @@ test_max_message(void **state)
 	g_free(hosts);
 }
 
+/* the broker configurations nube ships (lab, dist) set max_packet_size to PROTO_MAX_PACKET */
+static const char *const *conf_files;
+
+static void
+test_broker_confs(void **state)
+{
+	g_autofree char *want = g_strdup_printf("max_packet_size %d", PROTO_MAX_PACKET);
+
+	(void)state;
+	assert_non_null(conf_files[0]);
+	for (int i = 0; conf_files[i] != NULL; i++) {
+		g_autofree char *text = NULL;
+
+		if (!g_file_get_contents(conf_files[i], &text, NULL, NULL))
+			fail_msg("cannot read '%s'", conf_files[i]);
+		if (strstr(text, want) == NULL)
+			fail_msg("'%s' does not set '%s'", conf_files[i], want);
+	}
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_levels),
@@ -198,7 +218,11 @@ main(void)
 		cmocka_unit_test(test_reply),
 		cmocka_unit_test(test_op_peer),
 		cmocka_unit_test(test_max_message),
+		cmocka_unit_test(test_broker_confs),
 	};
+
+	conf_files = (const char *const *)argv + 1;	/* NULL-terminated, like argv */
+	(void)argc;
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
