@@ -649,13 +649,14 @@ bus_new(const bus_opts *o, GMainContext *ctx, GError **err)
 		bus_free(b);
 		return NULL;
 	}
-	if (o->username != NULL && !topic_level_ok(o->username)) {
+	b->user = g_strdup(o->reply_user != NULL ? o->reply_user :
+	    o->username != NULL ? o->username : "anonymous");
+	if (!topic_level_ok(b->user)) {
 		g_set_error(err, BUS_ERROR, 1, "broker user name '%s' cannot be a topic level "
-		    "(empty, or holds '/', '+', '#' or a control character)", o->username);
+		    "(empty, or holds '/', '+', '#' or a control character)", b->user);
 		bus_free(b);
 		return NULL;
 	}
-	b->user = g_strdup(o->username != NULL ? o->username : "anonymous");
 	b->reply_sub = topic_reply_sub(b->user, b->client_id);
 	b->m = mosquitto_new(b->client_id, true, b);
 	if (b->m == NULL) {

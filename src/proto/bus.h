@@ -13,8 +13,11 @@ typedef struct bus bus;
 
 typedef struct {
 	char *url;		/* mqtt://host:port or mqtts://host:port */
-	char *username;		/* also names the reply topics: one topic level (no '/', '+', '#') */
+	char *username;		/* one topic level (no '/', '+', '#') */
 	char *password;
+	char *reply_user;	/* <user> of the reply topics: NULL = username, or "anonymous"
+				 * without one (an agent gives its host name: the broker
+				 * user name it must have anyway) */
 	char *cafile;		/* TLS CA (mqtts), may be NULL */
 	char *client_id;	/* NULL = generated */
 	char *will_topic;	/* last will, may be NULL */
