@@ -48,7 +48,7 @@ struct bus {
 	int port;
 	int keepalive;
 	char *client_id;
-	char *user;		/* broker user name ("anonymous" without one) */
+	char *user;		/* <user> of the reply topics (bus_opts.reply_user) */
 	char *reply_sub;	/* nube/v1/reply/<user>/<client-id>/+ */
 	bool connected;
 	bool down;		/* no usable socket: waiting for the retry timer */
@@ -63,6 +63,8 @@ struct bus {
 	GSource *retry;
 	GSource *probe;		/* watch of the TCP probe of a connect attempt (see bus_retry_cb) */
 	int probe_fd;
+	struct addrinfo *probe_ai;	/* the broker's addresses (freeaddrinfo) */
+	struct addrinfo *probe_next;	/* the next one to try */
 	GPtrArray *subs;	/* of bus_sub* */
 	GPtrArray *hooks;	/* of bus_hook* */
 	GHashTable *reqs;	/* corr hex -> bus_req* */
@@ -322,7 +324,7 @@ on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg,
  * connect returns within a round trip. */
 
 static void
-bus_probe_stop(bus *b)
+bus_probe_close(bus *b)
 {
 	if (b->probe != NULL) {
 		g_source_destroy(b->probe);
@@ -333,6 +335,15 @@ bus_probe_stop(bus *b)
 		close(b->probe_fd);
 		b->probe_fd = -1;
 	}
+}
+
+static void
+bus_probe_stop(bus *b)
+{
+	bus_probe_close(b);
+	if (b->probe_ai != NULL)
+		freeaddrinfo(b->probe_ai);
+	b->probe_ai = b->probe_next = NULL;
 }
 
 static void
@@ -352,6 +363,8 @@ bus_connect_mqtt(bus *b)
 	bus_update_watch(b);
 }
 
+static void bus_probe_next(bus *b);
+
 static gboolean
 bus_probe_cb(int fd, GIOCondition cond, gpointer p)
 {
@@ -362,44 +375,62 @@ bus_probe_cb(int fd, GIOCondition cond, gpointer p)
 	(void)cond;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
 		e = errno;
-	bus_probe_stop(b);
+	bus_probe_close(b);
 	if (e != 0) {
 		bus_set_error(b, "broker %s:%d: %s", b->host, b->port, g_strerror(e));
-		bus_down(b, b->last_error);
+		bus_probe_next(b);
 	} else {
+		bus_probe_stop(b);
 		bus_connect_mqtt(b);
 	}
 	return G_SOURCE_REMOVE;
 }
 
-/* start the probe; 1 = under way, 0 = already connected, -1 + b->last_error */
-static int
+/* try the next address of the broker; when none is left, the connection is down with the
+ * last address's error */
+static void
+bus_probe_next(bus *b)
+{
+	while (b->probe_next != NULL) {
+		struct addrinfo *ai = b->probe_next;
+		int fd;
+
+		b->probe_next = ai->ai_next;
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0 || (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)) {
+			bus_set_error(b, "broker %s:%d: %s", b->host, b->port, g_strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		b->probe_fd = fd;
+		b->probe = g_unix_fd_source_new(fd, G_IO_OUT | G_IO_ERR | G_IO_HUP);
+		g_source_set_callback(b->probe, G_SOURCE_FUNC(bus_probe_cb), b, NULL);
+		g_source_attach(b->probe, b->ctx);
+		return;
+	}
+	bus_probe_stop(b);
+	bus_down(b, b->last_error);
+}
+
+/* start the probe of a connect attempt (the connection is down when it fails) */
+static void
 bus_probe_start(bus *b)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC };
-	struct addrinfo *ai = NULL;
 	g_autofree char *port = g_strdup_printf("%d", b->port);
-	int rc, fd;
+	int rc;
 
-	rc = getaddrinfo(b->host, port, &hints, &ai);
+	bus_probe_stop(b);
+	rc = getaddrinfo(b->host, port, &hints, &b->probe_ai);
 	if (rc != 0) {
+		b->probe_ai = NULL;
 		bus_set_error(b, "broker %s:%d: %s", b->host, b->port, gai_strerror(rc));
-		return -1;
+		bus_down(b, b->last_error);
+		return;
 	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)) {
-		bus_set_error(b, "broker %s:%d: %s", b->host, b->port, g_strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(ai);
-		return -1;
-	}
-	freeaddrinfo(ai);
-	b->probe_fd = fd;
-	b->probe = g_unix_fd_source_new(fd, G_IO_OUT | G_IO_ERR | G_IO_HUP);
-	g_source_set_callback(b->probe, G_SOURCE_FUNC(bus_probe_cb), b, NULL);
-	g_source_attach(b->probe, b->ctx);
-	return 1;
+	b->probe_next = b->probe_ai;
+	bus_probe_next(b);
 }
 
 static gboolean
@@ -411,8 +442,7 @@ bus_retry_cb(gpointer p)
 	b->retry = NULL;
 	b->down = false;
 	b->attempt_us = g_get_monotonic_time();
-	if (bus_probe_start(b) < 0)
-		bus_down(b, b->last_error);
+	bus_probe_start(b);
 	return G_SOURCE_REMOVE;
 }
 
@@ -483,8 +513,7 @@ bus_io_cb(int fd, GIOCondition cond, gpointer p)
 		bus_down(b, b->last_error);
 		return G_SOURCE_CONTINUE;
 	}
-	if (b->probe == NULL)
-		bus_update_watch(b);
+	bus_update_watch(b);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -534,7 +563,8 @@ bus_misc_cb(gpointer p)
 		bus_down(b, b->last_error);
 		return G_SOURCE_CONTINUE;
 	}
-	bus_update_watch(b);
+	if (b->probe == NULL)
+		bus_update_watch(b);
 	return G_SOURCE_CONTINUE;
 }
 

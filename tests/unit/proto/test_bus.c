@@ -415,6 +415,38 @@ test_max_packet_announced(void **state)
 	bus_free(a);
 }
 
+/* a broker slow to accept (its accept queue is full, so SYNs go unanswered): the bus keeps
+ * waiting for the TCP connect, and bus_free ends the attempt cleanly */
+static void
+test_slow_connect(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof a;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), cfd = socket(AF_INET, SOCK_STREAM, 0);
+	g_autofree char *url = NULL;
+	bus_opts o = { .client_id = "t-slow", .keepalive_s = 5 };
+	GError *err = NULL;
+	bus *b;
+
+	(void)state;
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &l), 0);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&a, sizeof a), 0);	/* queue full */
+	url = g_strdup_printf("mqtt://127.0.0.1:%d", ntohs(a.sin_port));
+	o.url = url;
+	b = bus_new(&o, NULL, &err);
+	assert_non_null(b);
+	assert_int_equal(bus_wait_connected(b, 2000, &err), -1);
+	if (strstr(err->message, "not connected within 2000 ms") == NULL)
+		print_error("got: %s\n", err->message);
+	assert_non_null(strstr(err->message, "not connected within 2000 ms"));
+	g_clear_error(&err);
+	bus_free(b);
+	close(cfd);
+	close(lfd);
+}
+
 static void
 test_bad_credentials(void **state)
 {
@@ -590,6 +622,7 @@ main(void)
 		cmocka_unit_test(test_request_reply),
 		cmocka_unit_test(test_reply_only_from_host_asked),
 		cmocka_unit_test(test_max_packet_announced),
+		cmocka_unit_test(test_slow_connect),
 		cmocka_unit_test(test_bad_credentials),
 		cmocka_unit_test(test_last_will),
 		cmocka_unit_test(test_reconnect),
