@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "scenario/scenario.h"
+#include "proto/topic.h"
 
 G_DEFINE_QUARK(nube-config-error-quark, config_error)
 #define CONFIG_ERROR config_error_quark()
@@ -207,6 +208,11 @@ config_check(const config *c, GError **err)
 		    SC_HOST_NAME_MAX);
 		return -1;
 	}
+	if (strcmp(c->host, TOPIC_OPERATOR) == 0) {	/* it would send as the operator */
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] host: '%s' is reserved for the "
+		    "operator's requests", f, c->host);
+		return -1;
+	}
 	if (c->fabric_addr == NULL) {
 		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] fabric_addr: missing (or give "
 		    "--fabric-addr)", f);
@@ -256,6 +262,12 @@ config_check(const config *c, GError **err)
 	}
 	if (c->password != NULL && c->username == NULL) {
 		g_set_error(err, CONFIG_ERROR, 1, "%s: [broker] password: given without username", f);
+		return -1;
+	}
+	if (c->username != NULL && strcmp(c->username, c->host) != 0) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [broker] username: '%s' must be the host name "
+		    "'%s' (the broker's ACL names an agent's topics by its user name)", f,
+		    c->username, c->host);
 		return -1;
 	}
 	if (c->cafile != NULL && !g_file_test(c->cafile, G_FILE_TEST_IS_REGULAR)) {

@@ -441,6 +441,7 @@ main(int argc, char **argv)
 	bo.url = n.cfg->broker_url;
 	bo.username = n.cfg->username;
 	bo.password = n.cfg->password;
+	bo.reply_user = n.cfg->host;	/* peers check it names us, broker user or not */
 	bo.cafile = n.cfg->cafile;
 	bo.client_id = client_id;
 	bo.will_topic = n.online_topic;

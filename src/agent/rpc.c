@@ -7,6 +7,7 @@
 #include "net/netdev.h"
 #include "proto/proto.h"
 #include "proto/rpcreq.h"
+#include "proto/topic.h"
 #include "scenario/scenario.h"
 
 #define GUEST_TIMEOUT_S		60
@@ -190,21 +191,28 @@ rpc_job_run(gpointer data, gpointer user_data)
 
 /* ---- dispatch (main thread) ---- */
 
-/* req_fits: the request's fields have the types its op's table (rpcreq) says; else answer
- * the error and return false */
-static bool
-req_fits(nubed *n, bus *b, const bus_msg *m, const json_t *req, const char *sender)
+/* rpc_refuse: final error reply e to request m, before any job */
+static void
+rpc_refuse(nubed *n, bus *b, const bus_msg *m, const char *e)
 {
-	g_autofree char *e = rpcreq_check(req);
-	json_t *r;
+	json_t *r = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", e, "host", n->cfg->host);
 
-	if (e == NULL)
-		return true;
-	nubed_log(LOG_WARN, "rpc from '%s': %s", sender, e);
-	r = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", e, "host", n->cfg->host);
 	bus_reply(b, m, r, true, NULL);
 	json_decref(r);
-	return false;
+}
+
+/* reply_topic_ok: a response topic is nube/v1/reply/<user>/<client>/<this host> (the only
+ * replies the ACL lets this host publish), and a peer's <user> is the peer itself */
+static bool
+reply_topic_ok(const nubed *n, const char *sender, const char *topic)
+{
+	g_autofree char *user = NULL, *host = NULL;
+
+	if (topic == NULL)
+		return true;	/* no answer wanted */
+	if (topic_reply_parse(topic, &user, NULL, &host) < 0 || strcmp(host, n->cfg->host) != 0)
+		return false;
+	return strcmp(sender, TOPIC_OPERATOR) == 0 || strcmp(user, sender) == 0;
 }
 
 void
@@ -215,12 +223,26 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 	json_t *req;
 	const char *op, *sender = strrchr(m->topic, '/');
 	const rpc_op *found = NULL;
+	g_autofree char *e = NULL;
 	rpc_job *j;
 
 	sender = sender != NULL ? sender + 1 : "?";
 	if (m->retained) {	/* a stale request kept by the broker must not run again */
 		nubed_log(LOG_WARN, "rpc from '%s': retained request on %s ignored", sender,
 		    m->topic);
+		return;
+	}
+	if (!reply_topic_ok(n, sender, m->response_topic)) {
+		nubed_log(LOG_WARN, "rpc from '%s': response topic '%s' is not the sender's reply "
+		    "topic for host '%s'; request ignored", sender, m->response_topic, n->cfg->host);
+		return;
+	}
+	if (m->len > PROTO_MAX_MESSAGE) {	/* the broker should have refused it already */
+		g_autofree char *e = g_strdup_printf("request of %.1f MiB exceeds the limit of %d "
+		    "MiB", m->len / 1048576.0, PROTO_MAX_MESSAGE >> 20);
+
+		nubed_log(LOG_WARN, "rpc from '%s': %s", sender, e);
+		rpc_refuse(n, b, m, e);
 		return;
 	}
 	req = json_loadb(m->payload, (size_t)MAX(m->len, 0), 0, &jerr);
@@ -252,7 +274,20 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 		json_decref(req);
 		return;
 	}
-	if (!req_fits(n, b, m, req, sender)) {
+	/* who may send what: the sender level of the topic is the broker user's (ACL) */
+	if (strcmp(sender, TOPIC_OPERATOR) != 0 && !topic_op_peer(op)) {
+		g_autofree char *e = g_strdup_printf("op '%s' may only be sent by the operator "
+		    "(sender '%s')", op, sender);
+
+		nubed_log(LOG_WARN, "rpc from '%s': %s", sender, e);
+		rpc_refuse(n, b, m, e);
+		json_decref(req);
+		return;
+	}
+	/* every field has the type its op's table (rpcreq) says */
+	if ((e = rpcreq_check(req)) != NULL) {
+		nubed_log(LOG_WARN, "rpc from '%s': %s", sender, e);
+		rpc_refuse(n, b, m, e);
 		json_decref(req);
 		return;
 	}

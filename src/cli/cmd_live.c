@@ -50,6 +50,21 @@ op_request(const char *op)
 	return json_pack("{s:s}", "op", op);
 }
 
+/* request_fits: whether request j fits one message (PROTO_MAX_MESSAGE); says why not, as
+ * "<what>: request of N MiB exceeds the limit of M MiB" */
+static bool
+request_fits(const char *what, const json_t *j)
+{
+	g_autofree char *s = json_dumps(j, JSON_COMPACT);
+	size_t len = s != NULL ? strlen(s) : 0;
+
+	if (len <= PROTO_MAX_MESSAGE)
+		return true;
+	out_err("%s: request of %.1f MiB exceeds the limit of %d MiB", what,
+	    (double)len / 1048576.0, PROTO_MAX_MESSAGE >> 20);
+	return false;
+}
+
 /* ---- what runs where now: "status" rpc to every live host ---- */
 
 typedef struct {
@@ -566,7 +581,13 @@ cmd_deploy(int argc, char **argv)
 	{
 		json_t *dj = proto_deployment_to_json(dep);
 		int pending = 0;
+		json_auto_t *probe = json_pack("{s:s, s:s, s:O, s:i}", "op", "deploy", "scenario",
+		    s->name, "deployment", dj, "guest_timeout_s", timeout_s);
 
+		if (!request_fits("deploy", probe)) {	/* before any host hears of it */
+			json_decref(dj);
+			goto out;
+		}
 		l.c->on_online = deploy_online;
 		l.c->on_online_ud = &run;
 		sig_int = g_unix_signal_add(SIGINT, on_signal, &run);

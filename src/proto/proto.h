@@ -2,17 +2,24 @@
  * names both sides derive from a scenario (bridges, VXLAN devices). Pure: builds and reads
  * jansson objects, does no I/O.
  *
- * Topics (root "nube/v1/"):
+ * Topics (root "nube/v1/"; built and split in proto/topic.h):
  *   host/<h>/online   retained  "1"; last will "0"
  *   host/<h>/state    retained  telemetry JSON every interval (see proto_state_*)
- *   host/<h>/rpc/<sender>  requests to host h from <sender> (a host name or "operator"); the
- *                     broker's ACL lets an agent write only .../rpc/<its own name>, its own
- *                     online/state, events and reply/#. Payload {"op": "...", ...};
+ *   host/<h>/rpc/<sender>  requests to host h from <sender>: "operator" (the CLI) or a host
+ *                     name (a peer agent). The broker's ACL lets an agent (user = host name)
+ *                     write only .../rpc/<its own name> and the operator only .../rpc/operator,
+ *                     so <sender> is trusted; a peer may send only the balancer's ops
+ *                     (topic_op_peer), the agent refuses the rest. Payload {"op": "...", ...};
  *                     MQTT 5 response-topic + correlation-data;
  *                     the reply is {"ok": true, ...} or {"ok": false, "error": "..."} and may be
  *                     preceded by {"progress": "..."} messages on the same response topic
- *   reply/<client-id> response topics (CLI clients and agents)
+ *   reply/<user>/<client-id>/<h>  response topic of a request from client <client-id> of broker
+ *                     user <user> to host h: only <user> may read reply/<user>/#, only host h
+ *                     may write reply/+/+/<h>; the requester takes a reply only on the topic
+ *                     of the host it asked
  *   events            {"ts": unix_ms, "host": h, "type": "...", "scenario":..., "vm":..., "msg": ...}
+ *   Every message is at most PROTO_MAX_MESSAGE bytes of payload (the broker's max_packet_size
+ *   is PROTO_MAX_PACKET); larger ones are refused with an error by sender and receiver.
  *
  * rpc ops: "deploy" {"deployment": {deployment}, "guest_timeout_s"?: N} (the deployment's keys
  *   may also sit in the request itself) -> {"ok", "vms": [{"vm","domain"}], "nets", "warnings"};
@@ -41,6 +48,12 @@
 #include "util/diag.h"
 
 #define PROTO_TOPIC_ROOT "nube/v1/"
+
+/* Largest payload of one message (bytes): a deploy of a 10,000-VM scenario (2,000 nets, 100
+ * hosts) is about 3 MiB (test_topic measures it). PROTO_MAX_PACKET adds room for topic and
+ * properties: the broker's max_packet_size and the clients' CONNECT maximum packet size. */
+#define PROTO_MAX_MESSAGE	(16 << 20)
+#define PROTO_MAX_PACKET	(PROTO_MAX_MESSAGE + (64 << 10))
 
 /* Where one VM goes and what it was given. */
 typedef struct {

@@ -66,7 +66,7 @@ r=$(rpc host1 '{"op":"no-such-op"}' 10)
 check "unknown op rejected by name" grep -q "unknown op 'no-such-op'" <<<"$(jq_ error <<<"$r")"
 
 # a retained request (kept by the broker) is never run: no answer
-resp="nube/v1/reply/agent-test-retained-$$"
+resp="nube/v1/reply/operator/agent-test-retained-$$/host1"
 "$LAB" stop-agent 1 >/dev/null
 mosquitto_sub -V mqttv5 -h "$BROKER" -u operator -P "$OPW" -t "$resp" -W 4 >"$NUBE_LAB_STATE/ret.out" 2>/dev/null &
 rs=$!

@@ -228,6 +228,23 @@ test_config(void **state)
 	assert_int_equal(config_check(c, &err), -1);
 	assert_non_null(strstr(err->message, "[metrics] cgroup"));
 	g_clear_error(&err);
+	g_free(c->cgroup);
+	c->cgroup = NULL;
+	/* the broker's ACL names an agent's topics by its user name: it must be the host */
+	g_free(c->username);
+	c->username = g_strdup("host2");
+	assert_int_equal(config_check(c, &err), -1);
+	assert_non_null(strstr(err->message, "[broker] username: 'host2' must be the host name "
+	    "'host1'"));
+	g_clear_error(&err);
+	/* "operator" would let the agent send the operator's requests */
+	g_free(c->host);
+	c->host = g_strdup("operator");
+	g_free(c->username);
+	c->username = g_strdup("operator");
+	assert_int_equal(config_check(c, &err), -1);
+	assert_non_null(strstr(err->message, "[nubed] host: 'operator' is reserved"));
+	g_clear_error(&err);
 	config_free(c);
 	g_free(p);
 
