@@ -213,6 +213,8 @@ state_apply(client_host *h, json_t *st)
 	h->load = load;
 	h->mem_total_mib = (uint64_t)first_num(st, k_mem_total, 0);
 	h->mem_used_mib = (uint64_t)first_num(st, k_mem_used, 0);
+	h->mem_promised_mib = (uint64_t)MAX(num(st, "mem_promised_mib", 0), 0);
+	h->mem_reserve_mib = (uint64_t)MAX(num(st, "mem_reserve_mib", 0), 0);
 	if (json_is_object(mem)) {
 		h->mem_total_mib = (uint64_t)num(mem, "total_mib", (double)h->mem_total_mib);
 		h->mem_used_mib = (uint64_t)num(mem, "used_mib", (double)h->mem_used_mib);

@@ -47,6 +47,8 @@ typedef struct {
 	double cpus;
 	double load;		/* 0..1 */
 	uint64_t mem_total_mib, mem_used_mib;
+	uint64_t mem_promised_mib;	/* configured memory of its VMs (0 from an older agent) */
+	uint64_t mem_reserve_mib;	/* what the host keeps for itself (0 from an older agent) */
 	int nvms;
 	char *fabric_addr;
 	json_t *state;		/* the whole state message (owned), NULL when none */

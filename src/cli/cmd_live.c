@@ -242,10 +242,13 @@ cmd_hosts(int argc, char **argv)
 			json_t *cpus = h->cpus == (double)(json_int_t)h->cpus ?
 			    json_integer((json_int_t)h->cpus) : json_real(h->cpus);
 
-			json_array_append_new(arr, json_pack("{s:s, s:b, s:o, s:f, s:I, s:I, s:i, s:o}",
+			json_array_append_new(arr, json_pack("{s:s, s:b, s:o, s:f, s:I, s:I, s:I, s:I,"
+			    " s:i, s:o}",
 			    "host", h->name, "online", client_host_live(h), "cpus", cpus,
 			    "load", h->load, "mem_total_mib", (json_int_t)h->mem_total_mib,
-			    "mem_used_mib", (json_int_t)h->mem_used_mib, "vms", h->nvms,
+			    "mem_used_mib", (json_int_t)h->mem_used_mib,
+			    "mem_promised_mib", (json_int_t)h->mem_promised_mib,
+			    "mem_reserve_mib", (json_int_t)h->mem_reserve_mib, "vms", h->nvms,
 			    "fabric_addr", out_json_str(h->fabric_addr)));
 		}
 		json_object_set_new(root, "hosts", arr);
@@ -537,7 +540,8 @@ cmd_deploy(int argc, char **argv)
 
 		ph[i] = (plan_host){
 			.name = h->name, .cpus = h->cpus, .mem_mib = h->mem_total_mib,
-			.mem_used_mib = h->mem_used_mib, .load = h->load, .vms = h->nvms,
+			.mem_used_mib = h->mem_used_mib, .mem_promised_mib = h->mem_promised_mib,
+			.mem_reserve_mib = h->mem_reserve_mib, .load = h->load, .vms = h->nvms,
 			.online = true,
 		};
 	}
