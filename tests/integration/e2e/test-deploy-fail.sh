@@ -4,8 +4,9 @@
 # store keeps nothing; after the agent restarts, `undeploy --force` cleans host2 too. Then:
 # status shows a VM removed behind nube's back as "missing" and an offline host's VMs as
 # "unknown"; undeploy with a host offline cleans the others and keeps the store entry
-# ("failed") until a later undeploy, with the host back, finishes. Last, a deploy whose nube
-# gets SIGTERM is rolled back everywhere.
+# ("failed") until a later undeploy, with the host back, finishes. Then a deploy whose nube
+# gets SIGTERM is rolled back everywhere, and one whose nube is killed (SIGKILL) shows as
+# 'deploying' in `nube status` until `undeploy --force`.
 # Run as root; honours NUBE_LAB_ID, NUBE, NUBED.
 source "$(dirname "$0")/lib.sh"
 need
@@ -97,4 +98,23 @@ wait $dpid || rc=$?
 	{ cat "$T/deploy3.err" >&2; fail "an interrupted deploy: exit $rc, expected 1 with a roll back"; }
 assert_clean $S
 ok "an interrupted deploy is rolled back"
+
+# nube killed outright (SIGKILL) mid-deploy: the store still says 'deploying' and status says
+# so for the scenario and each of its VMs, instead of showing them as if all were well
+"$NUBE" deploy "$TUTORIAL" --algorithm round-robin >/dev/null 2>"$T/deploy4.err" &
+dpid=$!
+for i in $(seq 1 300); do grep -q "^host[0-9]: " "$T/deploy4.err" && break; sleep 0.1; done
+kill -KILL $dpid
+wait $dpid || true
+"$NUBE" status $S --json >"$T/st4.json" || fail "status after a killed deploy"
+jq -e --arg s $S '.scenarios == [{"scenario": $s, "state": "deploying"}]
+	and (.vms | length) == 6 and all(.vms[]; .scenario_state == "deploying")' "$T/st4.json" >/dev/null ||
+	{ cat "$T/st4.json" >&2; fail "status --json does not show '$S' as deploying"; }
+"$NUBE" status $S >"$T/st4.txt" 2>"$T/st4.err" || fail "status (table) after a killed deploy"
+[ "$(grep -Ec "^$S +deploying " "$T/st4.txt")" = 6 ] || { cat "$T/st4.txt" >&2; fail "the status table does not show 'deploying'"; }
+grep -q "note: '$S' is being deployed, or its deploy was interrupted" "$T/st4.err" ||
+	{ cat "$T/st4.err" >&2; fail "status gives no note on the stuck deploy"; }
+ok "a deploy whose nube was killed shows as 'deploying' in status (json and table)"
+"$NUBE" undeploy --force $S >"$T/und4.out" 2>&1 || { cat "$T/und4.out" >&2; fail "undeploy --force after a killed deploy"; }
+assert_clean $S
 ok "done"
