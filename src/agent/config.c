@@ -14,7 +14,7 @@ static const char *const known_keys[][12] = {
 	{ "nubed", "host", "libvirt_uri", "fabric_addr", "migrate_uri_template", "interval",
 	    "vni_min", "vni_max", "state_dir", NULL },
 	{ "broker", "url", "username", "password", "cafile", NULL },
-	{ "metrics", "cgroup", NULL },
+	{ "metrics", "cgroup", "memory", "memory_reserve", NULL },
 	{ "guest", "kernel", "initrd", "type_fallback", NULL },
 };
 
@@ -32,6 +32,7 @@ config_new_defaults(void)
 	c->guest_kernel = g_strdup("/var/lib/nube/guest/vmlinuz");
 	c->guest_initrd = g_strdup("/var/lib/nube/guest/initrd.img");
 	c->type_fallback = true;
+	c->mem_reserve_mib = CONFIG_DEFAULT_MEM_RESERVE_MIB;
 	c->unknown = g_ptr_array_new_with_free_func(g_free);
 	return c;
 }
@@ -183,6 +184,14 @@ config_load(const char *path, GError **err)
 	get_string(kf, "broker", "password", &c->password);
 	get_string(kf, "broker", "cafile", &c->cafile);
 	get_string(kf, "metrics", "cgroup", &c->cgroup);
+	x = (long long)c->mem_mib;
+	if (get_int(kf, c->file, "metrics", "memory", 0, 1LL << 40, &x, err) < 0)
+		return NULL;
+	c->mem_mib = (uint64_t)x;
+	x = (long long)c->mem_reserve_mib;
+	if (get_int(kf, c->file, "metrics", "memory_reserve", 0, 1LL << 40, &x, err) < 0)
+		return NULL;
+	c->mem_reserve_mib = (uint64_t)x;
 	get_string(kf, "guest", "kernel", &c->guest_kernel);
 	get_string(kf, "guest", "initrd", &c->guest_initrd);
 	if (get_bool(kf, c->file, "guest", "type_fallback", &c->type_fallback, err) < 0)

@@ -369,6 +369,8 @@ host_fill(mape *m, view *v, balance_host *h, json_t *st, bool self)
 	h->cpus = MAX(1, (int)lround(capacity_of(st) * v->scale));
 	h->mem_total = jnum(st, "mem_total_mib", 0);
 	h->mem_used = jnum(st, "mem_used_mib", 0);
+	h->mem_promised = jnum(st, "mem_promised_mib", 0);
+	h->mem_reserve = jnum(st, "mem_reserve_mib", 0);
 	h->load = jnum(st, "load", 0);
 	if (!self)	/* what the peer already promised to incoming VMs */
 		h->load += jnum(bal, "reserved_load", 0);
@@ -1528,10 +1530,10 @@ op_admit(mape *m, const bus_msg *msg, const json_t *req, const char *sender)
 	    balance_reservations_load(m->res, now), "reason", a.reason),
 	    "%s '%s' from %s: %s", a.admitted ? "admitted" : "refused", vm, sender, a.reason);
 	g_mutex_unlock(&m->lock);
-	reply(m, msg, json_pack("{s:b, s:b, s:s, s:f, s:f, s:f, s:f, s:f}", "ok", 1, "admitted",
-	    a.admitted, "reason", a.reason, "load_before", a.load_before, "load_after",
-	    a.load_after, "limit", a.limit, "mem_after", a.mem_after, "mem_limit", a.mem_limit),
-	    true);
+	reply(m, msg, json_pack("{s:b, s:b, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "ok", 1,
+	    "admitted", a.admitted, "reason", a.reason, "load_before", a.load_before, "load_after",
+	    a.load_after, "limit", a.limit, "mem_after", a.mem_after, "mem_limit", a.mem_limit,
+	    "promised_after", a.promised_after, "promised_limit", a.promised_limit), true);
 }
 
 static void

@@ -615,9 +615,11 @@ op_deploy(nubed *n, rpc_job *j)
 			job_fail(j, "vm '%s': render: %s", vm->name, err->message);
 			goto fail;
 		}
-		for (guint k = nw; k < warnings->len; k++)
+		for (guint k = nw; k < warnings->len; k++) {
 			nubed_log(LOG_WARN, "vm '%s': %s", vm->name,
 			    (char *)g_ptr_array_index(warnings, k));
+			job_progress(j, "warning: %s", (char *)g_ptr_array_index(warnings, k));
+		}
 		if (virt_define_start(v, xml, &err) < 0) {
 			job_fail(j, "vm '%s': define: %s", vm->name, err->message);
 			goto fail;
@@ -945,9 +947,19 @@ op_status(nubed *n, rpc_job *j)
 	for (guint i = 0; i < doms->len; i++) {
 		const virt_dom_info *di = g_ptr_array_index(doms, i);
 
-		json_array_append_new(jv, json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:o}",
+		json_t *jif = json_array();
+
+		/* "ifaces" is the structured form: names may hold spaces, "addrs" (kept for
+		 * older CLIs) joins the fields with them */
+		for (guint k = 0; di->ifaces != NULL && k < di->ifaces->len; k++) {
+			const virt_dom_if *f = g_ptr_array_index(di->ifaces, k);
+
+			json_array_append_new(jif, json_pack("{s:o, s:s, s:s}", "if", f->id >= 0 ?
+			    json_integer(f->id) : json_null(), "net", f->net, "addr", f->addr));
+		}
+		json_array_append_new(jv, json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:o, s:o}",
 		    "scenario", di->scenario, "vm", di->vm, "domain", di->domain, "state", di->state,
-		    "active", di->active, "addrs", strv_json(di->addrs), "nets",
+		    "active", di->active, "addrs", strv_json(di->addrs), "ifaces", jif, "nets",
 		    strv_json(di->nets)));
 	}
 	nd = netdev_open(&err);

@@ -4,7 +4,9 @@
  *
  * Topics (root "nube/v1/"; built and split in proto/topic.h):
  *   host/<h>/online   retained  "1"; last will "0"
- *   host/<h>/state    retained  telemetry JSON every interval (see proto_state_*)
+ *   host/<h>/state    retained  telemetry JSON every interval (see proto_state_*); memory in
+ *                     MiB: mem_total_mib, mem_used_mib, mem_promised_mib (configured memory
+ *                     of its VMs), mem_reserve_mib (kept for the host)
  *   host/<h>/rpc/<sender>  requests to host h from <sender>: "operator" (the CLI) or a host
  *                     name (a peer agent). The broker's ACL lets an agent (user = host name)
  *                     write only .../rpc/<its own name> and the operator only .../rpc/operator,
@@ -27,7 +29,8 @@
  *   "exec" {"scenario": S, "vm": V, "cmd": C | "seq": Q [, "spec": X], "timeout_s"?: N}
  *   -> {"ok", "exit", "stdout", "stderr", "results": [{"vm","seq","cmd","exit","stdout","stderr"}]}
  *   (without "spec" the agent uses the one it kept from the deploy);
- *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, nets}], "nets": [...]};
+ *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, ifaces, nets}],
+ *   "nets": [...]} (ifaces: [{"if": id|null, "net", "addr"}]; addrs: "IFID NET ADDR" strings);
  *   "net-ensure" (alias "prepare-net") {"scenario","net","vni","hosts","addrs"[, "mtu"]},
  *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer).
  *   The fields each op takes and their types are in rpcreq.c; the agent refuses a request

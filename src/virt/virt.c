@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -631,7 +633,18 @@ void virt_dom_info_free(virt_dom_info *i)
 		g_ptr_array_unref(i->nets);
 	if (i->addrs)
 		g_ptr_array_unref(i->addrs);
+	if (i->ifaces)
+		g_ptr_array_unref(i->ifaces);
 	g_free(i);
+}
+
+static void dom_if_free(virt_dom_if *f)
+{
+	if (!f)
+		return;
+	g_free(f->net);
+	g_free(f->addr);
+	g_free(f);
 }
 
 static const char *state_name(int st)
@@ -692,6 +705,14 @@ static int parse_metadata(const char *md, virt_dom_info *i)
 			if (a->type != XML_ELEMENT_NODE || xmlStrcmp(a->name, BAD_CAST "addr") != 0)
 				continue;
 			xmlChar *t = xmlNodeGetContent(a);
+			virt_dom_if *f = g_new0(virt_dom_if, 1);
+			char *end = NULL;
+			long n = id ? strtol(id, &end, 10) : -1;
+
+			f->id = id && end != id && *end == '\0' && n >= 0 && n <= INT_MAX ? (int)n : -1;
+			f->net = g_strdup(net);
+			f->addr = g_strdup((const char *)t);
+			g_ptr_array_add(i->ifaces, f);
 			g_ptr_array_add(i->addrs, g_strdup_printf("%s %s %s", id ? id : "?", net, (const char *)t));
 			xmlFree(t);
 		}
@@ -712,6 +733,10 @@ static void fill_stats(virt_dom_info *i, virDomainStatsRecordPtr r)
 		i->cpu_time_ns = ull;
 	if (virTypedParamsGetULLong(r->params, r->nparams, "balloon.current", &ull) == 1)
 		i->mem_mib = ull / 1024;
+	if (virTypedParamsGetULLong(r->params, r->nparams, "balloon.maximum", &ull) == 1)
+		i->mem_max_mib = ull / 1024;
+	if (virTypedParamsGetULLong(r->params, r->nparams, "balloon.rss", &ull) == 1)
+		i->mem_rss_mib = ull / 1024;
 	if (virTypedParamsGetUInt(r->params, r->nparams, "vcpu.current", &ui) == 1)
 		i->vcpus = (int)ui;
 	if (virTypedParamsGetUInt(r->params, r->nparams, "net.count", &nnet) == 1) {
@@ -750,6 +775,7 @@ GPtrArray *virt_list(virt *v, GError **err)
 		virt_dom_info *i = g_new0(virt_dom_info, 1);
 		i->nets = g_ptr_array_new_with_free_func(g_free);
 		i->addrs = g_ptr_array_new_with_free_func(g_free);
+		i->ifaces = g_ptr_array_new_with_free_func((GDestroyNotify)dom_if_free);
 		int ok = parse_metadata(md, i);
 		free(md);
 		if (ok < 0) {
@@ -767,6 +793,8 @@ GPtrArray *virt_list(virt *v, GError **err)
 				i->cpu_time_ns = info.cpuTime;
 			if (!i->mem_mib)
 				i->mem_mib = (i->active ? info.memory : info.maxMem) / 1024;
+			if (!i->mem_max_mib)
+				i->mem_max_mib = info.maxMem / 1024;
 			if (!i->vcpus)
 				i->vcpus = info.nrVirtCpu;
 		}

@@ -229,6 +229,13 @@ static void test_define_list_roundtrip(void **state)
 	assert_string_equal(g_ptr_array_index(i->addrs, 0), "1 Net0 10.1.0.2/24");
 	assert_string_equal(g_ptr_array_index(i->addrs, 1), "1 Net0 2001:db8::2/64");
 	assert_string_equal(g_ptr_array_index(i->addrs, 2), "2 Net1 10.1.1.2/24");
+	/* the same, structured (names are never split on spaces), and the promised memory */
+	assert_int_equal(i->ifaces->len, 3);
+	const virt_dom_if *f = g_ptr_array_index(i->ifaces, 2);
+	assert_int_equal(f->id, 2);
+	assert_string_equal(f->net, "Net1");
+	assert_string_equal(f->addr, "10.1.1.2/24");
+	assert_int_equal(i->mem_max_mib, 96);
 	g_ptr_array_unref(l);
 
 	assert_ok(virt_destroy_undefine(v, "vt.h1", &e));
