@@ -72,6 +72,7 @@ struct exec_job {
 	void (*done)(void *ud);	/* JOB_LEAVE */
 	void *done_ud;
 	GPtrArray *results;	/* of move_result* (under m->lock) */
+	unsigned start_seq;	/* JOB_DRAIN: m->state_seq when asked (a sample was requested) */
 };
 
 /* ------------------------------------------------------------------ small helpers */
@@ -1217,6 +1218,43 @@ wait_samples(mape *m, unsigned k)
 	return !m->stopping;
 }
 
+/* wait_sample_after: wait until an own sample newer than seq arrived (or stopping) */
+static bool
+wait_sample_after(mape *m, unsigned seq)
+{
+	gint64 end = g_get_monotonic_time() + 13 * (gint64)m->n->cfg->interval_s * G_USEC_PER_SEC;
+
+	g_mutex_lock(&m->lock);
+	while (m->state_seq <= seq && !m->stopping)
+		if (!g_cond_wait_until(&m->cond, &m->lock, end))
+			break;
+	g_mutex_unlock(&m->lock);
+	return !m->stopping;
+}
+
+/* running_here: nube domains running on this host now, from libvirt itself (-1 when libvirt
+ * cannot tell): the end of a drain needs no telemetry round */
+static int
+running_here(mape *m)
+{
+	GError *err = NULL;
+	virt *v = nubed_virt_open(m->n, &err);
+	g_autoptr(GPtrArray) list = v != NULL ? virt_list(v, &err) : NULL;
+	int k = 0;
+
+	if (list == NULL) {
+		nubed_log(LOG_WARN, "drain: libvirt: %s", err != NULL ? err->message : "?");
+		g_clear_error(&err);
+		virt_close(v);
+		return -1;
+	}
+	for (guint i = 0; i < list->len; i++)
+		if (((const virt_dom_info *)list->pdata[i])->active)
+			k++;
+	virt_close(v);
+	return k;
+}
+
 /* job_drain: move every VM away (operator drain or leave); reply/done at the end */
 static void
 job_drain(exec_job *job)
@@ -1235,7 +1273,10 @@ job_drain(exec_job *job)
 		balance_plan *plan;
 		int ok;
 
-		if (!wait_samples(m, pass == 0 ? 1 : 2))
+		/* pass 0: the sample op_drain asked for (or a later one); then wait for two, the
+		 * first of which may have been taken before the last moves ended */
+		if (pass == 0 && job->kind == JOB_DRAIN ? !wait_sample_after(m, job->start_seq) :
+		    !wait_samples(m, pass == 0 ? 1 : 2))
 			break;
 		pass++;
 		g_mutex_lock(&m->lock);
@@ -1277,6 +1318,13 @@ job_drain(exec_job *job)
 
 			why = g_strdup_printf("%s: %s", r->vm, r->why);
 		}
+		if (ok > 0 && (guint)ok == plan->moves->len && plan->unplaced->len == 0 &&
+		    (left = running_here(m)) == 0) {	/* done: no need to wait for samples */
+			balance_plan_free(plan);
+			break;
+		}
+		if (ok > 0)	/* the next pass plans on a sample taken from now on */
+			nubed_publish_state_async(m->n);
 		balance_plan_free(plan);
 		idle = ok > 0 ? 0 : idle + 1;
 		if (!leave && idle >= DRAIN_PASSES)
@@ -1338,6 +1386,8 @@ job_thread(gpointer p)
 		m->leaving = false;
 	g_cond_broadcast(&m->cond);
 	g_mutex_unlock(&m->lock);
+	if (job->kind == JOB_DRAIN)	/* peers see leaving/drained change at once */
+		nubed_publish_state_async(m->n);
 	if (job->done != NULL) {
 		done_call *d = g_new0(done_call, 1);
 
@@ -1694,10 +1744,13 @@ op_migrate(mape *m, const bus_msg *msg, const json_t *req)
 static void
 op_drain(mape *m, const bus_msg *msg, const json_t *req)
 {
+	exec_job *job;
+
 	if (json_is_true(json_object_get(req, "cancel"))) {
 		g_mutex_lock(&m->lock);
 		m->drained = false;
 		g_mutex_unlock(&m->lock);
+		nubed_publish_state(m->n);	/* peers see it in the next state, not an interval on */
 		mape_event(m, "drain-cancelled", NULL, NULL, NULL, "this host takes VMs again");
 		reply(m, msg, json_pack("{s:b}", "ok", 1), true);
 		return;
@@ -1710,8 +1763,13 @@ op_drain(mape *m, const bus_msg *msg, const json_t *req)
 		return;
 	}
 	m->leaving = true;
-	job_start(m, job_new(m, JOB_DRAIN, NULL, 1, msg));
+	job = job_new(m, JOB_DRAIN, NULL, 1, msg);
+	job->start_seq = m->state_seq;	/* the drain plans on the sample asked for below */
+	job_start(m, job);
 	g_mutex_unlock(&m->lock);
+	/* a fresh sample now: the first moves need not wait for the next interval, and the
+	 * peers see "leaving" at once */
+	nubed_publish_state(m->n);
 	progress(m, msg, "draining %s", m->n->cfg->host);
 }
 
