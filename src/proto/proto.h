@@ -21,7 +21,8 @@
  *   -> {"ok", "exit", "stdout", "stderr", "results": [{"vm","seq","cmd","exit","stdout","stderr"}]}
  *   (without "spec" the agent uses the one it kept from the deploy);
  *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, nets}], "nets": [...]};
- *   "net-ensure" (alias "prepare-net") {"scenario","net","vni","hosts","addrs"[, "mtu"]},
+ *   "net-ensure" (alias "prepare-net") {"scenario","net","vni","hosts","addrs"[, "mtu"][,
+ *   "existing": true = only when the net is here already]},
  *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer).
  *   Every reply carries "host". Replies are published with MQTT 5 user property
  *   "nube-final" = "1" (final) or "0" (progress); bus_request relies on it.
