@@ -1018,6 +1018,7 @@ op_net_ensure(nubed *n, rpc_job *j)
 {
 	const char *scen = req_str(j, "scenario", true), *net;
 	const json_t *jvni = json_object_get(j->req, "vni");
+	const json_t *jexisting = json_object_get(j->req, "existing");
 	g_autoptr(GPtrArray) hosts = NULL, addrs = NULL, remotes = NULL;
 	GError *err = NULL;
 	netdev *nd;
@@ -1033,6 +1034,10 @@ op_net_ensure(nubed *n, rpc_job *j)
 		return;
 	}
 	vni = jvni != NULL ? (uint32_t)json_integer_value(jvni) : 0;
+	if (jexisting != NULL && !json_is_boolean(jexisting)) {
+		job_fail(j, "malformed request: \"existing\" must be true or false");
+		return;
+	}
 	if ((hosts = req_strv(j, "hosts")) == NULL || (addrs = req_strv(j, "addrs")) == NULL)
 		return;
 	if (hosts->len != addrs->len) {
@@ -1046,6 +1051,25 @@ op_net_ensure(nubed *n, rpc_job *j)
 	if (nd == NULL) {
 		job_fail(j, "netlink: %s", err->message);
 		goto out;
+	}
+	if (json_is_true(jexisting)) {	/* only update a net this host carries (reconcile) */
+		g_autoptr(GPtrArray) have = netdev_list(nd, &err);
+		bool found = false;
+
+		if (have == NULL) {
+			job_fail(j, "netlink: %s", err->message);
+			goto out;
+		}
+		for (guint i = 0; i < have->len; i++) {
+			const netdev_info *ni = have->pdata[i];
+
+			found = found || (strcmp(ni->scenario, scen) == 0 && strcmp(ni->net, net) == 0);
+		}
+		if (!found) {
+			job_ok(j, json_pack("{s:s, s:s, s:b}", "scenario", scen, "net", net, "absent",
+			    1));
+			goto out;
+		}
 	}
 	mtu = rpc_mtu(vni, netdev_mtu_of_addr(nd, n->cfg->fabric_addr));
 	if (json_is_integer(json_object_get(j->req, "mtu")))

@@ -31,7 +31,8 @@
  *   (without "spec" the agent uses the one it kept from the deploy);
  *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, ifaces, nets}],
  *   "nets": [...]} (ifaces: [{"if": id|null, "net", "addr"}]; addrs: "IFID NET ADDR" strings);
- *   "net-ensure" (alias "prepare-net") {"scenario","net","vni","hosts","addrs"[, "mtu"]},
+ *   "net-ensure" (alias "prepare-net") {"scenario","net","vni","hosts","addrs"[, "mtu"][,
+ *   "existing": true = only when the net is here already]},
  *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer).
  *   The fields each op takes and their types are in rpcreq.c; the agent refuses a request
  *   that does not fit before it runs (a wrong type is an error, never a default).

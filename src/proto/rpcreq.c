@@ -22,7 +22,7 @@ static const rpcreq_field f_exec[] = { REQ("scenario", RPCREQ_NAME), REQ("vm", R
 static const rpcreq_field f_status[] = { END };
 static const rpcreq_field f_net_ensure[] = { REQ("scenario", RPCREQ_NAME),
 	REQ("net", RPCREQ_NAME), OPT_INT("vni", 0, 0xffffff), OPT("hosts", RPCREQ_HOSTS),
-	OPT("addrs", RPCREQ_STRS), OPT_INT("mtu", 576, 65535), END };
+	OPT("addrs", RPCREQ_STRS), OPT_INT("mtu", 576, 65535), OPT("existing", RPCREQ_BOOL), END };
 static const rpcreq_field f_net_remove[] = { REQ("scenario", RPCREQ_NAME),
 	REQ("net", RPCREQ_NAME), END };
 static const rpcreq_field f_admit[] = { REQ("vm", RPCREQ_VMREF), OPT("scenario", RPCREQ_NAME),
