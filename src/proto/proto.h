@@ -4,7 +4,9 @@
  *
  * Topics (root "nube/v1/"):
  *   host/<h>/online   retained  "1"; last will "0"
- *   host/<h>/state    retained  telemetry JSON every interval (see proto_state_*)
+ *   host/<h>/state    retained  telemetry JSON every interval (see proto_state_*); memory in
+ *                     MiB: mem_total_mib, mem_used_mib, mem_promised_mib (configured memory
+ *                     of its VMs), mem_reserve_mib (kept for the host)
  *   host/<h>/rpc/<sender>  requests to host h from <sender> (a host name or "operator"); the
  *                     broker's ACL lets an agent write only .../rpc/<its own name>, its own
  *                     online/state, events and reply/#. Payload {"op": "...", ...};
@@ -20,7 +22,8 @@
  *   "exec" {"scenario": S, "vm": V, "cmd": C | "seq": Q [, "spec": X], "timeout_s"?: N}
  *   -> {"ok", "exit", "stdout", "stderr", "results": [{"vm","seq","cmd","exit","stdout","stderr"}]}
  *   (without "spec" the agent uses the one it kept from the deploy);
- *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, nets}], "nets": [...]};
+ *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, ifaces, nets}],
+ *   "nets": [...]} (ifaces: [{"if": id|null, "net", "addr"}]; addrs: "IFID NET ADDR" strings);
  *   "net-ensure" (alias "prepare-net") {"scenario","net","vni","hosts","addrs"[, "mtu"]},
  *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer).
  *   Every reply carries "host". Replies are published with MQTT 5 user property
