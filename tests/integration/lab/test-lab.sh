@@ -230,8 +230,8 @@ gexec() {
 	return "$(echo "$r" | jq '.return.exitcode // 1')"
 }
 
-domxml g1 52:54:00:00:0$ID:01 > "$T/g1.xml"
-domxml g2 52:54:00:00:0$ID:02 > "$T/g2.xml"
+domxml g1 52:54:00:00:$(printf %02x "$ID"):01 > "$T/g1.xml"
+domxml g2 52:54:00:00:$(printf %02x "$ID"):02 > "$T/g2.xml"
 virsh -c "$H1" define "$T/g1.xml" > /dev/null || fail "define g1 on host1"
 virsh -c "$H2" define "$T/g2.xml" > /dev/null || fail "define g2 on host2"
 t0=$(now_ms)
