@@ -4,6 +4,9 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "scenario/scenario.h"
+#include "proto/topic.h"
+
 G_DEFINE_QUARK(nube-config-error-quark, config_error)
 #define CONFIG_ERROR config_error_quark()
 
@@ -11,7 +14,7 @@ static const char *const known_keys[][12] = {
 	{ "nubed", "host", "libvirt_uri", "fabric_addr", "migrate_uri_template", "interval",
 	    "vni_min", "vni_max", "state_dir", NULL },
 	{ "broker", "url", "username", "password", "cafile", NULL },
-	{ "metrics", "cgroup", NULL },
+	{ "metrics", "cgroup", "memory", "memory_reserve", NULL },
 	{ "guest", "kernel", "initrd", "type_fallback", NULL },
 };
 
@@ -29,6 +32,7 @@ config_new_defaults(void)
 	c->guest_kernel = g_strdup("/var/lib/nube/guest/vmlinuz");
 	c->guest_initrd = g_strdup("/var/lib/nube/guest/initrd.img");
 	c->type_fallback = true;
+	c->mem_reserve_mib = CONFIG_DEFAULT_MEM_RESERVE_MIB;
 	c->unknown = g_ptr_array_new_with_free_func(g_free);
 	return c;
 }
@@ -180,6 +184,14 @@ config_load(const char *path, GError **err)
 	get_string(kf, "broker", "password", &c->password);
 	get_string(kf, "broker", "cafile", &c->cafile);
 	get_string(kf, "metrics", "cgroup", &c->cgroup);
+	x = (long long)c->mem_mib;
+	if (get_int(kf, c->file, "metrics", "memory", 0, 1LL << 40, &x, err) < 0)
+		return NULL;
+	c->mem_mib = (uint64_t)x;
+	x = (long long)c->mem_reserve_mib;
+	if (get_int(kf, c->file, "metrics", "memory_reserve", 0, 1LL << 40, &x, err) < 0)
+		return NULL;
+	c->mem_reserve_mib = (uint64_t)x;
 	get_string(kf, "guest", "kernel", &c->guest_kernel);
 	get_string(kf, "guest", "initrd", &c->guest_initrd);
 	if (get_bool(kf, c->file, "guest", "type_fallback", &c->type_fallback, err) < 0)
@@ -188,31 +200,26 @@ config_load(const char *path, GError **err)
 	return g_steal_pointer(&c);
 }
 
-static bool
-valid_host_name(const char *h)
-{
-	if (h == NULL || h[0] == '\0' || strlen(h) > 64)
-		return false;
-	for (const char *p = h; *p != '\0'; p++)
-		if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_' && *p != '.')
-			return false;
-	return true;
-}
-
 int
 config_check(const config *c, GError **err)
 {
 	const char *f = c->file != NULL ? c->file : "(command line)";
 	unsigned char buf[16];
-	const char *pct;
+	const char *pct, *why;
 
 	if (c->host == NULL) {
 		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] host: missing (or give --host)", f);
 		return -1;
 	}
-	if (!valid_host_name(c->host)) {
-		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] host: '%s' is not a valid host name "
-		    "(letters, digits, '-', '_', '.'; at most 64)", f, c->host);
+	if ((why = sc_host_name_check(c->host)) != NULL) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] host: '%s' is not a valid host name: "
+		    "it %s (letters, digits, '-', '_', '.'; at most %d)", f, c->host, why,
+		    SC_HOST_NAME_MAX);
+		return -1;
+	}
+	if (strcmp(c->host, TOPIC_OPERATOR) == 0) {	/* it would send as the operator */
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] host: '%s' is reserved for the "
+		    "operator's requests", f, c->host);
 		return -1;
 	}
 	if (c->fabric_addr == NULL) {
@@ -264,6 +271,12 @@ config_check(const config *c, GError **err)
 	}
 	if (c->password != NULL && c->username == NULL) {
 		g_set_error(err, CONFIG_ERROR, 1, "%s: [broker] password: given without username", f);
+		return -1;
+	}
+	if (c->username != NULL && strcmp(c->username, c->host) != 0) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [broker] username: '%s' must be the host name "
+		    "'%s' (the broker's ACL names an agent's topics by its user name)", f,
+		    c->username, c->host);
 		return -1;
 	}
 	if (c->cafile != NULL && !g_file_test(c->cafile, G_FILE_TEST_IS_REGULAR)) {

@@ -7,6 +7,7 @@
 #include <glib.h>
 
 #define CONFIG_DEFAULT_PATH	"/etc/nube/nubed.conf"
+#define CONFIG_DEFAULT_MEM_RESERVE_MIB	512
 
 typedef struct {
 	char *file;			/* where it was read from */
@@ -23,6 +24,8 @@ typedef struct {
 	char *username, *password, *cafile;
 	/* [metrics] */
 	char *cgroup;			/* NULL = whole machine (/proc/stat) */
+	uint64_t mem_mib;		/* memory capacity override, 0 = MemTotal of /proc/meminfo */
+	uint64_t mem_reserve_mib;	/* kept for the host, never promised to guests [512] */
 	/* [guest] */
 	char *guest_kernel, *guest_initrd;
 	bool type_fallback;		/* default true */

@@ -121,11 +121,19 @@ nubed_publish_state_async(nubed *n)
 
 /* ---- remembered specs ---- */
 
+/* spec_path: where the spec of scenario is kept (g_free); NULL for a name that breaks the
+ * name rule: no path is ever built from one (the rpc table refuses them before) */
 static char *
 spec_path(nubed *n, const char *scenario)
 {
-	g_autofree char *base = g_strdup_printf("%s.xml", scenario);
+	g_autofree char *base = NULL;
 
+	if (sc_name_check(scenario) != NULL) {
+		nubed_log(LOG_WARN, "spec of scenario '%s': not a valid name, no file used",
+		    scenario != NULL ? scenario : "");
+		return NULL;
+	}
+	base = g_strdup_printf("%s.xml", scenario);
 	return g_build_filename(n->cfg->state_dir, n->cfg->host, "specs", base, NULL);
 }
 
@@ -133,9 +141,12 @@ void
 nubed_spec_put(nubed *n, const char *scenario, const char *spec)
 {
 	g_autofree char *path = spec_path(n, scenario);
-	g_autofree char *dir = g_path_get_dirname(path);
+	g_autofree char *dir = NULL;
 	GError *err = NULL;
 
+	if (path == NULL)
+		return;
+	dir = g_path_get_dirname(path);
 	g_mutex_lock(&n->specs_lock);
 	g_hash_table_replace(n->specs, g_strdup(scenario), g_strdup(spec));
 	g_mutex_unlock(&n->specs_lock);
@@ -157,7 +168,7 @@ nubed_spec_get(nubed *n, const char *scenario)
 	if (s == NULL) {
 		g_autofree char *path = spec_path(n, scenario);
 
-		if (!g_file_get_contents(path, &s, NULL, NULL))
+		if (path == NULL || !g_file_get_contents(path, &s, NULL, NULL))
 			s = NULL;
 	}
 	return s;
@@ -171,7 +182,7 @@ nubed_spec_drop(nubed *n, const char *scenario)
 	g_mutex_lock(&n->specs_lock);
 	g_hash_table_remove(n->specs, scenario);
 	g_mutex_unlock(&n->specs_lock);
-	if (unlink(path) < 0 && errno != ENOENT)
+	if (path != NULL && unlink(path) < 0 && errno != ENOENT)
 		nubed_log(LOG_WARN, "remove %s: %s", path, g_strerror(errno));
 }
 
@@ -430,6 +441,7 @@ main(int argc, char **argv)
 	bo.url = n.cfg->broker_url;
 	bo.username = n.cfg->username;
 	bo.password = n.cfg->password;
+	bo.reply_user = n.cfg->host;	/* peers check it names us, broker user or not */
 	bo.cafile = n.cfg->cafile;
 	bo.client_id = client_id;
 	bo.will_topic = n.online_topic;

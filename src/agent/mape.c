@@ -6,6 +6,7 @@
 
 #include "net/netdev.h"
 #include "proto/proto.h"
+#include "proto/rpcreq.h"
 
 G_DEFINE_QUARK(nube-mape-error-quark, mape_error)
 #define MAPE_ERROR mape_error_quark()
@@ -57,6 +58,7 @@ struct mape {
 	bool leaving;		/* draining/evacuating: no admissions, no own plans */
 	bool drained;		/* an operator drain finished: stays out of admissions */
 	bool stopping;		/* mape_free called: jobs end early */
+	bool reconciling;	/* the start-up net reconcile still tells the peers (uses m) */
 	json_t *self_state;	/* last own sample (owned) */
 	unsigned state_seq;
 	unsigned n_ok, n_failed, n_refused;
@@ -72,6 +74,7 @@ struct exec_job {
 	void (*done)(void *ud);	/* JOB_LEAVE */
 	void *done_ud;
 	GPtrArray *results;	/* of move_result* (under m->lock) */
+	unsigned start_seq;	/* JOB_DRAIN: m->state_seq when asked (a sample was requested) */
 };
 
 /* ------------------------------------------------------------------ small helpers */
@@ -368,6 +371,8 @@ host_fill(mape *m, view *v, balance_host *h, json_t *st, bool self)
 	h->cpus = MAX(1, (int)lround(capacity_of(st) * v->scale));
 	h->mem_total = jnum(st, "mem_total_mib", 0);
 	h->mem_used = jnum(st, "mem_used_mib", 0);
+	h->mem_promised = jnum(st, "mem_promised_mib", 0);
+	h->mem_reserve = jnum(st, "mem_reserve_mib", 0);
 	h->load = jnum(st, "load", 0);
 	if (!self)	/* what the peer already promised to incoming VMs */
 		h->load += jnum(bal, "reserved_load", 0);
@@ -1217,6 +1222,43 @@ wait_samples(mape *m, unsigned k)
 	return !m->stopping;
 }
 
+/* wait_sample_after: wait until an own sample newer than seq arrived (or stopping) */
+static bool
+wait_sample_after(mape *m, unsigned seq)
+{
+	gint64 end = g_get_monotonic_time() + 13 * (gint64)m->n->cfg->interval_s * G_USEC_PER_SEC;
+
+	g_mutex_lock(&m->lock);
+	while (m->state_seq <= seq && !m->stopping)
+		if (!g_cond_wait_until(&m->cond, &m->lock, end))
+			break;
+	g_mutex_unlock(&m->lock);
+	return !m->stopping;
+}
+
+/* running_here: nube domains running on this host now, from libvirt itself (-1 when libvirt
+ * cannot tell): the end of a drain needs no telemetry round */
+static int
+running_here(mape *m)
+{
+	GError *err = NULL;
+	virt *v = nubed_virt_open(m->n, &err);
+	g_autoptr(GPtrArray) list = v != NULL ? virt_list(v, &err) : NULL;
+	int k = 0;
+
+	if (list == NULL) {
+		nubed_log(LOG_WARN, "drain: libvirt: %s", err != NULL ? err->message : "?");
+		g_clear_error(&err);
+		virt_close(v);
+		return -1;
+	}
+	for (guint i = 0; i < list->len; i++)
+		if (((const virt_dom_info *)list->pdata[i])->active)
+			k++;
+	virt_close(v);
+	return k;
+}
+
 /* job_drain: move every VM away (operator drain or leave); reply/done at the end */
 static void
 job_drain(exec_job *job)
@@ -1235,7 +1277,10 @@ job_drain(exec_job *job)
 		balance_plan *plan;
 		int ok;
 
-		if (!wait_samples(m, pass == 0 ? 1 : 2))
+		/* pass 0: the sample op_drain asked for (or a later one); then wait for two, the
+		 * first of which may have been taken before the last moves ended */
+		if (pass == 0 && job->kind == JOB_DRAIN ? !wait_sample_after(m, job->start_seq) :
+		    !wait_samples(m, pass == 0 ? 1 : 2))
 			break;
 		pass++;
 		g_mutex_lock(&m->lock);
@@ -1277,6 +1322,13 @@ job_drain(exec_job *job)
 
 			why = g_strdup_printf("%s: %s", r->vm, r->why);
 		}
+		if (ok > 0 && (guint)ok == plan->moves->len && plan->unplaced->len == 0 &&
+		    (left = running_here(m)) == 0) {	/* done: no need to wait for samples */
+			balance_plan_free(plan);
+			break;
+		}
+		if (ok > 0)	/* the next pass plans on a sample taken from now on */
+			nubed_publish_state_async(m->n);
 		balance_plan_free(plan);
 		idle = ok > 0 ? 0 : idle + 1;
 		if (!leave && idle >= DRAIN_PASSES)
@@ -1338,6 +1390,8 @@ job_thread(gpointer p)
 		m->leaving = false;
 	g_cond_broadcast(&m->cond);
 	g_mutex_unlock(&m->lock);
+	if (job->kind == JOB_DRAIN)	/* peers see leaving/drained change at once */
+		nubed_publish_state_async(m->n);
 	if (job->done != NULL) {
 		done_call *d = g_new0(done_call, 1);
 
@@ -1527,10 +1581,10 @@ op_admit(mape *m, const bus_msg *msg, const json_t *req, const char *sender)
 	    balance_reservations_load(m->res, now), "reason", a.reason),
 	    "%s '%s' from %s: %s", a.admitted ? "admitted" : "refused", vm, sender, a.reason);
 	g_mutex_unlock(&m->lock);
-	reply(m, msg, json_pack("{s:b, s:b, s:s, s:f, s:f, s:f, s:f, s:f}", "ok", 1, "admitted",
-	    a.admitted, "reason", a.reason, "load_before", a.load_before, "load_after",
-	    a.load_after, "limit", a.limit, "mem_after", a.mem_after, "mem_limit", a.mem_limit),
-	    true);
+	reply(m, msg, json_pack("{s:b, s:b, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "ok", 1,
+	    "admitted", a.admitted, "reason", a.reason, "load_before", a.load_before, "load_after",
+	    a.load_after, "limit", a.limit, "mem_after", a.mem_after, "mem_limit", a.mem_limit,
+	    "promised_after", a.promised_after, "promised_limit", a.promised_limit), true);
 }
 
 static void
@@ -1694,10 +1748,13 @@ op_migrate(mape *m, const bus_msg *msg, const json_t *req)
 static void
 op_drain(mape *m, const bus_msg *msg, const json_t *req)
 {
+	exec_job *job;
+
 	if (json_is_true(json_object_get(req, "cancel"))) {
 		g_mutex_lock(&m->lock);
 		m->drained = false;
 		g_mutex_unlock(&m->lock);
+		nubed_publish_state(m->n);	/* peers see it in the next state, not an interval on */
 		mape_event(m, "drain-cancelled", NULL, NULL, NULL, "this host takes VMs again");
 		reply(m, msg, json_pack("{s:b}", "ok", 1), true);
 		return;
@@ -1710,8 +1767,13 @@ op_drain(mape *m, const bus_msg *msg, const json_t *req)
 		return;
 	}
 	m->leaving = true;
-	job_start(m, job_new(m, JOB_DRAIN, NULL, 1, msg));
+	job = job_new(m, JOB_DRAIN, NULL, 1, msg);
+	job->start_seq = m->state_seq;	/* the drain plans on the sample asked for below */
+	job_start(m, job);
 	g_mutex_unlock(&m->lock);
+	/* a fresh sample now: the first moves need not wait for the next interval, and the
+	 * peers see "leaving" at once */
+	nubed_publish_state(m->n);
 	progress(m, msg, "draining %s", m->n->cfg->host);
 }
 
@@ -1726,8 +1788,11 @@ static gboolean
 rpc_main(gpointer p)
 {
 	rpc_call *c = p;
+	g_autofree char *bad = rpcreq_check(c->req);	/* as in rpc_on_message: typed fields */
 
-	if (strcmp(c->op, "admit") == 0)
+	if (bad != NULL)
+		reply_error(c->m, c->msg, "%s", bad);
+	else if (strcmp(c->op, "admit") == 0)
 		op_admit(c->m, c->msg, c->req, c->sender);
 	else if (strcmp(c->op, "release") == 0)
 		op_release(c->m, c->msg, c->req, c->sender);
@@ -1839,6 +1904,233 @@ on_peer_online(bus *b, const bus_msg *msg, void *ud)
 	g_mutex_unlock(&m->lock);
 }
 
+/* ------------------------------------------------------------------ start-up net reconcile */
+
+/* A net whose bridge this agent removed at start-up: the other carriers its VXLAN's FDB
+ * listed, told to forward no more to this host once the broker is there. */
+typedef struct {
+	char *scenario, *net;
+	uint32_t vni;
+	GPtrArray *remotes;	/* of char* fabric addresses */
+} stale_net;
+
+static void
+stale_net_free(gpointer p)
+{
+	stale_net *s = p;
+
+	g_free(s->scenario);
+	g_free(s->net);
+	g_ptr_array_unref(s->remotes);
+	g_free(s);
+}
+
+/* used_nets: scenario and net names (alternately, g_free) of every net a domain defined here
+ * uses, active or not; NULL + err when libvirt cannot tell */
+static GPtrArray *
+used_nets(mape *m, GError **err)
+{
+	virt *v = nubed_virt_open(m->n, err);
+	g_autoptr(GPtrArray) doms = v != NULL ? virt_list(v, err) : NULL;
+	GPtrArray *used;
+
+	virt_close(v);
+	if (doms == NULL)
+		return NULL;
+	used = g_ptr_array_new_with_free_func(g_free);
+	for (guint i = 0; i < doms->len; i++) {
+		const virt_dom_info *d = doms->pdata[i];
+
+		for (guint k = 0; d->scenario != NULL && d->nets != NULL && k < d->nets->len; k++) {
+			g_ptr_array_add(used, g_strdup(d->scenario));
+			g_ptr_array_add(used, g_strdup(d->nets->pdata[k]));
+		}
+	}
+	return used;
+}
+
+/* reconcile_local: remove every nube net (bridge + VXLAN, by ifalias) that no domain defined
+ * here uses: left-overs of a migration or deploy this agent did not finish. Each removal
+ * is decided again under the scenario's lock, so a deploy never loses a net it just made.
+ * Returns the removed nets (stale_net*, new array) or NULL when libvirt or netlink cannot
+ * tell (then nothing is removed). */
+static GPtrArray *
+reconcile_local(mape *m)
+{
+	GError *err = NULL;
+	netdev *nd = netdev_open(&err);
+	g_autoptr(GPtrArray) present = NULL, used = NULL, unused = NULL;
+	GPtrArray *out;
+
+	if (nd == NULL || (present = netdev_list(nd, &err)) == NULL ||
+	    (used = used_nets(m, &err)) == NULL) {
+		nubed_log(LOG_WARN, "net reconcile skipped: %s", err != NULL ? err->message : "?");
+		g_clear_error(&err);
+		netdev_close(nd);
+		return NULL;
+	}
+	unused = netdev_unused(present, used);
+	out = g_ptr_array_new_with_free_func(stale_net_free);
+	for (guint i = 0; i < unused->len; i++) {
+		const netdev_info *ni = unused->pdata[i];
+		GMutex *lock = nubed_scenario_mutex(m->n, ni->scenario);
+		g_autoptr(GPtrArray) again = NULL, still = NULL;
+		stale_net *sn;
+
+		g_mutex_lock(lock);
+		again = used_nets(m, &err);
+		if (again != NULL) {
+			g_autoptr(GPtrArray) one = g_ptr_array_new();
+
+			g_ptr_array_add(one, (gpointer)ni);
+			still = netdev_unused(one, again);
+		}
+		if (again == NULL || still->len == 0 ||
+		    netdev_remove(nd, ni->scenario, ni->net, &err) < 0) {
+			if (err != NULL)
+				nubed_log(LOG_WARN, "net reconcile: '%s/%s' kept: %s", ni->scenario,
+				    ni->net, err->message);
+			g_clear_error(&err);
+			g_mutex_unlock(lock);
+			continue;
+		}
+		g_mutex_unlock(lock);
+		nubed_log(LOG_INFO, "net reconcile: removed '%s/%s' (bridge %s%s): no VM here uses "
+		    "it", ni->scenario, ni->net, ni->bridge, ni->vni != 0 ? " and its vxlan" : "");
+		sn = g_new0(stale_net, 1);
+		sn->scenario = g_strdup(ni->scenario);
+		sn->net = g_strdup(ni->net);
+		sn->vni = ni->vni;
+		sn->remotes = g_ptr_array_new_with_free_func(g_free);
+		for (guint k = 0; ni->remotes != NULL && k < ni->remotes->len; k++)
+			g_ptr_array_add(sn->remotes, g_strdup(ni->remotes->pdata[k]));
+		g_ptr_array_add(out, sn);
+	}
+	netdev_close(nd);
+	return out;
+}
+
+/* all_addrs_known: every remote of the stale nets maps to a peer with a state (under lock) */
+static bool
+all_addrs_known(mape *m, const GPtrArray *stale)
+{
+	for (guint i = 0; i < stale->len; i++) {
+		const stale_net *sn = stale->pdata[i];
+
+		for (guint k = 0; k < sn->remotes->len; k++)
+			if (host_of_addr(m, sn->remotes->pdata[k]) == NULL)
+				return false;
+	}
+	return true;
+}
+
+/* reconcile_thread: once the broker is there and the peers' retained states came, tell the
+ * other carriers of every removed net (the hosts behind its FDB's addresses) to carry it
+ * among themselves only: a net-ensure with "existing" true, so a carrier that dropped the
+ * net meanwhile does not get it back. */
+typedef struct {
+	mape *m;
+	GPtrArray *stale;	/* of stale_net*, owned */
+} reconcile_ctx;
+
+static gpointer
+reconcile_thread(gpointer p)
+{
+	reconcile_ctx *c = p;
+	mape *m = c->m;
+	GPtrArray *stale = c->stale;
+	gint64 end = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+	g_free(c);
+	while (!m->stopping && !bus_is_connected(m->n->bus) && g_get_monotonic_time() < end)
+		g_usleep(200 * 1000);
+	end = g_get_monotonic_time() + 15 * G_USEC_PER_SEC;	/* the retained burst */
+	for (;;) {
+		bool known;
+
+		g_mutex_lock(&m->lock);
+		known = all_addrs_known(m, stale);
+		g_mutex_unlock(&m->lock);
+		if (known || m->stopping || g_get_monotonic_time() >= end)
+			break;
+		g_usleep(200 * 1000);
+	}
+	for (guint i = 0; i < stale->len && !m->stopping; i++) {
+		const stale_net *sn = stale->pdata[i];
+		g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func(g_free);
+
+		g_mutex_lock(&m->lock);
+		for (guint k = 0; k < sn->remotes->len; k++) {
+			const char *h = host_of_addr(m, sn->remotes->pdata[k]);
+
+			g_ptr_array_add(hosts, g_strdup(h));
+			if (h == NULL)
+				nubed_log(LOG_WARN, "net reconcile: no host known at %s (net '%s/%s'): "
+				    "its FDB may still list this host", (char *)sn->remotes->pdata[k],
+				    sn->scenario, sn->net);
+		}
+		g_mutex_unlock(&m->lock);
+		for (guint k = 0; k < hosts->len; k++) {
+			json_t *req, *r;
+			char *why = NULL;
+
+			if (hosts->pdata[k] == NULL)
+				continue;
+			req = json_pack("{s:s, s:s, s:s, s:I, s:b, s:[], s:[]}", "op", "net-ensure",
+			    "scenario", sn->scenario, "net", sn->net, "vni", (json_int_t)sn->vni,
+			    "existing", 1, "hosts", "addrs");
+			for (guint q = 0; q < hosts->len; q++) {
+				if (hosts->pdata[q] == NULL)
+					continue;
+				json_array_append_new(json_object_get(req, "hosts"),
+				    json_string(hosts->pdata[q]));
+				json_array_append_new(json_object_get(req, "addrs"),
+				    json_string(sn->remotes->pdata[q]));
+			}
+			r = call(m, hosts->pdata[k], req, &why);
+			if (r == NULL)
+				nubed_log(LOG_WARN, "net reconcile: %s still forwards net '%s/%s' here: "
+				    "%s", (char *)hosts->pdata[k], sn->scenario, sn->net, why);
+			else
+				nubed_log(LOG_INFO, "net reconcile: %s no longer forwards net '%s/%s' "
+				    "here%s", (char *)hosts->pdata[k], sn->scenario, sn->net,
+				    json_is_true(json_object_get(r, "absent")) ? " (it has no such net)" :
+				    "");
+			json_decref(r);
+			g_free(why);
+		}
+		mape_event(m, "net-cleanup", sn->scenario, NULL, json_pack("{s:s, s:i, s:b}",
+		    "net", sn->net, "hosts", (int)hosts->len, "startup", 1),
+		    "net '%s' was left here by an unfinished job: removed at start-up", sn->net);
+	}
+	g_ptr_array_unref(stale);
+	g_mutex_lock(&m->lock);
+	m->reconciling = false;
+	g_cond_broadcast(&m->cond);
+	g_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+/* reconcile_nets: at start-up (main thread, before the main loop runs an rpc): remove the
+ * nets no local domain uses now, then tell their peers from a thread of its own */
+static void
+reconcile_nets(mape *m)
+{
+	reconcile_ctx *c;
+	GPtrArray *stale = reconcile_local(m);
+
+	if (stale == NULL || stale->len == 0) {
+		if (stale != NULL)
+			g_ptr_array_unref(stale);
+		return;
+	}
+	c = g_new0(reconcile_ctx, 1);
+	c->m = m;
+	c->stale = stale;
+	m->reconciling = true;
+	g_thread_unref(g_thread_new("mape-reconcile", reconcile_thread, c));
+}
+
 /* ------------------------------------------------------------------ life cycle */
 
 mape *
@@ -1872,6 +2164,7 @@ mape_start(mape *m, GError **err)
 	if (bus_subscribe(m->n->bus, "nube/v1/host/+/state", on_peer_state, m, err) < 0 ||
 	    bus_subscribe(m->n->bus, "nube/v1/host/+/online", on_peer_online, m, err) < 0)
 		return -1;
+	reconcile_nets(m);
 	return 0;
 }
 
@@ -1915,7 +2208,7 @@ mape_free(mape *m)
 	g_cond_broadcast(&m->cond);
 	g_mutex_unlock(&m->lock);
 	/* a job still running uses m: then m is left to the exiting process */
-	if (m->executing || m->running > 0)
+	if (m->executing || m->running > 0 || m->reconciling)
 		return;
 	g_hash_table_unref(m->peers);
 	g_hash_table_unref(m->moved);

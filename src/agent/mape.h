@@ -55,7 +55,9 @@ int mape_conf_load(const char *path, balance_config *bc, mape_conf *mc, GError *
 mape *mape_new(nubed *n, GError **err);
 void mape_free(mape *m);
 
-/* mape_start: subscribe to the peers' online and state topics (main thread, bus created).
+/* mape_start: subscribe to the peers' online and state topics (main thread, bus created,
+ * before the main loop runs); remove the nube nets no local domain uses and, from a thread
+ * once the broker is there, ask their other carriers to drop this host from their FDB.
  * 0 or -1 + err. */
 int mape_start(mape *m, GError **err);
 

@@ -6,6 +6,8 @@
 #include "agent/mape.h"
 #include "net/netdev.h"
 #include "proto/proto.h"
+#include "proto/rpcreq.h"
+#include "proto/topic.h"
 #include "scenario/scenario.h"
 
 #define GUEST_TIMEOUT_S		60
@@ -189,6 +191,30 @@ rpc_job_run(gpointer data, gpointer user_data)
 
 /* ---- dispatch (main thread) ---- */
 
+/* rpc_refuse: final error reply e to request m, before any job */
+static void
+rpc_refuse(nubed *n, bus *b, const bus_msg *m, const char *e)
+{
+	json_t *r = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", e, "host", n->cfg->host);
+
+	bus_reply(b, m, r, true, NULL);
+	json_decref(r);
+}
+
+/* reply_topic_ok: a response topic is nube/v1/reply/<user>/<client>/<this host> (the only
+ * replies the ACL lets this host publish), and a peer's <user> is the peer itself */
+static bool
+reply_topic_ok(const nubed *n, const char *sender, const char *topic)
+{
+	g_autofree char *user = NULL, *host = NULL;
+
+	if (topic == NULL)
+		return true;	/* no answer wanted */
+	if (topic_reply_parse(topic, &user, NULL, &host) < 0 || strcmp(host, n->cfg->host) != 0)
+		return false;
+	return strcmp(sender, TOPIC_OPERATOR) == 0 || strcmp(user, sender) == 0;
+}
+
 void
 rpc_on_message(bus *b, const bus_msg *m, void *ud)
 {
@@ -197,12 +223,26 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 	json_t *req;
 	const char *op, *sender = strrchr(m->topic, '/');
 	const rpc_op *found = NULL;
+	g_autofree char *e = NULL;
 	rpc_job *j;
 
 	sender = sender != NULL ? sender + 1 : "?";
 	if (m->retained) {	/* a stale request kept by the broker must not run again */
 		nubed_log(LOG_WARN, "rpc from '%s': retained request on %s ignored", sender,
 		    m->topic);
+		return;
+	}
+	if (!reply_topic_ok(n, sender, m->response_topic)) {
+		nubed_log(LOG_WARN, "rpc from '%s': response topic '%s' is not the sender's reply "
+		    "topic for host '%s'; request ignored", sender, m->response_topic, n->cfg->host);
+		return;
+	}
+	if (m->len > PROTO_MAX_MESSAGE) {	/* the broker should have refused it already */
+		g_autofree char *e = g_strdup_printf("request of %.1f MiB exceeds the limit of %d "
+		    "MiB", m->len / 1048576.0, PROTO_MAX_MESSAGE >> 20);
+
+		nubed_log(LOG_WARN, "rpc from '%s': %s", sender, e);
+		rpc_refuse(n, b, m, e);
 		return;
 	}
 	req = json_loadb(m->payload, (size_t)MAX(m->len, 0), 0, &jerr);
@@ -231,6 +271,23 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 		nubed_log(LOG_WARN, "rpc from '%s': %s", sender, e);
 		bus_reply(b, m, r, true, NULL);
 		json_decref(r);
+		json_decref(req);
+		return;
+	}
+	/* who may send what: the sender level of the topic is the broker user's (ACL) */
+	if (strcmp(sender, TOPIC_OPERATOR) != 0 && !topic_op_peer(op)) {
+		g_autofree char *e = g_strdup_printf("op '%s' may only be sent by the operator "
+		    "(sender '%s')", op, sender);
+
+		nubed_log(LOG_WARN, "rpc from '%s': %s", sender, e);
+		rpc_refuse(n, b, m, e);
+		json_decref(req);
+		return;
+	}
+	/* every field has the type its op's table (rpcreq) says */
+	if ((e = rpcreq_check(req)) != NULL) {
+		nubed_log(LOG_WARN, "rpc from '%s': %s", sender, e);
+		rpc_refuse(n, b, m, e);
 		json_decref(req);
 		return;
 	}
@@ -558,9 +615,11 @@ op_deploy(nubed *n, rpc_job *j)
 			job_fail(j, "vm '%s': render: %s", vm->name, err->message);
 			goto fail;
 		}
-		for (guint k = nw; k < warnings->len; k++)
+		for (guint k = nw; k < warnings->len; k++) {
 			nubed_log(LOG_WARN, "vm '%s': %s", vm->name,
 			    (char *)g_ptr_array_index(warnings, k));
+			job_progress(j, "warning: %s", (char *)g_ptr_array_index(warnings, k));
+		}
 		if (virt_define_start(v, xml, &err) < 0) {
 			job_fail(j, "vm '%s': define: %s", vm->name, err->message);
 			goto fail;
@@ -888,9 +947,19 @@ op_status(nubed *n, rpc_job *j)
 	for (guint i = 0; i < doms->len; i++) {
 		const virt_dom_info *di = g_ptr_array_index(doms, i);
 
-		json_array_append_new(jv, json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:o}",
+		json_t *jif = json_array();
+
+		/* "ifaces" is the structured form: names may hold spaces, "addrs" (kept for
+		 * older CLIs) joins the fields with them */
+		for (guint k = 0; di->ifaces != NULL && k < di->ifaces->len; k++) {
+			const virt_dom_if *f = g_ptr_array_index(di->ifaces, k);
+
+			json_array_append_new(jif, json_pack("{s:o, s:s, s:s}", "if", f->id >= 0 ?
+			    json_integer(f->id) : json_null(), "net", f->net, "addr", f->addr));
+		}
+		json_array_append_new(jv, json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:o, s:o}",
 		    "scenario", di->scenario, "vm", di->vm, "domain", di->domain, "state", di->state,
-		    "active", di->active, "addrs", strv_json(di->addrs), "nets",
+		    "active", di->active, "addrs", strv_json(di->addrs), "ifaces", jif, "nets",
 		    strv_json(di->nets)));
 	}
 	nd = netdev_open(&err);
@@ -949,6 +1018,7 @@ op_net_ensure(nubed *n, rpc_job *j)
 {
 	const char *scen = req_str(j, "scenario", true), *net;
 	const json_t *jvni = json_object_get(j->req, "vni");
+	const json_t *jexisting = json_object_get(j->req, "existing");
 	g_autoptr(GPtrArray) hosts = NULL, addrs = NULL, remotes = NULL;
 	GError *err = NULL;
 	netdev *nd;
@@ -964,6 +1034,10 @@ op_net_ensure(nubed *n, rpc_job *j)
 		return;
 	}
 	vni = jvni != NULL ? (uint32_t)json_integer_value(jvni) : 0;
+	if (jexisting != NULL && !json_is_boolean(jexisting)) {
+		job_fail(j, "malformed request: \"existing\" must be true or false");
+		return;
+	}
 	if ((hosts = req_strv(j, "hosts")) == NULL || (addrs = req_strv(j, "addrs")) == NULL)
 		return;
 	if (hosts->len != addrs->len) {
@@ -977,6 +1051,25 @@ op_net_ensure(nubed *n, rpc_job *j)
 	if (nd == NULL) {
 		job_fail(j, "netlink: %s", err->message);
 		goto out;
+	}
+	if (json_is_true(jexisting)) {	/* only update a net this host carries (reconcile) */
+		g_autoptr(GPtrArray) have = netdev_list(nd, &err);
+		bool found = false;
+
+		if (have == NULL) {
+			job_fail(j, "netlink: %s", err->message);
+			goto out;
+		}
+		for (guint i = 0; i < have->len; i++) {
+			const netdev_info *ni = have->pdata[i];
+
+			found = found || (strcmp(ni->scenario, scen) == 0 && strcmp(ni->net, net) == 0);
+		}
+		if (!found) {
+			job_ok(j, json_pack("{s:s, s:s, s:b}", "scenario", scen, "net", net, "absent",
+			    1));
+			goto out;
+		}
 	}
 	mtu = rpc_mtu(vni, netdev_mtu_of_addr(nd, n->cfg->fabric_addr));
 	if (json_is_integer(json_object_get(j->req, "mtu")))

@@ -82,6 +82,7 @@ tel_collect(tel_job *j)
 	GError *err = NULL;
 	json_t *jv = json_array();
 	int active = 0, inactive = 0;
+	uint64_t promised = 0, rss = 0, total_mib, used_mib;
 	double load;
 
 	if (!n->have_prev_host) {	/* first round: a baseline, then measure over 0.5 s */
@@ -111,6 +112,8 @@ tel_collect(tel_job *j)
 		const telemetry_prev *p = g_hash_table_lookup(n->prev_vm, i->domain);
 
 		json_array_append_new(jv, telemetry_vm_json(i, p, ms.t_us, ms.cpus));
+		promised += i->mem_max_mib;
+		rss += i->active ? i->mem_rss_mib : 0;
 		if (i->active)
 			active++;
 		else
@@ -119,17 +122,30 @@ tel_collect(tel_job *j)
 	remember(n, vms, ms.t_us);
 	n->prev_host = ms;
 	n->have_prev_host = true;
+	/* a capacity set in the config (a host sharing the machine, e.g. in the lab) counts
+	 * only what this host's VMs hold resident: the machine's own use is not this host's */
+	total_mib = ms.mem_total_kib / 1024;
+	used_mib = (ms.mem_total_kib - MIN(ms.mem_avail_kib, ms.mem_total_kib)) / 1024;
+	if (n->cfg->mem_mib > 0) {
+		total_mib = n->cfg->mem_mib;
+		used_mib = MIN(rss, total_mib);
+	}
 	j->state = json_pack("{s:s, s:I, s:b, s:f, s:f, s:I, s:I, s:s, s:s?, s:i, s:o, s:i, s:i,"
 	    " s:b}",
 	    "host", n->cfg->host, "ts", (json_int_t)(g_get_real_time() / 1000), "online", 1,
 	    "cpus", ms.cpus, "load", load,
-	    "mem_total_mib", (json_int_t)(ms.mem_total_kib / 1024),
-	    "mem_used_mib", (json_int_t)((ms.mem_total_kib - MIN(ms.mem_avail_kib,
-	    ms.mem_total_kib)) / 1024),
+	    "mem_total_mib", (json_int_t)total_mib, "mem_used_mib", (json_int_t)used_mib,
 	    "fabric_addr", n->cfg->fabric_addr,
 	    "domain_type", n->tel_virt != NULL ? virt_domain_type(n->tel_virt) : NULL,
 	    "interval", n->cfg->interval_s, "vms", jv, "active", active, "inactive", inactive,
 	    "libvirt", vms != NULL);
+	/* what placed VMs were given and what the host keeps: planners and admission count
+	 * these, not only the memory in use (guests may touch their memory later) */
+	if (vms != NULL)	/* unknown without libvirt: planners then count used only */
+		json_object_set_new(j->state, "mem_promised_mib",
+		    json_integer((json_int_t)promised));
+	json_object_set_new(j->state, "mem_reserve_mib",
+	    json_integer((json_int_t)n->cfg->mem_reserve_mib));
 }
 
 static gboolean

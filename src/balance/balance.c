@@ -1527,6 +1527,18 @@ balance_admit(balance_reservations *r, balance_policy policy, const balance_conf
 		    a.mem_after, a.mem_limit);
 		goto done;
 	}
+	if (self->mem_total > 0) {
+		a.promised_after = self->mem_promised + balance_reservations_mem(r, now) + req->mem;
+		a.promised_limit = MAX(self->mem_total - self->mem_reserve, 0);
+		if (a.promised_after > a.promised_limit) {
+			g_snprintf(a.reason, sizeof a.reason, "memory promised to VMs would reach "
+			    "%.0f MiB (%.0f here + %.0f reserved for incoming + %.0f), limit %.0f MiB "
+			    "(%.0f MiB less a %.0f MiB reserve)", a.promised_after, self->mem_promised,
+			    balance_reservations_mem(r, now), req->mem, a.promised_limit,
+			    self->mem_total, self->mem_reserve);
+			goto done;
+		}
+	}
 	balance_reservation *x = g_new(balance_reservation, 1);
 	x->vm = g_strdup(req->vm);
 	x->source = g_strdup(req->source ? req->source : "?");

@@ -130,6 +130,8 @@ typedef struct {
 	const char *name;
 	int cpus;
 	double mem_total, mem_used;	/* MiB */
+	double mem_promised;		/* MiB configured for the VMs already here (0 unknown) */
+	double mem_reserve;		/* MiB the host keeps for itself, never promised to VMs */
 	double load;			/* 0..1 */
 	int active, inactive;		/* domains (seed §4.4.2) */
 	bool online;			/* member of the group */
@@ -360,12 +362,17 @@ typedef struct {
 	double load_after;	/* ... + this request */
 	double limit;
 	double mem_after, mem_limit;	/* MiB; mem_limit 0 = not checked (seed) */
+	double promised_after;	/* MiB promised to VMs + live reservations + this request */
+	double promised_limit;	/* mem_total - mem_reserve; 0 = not checked (no mem_total) */
 	char reason[200];
 } balance_admission;
 
 /* balance_admit: the destination's decision for req at now. Expired reservations are dropped
  * first. Admits only if own load + live reservations + request stays under threshold (policy
- * nube: threshold - margin) and, for nube, memory fits under mem_threshold × mem_total. A VM
+ * nube: threshold - margin), for nube, memory fits under mem_threshold × mem_total, and (every
+ * policy, when mem_total is known) the memory promised to VMs + live reservations + request
+ * stays within mem_total - mem_reserve: a guest may use all it was given, so memory it does
+ * not use yet is not free. A VM
  * already reserved is refused (double request). On admission a reservation (expiring at
  * now + reservation_ttl) is added. out may be NULL. Returns out->admitted. */
 bool balance_admit(balance_reservations *r, balance_policy policy, const balance_config *cfg,

@@ -213,6 +213,8 @@ state_apply(client_host *h, json_t *st)
 	h->load = load;
 	h->mem_total_mib = (uint64_t)first_num(st, k_mem_total, 0);
 	h->mem_used_mib = (uint64_t)first_num(st, k_mem_used, 0);
+	h->mem_promised_mib = (uint64_t)MAX(num(st, "mem_promised_mib", 0), 0);
+	h->mem_reserve_mib = (uint64_t)MAX(num(st, "mem_reserve_mib", 0), 0);
 	if (json_is_object(mem)) {
 		h->mem_total_mib = (uint64_t)num(mem, "total_mib", (double)h->mem_total_mib);
 		h->mem_used_mib = (uint64_t)num(mem, "used_mib", (double)h->mem_used_mib);
@@ -559,6 +561,53 @@ client_call_live(client *c, json_t *request, int timeout_ms, client_done_cb on_d
 	 * pointer to pending */
 	client_wait_calls(&pending, NULL, -1);
 	return calls;
+}
+
+void
+client_vm_addrs(const json_t *entry, json_t **addrs, json_t **ifaces)
+{
+	json_t *a = json_object_get(entry, "ifaces"), *v;
+	size_t i;
+
+	*addrs = json_array();
+	*ifaces = json_array();
+	if (json_is_array(a)) {
+		json_array_foreach(a, i, v) {
+			const char *net = client_jstr(v, "net"), *addr = client_jstr(v, "addr");
+			json_t *id = json_object_get(v, "if");
+
+			if (addr == NULL)
+				continue;
+			json_array_append_new(*addrs, json_string(addr));
+			if (json_is_integer(id) && net != NULL)
+				json_array_append_new(*ifaces, json_pack("{s:O, s:s, s:s}", "if", id,
+				    "net", net, "addr", addr));
+		}
+		return;
+	}
+	/* an older agent: "IFID NET ADDR/LEN"; the address has no space, the id neither */
+	json_array_foreach(json_object_get(entry, "addrs"), i, v) {
+		const char *str = json_string_value(v), *sp1, *sp2;
+		g_autofree char *idtxt = NULL, *net = NULL;
+		char *end;
+		long id;
+
+		if (str == NULL)
+			continue;
+		sp1 = strchr(str, ' ');
+		sp2 = strrchr(str, ' ');
+		if (sp1 == NULL || sp2 == sp1) {
+			json_array_append(*addrs, v);
+			continue;
+		}
+		json_array_append_new(*addrs, json_string(sp2 + 1));
+		idtxt = g_strndup(str, (gsize)(sp1 - str));
+		net = g_strndup(sp1 + 1, (gsize)(sp2 - sp1 - 1));
+		id = strtol(idtxt, &end, 10);
+		if (*end == '\0' && end != idtxt)
+			json_array_append_new(*ifaces, json_pack("{s:i, s:s, s:s}", "if", (int)id,
+			    "net", net, "addr", sp2 + 1));
+	}
 }
 
 const char *

@@ -47,6 +47,8 @@ typedef struct {
 	double cpus;
 	double load;		/* 0..1 */
 	uint64_t mem_total_mib, mem_used_mib;
+	uint64_t mem_promised_mib;	/* configured memory of its VMs (0 from an older agent) */
+	uint64_t mem_reserve_mib;	/* what the host keeps for itself (0 from an older agent) */
 	int nvms;
 	char *fabric_addr;
 	json_t *state;		/* the whole state message (owned), NULL when none */
@@ -134,6 +136,13 @@ bool client_wait_calls(int *pending, bool *abort, int limit_ms);
  * empty when no host is live. */
 GPtrArray *client_call_live(client *c, json_t *request, int timeout_ms, client_done_cb on_done,
     void *ud);
+
+/* client_vm_addrs: a VM's addresses from one entry of an agent's status reply. Takes the
+ * structured "ifaces" ([{"if": id or null, "net", "addr"}]) when the agent sends it; an older
+ * agent's "addrs" strings "IFID NET ADDR/LEN" are split as well as they can be (a net name
+ * with a space is then ambiguous). Sets *addrs (new array of "addr/len" strings) and *ifaces
+ * (new array of {"if", "net", "addr"}, entries without a known id left out). */
+void client_vm_addrs(const json_t *entry, json_t **addrs, json_t **ifaces);
 
 /* client_jstr: the string member key of o (a reply, an event), or NULL when o is not an
  * object or the member is missing or not a string. Borrowed from o. */

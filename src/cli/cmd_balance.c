@@ -181,6 +181,22 @@ drain_progress(client_call *call, const char *text, void *ud)
 	fprintf(stderr, "%s: %s\n", call->host, text);
 }
 
+/* drain_online: the drained host's agent went offline (its last will): the drain stopped
+ * there, nobody will answer; end the call at once instead of waiting for its timeout */
+static void
+drain_online(const char *host, bool online, void *ud)
+{
+	client_call *call = ud;
+
+	if (!online && call != NULL && !call->done && strcmp(host, call->host) == 0) {
+		g_autofree char *why = g_strdup_printf("host '%s' went offline during the drain "
+		    "(its agent stopped or lost its broker connection): the drain ended there, VMs "
+		    "may be left on it", host);
+
+		client_call_abandon(call, why);
+	}
+}
+
 int
 cmd_drain(int argc, char **argv)
 {
@@ -227,6 +243,8 @@ cmd_drain(int argc, char **argv)
 	if (optind != argc - 1)
 		return out_usage("drain", "one HOST expected");
 	host = argv[optind];
+	if ((rc = out_check_name("drain", "host", host, true)) != 0)
+		return rc;
 	if ((rc = conn_open(&k, config, true, false)) >= 0) {
 		session_clear(&k);
 		return rc;
@@ -240,7 +258,10 @@ cmd_drain(int argc, char **argv)
 		timeout_s = k.conf->timeout_s;
 	call = client_call_start(k.c, host, json_pack("{s:s, s:b}", "op", "drain", "cancel",
 	    cancel), (int)timeout_s * 1000, &pending, json ? NULL : drain_progress, NULL, NULL);
+	k.c->on_online = drain_online;
+	k.c->on_online_ud = call;
 	client_wait_calls(&pending, NULL, -1);
+	k.c->on_online = NULL;
 	if (json && call->reply != NULL) {
 		if (out_json_print(call->reply, stdout) < 0)
 			rc = CLI_FAIL;

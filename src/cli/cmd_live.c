@@ -50,6 +50,21 @@ op_request(const char *op)
 	return json_pack("{s:s}", "op", op);
 }
 
+/* request_fits: whether request j fits one message (PROTO_MAX_MESSAGE); says why not, as
+ * "<what>: request of N MiB exceeds the limit of M MiB" */
+static bool
+request_fits(const char *what, const json_t *j)
+{
+	g_autofree char *s = json_dumps(j, JSON_COMPACT);
+	size_t len = s != NULL ? strlen(s) : 0;
+
+	if (len <= PROTO_MAX_MESSAGE)
+		return true;
+	out_err("%s: request of %.1f MiB exceeds the limit of %d MiB", what,
+	    (double)len / 1048576.0, PROTO_MAX_MESSAGE >> 20);
+	return false;
+}
+
 /* ---- what runs where now: "status" rpc to every live host ---- */
 
 typedef struct {
@@ -60,6 +75,7 @@ typedef struct {
 	json_t *addrs;		/* array of "addr/len" strings (owned) */
 	json_t *ifaces;		/* array of {"if", "net", "addr"} (owned) */
 	bool stored;		/* status rows: the store knows the VM */
+	char *sc_state;		/* status rows: the store's state of its scenario, or NULL */
 } vm_where;
 
 static void
@@ -71,40 +87,10 @@ vm_where_free(vm_where *w)
 	g_free(w->vm);
 	g_free(w->host);
 	g_free(w->state);
+	g_free(w->sc_state);
 	json_decref(w->addrs);
 	json_decref(w->ifaces);
 	g_free(w);
-}
-
-/* collect_addrs: the VM's addresses from a status entry's "addrs": the agent lists them as
- * "IFID NET ADDR/LEN" (from the domain's metadata); plain "ADDR/LEN" strings are taken too.
- * Sets *addrs (plain addresses) and *ifaces ({"if", "net", "addr"} when known), new. */
-static void
-collect_addrs(const json_t *o, json_t **addrs, json_t **ifaces)
-{
-	json_t *a = json_object_get(o, "addrs"), *v;
-	size_t i;
-
-	*addrs = json_array();
-	*ifaces = json_array();
-	json_array_foreach(a, i, v) {
-		g_auto(GStrv) f = NULL;
-
-		if (!json_is_string(v))
-			continue;
-		f = g_strsplit(json_string_value(v), " ", 3);
-		if (g_strv_length(f) == 3) {
-			char *end;
-			long id = strtol(f[0], &end, 10);
-
-			json_array_append_new(*addrs, json_string(f[2]));
-			if (*end == '\0' && end != f[0])
-				json_array_append_new(*ifaces, json_pack("{s:i, s:s, s:s}", "if",
-				    (int)id, "net", f[1], "addr", f[2]));
-		} else {
-			json_array_append(*addrs, v);
-		}
-	}
 }
 
 typedef struct {
@@ -139,7 +125,7 @@ status_done(client_call *call, void *ud)
 		w->host = g_strdup(call->host);
 		w->state = g_strdup(client_jstr(o, "state") != NULL ? client_jstr(o, "state") :
 		    "unknown");
-		collect_addrs(o, &w->addrs, &w->ifaces);
+		client_vm_addrs(o, &w->addrs, &w->ifaces);
 		g_ptr_array_add(sc->where, w);
 	}
 }
@@ -242,10 +228,13 @@ cmd_hosts(int argc, char **argv)
 			json_t *cpus = h->cpus == (double)(json_int_t)h->cpus ?
 			    json_integer((json_int_t)h->cpus) : json_real(h->cpus);
 
-			json_array_append_new(arr, json_pack("{s:s, s:b, s:o, s:f, s:I, s:I, s:i, s:o}",
+			json_array_append_new(arr, json_pack("{s:s, s:b, s:o, s:f, s:I, s:I, s:I, s:I,"
+			    " s:i, s:o}",
 			    "host", h->name, "online", client_host_live(h), "cpus", cpus,
 			    "load", h->load, "mem_total_mib", (json_int_t)h->mem_total_mib,
-			    "mem_used_mib", (json_int_t)h->mem_used_mib, "vms", h->nvms,
+			    "mem_used_mib", (json_int_t)h->mem_used_mib,
+			    "mem_promised_mib", (json_int_t)h->mem_promised_mib,
+			    "mem_reserve_mib", (json_int_t)h->mem_reserve_mib, "vms", h->nvms,
 			    "fabric_addr", out_json_str(h->fabric_addr)));
 		}
 		json_object_set_new(root, "hosts", arr);
@@ -286,10 +275,13 @@ static const char deploy_help[] =
 "\n"
 "Validate a VNX 2.0 scenario, split it over the live hosts, record the allocations\n"
 "(VNIs, MACs, addresses) in the store and send every host its part in parallel. Each\n"
-"host's progress is printed on stderr as it arrives. When any host fails, stops\n"
-"answering or goes offline, or nube is interrupted (SIGINT, SIGTERM), the whole\n"
-"deployment is rolled back on every host and forgotten by the store. On success the\n"
-"placement is printed as by 'nube plan'.\n"
+"host's progress (with its agent's warnings) is printed on stderr as it arrives. A\n"
+"host's free memory is its capacity less the larger of its used memory and the memory\n"
+"promised to its VMs plus its reserve. When any host fails, stops answering or goes\n"
+"offline, or nube is interrupted (SIGINT, SIGTERM), the whole deployment is rolled back\n"
+"on every host and forgotten by the store; when a host cannot be rolled back, or the\n"
+"broker is lost, the store keeps it as \"failed\" with its allocations until 'nube\n"
+"undeploy --force'. On success the placement and the warnings are printed.\n"
 "\n"
 "  -a, --algorithm A         round-robin, weighted-round-robin, least-loaded or graph\n"
 "                            (default " CLI_DEFAULT_ALGORITHM ")\n"
@@ -307,9 +299,18 @@ static const char deploy_help[] =
 typedef struct {
 	GHashTable *targets;	/* host name -> client_call* (deploy) */
 	bool failed;
-	char *why;		/* first failure: "host 'h': ..." */
+	char *why;		/* first failure: "host 'h': ...", or the broker's loss */
 	bool quiet;
+	const char *url;	/* the broker's, borrowed from the config */
+	bool broker_lost;	/* the connection to the broker dropped during the deploy */
+	GHashTable *gone;	/* hosts whose offline message is waiting for its verdict */
+	guint gone_timer;	/* the wait for that verdict, 0 when none */
+	json_t *warnings;	/* [{"host", "warning"}] from the agents' replies */
 } deploy_run;
+
+/* how long an agent's offline message waits before it is blamed: a broker shutting down
+ * publishes every agent's last will just before it closes the connection */
+#define OFFLINE_VERDICT_MS	1500
 
 static void
 deploy_fail(deploy_run *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -340,11 +341,45 @@ static void
 deploy_done(client_call *call, void *ud)
 {
 	deploy_run *r = ud;
+	json_t *w = json_object_get(call->reply, "warnings"), *v;
+	size_t i, nw = 0;
 
+	json_array_foreach(w, i, v) {
+		if (!json_is_string(v))
+			continue;
+		json_array_append_new(r->warnings, json_pack("{s:s, s:O}", "host", call->host,
+		    "warning", v));
+		nw++;
+	}
 	if (call->ok)
-		fprintf(stderr, "%s: done\n", call->host);
+		fprintf(stderr, nw ? "%s: done (%zu warning%s)\n" : "%s: done\n", call->host, nw,
+		    nw == 1 ? "" : "s");
 	else
 		deploy_fail(r, "host '%s': %s", call->host, call->error);
+}
+
+/* offline_verdict: the broker is still there, so the hosts that went offline lost their
+ * agent (its last will fired): end their calls */
+static gboolean
+offline_verdict(gpointer ud)
+{
+	deploy_run *r = ud;
+	GHashTableIter it;
+	gpointer k;
+
+	r->gone_timer = 0;
+	if (r->broker_lost)
+		return G_SOURCE_REMOVE;
+	g_hash_table_iter_init(&it, r->gone);
+	while (g_hash_table_iter_next(&it, &k, NULL)) {
+		client_call *call = g_hash_table_lookup(r->targets, k);
+
+		if (call != NULL && !call->done)
+			client_call_abandon(call, "its agent went offline during the deployment "
+			    "(its last will fired)");
+	}
+	g_hash_table_remove_all(r->gone);
+	return G_SOURCE_REMOVE;
 }
 
 static void
@@ -353,8 +388,31 @@ deploy_online(const char *host, bool online, void *ud)
 	deploy_run *r = ud;
 	client_call *call = g_hash_table_lookup(r->targets, host);
 
-	if (!online && call != NULL && !call->done)
-		client_call_abandon(call, "went offline during the deployment");
+	if (online) {
+		g_hash_table_remove(r->gone, host);
+		return;
+	}
+	if (call == NULL || call->done)
+		return;
+	g_hash_table_add(r->gone, g_strdup(host));
+	if (r->gone_timer == 0)
+		r->gone_timer = g_timeout_add(OFFLINE_VERDICT_MS, offline_verdict, r);
+}
+
+/* deploy_bus: the connection to the broker dropped: that, not the hosts, is what failed */
+static void
+deploy_bus(bus *b, bool connected, void *ud)
+{
+	deploy_run *r = ud;
+
+	(void)b;
+	if (connected || r->targets == NULL || r->broker_lost)
+		return;
+	r->broker_lost = true;
+	g_free(r->why);
+	r->why = g_strdup_printf("lost the broker at %s: the connection closed during the "
+	    "deployment", r->url);
+	r->failed = true;
 }
 
 /* on_signal: SIGINT/SIGTERM during a deploy roll it back instead of leaving parts behind */
@@ -394,9 +452,10 @@ check_restriction_hosts(const restrictions *r, client *c, diag *d)
 	}
 }
 
-/* rollback: undeploy on every given host that is still online, wait for the answers */
+/* rollback: undeploy on every given host that is still online, wait for the answers.
+ * Appends to left (g_free'd strings) every host not confirmed clean. */
 static void
-rollback(session *l, const char *scenario, GPtrArray *hosts, int timeout_ms)
+rollback(session *l, const char *scenario, GPtrArray *hosts, int timeout_ms, GPtrArray *left)
 {
 	int pending = 0;
 	GPtrArray *calls = g_ptr_array_new();
@@ -407,6 +466,7 @@ rollback(session *l, const char *scenario, GPtrArray *hosts, int timeout_ms)
 
 		if (ch == NULL || !ch->online) {
 			fprintf(stderr, "%s: offline, cannot roll back there now\n", h);
+			g_ptr_array_add(left, g_strdup(h));
 			continue;
 		}
 		g_ptr_array_add(calls, client_call_start(l->c, h,
@@ -417,10 +477,12 @@ rollback(session *l, const char *scenario, GPtrArray *hosts, int timeout_ms)
 	for (guint i = 0; i < calls->len; i++) {
 		client_call *call = calls->pdata[i];
 
-		if (call->ok)
+		if (call->ok) {
 			fprintf(stderr, "%s: rolled back\n", call->host);
-		else
+		} else {
 			fprintf(stderr, "%s: roll back failed: %s\n", call->host, call->error);
+			g_ptr_array_add(left, g_strdup(call->host));
+		}
 	}
 	g_ptr_array_unref(calls);
 }
@@ -446,6 +508,7 @@ cmd_deploy(int argc, char **argv)
 	g_autoptr(proto_deployment) dep = NULL;
 	g_autoptr(GPtrArray) live_hosts = NULL;
 	g_autoptr(GPtrArray) used = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) left = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GError) e = NULL;
 	g_autofree char *spec = NULL;
 	g_autofree plan_host *ph = NULL;
@@ -537,7 +600,8 @@ cmd_deploy(int argc, char **argv)
 
 		ph[i] = (plan_host){
 			.name = h->name, .cpus = h->cpus, .mem_mib = h->mem_total_mib,
-			.mem_used_mib = h->mem_used_mib, .load = h->load, .vms = h->nvms,
+			.mem_used_mib = h->mem_used_mib, .mem_promised_mib = h->mem_promised_mib,
+			.mem_reserve_mib = h->mem_reserve_mib, .load = h->load, .vms = h->nvms,
 			.online = true,
 		};
 	}
@@ -555,6 +619,10 @@ cmd_deploy(int argc, char **argv)
 	/* 4. every host with VMs gets the deployment in parallel; it picks its own part */
 	dep = proto_deployment_from_plan(s, p, spec, host_fabric, l.c);
 	run.targets = g_hash_table_new(g_str_hash, g_str_equal);
+	run.gone = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	run.warnings = json_array();
+	run.url = l.conf->url;
+	bus_on_connect(l.c->bus, deploy_bus, &run);
 	for (int h = 0; h < p->nhosts; h++) {
 		bool has = false;
 
@@ -566,7 +634,13 @@ cmd_deploy(int argc, char **argv)
 	{
 		json_t *dj = proto_deployment_to_json(dep);
 		int pending = 0;
+		json_auto_t *probe = json_pack("{s:s, s:s, s:O, s:i}", "op", "deploy", "scenario",
+		    s->name, "deployment", dj, "guest_timeout_s", timeout_s);
 
+		if (!request_fits("deploy", probe)) {	/* before any host hears of it */
+			json_decref(dj);
+			goto out;
+		}
 		l.c->on_online = deploy_online;
 		l.c->on_online_ud = &run;
 		sig_int = g_unix_signal_add(SIGINT, on_signal, &run);
@@ -588,14 +662,24 @@ cmd_deploy(int argc, char **argv)
 		client_wait_calls(&pending, &run.failed, -1);
 		if (run.failed) {
 			out_err("deploy failed: %s", run.why);
-			fprintf(stderr, "rolling back on %u host%s\n", used->len,
-			    used->len == 1 ? "" : "s");
+			if (!run.broker_lost)
+				fprintf(stderr, "rolling back on %u host%s\n", used->len,
+				    used->len == 1 ? "" : "s");
 			client_wait_calls(&pending, NULL, -1);
 		}
 		l.c->on_online = NULL;
+		if (run.gone_timer != 0)
+			g_source_remove(run.gone_timer);
+		run.gone_timer = 0;
 	}
 	if (run.failed) {
-		rollback(&l, s->name, used, UNDEPLOY_TIMEOUT_MS);
+		if (run.broker_lost) {
+			out_err("cannot roll back: the broker at %s is unreachable", l.conf->url);
+			for (guint i = 0; i < used->len; i++)
+				g_ptr_array_add(left, g_strdup(used->pdata[i]));
+		} else {
+			rollback(&l, s->name, used, UNDEPLOY_TIMEOUT_MS, left);
+		}
 		goto out;
 	}
 	g_source_remove(sig_int);
@@ -608,17 +692,24 @@ cmd_deploy(int argc, char **argv)
 		goto out;
 	}
 	{
-		g_autofree char *msg = g_strdup_printf("%u VMs on %u hosts, algorithm %s, %.1f s",
-		    s->vms->len, used->len, plan_algorithm_name(algo),
-		    (double)(now_ms() - t0) / 1000.0);
+		size_t nw = json_array_size(run.warnings), i;
+		g_autofree char *msg = g_strdup_printf("%u VMs on %u hosts, algorithm %s, %.1f s"
+		    "%s%.0zu%s", s->vms->len, used->len, plan_algorithm_name(algo),
+		    (double)(now_ms() - t0) / 1000.0, nw ? ", " : "", nw,
+		    nw == 0 ? "" : nw == 1 ? " warning" : " warnings");
+		json_t *w;
 
 		store_event(l.st, now_ms(), NULL, "deploy", s->name, NULL, msg, NULL);
 		fprintf(stderr, "deployed '%s': %s\n", s->name, msg);
+		json_array_foreach(run.warnings, i, w)
+			out_err("warning: host '%s': %s", client_jstr(w, "host"),
+			    client_jstr(w, "warning"));
 	}
 	reserved = false;
 	if (json) {
 		json_auto_t *j = out_plan_json(s, p);
 
+		json_object_set(j, "warnings", run.warnings);
 		rc = out_json_print(j, stdout) < 0 ? CLI_FAIL : CLI_OK;
 	} else {
 		out_plan_print(s, p, stdout);
@@ -630,7 +721,25 @@ out:
 	if (sig_term != 0)
 		g_source_remove(sig_term);
 	diag_print(d, stderr);
-	if (reserved) {
+	if (reserved && left->len > 0) {
+		/* some host may still run part of it (the roll back did not reach it, or the
+		 * broker went away while the agents deploy on): keep the allocations, never
+		 * hand its VNIs and MACs out again, until an undeploy finds the hosts clean */
+		g_autoptr(GString) hl = g_string_new(NULL);
+		g_autofree char *msg = NULL;
+
+		for (guint i = 0; i < left->len; i++)
+			g_string_append_printf(hl, "%s'%s'", i ? ", " : "", (char *)left->pdata[i]);
+		msg = g_strdup_printf("%s; not rolled back on %s: allocations kept", run.why != NULL ?
+		    run.why : "deploy failed", hl->str);
+		store_set_state(l.st, s->name, "failed", NULL);
+		store_event(l.st, now_ms(), NULL, "deploy-failed", s->name, NULL, msg, NULL);
+		out_err("'%s' stays in the store as 'failed' with its allocations: host%s %s may "
+		    "still run parts of it", s->name, left->len == 1 ? "" : "s", hl->str);
+		out_err("when %s, run 'nube undeploy --force %s' to clean the hosts and free them",
+		    run.broker_lost ? "the broker is back" : left->len == 1 ? "that host is back" :
+		    "those hosts are back", s->name);
+	} else if (reserved) {
 		g_autoptr(GError) e2 = NULL;
 
 		if (store_delete(l.st, s->name, &e2) < 0)
@@ -639,9 +748,14 @@ out:
 			store_event(l.st, now_ms(), NULL, "deploy-failed", s->name, NULL, run.why,
 			    NULL);
 	}
+	if (run.gone_timer != 0)
+		g_source_remove(run.gone_timer);
 	session_clear(&l);
 	if (run.targets != NULL)
 		g_hash_table_unref(run.targets);
+	if (run.gone != NULL)
+		g_hash_table_unref(run.gone);
+	json_decref(run.warnings);
 	g_free(run.why);
 	return rc;
 }
@@ -870,6 +984,9 @@ cmd_exec(int argc, char **argv)
 	name = argv[optind];
 	if (cmd == NULL)
 		seq = argv[optind + 1];
+	if ((rc = out_check_name("exec", "scenario", name, false)) != 0 ||
+	    (only != NULL && (rc = out_check_name("exec", "vm", only, false)) != 0))
+		return rc;
 
 	if ((rc = session_open_conf(&l, config)) >= 0)
 		goto out;
@@ -1086,6 +1203,8 @@ cmd_undeploy(int argc, char **argv)
 	if (optind != argc - 1)
 		return out_usage("undeploy", "one SCENARIO name expected");
 	name = argv[optind];
+	if ((rc = out_check_name("undeploy", "scenario", name, false)) != 0)
+		return rc;
 
 	if ((rc = session_open_conf(&l, config)) >= 0 || (rc = session_open_store(&l)) >= 0)
 		goto out;
@@ -1183,7 +1302,8 @@ static const char status_help[] =
 "usage: nube status [SCENARIO] [--json] [--config FILE]\n"
 "\n"
 "Show where every VM of the deployed scenarios (or of SCENARIO) runs now, as the hosts\n"
-"report it, joined with the store: a VM the store knows but no host runs is \"missing\"\n"
+"report it, joined with the store (column \"stored\": the scenario's state there, e.g.\n"
+"deploying, deployed, failed): a VM the store knows but no host runs is \"missing\"\n"
 "(\"unknown\" when the host it was placed on did not answer); a VM a host runs that\n"
 "the store does not know is listed as well.\n"
 "\n"
@@ -1193,9 +1313,10 @@ static const char status_help[] =
 "\n"
 "Exit status: 0 shown, 1 SCENARIO unknown, 2 bad command line, 3 broker unreachable.\n";
 
-/* row_from_where: a status row: a copy of w (free with vm_where_free) */
+/* row_from_where: a status row: a copy of w (free with vm_where_free); sc_state is the
+ * store's state of its scenario (NULL when the store does not know it) */
 static vm_where *
-row_from_where(const vm_where *w, bool stored)
+row_from_where(const vm_where *w, const char *sc_state)
 {
 	vm_where *r = g_new0(vm_where, 1);
 
@@ -1205,7 +1326,8 @@ row_from_where(const vm_where *w, bool stored)
 	r->state = g_strdup(w->state);
 	r->addrs = json_incref(w->addrs);
 	r->ifaces = json_incref(w->ifaces);
-	r->stored = stored;
+	r->stored = sc_state != NULL;
+	r->sc_state = g_strdup(sc_state);
 	return r;
 }
 
@@ -1219,7 +1341,8 @@ cmd_status(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const heads[] = { "scenario", "vm", "host", "state", "addresses" };
+	static const char *const heads[] = { "scenario", "stored", "vm", "host", "state",
+	    "addresses" };
 	const char *config = NULL, *only = NULL;
 	g_autoptr(GError) e = NULL;
 	g_autoptr(GPtrArray) list = NULL;
@@ -1228,6 +1351,7 @@ cmd_status(int argc, char **argv)
 	g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(
 	    (GDestroyNotify)vm_where_free);
 	g_autoptr(GHashTable) used = g_hash_table_new(g_direct_hash, g_direct_equal);
+	json_auto_t *scen = json_array();
 	bool json = false, known = false;
 	int ch, rc;
 	session l = { 0 };
@@ -1251,6 +1375,8 @@ cmd_status(int argc, char **argv)
 		return out_usage("status", "at most one SCENARIO");
 	if (optind == argc - 1)
 		only = argv[optind];
+	if (only != NULL && (rc = out_check_name("status", "scenario", only, false)) != 0)
+		return rc;
 
 	if ((rc = session_open_conf(&l, config)) >= 0 || (rc = session_open_store(&l)) >= 0)
 		goto out;
@@ -1276,6 +1402,14 @@ cmd_status(int argc, char **argv)
 		if (only != NULL && strcmp(ss->name, only) != 0)
 			continue;
 		known = true;
+		json_array_append_new(scen, json_pack("{s:s, s:s}", "scenario", ss->name, "state",
+		    ss->state));
+		if (!json && strcmp(ss->state, "deploying") == 0)
+			out_err("note: '%s' is being deployed, or its deploy was interrupted (then "
+			    "'nube undeploy --force %s')", ss->name, ss->name);
+		else if (!json && strcmp(ss->state, "failed") == 0)
+			out_err("note: '%s' failed: its hosts may still run parts of it ('nube "
+			    "undeploy %s' cleans them)", ss->name, ss->name);
 		s = scenario_parse_memory(ss->spec, strlen(ss->spec), ss->name, d);
 		placed = store_placements(l.st, ss->name, NULL);
 		for (guint k = 0; s != NULL && k < s->vms->len; k++) {
@@ -1286,7 +1420,7 @@ cmd_status(int argc, char **argv)
 				vm_where *w = where->pdata[m];
 
 				if (strcmp(w->scenario, ss->name) == 0 && strcmp(w->vm, vm->name) == 0) {
-					g_ptr_array_add(rows, row_from_where(w, true));
+					g_ptr_array_add(rows, row_from_where(w, ss->state));
 					g_hash_table_add(used, w);
 					any = true;
 				}
@@ -1304,6 +1438,7 @@ cmd_status(int argc, char **argv)
 				r->addrs = json_array();
 				r->ifaces = json_array();
 				r->stored = true;
+				r->sc_state = g_strdup(ss->state);
 				g_ptr_array_add(rows, r);
 			}
 		}
@@ -1315,7 +1450,7 @@ cmd_status(int argc, char **argv)
 		if (g_hash_table_contains(used, w) || (only != NULL && strcmp(w->scenario, only) != 0))
 			continue;
 		known = true;
-		g_ptr_array_add(rows, row_from_where(w, false));
+		g_ptr_array_add(rows, row_from_where(w, NULL));
 	}
 	if (only != NULL && !known) {
 		out_err("scenario '%s' is not deployed and no host runs any of its VMs", only);
@@ -1329,15 +1464,16 @@ cmd_status(int argc, char **argv)
 		for (guint i = 0; i < rows->len; i++) {
 			vm_where *r = rows->pdata[i];
 
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s, s:O, s:O, s:b}",
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s, s:O, s:O, s:b, s:o}",
 			    "scenario", r->scenario, "vm", r->vm, "host", out_json_str(r->host),
 			    "state", r->state, "addrs", r->addrs, "ifaces", r->ifaces,
-			    "stored", r->stored));
+			    "stored", r->stored, "scenario_state", out_json_str(r->sc_state)));
 		}
+		json_object_set_new(root, "scenarios", json_incref(scen));
 		json_object_set_new(root, "vms", arr);
 		rc = out_json_print(root, stdout) < 0 ? CLI_FAIL : CLI_OK;
 	} else {
-		g_autoptr(out_table) t = out_table_new(5, heads);
+		g_autoptr(out_table) t = out_table_new(6, heads);
 
 		for (guint i = 0; i < rows->len; i++) {
 			vm_where *r = rows->pdata[i];
@@ -1350,8 +1486,8 @@ cmd_status(int argc, char **argv)
 			json_array_foreach(r->addrs, k, v)
 				g_string_append_printf(a, "%s%s", a->len ? "," : "",
 				    json_string_value(v));
-			out_table_addv(t, r->scenario, r->vm, r->host, st,
-			    a->len ? a->str : NULL);
+			out_table_addv(t, r->scenario, r->sc_state != NULL ? r->sc_state : "no",
+			    r->vm, r->host, st, a->len ? a->str : NULL);
 		}
 		out_table_print(t, stdout);
 		rc = CLI_OK;

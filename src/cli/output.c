@@ -154,6 +154,17 @@ out_usage(const char *cmd, const char *msg)
 }
 
 int
+out_check_name(const char *cmd, const char *what, const char *name, bool host)
+{
+	const char *why = host ? sc_host_name_check(name) : sc_name_check(name);
+
+	if (why == NULL)
+		return 0;
+	out_err("%s: %s name '%s' %s", cmd, what, name != NULL ? name : "", why);
+	return CLI_USAGE;
+}
+
+int
 out_not_built(const char *name, int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {

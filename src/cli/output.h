@@ -47,6 +47,10 @@ void out_err(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
  * line) and "Try 'nube CMD --help'." on stderr. Returns CLI_USAGE. */
 int out_usage(const char *cmd, const char *msg);
 
+/* out_check_name: 0 when name follows the name rule (sc_name_check, or sc_host_name_check
+ * when host), else "nube: CMD: WHAT name 'NAME' WHY" on stderr and CLI_USAGE */
+int out_check_name(const char *cmd, const char *what, const char *name, bool host);
+
 /* out_not_built: what command name does in a nube built without it: with -h/--help among
  * argv[1..argc-1] says so on stdout (CLI_OK), else "nube: 'NAME' needs the agent part (not
  * built)" on stderr (CLI_USAGE) */

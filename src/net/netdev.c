@@ -503,6 +503,23 @@ GPtrArray *netdev_list(netdev *n, GError **err)
 	return out;
 }
 
+GPtrArray *netdev_unused(const GPtrArray *present, const GPtrArray *used)
+{
+	GPtrArray *out = g_ptr_array_new();
+
+	for (guint i = 0; present != NULL && i < present->len; i++) {
+		netdev_info *ni = present->pdata[i];
+		bool in_use = false;
+
+		for (guint k = 0; used != NULL && k + 1 < used->len && !in_use; k += 2)
+			in_use = g_strcmp0(used->pdata[k], ni->scenario) == 0 &&
+			    g_strcmp0(used->pdata[k + 1], ni->net) == 0;
+		if (!in_use)
+			g_ptr_array_add(out, ni);
+	}
+	return out;
+}
+
 int netdev_mtu_of_addr(netdev *n, const char *local_addr)
 {
 	struct nl_addr *want = NULL;

@@ -33,6 +33,11 @@ void netdev_info_free(netdev_info *i);
 /* netdev_list: every nube net present in the kernel (from bridge ifalias), new array */
 GPtrArray *netdev_list(netdev *n, GError **err);
 
+/* netdev_unused: the nets of present (netdev_info*) that no entry of used names; used holds
+ * scenario and net names alternately (used->len even). Pure. Returns a new array of pointers
+ * borrowed from present (g_ptr_array_unref it), empty when every net is used. */
+GPtrArray *netdev_unused(const GPtrArray *present, const GPtrArray *used);
+
 /* netdev_mtu_of_addr: MTU of the link holding local_addr (fabric), -1 when not found */
 int netdev_mtu_of_addr(netdev *n, const char *local_addr);
 

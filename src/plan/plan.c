@@ -670,14 +670,36 @@ setup_hypergraph(pctx *c)
 
 /* ---------- host state ---------- */
 
+uint64_t
+plan_host_free_mem(const plan_host *h)
+{
+	uint64_t taken = MAX(h->mem_used_mib, h->mem_promised_mib + h->mem_reserve_mib);
+
+	return h->mem_mib > taken ? h->mem_mib - taken : 0;
+}
+
+/* mem_text: "N MiB free" plus, for a live host with promises or a reserve, where the rest
+ * went: "(of M MiB: P promised to VMs, R reserved, U used)"; new string */
+static char *
+mem_text(const pctx *c, int h)
+{
+	const plan_host *ph = &c->hosts[h];
+
+	if (ph->mem_promised_mib == 0 && ph->mem_reserve_mib == 0)
+		return g_strdup_printf("%" G_GINT64_FORMAT " MiB free", c->free_mem[h]);
+	return g_strdup_printf("%" G_GINT64_FORMAT " MiB free (of %" G_GUINT64_FORMAT " MiB: %"
+	    G_GUINT64_FORMAT " promised to VMs, %" G_GUINT64_FORMAT " reserved, %"
+	    G_GUINT64_FORMAT " used)", c->free_mem[h], ph->mem_mib, ph->mem_promised_mib,
+	    ph->mem_reserve_mib, ph->mem_used_mib);
+}
+
 static void
 state_reset(pctx *c)
 {
 	for (int h = 0; h < c->nhosts; h++) {
 		const plan_host *ph = &c->hosts[h];
 
-		c->free_mem[h] = ph->mem_mib > ph->mem_used_mib ?
-		    (int64_t)(ph->mem_mib - ph->mem_used_mib) : 0;
+		c->free_mem[h] = (int64_t)plan_host_free_mem(ph);
 		if (ph->max_vms > 0)
 			c->free_slots[h] = ph->max_vms > ph->vms ? ph->max_vms - ph->vms : 0;
 		else
@@ -738,9 +760,9 @@ explain_unplaceable(const pctx *c, int u, diag *d)
 	g_string_append_printf(m, "plan: cannot place %s: ", what);
 	if (c->unit_pin[u] >= 0) {
 		int h = c->unit_pin[u];
+		g_autofree char *mt = mem_text(c, h);
 
-		g_string_append_printf(m, "host '%s' has %" G_GINT64_FORMAT " MiB free", c->hosts[h].name,
-		    c->free_mem[h]);
+		g_string_append_printf(m, "host '%s' has %s", c->hosts[h].name, mt);
 		if (c->hosts[h].max_vms > 0)
 			g_string_append_printf(m, " and %" G_GINT64_FORMAT " VM slots (max_vms %d)",
 			    c->free_slots[h], c->hosts[h].max_vms);
@@ -755,10 +777,11 @@ explain_unplaceable(const pctx *c, int u, diag *d)
 
 		if (!ph->online)
 			g_string_append_printf(why, "host '%s' is offline", ph->name);
-		else if (c->free_mem[h] < (int64_t)c->unit_mem[u])
-			g_string_append_printf(why, "host '%s' has %" G_GINT64_FORMAT " MiB free",
-			    ph->name, c->free_mem[h]);
-		else if (c->free_slots[h] < c->unit_nvms[u])
+		else if (c->free_mem[h] < (int64_t)c->unit_mem[u]) {
+			g_autofree char *mt = mem_text(c, h);
+
+			g_string_append_printf(why, "host '%s' has %s", ph->name, mt);
+		} else if (c->free_slots[h] < c->unit_nvms[u])
 			g_string_append_printf(why, "host '%s' has %" G_GINT64_FORMAT
 			    " VM slots free (max_vms %d)", ph->name, c->free_slots[h], ph->max_vms);
 		else
@@ -822,9 +845,26 @@ check_totals(pctx *c, diag *d)
 		return -1;
 	}
 	if (need > have) {
+		g_autoptr(GString) m = g_string_new(NULL);
+		int listed = 0;
+
+		for (int h = 0; h < c->nhosts; h++) {
+			g_autofree char *mt = NULL;
+
+			if (!c->hosts[h].online)
+				continue;
+			if (listed == EXPLAIN_MAX) {
+				g_string_append(m, ", ...");
+				break;
+			}
+			mt = mem_text(c, h);
+			g_string_append_printf(m, "%shost '%s' has %s", listed ? ", " : "",
+			    c->hosts[h].name, mt);
+			listed++;
+		}
 		diag_error(d, NULL, 0, "plan: scenario '%s' needs %" G_GUINT64_FORMAT " MiB but the "
-		    "%d online hosts have %" G_GUINT64_FORMAT " MiB free", c->s->name ? c->s->name : "",
-		    need, c->nonline, have);
+		    "%d online hosts have %" G_GUINT64_FORMAT " MiB free: %s",
+		    c->s->name ? c->s->name : "", need, c->nonline, have, m->str);
 		return -1;
 	}
 	if ((int64_t)c->nvms > slots) {

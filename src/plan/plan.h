@@ -15,6 +15,8 @@ typedef struct {
 	double cpus;		/* CPU capacity (count or EDIV weight) */
 	uint64_t mem_mib;	/* total memory */
 	uint64_t mem_used_mib;	/* already used (live hosts), 0 from a file */
+	uint64_t mem_promised_mib;	/* configured memory of the VMs already there (live) */
+	uint64_t mem_reserve_mib;	/* kept for the host itself, never given to VMs */
 	double load;		/* 0..1 current CPU load */
 	int max_vms;		/* 0 = unlimited */
 	int vms;		/* VMs already running there */
@@ -48,8 +50,13 @@ typedef struct {
 	GPtrArray *vm_mgmt_addr;/* [nvms] of char* "a.b.c.d/len", NULL when mgmt none */
 } plan;
 
+/* plan_host_free_mem: memory a host can still give to new VMs: mem_mib minus the larger
+ * of mem_used_mib and mem_promised_mib + mem_reserve_mib (guests may use all they were
+ * promised later, so what they use now is not what is free); 0 when nothing is left. */
+uint64_t plan_host_free_mem(const plan_host *h);
+
 /* plan_partition: place every VM of s on one of hosts[0..nhosts) honouring r (may be NULL)
- * and capacity (memory: sum of VM mem <= mem_mib - mem_used_mib; max_vms counting vms
+ * and capacity (memory: sum of VM mem <= plan_host_free_mem; max_vms counting vms
  * already there; offline hosts are never used). Returns a new plan (free with plan_free)
  * or NULL with the reason(s) in d (which constraint or host is the obstacle).
  * The scenario and restrictions must have been validated. Deterministic for equal input. */

@@ -1,10 +1,14 @@
 /* bus: MQTT 5 client (libmosquitto, non-threaded) driven by a GLib main context */
 #include "proto/bus.h"
 #include "proto/proto.h"
+#include "proto/topic.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include <glib-unix.h>
 #include <mosquitto.h>
@@ -25,6 +29,7 @@ typedef struct {
 typedef struct {
 	bus *b;
 	char *corr;		/* hex of the correlation bytes, key in b->reqs */
+	char *reply_topic;	/* the only topic its reply may come on (names the target host) */
 	bus_reply_cb cb;
 	void *ud;
 	int timeout_ms;
@@ -43,7 +48,8 @@ struct bus {
 	int port;
 	int keepalive;
 	char *client_id;
-	char *reply_topic;
+	char *user;		/* <user> of the reply topics (bus_opts.reply_user) */
+	char *reply_sub;	/* nube/v1/reply/<user>/<client-id>/+ */
 	bool connected;
 	bool down;		/* no usable socket: waiting for the retry timer */
 	bool refused;		/* last CONNACK was a refusal (e.g. not authorised) */
@@ -55,6 +61,10 @@ struct bus {
 	GIOCondition io_cond;
 	GSource *misc;
 	GSource *retry;
+	GSource *probe;		/* watch of the TCP probe of a connect attempt (see bus_retry_cb) */
+	int probe_fd;
+	struct addrinfo *probe_ai;	/* the broker's addresses (freeaddrinfo) */
+	struct addrinfo *probe_next;	/* the next one to try */
 	GPtrArray *subs;	/* of bus_sub* */
 	GPtrArray *hooks;	/* of bus_hook* */
 	GHashTable *reqs;	/* corr hex -> bus_req* */
@@ -63,6 +73,7 @@ struct bus {
 
 static void bus_update_watch(bus *b);
 static void bus_down(bus *b, const char *why);
+static void bus_probe_stop(bus *b);
 
 G_DEFINE_QUARK(nube-bus-error-quark, bus_error)
 #define BUS_ERROR bus_error_quark()
@@ -86,6 +97,7 @@ bus_req_free(gpointer p)
 		g_source_unref(r->timer);
 	}
 	g_free(r->corr);
+	g_free(r->reply_topic);
 	g_free(r);
 }
 
@@ -178,7 +190,7 @@ on_connect(struct mosquitto *m, void *ud, int rc, int flags, const mosquitto_pro
 	b->refused = false;
 	b->backoff_s = BUS_BACKOFF_MIN_S;
 	g_clear_pointer(&b->last_error, g_free);
-	mosquitto_subscribe_v5(b->m, NULL, b->reply_topic, 1, 0, NULL);
+	mosquitto_subscribe_v5(b->m, NULL, b->reply_sub, 1, 0, NULL);
 	for (guint i = 0; i < b->subs->len; i++) {
 		bus_sub *s = g_ptr_array_index(b->subs, i);
 
@@ -231,6 +243,12 @@ bus_handle_reply(bus *b, const bus_msg *bm, const mosquitto_property *props)
 	r = g_hash_table_lookup(b->reqs, key);
 	if (r == NULL)
 		return;		/* late answer to a request that timed out */
+	if (strcmp(bm->topic, r->reply_topic) != 0) {
+		/* not from the host asked (the ACL lets only host h publish on .../<h>) */
+		g_debug("reply on '%s' to a request answered on '%s' ignored", bm->topic,
+		    r->reply_topic);
+		return;
+	}
 	j = json_loadb(bm->payload, (size_t)bm->len, 0, &jerr);
 	if (j == NULL || !json_is_object(j)) {
 		g_autofree char *msg = g_strdup_printf("malformed reply: %s",
@@ -270,6 +288,7 @@ on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg,
 	g_autofree void *corr = NULL;
 	uint16_t corr_len = 0;
 	bus_msg bm = { 0 };
+	bool match = false;
 
 	(void)m;
 	mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &resp, false);
@@ -281,7 +300,8 @@ on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg,
 	bm.correlation = corr;
 	bm.correlation_len = corr_len;
 	bm.retained = msg->retain;
-	if (g_strcmp0(msg->topic, b->reply_topic) == 0) {
+	if (mosquitto_topic_matches_sub(b->reply_sub, msg->topic, &match) == MOSQ_ERR_SUCCESS &&
+	    match) {
 		bus_handle_reply(b, &bm, props);
 		return;
 	}
@@ -297,23 +317,132 @@ on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg,
 
 /* ---- GLib integration ---- */
 
+/* Connecting. libmosquitto 2.0 sends MQTT 5 CONNECT properties (here the maximum packet
+ * size, so the broker never forwards a message larger than PROTO_MAX_PACKET) only from its
+ * blocking connect, which could stall the main loop for minutes on an unreachable broker.
+ * So a non-blocking TCP connect probes the broker first; once it got through, the blocking
+ * connect returns within a round trip. */
+
+static void
+bus_probe_close(bus *b)
+{
+	if (b->probe != NULL) {
+		g_source_destroy(b->probe);
+		g_source_unref(b->probe);
+		b->probe = NULL;
+	}
+	if (b->probe_fd >= 0) {
+		close(b->probe_fd);
+		b->probe_fd = -1;
+	}
+}
+
+static void
+bus_probe_stop(bus *b)
+{
+	bus_probe_close(b);
+	if (b->probe_ai != NULL)
+		freeaddrinfo(b->probe_ai);
+	b->probe_ai = b->probe_next = NULL;
+}
+
+static void
+bus_connect_mqtt(bus *b)
+{
+	mosquitto_property *props = NULL;
+	int rc;
+
+	mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, PROTO_MAX_PACKET);
+	rc = mosquitto_connect_bind_v5(b->m, b->host, b->port, b->keepalive, NULL, props);
+	mosquitto_property_free_all(&props);
+	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_CONN_PENDING) {
+		bus_set_error(b, "broker %s:%d: %s", b->host, b->port, mosq_err(rc));
+		bus_down(b, b->last_error);
+		return;
+	}
+	bus_update_watch(b);
+}
+
+static void bus_probe_next(bus *b);
+
+static gboolean
+bus_probe_cb(int fd, GIOCondition cond, gpointer p)
+{
+	bus *b = p;
+	int e = 0;
+	socklen_t l = sizeof e;
+
+	(void)cond;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
+		e = errno;
+	bus_probe_close(b);
+	if (e != 0) {
+		bus_set_error(b, "broker %s:%d: %s", b->host, b->port, g_strerror(e));
+		bus_probe_next(b);
+	} else {
+		bus_probe_stop(b);
+		bus_connect_mqtt(b);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+/* try the next address of the broker; when none is left, the connection is down with the
+ * last address's error */
+static void
+bus_probe_next(bus *b)
+{
+	while (b->probe_next != NULL) {
+		struct addrinfo *ai = b->probe_next;
+		int fd;
+
+		b->probe_next = ai->ai_next;
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0 || (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)) {
+			bus_set_error(b, "broker %s:%d: %s", b->host, b->port, g_strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		b->probe_fd = fd;
+		b->probe = g_unix_fd_source_new(fd, G_IO_OUT | G_IO_ERR | G_IO_HUP);
+		g_source_set_callback(b->probe, G_SOURCE_FUNC(bus_probe_cb), b, NULL);
+		g_source_attach(b->probe, b->ctx);
+		return;
+	}
+	bus_probe_stop(b);
+	bus_down(b, b->last_error);
+}
+
+/* start the probe of a connect attempt (the connection is down when it fails) */
+static void
+bus_probe_start(bus *b)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC };
+	g_autofree char *port = g_strdup_printf("%d", b->port);
+	int rc;
+
+	bus_probe_stop(b);
+	rc = getaddrinfo(b->host, port, &hints, &b->probe_ai);
+	if (rc != 0) {
+		b->probe_ai = NULL;
+		bus_set_error(b, "broker %s:%d: %s", b->host, b->port, gai_strerror(rc));
+		bus_down(b, b->last_error);
+		return;
+	}
+	b->probe_next = b->probe_ai;
+	bus_probe_next(b);
+}
+
 static gboolean
 bus_retry_cb(gpointer p)
 {
 	bus *b = p;
-	int rc;
 
 	g_source_unref(b->retry);
 	b->retry = NULL;
 	b->down = false;
 	b->attempt_us = g_get_monotonic_time();
-	rc = mosquitto_connect_async(b->m, b->host, b->port, b->keepalive);
-	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_CONN_PENDING) {
-		bus_set_error(b, "broker %s:%d: %s", b->host, b->port, mosq_err(rc));
-		bus_down(b, b->last_error);
-		return G_SOURCE_REMOVE;
-	}
-	bus_update_watch(b);
+	bus_probe_start(b);
 	return G_SOURCE_REMOVE;
 }
 
@@ -351,6 +480,7 @@ bus_down(bus *b, const char *why)
 		return;
 	b->down = true;
 	bus_drop_watch(b);
+	bus_probe_stop(b);
 	if (was) {
 		for (guint i = 0; i < b->hooks->len; i++) {
 			bus_hook *h = g_ptr_array_index(b->hooks, i);
@@ -422,7 +552,8 @@ bus_misc_cb(gpointer p)
 
 	if (b->down)
 		return G_SOURCE_CONTINUE;
-	mosquitto_loop_misc(b->m);
+	if (b->probe == NULL)	/* no mosquitto socket yet while probing */
+		mosquitto_loop_misc(b->m);
 	if (b->down)
 		return G_SOURCE_CONTINUE;
 	if (!b->connected && g_get_monotonic_time() - b->attempt_us >
@@ -432,7 +563,8 @@ bus_misc_cb(gpointer p)
 		bus_down(b, b->last_error);
 		return G_SOURCE_CONTINUE;
 	}
-	bus_update_watch(b);
+	if (b->probe == NULL)
+		bus_update_watch(b);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -521,6 +653,7 @@ bus_new(const bus_opts *o, GMainContext *ctx, GError **err)
 	b->ctx = ctx != NULL ? g_main_context_ref(ctx) : g_main_context_ref(g_main_context_default());
 	b->url = g_strdup(o->url);
 	b->io_fd = -1;
+	b->probe_fd = -1;
 	b->backoff_s = BUS_BACKOFF_MIN_S;
 	b->keepalive = o->keepalive_s > 0 ? o->keepalive_s : 10;
 	b->subs = g_ptr_array_new_with_free_func(bus_sub_free);
@@ -546,7 +679,15 @@ bus_new(const bus_opts *o, GMainContext *ctx, GError **err)
 		bus_free(b);
 		return NULL;
 	}
-	b->reply_topic = g_strdup_printf(PROTO_TOPIC_ROOT "reply/%s", b->client_id);
+	b->user = g_strdup(o->reply_user != NULL ? o->reply_user :
+	    o->username != NULL ? o->username : "anonymous");
+	if (!topic_level_ok(b->user)) {
+		g_set_error(err, BUS_ERROR, 1, "broker user name '%s' cannot be a topic level "
+		    "(empty, or holds '/', '+', '#' or a control character)", b->user);
+		bus_free(b);
+		return NULL;
+	}
+	b->reply_sub = topic_reply_sub(b->user, b->client_id);
 	b->m = mosquitto_new(b->client_id, true, b);
 	if (b->m == NULL) {
 		g_set_error(err, BUS_ERROR, 1, "mosquitto_new: %s", g_strerror(errno));
@@ -615,6 +756,7 @@ bus_free(bus *b)
 				break;
 	}
 	bus_drop_watch(b);
+	bus_probe_stop(b);
 	if (b->misc != NULL) {
 		g_source_destroy(b->misc);
 		g_source_unref(b->misc);
@@ -634,7 +776,8 @@ bus_free(bus *b)
 	g_free(b->url);
 	g_free(b->host);
 	g_free(b->client_id);
-	g_free(b->reply_topic);
+	g_free(b->user);
+	g_free(b->reply_sub);
 	g_free(b->last_error);
 	if (b->ctx != NULL)
 		g_main_context_unref(b->ctx);
@@ -723,6 +866,11 @@ bus_publish_props(bus *b, const char *topic, const void *payload, int len, int q
 		    b->host, b->port);
 		return -1;
 	}
+	if (len > PROTO_MAX_MESSAGE) {
+		g_set_error(err, BUS_ERROR, 3, "publish '%s': message of %.1f MiB exceeds the limit "
+		    "of %d MiB", topic, len / 1048576.0, PROTO_MAX_MESSAGE >> 20);
+		return -1;
+	}
 	rc = mosquitto_publish_v5(b->m, NULL, topic, len, payload, qos, retain, props);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		g_set_error(err, BUS_ERROR, 1, "publish '%s': %s", topic, mosq_err(rc));
@@ -760,23 +908,37 @@ bus_request(bus *b, const char *topic, json_t *j, int timeout_ms, bus_reply_cb c
 	unsigned char corr[16];
 	mosquitto_property *props = NULL;
 	g_autofree char *s = json_dumps(j, JSON_COMPACT);
+	g_autofree char *host = NULL, *reply_topic = NULL;
 	bus_req *r;
+	size_t len;
 	int rc;
 
 	if (s == NULL) {
 		g_set_error(err, BUS_ERROR, 1, "request '%s': cannot encode JSON", topic);
 		return -1;
 	}
+	if (topic_rpc_parse(topic, &host, NULL) < 0) {
+		g_set_error(err, BUS_ERROR, 1, "request '%s': not a host's rpc topic", topic);
+		return -1;
+	}
+	len = strlen(s);
+	if (len > PROTO_MAX_MESSAGE) {
+		g_set_error(err, BUS_ERROR, 3, "request of %.1f MiB exceeds the limit of %d MiB",
+		    (double)len / 1048576.0, PROTO_MAX_MESSAGE >> 20);
+		return -1;
+	}
+	reply_topic = topic_reply(b->user, b->client_id, host);
 	random_bytes(corr, sizeof corr);
-	mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC, b->reply_topic);
+	mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC, reply_topic);
 	mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, corr, sizeof corr);
-	rc = bus_publish_props(b, topic, s, (int)strlen(s), 1, false, props, err);
+	rc = bus_publish_props(b, topic, s, (int)len, 1, false, props, err);
 	mosquitto_property_free_all(&props);
 	if (rc < 0)
 		return -1;
 	r = g_new0(bus_req, 1);
 	r->b = b;
 	r->corr = hex_of(corr, sizeof corr);
+	r->reply_topic = g_steal_pointer(&reply_topic);
 	r->cb = cb;
 	r->ud = ud;
 	r->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
@@ -798,6 +960,14 @@ bus_reply(bus *b, const bus_msg *m, json_t *j, bool final, GError **err)
 	if (s == NULL) {
 		g_set_error(err, BUS_ERROR, 1, "reply: cannot encode JSON");
 		return -1;
+	}
+	if (strlen(s) > PROTO_MAX_MESSAGE) {	/* the requester gets an error, not silence */
+		double mib = (double)strlen(s) / 1048576.0;
+
+		g_free(s);
+		s = g_strdup_printf("{\"ok\":false,\"error\":\"reply of %.1f MiB exceeds the limit "
+		    "of %d MiB\"}", mib, PROTO_MAX_MESSAGE >> 20);
+		final = true;
 	}
 	if (m->correlation != NULL && m->correlation_len > 0)
 		mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, m->correlation,

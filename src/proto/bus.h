@@ -1,6 +1,7 @@
 /* bus: the MQTT 5 message bus over libmosquitto, driven by a GLib main loop; used by nubed and
- * the CLI alike: connect with credentials (+TLS), last will, retained publish, subscribe,
- * request/response with MQTT 5 response-topic + correlation-data, reconnect with back-off. */
+ * the CLI alike: connect with credentials (+TLS) announcing PROTO_MAX_PACKET as maximum packet
+ * size, last will, retained publish, subscribe, request/response with MQTT 5 response-topic +
+ * correlation-data, reconnect with back-off. */
 #ifndef NUBE_BUS_H
 #define NUBE_BUS_H
 
@@ -12,8 +13,11 @@ typedef struct bus bus;
 
 typedef struct {
 	char *url;		/* mqtt://host:port or mqtts://host:port */
-	char *username;
+	char *username;		/* one topic level (no '/', '+', '#') */
 	char *password;
+	char *reply_user;	/* <user> of the reply topics: NULL = username, or "anonymous"
+				 * without one (an agent gives its host name: the broker
+				 * user name it must have anyway) */
 	char *cafile;		/* TLS CA (mqtts), may be NULL */
 	char *client_id;	/* NULL = generated */
 	char *will_topic;	/* last will, may be NULL */
@@ -57,14 +61,17 @@ int bus_publish(bus *b, const char *topic, const char *payload, int len, int qos
     GError **err);
 int bus_publish_json(bus *b, const char *topic, json_t *j, int qos, bool retain, GError **err);
 
-/* bus_request: publish j on topic with a response topic (reply/<client-id>) and a fresh
- * correlation; cb gets progress and the final reply, or a timeout after timeout_ms of
- * silence (each progress message re-arms the timer). 0 or -1 + err. */
+/* bus_request: publish j on topic, a host's request topic nube/v1/host/<h>/rpc/<sender>,
+ * with the response topic nube/v1/reply/<user>/<client-id>/<h> and a fresh correlation; cb
+ * gets progress and the final reply — taken only from that topic, the one only host h may
+ * publish on — or a timeout after timeout_ms of silence (each progress message re-arms the
+ * timer). A request over PROTO_MAX_MESSAGE is refused ("request of N MiB exceeds the limit
+ * of M MiB"), as is any publish over it. 0 or -1 + err. */
 int bus_request(bus *b, const char *topic, json_t *j, int timeout_ms, bus_reply_cb cb, void *ud,
     GError **err);
 
 /* bus_reply: answer the request m (no-op when it has no response topic); final=false for
- * progress messages. */
+ * progress messages. A reply over PROTO_MAX_MESSAGE is replaced by a final error reply. */
 int bus_reply(bus *b, const bus_msg *m, json_t *j, bool final, GError **err);
 
 /* bus_msg_copy: deep copy of a received message, to answer it later (e.g. after a job ran in

@@ -166,27 +166,15 @@ proto_deployment_to_json(const proto_deployment *d)
 
 /* ---- from JSON (validated) ---- */
 
-#define NAME_MAX_LEN	255
-
-/* a name: non-empty string, printable, no '/' (it separates scenario and net in aliases) */
-static bool
-valid_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > NAME_MAX_LEN || !g_utf8_validate(s, -1, NULL))
-		return false;
-	for (const char *p = s; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == '/' || *p == 0x7f)
-			return false;
-	return true;
-}
+/* what get_str checks beyond "a string" */
+enum { PROTO_ANY, PROTO_NAME, PROTO_HOST };
 
 static const char *
-get_str(const json_t *o, const char *key, bool required, bool name, const char *where, diag *d,
+get_str(const json_t *o, const char *key, bool required, int name, const char *where, diag *d,
     bool *bad)
 {
 	const json_t *v = json_object_get(o, key);
+	const char *why;
 
 	if (v == NULL || json_is_null(v)) {
 		if (required) {
@@ -200,9 +188,9 @@ get_str(const json_t *o, const char *key, bool required, bool name, const char *
 		*bad = true;
 		return NULL;
 	}
-	if (name && !valid_name(json_string_value(v))) {
-		diag_error(d, NULL, 0, "%s: \"%s\" is not a valid name (empty, too long, control "
-		    "character or '/')", where, key);
+	if (name != PROTO_ANY && (why = name == PROTO_HOST ? sc_host_name_check(
+	    json_string_value(v)) : sc_name_check(json_string_value(v))) != NULL) {
+		diag_error(d, NULL, 0, "%s: \"%s\": '%s' %s", where, key, json_string_value(v), why);
 		*bad = true;
 		return NULL;
 	}
@@ -253,9 +241,9 @@ vm_from_json(const json_t *o, size_t idx, diag *d)
 		diag_error(d, NULL, 0, "%s: must be an object", where);
 		return NULL;
 	}
-	vm = get_str(o, "vm", true, true, where, d, &bad);
-	host = get_str(o, "host", true, true, where, d, &bad);
-	mgmt = get_str(o, "mgmt_addr", false, false, where, d, &bad);
+	vm = get_str(o, "vm", true, PROTO_NAME, where, d, &bad);
+	host = get_str(o, "host", true, PROTO_HOST, where, d, &bad);
+	mgmt = get_str(o, "mgmt_addr", false, PROTO_ANY, where, d, &bad);
 	macs = get_strv(o, "macs", true, where, d, &bad);
 	if (bad) {
 		if (macs != NULL)
@@ -284,7 +272,7 @@ net_from_json(const json_t *o, size_t idx, diag *d)
 		diag_error(d, NULL, 0, "%s: must be an object", where);
 		return NULL;
 	}
-	net = get_str(o, "net", true, true, where, d, &bad);
+	net = get_str(o, "net", true, PROTO_NAME, where, d, &bad);
 	vni = json_object_get(o, "vni");
 	if (vni == NULL || !json_is_integer(vni) || json_integer_value(vni) < 0 ||
 	    json_integer_value(vni) > 0xffffff) {
@@ -327,9 +315,9 @@ proto_deployment_from_json(const json_t *j, diag *d)
 		diag_error(d, NULL, 0, "deployment: must be a JSON object");
 		return NULL;
 	}
-	scen = get_str(j, "scenario", true, true, "deployment", d, &bad);
-	spec = get_str(j, "spec", true, false, "deployment", d, &bad);
-	algo = get_str(j, "algorithm", false, false, "deployment", d, &bad);
+	scen = get_str(j, "scenario", true, PROTO_NAME, "deployment", d, &bad);
+	spec = get_str(j, "spec", true, PROTO_ANY, "deployment", d, &bad);
+	algo = get_str(j, "algorithm", false, PROTO_ANY, "deployment", d, &bad);
 	vms = json_object_get(j, "vms");
 	nets = json_object_get(j, "nets");
 	if (vms == NULL || !json_is_array(vms)) {
@@ -442,15 +430,19 @@ int
 proto_parse_alias(const char *alias, char **scenario, char **net)
 {
 	const char *rest, *slash;
+	g_autofree char *s = NULL;
 
 	if (alias == NULL || !g_str_has_prefix(alias, "nube:"))
 		return -1;
 	rest = alias + strlen("nube:");
 	slash = strchr(rest, '/');
-	if (slash == NULL || slash == rest || slash[1] == '\0')
+	if (slash == NULL)
 		return -1;
+	s = g_strndup(rest, (gsize)(slash - rest));
+	if (sc_name_check(s) != NULL || sc_name_check(slash + 1) != NULL)
+		return -1;	/* not a name nube could have written */
 	if (scenario != NULL)
-		*scenario = g_strndup(rest, (gsize)(slash - rest));
+		*scenario = g_steal_pointer(&s);
 	if (net != NULL)
 		*net = g_strdup(slash + 1);
 	return 0;
@@ -459,5 +451,23 @@ proto_parse_alias(const char *alias, char **scenario, char **net)
 char *
 proto_domain_name(const char *scenario, const char *vm)
 {
-	return g_strdup_printf("%s-%s", scenario, vm);
+	return g_strdup_printf("%s" SC_DOMAIN_SEP_STR "%s", scenario, vm);
+}
+
+int
+proto_split_domain(const char *domain, char **scenario, char **vm)
+{
+	const char *sep = domain != NULL ? strchr(domain, SC_DOMAIN_SEP) : NULL;
+	g_autofree char *s = NULL;
+
+	if (sep == NULL)
+		return -1;
+	s = g_strndup(domain, (gsize)(sep - domain));
+	if (sc_name_check(s) != NULL || sc_name_check(sep + 1) != NULL)
+		return -1;
+	if (scenario != NULL)
+		*scenario = g_steal_pointer(&s);
+	if (vm != NULL)
+		*vm = g_strdup(sep + 1);
+	return 0;
 }

@@ -2,17 +2,26 @@
  * names both sides derive from a scenario (bridges, VXLAN devices). Pure: builds and reads
  * jansson objects, does no I/O.
  *
- * Topics (root "nube/v1/"):
+ * Topics (root "nube/v1/"; built and split in proto/topic.h):
  *   host/<h>/online   retained  "1"; last will "0"
- *   host/<h>/state    retained  telemetry JSON every interval (see proto_state_*)
- *   host/<h>/rpc/<sender>  requests to host h from <sender> (a host name or "operator"); the
- *                     broker's ACL lets an agent write only .../rpc/<its own name>, its own
- *                     online/state, events and reply/#. Payload {"op": "...", ...};
+ *   host/<h>/state    retained  telemetry JSON every interval (see proto_state_*); memory in
+ *                     MiB: mem_total_mib, mem_used_mib, mem_promised_mib (configured memory
+ *                     of its VMs), mem_reserve_mib (kept for the host)
+ *   host/<h>/rpc/<sender>  requests to host h from <sender>: "operator" (the CLI) or a host
+ *                     name (a peer agent). The broker's ACL lets an agent (user = host name)
+ *                     write only .../rpc/<its own name> and the operator only .../rpc/operator,
+ *                     so <sender> is trusted; a peer may send only the balancer's ops
+ *                     (topic_op_peer), the agent refuses the rest. Payload {"op": "...", ...};
  *                     MQTT 5 response-topic + correlation-data;
  *                     the reply is {"ok": true, ...} or {"ok": false, "error": "..."} and may be
  *                     preceded by {"progress": "..."} messages on the same response topic
- *   reply/<client-id> response topics (CLI clients and agents)
+ *   reply/<user>/<client-id>/<h>  response topic of a request from client <client-id> of broker
+ *                     user <user> to host h: only <user> may read reply/<user>/#, only host h
+ *                     may write reply/+/+/<h>; the requester takes a reply only on the topic
+ *                     of the host it asked
  *   events            {"ts": unix_ms, "host": h, "type": "...", "scenario":..., "vm":..., "msg": ...}
+ *   Every message is at most PROTO_MAX_MESSAGE bytes of payload (the broker's max_packet_size
+ *   is PROTO_MAX_PACKET); larger ones are refused with an error by sender and receiver.
  *
  * rpc ops: "deploy" {"deployment": {deployment}, "guest_timeout_s"?: N} (the deployment's keys
  *   may also sit in the request itself) -> {"ok", "vms": [{"vm","domain"}], "nets", "warnings"};
@@ -20,9 +29,13 @@
  *   "exec" {"scenario": S, "vm": V, "cmd": C | "seq": Q [, "spec": X], "timeout_s"?: N}
  *   -> {"ok", "exit", "stdout", "stderr", "results": [{"vm","seq","cmd","exit","stdout","stderr"}]}
  *   (without "spec" the agent uses the one it kept from the deploy);
- *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, nets}], "nets": [...]};
- *   "net-ensure" (alias "prepare-net") {"scenario","net","vni","hosts","addrs"[, "mtu"]},
+ *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, ifaces, nets}],
+ *   "nets": [...]} (ifaces: [{"if": id|null, "net", "addr"}]; addrs: "IFID NET ADDR" strings);
+ *   "net-ensure" (alias "prepare-net") {"scenario","net","vni","hosts","addrs"[, "mtu"][,
+ *   "existing": true = only when the net is here already]},
  *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer).
+ *   The fields each op takes and their types are in rpcreq.c; the agent refuses a request
+ *   that does not fit before it runs (a wrong type is an error, never a default).
  *   Every reply carries "host". Replies are published with MQTT 5 user property
  *   "nube-final" = "1" (final) or "0" (progress); bus_request relies on it.
  */
@@ -39,6 +52,12 @@
 #include "util/diag.h"
 
 #define PROTO_TOPIC_ROOT "nube/v1/"
+
+/* Largest payload of one message (bytes): a deploy of a 10,000-VM scenario (2,000 nets, 100
+ * hosts) is about 3 MiB (test_topic measures it). PROTO_MAX_PACKET adds room for topic and
+ * properties: the broker's max_packet_size and the clients' CONNECT maximum packet size. */
+#define PROTO_MAX_MESSAGE	(16 << 20)
+#define PROTO_MAX_PACKET	(PROTO_MAX_MESSAGE + (64 << 10))
 
 /* Where one VM goes and what it was given. */
 typedef struct {
@@ -88,10 +107,16 @@ const proto_net_place *proto_deployment_net(const proto_deployment *d, const cha
 void proto_bridge_name(const char *scenario, const char *net, char buf[16]);
 void proto_vxlan_name(const char *scenario, const char *net, char buf[16]);
 char *proto_net_alias(const char *scenario, const char *net);	/* g_free */
-/* proto_parse_alias: split "nube:S/N"; returns 0 and new strings, -1 if not ours */
+/* proto_parse_alias: split "nube:S/N"; returns 0 and new strings, -1 if not ours (also when
+ * S or N is not a valid name, sc_name_check) */
 int proto_parse_alias(const char *alias, char **scenario, char **net);
 
-/* domain name of a VM: "<scenario>-<vm>" (libvirt domain names are cluster-wide unique) */
+/* domain name of a VM: "<scenario>.<vm>" (SC_DOMAIN_SEP; libvirt domain names are
+ * cluster-wide unique). Names cannot hold the separator (sc_name_check), so two VMs of two
+ * scenarios never share a domain name and proto_split_domain undoes it. */
 char *proto_domain_name(const char *scenario, const char *vm);	/* g_free */
+/* proto_split_domain: "<scenario>.<vm>" with two valid names -> 0 and new strings (either
+ * pointer may be NULL); -1 for anything else */
+int proto_split_domain(const char *domain, char **scenario, char **vm);
 
 #endif

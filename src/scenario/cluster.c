@@ -117,7 +117,12 @@ cluster_host(GKeyFile *kf, const cluster_scan *sc, const char *file, const char 
 	cl_host *h;
 	g_auto(GStrv) have = NULL;
 	double v;
+	const char *why = sc_host_name_check(name);
 
+	if (why != NULL) {
+		diag_error(d, file, line, "host name '%s' %s", name, why);
+		return NULL;
+	}
 	if (!g_key_file_has_group(kf, name)) {
 		diag_error(d, file, line, "host '%s' is listed in [cluster] but has no [%s] section",
 				name, name);

@@ -21,6 +21,15 @@
 #define SC_SEQ_MAX_DEPTH	64	/* cmd-seq nesting */
 #define SC_SEQ_MAX_EXPANSION	10000	/* seqs one cmd-seq may expand to */
 
+/* names (sc_name_check): scenario, VM and net names are 1..SC_NAME_MAX of letters, digits,
+ * '_' and '-', not starting with '-'; so they never hold '/', "..", whitespace, control
+ * characters or SC_DOMAIN_SEP, which joins scenario and VM in a domain name
+ * (proto_domain_name). Host names (sc_host_name_check) also allow '.', but not "..". */
+#define SC_NAME_MAX		63	/* a DNS label: the VM name is the guest's hostname */
+#define SC_HOST_NAME_MAX	64
+#define SC_DOMAIN_SEP		'.'
+#define SC_DOMAIN_SEP_STR	"."
+
 typedef enum { SC_NET_VIRTUAL_BRIDGE, SC_NET_OPENVSWITCH } sc_net_mode;
 
 typedef struct {
@@ -210,9 +219,18 @@ cluster *cluster_parse_memory(const char *buf, size_t len, const char *name, dia
 void cluster_free(cluster *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(cluster, cluster_free)
 
+/* ---- names ---- */
+
+/* sc_name_check: NULL when name is a valid scenario, VM or net name, else why not (a static
+ * string to follow the quoted name, e.g. "contains '/'"). */
+const char *sc_name_check(const char *name);
+
+/* sc_host_name_check: the same for a host name (cluster.conf section, nubed.conf host). */
+const char *sc_host_name_check(const char *host);
+
 /* ---- validate ---- */
 
-/* scenario_validate: check the model (names, ifs, addresses, routes, cmd-seq, mem/vcpu);
+/* scenario_validate: check the model (names by sc_name_check, at least one vm, ifs, addresses, routes, cmd-seq, mem/vcpu);
  * appends every problem to d. Returns true when no error was added. */
 bool scenario_validate(const scenario *s, diag *d);
 

@@ -309,6 +309,7 @@ scenario_validate(const scenario *s, diag *d)
 	g_autoptr(GHashTable) names = NULL, addrs = NULL, macs = NULL, seqs = NULL;
 	g_autoptr(GArray) hostnets = NULL;
 	bool dhcp4 = false, dhcp6 = false;
+	const char *why;
 
 	if (s == NULL)
 		return false;
@@ -320,6 +321,13 @@ scenario_validate(const scenario *s, diag *d)
 
 	if (s->name == NULL || s->name[0] == '\0')
 		val_err(&c, s->name_line, "missing scenario_name in <global>");
+	else if ((why = sc_name_check(s->name)) != NULL)
+		val_err(&c, s->name_line, "scenario_name '%s' %s", s->name, why);
+	/* VNX's CheckSemantics has no rule here (VNX then makes just the nets), but nube puts
+	 * nets only where VMs go: a scenario without VMs would deploy nothing at all */
+	if (s->vms->len == 0)
+		val_err(&c, s->name_line, "scenario '%s' has no vm: nothing to deploy",
+		    s->name != NULL ? s->name : "");
 
 	/* nets */
 	for (guint i = 0; i < s->nets->len; i++) {
@@ -328,6 +336,8 @@ scenario_validate(const scenario *s, diag *d)
 
 		if (n->name[0] == '\0')
 			val_err(&c, n->line, "net with an empty name");
+		else if ((why = sc_name_check(n->name)) != NULL)
+			val_err(&c, n->line, "net name '%s' %s", n->name, why);
 		else if (prev != NULL)
 			val_err(&c, n->line, "duplicate net name '%s' (first at line %d)", n->name,
 					prev->line);
@@ -374,6 +384,8 @@ scenario_validate(const scenario *s, diag *d)
 
 		if (v->name[0] == '\0')
 			val_err(&c, v->line, "vm with an empty name");
+		else if ((why = sc_name_check(v->name)) != NULL)
+			val_err(&c, v->line, "vm name '%s' %s", v->name, why);
 		else if (prev != NULL)
 			val_err(&c, v->line, "duplicate vm name '%s' (first at line %d)", v->name,
 					prev->line);
@@ -497,7 +509,10 @@ val_at(val_ctx *c, const scenario *s, const cluster *cl, GPtrArray *ats, bool vm
 
 		if (idx < 0)
 			val_err(c, a->line, "%s_deploy_at names unknown %s '%s'", kind, kind, a->what);
-		if (!val_host_known(cl, a->host))
+		if (sc_host_name_check(a->host) != NULL)
+			val_err(c, a->line, "%s_deploy_at: host name '%s' %s", kind, a->host,
+			    sc_host_name_check(a->host));
+		else if (!val_host_known(cl, a->host))
 			val_err(c, a->line, "%s_deploy_at names unknown host '%s'", kind, a->host);
 		if (prev != NULL && strcmp(prev->host, a->host) != 0)
 			val_err(c, a->line, "%s '%s' is pinned to both '%s' (line %d) and '%s'", kind,

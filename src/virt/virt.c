@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -487,6 +489,72 @@ static char *xml_domain_name(const char *xml)
 	return name;
 }
 
+static char *prop(xmlNodePtr n, const char *name);
+
+/* the nube owner (scenario and vm of the <metadata> element in VIRT_METADATA_NS) of a domain
+ * XML document; 0 and new strings, -1 when it has none */
+static int xml_owner(const char *xml, char **scen, char **vm)
+{
+	int r = -1;
+	xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+
+	*scen = *vm = NULL;
+	for (xmlNodePtr c = root ? root->children : NULL; c && r < 0; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST "metadata") != 0)
+			continue;
+		for (xmlNodePtr m = c->children; m && r < 0; m = m->next) {
+			if (m->type != XML_ELEMENT_NODE || xmlStrcmp(m->name, BAD_CAST "vm") != 0 ||
+			    !m->ns || xmlStrcmp(m->ns->href, BAD_CAST VIRT_METADATA_NS) != 0)
+				continue;
+			*scen = prop(m, "scenario");
+			*vm = prop(m, "vm");
+			r = *scen && *vm ? 0 : -1;
+		}
+	}
+	if (r < 0) {
+		g_clear_pointer(scen, g_free);
+		g_clear_pointer(vm, g_free);
+	}
+	if (doc)
+		xmlFreeDoc(doc);
+	return r;
+}
+
+/* a domain that exists already is only taken over when its nube metadata names the same
+ * scenario and vm as the new definition; anything else is someone else's: left untouched */
+static int check_owner(virt *v, virDomainPtr old, const char *name, const char *xml,
+    GError **err)
+{
+	g_autofree char *want_s = NULL, *want_v = NULL, *have_s = NULL, *have_v = NULL;
+	/* libvirt hands the element back without its namespace: put it in again */
+	char *md = virDomainGetMetadata(old, VIR_DOMAIN_METADATA_ELEMENT, VIRT_METADATA_NS, 0);
+	xmlDocPtr doc = md ? xmlReadMemory(md, (int)strlen(md), "metadata.xml", NULL,
+	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING) : NULL;
+	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+
+	free(md);
+	if (root && xmlStrcmp(root->name, BAD_CAST "vm") == 0) {
+		have_s = prop(root, "scenario");
+		have_v = prop(root, "vm");
+	}
+	if (doc)
+		xmlFreeDoc(doc);
+	xml_owner(xml, &want_s, &want_v);
+	if (!have_s || !have_v) {
+		g_set_error(err, VIRT_ERROR, 0, "domain '%s' exists on %s and is not nube's "
+		    "(no nube metadata): left untouched", name, v->uri);
+		return -1;
+	}
+	if (!want_s || strcmp(want_s, have_s) != 0 || strcmp(want_v, have_v) != 0) {
+		g_set_error(err, VIRT_ERROR, 0, "domain '%s' exists on %s and belongs to vm "
+		    "'%s' of scenario '%s': left untouched", name, v->uri, have_v, have_s);
+		return -1;
+	}
+	return 0;
+}
+
 int virt_define_start(virt *v, const char *xml, GError **err)
 {
 	if (!v || !xml) {
@@ -498,10 +566,15 @@ int virt_define_start(virt *v, const char *xml, GError **err)
 		g_set_error(err, VIRT_ERROR, 0, "define: domain XML is malformed or has no <name>");
 		return -1;
 	}
-	/* idempotent re-deploy (agent restart): a running domain of that name is left alone */
+	/* idempotent re-deploy (agent restart): a running domain of that name is left alone,
+	 * once its metadata says it is this very VM */
 	virDomainPtr old = virDomainLookupByName(v->conn, name);
 	bool existed = old != NULL;
 	if (old) {
+		if (check_owner(v, old, name, xml, err) < 0) {
+			virDomainFree(old);
+			return -1;
+		}
 		int active = virDomainIsActive(old);
 		virDomainFree(old);
 		if (active == 1)
@@ -560,7 +633,18 @@ void virt_dom_info_free(virt_dom_info *i)
 		g_ptr_array_unref(i->nets);
 	if (i->addrs)
 		g_ptr_array_unref(i->addrs);
+	if (i->ifaces)
+		g_ptr_array_unref(i->ifaces);
 	g_free(i);
+}
+
+static void dom_if_free(virt_dom_if *f)
+{
+	if (!f)
+		return;
+	g_free(f->net);
+	g_free(f->addr);
+	g_free(f);
 }
 
 static const char *state_name(int st)
@@ -621,6 +705,14 @@ static int parse_metadata(const char *md, virt_dom_info *i)
 			if (a->type != XML_ELEMENT_NODE || xmlStrcmp(a->name, BAD_CAST "addr") != 0)
 				continue;
 			xmlChar *t = xmlNodeGetContent(a);
+			virt_dom_if *f = g_new0(virt_dom_if, 1);
+			char *end = NULL;
+			long n = id ? strtol(id, &end, 10) : -1;
+
+			f->id = id && end != id && *end == '\0' && n >= 0 && n <= INT_MAX ? (int)n : -1;
+			f->net = g_strdup(net);
+			f->addr = g_strdup((const char *)t);
+			g_ptr_array_add(i->ifaces, f);
 			g_ptr_array_add(i->addrs, g_strdup_printf("%s %s %s", id ? id : "?", net, (const char *)t));
 			xmlFree(t);
 		}
@@ -641,6 +733,10 @@ static void fill_stats(virt_dom_info *i, virDomainStatsRecordPtr r)
 		i->cpu_time_ns = ull;
 	if (virTypedParamsGetULLong(r->params, r->nparams, "balloon.current", &ull) == 1)
 		i->mem_mib = ull / 1024;
+	if (virTypedParamsGetULLong(r->params, r->nparams, "balloon.maximum", &ull) == 1)
+		i->mem_max_mib = ull / 1024;
+	if (virTypedParamsGetULLong(r->params, r->nparams, "balloon.rss", &ull) == 1)
+		i->mem_rss_mib = ull / 1024;
 	if (virTypedParamsGetUInt(r->params, r->nparams, "vcpu.current", &ui) == 1)
 		i->vcpus = (int)ui;
 	if (virTypedParamsGetUInt(r->params, r->nparams, "net.count", &nnet) == 1) {
@@ -679,6 +775,7 @@ GPtrArray *virt_list(virt *v, GError **err)
 		virt_dom_info *i = g_new0(virt_dom_info, 1);
 		i->nets = g_ptr_array_new_with_free_func(g_free);
 		i->addrs = g_ptr_array_new_with_free_func(g_free);
+		i->ifaces = g_ptr_array_new_with_free_func((GDestroyNotify)dom_if_free);
 		int ok = parse_metadata(md, i);
 		free(md);
 		if (ok < 0) {
@@ -696,6 +793,8 @@ GPtrArray *virt_list(virt *v, GError **err)
 				i->cpu_time_ns = info.cpuTime;
 			if (!i->mem_mib)
 				i->mem_mib = (i->active ? info.memory : info.maxMem) / 1024;
+			if (!i->mem_max_mib)
+				i->mem_max_mib = info.maxMem / 1024;
 			if (!i->vcpus)
 				i->vcpus = info.nrVirtCpu;
 		}

@@ -54,10 +54,20 @@ typedef struct {
 	uint64_t cpu_time_ns;	/* cumulative */
 	int vcpus;
 	uint64_t mem_mib;
+	uint64_t mem_max_mib;	/* configured memory: what the guest was promised */
+	uint64_t mem_rss_mib;	/* resident memory of its QEMU process, 0 when inactive/unknown */
 	uint64_t rx_bytes, tx_bytes;	/* sum over interfaces */
 	GPtrArray *nets;	/* of char* net names, from metadata */
 	GPtrArray *addrs;	/* of char* "ifid net addr/len" entries, from metadata */
+	GPtrArray *ifaces;	/* of virt_dom_if*, the same addresses structured */
 } virt_dom_info;
+
+/* One address of a VM's interface, from nube's metadata (strings owned). */
+typedef struct {
+	int id;			/* interface id, -1 when the metadata has none */
+	char *net;
+	char *addr;		/* "addr/len" */
+} virt_dom_if;
 
 void virt_dom_info_free(virt_dom_info *i);
 

@@ -84,6 +84,16 @@ run validate "$data/lab.xml" -r "$data/bad-restrictions.xml" -c "$data/cluster.c
 expect_rc 1 "validate bad restrictions"
 grep -q "bad-restrictions.xml:4: error: .*ghost" "$tmp/err" && ok || bad "unknown vm in restrictions at line 4"
 grep -q "bad-restrictions.xml:5: error: .*node9" "$tmp/err" && ok || bad "unknown host in restrictions at line 5"
+# ---- names on the command line follow the scenario name rule (checked before any I/O) ----
+for args in "undeploy ../../../../tmp/x" "undeploy --force ../.." "exec a/b seq" \
+    "exec lab --vm ../r1 --cmd true" "status x.y" "drain ../host1" "undeploy -- -x"; do
+	# shellcheck disable=SC2086
+	run $args; expect_rc 2 "nube $args"
+	if grep -q "needs the agent part" "$tmp/err"; then ok; else
+		grep -Eq "^nube: [a-z]+: (scenario|vm|host) name '.*' (contains|starts with)" "$tmp/err" && ok ||
+			{ bad "nube $args: no name error"; cat "$tmp/err" >&2; }
+	fi
+done
 run validate "$tmp/does-not-exist.xml"; expect_rc 1 "validate a missing file"
 grep -q "does-not-exist.xml" "$tmp/err" && ok || bad "missing file is named"
 run validate; expect_rc 2 "validate without a file"

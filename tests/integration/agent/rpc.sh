@@ -6,7 +6,7 @@
 # status 1 when no final reply came within TIMEOUT_S
 rpc() {
 	local host=$1 json=$2 tmo=${3:-60} resp out sub i line
-	resp="nube/v1/reply/agent-test-$$-$RANDOM"
+	resp="nube/v1/reply/operator/agent-test-$$-$RANDOM/$host"
 	out=$(mktemp)
 	mosquitto_sub -V mqttv5 -h "$BROKER" -u operator -P "$OPW" -t "$resp" -W "$((tmo + 2))" >"$out" 2>/dev/null &
 	sub=$!

@@ -66,7 +66,7 @@ r=$(rpc host1 '{"op":"no-such-op"}' 10)
 check "unknown op rejected by name" grep -q "unknown op 'no-such-op'" <<<"$(jq_ error <<<"$r")"
 
 # a retained request (kept by the broker) is never run: no answer
-resp="nube/v1/reply/agent-test-retained-$$"
+resp="nube/v1/reply/operator/agent-test-retained-$$/host1"
 "$LAB" stop-agent 1 >/dev/null
 mosquitto_sub -V mqttv5 -h "$BROKER" -u operator -P "$OPW" -t "$resp" -W 4 >"$NUBE_LAB_STATE/ret.out" 2>/dev/null &
 rs=$!
@@ -92,8 +92,8 @@ for k in 1 2; do
 	check "deploy on host$k ok ($(jq_ error <<<"$r"))" [ "$(jq_ ok <<<"$r")" = true ]
 done
 echo "# deploy of 2 VMs on 2 hosts: $(python3 -c "print(round($t1 - $t0, 1))") s (both hosts in parallel, guests configured)"
-check "domain on host1" grep -q "$SCEN-a .*running" <<<"$(doms "$H1")"
-check "domain on host2" grep -q "$SCEN-b .*running" <<<"$(doms "$H2")"
+check "domain on host1" grep -q "$SCEN\\.a .*running" <<<"$(doms "$H1")"
+check "domain on host2" grep -q "$SCEN\\.b .*running" <<<"$(doms "$H2")"
 check "bridge + vxlan on host1" [ "$(nube_links 1)" = 2 ]
 check "bridge + vxlan on host2" [ "$(nube_links 2)" = 2 ]
 
@@ -149,7 +149,7 @@ check "ping still works after the restart" [ "$(jq_ exit <<<"$r")" = 0 ]
 "$LAB" stop-agent 2 >/dev/null
 for _ in $(seq 1 20); do on=$(retained host2 online); [ "$on" = 0 ] && break; sleep 0.5; done
 check "clean stop publishes online 0" [ "$on" = 0 ]
-check "clean stop leaves the domain running" grep -q "$SCEN-b .*running" <<<"$(doms "$H2")"
+check "clean stop leaves the domain running" grep -q "$SCEN\\.b .*running" <<<"$(doms "$H2")"
 "$LAB" restart-agent 2 >/dev/null
 for _ in $(seq 1 40); do on=$(retained host2 online); [ "$on" = 1 ] && break; sleep 0.5; done
 

@@ -66,7 +66,7 @@ ok "dry run: host1 and host2 would both move a VM to host3; nothing moved"
 	{ cat "$T/run.json"; fail "nube balance did not start two plans"; }
 ev_wait 120 "a VM moved to host3" '.type=="migrated" and .data.dst=="host3"'
 sleep 10
-nref=$(ev_count '.type=="refuse" and .host=="host3" and (.vm | startswith("bq-"))')
+nref=$(ev_count '.type=="refuse" and .host=="host3" and (.vm | startswith("bq."))')
 ok "two plans at once: $(ev_count '.type=="admit" and .host=="host3"') admission(s), $nref refusal(s) by host3"
 
 # autonomous balancing on: the sources keep trying, host3 stays within its limit
@@ -83,12 +83,12 @@ jq -r 'select((.type=="admit" or .type=="refuse") and .host=="host3") | "\(.type
 bad=$(ev_count '.type=="admit" and .host=="host3" and .data.force==false and (.data.load_after >= .data.limit)')
 [ "$bad" = 0 ] || fail "host3 admitted $bad request(s) beyond its limit"
 # each admission counted the reservations still live from the ones before it
-jq -s -r '[.[] | select(.type=="admit" and .host=="host3" and (.vm | startswith("bq-")))] | .[] | "\(.ts) \(.data.load_before) \(.data.load_after)"' "$EVENTS" |
+jq -s -r '[.[] | select(.type=="admit" and .host=="host3" and (.vm | startswith("bq.")))] | .[] | "\(.ts) \(.data.load_before) \(.data.load_after)"' "$EVENTS" |
 	awk '{ if (n && $1 - t < 2000 && $2 < res - 0.001) bad = 1; res = $3 - $2; t = $1; n++ } END { exit bad }' ||
 	fail "an admission at host3 did not count the reservation granted just before it"
 n3=$(host_domains 3 | wc -l)
 into3=$(ev_count '.type=="migrated" and .data.dst=="host3"')
-nref=$(ev_count '.type=="refuse" and .host=="host3" and (.vm | startswith("bq-"))')
+nref=$(ev_count '.type=="refuse" and .host=="host3" and (.vm | startswith("bq."))')
 nplan0=$(ev_count '.type=="plan" and (.data.moves | length) == 0')
 echo "ADMISSION-RESULT: $n3 VM(s) on host3 ($into3 migration(s) in), $nref refusal(s) by host3, $nplan0 plan(s) without a move, host3 max load $max_load (threshold $TH)"
 ok "two overloaded hosts, one destination: every admission within its limit, reservations counted"

@@ -46,7 +46,7 @@ on2=$("$NUBE" status bq --json | jq '[.vms[] | select(.host=="host2")] | length'
 [ "$on2" = "$n_moved" ] || fail "host2 runs $on2 VMs, $n_moved migrations were reported"
 # the guests still reach each other over the scenario net after the moves
 moved_vm=$(jq -r 'select(.type=="migrated") | .vm' "$EVENTS" | sed -n 1p)
-moved_vm=${moved_vm#bq-}
+moved_vm=${moved_vm#bq.}
 stay=$(for v in v1 v2 v3 v4; do if [ "$(vm_host $v)" = host1 ]; then echo $v; fi; done | sed -n 1p)
 [ -n "$stay" ] || fail "no VM left on host1"
 retry 30 "$NUBE" exec bq --vm "$moved_vm" --cmd "ping -c 2 -W 2 10.98.0.${stay#v}" ||

@@ -1,11 +1,13 @@
 #!/bin/bash
 # test-deploy-fail.sh: host2's agent is killed in the middle of a deploy: the deploy fails at
 # once naming host2, the other hosts are rolled back (no domain, no nbr/nvx link left), the
-# store keeps nothing; after the agent restarts, `undeploy --force` cleans host2 too. Then:
+# store keeps the scenario as 'failed' with its allocations (host2 may still run its part);
+# after the agent restarts, `undeploy --force` cleans host2 too and the store forgets it. Then:
 # status shows a VM removed behind nube's back as "missing" and an offline host's VMs as
 # "unknown"; undeploy with a host offline cleans the others and keeps the store entry
-# ("failed") until a later undeploy, with the host back, finishes. Last, a deploy whose nube
-# gets SIGTERM is rolled back everywhere.
+# ("failed") until a later undeploy, with the host back, finishes. Then a deploy whose nube
+# gets SIGTERM is rolled back everywhere, and one whose nube is killed (SIGKILL) shows as
+# 'deploying' in `nube status` until `undeploy --force`.
 # Run as root; honours NUBE_LAB_ID, NUBE, NUBED.
 source "$(dirname "$0")/lib.sh"
 need
@@ -34,20 +36,32 @@ grep -q "host1: rolled back" "$T/deploy.err" && grep -q "host3: rolled back" "$T
 	fail "host1 and host3 not rolled back"
 ok "deploy failed naming host2 ($(grep "deploy failed" "$T/deploy.err"))"
 info "failure to exit: $(( ($(date +%s%N) - tk) / 1000000 )) ms (includes the other hosts' roll back)"
-assert_clean $S 1 3
+grep -q "deploy failed: host 'host2': its agent went offline" "$T/deploy.err" ||
+	fail "the failure does not say host2's agent went offline"
+for k in 1 3; do
+	[ -z "$(host_domains $k)$(host_links $k)" ] || fail "host$k not rolled back"
+done
+# host2 may still run its part (its VMs outlive the agent): the store keeps the scenario
+grep -q "run 'nube undeploy --force $S'" "$T/deploy.err" || fail "no undeploy --force hint"
+[ "$(sqlite3 "$LAB_STATE/nube.db" "SELECT state FROM scenario WHERE name='$S'")" = failed ] ||
+	fail "the store does not keep '$S' as failed while host2 may run part of it"
+[ "$(store_allocs $S)" != 0 ] || fail "allocations were dropped while host2 may still use them"
 sqlite3 "$LAB_STATE/nube.db" "SELECT type FROM event WHERE scenario='$S'" | grep -q '^deploy-failed$' ||
 	fail "no deploy-failed event"
+ok "hosts 1 and 3 rolled back; the store keeps '$S' as failed with its allocations"
 
 "$LAB" restart-agent host2 >/dev/null
 for i in $(seq 1 60); do [ "$(hosts_live)" = 3 ] && break; sleep 1; done
 [ "$(hosts_live)" = 3 ] || fail "host2 did not come back"
 ok "host2's agent restarted"
-# what the dead agent left on host2 is cleaned by a forced undeploy (store has no entry)
+# what the dead agent left on host2 is cleaned by the undeploy the hint names
+"$NUBE" undeploy --force $S >"$T/undeploy.out" 2>&1 || { cat "$T/undeploy.out" >&2; fail "undeploy --force"; }
+assert_clean $S
+# hosts running a scenario the store does not know are still cleaned by undeploy --force
 rc=0
 "$NUBE" undeploy $S >/dev/null 2>&1 || rc=$?
 [ "$rc" = 1 ] || fail "undeploy of an unknown scenario should fail without --force"
-"$NUBE" undeploy --force $S >"$T/undeploy.out" 2>&1 || { cat "$T/undeploy.out" >&2; fail "undeploy --force"; }
-assert_clean $S
+"$NUBE" undeploy --force $S >/dev/null 2>&1 || fail "undeploy --force of an unknown scenario"
 
 # undeploy while a host that runs part of the scenario is offline: the live hosts are
 # cleaned, the store keeps the scenario (state 'failed') and its allocations; once the
@@ -55,7 +69,7 @@ assert_clean $S
 "$NUBE" deploy "$TUTORIAL" --algorithm round-robin >/dev/null 2>"$T/deploy2.err" ||
 	{ cat "$T/deploy2.err" >&2; fail "second deploy"; }
 h4host=$("$NUBE" status $S --json | jq -r '.vms[] | select(.vm=="h4") | .host')
-dom=$S-h4
+dom=$S.h4
 in_host "${h4host#host}" virsh -q -c qemu:///system destroy "$dom" >/dev/null
 in_host "${h4host#host}" virsh -q -c qemu:///system undefine "$dom" >/dev/null
 "$NUBE" status $S --json >"$T/st1.json"
@@ -97,4 +111,23 @@ wait $dpid || rc=$?
 	{ cat "$T/deploy3.err" >&2; fail "an interrupted deploy: exit $rc, expected 1 with a roll back"; }
 assert_clean $S
 ok "an interrupted deploy is rolled back"
+
+# nube killed outright (SIGKILL) mid-deploy: the store still says 'deploying' and status says
+# so for the scenario and each of its VMs, instead of showing them as if all were well
+"$NUBE" deploy "$TUTORIAL" --algorithm round-robin >/dev/null 2>"$T/deploy4.err" &
+dpid=$!
+for i in $(seq 1 300); do grep -q "^host[0-9]: " "$T/deploy4.err" && break; sleep 0.1; done
+kill -KILL $dpid
+wait $dpid || true
+"$NUBE" status $S --json >"$T/st4.json" || fail "status after a killed deploy"
+jq -e --arg s $S '.scenarios == [{"scenario": $s, "state": "deploying"}]
+	and (.vms | length) == 6 and all(.vms[]; .scenario_state == "deploying")' "$T/st4.json" >/dev/null ||
+	{ cat "$T/st4.json" >&2; fail "status --json does not show '$S' as deploying"; }
+"$NUBE" status $S >"$T/st4.txt" 2>"$T/st4.err" || fail "status (table) after a killed deploy"
+[ "$(grep -Ec "^$S +deploying " "$T/st4.txt")" = 6 ] || { cat "$T/st4.txt" >&2; fail "the status table does not show 'deploying'"; }
+grep -q "note: '$S' is being deployed, or its deploy was interrupted" "$T/st4.err" ||
+	{ cat "$T/st4.err" >&2; fail "status gives no note on the stuck deploy"; }
+ok "a deploy whose nube was killed shows as 'deploying' in status (json and table)"
+"$NUBE" undeploy --force $S >"$T/und4.out" 2>&1 || { cat "$T/und4.out" >&2; fail "undeploy --force after a killed deploy"; }
+assert_clean $S
 ok "done"

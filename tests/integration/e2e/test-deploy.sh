@@ -3,8 +3,8 @@
 # 4 hosts, 4 nets) deployed on a 3-host lab: VMs spread over >= 2 hosts, h1 pings h3 through
 # r1 and r2 across hosts over IPv4 and IPv6, a net spanning two hosts has guest MTU = bridge
 # MTU = fabric MTU - 50 and carries full-size pings between hosts, `exec ls12` returns the
-# guests' real output, and undeploy leaves no domain, no nbr/nvx link on any host and nothing
-# in the store.
+# guests' real output, the agents' warnings (missing filesystems) reach the user, and
+# undeploy leaves no domain, no nbr/nvx link on any host and nothing in the store.
 # Run as root from anywhere; honours NUBE_LAB_ID, NUBE, NUBED.
 source "$(dirname "$0")/lib.sh"
 need
@@ -33,6 +33,15 @@ t0=$(date +%s%N)
 ok "deployed in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 cat "$T/deploy.out"
 grep -q "host1: " "$T/deploy.err" || fail "no per-host progress on stderr"
+# the tutorial's lxc filesystems do not exist here: every VM's agent warns, and the user sees it
+for vm in h1 h2 h3 h4 r1 r2; do
+	grep -q "^host[123]: warning: vm '$vm': filesystem '[^']*' not found" "$T/deploy.err" ||
+		fail "no progress warning about $vm's missing filesystem"
+	grep -q "^nube: warning: host 'host[123]': vm '$vm': filesystem" "$T/deploy.err" ||
+		fail "the summary does not list $vm's warning"
+done
+grep -Eq "^deployed '$S': .*, [0-9]+ warnings$" "$T/deploy.err" || fail "the summary does not count the warnings"
+ok "the agents' warnings show in the progress and the summary"
 [ "$(store_rows $S)" = 1 ] || fail "store has no row for $S"
 [ "$(sqlite3 "$LAB_STATE/nube.db" "SELECT state FROM scenario WHERE name='$S'")" = deployed ] ||
 	fail "store state is not 'deployed'"
@@ -52,8 +61,8 @@ for vm in h1 h2 h3 h4 r1 r2; do
 	want=$(sqlite3 "$LAB_STATE/nube.db" "SELECT host FROM placement WHERE scenario='$S' AND vm='$vm'")
 	got=$(jq -r '.vms[] | select(.vm=="'$vm'") | .host' "$T/status.json")
 	[ "$want" = "$got" ] || fail "vm $vm: store says $want, hosts say $got"
-	in_host "${got#host}" virsh -q -c qemu:///system domstate "$S-$vm" | grep -q running ||
-		fail "vm $vm: domain $S-$vm not running on $got"
+	in_host "${got#host}" virsh -q -c qemu:///system domstate "$S.$vm" | grep -q running ||
+		fail "vm $vm: domain $S.$vm not running on $got"
 done
 ok "placement in the store matches the hosts and libvirt"
 

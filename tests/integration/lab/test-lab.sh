@@ -106,6 +106,8 @@ ok "anonymous client refused"
 # shellcheck disable=SC2086
 if mosquitto_pub $B -u host1 -P wrong -q 1 -t nube/v1/events -m x 2>/dev/null; then fail "wrong password accepted"; fi
 ok "wrong password refused"
+P2=$(sed -n 's/^password = //p' "$STATE/host2/nubed.conf")
+# what the operator may read (host status, events) is checked for delivery too
 # shellcheck disable=SC2086
 mosquitto_sub $B -u operator -P "$OPW" -t 'nube/v1/#' -v -W 15 > "$T/seen" 2>&1 &
 SUBPID=$!
@@ -116,16 +118,25 @@ for c in "host1 nube/v1/host/host1/state accepted" \
 	"host1 nube/v1/host/host2/online denied" \
 	"host1 nube/v1/host/host2/rpc/host1 accepted" \
 	"host1 nube/v1/host/host2/rpc/host2 denied" \
+	"host1 nube/v1/host/host2/rpc/operator denied" \
 	"host1 nube/v1/host/host2/rpc denied" \
 	"host1 nube/v1/events accepted" \
-	"host1 nube/v1/reply/operator/1 accepted" \
+	"host1 nube/v1/reply/operator/1 denied" \
+	"host1 nube/v1/reply/operator/c1/host2 denied" \
+	"host1 nube/v1/reply/operator/c1/host1 accepted" \
+	"host1 nube/v1/reply/host2/c2/host1 accepted" \
 	"host1 nube/v1/other denied" \
-	"operator nube/v1/host/host2/rpc accepted"; do
+	"operator nube/v1/host/host2/rpc/operator accepted" \
+	"operator nube/v1/host/host2/rpc/host1 denied" \
+	"operator nube/v1/host/host2/rpc denied" \
+	"operator nube/v1/host/host2/state denied" \
+	"operator nube/v1/events denied" \
+	"operator nube/v1/reply/host1/c3/host2 denied"; do
 	set -- $c
 	if [ "$1" = operator ]; then pw=$OPW; else pw=$P1; fi
 	got=$(pub_as "$1" "$pw" "$2")
 	[ "$got" = "$3" ] || fail "$1 publishing to $2: expected $3, got $got"
-	echo "$2 $1 $3" >> "$T/expect"
+	case "$2" in nube/v1/host/*/state | nube/v1/host/*/online | nube/v1/events | nube/v1/reply/operator/*) echo "$2 $1 $3" >> "$T/expect" ;; esac
 	ok "$1 -> $2 $3"
 done
 sleep 1
@@ -139,15 +150,17 @@ while read -r topic user verdict; do
 		! grep -qx "$topic from $user" "$T/seen" || fail "operator received $user's denied publish on $topic"
 	fi
 done < "$T/expect"
-ok "operator received exactly the accepted publishes"
-# host1 may read nube/v1/# (e.g. another host's state)
+! grep -v "^nube/v1/reply/operator/" "$T/seen" | grep -q "/rpc/\|nube/v1/reply/" ||
+	fail "operator received requests or replies not its own: $(grep "/rpc/\|reply/" "$T/seen")"
+ok "operator received exactly the accepted publishes it may read (its replies too), no request and no reply of others"
+# host1 reads another host's retained state (written by host2 itself)
 # shellcheck disable=SC2086
-mosquitto_pub $B -u operator -P "$OPW" -q 1 -r -t nube/v1/host/host2/state -m retained-state
+mosquitto_pub $B -u host2 -P "$P2" -q 1 -r -t nube/v1/host/host2/state -m retained-state
 # shellcheck disable=SC2086
 got=$(mosquitto_sub $B -u host1 -P "$P1" -t nube/v1/host/host2/state -C 1 -W 5 2>&1) || true
 [ "$got" = retained-state ] || fail "host1 cannot read nube/v1/host/host2/state (got '$got')"
 # shellcheck disable=SC2086
-mosquitto_pub $B -u operator -P "$OPW" -q 1 -r -t nube/v1/host/host2/state -n
+mosquitto_pub $B -u host2 -P "$P2" -q 1 -r -t nube/v1/host/host2/state -n
 ok "host1 reads other hosts' retained state"
 
 # --- guests on both hosts, VXLAN between them ----------------------------------------
@@ -217,8 +230,8 @@ gexec() {
 	return "$(echo "$r" | jq '.return.exitcode // 1')"
 }
 
-domxml g1 52:54:00:00:0$ID:01 > "$T/g1.xml"
-domxml g2 52:54:00:00:0$ID:02 > "$T/g2.xml"
+domxml g1 52:54:00:00:$(printf %02x "$ID"):01 > "$T/g1.xml"
+domxml g2 52:54:00:00:$(printf %02x "$ID"):02 > "$T/g2.xml"
 virsh -c "$H1" define "$T/g1.xml" > /dev/null || fail "define g1 on host1"
 virsh -c "$H2" define "$T/g2.xml" > /dev/null || fail "define g2 on host2"
 t0=$(now_ms)
@@ -337,7 +350,7 @@ MPID=$(cat "$STATE/mosquitto/mosquitto.pid")
 MPID2=$(cat "$STATE/mosquitto/mosquitto.pid")
 [ "$MPID2" != "$MPID" ] && kill -0 "$MPID2" || fail "broker not restarted"
 # shellcheck disable=SC2086
-mosquitto_pub $B -u operator -P "$(sed -n 's/^password = //p' "$STATE/nube.conf")" -q 1 -t nube/v1/events -m x ||
+mosquitto_pub $B -u operator -P "$(sed -n 's/^password = //p' "$STATE/nube.conf")" -q 1 -t nube/v1/host/none/rpc/operator -m x ||
 	fail "broker refuses the operator after restart"
 ok "restart-broker (new pid $MPID2, operator accepted)"
 # damage the lab, then down must still clean everything

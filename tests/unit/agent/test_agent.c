@@ -193,7 +193,8 @@ test_config(void **state)
 	(void)state;
 	p = conf_file(dir, "[nubed]\nhost = host1\nfabric_addr = 10.77.0.11\ninterval = 5\n"
 	    "[broker]\nurl = mqtts://b:8883\nusername = host1\npassword = pw\n"
-	    "[metrics]\ncgroup = nube-lab/host1\n[guest]\ntype_fallback = no\n"
+	    "[metrics]\ncgroup = nube-lab/host1\nmemory = 1280\nmemory_reserve = 0\n"
+	    "[guest]\ntype_fallback = no\n"
 	    "[balance]\nanything = 1\n[nubed]\nfuture_key = 1\n");
 	c = config_load(p, &err);
 	assert_non_null(c);
@@ -203,6 +204,8 @@ test_config(void **state)
 	assert_int_equal(c->vni_min, 10000);
 	assert_string_equal(c->broker_url, "mqtts://b:8883");
 	assert_string_equal(c->cgroup, "nube-lab/host1");
+	assert_int_equal(c->mem_mib, 1280);
+	assert_int_equal(c->mem_reserve_mib, 0);
 	assert_false(c->type_fallback);
 	assert_int_equal(config_check(c, &err), 0);
 	/* unknown keys are reported, [balance] is someone else's */
@@ -228,6 +231,23 @@ test_config(void **state)
 	assert_int_equal(config_check(c, &err), -1);
 	assert_non_null(strstr(err->message, "[metrics] cgroup"));
 	g_clear_error(&err);
+	g_free(c->cgroup);
+	c->cgroup = NULL;
+	/* the broker's ACL names an agent's topics by its user name: it must be the host */
+	g_free(c->username);
+	c->username = g_strdup("host2");
+	assert_int_equal(config_check(c, &err), -1);
+	assert_non_null(strstr(err->message, "[broker] username: 'host2' must be the host name "
+	    "'host1'"));
+	g_clear_error(&err);
+	/* "operator" would let the agent send the operator's requests */
+	g_free(c->host);
+	c->host = g_strdup("operator");
+	g_free(c->username);
+	c->username = g_strdup("operator");
+	assert_int_equal(config_check(c, &err), -1);
+	assert_non_null(strstr(err->message, "[nubed] host: 'operator' is reserved"));
+	g_clear_error(&err);
 	config_free(c);
 	g_free(p);
 
@@ -235,6 +255,16 @@ test_config(void **state)
 	p = conf_file(dir, "[nubed]\nhost = h\ninterval = 0\n");
 	assert_null(config_load(p, &err));
 	assert_non_null(strstr(err->message, "[nubed] interval: 0 is out of range 1..3600"));
+	g_clear_error(&err);
+	g_free(p);
+	p = conf_file(dir, "[metrics]\nmemory_reserve = -1\n");
+	assert_null(config_load(p, &err));
+	assert_non_null(strstr(err->message, "[metrics] memory_reserve: -1 is out of range"));
+	g_clear_error(&err);
+	g_free(p);
+	p = conf_file(dir, "[metrics]\nmemory = lots\n");
+	assert_null(config_load(p, &err));
+	assert_non_null(strstr(err->message, "[metrics] memory: 'lots' is not an integer"));
 	g_clear_error(&err);
 	g_free(p);
 	p = conf_file(dir, "[guest]\ntype_fallback = maybe\n");
@@ -246,6 +276,8 @@ test_config(void **state)
 	p = conf_file(dir, "[nubed]\nfabric_addr = ::1\n[broker]\nurl = mqtt://x\n");
 	c = config_load(p, &err);
 	assert_non_null(c);
+	assert_int_equal(c->mem_mib, 0);	/* defaults: MemTotal, 512 MiB kept */
+	assert_int_equal(c->mem_reserve_mib, 512);
 	assert_int_equal(config_check(c, &err), -1);
 	assert_non_null(strstr(err->message, "[nubed] host: missing"));
 	g_clear_error(&err);

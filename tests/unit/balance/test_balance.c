@@ -268,6 +268,46 @@ test_seed_plan_order(void **state)
 	assert_true(fabs(p->load_after - 0.5) < 1e-12);
 }
 
+/* admission counts the memory promised to the VMs already there (issue 7): a 24 GiB host
+ * whose 16 GiB guest uses little refuses a second 16 GiB VM, naming the memory */
+static void
+test_admission_promised(void **state)
+{
+	(void)state;
+	balance_config c = seed_cfg();
+	g_autoptr(balance_reservations) r = balance_reservations_new();
+	balance_host d = host("dst", 8, 24, 0.1, 0.1, 1, 0);
+	balance_request big = { .source = "s1", .vm = "big", .cpu = 0.1, .load_generated = -1,
+		.mem = 16384 };
+	balance_request small = { .source = "s1", .vm = "small", .cpu = 0.1,
+		.load_generated = -1, .mem = 4096 };
+	balance_request more = { .source = "s2", .vm = "more", .cpu = 0.1, .load_generated = -1,
+		.mem = 4096 };
+	balance_admission out;
+
+	/* nothing promised yet: fits by used and by promised memory */
+	assert_true(balance_admit(r, BALANCE_POLICY_NUBE, &c, &d, &big, 0, &out));
+	assert_int_equal(balance_reservations_release(r, "big"), 1);
+	d.mem_promised = 16384;
+	d.mem_reserve = 512;
+	for (int pol = 0; pol < 2; pol++) {
+		balance_policy p = pol ? BALANCE_POLICY_SEED : BALANCE_POLICY_NUBE;
+
+		assert_false(balance_admit(r, p, &c, &d, &big, 1, &out));
+		assert_non_null(strstr(out.reason, "memory promised to VMs would reach 32768 MiB"));
+		assert_non_null(strstr(out.reason, "limit 24064 MiB"));
+		assert_true(fabs(out.promised_limit - 24064) < 1e-9);
+		assert_int_equal(r->items->len, 0);
+	}
+	/* 16384 + 4096 fits under 24064; a second 4096 on top of that reservation does not */
+	assert_true(balance_admit(r, BALANCE_POLICY_NUBE, &c, &d, &small, 2, &out));
+	assert_false(balance_admit(r, BALANCE_POLICY_NUBE, &c, &d, &more, 3, &out));
+	assert_non_null(strstr(out.reason, "4096 reserved for incoming"));
+	/* no promise known (an older agent's state): only the reservations count */
+	d.mem_promised = 0;
+	assert_true(balance_admit(r, BALANCE_POLICY_NUBE, &c, &d, &more, 4, &out));
+}
+
 static void
 test_admission(void **state)
 {
@@ -624,6 +664,7 @@ main(void)
 		cmocka_unit_test(test_seed_plan_properties),
 		cmocka_unit_test(test_seed_plan_order),
 		cmocka_unit_test(test_admission),
+		cmocka_unit_test(test_admission_promised),
 		cmocka_unit_test(test_two_sources_one_destination),
 		cmocka_unit_test(test_nube_memory_hard_limit),
 		cmocka_unit_test(test_nube_margin),

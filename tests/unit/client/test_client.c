@@ -210,6 +210,7 @@ test_discover(void **state)
 	int64_t now = g_get_real_time() / 1000;
 	g_autofree char *fresh = g_strdup_printf("{\"ts\": %" G_GINT64_FORMAT ", \"cpus\": 4, "
 	    "\"load\": 0.25, \"mem_total_mib\": 8192, \"mem_used_mib\": 1024, \"vms\": [{}, {}], "
+	    "\"mem_promised_mib\": 6144, \"mem_reserve_mib\": 512, "
 	    "\"fabric_addr\": \"10.9.0.11\", \"interval\": 10}", now);
 	g_autofree char *stale = g_strdup_printf("{\"ts\": %" G_GINT64_FORMAT ", \"cpus\": 2, "
 	    "\"interval\": 10}", now - 31000);
@@ -247,12 +248,59 @@ test_discover(void **state)
 	assert_true(a->load > 0.249 && a->load < 0.251);
 	assert_int_equal(a->mem_total_mib, 8192);
 	assert_int_equal(a->mem_used_mib, 1024);
+	assert_int_equal(a->mem_promised_mib, 6144);
+	assert_int_equal(a->mem_reserve_mib, 512);
+	assert_int_equal(client_host_get(c, "hb")->mem_promised_mib, 0);	/* older agent */
 	assert_int_equal(a->nvms, 2);
 	assert_string_equal(a->fabric_addr, "10.9.0.11");
 	assert_true(client_host_get(c, "hb")->online && !client_host_get(c, "hb")->fresh);
 	assert_false(client_host_get(c, "hc")->online);
 	assert_false(client_host_get(c, "hd")->has_state);
 	assert_null(client_host_get(c, "nope"));
+}
+
+/* a VM's addresses from an agent's status entry: the structured "ifaces" (a net name with a
+ * space stays whole), and an older agent's "IFID NET ADDR/LEN" strings */
+static void
+test_vm_addrs(void **state)
+{
+	json_auto_t *now = json_loads("{\"addrs\": [\"1 my net 10.0.0.1/24\"], \"ifaces\": ["
+	    "{\"if\": 1, \"net\": \"my net\", \"addr\": \"10.0.0.1/24\"}, "
+	    "{\"if\": 2, \"net\": \"b\", \"addr\": \"fd00::1/64\"}, "
+	    "{\"if\": null, \"net\": \"c\", \"addr\": \"10.2.0.1/24\"}, "
+	    "{\"if\": 3, \"net\": \"d\"}]}", 0, NULL);
+	json_auto_t *old = json_loads("{\"addrs\": [\"1 my net 10.0.0.1/24\", \"2 b fd00::1/64\", "
+	    "\"10.9.9.9/8\", 7]}", 0, NULL);
+	json_auto_t *none = json_object();
+	json_t *addrs, *ifaces;
+
+	(void)state;
+	client_vm_addrs(now, &addrs, &ifaces);
+	assert_int_equal(json_array_size(addrs), 3);
+	assert_string_equal(json_string_value(json_array_get(addrs, 0)), "10.0.0.1/24");
+	assert_string_equal(json_string_value(json_array_get(addrs, 2)), "10.2.0.1/24");
+	assert_int_equal(json_array_size(ifaces), 2);
+	assert_string_equal(client_jstr(json_array_get(ifaces, 0), "net"), "my net");
+	assert_string_equal(client_jstr(json_array_get(ifaces, 0), "addr"), "10.0.0.1/24");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(ifaces, 1), "if")), 2);
+	json_decref(addrs);
+	json_decref(ifaces);
+
+	client_vm_addrs(old, &addrs, &ifaces);
+	assert_int_equal(json_array_size(addrs), 3);
+	assert_string_equal(json_string_value(json_array_get(addrs, 0)), "10.0.0.1/24");
+	assert_string_equal(json_string_value(json_array_get(addrs, 2)), "10.9.9.9/8");
+	assert_int_equal(json_array_size(ifaces), 2);
+	assert_string_equal(client_jstr(json_array_get(ifaces, 0), "net"), "my net");
+	assert_string_equal(client_jstr(json_array_get(ifaces, 1), "addr"), "fd00::1/64");
+	json_decref(addrs);
+	json_decref(ifaces);
+
+	client_vm_addrs(none, &addrs, &ifaces);
+	assert_int_equal(json_array_size(addrs), 0);
+	assert_int_equal(json_array_size(ifaces), 0);
+	json_decref(addrs);
+	json_decref(ifaces);
 }
 
 /* a fake agent: answers rpc/operator requests with one progress message and then ok, or an
@@ -346,6 +394,7 @@ main(void)
 		cmocka_unit_test(test_conf_errors),
 		cmocka_unit_test(test_discover),
 		cmocka_unit_test(test_calls),
+		cmocka_unit_test(test_vm_addrs),
 		cmocka_unit_test(test_unreachable),
 	};
 

@@ -269,6 +269,17 @@ static void test_foreign_and_bad_input(void **state)
 	assert_non_null(l);
 	json_decref(l);
 	g_free(run("ip link del %s", br));
+	/* same name, but another scenario's alias: refused, the owner named, left alone */
+	g_free(run("ip link add %s type bridge", br));
+	g_free(run("ip link set %s alias nube:other/Net9", br));
+	assert_int_equal(netdev_ensure(nd, SC, "Foreign", 0, NULL, NULL, 0, 1500, &e), -1);
+	assert_non_null(strstr(e->message, "alias 'nube:other/Net9'"));
+	g_clear_error(&e);
+	l = link_json(br);
+	assert_non_null(l);
+	assert_string_equal(json_string_value(json_object_get(l, "ifalias")), "nube:other/Net9");
+	json_decref(l);
+	g_free(run("ip link del %s", br));
 
 	const char *bad[] = { "nope" };
 	assert_int_equal(netdev_ensure(nd, SC, "Net2", 7, LOCAL, bad, 1, 1450, &e), -1);
@@ -309,6 +320,62 @@ static void test_remove(void **state)
 	g_ptr_array_unref(a);
 }
 
+static netdev_info *mk_info(const char *sc, const char *net)
+{
+	netdev_info *i = g_new0(netdev_info, 1);
+
+	i->scenario = g_strdup(sc);
+	i->net = g_strdup(net);
+	i->bridge = g_strdup("nbr-test");
+	i->remotes = g_ptr_array_new_with_free_func(g_free);
+	return i;
+}
+
+/* netdev_unused (pure): a net is unused unless some (scenario, net) pair names it exactly;
+ * the same net name in another scenario does not count */
+static void test_unused(void **state)
+{
+	(void)state;
+	g_autoptr(GPtrArray) present = g_ptr_array_new_with_free_func((GDestroyNotify)netdev_info_free);
+	g_autoptr(GPtrArray) used = g_ptr_array_new();
+
+	g_ptr_array_add(present, mk_info("a", "Net0"));
+	g_ptr_array_add(present, mk_info("a", "Net1"));
+	g_ptr_array_add(present, mk_info("b", "Net0"));
+	g_ptr_array_add(present, mk_info("a-b", "Net0"));
+
+	GPtrArray *u = netdev_unused(present, used);	/* no domain: every net is unused */
+	assert_int_equal(u->len, 4);
+	g_ptr_array_unref(u);
+
+	g_ptr_array_add(used, "a");
+	g_ptr_array_add(used, "Net0");
+	g_ptr_array_add(used, "b");
+	g_ptr_array_add(used, "Net1");	/* b has no Net1 here: uses nothing present */
+	g_ptr_array_add(used, "a");
+	g_ptr_array_add(used, "Net0");	/* twice: fine */
+	u = netdev_unused(present, used);
+	assert_int_equal(u->len, 3);
+	assert_ptr_equal(u->pdata[0], present->pdata[1]);	/* a/Net1 */
+	assert_ptr_equal(u->pdata[1], present->pdata[2]);	/* b/Net0 */
+	assert_ptr_equal(u->pdata[2], present->pdata[3]);	/* a-b/Net0 */
+	g_ptr_array_unref(u);
+
+	g_ptr_array_add(used, "a");
+	g_ptr_array_add(used, "Net1");
+	g_ptr_array_add(used, "b");
+	g_ptr_array_add(used, "Net0");
+	g_ptr_array_add(used, "a-b");
+	g_ptr_array_add(used, "Net0");
+	u = netdev_unused(present, used);
+	assert_int_equal(u->len, 0);
+	g_ptr_array_unref(u);
+
+	u = netdev_unused(NULL, used);	/* nothing present */
+	assert_int_equal(u->len, 0);
+	g_ptr_array_unref(u);
+}
+
 int main(void)
 {
 	if (geteuid() != 0) {
@@ -333,6 +400,7 @@ int main(void)
 		cmocka_unit_test(test_mtu_of_addr),
 		cmocka_unit_test(test_foreign_and_bad_input),
 		cmocka_unit_test(test_remove),
+		cmocka_unit_test(test_unused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

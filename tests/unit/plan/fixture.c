@@ -277,6 +277,12 @@ fx_violations(const plan *p, const scenario *s, const restrictions *r,
 			VIOL("host %s memory %" G_GUINT64_FORMAT " + used %" G_GUINT64_FORMAT " > %"
 			    G_GUINT64_FORMAT, hosts[h].name, mem[h], hosts[h].mem_used_mib,
 			    hosts[h].mem_mib);
+		if (mem[h] + hosts[h].mem_promised_mib + hosts[h].mem_reserve_mib >
+		    hosts[h].mem_mib && cnt[h] > 0)
+			VIOL("host %s memory %" G_GUINT64_FORMAT " + promised %" G_GUINT64_FORMAT
+			    " + reserve %" G_GUINT64_FORMAT " > %" G_GUINT64_FORMAT, hosts[h].name,
+			    mem[h], hosts[h].mem_promised_mib, hosts[h].mem_reserve_mib,
+			    hosts[h].mem_mib);
 		if (hosts[h].max_vms > 0 && cnt[h] > 0 && cnt[h] + hosts[h].vms > hosts[h].max_vms)
 			VIOL("host %s has %d + %d VMs > max %d", hosts[h].name, cnt[h], hosts[h].vms,
 			    hosts[h].max_vms);

@@ -156,6 +156,66 @@ expect_failure(const scenario *s, const restrictions *r, const plan_host *h, int
 	return d;
 }
 
+/* memory promised to VMs already placed counts, not only what they use now (issue 7): three
+ * 24 GiB hosts run 3 x 16 GiB guests that touch little; a second 3 x 16 GiB scenario fits by
+ * used memory but not by promised memory, and the error names the hosts and their memory */
+static void
+test_capacity_promised(void **state)
+{
+	scenario *s = fx_scenario_new("second");
+	plan_host *h = fx_hosts(3, 24576, 2);
+	char name[16];
+
+	(void)state;
+	fx_net(s, "n");
+	for (int i = 0; i < 3; i++) {
+		g_snprintf(name, sizeof name, "v%d", i);
+		fx_vm(s, name, 16384, 1, "n", NULL);
+	}
+	/* before the first scenario: every VM fits on its own host */
+	for (int k = 0; k < 4; k++) {
+		g_autoptr(diag) d = diag_new();
+		g_autoptr(plan) p = plan_partition(s, NULL, h, 3, fx_algos[k], d);
+
+		assert_valid(p, s, NULL, h, 3, fx_algos[k]);
+	}
+	for (int i = 0; i < 3; i++) {
+		h[i].mem_used_mib = 2048;	/* guests use little of what they were given */
+		h[i].mem_promised_mib = 16384;
+		h[i].mem_reserve_mib = 512;
+		h[i].vms = 1;
+	}
+	assert_int_equal(plan_host_free_mem(&h[0]), 24576 - 16384 - 512);
+	for (int k = 0; k < 4; k++) {
+		g_autoptr(diag) d = expect_failure(s, NULL, h, 3, fx_algos[k]);
+
+		assert_true(diag_contains(d, DIAG_ERROR, "host 'h0' has 7680 MiB free (of 24576 MiB: "
+		    "16384 promised to VMs, 512 reserved, 2048 used)"));
+		assert_true(diag_contains(d, DIAG_ERROR, "host 'h2' has 7680 MiB free"));
+	}
+	/* used memory above promise + reserve (e.g. the host's own processes) still counts */
+	h[1].mem_used_mib = 20000;
+	assert_int_equal(plan_host_free_mem(&h[1]), 24576 - 20000);
+	/* promises beyond the capacity leave nothing, never a wrap-around */
+	h[2].mem_promised_mib = 30000;
+	assert_int_equal(plan_host_free_mem(&h[2]), 0);
+	/* a VM that fits in what is left is placed there */
+	{
+		scenario *s2 = fx_scenario_new("small");
+		g_autoptr(diag) d = diag_new();
+		g_autoptr(plan) p = NULL;
+
+		fx_net(s2, "n");
+		fx_vm(s2, "a", 7000, 1, "n", NULL);
+		p = plan_partition(s2, NULL, h, 3, PLAN_LEAST_LOADED, d);
+		assert_valid(p, s2, NULL, h, 3, PLAN_LEAST_LOADED);
+		assert_int_equal(p->vm_host[0], 0);
+		fx_scenario_free(s2);
+	}
+	plan_hosts_free(h, 3);
+	fx_scenario_free(s);
+}
+
 static void
 test_fail_pinned_capacity(void **state)
 {
@@ -914,6 +974,7 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_all_constraints),
 		cmocka_unit_test(test_capacity),
+		cmocka_unit_test(test_capacity_promised),
 		cmocka_unit_test(test_fail_pinned_capacity),
 		cmocka_unit_test(test_fail_max_vms),
 		cmocka_unit_test(test_fail_conflicting_pins),

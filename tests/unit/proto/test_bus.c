@@ -321,6 +321,132 @@ test_request_reply(void **state)
 	bus_free(cli);
 }
 
+/* a forger answers first on the reply topic of another host ("t"), then the right one */
+static void
+on_request_forged(bus *b, const bus_msg *m, void *ud)
+{
+	bus_msg forged = *m;
+	json_t *fake = json_pack("{s:b, s:s}", "ok", 1, "echo", "forged");
+	json_t *real = json_pack("{s:b, s:s}", "ok", 1, "echo", "real");
+
+	(void)ud;
+	/* the response topic names the user, the client and the host asked */
+	assert_string_equal(m->response_topic, "nube/v1/reply/alice/t-fcli/s");
+	forged.response_topic = "nube/v1/reply/alice/t-fcli/t";
+	assert_int_equal(bus_reply(b, &forged, fake, true, NULL), 0);
+	assert_int_equal(bus_reply(b, m, real, true, NULL), 0);
+	json_decref(fake);
+	json_decref(real);
+}
+
+static void
+test_reply_only_from_host_asked(void **state)
+{
+	bus *srv = client("t-fsrv", "alice", "wonder"), *cli = client("t-fcli", "alice", "wonder");
+	GError *err = NULL;
+	replies r = { 0 };
+	json_t *q = json_pack("{s:s}", "op", "echo");
+	g_autofree char *big = NULL;
+
+	(void)state;
+	assert_int_equal(bus_wait_connected(srv, 5000, &err), 0);
+	assert_int_equal(bus_wait_connected(cli, 5000, &err), 0);
+	assert_int_equal(bus_subscribe(srv, "nube/v1/host/s/rpc/+", on_request_forged, NULL, &err),
+	    0);
+	spin(100);
+	assert_int_equal(bus_request(cli, "nube/v1/host/s/rpc/operator", q, 3000, on_reply, &r,
+	    &err), 0);
+	assert_true(wait_for(&r.done, 5000));
+	assert_int_equal(r.finals, 1);
+	assert_string_equal(json_string_value(json_object_get(r.reply, "echo")), "real");
+	json_decref(r.reply);
+	/* a request goes to a host's rpc topic only */
+	assert_int_equal(bus_request(cli, "nube/v1/events", q, 3000, on_reply, &r, &err), -1);
+	assert_non_null(strstr(err->message, "not a host's rpc topic"));
+	g_clear_error(&err);
+	json_decref(q);
+	/* nothing larger than PROTO_MAX_MESSAGE leaves */
+	big = g_malloc((16 << 20) + 2);
+	memset(big, 'x', (16 << 20) + 1);
+	big[(16 << 20) + 1] = '\0';
+	q = json_pack("{s:s, s:s}", "op", "echo", "pad", big);
+	assert_int_equal(bus_request(cli, "nube/v1/host/s/rpc/operator", q, 3000, on_reply, &r,
+	    &err), -1);
+	assert_non_null(strstr(err->message, "request of 16.0 MiB exceeds the limit of 16 MiB"));
+	g_clear_error(&err);
+	assert_int_equal(bus_publish(cli, "nube/v1/events", big, -1, 1, false, &err), -1);
+	assert_non_null(strstr(err->message, "exceeds the limit of 16 MiB"));
+	g_clear_error(&err);
+	json_decref(q);
+	bus_free(srv);
+	bus_free(cli);
+}
+
+/* the bus announces PROTO_MAX_PACKET as its maximum packet size in CONNECT: this broker has
+ * no limit, yet never forwards it a larger message (and the bus stays connected) */
+static void
+test_max_packet_announced(void **state)
+{
+	bus *a = client("t-max", "alice", "wonder");
+	GError *err = NULL;
+	rx r = { 0 };
+	g_autofree char *big = g_build_filename(tmpdir, "big", NULL);
+	g_autofree char *cmd = NULL;
+	g_autofree char *data = g_malloc((17 << 20) + 1);
+
+	(void)state;
+	assert_int_equal(bus_wait_connected(a, 5000, &err), 0);
+	assert_int_equal(bus_subscribe(a, "nube/v1/big", on_msg, &r, &err), 0);
+	spin(200);
+	memset(data, 'x', 17 << 20);
+	data[17 << 20] = '\0';
+	assert_true(g_file_set_contents(big, data, 17 << 20, NULL));
+	cmd = g_strdup_printf("mosquitto_pub -V mqttv5 -h 127.0.0.1 -p %d -u alice -P wonder "
+	    "-q 1 -t nube/v1/big -f '%s' && mosquitto_pub -V mqttv5 -h 127.0.0.1 -p %d -u alice "
+	    "-P wonder -q 1 -t nube/v1/big -m small", port, big, port);
+	assert_int_equal(system(cmd), 0);
+	assert_true(wait_for(&r.got, 5000));
+	spin(300);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.payload, "small");
+	assert_true(bus_is_connected(a));
+	g_free(r.topic);
+	g_free(r.payload);
+	bus_free(a);
+}
+
+/* a broker slow to accept (its accept queue is full, so SYNs go unanswered): the bus keeps
+ * waiting for the TCP connect, and bus_free ends the attempt cleanly */
+static void
+test_slow_connect(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof a;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), cfd = socket(AF_INET, SOCK_STREAM, 0);
+	g_autofree char *url = NULL;
+	bus_opts o = { .client_id = "t-slow", .keepalive_s = 5 };
+	GError *err = NULL;
+	bus *b;
+
+	(void)state;
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &l), 0);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&a, sizeof a), 0);	/* queue full */
+	url = g_strdup_printf("mqtt://127.0.0.1:%d", ntohs(a.sin_port));
+	o.url = url;
+	b = bus_new(&o, NULL, &err);
+	assert_non_null(b);
+	assert_int_equal(bus_wait_connected(b, 2000, &err), -1);
+	if (strstr(err->message, "not connected within 2000 ms") == NULL)
+		print_error("got: %s\n", err->message);
+	assert_non_null(strstr(err->message, "not connected within 2000 ms"));
+	g_clear_error(&err);
+	bus_free(b);
+	close(cfd);
+	close(lfd);
+}
+
 static void
 test_bad_credentials(void **state)
 {
@@ -494,6 +620,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_publish_subscribe),
 		cmocka_unit_test(test_request_reply),
+		cmocka_unit_test(test_reply_only_from_host_asked),
+		cmocka_unit_test(test_max_packet_announced),
+		cmocka_unit_test(test_slow_connect),
 		cmocka_unit_test(test_bad_credentials),
 		cmocka_unit_test(test_last_will),
 		cmocka_unit_test(test_reconnect),

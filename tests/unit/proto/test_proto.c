@@ -120,8 +120,16 @@ test_malformed(void **state)
 		{ "[]", "must be a JSON object" },
 		{ "{\"spec\":\"x\",\"vms\":[],\"nets\":[]}", "missing \"scenario\"" },
 		{ "{\"scenario\":5,\"spec\":\"x\",\"vms\":[],\"nets\":[]}", "\"scenario\" must be a string" },
-		{ "{\"scenario\":\"a/b\",\"spec\":\"x\",\"vms\":[],\"nets\":[]}", "not a valid name" },
-		{ "{\"scenario\":\"\",\"spec\":\"x\",\"vms\":[],\"nets\":[]}", "not a valid name" },
+		{ "{\"scenario\":\"a/b\",\"spec\":\"x\",\"vms\":[],\"nets\":[]}", "'a/b' contains '/'" },
+		{ "{\"scenario\":\"\",\"spec\":\"x\",\"vms\":[],\"nets\":[]}", "'' is empty" },
+		{ "{\"scenario\":\"../../../../tmp/x\",\"spec\":\"x\",\"vms\":[],\"nets\":[]}",
+		    "\"scenario\": '../../../../tmp/x' contains '/'" },
+		{ "{\"scenario\":\"x-y\",\"spec\":\"x\",\"vms\":[{\"vm\":\"a.b\",\"host\":\"h\","
+		    "\"macs\":[]}],\"nets\":[]}", "vms[0]: \"vm\": 'a.b' contains '.'" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[{\"vm\":\"a\",\"host\":\"../h\","
+		    "\"macs\":[]}],\"nets\":[]}", "vms[0]: \"host\": '../h' starts with '-' or '.'" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[],\"nets\":[{\"net\":\"n 1\",\"vni\":0,"
+		    "\"hosts\":[],\"addrs\":[]}]}", "nets[0]: \"net\": 'n 1' contains whitespace" },
 		{ "{\"scenario\":\"s\",\"vms\":[],\"nets\":[]}", "missing \"spec\"" },
 		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":{},\"nets\":[]}", "\"vms\" must be an array" },
 		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[]}", "\"nets\" must be an array" },
@@ -229,19 +237,54 @@ test_alias(void **state)
 	assert_string_equal(n, "Net0");
 	g_free(s);
 	g_free(n);
-	/* the first '/' separates: scenario names cannot hold one, net names may */
-	assert_int_equal(proto_parse_alias("nube:lab/a/b", &s, &n), 0);
-	assert_string_equal(s, "lab");
-	assert_string_equal(n, "a/b");
-	g_free(s);
-	g_free(n);
+	s = n = NULL;
+	/* only names nube could have written: never one with '/' or '..' in it */
+	assert_int_equal(proto_parse_alias("nube:lab/a/b", &s, &n), -1);
+	assert_int_equal(proto_parse_alias("nube:../x", &s, &n), -1);
+	assert_int_equal(proto_parse_alias("nube:lab/..", &s, &n), -1);
+	assert_null(s);
+	assert_null(n);
 	assert_int_equal(proto_parse_alias("nube:lab", &s, &n), -1);
 	assert_int_equal(proto_parse_alias("nube:/x", &s, &n), -1);
 	assert_int_equal(proto_parse_alias("nube:x/", &s, &n), -1);
 	assert_int_equal(proto_parse_alias("other:lab/Net0", &s, &n), -1);
 	assert_int_equal(proto_parse_alias("", &s, &n), -1);
 	assert_int_equal(proto_parse_alias(NULL, &s, &n), -1);
-	assert_string_equal(dom, "lab-r1");
+	assert_string_equal(dom, "lab.r1");
+}
+
+/* domain names: "<scenario>.<vm>", split back; the pairs that collided with '-' do not */
+static void
+test_domain_name(void **state)
+{
+	g_autofree char *a = proto_domain_name("x-y", "z"), *b = proto_domain_name("x", "y-z");
+	char *s = NULL, *v = NULL;
+
+	(void)state;
+	assert_string_equal(a, "x-y.z");
+	assert_string_equal(b, "x.y-z");
+	assert_string_not_equal(a, b);
+	assert_int_equal(proto_split_domain(a, &s, &v), 0);
+	assert_string_equal(s, "x-y");
+	assert_string_equal(v, "z");
+	g_free(s);
+	g_free(v);
+	assert_int_equal(proto_split_domain(b, &s, &v), 0);
+	assert_string_equal(s, "x");
+	assert_string_equal(v, "y-z");
+	g_free(s);
+	g_free(v);
+	s = v = NULL;
+	/* anything proto_domain_name cannot give back */
+	assert_int_equal(proto_split_domain("x-y-z", &s, &v), -1);
+	assert_int_equal(proto_split_domain("a.b.c", &s, &v), -1);
+	assert_int_equal(proto_split_domain(".b", &s, &v), -1);
+	assert_int_equal(proto_split_domain("a.", &s, &v), -1);
+	assert_int_equal(proto_split_domain("../x", &s, &v), -1);
+	assert_int_equal(proto_split_domain(NULL, &s, &v), -1);
+	assert_null(s);
+	assert_null(v);
+	assert_int_equal(proto_split_domain("lab.r1", NULL, NULL), 0);
 }
 
 static const char *
@@ -329,6 +372,7 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_alias),
+		cmocka_unit_test(test_domain_name),
 		cmocka_unit_test(test_from_plan),
 	};
 

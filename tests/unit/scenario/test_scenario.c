@@ -419,6 +419,126 @@ test_bad_dup_names(void **state)
 	assert_int_equal(d->nerrors, 2);
 }
 
+/* the one name rule: good names and every way to break it, at its boundaries */
+static void
+test_name_rule(void **state)
+{
+	static const char *const good[] = { "a", "Z", "0", "_", "r1", "x-y", "x_y", "tutorial_lxc",
+		"a-", "63charsxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" };
+	static const struct { const char *name, *why; } bad[] = {
+		{ "", "is empty" },
+		{ "64charsxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		  "is longer than 63 characters" },
+		{ "a/b", "contains '/'" },
+		{ "/", "contains '/'" },
+		{ "..", "contains '.'" },
+		{ "../../tmp/x", "contains '/'" },
+		{ "-a/b", "contains '/'" },
+		{ "x.y", "contains '.' (it separates scenario and vm in domain names)" },
+		{ "-x", "starts with '-'" },
+		{ "a b", "contains whitespace" },
+		{ "a\tb", "contains whitespace" },
+		{ "a\nb", "contains whitespace" },
+		{ "a\x01", "contains a control character" },
+		{ "a\x7f", "contains a control character" },
+		{ "a:b", "contains a character other than letters, digits, '_' and '-'" },
+		{ "caf\xc3\xa9", "contains a character other than" },
+		{ "a*", "contains a character other than" },
+	};
+
+	(void)state;
+	assert_int_equal(strlen(good[G_N_ELEMENTS(good) - 1]), SC_NAME_MAX);
+	assert_int_equal(strlen(bad[1].name), SC_NAME_MAX + 1);
+	for (size_t i = 0; i < G_N_ELEMENTS(good); i++)
+		if (sc_name_check(good[i]) != NULL)
+			fail_msg("'%s' refused: %s", good[i], sc_name_check(good[i]));
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		const char *why = sc_name_check(bad[i].name);
+
+		if (why == NULL || strstr(why, bad[i].why) == NULL)
+			fail_msg("'%s': want '%s', got '%s'", bad[i].name, bad[i].why,
+			    why != NULL ? why : "(accepted)");
+	}
+	assert_non_null(sc_name_check(NULL));
+	/* host names also take '.', never '..' or a leading '.'/'-' */
+	assert_null(sc_host_name_check("host1"));
+	assert_null(sc_host_name_check("h2.example.org"));
+	assert_null(sc_host_name_check("a_b-c"));
+	assert_string_equal(sc_host_name_check(""), "is empty");
+	assert_string_equal(sc_host_name_check(".."), "starts with '-' or '.'");
+	assert_string_equal(sc_host_name_check("a..b"), "contains '..'");
+	assert_string_equal(sc_host_name_check("a/b"), "contains '/'");
+	assert_string_equal(sc_host_name_check("a b"), "contains whitespace");
+	assert_string_equal(sc_host_name_check("-h"), "starts with '-' or '.'");
+	assert_non_null(sc_host_name_check("h#"));
+	assert_non_null(sc_host_name_check("h+"));
+	assert_non_null(strstr(sc_host_name_check(
+	    "h2345678901234567890123456789012345678901234567890123456789012345"), "longer than 64"));
+	assert_null(sc_host_name_check(
+	    "h234567890123456789012345678901234567890123456789012345678901234"));
+}
+
+/* names that break the rule are file:line errors of validate, every one of them */
+static void
+test_bad_names(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "bad-names.xml", d, &valid);
+
+	(void)state;
+	assert_false(valid);
+	expect(d, DIAG_ERROR, "bad-names.xml", 4, "scenario_name '../../tmp/x' contains '/'");
+	expect(d, DIAG_ERROR, "bad-names.xml", 6, "net name 'Net/0' contains '/'");
+	expect(d, DIAG_ERROR, "bad-names.xml", 7, "net name 'net 1' contains whitespace");
+	expect(d, DIAG_ERROR, "bad-names.xml", 8, "net name 'n.2' contains '.'");
+	expect(d, DIAG_ERROR, "bad-names.xml", 9, "vm name 'r1.a' contains '.'");
+	expect(d, DIAG_ERROR, "bad-names.xml", 10, "vm name '-r2' starts with '-'");
+	expect(d, DIAG_ERROR, "bad-names.xml", 11, "is longer than 63 characters");
+	expect(d, DIAG_ERROR, "bad-names.xml", 13, "vm name 'r\t5' contains whitespace");
+	assert_int_equal(d->nerrors, 8);
+}
+
+/* host names of restrictions and cluster.conf follow the host name rule */
+static void
+test_bad_host_names(void **state)
+{
+	static const char xml[] = "<vnx><global><scenario_name>s</scenario_name></global>"
+	    "<vm name='v' type='libvirt'/></vnx>";
+	static const char rs[] = "<deployment_restrictions>\n<vm_deploy_at vm='v' host='../h'/>\n"
+	    "</deployment_restrictions>";
+	static const char conf[] = "[cluster]\nhost = h1\nhost = a..b\n\n[h1]\nmem = 1024\n"
+	    "cpu = 1\n\n[a..b]\nmem = 1024\ncpu = 1\n";
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = mem_parse(xml, d);
+	g_autoptr(restrictions) r = restrictions_parse_memory(rs, strlen(rs), "r.xml", d);
+	g_autoptr(cluster) c = NULL;
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(r);
+	assert_false(restrictions_validate(r, s, NULL, d));
+	expect(d, DIAG_ERROR, "r.xml", 2, "vm_deploy_at: host name '../h' starts with '-' or '.'");
+	c = cluster_parse_memory(conf, strlen(conf), "c.conf", d);
+	expect(d, DIAG_ERROR, "c.conf", 3, "host name 'a..b' contains '..'");
+}
+
+/* a scenario without VMs would deploy nothing: an error, at the scenario name */
+static void
+test_no_vms(void **state)
+{
+	const char *xml = "<vnx><global><scenario_name>empty</scenario_name></global>\n"
+	    "<net name='a' mode='virtual_bridge'/></vnx>";
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = mem_parse(xml, d);
+
+	(void)state;
+	assert_non_null(s);
+	assert_false(scenario_validate(s, d));
+	expect(d, DIAG_ERROR, "mem.xml", 1, "scenario 'empty' has no vm: nothing to deploy");
+	assert_int_equal(d->nerrors, 1);
+}
+
 static void
 test_bad_unknown_net(void **state)
 {
@@ -912,7 +1032,7 @@ test_unsupported_net_features_warn(void **state)
 	    "<net name='a' mode='openvswitch'/>"
 	    "<net name='b' mode='virtual_bridge' vlan='10'/>"
 	    "<net name='c' mode='virtual_bridge' external='eth9'/>"
-	    "<net name='d' mode='virtual_bridge'/></vnx>";
+	    "<net name='d' mode='virtual_bridge'/><vm name='v' type='libvirt'/></vnx>";
 	g_autoptr(diag) d = diag_new();
 	g_autoptr(scenario) s = mem_parse(xml, d);
 
@@ -960,6 +1080,10 @@ main(void)
 		cmocka_unit_test(test_cluster_bad),
 		cmocka_unit_test(test_free_null),
 		cmocka_unit_test(test_unsupported_net_features_warn),
+		cmocka_unit_test(test_name_rule),
+		cmocka_unit_test(test_bad_names),
+		cmocka_unit_test(test_bad_host_names),
+		cmocka_unit_test(test_no_vms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -138,7 +138,7 @@ static void test_golden(void **state)
 	g_autofree char *xml = virt_render_domain(v, sc, dep, "h1", 1450, w, &e);
 	assert_non_null(xml);
 	assert_int_equal(w->len, 0);
-	g_autofree char *path = g_build_filename(VT_SRCDIR, "expected", "vt-h1.xml", NULL);
+	g_autofree char *path = g_build_filename(VT_SRCDIR, "expected", "vt.h1.xml", NULL);
 	g_autofree char *want = slurp(path);
 	if (strcmp(xml, want) != 0) {
 		fprintf(stderr, "rendered:\n%s\nexpected (%s):\n%s\n", xml, path, want);
@@ -215,7 +215,7 @@ static void test_define_list_roundtrip(void **state)
 	/* the test driver's own "test" domain carries no nube metadata: only ours is listed */
 	assert_int_equal(l->len, 1);
 	virt_dom_info *i = g_ptr_array_index(l, 0);
-	assert_string_equal(i->domain, "vt-h1");
+	assert_string_equal(i->domain, "vt.h1");
 	assert_string_equal(i->scenario, "vt");
 	assert_string_equal(i->vm, "h1");
 	assert_string_equal(i->state, "running");
@@ -229,14 +229,75 @@ static void test_define_list_roundtrip(void **state)
 	assert_string_equal(g_ptr_array_index(i->addrs, 0), "1 Net0 10.1.0.2/24");
 	assert_string_equal(g_ptr_array_index(i->addrs, 1), "1 Net0 2001:db8::2/64");
 	assert_string_equal(g_ptr_array_index(i->addrs, 2), "2 Net1 10.1.1.2/24");
+	/* the same, structured (names are never split on spaces), and the promised memory */
+	assert_int_equal(i->ifaces->len, 3);
+	const virt_dom_if *f = g_ptr_array_index(i->ifaces, 2);
+	assert_int_equal(f->id, 2);
+	assert_string_equal(f->net, "Net1");
+	assert_string_equal(f->addr, "10.1.1.2/24");
+	assert_int_equal(i->mem_max_mib, 96);
 	g_ptr_array_unref(l);
 
-	assert_ok(virt_destroy_undefine(v, "vt-h1", &e));
+	assert_ok(virt_destroy_undefine(v, "vt.h1", &e));
 	l = virt_list(v, &e);
 	assert_non_null(l);
 	assert_int_equal(l->len, 0);
 	g_ptr_array_unref(l);
-	assert_ok(virt_destroy_undefine(v, "vt-h1", &e));	/* absent: not an error */
+	assert_ok(virt_destroy_undefine(v, "vt.h1", &e));	/* absent: not an error */
+	virt_close(v);
+}
+
+/* xml with its <metadata> element cut out: a domain nube did not make */
+static char *without_metadata(const char *xml)
+{
+	const char *a = strstr(xml, "<metadata>"), *b = strstr(xml, "</metadata>");
+
+	assert_non_null(a);
+	assert_non_null(b);
+	return g_strdup_printf("%.*s%s", (int)(a - xml), xml, b + strlen("</metadata>"));
+}
+
+/* a domain of the name nube would use is only taken over when its metadata names the same
+ * scenario and vm; a foreign one (no metadata) or another owner's is refused, left as is */
+static void test_foreign_domain(void **state)
+{
+	(void)state;
+	GError *e = NULL;
+	virt *v = open_test(true, NULL);
+	g_autofree char *xml = virt_render_domain(v, sc, dep, "h1", 1450, NULL, &e);
+	g_autofree char *foreign = NULL, *other = NULL;
+	GString *o;
+
+	assert_non_null(xml);
+	foreign = without_metadata(xml);
+	assert_ok(virt_define_start(v, foreign, &e));
+	assert_int_equal(virt_define_start(v, xml, &e), -1);
+	assert_non_null(e);
+	assert_non_null(strstr(e->message, "domain 'vt.h1' exists on test:///default and is not "
+	    "nube's (no nube metadata): left untouched"));
+	g_clear_error(&e);
+	GPtrArray *l = virt_list(v, &e);
+	assert_non_null(l);
+	assert_int_equal(l->len, 0);	/* still the foreign one: no nube metadata was put on it */
+	g_ptr_array_unref(l);
+	assert_ok(virt_destroy_undefine(v, "vt.h1", &e));
+
+	/* the same name with another owner's metadata */
+	o = g_string_new(xml);
+	g_string_replace(o, "scenario=\"vt\"", "scenario=\"other\"", 1);
+	other = g_string_free(o, FALSE);
+	assert_ok(virt_define_start(v, other, &e));
+	assert_int_equal(virt_define_start(v, xml, &e), -1);
+	assert_non_null(strstr(e->message, "domain 'vt.h1' exists on test:///default and belongs "
+	    "to vm 'h1' of scenario 'other': left untouched"));
+	g_clear_error(&e);
+	l = virt_list(v, &e);
+	assert_non_null(l);
+	assert_int_equal(l->len, 1);
+	assert_string_equal(((virt_dom_info *)g_ptr_array_index(l, 0))->scenario, "other");
+	assert_true(((virt_dom_info *)g_ptr_array_index(l, 0))->active);
+	g_ptr_array_unref(l);
+	assert_ok(virt_destroy_undefine(v, "vt.h1", &e));
 	virt_close(v);
 }
 
@@ -263,16 +324,16 @@ static void test_errors(void **state)
 	g_autofree char *xml = virt_render_domain(v, sc, dep, "c1", 0, NULL, &e);
 	assert_ok(virt_define_start(v, xml, &e));
 	int code = 0;
-	assert_int_equal(virt_guest_exec(v, "vt-c1", "true", 1, &code, NULL, NULL, &e), -1);
-	assert_non_null(strstr(e->message, "guest-exec in 'vt-c1' on test:///default: "));
+	assert_int_equal(virt_guest_exec(v, "vt.c1", "true", 1, &code, NULL, NULL, &e), -1);
+	assert_non_null(strstr(e->message, "guest-exec in 'vt.c1' on test:///default: "));
 	g_clear_error(&e);
-	assert_int_equal(virt_guest_exec(v, "vt-absent", "true", 1, &code, NULL, NULL, &e), -1);
-	assert_non_null(strstr(e->message, "domain 'vt-absent' on test:///default: "));
+	assert_int_equal(virt_guest_exec(v, "vt.absent", "true", 1, &code, NULL, NULL, &e), -1);
+	assert_non_null(strstr(e->message, "domain 'vt.absent' on test:///default: "));
 	g_clear_error(&e);
 	assert_int_equal(virt_guest_configure(v, sc, dep, "c1", 0, 1, &e), -1);
-	assert_non_null(strstr(e->message, "guest agent of 'vt-c1' did not answer within 1 s"));
+	assert_non_null(strstr(e->message, "guest agent of 'vt.c1' did not answer within 1 s"));
 	g_clear_error(&e);
-	assert_ok(virt_destroy_undefine(v, "vt-c1", &e));
+	assert_ok(virt_destroy_undefine(v, "vt.c1", &e));
 	virt_close(v);
 
 	/* kvm only when really usable: the test driver offers no kvm domain */
@@ -298,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_lxc_fallback),
 		cmocka_unit_test(test_existing_files),
 		cmocka_unit_test(test_define_list_roundtrip),
+		cmocka_unit_test(test_foreign_domain),
 		cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
