@@ -84,7 +84,8 @@ ok "nube drain host2 moved its $n2 VM(s)"
 "$NUBE" drain host2 --cancel >/dev/null || fail "drain --cancel"
 ok "drain --cancel"
 
-# a failing migration: the destination's libvirtd is killed, the VM stays where it was
+# a failing migration: the destination's libvirtd is killed, the VM stays where it was (forced,
+# so that admission — which may refuse on load here — cannot answer before libvirt fails)
 src=""
 for v in v1 v2 v3 v4; do
 	h=$(vm_host $v)
@@ -96,7 +97,7 @@ kill "$(cat "$LAB_STATE/$dst/run/libvirtd.pid")" || fail "cannot stop $dst's lib
 source "$BAL/../agent/rpc.sh"
 BROKER=$(sed -n 's/^NUBE_LAB_BROKER=//p' < <("$LAB" env))
 OPW=$(cat "$LAB_STATE/operator.pw")
-rpc "$src" '{"op":"migrate","vm":"'$fvm'","dst":"'$dst'"}' 120 >"$T/fail.json" || fail "migrate rpc got no answer"
+rpc "$src" '{"op":"migrate","vm":"'$fvm'","dst":"'$dst'","force":true}' 120 >"$T/fail.json" || fail "migrate rpc got no answer"
 jq -e '.ok == false and .moves[0].status == "failed"' "$T/fail.json" >/dev/null ||
 	{ cat "$T/fail.json"; fail "the migration to $dst without libvirtd did not fail"; }
 ev_wait 10 "migrate-failed event" '.type=="migrate-failed" and .vm=="bq.'$fvm'"'
