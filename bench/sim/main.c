@@ -64,6 +64,27 @@ pick_hosts(const sim_result *ref, double thr, int *out, int n)
 	g_free(over);
 }
 
+/* gnuplot: run gnuplot on script gp, then remove gp and its data file dat (unless
+ * NUBE_SIM_KEEP_PLOT_DATA is set); 0, or -1 with a message on stderr */
+static int
+gnuplot(const char *gp, const char *dat)
+{
+	const char *argv[] = { "gnuplot", gp, NULL };
+	int status = 0;
+	GError *err = NULL;
+	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+	    &status, &err) || !g_spawn_check_wait_status(status, &err)) {
+		fprintf(stderr, "nube-sim: gnuplot failed: %s\n", err->message);
+		g_error_free(err);
+		return -1;
+	}
+	if (!g_getenv("NUBE_SIM_KEEP_PLOT_DATA")) {
+		g_unlink(dat);
+		g_unlink(gp);
+	}
+	return 0;
+}
+
 static int
 plot(const char *dir, const sim_result *r, const generator_cluster *c, const int *hosts, int n,
     double thr, double step)
@@ -105,18 +126,7 @@ plot(const char *dir, const sim_result *r, const generator_cluster *c, const int
 		    c->hosts[hosts[k]].name, c->hosts[hosts[k]].cpus);
 	fputc('\n', f);
 	fclose(f);
-	const char *argv[] = { "gnuplot", gp, NULL };
-	int status = 0;
-	GError *err = NULL;
-	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-	    &status, &err) || !g_spawn_check_wait_status(status, &err)) {
-		fprintf(stderr, "nube-sim: gnuplot failed: %s\n", err->message);
-		g_error_free(err);
-		return -1;
-	}
-	if (!g_getenv("NUBE_SIM_KEEP_PLOT_DATA")) g_unlink(dat);
-	if (!g_getenv("NUBE_SIM_KEEP_PLOT_DATA")) g_unlink(gp);
-	return 0;
+	return gnuplot(gp, dat);
 }
 
 static int
@@ -193,20 +203,7 @@ plot_planetlab(const char *dir, const char *day, const pl_result *res, int n)
 		    3 + 2 * i, pl_policy_name(res[i].policy));
 	fprintf(f, "\nunset multiplot\n");
 	fclose(f);
-	const char *argv[] = { "gnuplot", gp, NULL };
-	int status = 0;
-	GError *err = NULL;
-	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-	    &status, &err) || !g_spawn_check_wait_status(status, &err)) {
-		fprintf(stderr, "nube-sim: gnuplot failed: %s\n", err->message);
-		g_error_free(err);
-		return -1;
-	}
-	if (!g_getenv("NUBE_SIM_KEEP_PLOT_DATA")) {
-		g_unlink(dat);
-		g_unlink(gp);
-	}
-	return 0;
+	return gnuplot(gp, dat);
 }
 
 static int
