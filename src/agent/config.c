@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "scenario/scenario.h"
-#include "proto/topic.h"
+#include "wire/topic.h"
 
 G_DEFINE_QUARK(nube-config-error-quark, config_error)
 #define CONFIG_ERROR config_error_quark()

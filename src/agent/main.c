@@ -13,7 +13,8 @@
 #include "agent/rpc.h"
 #include "agent/telemetry.h"
 #include "net/netdev.h"
-#include "proto/proto.h"
+#include "wire/deployment.h"
+#include "wire/topic.h"
 
 static char *log_host;
 static bool log_verbose;
@@ -58,7 +59,7 @@ event_main(gpointer p)
 	GError *err = NULL;
 
 	if (bus_is_connected(e->n->bus) &&
-	    bus_publish_json(e->n->bus, PROTO_TOPIC_ROOT "events", e->ev, 1, false, &err) < 0) {
+	    bus_publish_json(e->n->bus, TOPIC_EVENTS, e->ev, 1, false, &err) < 0) {
 		nubed_log(LOG_WARN, "event lost: %s", err->message);
 		g_error_free(err);
 	}
@@ -426,9 +427,9 @@ main(int argc, char **argv)
 	n.specs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	n.scen_mutex = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	n.prev_vm = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	n.state_topic = bus_host_topic(n.cfg->host, "state");
-	n.online_topic = bus_host_topic(n.cfg->host, "online");
-	n.rpc_pattern = bus_host_topic(n.cfg->host, "rpc/+");
+	n.state_topic = topic_host(n.cfg->host, "state");
+	n.online_topic = topic_host(n.cfg->host, "online");
+	n.rpc_pattern = topic_host(n.cfg->host, "rpc/+");
 	n.loop = g_main_loop_new(NULL, FALSE);
 	n.pool = g_thread_pool_new(rpc_job_run, &n, 8, FALSE, &err);
 	if (n.pool == NULL) {

@@ -5,12 +5,12 @@
 #include <string.h>
 
 #include "net/netdev.h"
-#include "proto/proto.h"
+#include "wire/deployment.h"
+#include "wire/topic.h"
 
 G_DEFINE_QUARK(nube-mape-error-quark, mape_error)
 #define MAPE_ERROR mape_error_quark()
 
-#define EVENTS_TOPIC	"nube/v1/events"
 #define DRAIN_PASSES	4	/* rpc drain: passes without progress before giving up */
 
 typedef struct {
@@ -264,7 +264,7 @@ publish_main(gpointer p)
 	GError *err = NULL;
 
 	if (c->n->bus == NULL || !bus_is_connected(c->n->bus) ||
-	    bus_publish_json(c->n->bus, EVENTS_TOPIC, c->ev, 1, false, &err) < 0) {
+	    bus_publish_json(c->n->bus, TOPIC_EVENTS, c->ev, 1, false, &err) < 0) {
 		nubed_log(LOG_WARN, "event '%s' not published: %s", jstr(c->ev, "type"),
 		    err != NULL ? err->message : "broker not connected");
 		g_clear_error(&err);
@@ -548,7 +548,7 @@ call(mape *m, const char *host, json_t *req, char **why)
 	json_t *r = NULL;
 
 	c->m = m;
-	c->topic = bus_host_topic(host, leaf);
+	c->topic = topic_host(host, leaf);
 	c->req = req;
 	c->timeout_ms = (int)(m->mc.rpc_timeout * 1000);
 	g_mutex_init(&c->mu);
@@ -1827,22 +1827,6 @@ mape_rpc(mape *m, const char *op, const bus_msg *msg, const json_t *req, const c
 
 /* ------------------------------------------------------------------ peers */
 
-/* topic nube/v1/host/<h>/<leaf> -> h (g_free) or NULL */
-static char *
-topic_host(const char *topic, const char *leaf)
-{
-	const char *pfx = "nube/v1/host/";
-	const char *h, *slash;
-
-	if (!g_str_has_prefix(topic, pfx))
-		return NULL;
-	h = topic + strlen(pfx);
-	slash = strchr(h, '/');
-	if (slash == NULL || slash == h || strcmp(slash + 1, leaf) != 0)
-		return NULL;
-	return g_strndup(h, (gsize)(slash - h));
-}
-
 static peer *
 peer_get(mape *m, const char *name)
 {
@@ -1859,7 +1843,7 @@ static void
 on_peer_state(bus *b, const bus_msg *msg, void *ud)
 {
 	mape *m = ud;
-	g_autofree char *h = topic_host(msg->topic, "state");
+	g_autofree char *h = topic_host_parse(msg->topic, "state");
 	json_t *st = NULL;
 
 	(void)b;
@@ -1886,7 +1870,7 @@ static void
 on_peer_online(bus *b, const bus_msg *msg, void *ud)
 {
 	mape *m = ud;
-	g_autofree char *h = topic_host(msg->topic, "online");
+	g_autofree char *h = topic_host_parse(msg->topic, "online");
 
 	(void)b;
 	if (h == NULL)
@@ -2158,8 +2142,8 @@ mape_start(mape *m, GError **err)
 	    balance_policy_name(m->bc.policy), m->bc.load_threshold, m->bc.alarm_count,
 	    m->bc.mem_threshold, m->bc.penalty, m->bc.penalty_step, m->mc.max_migrations,
 	    m->mc.evacuate ? "yes" : "no", m->mc.enabled ? "" : " (disabled: monitor only)");
-	if (bus_subscribe(m->n->bus, "nube/v1/host/+/state", on_peer_state, m, err) < 0 ||
-	    bus_subscribe(m->n->bus, "nube/v1/host/+/online", on_peer_online, m, err) < 0)
+	if (bus_subscribe(m->n->bus, TOPIC_STATE_ALL, on_peer_state, m, err) < 0 ||
+	    bus_subscribe(m->n->bus, TOPIC_ONLINE_ALL, on_peer_online, m, err) < 0)
 		return -1;
 	reconcile_nets(m);
 	return 0;

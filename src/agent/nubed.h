@@ -11,7 +11,7 @@
 
 #include "agent/config.h"
 #include "agent/metrics.h"
-#include "proto/bus.h"
+#include "bus/bus.h"
 #include "virt/virt.h"
 
 typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERR } log_level;

@@ -5,9 +5,9 @@
 
 #include "agent/mape.h"
 #include "net/netdev.h"
-#include "proto/proto.h"
-#include "proto/rpcreq.h"
-#include "proto/topic.h"
+#include "wire/deployment.h"
+#include "wire/rpcreq.h"
+#include "wire/topic.h"
 #include "scenario/scenario.h"
 
 #define GUEST_TIMEOUT_S		60

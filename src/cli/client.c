@@ -5,7 +5,8 @@
 #include <unistd.h>
 #include <string.h>
 
-#include "proto/proto.h"
+#include "wire/deployment.h"
+#include "wire/topic.h"
 #include "store/store.h"
 
 #define CONNECT_TIMEOUT_MS	5000
@@ -233,27 +234,11 @@ state_apply(client_host *h, json_t *st)
 	h->fresh = h->ts_ms > 0 && now_ms - (double)h->ts_ms <= 3 * h->interval_s * 1000;
 }
 
-/* topic_host: "nube/v1/host/<h>/<leaf>" -> new "<h>" when leaf matches, else NULL */
-static char *
-topic_host(const char *topic, const char *leaf)
-{
-	const char *pre = PROTO_TOPIC_ROOT "host/";
-	const char *p, *slash;
-
-	if (!g_str_has_prefix(topic, pre))
-		return NULL;
-	p = topic + strlen(pre);
-	slash = strchr(p, '/');
-	if (slash == NULL || slash == p || strcmp(slash + 1, leaf) != 0)
-		return NULL;
-	return g_strndup(p, (gsize)(slash - p));
-}
-
 static void
 on_online_msg(bus *b, const bus_msg *m, void *ud)
 {
 	client *c = ud;
-	g_autofree char *name = topic_host(m->topic, "online");
+	g_autofree char *name = topic_host_parse(m->topic, "online");
 	client_host *h;
 	bool on;
 
@@ -274,7 +259,7 @@ static void
 on_state_msg(bus *b, const bus_msg *m, void *ud)
 {
 	client *c = ud;
-	g_autofree char *name = topic_host(m->topic, "state");
+	g_autofree char *name = topic_host_parse(m->topic, "state");
 	json_error_t je;
 	json_t *st;
 
@@ -375,8 +360,8 @@ discover_settled(void *ud)
 int
 client_discover(client *c, GError **err)
 {
-	g_autofree char *t_on = g_strdup(PROTO_TOPIC_ROOT "host/+/online");
-	g_autofree char *t_st = g_strdup(PROTO_TOPIC_ROOT "host/+/state");
+	g_autofree char *t_on = g_strdup(TOPIC_ONLINE_ALL);
+	g_autofree char *t_st = g_strdup(TOPIC_STATE_ALL);
 	discover_wait w = { .c = c };
 
 	c->discovering = true;
@@ -514,7 +499,7 @@ client_call_start(client *c, const char *host, json_t *request, int timeout_ms,
 {
 	client_call *call = g_new0(client_call, 1);
 	g_autoptr(GError) e = NULL;
-	g_autofree char *topic = bus_host_topic(host, "rpc/operator");
+	g_autofree char *topic = topic_host(host, "rpc/operator");
 	json_t *op = json_object_get(request, "op");
 
 	call->host = g_strdup(host);

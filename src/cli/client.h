@@ -8,7 +8,7 @@
 #include <glib.h>
 #include <jansson.h>
 
-#include "proto/bus.h"
+#include "bus/bus.h"
 
 /* default search order when neither --config nor $NUBE_CONFIG is given */
 #define CLIENT_CONF_SYSTEM	"/etc/nube/nube.conf"

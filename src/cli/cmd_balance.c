@@ -10,10 +10,10 @@
 #include "cli/client.h"
 #include "cli/output.h"
 #include "cli/session.h"
+#include "wire/topic.h"
 #include "store/store.h"
 
 #define PLAN_TIMEOUT_MS		15000
-#define EVENTS_TOPIC		"nube/v1/events"
 
 /* conn_open: config, then (bus) broker + discovery, then (st) the store; exit status or -1.
  * Errors are worded as for the live commands (session_open_conf). */
@@ -451,7 +451,7 @@ cmd_events(int argc, char **argv)
 	if (follow) {
 		f.st = k.st;
 		f.json = json;
-		if (bus_subscribe(k.c->bus, EVENTS_TOPIC, on_event, &f, &e) < 0) {
+		if (bus_subscribe(k.c->bus, TOPIC_EVENTS, on_event, &f, &e) < 0) {
 			out_err("events: %s", e->message);
 			session_clear(&k);
 			return CLI_UNAVAILABLE;

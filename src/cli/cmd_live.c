@@ -15,7 +15,8 @@
 #include "cli/session.h"
 #include "plan/alloc.h"
 #include "plan/plan.h"
-#include "proto/proto.h"
+#include "wire/deployment.h"
+#include "wire/topic.h"
 #include "scenario/scenario.h"
 #include "store/store.h"
 

@@ -1,6 +1,7 @@
 /* netdev: bridges, VXLAN devices and their head-end-replication FDB through libnl-route-3 */
 #include "net/netdev.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <net/if.h>
 #include <linux/if_bridge.h>
@@ -17,7 +18,7 @@
 #include <netlink/route/neighbour.h>
 #include <netlink/route/addr.h>
 
-#include "proto/proto.h"
+#include "wire/names.h"
 
 #define NETDEV_VXLAN_PORT 4789
 

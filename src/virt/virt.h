@@ -10,7 +10,7 @@
 #include <glib.h>
 
 #include "scenario/scenario.h"
-#include "proto/proto.h"
+#include "wire/deployment.h"
 
 #define VIRT_METADATA_NS	"https://nube.dev/xmlns/domain/1"
 #define VIRT_METADATA_PREFIX	"nube"

@@ -14,7 +14,8 @@
 #include <cmocka.h>
 
 #include "cli/client.h"
-#include "proto/proto.h"
+#include "wire/deployment.h"
+#include "wire/topic.h"
 #include "store/store.h"
 
 static char *tmpdir;
@@ -187,7 +188,7 @@ raw_bus(const char *id)
 static void
 retain(bus *b, const char *host, const char *leaf, const char *payload)
 {
-	g_autofree char *t = bus_host_topic(host, leaf);
+	g_autofree char *t = topic_host(host, leaf);
 
 	assert_int_equal(bus_publish(b, t, payload, (int)strlen(payload), 1, true, NULL), 0);
 }

@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "net/netdev.h"
-#include "proto/proto.h"
+#include "wire/deployment.h"
 
 #define SC "lab"
 #define LOCAL "10.99.0.1"

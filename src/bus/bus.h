@@ -79,7 +79,4 @@ int bus_reply(bus *b, const bus_msg *m, json_t *j, bool final, GError **err);
 bus_msg *bus_msg_copy(const bus_msg *m);
 void bus_msg_free(bus_msg *m);
 
-/* helpers for topics: g_free'd "nube/v1/host/<h>/<leaf>" */
-char *bus_host_topic(const char *host, const char *leaf);
-
 #endif

@@ -1,9 +1,9 @@
 /* rpcreq: one table per rpc op of the fields it takes and their types, and the check */
-#include "proto/rpcreq.h"
+#include "wire/rpcreq.h"
 
 #include <glib.h>
 
-#include "proto/proto.h"
+#include "wire/deployment.h"
 #include "scenario/scenario.h"
 
 #define REQ(k, t)		{ k, t, true, 0, 0 }

@@ -12,7 +12,7 @@
 #include <netinet/in.h>
 #include <cmocka.h>
 
-#include "proto/bus.h"
+#include "bus/bus.h"
 
 static char *tmpdir;
 static int port;

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 #include <glib.h>
 
-#include "proto/rpcreq.h"
+#include "wire/rpcreq.h"
 
 /* check: rpcreq_check(json) is NULL when want is NULL, else a message containing want */
 static void

@@ -1,7 +1,6 @@
 /* bus: MQTT 5 client (libmosquitto, non-threaded) driven by a GLib main context */
-#include "proto/bus.h"
-#include "proto/proto.h"
-#include "proto/topic.h"
+#include "bus/bus.h"
+#include "wire/topic.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -1005,10 +1004,4 @@ bus_msg_free(bus_msg *m)
 	g_free((char *)m->response_topic);
 	g_free((void *)m->correlation);
 	g_free(m);
-}
-
-char *
-bus_host_topic(const char *host, const char *leaf)
-{
-	return g_strdup_printf(PROTO_TOPIC_ROOT "host/%s/%s", host, leaf);
 }

@@ -1,11 +1,10 @@
 /* topic: build and split nube's rpc and reply topics; which ops a peer may send */
-#include "proto/topic.h"
+#include "wire/topic.h"
 
 #include <string.h>
 
 #include <glib.h>
 
-#include "proto/proto.h"
 
 #define TOPIC_LEVEL_MAX	128
 
@@ -105,4 +104,28 @@ topic_op_peer(const char *op)
 		if (strcmp(topic_peer_ops[i], op) == 0)
 			return true;
 	return false;
+}
+
+char *
+topic_host(const char *host, const char *leaf)
+{
+	return g_strdup_printf(PROTO_TOPIC_ROOT "host/%s/%s", host, leaf);
+}
+
+char *
+topic_host_parse(const char *topic, const char *leaf)
+{
+	const char *pfx = PROTO_TOPIC_ROOT "host/";
+	const char *h, *slash;
+
+	if (!g_str_has_prefix(topic, pfx))
+		return NULL;
+	h = topic + strlen(pfx);
+	slash = strchr(h, '/');
+	if (slash == NULL || strcmp(slash + 1, leaf) != 0)
+		return NULL;
+	g_autofree char *name = g_strndup(h, (gsize)(slash - h));
+	if (!topic_level_ok(name))
+		return NULL;
+	return g_steal_pointer(&name);
 }

@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "plan/alloc.h"
-#include "proto/proto.h"
+#include "wire/deployment.h"
 
 /* reference FNV-1a 32 written from the published parameters, over the joined string */
 static uint32_t

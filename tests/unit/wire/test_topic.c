@@ -9,8 +9,8 @@
 #include <cmocka.h>
 
 #include "plan/alloc.h"
-#include "proto/proto.h"
-#include "proto/topic.h"
+#include "wire/deployment.h"
+#include "wire/topic.h"
 
 static void
 test_levels(void **state)

@@ -1,0 +1,89 @@
+/* names: device, alias and domain names derived from scenario, net and VM names */
+#include "wire/names.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <glib.h>
+
+#include "scenario/scenario.h"
+
+/* ---- names ---- */
+
+/* FNV-1a 32-bit over "scenario/net" */
+static uint32_t
+net_hash(const char *scenario, const char *net)
+{
+	uint32_t h = 2166136261u;
+	const char *parts[3] = { scenario, "/", net };
+
+	for (int k = 0; k < 3; k++)
+		for (const unsigned char *p = (const unsigned char *)parts[k]; *p != '\0'; p++) {
+			h ^= *p;
+			h *= 16777619u;
+		}
+	return h;
+}
+
+void
+proto_bridge_name(const char *scenario, const char *net, char buf[16])
+{
+	snprintf(buf, 16, "nbr%08x", net_hash(scenario, net));
+}
+
+void
+proto_vxlan_name(const char *scenario, const char *net, char buf[16])
+{
+	snprintf(buf, 16, "nvx%08x", net_hash(scenario, net));
+}
+
+char *
+proto_net_alias(const char *scenario, const char *net)
+{
+	return g_strdup_printf("nube:%s/%s", scenario, net);
+}
+
+int
+proto_parse_alias(const char *alias, char **scenario, char **net)
+{
+	const char *rest, *slash;
+	g_autofree char *s = NULL;
+
+	if (alias == NULL || !g_str_has_prefix(alias, "nube:"))
+		return -1;
+	rest = alias + strlen("nube:");
+	slash = strchr(rest, '/');
+	if (slash == NULL)
+		return -1;
+	s = g_strndup(rest, (gsize)(slash - rest));
+	if (sc_name_check(s) != NULL || sc_name_check(slash + 1) != NULL)
+		return -1;	/* not a name nube could have written */
+	if (scenario != NULL)
+		*scenario = g_steal_pointer(&s);
+	if (net != NULL)
+		*net = g_strdup(slash + 1);
+	return 0;
+}
+
+char *
+proto_domain_name(const char *scenario, const char *vm)
+{
+	return g_strdup_printf("%s" SC_DOMAIN_SEP_STR "%s", scenario, vm);
+}
+
+int
+proto_split_domain(const char *domain, char **scenario, char **vm)
+{
+	const char *sep = domain != NULL ? strchr(domain, SC_DOMAIN_SEP) : NULL;
+	g_autofree char *s = NULL;
+
+	if (sep == NULL)
+		return -1;
+	s = g_strndup(domain, (gsize)(sep - domain));
+	if (sc_name_check(s) != NULL || sc_name_check(sep + 1) != NULL)
+		return -1;
+	if (scenario != NULL)
+		*scenario = g_steal_pointer(&s);
+	if (vm != NULL)
+		*vm = g_strdup(sep + 1);
+	return 0;
+}

@@ -1,0 +1,28 @@
+/* names: what every host and a restarted agent derive the same way from a scenario — device
+ * names, the bridge alias, libvirt domain names — and the VNI ranges. Pure; no scenario model
+ * needed (net and virt include only this). */
+#ifndef NUBE_WIRE_NAMES_H
+#define NUBE_WIRE_NAMES_H
+
+#include <stdint.h>
+
+/* Device names (<= 15 chars, IFNAMSIZ) derived from scenario and net so every host and a
+ * restarted agent agree: bridge "nbr" + 8 hex of FNV-1a("scenario/net"), VXLAN "nvx" + same.
+ * The bridge's ifalias is "nube:<scenario>/<net>" (proto_net_alias) so links are recognisably
+ * the scenario's. Writes into buf (at least 16 bytes). */
+void proto_bridge_name(const char *scenario, const char *net, char buf[16]);
+void proto_vxlan_name(const char *scenario, const char *net, char buf[16]);
+char *proto_net_alias(const char *scenario, const char *net);	/* g_free */
+/* proto_parse_alias: split "nube:S/N"; returns 0 and new strings, -1 if not ours (also when
+ * S or N is not a valid name, sc_name_check) */
+int proto_parse_alias(const char *alias, char **scenario, char **net);
+
+/* domain name of a VM: "<scenario>.<vm>" (SC_DOMAIN_SEP; libvirt domain names are
+ * cluster-wide unique). Names cannot hold the separator (sc_name_check), so two VMs of two
+ * scenarios never share a domain name and proto_split_domain undoes it. */
+char *proto_domain_name(const char *scenario, const char *vm);	/* g_free */
+/* proto_split_domain: "<scenario>.<vm>" with two valid names -> 0 and new strings (either
+ * pointer may be NULL); -1 for anything else */
+int proto_split_domain(const char *domain, char **scenario, char **vm);
+
+#endif
