@@ -6,6 +6,15 @@
 
 #include <stdint.h>
 
+/* VXLAN VNIs (24 bits) have two owners that can never collide: the store gives a deploy's
+ * nets VNIs from the deploy range (cluster.conf vni_min..vni_max must lie inside it), and an
+ * agent that stretches a net onto a new host by a migration derives one from the stretch
+ * range (a hash of scenario/net, probed past VNIs in use on the hosts involved). */
+#define NUBE_VNI_DEPLOY_MIN	1u
+#define NUBE_VNI_DEPLOY_MAX	0xefffffu	/* 15,728,639 */
+#define NUBE_VNI_STRETCH_MIN	0xf00000u	/* 15,728,640 */
+#define NUBE_VNI_STRETCH_MAX	0xffffffu	/* 16,777,215: 1,048,576 VNIs */
+
 /* Device names (<= 15 chars, IFNAMSIZ) derived from scenario and net so every host and a
  * restarted agent agree: bridge "nbr" + 8 hex of FNV-1a("scenario/net"), VXLAN "nvx" + same.
  * The bridge's ifalias is "nube:<scenario>/<net>" (proto_net_alias) so links are recognisably
