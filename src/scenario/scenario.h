@@ -55,6 +55,8 @@ typedef struct {
 	char *mac;		/* explicit <mac>, NULL when automac/none */
 	int line;
 	GPtrArray *ips;		/* of sc_ip* */
+	char *name;		/* name= as written (VNX passes it on in vnxboot.xml), NULL if none */
+	GPtrArray *dns;		/* of char*: <dns> server addresses in file order; NULL or empty when none */
 } sc_if;
 
 typedef struct {
@@ -70,6 +72,8 @@ typedef struct {
 	char *ostype;		/* may be NULL */
 	char *text;		/* commands, verbatim, trimmed of the common leading/trailing blank lines */
 	int line;
+	char *raw;		/* the element's text exactly as written (VNX's own command processing
+				 * starts from it: guestcfg_vnx_commands) */
 } sc_exec;
 
 typedef struct {
@@ -77,6 +81,7 @@ typedef struct {
 	char *root;		/* destination dir inside the VM */
 	char *src;		/* path on the operator side */
 	int line;
+	char *user, *group, *perms;	/* user=, group=, perms= as written, NULL when absent */
 } sc_filetree;
 
 typedef struct {
@@ -127,6 +132,7 @@ typedef struct {
 	sc_mgmt mgmt;
 	uint64_t default_mem_mib;	/* from vm_defaults, 0 if none */
 	int default_vcpu;		/* from vm_defaults, 0 if none */
+	char *basedir;			/* <vm_defaults><basedir>: base of relative paths, NULL if none */
 	GPtrArray *nets;	/* of sc_net* */
 	GPtrArray *vms;		/* of sc_vm* */
 	GPtrArray *cmdseqs;	/* of sc_cmdseq* */

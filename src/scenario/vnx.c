@@ -40,8 +40,11 @@ vnx_if_free(gpointer p)
 		return;
 	g_free(f->net);
 	g_free(f->mac);
+	g_free(f->name);
 	if (f->ips != NULL)
 		g_ptr_array_unref(f->ips);
+	if (f->dns != NULL)
+		g_ptr_array_unref(f->dns);
 	g_free(f);
 }
 
@@ -68,6 +71,7 @@ vnx_exec_free(gpointer p)
 	g_free(e->type);
 	g_free(e->ostype);
 	g_free(e->text);
+	g_free(e->raw);
 	g_free(e);
 }
 
@@ -81,6 +85,9 @@ vnx_filetree_free(gpointer p)
 	g_free(f->seq);
 	g_free(f->root);
 	g_free(f->src);
+	g_free(f->user);
+	g_free(f->group);
+	g_free(f->perms);
 	g_free(f);
 }
 
@@ -144,6 +151,7 @@ scenario_free(scenario *s)
 	g_free(s->file);
 	g_free(s->name);
 	g_free(s->version);
+	g_free(s->basedir);
 	g_free(s->mgmt.network);
 	g_free(s->mgmt.net);
 	if (s->nets != NULL)
@@ -363,7 +371,7 @@ static void
 vnx_vm_defaults(vnx_ctx *c, const xmlNode *n)
 {
 	static const char *const attrs[] = { "vcpu", "exec_mode", NULL };
-	static const char *const silent[] = { "console", "shell", "basedir", "mng_if", "user",
+	static const char *const silent[] = { "console", "shell", "mng_if", "user",
 		"exec_mode", NULL };
 	g_autofree char *vcpu = sxml_prop(n, "vcpu");
 
@@ -388,6 +396,9 @@ vnx_vm_defaults(vnx_ctx *c, const xmlNode *n)
 			vnx_kernel(c, k, &c->def_kernel, &c->def_initrd);
 		} else if (sxml_is(k, "forwarding")) {
 			vnx_forwarding(c, k, &c->def_fwd4, &c->def_fwd6);
+		} else if (sxml_is(k, "basedir")) {
+			g_free(c->s->basedir);
+			c->s->basedir = sxml_text(k);
 		} else if (!sxml_in((const char *)k->name, silent)) {
 			vnx_unknown(c, k, n);
 		}
@@ -604,6 +615,8 @@ vnx_if(vnx_ctx *c, const xmlNode *n)
 	f = g_new0(sc_if, 1);
 	f->line = sxml_line(n);
 	f->ips = g_ptr_array_new_with_free_func(vnx_ip_free);
+	f->dns = g_ptr_array_new_with_free_func(g_free);
+	f->name = sxml_prop(n, "name");
 	if (net == NULL || id == NULL || !vnx_int(c, n, "if id", id, 0, 65535, &f->id)) {
 		vnx_if_free(f);
 		return NULL;
@@ -619,7 +632,9 @@ vnx_if(vnx_ctx *c, const xmlNode *n)
 		} else if (sxml_is(k, "mac")) {
 			g_free(f->mac);
 			f->mac = sxml_text(k);
-		} else if (!sxml_is(k, "vlan") && !sxml_is(k, "dns")) {
+		} else if (sxml_is(k, "dns")) {
+			g_ptr_array_add(f->dns, sxml_text(k));
+		} else if (!sxml_is(k, "vlan")) {
 			vnx_unknown(c, k, n);
 		}
 	}
@@ -673,7 +688,8 @@ vnx_exec(vnx_ctx *c, const xmlNode *n)
 	e->ostype = sxml_prop(n, "ostype");
 	e->line = sxml_line(n);
 	raw = xmlNodeGetContent(n);
-	e->text = vnx_dedent(raw != NULL ? (const char *)raw : "");
+	e->raw = g_strdup(raw != NULL ? (const char *)raw : "");
+	e->text = vnx_dedent(e->raw);
 	xmlFree(raw);
 	if (e->text[0] == '\0')
 		diag_warn(c->d, c->file, e->line, "exec seq '%s' has no command", e->seq);
@@ -697,6 +713,9 @@ vnx_filetree(vnx_ctx *c, const xmlNode *n)
 	f->root = g_steal_pointer(&root);
 	f->src = sxml_text(n);
 	f->line = sxml_line(n);
+	f->user = sxml_prop(n, "user");
+	f->group = sxml_prop(n, "group");
+	f->perms = sxml_prop(n, "perms");
 	return f;
 }
 
