@@ -136,6 +136,58 @@ test_shared_vnx(void **state)
 	assert_true(n >= 4);
 }
 
+/* what VNX passes on to the guest (vnxboot.xml) is kept: if name= and <dns>, filetree
+ * user=/group=/perms=, the exec text as written, <vm_defaults><basedir> */
+static void
+test_guest_fields(void **state)
+{
+	static const char xml[] =
+		"<vnx><global><version>2.0</version><scenario_name>g</scenario_name>"
+		"<vm_defaults><basedir>/srv/lab</basedir></vm_defaults></global>"
+		"<net name='n' mode='virtual_bridge'/>"
+		"<vm name='a' type='libvirt'>"
+		"<if id='1' net='n' name='e0/0'><ipv4>10.0.0.1/24</ipv4><dns>10.0.0.53</dns>"
+		"<dns>2001:db8::53</dns></if>"
+		"<if id='2' net='n'/>"
+		"<filetree seq='on_boot' root='/var/www/' user='www-data' group='adm' perms='644'>"
+		"conf/www</filetree>"
+		"<filetree seq='x' root='/tmp/'>f</filetree>"
+		"<exec seq='on_boot' type='verbatim'>\n   ls\n   pwd\n  </exec>"
+		"</vm></vnx>";
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = scenario_parse_memory(xml, sizeof(xml) - 1, "g.xml", d);
+	const sc_vm *v;
+	const sc_if *f;
+	const sc_filetree *ft;
+	const sc_exec *ex;
+
+	(void)state;
+	assert_non_null(s);
+	assert_true(scenario_validate(s, d));
+	assert_int_equal(d->nwarnings, 0);
+	assert_string_equal(s->basedir, "/srv/lab");
+	v = scenario_vm(s, "a");
+	f = vm_if(v, 0);
+	assert_string_equal(f->name, "e0/0");
+	assert_int_equal(f->dns->len, 2);
+	assert_string_equal(g_ptr_array_index(f->dns, 0), "10.0.0.53");
+	assert_string_equal(g_ptr_array_index(f->dns, 1), "2001:db8::53");
+	f = vm_if(v, 1);
+	assert_null(f->name);
+	assert_true(f->dns == NULL || f->dns->len == 0);
+	ft = g_ptr_array_index(v->filetrees, 0);
+	assert_string_equal(ft->user, "www-data");
+	assert_string_equal(ft->group, "adm");
+	assert_string_equal(ft->perms, "644");
+	ft = g_ptr_array_index(v->filetrees, 1);
+	assert_null(ft->user);
+	assert_null(ft->group);
+	assert_null(ft->perms);
+	ex = g_ptr_array_index(v->execs, 0);
+	assert_string_equal(ex->text, "ls\npwd");
+	assert_string_equal(ex->raw, "\n   ls\n   pwd\n  ");
+}
+
 static void
 test_tutorial_lxc_values(void **state)
 {
@@ -1051,6 +1103,7 @@ main(void)
 		cmocka_unit_test(test_examples_parse_clean),
 		cmocka_unit_test(test_shared_vnx),
 		cmocka_unit_test(test_tutorial_lxc_values),
+		cmocka_unit_test(test_guest_fields),
 		cmocka_unit_test(test_other_examples_values),
 		cmocka_unit_test(test_mem_units_and_defaults),
 		cmocka_unit_test(test_ip_forms_and_mgmt),
