@@ -9,10 +9,18 @@
 
 /* ---- JSON that YAML reads the same ---- */
 
-/* gc_yaml_safe: JSON text -> the same text with the code points PyYAML refuses to see raw
- * (C1 controls U+0080..U+009F other than U+0085, and U+FFFE/U+FFFF) written as \u escapes;
- * jansson escapes only the C0 ones. They can only occur inside strings, where the escape
- * means the same character. New string. */
+/* gc_yaml_safe: JSON text -> the same text with the code points YAML 1.1 (PyYAML, which
+ * cloud-init uses) refuses raw (C1 controls, U+FFFE, U+FFFF) or reads as line breaks (NEL
+ * U+0085, U+2028, U+2029: folded inside a quoted scalar), and the BOM, written as \u
+ * escapes; jansson escapes only the C0 ones. They can only occur inside strings, where the
+ * escape means the same character. New string. */
+static bool
+gc_yaml_escape(gunichar c)
+{
+	return (c >= 0x80 && c <= 0x9f) || c == 0x2028 || c == 0x2029 || c == 0xfeff ||
+		c == 0xfffe || c == 0xffff;
+}
+
 static char *
 gc_yaml_safe(const char *json)
 {
@@ -21,7 +29,7 @@ gc_yaml_safe(const char *json)
 	for (const char *p = json; *p != '\0'; p = g_utf8_next_char(p)) {
 		gunichar c = g_utf8_get_char(p);
 
-		if ((c >= 0x80 && c <= 0x9f && c != 0x85) || c == 0xfffe || c == 0xffff)
+		if (gc_yaml_escape(c))
 			g_string_append_printf(out, "\\u%04x", c);
 		else
 			g_string_append_len(out, p, g_utf8_next_char(p) - p);

@@ -260,7 +260,7 @@ gc_resolve_tree(gc_ctx *c, const sc_filetree *ft, guint num)
 	host = guestcfg_host_path(c->s, ft->src);
 	if (gc_has_glob(ft->src)) {
 		glob_t g = { 0 };
-		int rc = glob(host, GLOB_ERR, NULL, &g);
+		int rc = glob(host, 0, NULL, &g);
 
 		if (rc != 0) {
 			diag_error(c->d, c->s->file, ft->line, "vm '%s': filetree '%s': %s ('%s')",

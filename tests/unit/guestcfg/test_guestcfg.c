@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #include <glib/gstdio.h>
 #include <jansson.h>
@@ -862,32 +863,39 @@ test_yaml_reads_the_same(void **state)
 	g_autofree char *md = guestcfg_ci_meta_data(r1, "i-<odd>: \"x\" \xc2\x85 \U0001F600 #c");
 	const char *docs[] = { nc, ud, md };
 	const char *argv[] = { "python3", "-c",
-		"import sys, json, yaml\n"
-		"t = open(sys.argv[1], encoding='utf-8').read()\n"
-		"y = yaml.safe_load(t)\n"
-		"j = json.loads(t.split('\\n', 1)[1] if t.startswith('#cloud-config') else t)\n"
-		"sys.exit(0 if y == j else 3)\n", NULL, NULL };
-	int status = 0;
+		"import sys, json\n"
+		"try:\n"
+		"    import yaml\n"
+		"except ImportError:\n"
+		"    sys.exit(77)\n"
+		"for i, f in enumerate(sys.argv[1:]):\n"
+		"    t = open(f, encoding='utf-8').read()\n"
+		"    y = yaml.safe_load(t)\n"
+		"    j = json.loads(t.split('\\n', 1)[1] if t.startswith('#cloud-config') else t)\n"
+		"    if y != j:\n"
+		"        sys.exit('document %d reads differently as YAML: %r' % (i, y))\n",
+		NULL, NULL, NULL, NULL };
 	g_autofree char *err = NULL;
+	int status = 0;
 
 	(void)state;
-	if (!g_spawn_sync(NULL, (char **)(const char *[]){ "python3", "-c", "import yaml", NULL },
-				NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
-				G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, NULL) ||
-			!g_spawn_check_wait_status(status, NULL))
-		skip();
 	for (guint i = 0; i < G_N_ELEMENTS(docs); i++) {
-		g_autofree char *f = g_build_filename(scratch, "doc.yaml", NULL);
+		g_autofree char *name = g_strdup_printf("doc%u.yaml", i);
+		char *f = g_build_filename(scratch, name, NULL);
 
 		assert_non_null(docs[i]);
 		assert_true(g_file_set_contents(f, docs[i], -1, NULL));
-		argv[3] = f;
-		g_clear_pointer(&err, g_free);
-		assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
-					NULL, &err, &status, NULL));
-		if (!g_spawn_check_wait_status(status, NULL))
-			fail_msg("document %u reads differently as YAML: %s\n%s", i, err, docs[i]);
+		argv[3 + i] = f;
 	}
+	/* one python3 for the three documents: it starts slowly on a busy machine */
+	assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+				&err, &status, NULL));
+	for (guint i = 0; i < G_N_ELEMENTS(docs); i++)
+		g_free((char *)argv[3 + i]);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+		skip();		/* no PyYAML here: reported as skipped */
+	if (!g_spawn_check_wait_status(status, NULL))
+		fail_msg("%s", err);
 }
 
 static void
