@@ -364,7 +364,7 @@ guestcfg_ci_network_config(const scenario *s, const sc_vm *vm, const gc_net *net
 		json_object_set_new(eths, "eth0", mi.eth);
 		g_array_append_val(ifaces, mi);
 	}
-	for (guint i = 0; i < vm->ifs->len; i++) {
+	for (guint i = 0; vm->ifs != NULL && i < vm->ifs->len; i++) {
 		const sc_if *f = g_ptr_array_index(vm->ifs, i);
 		const char *mac = net != NULL && net->macs != NULL && i < net->macs->len ?
 			g_ptr_array_index(net->macs, i) : NULL;
@@ -384,7 +384,7 @@ guestcfg_ci_network_config(const scenario *s, const sc_vm *vm, const gc_net *net
 		gi.eth = gc_eth(mac, f->id, net->mtu);
 		gi.addrs = g_array_new(FALSE, TRUE, sizeof(gc_addr));
 		addrs = json_array();
-		for (guint k = 0; k < f->ips->len; k++) {
+		for (guint k = 0; f->ips != NULL && k < f->ips->len; k++) {
 			const sc_ip *ip = g_ptr_array_index(f->ips, k);
 			gc_addr ga;
 			g_autofree char *cidr = NULL;
@@ -423,7 +423,7 @@ guestcfg_ci_network_config(const scenario *s, const sc_vm *vm, const gc_net *net
 		g_array_append_val(ifaces, gi);
 	}
 	/* routes: on the interface whose subnet holds the gateway, as vnxaced places them */
-	for (guint r = 0; ok && r < vm->routes->len; r++) {
+	for (guint r = 0; ok && vm->routes != NULL && r < vm->routes->len; r++) {
 		const sc_route *rt = g_ptr_array_index(vm->routes, r);
 		gc_addr gw;
 		json_t *eth = NULL;

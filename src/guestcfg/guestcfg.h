@@ -47,7 +47,8 @@
  *     </vm>
  *   </create_conf>
  * COMMANDS are VNX's processing of the <exec> text (or of the file's content for
- * type="file"): backslash-continued lines joined, each line trimmed, empty and '#' lines
+ * type="file", its path found like a filetree source; VNX takes a relative one from its
+ * working directory): backslash-continued lines joined, each line trimmed, empty and '#' lines
  * dropped, ';' appended unless the line ends in ';' or '&', one line each
  * (guestcfg_vnx_commands). ostype defaults to "system" (run by bash, waited for);
  * "exec" forks; "xsystem"/"xexec" run on the user's display.
@@ -193,7 +194,9 @@ gc_seq *guestcfg_resolve(const scenario *s, const sc_vm *vm, const char *seq,
 		gc_resolve_flags flags, diag *d);
 
 /* guestcfg_vnx_commands: VNX's processing of an <exec>'s text into the lines it sends
- * (see the top of this file). New string, "" when no command is left. */
+ * (see the top of this file), quirks included: the result starts with a newline when the
+ * text's first line is empty (or "0", false to Perl), so it is "\n" when nothing is left.
+ * New string. */
 char *guestcfg_vnx_commands(const char *text);
 
 /* guestcfg_vnxboot: the vnxboot.xml document of vm, with id as <id>, the interfaces' MACs

@@ -139,6 +139,8 @@ gc_mgmt_if(xmlNode *vmn, const scenario *s, const gc_net *net)
 static void
 gc_if_ips(xmlNode *ifn, const sc_if *f)
 {
+	if (f->ips == NULL)
+		return;
 	for (guint k = 0; k < f->ips->len; k++) {
 		const sc_ip *ip = g_ptr_array_index(f->ips, k);
 
@@ -191,7 +193,7 @@ guestcfg_vnxboot(const scenario *s, const sc_vm *vm, const char *id, const gc_ne
 	gc_child(vmn, "mem", mem);
 	if (net != NULL && net->mgmt_mac != NULL)
 		gc_mgmt_if(vmn, s, net);
-	for (guint i = 0; i < vm->ifs->len; i++) {
+	for (guint i = 0; vm->ifs != NULL && i < vm->ifs->len; i++) {
 		const sc_if *f = g_ptr_array_index(vm->ifs, i);
 		const char *mac = net != NULL && net->macs != NULL && i < net->macs->len ?
 			g_ptr_array_index(net->macs, i) : NULL;
@@ -216,7 +218,7 @@ guestcfg_vnxboot(const scenario *s, const sc_vm *vm, const char *id, const gc_ne
 			gc_attr(ifn, "name", f->name);
 		gc_if_ips(ifn, f);
 	}
-	for (guint i = 0; i < vm->routes->len; i++) {
+	for (guint i = 0; vm->routes != NULL && i < vm->routes->len; i++) {
 		const sc_route *r = g_ptr_array_index(vm->routes, i);
 		xmlNode *n = gc_child(vmn, "route", r->dest);
 
