@@ -7,6 +7,27 @@
 
 /* ---- command text ---- */
 
+/* gc_perl_space: Perl's \s on bytes (g_ascii_isspace leaves out the vertical tab) */
+static bool
+gc_perl_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* gc_trim: s/^\s+//; s/\s+$// in place; returns the start inside l */
+static char *
+gc_trim(char *l)
+{
+	size_t n;
+
+	while (gc_perl_space(*l))
+		l++;
+	n = strlen(l);
+	while (n > 0 && gc_perl_space(l[n - 1]))
+		l[--n] = '\0';
+	return l;
+}
+
 char *
 guestcfg_vnx_commands(const char *text)
 {
@@ -31,7 +52,7 @@ guestcfg_vnx_commands(const char *text)
 	if (n == 0 || lines[0][0] == '\0' || strcmp(lines[0], "0") == 0)
 		g_string_append_c(out, '\n');
 	for (guint i = 0; i < n; i++) {
-		char *l = g_strstrip(lines[i]);
+		char *l = gc_trim(lines[i]);
 		gsize len = strlen(l);
 
 		if (len == 0 || l[0] == '#')

@@ -228,6 +228,7 @@ test_vnx_commands(void **state)
 	g_autofree char *c = guestcfg_vnx_commands("a;\nsleep 10 &\necho x \\\n    y\n");
 	g_autofree char *e = guestcfg_vnx_commands("");
 	g_autofree char *z = guestcfg_vnx_commands("0\nls");
+	g_autofree char *v = guestcfg_vnx_commands("\v\fls -l\r\v\n\t#x\n");
 
 	(void)state;
 	assert_string_equal(a, "ls;\n");
@@ -238,6 +239,8 @@ test_vnx_commands(void **state)
 	assert_string_equal(e, "\n");
 	/* Perl's truth: a first line "0" is false */
 	assert_string_equal(z, "\n0;\nls;\n");
+	/* Perl's \s: vertical tab and form feed are blanks too; a comment after blanks */
+	assert_string_equal(v, "ls -l;\n");
 }
 
 static void
