@@ -111,10 +111,15 @@ gc_tree_files(const scenario *s, const sc_vm *vm, const gc_tree *t, json_t *file
 		diag *d)
 {
 	const sc_filetree *ft = t->ft;
-	bool dir_root = g_str_has_suffix(ft->root, "/");
+	bool dir_root = ft->root != NULL && g_str_has_suffix(ft->root, "/");
 	g_autofree char *owner = gc_owner(ft);
 	bool octal = gc_octal_perms(ft->perms);
 
+	if (ft->root == NULL || ft->root[0] != '/') {
+		diag_error(d, s->file, ft->line, "vm '%s': filetree '%s': root '%s' is not an "
+				"absolute path", vm->name, ft->src, ft->root != NULL ? ft->root : "");
+		return false;
+	}
 	if (!dir_root && (t->copies->len != 1 || ((gc_copy *)g_ptr_array_index(t->copies, 0))->dir)) {
 		diag_error(d, s->file, ft->line, "vm '%s': filetree '%s': root '%s' is a file (no "
 				"trailing '/') but the source is %s", vm->name, ft->src, ft->root,

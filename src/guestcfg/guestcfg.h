@@ -97,9 +97,13 @@
  *                   encoding "b64", content, permissions "0NNN" from perms= when octal,
  *                   else the host file's mode; owner "user:group" from user=/group=;
  *                   plus /etc/sysctl.d/90-nube-forwarding.conf with VNX's two values
- *     runcmd        ["sysctl", "-p", that file], then for each on_boot exec, in file order,
- *                   ["bash", "-c", COMMANDS] (ostype system/xsystem) or a detached bash
- *                   (exec/xexec), then "chmod -R PERMS PATH" when perms= is not octal
+ *     runcmd        ["sysctl", "-p", that file]; ["chmod", "-R", PERMS, PATH] for each
+ *                   entry of a filetree whose perms= is not octal (e.g. "u+x"); then
+ *                   for each on_boot exec, in file order, ["bash", "-c", SCRIPT]
+ *                   (ostype system/xsystem) or a detached bash (exec/xexec), SCRIPT
+ *                   being what vnxaced runs: COMMANDS without the ';' VNX appended
+ *                   (other ostypes are not run, as under VNX: a warning)
+ *                   root= must be absolute (the daemon would take it from its cwd)
  *   network-config {"version": 2, "ethernets": {"eth<id>": {"match": {"macaddress": MAC},
  *                   "set-name": "eth<id>", "addresses": [...], "dhcp4": bool, "dhcp6":
  *                   bool, "routes": [{"to", "via"}], "nameservers": {"addresses"}, "mtu"}}}

@@ -925,6 +925,23 @@ test_user_data_file_root_errors(void **state)
 	assert_null(ud);
 	assert_true(diag_contains(d, DIAG_ERROR, "vm 'b': filetree 'dir': root '/etc/x.conf' is a "
 				"file (no trailing '/') but the source is a folder"));
+
+	/* a relative root (scenario_validate refuses it too; this model was not validated):
+	 * nowhere cloud-init could write it */
+	g_clear_pointer(&boot, gc_seq_free);
+	g_clear_pointer(&s, scenario_free);
+	assert_true(g_file_set_contents(path,
+			"<vnx><global><version>2.0</version><scenario_name>b</scenario_name></global>"
+			"<net name='n' mode='virtual_bridge'/>"
+			"<vm name='b' type='libvirt' subtype='kvm' os='linux'><if id='1' net='n'/>"
+			"<filetree seq='on_boot' root='etc/'>dir</filetree></vm></vnx>", -1, NULL));
+	s = scenario_parse_file(path, d);
+	assert_non_null(s);
+	boot = guestcfg_resolve(s, vm_of(s, "b"), GC_SEQ_ON_BOOT, GC_RESOLVE_DATA, d);
+	assert_non_null(boot);
+	assert_null(guestcfg_ci_user_data(s, vm_of(s, "b"), boot, d));
+	assert_true(diag_contains(d, DIAG_ERROR, "vm 'b': filetree 'dir': root 'etc/' is not an "
+				"absolute path"));
 }
 
 int
