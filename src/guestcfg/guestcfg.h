@@ -74,8 +74,25 @@
  * /var/log/vnxaced.log in the guest. command.xml:
  *   <command><id>VM-XXXXXX</id> <filetree .../>... <exec seq= ostype=>COMMANDS</exec>...
  *   </command>
- * (VNX's own default exec_mode for libvirt-kvm-linux is "sdisk", a 50 MiB ext3 disk with
- * the same files; the daemon looks at both at boot. nube uses the CD-ROM.)
+ *
+ * Two transports, same documents and layout. VNX's own default exec_mode for
+ * libvirt-kvm-linux is "sdisk" (Globals.pm: sdisk cdrom net): a 50 MiB ext3 disk, second
+ * disk of the domain (vdb with virtio), holding vnxboot.xml, filetree/ and an empty config/;
+ * for an exec the host loop-mounts it, replaces command.xml and filetree/, unmounts it and
+ * sends "exeCommand sdisk". The daemon (vnxaced.pl, giros-dit 8181942) decides by device:
+ *   - "sdisk": it mounts the first of /dev/vdb, /dev/sdb, /dev/hdb on /mnt/sdisk, and at
+ *     start-up EXITS ("linux configuration disk not found") when none of them exists;
+ *   - "cdrom": it has a mount command for Ubuntu (/media/cdrom from fstab), Fedora and
+ *     CentOS only: on Debian it never mounts the CD.
+ * So on a Debian guest the medium must be a second disk, vdb: an ISO image attached as a
+ * read-only virtio disk works for both vnxboot.xml and an exec (the daemon mounts and
+ * unmounts it around every command; the host replaces the image, or the disk's source,
+ * before sending "exeCommand sdisk"). vnxboot.xml's exec_mode= is not read by the daemon.
+ * Also: the published vnxaced.pl calls autoconfigure_debian_ubuntu without defining it;
+ * VNX's packaging (admin-scripts/build_vnx_tar) appends perl-modules/VNX/
+ * vnx_autoconfigure.pl to it, and a test image must do the same. That code writes ifupdown's
+ * /etc/network/interfaces (with "ifconfig" in up lines) and udev rules matching
+ * KERNEL=="eth*", so the image needs ifupdown, net-tools and net.ifnames=0.
  *
  * <filetree> sources (VNX's get_abs_path and its cp): a relative path is relative to
  * <vm_defaults><basedir> if given, else to the scenario file's folder; "~/" is the user's
