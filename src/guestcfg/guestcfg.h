@@ -85,9 +85,11 @@
  *   - "cdrom": it has a mount command for Ubuntu (/media/cdrom from fstab), Fedora and
  *     CentOS only: on Debian it never mounts the CD.
  * So on a Debian guest the medium must be a second disk, vdb: an ISO image attached as a
- * read-only virtio disk works for both vnxboot.xml and an exec (the daemon mounts and
- * unmounts it around every command; the host replaces the image, or the disk's source,
- * before sending "exeCommand sdisk"). vnxboot.xml's exec_mode= is not read by the daemon.
+ * virtio disk works for vnxboot.xml; for an exec the host must change that disk's content
+ * while the guest has it unmounted (the daemon mounts it only around each command): VNX
+ * rewrites its ext3 image in place through a loop mount; swapping the file under a running
+ * QEMU does not work (QEMU keeps the old file open), hot-unplugging and plugging the disk
+ * does. Then "exeCommand sdisk". vnxboot.xml's exec_mode= is not read by the daemon.
  * Also: the published vnxaced.pl calls autoconfigure_debian_ubuntu without defining it;
  * VNX's packaging (admin-scripts/build_vnx_tar) appends perl-modules/VNX/
  * vnx_autoconfigure.pl to it, and a test image must do the same. That code writes ifupdown's
