@@ -944,6 +944,35 @@ test_user_data_file_root_errors(void **state)
 				"absolute path"));
 }
 
+/* golden files: the exact bytes that go on the medium (regenerate only after checking a
+ * difference against VNX's make_vmAPI_doc / execute_cmd) */
+static void
+test_golden(void **state)
+{
+	g_autoptr(scenario) s = load(EX "tutorial_ubuntu.xml");
+	g_autoptr(scenario) k = load(DATA "tutorial_kvm_ubuntu64.xml");
+	const sc_vm *r1 = vm_of(s, "r1"), *h3 = vm_of(k, "h3");
+	g_autoptr(GPtrArray) m = fake_macs(s, r1);
+	gc_net n = { .macs = m };
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(gc_seq) boot = guestcfg_resolve(s, r1, GC_SEQ_ON_BOOT, GC_RESOLVE_PATHS, d);
+	g_autoptr(gc_seq) www = guestcfg_resolve(k, h3, "start-www", GC_RESOLVE_PATHS, d);
+	xmlDoc *doc;
+	g_autofree char *got = NULL, *want = NULL, *got2 = NULL, *want2 = NULL;
+
+	(void)state;
+	doc = guestcfg_vnxboot(s, r1, "r1-AbC_12", &n, boot, d);
+	got = guestcfg_xml_text(doc, NULL);
+	xmlFreeDoc(doc);
+	want = file_text(DATA "tutorial_ubuntu.r1.vnxboot.xml");
+	assert_string_equal(got, want);
+	doc = guestcfg_command("h3-Zz9_00", www);
+	got2 = guestcfg_xml_text(doc, NULL);
+	xmlFreeDoc(doc);
+	want2 = file_text(DATA "tutorial_kvm_ubuntu64.h3.start-www.command.xml");
+	assert_string_equal(got2, want2);
+}
+
 int
 main(void)
 {
@@ -953,6 +982,7 @@ main(void)
 		cmocka_unit_test(test_vnxboot_tutorial_ubuntu),
 		cmocka_unit_test(test_vnxboot_mgmt_and_missing_mac),
 		cmocka_unit_test(test_vnxboot_ipv6_dhcp),
+		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_simple_ubuntu64_on_boot_and_exec),
 		cmocka_unit_test(test_exec_multiline_and_glob),
 		cmocka_unit_test_setup_teardown(test_resolve_missing_and_folders, scratch_setup,
