@@ -310,6 +310,7 @@ job_thread(gpointer p)
 void
 mape_job_start(mape *m, exec_job *job)
 {
+	g_assert(!m->executing);	/* one job at a time: callers check it under m->lock */
 	m->executing = true;
 	g_thread_unref(g_thread_new("mape-job", job_thread, job));
 }
