@@ -160,10 +160,8 @@ op_migrate(nubed *n, rpc_job *j)
 	mape *m = balancer(n, j);
 	const json_t *req = rpc_job_req(j);
 	const char *vm = jstr(req, "vm"), *dst = jstr(req, "dst"), *dom = NULL;
-	const json_t *vms, *jv;
 	balance_plan *plan;
 	exec_job *job;
-	size_t i;
 	view v;
 
 	if (m == NULL)
@@ -178,11 +176,12 @@ op_migrate(nubed *n, rpc_job *j)
 		    "a balancing job is running");
 		goto out;
 	}
-	vms = json_object_get(m->self_state, "vms");
-	json_array_foreach(vms, i, jv)
-		if (json_is_true(json_object_get(jv, "active")) &&
-		    (g_strcmp0(jstr(jv, "domain"), vm) == 0 || g_strcmp0(jstr(jv, "vm"), vm) == 0))
-			dom = jstr(jv, "domain");
+	for (guint i = 0; m->self_state != NULL && i < m->self_state->vms->len; i++) {
+		const host_state_vm *sv = m->self_state->vms->pdata[i];
+
+		if (sv->active && (g_strcmp0(sv->domain, vm) == 0 || g_strcmp0(sv->vm, vm) == 0))
+			dom = sv->domain;
+	}
 	if (dom == NULL || !peer_view_build(m, &v, true)) {
 		rpc_job_fail(j, "no running VM '%s' here", vm);
 		goto out;
