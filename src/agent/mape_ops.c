@@ -7,19 +7,19 @@
 #include "agent/rpc.h"
 #include "agent/telemetry.h"
 
-/* the balancer of n; the table's fields were checked before dispatch (rpcreq) */
+/* the balancer of n: main (and the tests) create it before any request can arrive; the
+ * table's fields were checked before dispatch (rpcreq) */
 static mape *
-balancer(nubed *n, rpc_job *j)
+balancer(nubed *n)
 {
-	if (n->mape == NULL)
-		rpc_job_fail(j, "the balancer is not running");
+	g_assert(n->mape != NULL);
 	return n->mape;
 }
 
 void
 op_admit(nubed *n, rpc_job *j)
 {
-	mape *m = balancer(n, j);
+	mape *m = balancer(n);
 	const json_t *req = rpc_job_req(j);
 	const char *vm = jstr(req, "vm"), *scen = jstr(req, "scenario"), *sender = rpc_job_sender(j);
 	bool force = json_is_true(json_object_get(req, "force"));
@@ -28,8 +28,6 @@ op_admit(nubed *n, rpc_job *j)
 	double now;
 	view v;
 
-	if (m == NULL)
-		return;
 	now = nubed_now(n);
 	g_mutex_lock(&m->lock);
 	if (m->leaving || m->drained) {
@@ -63,15 +61,13 @@ op_admit(nubed *n, rpc_job *j)
 void
 op_release(nubed *n, rpc_job *j)
 {
-	mape *m = balancer(n, j);
+	mape *m = balancer(n);
 	const json_t *req = rpc_job_req(j);
 	const char *vm = jstr(req, "vm"), *sender = rpc_job_sender(j);
 	bool ok = json_is_true(json_object_get(req, "ok"));
 	double now;
 	int k;
 
-	if (m == NULL)
-		return;
 	now = nubed_now(n);
 	g_mutex_lock(&m->lock);
 	if (ok) {	/* arrived: its load shows in the samples only from the next full
@@ -94,7 +90,7 @@ op_release(nubed *n, rpc_job *j)
 void
 op_plan(nubed *n, rpc_job *j)
 {
-	mape *m = balancer(n, j);
+	mape *m = balancer(n);
 	bool execute = json_is_true(json_object_get(rpc_job_req(j), "execute"));
 	balance_plan *plan = NULL;
 	const char *note = NULL;
@@ -103,8 +99,6 @@ op_plan(nubed *n, rpc_job *j)
 	double now;
 	view v;
 
-	if (m == NULL)
-		return;
 	now = nubed_now(n);
 	g_mutex_lock(&m->lock);
 	if (!peer_view_build(m, &v, true)) {
@@ -157,15 +151,13 @@ op_plan(nubed *n, rpc_job *j)
 void
 op_migrate(nubed *n, rpc_job *j)
 {
-	mape *m = balancer(n, j);
+	mape *m = balancer(n);
 	const json_t *req = rpc_job_req(j);
 	const char *vm = jstr(req, "vm"), *dst = jstr(req, "dst"), *dom = NULL;
 	balance_plan *plan;
 	exec_job *job;
 	view v;
 
-	if (m == NULL)
-		return;
 	if (dst != NULL && strcmp(dst, n->cfg->host) == 0) {
 		rpc_job_fail(j, "'%s' is this host", dst);
 		return;
@@ -209,11 +201,9 @@ out:
 void
 op_drain(nubed *n, rpc_job *j)
 {
-	mape *m = balancer(n, j);
+	mape *m = balancer(n);
 	exec_job *job;
 
-	if (m == NULL)
-		return;
 	if (json_is_true(json_object_get(rpc_job_req(j), "cancel"))) {
 		g_mutex_lock(&m->lock);
 		m->drained = false;
