@@ -369,6 +369,43 @@ f_virt_migrate(virt *v, const char *domname, const char *dest_uri, const char *m
 	return 0;
 }
 
+static int
+f_destroy_undefine(virt *v, const char *domname, GError **err)
+{
+	fake_host *h = (fake_host *)v;
+
+	(void)err;
+	g_mutex_lock(&h->c->lock);
+	for (guint i = 0; i < h->doms->len; i++)
+		if (strcmp(((fake_dom *)h->doms->pdata[i])->domain, domname) == 0) {
+			g_ptr_array_remove_index(h->doms, i);
+			break;
+		}
+	g_mutex_unlock(&h->c->lock);
+	return 0;
+}
+
+/* deploy and exec need a guest: the lab tests them; here they fail clearly */
+static char *
+f_render(virt *v, const scenario *s, const proto_deployment *dep, const char *vmname, int mtu,
+    GPtrArray *warnings, GError **err)
+{
+	(void)v, (void)s, (void)dep, (void)mtu, (void)warnings;
+	g_set_error(err, g_quark_from_static_string("fake"), 1, "fake: no domain XML for '%s'",
+	    vmname);
+	return NULL;
+}
+
+static int
+f_guest_exec(virt *v, const char *domname, const char *cmd, int timeout_s, int *exit_code,
+    char **out, char **errout, GError **err)
+{
+	(void)v, (void)cmd, (void)timeout_s, (void)exit_code, (void)out, (void)errout;
+	g_set_error(err, g_quark_from_static_string("fake"), 1, "fake: no guest agent in '%s'",
+	    domname);
+	return -1;
+}
+
 /* ---------------------------------------------------------------- netlink */
 
 static netdev *
@@ -524,6 +561,9 @@ static const agent_env fake_env = {
 	.virt_list = f_virt_list,
 	.virt_domain_type = f_domain_type,
 	.virt_migrate = f_virt_migrate,
+	.virt_destroy_undefine = f_destroy_undefine,
+	.virt_render_domain = f_render,
+	.virt_guest_exec = f_guest_exec,
 	.net_open = f_net_open,
 	.net_close = f_net_close,
 	.net_list = f_net_list,
@@ -531,7 +571,7 @@ static const agent_env fake_env = {
 	.net_remove = f_net_remove,
 	.net_mtu_of_addr = f_mtu_of_addr,
 	.metrics_read = f_metrics_read,
-	/* deploy, exec and guest configuration are not faked: those ops are the lab's */
+	/* define_start and guest_configure are never reached: render fails first */
 };
 
 /* ---------------------------------------------------------------- the cluster */

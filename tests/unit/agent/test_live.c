@@ -354,6 +354,10 @@ test_rpc_dispatch(void **state)
 	r = fake_rpc(c, "h1", json_pack("{s:s, s:i}", "op", "migrate", "vm", 7), WAIT_MS);
 	assert_non_null(strstr(str(r, "error"), "\"vm\" must be a string"));
 	json_decref(r);
+	/* a plan before any sample: the agent says why not */
+	r = fake_rpc(c, "h1", json_pack("{s:s}", "op", "plan"), WAIT_MS);
+	assert_string_equal(str(r, "error"), "no own sample yet");
+	json_decref(r);
 	r = fake_rpc(c, "h1", json_pack("{s:s}", "op", "status"), WAIT_MS);
 	assert_true(json_is_true(json_object_get(r, "ok")));
 	assert_string_equal(str(r, "host"), "h1");
@@ -368,10 +372,22 @@ test_rpc_dispatch(void **state)
 	json_decref(r);
 	assert_int_equal(fake_net_get(h1, "s", "n1")->vni, 77);
 	assert_int_equal(fake_net_get(h1, "s", "n1")->remotes->len, 1);
-	/* a plan before any sample: the agent says why not */
-	r = fake_rpc(c, "h1", json_pack("{s:s}", "op", "plan"), WAIT_MS);
-	assert_string_equal(str(r, "error"), "no own sample yet");
+	/* exec needs a guest agent: the fake has none, and says so as the error */
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s, s:s, s:s}", "op", "exec", "scenario", "s",
+	    "vm", "a", "cmd", "true"), WAIT_MS);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_non_null(strstr(str(r, "error"), "fake: no guest agent in 's.a'"));
 	json_decref(r);
+	/* undeploy: the scenario's domains and nets go */
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s}", "op", "undeploy", "scenario", "s"),
+	    WAIT_MS);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_int_equal(num(r, "domains"), 1);
+	assert_int_equal(num(r, "nets"), 1);
+	json_decref(r);
+	assert_false(fake_dom_on(h1, "s.a"));
+	assert_null(fake_net_get(h1, "s", "n1"));
+	assert_non_null(fake_event(c, "undeploy", NULL, NULL, WAIT_MS));
 	fake_cluster_free(c);
 }
 
