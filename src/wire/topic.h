@@ -32,7 +32,7 @@
  *   (without "spec" the agent uses the one it kept from the deploy);
  *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, ifaces, nets}],
  *   "nets": [...]} (ifaces: [{"if": id|null, "net", "addr"}]; addrs: "IFID NET ADDR" strings);
- *   "net-ensure" (alias "prepare-net") {"scenario","net","vni","hosts","addrs"[, "mtu"][,
+ *   "net-ensure" {"scenario","net","vni","hosts","addrs"[, "mtu"][,
  *   "existing": true = only when the net is here already]},
  *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer).
  *   The fields each op takes and their types are in rpcreq.c; the agent refuses a request
@@ -91,7 +91,7 @@ char *topic_reply_sub(const char *user, const char *client_id);
 int topic_reply_parse(const char *topic, char **user, char **client_id, char **host);
 
 /* topic_op_peer: whether another agent (sender = a host name) may send op: only the
- * balancer's admit, release, net-ensure (alias prepare-net) and net-remove; everything else
+ * balancer's admit, release, net-ensure and net-remove; everything else
  * (deploy, undeploy, exec, status, drain, migrate, plan, ...) only the operator */
 bool topic_op_peer(const char *op);
 
