@@ -1,7 +1,9 @@
-/* config: load and check nubed.conf (GKeyFile), every error names the file, section and key */
+/* config: load and check nubed.conf (GKeyFile) in one pass, [balance] included; every error
+ * names the file, section and key */
 #include "agent/config.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <string.h>
 
 #include "scenario/scenario.h"
@@ -33,6 +35,10 @@ config_new_defaults(void)
 	c->guest_initrd = g_strdup("/var/lib/nube/guest/initrd.img");
 	c->type_fallback = true;
 	c->mem_reserve_mib = CONFIG_DEFAULT_MEM_RESERVE_MIB;
+	balance_config_defaults(&c->bc);
+	c->bc.interval = c->interval_s;
+	c->bal = (config_balance){ .max_migrations = 1, .evacuate = false, .evacuate_timeout = 600,
+		.link_mbps = 1000, .rpc_timeout = 15, .enabled = true };
 	c->unknown = g_ptr_array_new_with_free_func(g_free);
 	return c;
 }
@@ -122,6 +128,79 @@ get_bool(GKeyFile *kf, const char *file, const char *grp, const char *key, bool 
 	return 0;
 }
 
+static int
+get_double(GKeyFile *kf, const char *file, const char *grp, const char *key, double min,
+    double max, double *dst, GError **err)
+{
+	g_autofree char *v = g_key_file_get_string(kf, grp, key, NULL);
+	char *end = NULL;
+	double x;
+
+	if (v == NULL)
+		return 0;
+	g_strstrip(v);
+	x = g_ascii_strtod(v, &end);
+	if (v[0] == '\0' || *end != '\0' || !(x >= min && x <= max)) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [%s] %s: '%s' is not a number in %g..%g",
+		    file, grp, key, v, min, max);
+		return -1;
+	}
+	*dst = x;
+	return 0;
+}
+
+/* load_balance: the [balance] group: the agent's keys here, every other key to the core's
+ * balance_config_load_keyfile (which refuses unknown keys). Keys take '-' or '_'. */
+static int
+load_balance(GKeyFile *kf, config *c, GError **err)
+{
+	g_autoptr(GKeyFile) core = g_key_file_new();
+	g_auto(GStrv) keys = g_key_file_get_keys(kf, "balance", NULL, NULL);
+	GError *e = NULL;
+	config_balance *b = &c->bal;
+
+	for (int i = 0; keys != NULL && keys[i] != NULL; i++) {
+		g_autofree char *k = g_strdelimit(g_strdup(keys[i]), "_", '-');
+		g_autofree char *v = g_key_file_get_string(kf, "balance", keys[i], NULL);
+		double x = b->max_migrations;
+		int rc = 0;
+
+		if (strcmp(k, "interval") == 0) {
+			g_set_error(err, CONFIG_ERROR, 1, "%s: [balance] %s: not a [balance] key: the "
+			    "sampling interval is [nubed] interval", c->file, keys[i]);
+			return -1;
+		} else if (strcmp(k, "max-migrations") == 0) {
+			rc = get_double(kf, c->file, "balance", keys[i], 1, 16, &x, err);
+			if (rc == 0 && x != floor(x)) {
+				g_set_error(err, CONFIG_ERROR, 1, "%s: [balance] %s: '%s' is not an "
+				    "integer", c->file, keys[i], v);
+				rc = -1;
+			}
+			b->max_migrations = (int)x;
+		} else if (strcmp(k, "evacuate") == 0)
+			rc = get_bool(kf, c->file, "balance", keys[i], &b->evacuate, err);
+		else if (strcmp(k, "enabled") == 0)
+			rc = get_bool(kf, c->file, "balance", keys[i], &b->enabled, err);
+		else if (strcmp(k, "evacuate-timeout") == 0)
+			rc = get_double(kf, c->file, "balance", keys[i], 0, 86400, &b->evacuate_timeout,
+			    err);
+		else if (strcmp(k, "link-mbps") == 0)
+			rc = get_double(kf, c->file, "balance", keys[i], 0.001, 1e7, &b->link_mbps, err);
+		else if (strcmp(k, "rpc-timeout") == 0)
+			rc = get_double(kf, c->file, "balance", keys[i], 1, 3600, &b->rpc_timeout, err);
+		else
+			g_key_file_set_string(core, "balance", k, v != NULL ? v : "");
+		if (rc < 0)
+			return -1;
+	}
+	if (balance_config_load_keyfile(core, "balance", &c->bc, &e) < 0) {
+		g_set_error(err, CONFIG_ERROR, 1, "%s: [balance] %s", c->file, e->message);
+		g_error_free(e);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 note_unknown(GKeyFile *kf, config *c)
 {
@@ -132,7 +211,7 @@ note_unknown(GKeyFile *kf, config *c)
 		g_auto(GStrv) keys = NULL;
 
 		if (strcmp(groups[g], "balance") == 0)
-			continue;	/* reserved for the balancer, read elsewhere */
+			continue;	/* every key checked by load_balance */
 		for (size_t i = 0; i < G_N_ELEMENTS(known_keys); i++)
 			if (strcmp(known_keys[i][0], groups[g]) == 0)
 				known = &known_keys[i][1];
@@ -196,6 +275,9 @@ config_load(const char *path, GError **err)
 	get_string(kf, "guest", "initrd", &c->guest_initrd);
 	if (get_bool(kf, c->file, "guest", "type_fallback", &c->type_fallback, err) < 0)
 		return NULL;
+	if (load_balance(kf, c, err) < 0)
+		return NULL;
+	c->bc.interval = c->interval_s;
 	note_unknown(kf, c);
 	return g_steal_pointer(&c);
 }

@@ -1,4 +1,5 @@
-/* config: nubed's configuration (GKeyFile /etc/nube/nubed.conf, command-line overrides) */
+/* config: nubed's configuration (GKeyFile /etc/nube/nubed.conf, command-line overrides), every
+ * section in one pass: [nubed], [broker], [metrics], [guest] and the balancer's [balance] */
 #ifndef NUBE_AGENT_CONFIG_H
 #define NUBE_AGENT_CONFIG_H
 
@@ -6,8 +7,20 @@
 #include <stdint.h>
 #include <glib.h>
 
+#include "balance/balance.h"
+
 #define CONFIG_DEFAULT_PATH	"/etc/nube/nubed.conf"
 #define CONFIG_DEFAULT_MEM_RESERVE_MIB	512
+
+/* The agent's own keys of [balance] (the core's keys fill balance_config). */
+typedef struct {
+	int max_migrations;		/* [1] migrations in flight from this host at once, 1..16 */
+	bool evacuate;			/* [false] move every VM away before exiting */
+	double evacuate_timeout;	/* [600] s, 0 = no limit */
+	double link_mbps;		/* [1000] uplink speed for the VMs' network utilisation */
+	double rpc_timeout;		/* [15] s of silence before an rpc to a host counts as lost */
+	bool enabled;			/* [true] false: monitor only, no autonomous plans */
+} config_balance;
 
 typedef struct {
 	char *file;			/* where it was read from */
@@ -29,12 +42,18 @@ typedef struct {
 	/* [guest] */
 	char *guest_kernel, *guest_initrd;
 	bool type_fallback;		/* default true */
+	/* [balance]: the core's keys (the sampling interval is [nubed] interval: bc.interval
+	 * follows interval_s) and the agent's */
+	balance_config bc;
+	config_balance bal;
 	/* unknown keys, as "[section] key" (warnings, not errors) */
 	GPtrArray *unknown;
 } config;
 
 /* config_load: read path (NULL = CONFIG_DEFAULT_PATH) into a new config with defaults for
- * missing keys. Syntax and type errors fail with "<file>: [section] key: reason".
+ * missing keys. Syntax and type errors fail with "<file>: [section] key: reason"; in
+ * [balance] an unknown key is an error too (elsewhere a warning in unknown). An "interval" in
+ * [balance] is refused: the one sampling interval is [nubed] interval.
  * Free with config_free. Call config_check after applying command-line overrides. */
 config *config_load(const char *path, GError **err);
 

@@ -1,5 +1,5 @@
-/* nubed: the nube host agent — options, config, broker session, telemetry timer, signals */
-#include <errno.h>
+/* nubed: the nube host agent — options, config, then the parts wired together on one main
+ * loop: broker session, rpc, telemetry timer feeding the balancer, signals */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,202 +8,20 @@
 
 #include <glib-unix.h>
 
+#include "agent/env.h"
 #include "agent/mape.h"
 #include "agent/nubed.h"
 #include "agent/rpc.h"
 #include "agent/telemetry.h"
-#include "net/netdev.h"
-#include "wire/deployment.h"
-#include "wire/topic.h"
-
-static char *log_host;
-static bool log_verbose;
-
-void
-nubed_log(log_level lvl, const char *fmt, ...)
-{
-	static const char *const names[] = { "debug", "info", "warning", "error" };
-	g_autoptr(GDateTime) now = NULL;
-	g_autofree char *ts = NULL, *msg = NULL;
-	va_list ap;
-
-	if (lvl == LOG_DEBUG && !log_verbose)
-		return;
-	now = g_date_time_new_now_utc();
-	ts = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S.%fZ");
-	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	/* one write per line: lines of several threads do not mix */
-	{
-		g_autofree char *line = g_strdup_printf("%.23sZ %s %s: %s\n", ts,
-		    log_host != NULL ? log_host : "-", names[lvl], msg);
-
-		if (write(STDERR_FILENO, line, strlen(line)) < 0) {
-			/* nowhere left to report it */
-		}
-	}
-}
-
-/* ---- events ---- */
-
-typedef struct {
-	nubed *n;
-	json_t *ev;
-} event_call;
-
-static gboolean
-event_main(gpointer p)
-{
-	event_call *e = p;
-	GError *err = NULL;
-
-	if (bus_is_connected(e->n->bus) &&
-	    bus_publish_json(e->n->bus, TOPIC_EVENTS, e->ev, 1, false, &err) < 0) {
-		nubed_log(LOG_WARN, "event lost: %s", err->message);
-		g_error_free(err);
-	}
-	json_decref(e->ev);
-	g_free(e);
-	return G_SOURCE_REMOVE;
-}
-
-void
-nubed_event(nubed *n, const char *type, const char *scenario, const char *vm,
-    const char *fmt, ...)
-{
-	event_call *e = g_new0(event_call, 1);
-	g_autofree char *msg = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	nubed_log(LOG_INFO, "event %s%s%s%s%s: %s", type, scenario ? " " : "", scenario ? scenario
-	    : "", vm ? "/" : "", vm ? vm : "", msg);
-	e->n = n;
-	e->ev = json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s}", "ts",
-	    (json_int_t)(g_get_real_time() / 1000), "host", n->cfg->host, "type", type,
-	    "scenario", scenario, "vm", vm, "msg", msg);
-	g_main_context_invoke(NULL, event_main, e);
-}
-
-virt *
-nubed_virt_open(nubed *n, GError **err)
-{
-	virt_opts o = {
-		.uri = n->cfg->libvirt_uri,
-		.guest_kernel = n->cfg->guest_kernel,
-		.guest_initrd = n->cfg->guest_initrd,
-		.type_fallback = n->cfg->type_fallback,
-	};
-
-	return virt_open(&o, err);
-}
-
-void
-nubed_publish_state(nubed *n)
-{
-	telemetry_start(n);
-}
-
-static gboolean
-publish_state_main(gpointer p)
-{
-	nubed_publish_state(p);
-	return G_SOURCE_REMOVE;
-}
-
-void
-nubed_publish_state_async(nubed *n)
-{
-	g_main_context_invoke(NULL, publish_state_main, n);
-}
-
-/* ---- remembered specs ---- */
-
-/* spec_path: where the spec of scenario is kept (g_free); NULL for a name that breaks the
- * name rule: no path is ever built from one (the rpc table refuses them before) */
-static char *
-spec_path(nubed *n, const char *scenario)
-{
-	g_autofree char *base = NULL;
-
-	if (sc_name_check(scenario) != NULL) {
-		nubed_log(LOG_WARN, "spec of scenario '%s': not a valid name, no file used",
-		    scenario != NULL ? scenario : "");
-		return NULL;
-	}
-	base = g_strdup_printf("%s.xml", scenario);
-	return g_build_filename(n->cfg->state_dir, n->cfg->host, "specs", base, NULL);
-}
-
-void
-nubed_spec_put(nubed *n, const char *scenario, const char *spec)
-{
-	g_autofree char *path = spec_path(n, scenario);
-	g_autofree char *dir = NULL;
-	GError *err = NULL;
-
-	if (path == NULL)
-		return;
-	dir = g_path_get_dirname(path);
-	g_mutex_lock(&n->specs_lock);
-	g_hash_table_replace(n->specs, g_strdup(scenario), g_strdup(spec));
-	g_mutex_unlock(&n->specs_lock);
-	if (g_mkdir_with_parents(dir, 0700) < 0 || !g_file_set_contents(path, spec, -1, &err)) {
-		nubed_log(LOG_WARN, "cannot keep the spec of '%s' in %s: %s", scenario, dir,
-		    err != NULL ? err->message : g_strerror(errno));
-		g_clear_error(&err);
-	}
-}
-
-char *
-nubed_spec_get(nubed *n, const char *scenario)
-{
-	char *s;
-
-	g_mutex_lock(&n->specs_lock);
-	s = g_strdup(g_hash_table_lookup(n->specs, scenario));
-	g_mutex_unlock(&n->specs_lock);
-	if (s == NULL) {
-		g_autofree char *path = spec_path(n, scenario);
-
-		if (path == NULL || !g_file_get_contents(path, &s, NULL, NULL))
-			s = NULL;
-	}
-	return s;
-}
-
-void
-nubed_spec_drop(nubed *n, const char *scenario)
-{
-	g_autofree char *path = spec_path(n, scenario);
-
-	g_mutex_lock(&n->specs_lock);
-	g_hash_table_remove(n->specs, scenario);
-	g_mutex_unlock(&n->specs_lock);
-	if (path != NULL && unlink(path) < 0 && errno != ENOENT)
-		nubed_log(LOG_WARN, "remove %s: %s", path, g_strerror(errno));
-}
-
-GMutex *
-nubed_scenario_mutex(nubed *n, const char *scenario)
-{
-	GMutex *m;
-
-	g_mutex_lock(&n->scen_lock);
-	m = g_hash_table_lookup(n->scen_mutex, scenario);
-	if (m == NULL) {
-		m = g_new0(GMutex, 1);
-		g_mutex_init(m);
-		g_hash_table_insert(n->scen_mutex, g_strdup(scenario), m);
-	}
-	g_mutex_unlock(&n->scen_lock);
-	return m;
-}
 
 /* ---- broker session ---- */
+
+static void
+on_bus_error(const char *msg, void *ud)
+{
+	(void)ud;
+	nubed_log(NLOG_WARN, "%s", msg);
+}
 
 static void
 on_connection(bus *b, bool connected, void *ud)
@@ -212,12 +30,12 @@ on_connection(bus *b, bool connected, void *ud)
 	GError *err = NULL;
 
 	if (!connected) {
-		nubed_log(LOG_WARN, "broker connection lost; VMs keep running, reconnecting");
+		nubed_log(NLOG_WARN, "broker connection lost; VMs keep running, reconnecting");
 		return;
 	}
-	nubed_log(LOG_INFO, "connected to broker %s", n->cfg->broker_url);
+	nubed_log(NLOG_INFO, "connected to broker %s", n->cfg->broker_url);
 	if (bus_publish(b, n->online_topic, "1", 1, 1, true, &err) < 0) {
-		nubed_log(LOG_WARN, "online: %s", err->message);
+		nubed_log(NLOG_WARN, "online: %s", err->message);
 		g_clear_error(&err);
 	}
 	/* the last state at once (retained), then a fresh round */
@@ -225,13 +43,13 @@ on_connection(bus *b, bool connected, void *ud)
 		json_object_set_new(n->last_state, "ts", json_integer(g_get_real_time() / 1000));
 		bus_publish_json(b, n->state_topic, n->last_state, 1, true, NULL);
 	}
-	nubed_publish_state(n);
+	telemetry_start(n);
 }
 
 static gboolean
 on_tick(gpointer p)
 {
-	nubed_publish_state(p);
+	telemetry_start(p);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -257,11 +75,11 @@ on_signal(gpointer p)
 	nubed *n = p;
 
 	if (mape_leave(n->mape, evacuated, n)) {	/* [balance] evacuate: VMs move first */
-		nubed_log(LOG_INFO, "signal: evacuating every VM before leaving (signal again to "
+		nubed_log(NLOG_INFO, "signal: evacuating every VM before leaving (signal again to "
 		    "leave now)");
 		return G_SOURCE_CONTINUE;
 	}
-	nubed_log(LOG_INFO, "signal: leaving the group (VMs are left running)");
+	nubed_log(NLOG_INFO, "signal: leaving the group (VMs are left running)");
 	g_main_loop_quit(n->loop);
 	return G_SOURCE_REMOVE;
 }
@@ -275,42 +93,42 @@ inventory(nubed *n)
 	netdev *nd = NULL;
 	g_autoptr(GPtrArray) doms = NULL, nets = NULL;
 
-	if (v == NULL || (doms = virt_list(v, &err)) == NULL) {
-		nubed_log(LOG_WARN, "libvirt %s: %s (will retry every interval)",
+	if (v == NULL || (doms = n->env->virt_list(v, &err)) == NULL) {
+		nubed_log(NLOG_WARN, "libvirt %s: %s (will retry every interval)",
 		    n->cfg->libvirt_uri, err->message);
 		g_clear_error(&err);
 	} else {
-		nubed_log(LOG_INFO, "libvirt %s: domain type %s, %u nube domain%s", n->cfg->libvirt_uri,
-		    virt_domain_type(v), doms->len, doms->len == 1 ? "" : "s");
+		nubed_log(NLOG_INFO, "libvirt %s: domain type %s, %u nube domain%s", n->cfg->libvirt_uri,
+		    n->env->virt_domain_type(v), doms->len, doms->len == 1 ? "" : "s");
 		for (guint i = 0; i < doms->len; i++) {
 			const virt_dom_info *di = g_ptr_array_index(doms, i);
 
-			nubed_log(LOG_INFO, "  domain %s (%s/%s) %s", di->domain, di->scenario,
+			nubed_log(NLOG_INFO, "  domain %s (%s/%s) %s", di->domain, di->scenario,
 			    di->vm, di->state);
 		}
 	}
-	nd = netdev_open(&err);
-	if (nd == NULL || (nets = netdev_list(nd, &err)) == NULL) {
-		nubed_log(LOG_WARN, "netlink: %s", err->message);
+	nd = n->env->net_open(n, &err);
+	if (nd == NULL || (nets = n->env->net_list(nd, &err)) == NULL) {
+		nubed_log(NLOG_WARN, "netlink: %s", err->message);
 		g_clear_error(&err);
 	} else {
-		int mtu = netdev_mtu_of_addr(nd, n->cfg->fabric_addr);
+		int mtu = n->env->net_mtu_of_addr(nd, n->cfg->fabric_addr);
 
 		if (mtu <= 0)
-			nubed_log(LOG_WARN, "fabric address %s is on no link of this host: "
+			nubed_log(NLOG_WARN, "fabric address %s is on no link of this host: "
 			    "cross-host nets will fail", n->cfg->fabric_addr);
-		nubed_log(LOG_INFO, "%u nube net%s present (fabric mtu %d)", nets->len,
+		nubed_log(NLOG_INFO, "%u nube net%s present (fabric mtu %d)", nets->len,
 		    nets->len == 1 ? "" : "s", mtu);
 		for (guint i = 0; i < nets->len; i++) {
 			const netdev_info *ni = g_ptr_array_index(nets, i);
 
-			nubed_log(LOG_INFO, "  net %s/%s bridge %s vni %u, %u remote%s", ni->scenario,
+			nubed_log(NLOG_INFO, "  net %s/%s bridge %s vni %u, %u remote%s", ni->scenario,
 			    ni->net, ni->bridge, ni->vni, ni->remotes ? ni->remotes->len : 0,
 			    ni->remotes && ni->remotes->len == 1 ? "" : "s");
 		}
 	}
-	virt_close(v);
-	netdev_close(nd);
+	n->env->virt_close(v);
+	n->env->net_close(nd);
 }
 
 static void
@@ -356,7 +174,8 @@ main(int argc, char **argv)
 	g_autoptr(GOptionContext) oc = g_option_context_new(NULL);
 	g_autofree char *will = NULL, *client_id = NULL;
 	GError *err = NULL;
-	nubed n = { 0 };
+	config *cfg;
+	nubed n;
 	bus_opts bo = { 0 };
 	guint tick;
 
@@ -380,97 +199,83 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	n.cfg = config_load(cfg_path, &err);
-	if (n.cfg == NULL) {
+	cfg = config_load(cfg_path, &err);	/* every section, [balance] too */
+	if (cfg == NULL) {
 		fprintf(stderr, "nubed: %s\n", err->message);
 		return 1;
 	}
 	if (o_host != NULL)
-		g_free(n.cfg->host), n.cfg->host = g_strdup(o_host);
+		g_free(cfg->host), cfg->host = g_strdup(o_host);
 	if (o_broker != NULL)
-		g_free(n.cfg->broker_url), n.cfg->broker_url = g_strdup(o_broker);
+		g_free(cfg->broker_url), cfg->broker_url = g_strdup(o_broker);
 	if (o_uri != NULL)
-		g_free(n.cfg->libvirt_uri), n.cfg->libvirt_uri = g_strdup(o_uri);
+		g_free(cfg->libvirt_uri), cfg->libvirt_uri = g_strdup(o_uri);
 	if (o_fabric != NULL)
-		g_free(n.cfg->fabric_addr), n.cfg->fabric_addr = g_strdup(o_fabric);
+		g_free(cfg->fabric_addr), cfg->fabric_addr = g_strdup(o_fabric);
 	if (o_interval != 0)
-		n.cfg->interval_s = o_interval;
-	if (config_check(n.cfg, &err) < 0) {
-		fprintf(stderr, "nubed: %s\n", err->message);
-		config_free(n.cfg);
-		return 1;
-	}
-	for (guint i = 0; i < n.cfg->unknown->len; i++)
-		fprintf(stderr, "nubed: %s: warning: unknown %s ignored\n", n.cfg->file,
-		    (char *)g_ptr_array_index(n.cfg->unknown, i));
-	n.mape = mape_new(&n, &err);	/* [balance] group: checked with the rest */
-	if (n.mape == NULL) {
-		fprintf(stderr, "nubed: %s\n", err->message);
-		config_free(n.cfg);
-		return 1;
-	}
+		cfg->interval_s = o_interval, cfg->bc.interval = o_interval;
 	if (evacuate)
-		mape_set_evacuate(n.mape, true);
+		cfg->bal.evacuate = true;
+	if (config_check(cfg, &err) < 0) {
+		fprintf(stderr, "nubed: %s\n", err->message);
+		config_free(cfg);
+		return 1;
+	}
+	for (guint i = 0; i < cfg->unknown->len; i++)
+		fprintf(stderr, "nubed: %s: warning: unknown %s ignored\n", cfg->file,
+		    (char *)g_ptr_array_index(cfg->unknown, i));
 	if (check) {
-		printf("%s: configuration ok (host %s, broker %s, libvirt %s)\n", n.cfg->file,
-		    n.cfg->host, n.cfg->broker_url, n.cfg->libvirt_uri);
-		mape_free(n.mape);
-		config_free(n.cfg);
+		printf("%s: configuration ok (host %s, broker %s, libvirt %s)\n", cfg->file,
+		    cfg->host, cfg->broker_url, cfg->libvirt_uri);
+		config_free(cfg);
 		return 0;
 	}
-	log_host = n.cfg->host;
-	log_verbose = verbose;
-	n.verbose = verbose;
-	nubed_log(LOG_INFO, "nubed " NUBE_VERSION " starting (config %s)", n.cfg->file);
-	g_mutex_init(&n.specs_lock);
-	g_mutex_init(&n.scen_lock);
-	n.specs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	n.scen_mutex = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	n.prev_vm = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	n.state_topic = topic_host(n.cfg->host, "state");
-	n.online_topic = topic_host(n.cfg->host, "online");
-	n.rpc_pattern = topic_host(n.cfg->host, "rpc/+");
+	nubed_init(&n, cfg, &agent_env_real);
+	nubed_log_setup(cfg->host, verbose);
+	nubed_log(NLOG_INFO, "nubed " NUBE_VERSION " starting (config %s)", cfg->file);
 	n.loop = g_main_loop_new(NULL, FALSE);
 	n.pool = g_thread_pool_new(rpc_job_run, &n, 8, FALSE, &err);
-	if (n.pool == NULL) {
-		nubed_log(LOG_ERR, "thread pool: %s", err->message);
-		return 1;
-	}
+	g_assert(n.pool != NULL);	/* exclusive = FALSE: creation cannot fail */
 	inventory(&n);
 	will = g_strdup("0");
-	client_id = g_strdup_printf("nubed-%s", n.cfg->host);
-	bo.url = n.cfg->broker_url;
-	bo.username = n.cfg->username;
-	bo.password = n.cfg->password;
-	bo.reply_user = n.cfg->host;	/* peers check it names us, broker user or not */
-	bo.cafile = n.cfg->cafile;
+	client_id = g_strdup_printf("nubed-%s", cfg->host);
+	bo.url = cfg->broker_url;
+	bo.username = cfg->username;
+	bo.password = cfg->password;
+	bo.reply_user = cfg->host;	/* peers check it names us, broker user or not */
+	bo.cafile = cfg->cafile;
 	bo.client_id = client_id;
 	bo.will_topic = n.online_topic;
 	bo.will_payload = will;
 	bo.will_retain = true;
-	bo.keepalive_s = MAX(5, MIN(n.cfg->interval_s, 30));
+	bo.keepalive_s = MAX(5, MIN(cfg->interval_s, 30));
 	n.bus = bus_new(&bo, NULL, &err);
 	if (n.bus == NULL) {
-		nubed_log(LOG_ERR, "broker: %s", err->message);
+		nubed_log(NLOG_ERR, "broker: %s", err->message);
 		return 1;
 	}
+	bus_on_error(n.bus, on_bus_error, NULL);
+	/* the balancer sees every own sample before it is published */
+	n.mape = mape_new(&n);
+	n.on_sample = mape_on_state;
+	n.on_sample_ud = n.mape;
 	bus_on_connect(n.bus, on_connection, &n);
 	if (bus_subscribe(n.bus, n.rpc_pattern, rpc_on_message, &n, &err) < 0) {
-		nubed_log(LOG_ERR, "subscribe: %s", err->message);
+		nubed_log(NLOG_ERR, "subscribe: %s", err->message);
 		return 1;
 	}
 	if (mape_start(n.mape, &err) < 0) {
-		nubed_log(LOG_ERR, "balancer: %s", err->message);
+		nubed_log(NLOG_ERR, "balancer: %s", err->message);
 		return 1;
 	}
 	tick = g_timeout_add_seconds((guint)n.cfg->interval_s, on_tick, &n);
 	g_unix_signal_add(SIGTERM, on_signal, &n);
 	g_unix_signal_add(SIGINT, on_signal, &n);
 	signal(SIGPIPE, SIG_IGN);
-	nubed_publish_state(&n);	/* first sample while the broker connects */
+	telemetry_start(&n);	/* first sample while the broker connects */
 	/* say once why the broker is not there; the bus keeps retrying (1 s .. 30 s) */
 	if (bus_wait_connected(n.bus, 5000, &err) < 0) {
-		nubed_log(LOG_WARN, "%s (VMs keep running; retrying in the background)",
+		nubed_log(NLOG_WARN, "%s (VMs keep running; retrying in the background)",
 		    err->message);
 		g_clear_error(&err);
 	}
@@ -489,7 +294,7 @@ main(int argc, char **argv)
 		bus_publish(n.bus, n.online_topic, "0", 1, 1, true, NULL);
 	}
 	bus_free(n.bus);
-	nubed_log(LOG_INFO, "stopped");
+	nubed_log(NLOG_INFO, "stopped");
 	/* jobs still running in the pool are abandoned with the process; libvirt keeps the
 	 * domains, the next start reads them back */
 	_exit(0);

@@ -1,7 +1,8 @@
-/* nubed: the agent's shared state and the helpers its parts use (log, events, main-thread
- * calls). One process per host, one GLib main loop; libvirt/netlink work runs in a thread
- * pool, each job with its own connections, and reports back to the main loop, which alone
- * talks to the broker. */
+/* nubed: the agent's shared state and the helpers every part of it uses: the log, the one
+ * event function, replies, calls to other hosts, work handed to the main loop. One process
+ * per host, one GLib main loop; libvirt/netlink work runs in worker threads, each with its
+ * own connections, and hands its messages to the main loop, which alone talks to the broker
+ * (src/bus). Everything outside the process is reached through n->env (env.h). */
 #ifndef NUBE_AGENT_NUBED_H
 #define NUBE_AGENT_NUBED_H
 
@@ -12,26 +13,33 @@
 #include "agent/config.h"
 #include "agent/metrics.h"
 #include "bus/bus.h"
-#include "virt/virt.h"
 
-typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERR } log_level;
+typedef struct agent_env agent_env;
+
+/* log levels (not LOG_*: those are syslog's) */
+typedef enum { NLOG_DEBUG, NLOG_INFO, NLOG_WARN, NLOG_ERR } nlog_level;
 
 typedef struct nubed {
-	config *cfg;
-	bool verbose;
+	config *cfg;		/* owned */
+	const agent_env *env;	/* the outside world: agent_env_real, or a test's fake */
+	void *env_ud;		/* the environment's own data for this agent */
 	GMainLoop *loop;
-	bus *bus;
-	GThreadPool *pool;
+	bus *bus;		/* NULL with a fake environment */
+	GThreadPool *pool;	/* rpc jobs (rpc.c) */
 	char *state_topic, *online_topic, *rpc_pattern;
 	/* telemetry (only touched by the one telemetry job in flight, or the main thread when
 	 * none is) */
 	bool telemetry_busy;
-	bool telemetry_again;	/* a publish was asked while one was running */
-	virt *tel_virt;		/* long-lived connection of the telemetry job */
+	bool telemetry_again;	/* a round was asked while one was running */
+	struct virt *tel_virt;	/* long-lived connection of the telemetry job */
 	metrics_sample prev_host;
 	bool have_prev_host;
-	GHashTable *prev_vm;	/* domain -> vm_prev* */
+	GHashTable *prev_vm;	/* domain -> telemetry_prev* */
 	json_t *last_state;	/* last state built (main thread) */
+	/* each new own sample, before it is published (main thread): main wires the balancer
+	 * here (mape_on_state); may add keys to state */
+	void (*on_sample)(json_t *state, void *ud);
+	void *on_sample_ud;
 	/* specs of scenarios deployed here (for exec by seq without a spec), under specs_lock */
 	GMutex specs_lock;
 	GHashTable *specs;	/* scenario -> spec text */
@@ -41,21 +49,39 @@ typedef struct nubed {
 	struct mape *mape;	/* the balancer (mape.h), NULL until created */
 } nubed;
 
-/* nubed_log: one line "<ISO time> <host> <level>: <msg>" on stderr; debug only with -v.
- * Thread-safe. */
-void nubed_log(log_level lvl, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* nubed_init: n zeroed, then cfg (taken) and env set, tables and topics made. */
+void nubed_init(nubed *n, config *cfg, const agent_env *env);
 
-/* nubed_event: publish {"ts","host","type","scenario","vm","msg"} on nube/v1/events (from any
- * thread: the publish is done by the main loop); scenario/vm may be NULL. Also logged. */
+/* nubed_log_setup: the host name on every log line; debug lines only when verbose */
+void nubed_log_setup(const char *host, bool verbose);
+
+/* nubed_log: one line "<ISO time> <host> <level>: <msg>" on stderr. Thread-safe. */
+void nubed_log(nlog_level lvl, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+/* nubed_event: THE event of the agent: log it and publish {ts, host, type, scenario, vm, msg,
+ * data} on nube/v1/events. scenario and vm may be NULL; data (stolen, may be NULL = {}) carries
+ * the event's numbers (a migration's duration_ms, downtime_ms, ...). Any thread. */
 void nubed_event(nubed *n, const char *type, const char *scenario, const char *vm,
-    const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+    json_t *data, const char *fmt, ...) G_GNUC_PRINTF(6, 7);
 
-/* nubed_virt_open: a new libvirt connection with this host's options (caller closes) */
-virt *nubed_virt_open(nubed *n, GError **err);
+/* nubed_post: run fn(ud) on the main loop (any thread). */
+void nubed_post(nubed *n, void (*fn)(void *ud), void *ud);
 
-/* nubed_publish_state: ask for a telemetry round now (main thread); _async from any thread */
-void nubed_publish_state(nubed *n);
-void nubed_publish_state_async(nubed *n);
+/* nubed_reply: answer request msg (NULL: body dropped) with body (stolen) + "host"; final
+ * false for a progress message. Any thread. */
+void nubed_reply(nubed *n, const bus_msg *msg, json_t *body, bool final);
+
+/* nubed_call: send req (stolen) to host's rpc topic as this host and wait for the final reply
+ * (worker threads only). The reply (json_decref) when it says "ok": true; NULL + *why
+ * (g_free) otherwise: its error, a timeout or a lost connection. */
+json_t *nubed_call(nubed *n, const char *host, json_t *req, char **why);
+
+/* nubed_now: monotonic seconds of the environment's clock */
+double nubed_now(nubed *n);
+
+/* nubed_virt_open: a new libvirt connection with this host's options (close with
+ * n->env->virt_close) */
+struct virt *nubed_virt_open(nubed *n, GError **err);
 
 /* nubed_spec_*: remembered specs of deployed scenarios (thread-safe). get returns a copy. */
 void nubed_spec_put(nubed *n, const char *scenario, const char *spec);

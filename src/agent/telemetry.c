@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "agent/mape.h"
+#include "agent/env.h"
 
 json_t *
 telemetry_vm_json(const virt_dom_info *i, const telemetry_prev *prev, int64_t t_us, double cpus)
@@ -39,19 +39,19 @@ sample(nubed *n, metrics_sample *ms, GPtrArray **vms, GError **err)
 {
 	GError *verr = NULL;
 
-	if (metrics_read("/", n->cfg->cgroup, g_get_monotonic_time(), ms, err) < 0)
+	if (n->env->metrics_read(n, ms, err) < 0)
 		return -1;
 	if (n->tel_virt == NULL)
 		n->tel_virt = nubed_virt_open(n, &verr);
 	if (n->tel_virt != NULL) {
-		*vms = virt_list(n->tel_virt, &verr);
+		*vms = n->env->virt_list(n->tel_virt, &verr);
 		if (*vms == NULL) {	/* reconnect next time */
-			virt_close(n->tel_virt);
+			n->env->virt_close(n->tel_virt);
 			n->tel_virt = NULL;
 		}
 	}
 	if (verr != NULL) {
-		nubed_log(LOG_WARN, "telemetry: libvirt: %s", verr->message);
+		nubed_log(NLOG_WARN, "telemetry: libvirt: %s", verr->message);
 		g_error_free(verr);
 	}
 	return 0;
@@ -95,13 +95,13 @@ tel_collect(tel_job *j)
 		g_clear_error(&err);
 	}
 	{	/* rates over at least 0.5 s, even when rounds are asked back to back */
-		int64_t since = g_get_monotonic_time() - n->prev_host.t_us;
+		int64_t since = (int64_t)(nubed_now(n) * 1e6) - n->prev_host.t_us;
 
 		if (since >= 0 && since < 500 * 1000)
 			g_usleep((gulong)(500 * 1000 - since));
 	}
 	if (sample(n, &ms, &vms, &err) < 0) {
-		nubed_log(LOG_ERR, "telemetry: %s", err->message);
+		nubed_log(NLOG_ERR, "telemetry: %s", err->message);
 		g_error_free(err);
 		json_decref(jv);
 		return;
@@ -132,11 +132,11 @@ tel_collect(tel_job *j)
 	}
 	j->state = json_pack("{s:s, s:I, s:b, s:f, s:f, s:I, s:I, s:s, s:s?, s:i, s:o, s:i, s:i,"
 	    " s:b}",
-	    "host", n->cfg->host, "ts", (json_int_t)(g_get_real_time() / 1000), "online", 1,
+	    "host", n->cfg->host, "ts", (json_int_t)n->env->wall_ms(n), "online", 1,
 	    "cpus", ms.cpus, "load", load,
 	    "mem_total_mib", (json_int_t)total_mib, "mem_used_mib", (json_int_t)used_mib,
 	    "fabric_addr", n->cfg->fabric_addr,
-	    "domain_type", n->tel_virt != NULL ? virt_domain_type(n->tel_virt) : NULL,
+	    "domain_type", n->tel_virt != NULL ? n->env->virt_domain_type(n->tel_virt) : NULL,
 	    "interval", n->cfg->interval_s, "vms", jv, "active", active, "inactive", inactive,
 	    "libvirt", vms != NULL);
 	/* what placed VMs were given and what the host keeps: planners and admission count
@@ -148,28 +148,23 @@ tel_collect(tel_job *j)
 	    json_integer((json_int_t)n->cfg->mem_reserve_mib));
 }
 
-static gboolean
-tel_publish(gpointer p)
+static void
+tel_publish(void *p)
 {
 	tel_job *j = p;
 	nubed *n = j->n;
-	GError *err = NULL;
 
 	n->telemetry_busy = false;
 	if (j->state != NULL) {
-		mape_on_state(n->mape, j->state);	/* analyse; adds the "balance" object */
+		if (n->on_sample != NULL)	/* the balancer analyses it, adds "balance" */
+			n->on_sample(j->state, n->on_sample_ud);
 		json_decref(n->last_state);
 		n->last_state = json_incref(j->state);
-		if (bus_is_connected(n->bus)) {
-			if (bus_publish_json(n->bus, n->state_topic, j->state, 1, true, &err) < 0) {
-				nubed_log(LOG_WARN, "state: %s", err->message);
-				g_error_free(err);
-			} else {
-				nubed_log(LOG_DEBUG, "state published: load %.2f, %zu vms",
-				    json_real_value(json_object_get(j->state, "load")),
-				    json_array_size(json_object_get(j->state, "vms")));
-			}
-		}
+		nubed_log(NLOG_DEBUG, "state: load %.2f, %zu vms",
+		    json_real_value(json_object_get(j->state, "load")),
+		    json_array_size(json_object_get(j->state, "vms")));
+		if (n->env->connected(n))	/* else the last one goes out on connect */
+			n->env->publish(n, n->state_topic, json_incref(j->state), true);
 	}
 	json_decref(j->state);
 	g_free(j);
@@ -177,7 +172,6 @@ tel_publish(gpointer p)
 		n->telemetry_again = false;
 		telemetry_start(n);
 	}
-	return G_SOURCE_REMOVE;
 }
 
 static gpointer
@@ -186,7 +180,7 @@ tel_thread(gpointer p)
 	tel_job *j = p;
 
 	tel_collect(j);
-	g_main_context_invoke(NULL, tel_publish, j);
+	nubed_post(j->n, tel_publish, j);
 	return NULL;
 }
 
@@ -204,4 +198,16 @@ telemetry_start(nubed *n)
 	j->n = n;
 	/* its own thread: a long deploy filling the pool never delays telemetry */
 	g_thread_unref(g_thread_new("telemetry", tel_thread, j));
+}
+
+static void
+start_main(void *p)
+{
+	telemetry_start(p);
+}
+
+void
+telemetry_start_async(nubed *n)
+{
+	nubed_post(n, start_main, n);
 }

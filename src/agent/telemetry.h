@@ -1,12 +1,16 @@
-/* telemetry: the retained host state (CPU, memory, VMs with their rates) every interval */
+/* telemetry: the retained host state (CPU, memory, VMs with their rates) every interval; each
+ * sample goes to n->on_sample (the balancer, wired by main) before it is published */
 #ifndef NUBE_AGENT_TELEMETRY_H
 #define NUBE_AGENT_TELEMETRY_H
 
 #include "agent/nubed.h"
+#include "virt/virt.h"
 
-/* telemetry_start: run one telemetry round in the pool unless one is running (main thread);
- * the result is published retained on host/<h>/state by the main loop */
+/* telemetry_start: run one telemetry round in its own thread unless one is running, then one
+ * more (main thread); the result is published retained on host/<h>/state by the main loop.
+ * telemetry_start_async: the same from any thread. */
 void telemetry_start(nubed *n);
+void telemetry_start_async(nubed *n);
 
 /* telemetry_vm_json: one VM's entry from its previous and current counters (pure; prev may
  * be NULL: rates 0). cpus = host CPU capacity. New reference. */

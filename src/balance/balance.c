@@ -228,7 +228,7 @@ balance_cpu_use(uint64_t cputime_ns, uint64_t cputime_old_ns, double interval_s)
 }
 
 double
-balance_vm_load_generated(double host_load, double cpu, int host_cpus)
+balance_vm_load_generated(double host_load, double cpu, double host_cpus)
 {
 	if (host_cpus <= 0)
 		return 0;
@@ -247,7 +247,7 @@ balance_net_util(uint64_t bytes, uint64_t bytes_old, double interval_s, double l
 /* ---------------------------------------------------------------- scores */
 
 static double
-seed_score_raw(const balance_config *cfg, int cpus, double mem_total, double mem_used, double load,
+seed_score_raw(const balance_config *cfg, double cpus, double mem_total, double mem_used, double load,
     int active, int inactive)
 {
 	double mem_gib = mem_total / 1024.0;
@@ -1146,6 +1146,58 @@ balance_drain(balance_policy policy, const balance_config *cfg, const balance_ho
 	return p;
 }
 
+balance_plan *
+balance_plan_move(balance_policy policy, const balance_config *cfg, const balance_host *self,
+    const balance_host *peers, size_t n_peers, const char *vm, const char *dst, double now)
+{
+	const balance_vm *v = NULL;
+	if (policy == BALANCE_POLICY_NONE)
+		policy = BALANCE_POLICY_NUBE;
+	for (size_t i = 0; self && vm && i < self->n_vms; i++)
+		if (same_name(self->vms[i].name, vm))
+			v = &self->vms[i];
+	if (!cfg || !v) {
+		balance_plan *p = plan_alloc(policy, self, now);
+		p->note = g_strdup_printf("'%s' does not run on '%s'", vm ? vm : "?", p->host);
+		return p;
+	}
+	if (!dst) {	/* the best host: a drain of this one VM */
+		balance_vm one = *v;
+		balance_host h = *self;
+		one.pinned = false;
+		h.vms = &one;
+		h.n_vms = 1;
+		balance_plan *p = balance_drain(policy, cfg, &h, peers, n_peers, now);
+		p->drain = false;
+		for (guint i = 0; i < p->moves->len; i++) {
+			balance_move *mv = p->moves->pdata[i];
+			g_autofree char *was = mv->why;
+			mv->why = g_strdup_printf("operator request (%s)", was + strlen("drain: "));
+		}
+		return p;
+	}
+	balance_plan *p = plan_alloc(policy, self, now);
+	balance_move *mv = move_add(p, self, v, dst);
+	bool seed = policy == BALANCE_POLICY_SEED;
+	double contrib = seed ? mv->load_generated : self->cpus > 0 ? v->cpu / self->cpus : 0;
+	mv->src_load_before = self->load;
+	mv->src_load_after = self->load - contrib;
+	for (size_t j = 0; j < n_peers; j++) {
+		const balance_host *d = &peers[j];
+		if (!same_name(d->name, dst) || d->cpus <= 0)
+			continue;
+		mv->dst_load_before = d->load;
+		mv->dst_load_after = d->load + (seed ? mv->load_generated : v->cpu / d->cpus);
+		mv->dst_limit = seed ? cfg->load_threshold : cfg->load_threshold - cfg->margin;
+		mv->dst_mem_after = d->mem_used + v->mem;
+	}
+	mv->why = g_strdup("operator request");
+	p->load_after = MAX(0, mv->src_load_after);
+	p->mem_after -= v->mem;
+	p->solved = true;
+	return p;
+}
+
 /* ---------------------------------------------------------------- prediction, consolidation */
 
 double
@@ -1444,6 +1496,20 @@ balance_reservations_expire(balance_reservations *r, double now)
 }
 
 int
+balance_reservations_arrived(balance_reservations *r, const char *vm, double until)
+{
+	int n = 0;
+	for (guint i = 0; r && vm && i < r->items->len; i++) {
+		balance_reservation *x = r->items->pdata[i];
+		if (strcmp(x->vm, vm) == 0) {
+			x->expires = MIN(x->expires, until);
+			n++;
+		}
+	}
+	return n;
+}
+
+int
 balance_reservations_release(balance_reservations *r, const char *vm)
 {
 	if (!r || !vm)
@@ -1520,12 +1586,12 @@ balance_admit(balance_reservations *r, balance_policy policy, const balance_conf
 		g_snprintf(a.reason, sizeof a.reason, "load would reach %.3f (own %.3f + %u "
 		    "reservation(s) %.3f + %.3f), limit %.3f", a.load_after, self->load,
 		    r->items->len, res_load, delta, a.limit);
-		goto done;
+		goto refused;
 	}
 	if (a.mem_after > a.mem_limit) {
 		g_snprintf(a.reason, sizeof a.reason, "memory would reach %.0f MiB, limit %.0f MiB",
 		    a.mem_after, a.mem_limit);
-		goto done;
+		goto refused;
 	}
 	if (self->mem_total > 0) {
 		a.promised_after = self->mem_promised + balance_reservations_mem(r, now) + req->mem;
@@ -1536,9 +1602,18 @@ balance_admit(balance_reservations *r, balance_policy policy, const balance_conf
 			    "(%.0f MiB less a %.0f MiB reserve)", a.promised_after, self->mem_promised,
 			    balance_reservations_mem(r, now), req->mem, a.promised_limit,
 			    self->mem_total, self->mem_reserve);
-			goto done;
+			goto refused;
 		}
 	}
+	g_snprintf(a.reason, sizeof a.reason, "admitted: load %.3f -> %.3f under %.3f, memory %.0f "
+	    "of %.0f MiB", a.load_before, a.load_after, a.limit, a.mem_after, a.mem_limit);
+	goto reserve;
+refused:
+	if (!req->force)
+		goto done;
+	g_snprintf(a.reason, sizeof a.reason, "admitted by operator request (load %.3f -> %.3f, "
+	    "limit %.3f)", a.load_before, a.load_after, a.limit);
+reserve:;
 	balance_reservation *x = g_new(balance_reservation, 1);
 	x->vm = g_strdup(req->vm);
 	x->source = g_strdup(req->source ? req->source : "?");
@@ -1547,8 +1622,6 @@ balance_admit(balance_reservations *r, balance_policy policy, const balance_conf
 	x->expires = now + cfg->reservation_ttl;
 	g_ptr_array_add(r->items, x);
 	a.admitted = true;
-	g_snprintf(a.reason, sizeof a.reason, "admitted: load %.3f -> %.3f under %.3f, memory %.0f "
-	    "of %.0f MiB", a.load_before, a.load_after, a.limit, a.mem_after, a.mem_limit);
 done:
 	if (out)
 		*out = a;

@@ -128,7 +128,7 @@ typedef struct {
 /* One host (seed table 1). All pointers borrowed. */
 typedef struct {
 	const char *name;
-	int cpus;
+	double cpus;			/* capacity in cores, may be fractional (a cgroup quota) */
 	double mem_total, mem_used;	/* MiB */
 	double mem_promised;		/* MiB configured for the VMs already here (0 unknown) */
 	double mem_reserve;		/* MiB the host keeps for itself, never promised to VMs */
@@ -147,7 +147,7 @@ typedef struct {
  * 0 when the interval is not positive or the counter went backwards. */
 double balance_cpu_use(uint64_t cputime_ns, uint64_t cputime_old_ns, double interval_s);
 /* balance_vm_load_generated: seed §4.4.3.2, host_load × cpu / host_cpus (0 if host_cpus <= 0). */
-double balance_vm_load_generated(double host_load, double cpu, int host_cpus);
+double balance_vm_load_generated(double host_load, double cpu, double host_cpus);
 /* balance_net_util: seed §4.4.3.3, bytes moved between two counters / (link bytes/s × interval),
  * clamped to 0..1; link_bps is bits per second; 0 when inputs are unusable. */
 double balance_net_util(uint64_t bytes, uint64_t bytes_old, double interval_s, double link_bps);
@@ -266,6 +266,15 @@ balance_plan *balance_plan_new(balance_policy policy, const balance_config *cfg,
 balance_plan *balance_drain(balance_policy policy, const balance_config *cfg,
     const balance_host *self, const balance_host *peers, size_t n_peers, double now);
 
+/* balance_plan_move: a plan of one move: VM vm of self (by name) to host dst, or, dst NULL,
+ * to the host the balancer judges best for it (drain rules of policy, policy none counting
+ * as nube; none fits: no move, the reason in unplaced and note). The move's predicted loads
+ * come from dst's entry in peers when there is one; why = "operator request". A vm self does
+ * not run: no move, note says so. Free with balance_plan_free. */
+balance_plan *balance_plan_move(balance_policy policy, const balance_config *cfg,
+    const balance_host *self, const balance_host *peers, size_t n_peers, const char *vm,
+    const char *dst, double now);
+
 void balance_plan_free(balance_plan *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(balance_plan, balance_plan_free)
 
@@ -350,6 +359,8 @@ typedef struct {
 	double load_generated;	/* seed model; < 0 unknown (then cpu/source_cpus is not known:
 				 * cpu / self cpus is used) */
 	double mem;		/* MiB */
+	bool force;		/* the operator's manual move (seed case 3): a request refused for
+				 * load or memory is admitted all the same (reserved as asked) */
 } balance_request;
 
 /* balance_move_request: what the source of move m asks its destination; the strings are
@@ -378,6 +389,10 @@ typedef struct {
 bool balance_admit(balance_reservations *r, balance_policy policy, const balance_config *cfg,
     const balance_host *self, const balance_request *req, double now, balance_admission *out);
 
+/* balance_reservations_arrived: the VM vm of a reservation arrived; its load shows in the
+ * host's own samples only from the next full sampling interval on, so its reservations keep
+ * counting until `until` (never longer than they would have). Returns how many it had. */
+int balance_reservations_arrived(balance_reservations *r, const char *vm, double until);
 /* balance_reservations_release: the migration of vm finished (its load now shows in the host's
  * own samples) or failed: drop its reservation. Returns 1 if one was dropped, 0 if none. */
 int balance_reservations_release(balance_reservations *r, const char *vm);

@@ -68,6 +68,8 @@ struct bus {
 	GPtrArray *hooks;	/* of bus_hook* */
 	GHashTable *reqs;	/* corr hex -> bus_req* */
 	char *last_error;
+	void (*on_error)(const char *msg, void *ud);	/* bus_on_error */
+	void *on_error_ud;
 };
 
 static void bus_update_watch(bus *b);
@@ -1004,4 +1006,209 @@ bus_msg_free(bus_msg *m)
 	g_free((char *)m->response_topic);
 	g_free((void *)m->correlation);
 	g_free(m);
+}
+
+/* ---- the hand-off from other threads ---- */
+
+typedef struct {
+	bus *b;
+	void (*fn)(void *ud);	/* bus_post */
+	void *ud;
+	bus_msg *msg;		/* bus_post_reply: the request */
+	char *topic;		/* bus_post_publish */
+	json_t *body;
+	bool final, retain;
+	int qos;
+} bus_post_item;
+
+void
+bus_on_error(bus *b, void (*cb)(const char *msg, void *ud), void *ud)
+{
+	b->on_error = cb;
+	b->on_error_ud = ud;
+}
+
+static void
+bus_report(bus *b, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void
+bus_report(bus *b, const char *fmt, ...)
+{
+	g_autofree char *s = NULL;
+	va_list ap;
+
+	if (b->on_error == NULL)
+		return;
+	va_start(ap, fmt);
+	s = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	b->on_error(s, b->on_error_ud);
+}
+
+static gboolean
+bus_post_run(gpointer p)
+{
+	bus_post_item *it = p;
+	GError *err = NULL;
+
+	if (it->fn != NULL)
+		it->fn(it->ud);
+	else if (it->msg != NULL) {
+		if (bus_reply(it->b, it->msg, it->body, it->final, &err) < 0)
+			bus_report(it->b, "reply on '%s' lost: %s", it->msg->response_topic,
+			    err->message);
+	} else if (!bus_is_connected(it->b))
+		bus_report(it->b, "publish on '%s' dropped: broker not connected", it->topic);
+	else if (bus_publish_json(it->b, it->topic, it->body, it->qos, it->retain, &err) < 0)
+		bus_report(it->b, "publish on '%s' lost: %s", it->topic, err->message);
+	g_clear_error(&err);
+	bus_msg_free(it->msg);
+	g_free(it->topic);
+	json_decref(it->body);
+	g_free(it);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+bus_post_item_send(bus_post_item *it)
+{
+	g_main_context_invoke(it->b->ctx, bus_post_run, it);
+}
+
+void
+bus_post(bus *b, void (*fn)(void *ud), void *ud)
+{
+	bus_post_item *it = g_new0(bus_post_item, 1);
+
+	it->b = b;
+	it->fn = fn;
+	it->ud = ud;
+	bus_post_item_send(it);
+}
+
+void
+bus_post_reply(bus *b, const bus_msg *m, json_t *body, bool final)
+{
+	bus_post_item *it = g_new0(bus_post_item, 1);
+
+	it->b = b;
+	it->msg = bus_msg_copy(m);
+	it->body = body;
+	it->final = final;
+	bus_post_item_send(it);
+}
+
+void
+bus_post_publish(bus *b, const char *topic, json_t *j, int qos, bool retain)
+{
+	bus_post_item *it = g_new0(bus_post_item, 1);
+
+	it->b = b;
+	it->topic = g_strdup(topic);
+	it->body = j;
+	it->qos = qos;
+	it->retain = retain;
+	bus_post_item_send(it);
+}
+
+/* a synchronous call: shared by the waiting thread and the loop (two references) */
+typedef struct {
+	bus *b;
+	char *topic;
+	json_t *req;
+	int timeout_ms;
+	GMutex mu;
+	GCond cond;
+	bool done;
+	json_t *reply;
+	char *error;
+	gint refs;
+} bus_call;
+
+static void
+bus_call_unref(bus_call *c)
+{
+	if (!g_atomic_int_dec_and_test(&c->refs))
+		return;
+	g_free(c->topic);
+	json_decref(c->req);
+	json_decref(c->reply);
+	g_free(c->error);
+	g_mutex_clear(&c->mu);
+	g_cond_clear(&c->cond);
+	g_free(c);
+}
+
+static void
+bus_call_finish(bus_call *c, json_t *reply, const char *error)
+{
+	g_mutex_lock(&c->mu);
+	if (!c->done) {
+		c->done = true;
+		c->reply = reply != NULL ? json_incref(reply) : NULL;
+		c->error = g_strdup(error);
+		g_cond_broadcast(&c->cond);
+	}
+	g_mutex_unlock(&c->mu);
+}
+
+static void
+bus_call_reply(bus *b, json_t *reply, bool final, const char *err_msg, void *ud)
+{
+	bus_call *c = ud;
+
+	(void)b;
+	if (!final)
+		return;
+	bus_call_finish(c, reply, reply == NULL ? (err_msg != NULL ? err_msg : "no answer") :
+	    NULL);
+	bus_call_unref(c);
+}
+
+static void
+bus_call_send(void *p)
+{
+	bus_call *c = p;
+	GError *err = NULL;
+
+	if (bus_request(c->b, c->topic, c->req, c->timeout_ms, bus_call_reply, c, &err) < 0) {
+		bus_call_finish(c, NULL, err->message);
+		g_error_free(err);
+		bus_call_unref(c);
+	}
+}
+
+json_t *
+bus_call_sync(bus *b, const char *topic, json_t *req, int timeout_ms, GError **err)
+{
+	bus_call *c = g_new0(bus_call, 1);
+	g_autofree char *host = NULL;
+	json_t *r = NULL;
+	gint64 end;
+
+	g_assert(!g_main_context_is_owner(b->ctx));	/* it would wait for itself */
+	c->b = b;
+	c->topic = g_strdup(topic);
+	c->req = req;
+	c->timeout_ms = timeout_ms;
+	g_mutex_init(&c->mu);
+	g_cond_init(&c->cond);
+	c->refs = 2;
+	bus_post(b, bus_call_send, c);
+	/* the bus always ends a request (reply, silence, disconnect); this bound only covers a
+	 * loop that stopped running */
+	end = g_get_monotonic_time() + ((gint64)timeout_ms * 4 + 30000) * 1000;
+	g_mutex_lock(&c->mu);
+	while (!c->done)
+		if (!g_cond_wait_until(&c->cond, &c->mu, end))
+			break;
+	if (c->done && c->reply != NULL)
+		r = json_incref(c->reply);
+	else {
+		topic_rpc_parse(topic, &host, NULL);
+		g_set_error(err, BUS_ERROR, 2, "%s: %s", host != NULL ? host : topic,
+		    c->done ? c->error : "did not answer");
+	}
+	g_mutex_unlock(&c->mu);
+	bus_call_unref(c);
+	return r;
 }

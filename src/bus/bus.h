@@ -74,6 +74,29 @@ int bus_request(bus *b, const char *topic, json_t *j, int timeout_ms, bus_reply_
  * progress messages. A reply over PROTO_MAX_MESSAGE is replaced by a final error reply. */
 int bus_reply(bus *b, const bus_msg *m, json_t *j, bool final, GError **err);
 
+/* ---- from other threads: the one way to hand work to the loop that runs the bus ----
+ * Every function below may be called from any thread; the work itself is done by the bus's
+ * main context (the thread running it), which alone talks to libmosquitto. Failures of work
+ * done later (a reply or publish lost) go to the bus_on_error hook. */
+
+/* bus_on_error: cb(msg) for work posted with bus_post_* that failed on the loop. */
+void bus_on_error(bus *b, void (*cb)(const char *msg, void *ud), void *ud);
+
+/* bus_post: run fn(ud) on the bus's main context (at once when called from it). */
+void bus_post(bus *b, void (*fn)(void *ud), void *ud);
+
+/* bus_post_reply: bus_reply of body (stolen) to request m (copied), on the loop. */
+void bus_post_reply(bus *b, const bus_msg *m, json_t *body, bool final);
+
+/* bus_post_publish: bus_publish_json of j (stolen) on topic, on the loop; dropped (and
+ * reported) when the broker is not connected. */
+void bus_post_publish(bus *b, const char *topic, json_t *j, int qos, bool retain);
+
+/* bus_call_sync: bus_request of req (stolen) from a thread that is NOT the loop's, waiting for
+ * the final reply: a new reference to it (whatever its "ok"), or NULL + err on silence for
+ * timeout_ms, a lost connection or a request that could not be sent. */
+json_t *bus_call_sync(bus *b, const char *topic, json_t *req, int timeout_ms, GError **err);
+
 /* bus_msg_copy: deep copy of a received message, to answer it later (e.g. after a job ran in
  * a worker thread); free with bus_msg_free (accepts NULL). */
 bus_msg *bus_msg_copy(const bus_msg *m);

@@ -164,11 +164,6 @@ void virt_close(virt *v)
 	g_free(v);
 }
 
-void *virt_connection(virt *v)
-{
-	return v ? v->conn : NULL;
-}
-
 const char *virt_domain_type(const virt *v)
 {
 	return v ? v->domain_type : NULL;

@@ -28,8 +28,6 @@ typedef struct {
 /* virt_open: connect and probe the platform (KVM usable? LXC driver?). NULL + err on failure. */
 virt *virt_open(const virt_opts *o, GError **err);
 void virt_close(virt *v);
-/* the libvirt virConnectPtr, for event registration / migration by the caller */
-void *virt_connection(virt *v);
 const char *virt_domain_type(const virt *v);	/* "kvm" or "qemu" as probed */
 
 /* virt_render_domain: domain XML (libxml2-built) for VM vmname of s placed per dep: name

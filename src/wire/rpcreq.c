@@ -32,7 +32,7 @@ static const rpcreq_field f_admit[] = { REQ("vm", RPCREQ_VMREF), OPT("scenario",
 static const rpcreq_field f_release[] = { REQ("vm", RPCREQ_VMREF), OPT("ok", RPCREQ_BOOL),
 	END };
 static const rpcreq_field f_plan[] = { OPT("execute", RPCREQ_BOOL), END };
-static const rpcreq_field f_migrate[] = { REQ("vm", RPCREQ_VMREF), REQ("dst", RPCREQ_HOST),
+static const rpcreq_field f_migrate[] = { REQ("vm", RPCREQ_VMREF), OPT("dst", RPCREQ_HOST),
 	OPT("force", RPCREQ_BOOL), END };
 static const rpcreq_field f_drain[] = { OPT("cancel", RPCREQ_BOOL), END };
 static const rpcreq_field f_events[] = { REQ_INT("since", 0, G_MAXINT64),
@@ -47,7 +47,6 @@ static const struct {
 	{ "exec", f_exec },
 	{ "status", f_status },
 	{ "net-ensure", f_net_ensure },
-	{ "prepare-net", f_net_ensure },
 	{ "net-remove", f_net_remove },
 	{ "admit", f_admit },
 	{ "release", f_release },

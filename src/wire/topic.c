@@ -8,9 +8,9 @@
 
 #define TOPIC_LEVEL_MAX	128
 
-/* the balancer's requests between agents (src/agent/mape.c call()) */
+/* the balancer's requests between agents (src/agent/migrate.c, peer.c: nubed_call) */
 static const char *const topic_peer_ops[] = {
-	"admit", "release", "net-ensure", "prepare-net", "net-remove",
+	"admit", "release", "net-ensure", "net-remove",
 };
 
 bool

@@ -41,7 +41,7 @@
  *   "events" {"since": N >= 0, "limit"?: 1..10000 (default 1000)} (operator only) ->
  *   {"ok", "events": [journaled events with seq > N, oldest first], "last": highest seq in the
  *   journal, "more": events after the last returned exist};
- *   "net-ensure" (alias "prepare-net") {"scenario","net","vni","hosts","addrs"[, "mtu"][,
+ *   "net-ensure" {"scenario","net","vni","hosts","addrs"[, "mtu"][,
  *   "existing": true = only when the net is here already]},
  *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer).
  *   The fields each op takes and their types are in rpcreq.c; the agent refuses a request
@@ -100,7 +100,7 @@ char *topic_reply_sub(const char *user, const char *client_id);
 int topic_reply_parse(const char *topic, char **user, char **client_id, char **host);
 
 /* topic_op_peer: whether another agent (sender = a host name) may send op: only the
- * balancer's admit, release, net-ensure (alias prepare-net) and net-remove; everything else
+ * balancer's admit, release, net-ensure and net-remove; everything else
  * (deploy, undeploy, exec, status, drain, migrate, plan, ...) only the operator */
 bool topic_op_peer(const char *op);
 

@@ -17,6 +17,7 @@ expect 1 bad-fabric.conf "bad-fabric.conf: [nubed] fabric_addr: '10.77.0.300' is
 expect 1 no-broker.conf "no-broker.conf: [broker] url: missing"
 expect 0 no-broker.conf "configuration ok" --broker mqtt://127.0.0.1:1883
 expect 1 good.conf "[nubed] host: 'bad/name' is not a valid host name" --host bad/name
+expect 1 bad-balance.conf "bad-balance.conf: [balance] interval: not a [balance] key: the sampling interval is [nubed] interval"
 expect 1 bad-syntax.conf "bad-syntax.conf:"
 expect 1 does-not-exist.conf "does-not-exist.conf:"
 echo "$pass passed, $fail failed"

@@ -182,6 +182,36 @@ conf_file(const char *dir, const char *text)
 	return path;
 }
 
+/* [balance] is checked with the rest (nubed -n sees every key): an unknown key, a bad value,
+ * and an "interval" there (the sampling interval is [nubed] interval) are errors */
+static void
+test_config_balance(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "anything = 1", "unknown key 'anything'" },
+		{ "load-threshold = high", "load-threshold" },
+		{ "max_migrations = 1.5", "[balance] max_migrations: '1.5' is not an integer" },
+		{ "rpc-timeout = 0", "[balance] rpc-timeout: '0' is not a number in 1..3600" },
+		{ "interval = 5", "[balance] interval: not a [balance] key: the sampling interval "
+		    "is [nubed] interval" },
+	};
+	g_autofree char *dir = g_dir_make_tmp("nube-conf-XXXXXX", NULL);
+
+	(void)state;
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *text = g_strdup_printf("[nubed]\nhost = h1\n[balance]\n%s\n",
+		    bad[i][0]);
+		g_autofree char *p = conf_file(dir, text);
+		GError *err = NULL;
+		config *c = config_load(p, &err);
+
+		assert_null(c);
+		if (strstr(err->message, bad[i][1]) == NULL || strstr(err->message, p) == NULL)
+			fail_msg("'%s': got '%s', want '%s'", bad[i][0], err->message, bad[i][1]);
+		g_error_free(err);
+	}
+}
+
 static void
 test_config(void **state)
 {
@@ -195,7 +225,8 @@ test_config(void **state)
 	    "[broker]\nurl = mqtts://b:8883\nusername = host1\npassword = pw\n"
 	    "[metrics]\ncgroup = nube-lab/host1\nmemory = 1280\nmemory_reserve = 0\n"
 	    "[guest]\ntype_fallback = no\n"
-	    "[balance]\nanything = 1\n[nubed]\nfuture_key = 1\n");
+	    "[balance]\nload_threshold = 0.5\nmax-migrations = 2\nenabled = no\n"
+	    "[nubed]\nfuture_key = 1\n");
 	c = config_load(p, &err);
 	assert_non_null(c);
 	assert_string_equal(c->host, "host1");
@@ -207,8 +238,14 @@ test_config(void **state)
 	assert_int_equal(c->mem_mib, 1280);
 	assert_int_equal(c->mem_reserve_mib, 0);
 	assert_false(c->type_fallback);
+	/* [balance] in the same pass: the core's keys, the agent's, one sampling interval */
+	assert_float_equal(c->bc.load_threshold, 0.5, 1e-9);
+	assert_int_equal(c->bal.max_migrations, 2);
+	assert_false(c->bal.enabled);
+	assert_float_equal(c->bal.rpc_timeout, 15, 1e-9);	/* default */
+	assert_float_equal(c->bc.interval, 5, 1e-9);
 	assert_int_equal(config_check(c, &err), 0);
-	/* unknown keys are reported, [balance] is someone else's */
+	/* unknown keys outside [balance] are reported, not errors */
 	assert_int_equal(c->unknown->len, 1);
 	assert_string_equal(g_ptr_array_index(c->unknown, 0), "[nubed] future_key");
 	/* checks name file, section and key */
@@ -309,6 +346,7 @@ main(void)
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_read_tree),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_config_balance),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,7 +45,8 @@ test_good(void **state)
 	check("{\"op\":\"status\"}", NULL);
 	check("{\"op\":\"net-ensure\",\"scenario\":\"lab\",\"net\":\"Net0\",\"vni\":7,"
 	    "\"hosts\":[\"host1\",\"h2.example\"],\"addrs\":[\"10.0.0.1\",\"10.0.0.2\"]}", NULL);
-	check("{\"op\":\"prepare-net\",\"scenario\":\"lab\",\"net\":\"Net0\",\"mtu\":1450}", NULL);
+	check("{\"op\":\"net-ensure\",\"scenario\":\"lab\",\"net\":\"Net0\",\"mtu\":1450}", NULL);
+	check("{\"op\":\"migrate\",\"vm\":\"lab.r1\"}", NULL);	/* no dst: the best host */
 	check("{\"op\":\"net-remove\",\"scenario\":\"lab\",\"net\":\"Net0\"}", NULL);
 	check("{\"op\":\"admit\",\"vm\":\"lab.r1\",\"scenario\":null,\"cpu\":0.5,\"mem\":128,"
 	    "\"load_generated\":-1,\"force\":false}", NULL);
@@ -126,7 +127,7 @@ test_missing(void **state)
 	check("{\"op\":\"admit\",\"vm\":\"a.b\",\"mem\":1}", "missing \"cpu\"");
 	check("{\"op\":\"admit\",\"cpu\":1,\"mem\":1}", "missing \"vm\"");
 	check("{\"op\":\"release\"}", "missing \"vm\"");
-	check("{\"op\":\"migrate\",\"vm\":\"r1\"}", "missing \"dst\"");
+	check("{\"op\":\"migrate\",\"dst\":\"h2\"}", "missing \"vm\"");
 	check("{\"op\":\"events\"}", "missing \"since\"");
 }
 
@@ -162,7 +163,7 @@ static void
 test_every_op(void **state)
 {
 	static const char *const ops[] = { "deploy", "undeploy", "exec", "status", "net-ensure",
-		"prepare-net", "net-remove", "admit", "release", "plan", "migrate", "drain", "events" };
+		"net-remove", "admit", "release", "plan", "migrate", "drain", "events" };
 
 	(void)state;
 	for (size_t i = 0; i < G_N_ELEMENTS(ops); i++)

@@ -95,12 +95,11 @@ test_reply(void **state)
 static void
 test_op_peer(void **state)
 {
-	/* the balancer's calls between agents (src/agent/mape.c) */
-	static const char *const peer[] = { "admit", "release", "net-ensure", "prepare-net",
-	    "net-remove" };
+	/* the balancer's calls between agents (src/agent/migrate.c, peer.c) */
+	static const char *const peer[] = { "admit", "release", "net-ensure", "net-remove" };
 	/* the operator's (src/cli): a peer must never send these */
 	static const char *const oper[] = { "deploy", "undeploy", "exec", "status", "drain",
-	    "migrate", "plan", "nonsense", "" };
+	    "migrate", "plan", "prepare-net", "nonsense", "" };
 
 	(void)state;
 	for (size_t i = 0; i < G_N_ELEMENTS(peer); i++)

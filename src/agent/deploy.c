@@ -1,0 +1,594 @@
+/* deploy: the ops that make and unmake a scenario's part on this host — deploy (nets, domains,
+ * guest configuration, roll back on failure), undeploy — and exec in its guests */
+#include "agent/rpc.h"
+
+#include <string.h>
+
+#include "agent/env.h"
+#include "agent/telemetry.h"
+#include "wire/deployment.h"
+#include "wire/names.h"
+#include "scenario/scenario.h"
+
+#define GUEST_TIMEOUT_S		60
+#define EXEC_TIMEOUT_S		60
+
+/* first errors of d as one line */
+static char *
+diag_text(const diag *d)
+{
+	GString *s = g_string_new(NULL);
+	int shown = 0;
+
+	for (guint i = 0; d != NULL && i < d->items->len && shown < 3; i++) {
+		const diag_item *it = g_ptr_array_index(d->items, i);
+
+		if (it->severity != DIAG_ERROR)
+			continue;
+		if (s->len > 0)
+			g_string_append(s, "; ");
+		if (it->file != NULL && it->line > 0)
+			g_string_append_printf(s, "%s:%d: ", it->file, it->line);
+		g_string_append(s, it->msg);
+		shown++;
+	}
+	if (d != NULL && d->nerrors > shown)
+		g_string_append_printf(s, " (and %d more)", d->nerrors - shown);
+	if (s->len == 0)
+		g_string_append(s, "unknown error");
+	return g_string_free(s, FALSE);
+}
+
+/* parse and validate a spec; NULL + job_fail on any error */
+static scenario *
+load_spec(rpc_job *j, const char *spec, const char *scen_name)
+{
+	g_autoptr(diag) d = diag_new();
+	g_autofree char *fname = g_strdup_printf("%s.xml", scen_name);
+	scenario *s = scenario_parse_memory(spec, strlen(spec), fname, d);
+
+	if (s == NULL || diag_has_errors(d) || !scenario_validate(s, d)) {
+		g_autofree char *t = diag_text(d);
+
+		rpc_job_fail(j, "spec: %s", t);
+		scenario_free(s);
+		return NULL;
+	}
+	if (g_strcmp0(s->name, scen_name) != 0) {
+		rpc_job_fail(j, "spec: scenario_name '%s' does not match the deployment's '%s'", s->name,
+		    scen_name);
+		scenario_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- deploy ---- */
+
+typedef struct {
+	nubed *n;
+	const scenario *s;
+	const proto_deployment *dep;
+	const char *vm;
+	int mtu;
+	int timeout_s;
+	GThread *thread;
+	char *error;		/* NULL on success */
+	gint done;		/* atomic: the thread finished */
+} configure_task;
+
+static gpointer
+configure_thread(gpointer p)
+{
+	configure_task *t = p;
+	GError *err = NULL;
+	virt *v = nubed_virt_open(t->n, &err);
+
+	if (v == NULL || t->n->env->virt_guest_configure(v, t->s, t->dep, t->vm, t->mtu, t->timeout_s,
+	    &err) < 0)
+		t->error = g_strdup(err != NULL ? err->message : "unknown error");
+	g_clear_error(&err);
+	if (v != NULL)
+		t->n->env->virt_close(v);
+	g_atomic_int_set(&t->done, 1);
+	return NULL;
+}
+
+typedef struct {
+	GPtrArray *doms;	/* of char*: domains this job created */
+	GPtrArray *nets;	/* of char*: nets this job created */
+} made;
+
+static void
+rollback(nubed *n, rpc_job *j, const char *scen, made *m, virt *v, netdev *nd)
+{
+	GError *err = NULL;
+
+	for (guint i = 0; i < m->doms->len; i++) {
+		const char *d = g_ptr_array_index(m->doms, i);
+
+		if (n->env->virt_destroy_undefine(v, d, &err) < 0) {
+			nubed_log(NLOG_ERR, "roll back: %s", err->message);
+			g_clear_error(&err);
+		}
+	}
+	for (guint i = 0; i < m->nets->len; i++) {
+		const char *net = g_ptr_array_index(m->nets, i);
+
+		if (n->env->net_remove(nd, scen, net, &err) < 0) {
+			nubed_log(NLOG_ERR, "roll back: %s", err->message);
+			g_clear_error(&err);
+		}
+	}
+	if (m->doms->len > 0 || m->nets->len > 0)
+		rpc_job_progress(j, "rolled back %u domain%s and %u net%s made here", m->doms->len,
+		    m->doms->len == 1 ? "" : "s", m->nets->len, m->nets->len == 1 ? "" : "s");
+	(void)n;
+}
+
+/* the MTU each net of the scenario gets here, and which nets the VMs placed here touch */
+static int
+vm_mtu(const sc_vm *vm, GHashTable *net_mtu)
+{
+	int mtu = 0;
+
+	for (guint k = 0; k < vm->ifs->len; k++) {
+		const sc_if *ifc = g_ptr_array_index(vm->ifs, k);
+		int m = GPOINTER_TO_INT(g_hash_table_lookup(net_mtu, ifc->net));
+
+		if (m > 0 && (mtu == 0 || m < mtu))
+			mtu = m;
+	}
+	return mtu > 0 ? mtu : 1500;
+}
+
+void
+op_deploy(nubed *n, rpc_job *j)
+{
+	const json_t *dj = json_object_get(rpc_job_req(j), "deployment");
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(proto_deployment) dep = NULL;
+	g_autoptr(scenario) s = NULL;
+	g_autoptr(GPtrArray) mine = g_ptr_array_new();		/* of sc_vm* */
+	g_autoptr(GPtrArray) netnames = g_ptr_array_new();	/* of char* (borrowed) */
+	g_autoptr(GHashTable) net_mtu = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GHashTable) before_doms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+	    NULL);
+	g_autoptr(GHashTable) before_nets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+	    NULL);
+	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+	made m = { g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free) };
+	GError *err = NULL;
+	virt *v = NULL;
+	netdev *nd = NULL;
+	GMutex *lock = NULL;
+	int fabric_mtu, guest_timeout = GUEST_TIMEOUT_S;
+	configure_task *tasks = NULL;
+	json_t *jw, *jv;
+	gint64 t0 = g_get_monotonic_time();
+
+	if (!json_is_object(dj))
+		dj = rpc_job_req(j);	/* the deployment may also be the request itself */
+	dep = proto_deployment_from_json(dj, d);
+	if (dep == NULL) {
+		g_autofree char *t = diag_text(d);
+
+		rpc_job_fail(j, "malformed deployment: %s", t);
+		goto out;
+	}
+	if (json_is_integer(json_object_get(rpc_job_req(j), "guest_timeout_s")))
+		guest_timeout = (int)CLAMP(json_integer_value(json_object_get(rpc_job_req(j),
+		    "guest_timeout_s")), 1, 3600);
+	s = load_spec(j, dep->spec, dep->scenario);
+	if (s == NULL)
+		goto out;
+	for (guint i = 0; i < dep->vms->len; i++) {
+		const proto_vm_place *p = g_ptr_array_index(dep->vms, i);
+		sc_vm *vm;
+
+		if (strcmp(p->host, n->cfg->host) != 0)
+			continue;
+		vm = scenario_vm(s, p->vm);
+		if (vm == NULL) {
+			rpc_job_fail(j, "vm '%s': placed here but not in the scenario", p->vm);
+			goto out;
+		}
+		g_ptr_array_add(mine, vm);
+		for (guint k = 0; k < vm->ifs->len; k++) {
+			const sc_if *ifc = g_ptr_array_index(vm->ifs, k);
+			const sc_net *net = scenario_net(s, ifc->net);
+
+			if (net != NULL && net->managed && !rpc_strv_has(netnames, net->name))
+				g_ptr_array_add(netnames, net->name);
+		}
+	}
+	if (mine->len == 0) {
+		rpc_job_ok(j, json_pack("{s:s, s:[]}", "scenario", dep->scenario, "vms"));
+		goto out;
+	}
+	lock = nubed_scenario_mutex(n, dep->scenario);
+	g_mutex_lock(lock);
+	rpc_job_hold(j);		/* a failure is answered once the roll back is done */
+	rpc_job_progress(j, "deploying %u vm%s of '%s'", mine->len, mine->len == 1 ? "" : "s",
+	    dep->scenario);
+	nd = n->env->net_open(n, &err);
+	if (nd == NULL) {
+		rpc_job_fail(j, "netlink: %s", err->message);
+		goto out;
+	}
+	v = nubed_virt_open(n, &err);
+	if (v == NULL) {
+		rpc_job_fail(j, "libvirt: %s", err->message);
+		goto out;
+	}
+	/* what exists before: only what this job makes is undone on failure */
+	{
+		g_autoptr(GPtrArray) doms = n->env->virt_list(v, &err);
+		g_autoptr(GPtrArray) nets = NULL;
+
+		if (doms == NULL) {
+			rpc_job_fail(j, "libvirt: %s", err->message);
+			goto out;
+		}
+		for (guint i = 0; i < doms->len; i++)
+			g_hash_table_add(before_doms, g_strdup(((virt_dom_info *)
+			    g_ptr_array_index(doms, i))->domain));
+		nets = n->env->net_list(nd, &err);
+		if (nets == NULL) {
+			rpc_job_fail(j, "netlink: %s", err->message);
+			goto out;
+		}
+		for (guint i = 0; i < nets->len; i++) {
+			const netdev_info *ni = g_ptr_array_index(nets, i);
+
+			if (g_strcmp0(ni->scenario, dep->scenario) == 0)
+				g_hash_table_add(before_nets, g_strdup(ni->net));
+		}
+	}
+	fabric_mtu = n->env->net_mtu_of_addr(nd, n->cfg->fabric_addr);
+	for (guint i = 0; i < netnames->len; i++) {
+		const char *net = g_ptr_array_index(netnames, i);
+		const proto_net_place *np = proto_deployment_net(dep, net);
+		uint32_t vni = np != NULL ? np->vni : 0;
+		g_autoptr(GPtrArray) remotes = np != NULL ? rpc_remotes(n, np->hosts, np->addrs) :
+		    g_ptr_array_new();
+		int mtu;
+
+		if (vni != 0 && fabric_mtu <= 0) {
+			rpc_job_fail(j, "net '%s': fabric address %s is on no link of this host", net,
+			    n->cfg->fabric_addr);
+			goto fail;
+		}
+		if (vni != 0 && (vni < n->cfg->vni_min || vni > n->cfg->vni_max))
+			nubed_log(NLOG_WARN, "net '%s': vni %u outside the configured %u..%u", net,
+			    vni, n->cfg->vni_min, n->cfg->vni_max);
+		mtu = rpc_mtu(vni, fabric_mtu);
+		g_hash_table_insert(net_mtu, (gpointer)net, GINT_TO_POINTER(mtu));
+		if (n->env->net_ensure(nd, dep->scenario, net, vni, n->cfg->fabric_addr,
+		    (const char *const *)remotes->pdata, (int)remotes->len, mtu, &err) < 0) {
+			rpc_job_fail(j, "net '%s': %s", net, err->message);
+			goto fail;
+		}
+		if (!g_hash_table_contains(before_nets, net))
+			g_ptr_array_add(m.nets, g_strdup(net));
+		if (vni != 0)
+			rpc_job_progress(j, "net '%s' ready (vxlan %u, mtu %d, %u remote%s)", net, vni,
+			    mtu, remotes->len, remotes->len == 1 ? "" : "s");
+		else
+			rpc_job_progress(j, "net '%s' ready (local, mtu %d)", net, mtu);
+	}
+	for (guint i = 0; i < mine->len; i++) {
+		const sc_vm *vm = g_ptr_array_index(mine, i);
+		g_autofree char *xml = NULL;
+		g_autofree char *dom = proto_domain_name(dep->scenario, vm->name);
+		guint nw = warnings->len;
+
+		xml = n->env->virt_render_domain(v, s, dep, vm->name, vm_mtu(vm, net_mtu), warnings, &err);
+		if (xml == NULL) {
+			rpc_job_fail(j, "vm '%s': render: %s", vm->name, err->message);
+			goto fail;
+		}
+		for (guint k = nw; k < warnings->len; k++) {
+			nubed_log(NLOG_WARN, "vm '%s': %s", vm->name,
+			    (char *)g_ptr_array_index(warnings, k));
+			rpc_job_progress(j, "warning: %s", (char *)g_ptr_array_index(warnings, k));
+		}
+		if (n->env->virt_define_start(v, xml, &err) < 0) {
+			rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
+			goto fail;
+		}
+		if (!g_hash_table_contains(before_doms, dom))
+			g_ptr_array_add(m.doms, g_strdup(dom));
+		rpc_job_progress(j, "vm '%s' started as domain '%s'", vm->name, dom);
+	}
+	/* configure every guest at once through its agent */
+	rpc_job_progress(j, "configuring %u guest%s (waiting up to %d s for their agents)", mine->len,
+	    mine->len == 1 ? "" : "s", guest_timeout);
+	tasks = g_new0(configure_task, mine->len);
+	for (guint i = 0; i < mine->len; i++) {
+		const sc_vm *vm = g_ptr_array_index(mine, i);
+
+		tasks[i] = (configure_task){ n, s, dep, vm->name, vm_mtu(vm, net_mtu), guest_timeout,
+		    NULL, NULL, 0 };
+		tasks[i].thread = g_thread_new("configure", configure_thread, &tasks[i]);
+	}
+	{
+		int failed = -1;
+		gint64 w0 = g_get_monotonic_time(), last = w0;
+
+		/* a heartbeat every 10 s keeps the caller's timeout from running out */
+		for (;;) {
+			guint left = 0;
+
+			for (guint i = 0; i < mine->len; i++)
+				left += g_atomic_int_get(&tasks[i].done) ? 0 : 1;
+			if (left == 0)
+				break;
+			if (g_get_monotonic_time() - last >= 10 * G_USEC_PER_SEC) {
+				last = g_get_monotonic_time();
+				rpc_job_progress(j, "waiting for %u guest agent%s (%d s)", left,
+				    left == 1 ? "" : "s", (int)((last - w0) / G_USEC_PER_SEC));
+			}
+			g_usleep(100 * 1000);
+		}
+		for (guint i = 0; i < mine->len; i++) {
+			g_thread_join(tasks[i].thread);
+			if (tasks[i].error == NULL)
+				rpc_job_progress(j, "vm '%s' configured", tasks[i].vm);
+			else if (failed < 0)
+				failed = (int)i;
+		}
+		if (failed >= 0) {
+			rpc_job_fail(j, "vm '%s': configure: %s", tasks[failed].vm, tasks[failed].error);
+			goto fail;
+		}
+	}
+	nubed_spec_put(n, dep->scenario, dep->spec);
+	jw = json_array();
+	for (guint i = 0; i < warnings->len; i++)
+		json_array_append_new(jw, json_string(g_ptr_array_index(warnings, i)));
+	jv = json_array();
+	for (guint i = 0; i < mine->len; i++) {
+		const sc_vm *vm = g_ptr_array_index(mine, i);
+		g_autofree char *dom = proto_domain_name(dep->scenario, vm->name);
+
+		json_array_append_new(jv, json_pack("{s:s, s:s}", "vm", vm->name, "domain", dom));
+	}
+	nubed_event(n, "deploy", dep->scenario, NULL, NULL, "%u vm%s and %u net%s deployed in %.1f s",
+	    mine->len, mine->len == 1 ? "" : "s", netnames->len, netnames->len == 1 ? "" : "s",
+	    (double)(g_get_monotonic_time() - t0) / 1e6);
+	rpc_job_ok(j, json_pack("{s:s, s:o, s:I, s:o, s:f}", "scenario", dep->scenario, "vms", jv,
+	    "nets", (json_int_t)netnames->len, "warnings", jw,
+	    "seconds", (double)(g_get_monotonic_time() - t0) / 1e6));
+	goto out;
+fail:
+	rollback(n, j, dep->scenario, &m, v, nd);
+	nubed_event(n, "deploy-failed", dep->scenario, NULL, NULL, "%s; rolled back",
+	    rpc_job_held(j) != NULL ? rpc_job_held(j) : "deploy failed");
+out:
+	rpc_job_release(j);
+	if (tasks != NULL) {
+		for (guint i = 0; i < mine->len; i++)
+			g_free(tasks[i].error);
+		g_free(tasks);
+	}
+	if (lock != NULL)
+		g_mutex_unlock(lock);
+	g_clear_error(&err);
+	n->env->virt_close(v);
+	n->env->net_close(nd);
+	g_ptr_array_unref(m.doms);
+	g_ptr_array_unref(m.nets);
+	telemetry_start_async(n);
+}
+
+/* ---- undeploy ---- */
+
+void
+op_undeploy(nubed *n, rpc_job *j)
+{
+	const char *scen = rpc_job_str(j, "scenario", true);
+	g_autoptr(GPtrArray) doms = NULL, nets = NULL;
+	g_autoptr(GString) errors = g_string_new(NULL);
+	GError *err = NULL;
+	virt *v = NULL;
+	netdev *nd = NULL;
+	GMutex *lock;
+	int ndoms = 0, nnets = 0;
+
+	if (scen == NULL)
+		return;
+	lock = nubed_scenario_mutex(n, scen);
+	g_mutex_lock(lock);
+	v = nubed_virt_open(n, &err);
+	if (v == NULL || (doms = n->env->virt_list(v, &err)) == NULL) {
+		rpc_job_fail(j, "libvirt: %s", err->message);
+		goto out;
+	}
+	nd = n->env->net_open(n, &err);
+	if (nd == NULL || (nets = n->env->net_list(nd, &err)) == NULL) {
+		rpc_job_fail(j, "netlink: %s", err->message);
+		goto out;
+	}
+	for (guint i = 0; i < doms->len; i++) {
+		const virt_dom_info *di = g_ptr_array_index(doms, i);
+
+		if (g_strcmp0(di->scenario, scen) != 0)
+			continue;
+		if (n->env->virt_destroy_undefine(v, di->domain, &err) < 0) {
+			g_string_append_printf(errors, "%s%s", errors->len ? "; " : "", err->message);
+			g_clear_error(&err);
+			continue;
+		}
+		ndoms++;
+	}
+	for (guint i = 0; i < nets->len; i++) {
+		const netdev_info *ni = g_ptr_array_index(nets, i);
+
+		if (g_strcmp0(ni->scenario, scen) != 0)
+			continue;
+		if (n->env->net_remove(nd, scen, ni->net, &err) < 0) {
+			g_string_append_printf(errors, "%s%s", errors->len ? "; " : "", err->message);
+			g_clear_error(&err);
+			continue;
+		}
+		nnets++;
+	}
+	if (errors->len > 0) {
+		rpc_job_fail(j, "undeploy '%s': %s", scen, errors->str);
+		goto out;
+	}
+	nubed_spec_drop(n, scen);
+	if (ndoms > 0 || nnets > 0)
+		nubed_event(n, "undeploy", scen, NULL, NULL, "%d domain%s and %d net%s removed", ndoms,
+		    ndoms == 1 ? "" : "s", nnets, nnets == 1 ? "" : "s");
+	rpc_job_ok(j, json_pack("{s:s, s:i, s:i}", "scenario", scen, "domains", ndoms, "nets",
+	    nnets));
+out:
+	g_mutex_unlock(lock);
+	g_clear_error(&err);
+	n->env->virt_close(v);
+	n->env->net_close(nd);
+	telemetry_start_async(n);
+}
+
+/* ---- exec ---- */
+
+static json_t *
+exec_one(nubed *n, virt *v, const char *dom, const char *vm, const char *seq, const char *cmd,
+    int timeout_s, int *exit_out, GString *out_all, GString *err_all, char **error)
+{
+	g_autofree char *out = NULL, *errout = NULL;
+	GError *err = NULL;
+	int code = -1;
+
+	if (n->env->virt_guest_exec(v, dom, cmd, timeout_s, &code, &out, &errout, &err) < 0) {
+		*error = g_strdup_printf("vm '%s': %s", vm, err->message);
+		g_error_free(err);
+		return NULL;
+	}
+	if (*exit_out == 0)
+		*exit_out = code;
+	g_string_append(out_all, out != NULL ? out : "");
+	g_string_append(err_all, errout != NULL ? errout : "");
+	return json_pack("{s:s, s:s?, s:s, s:i, s:s, s:s}", "vm", vm, "seq", seq, "cmd", cmd,
+	    "exit", code, "stdout", out != NULL ? out : "", "stderr", errout != NULL ? errout : "");
+}
+
+void
+op_exec(nubed *n, rpc_job *j)
+{
+	const char *scen = rpc_job_str(j, "scenario", true), *vmname, *cmd, *seq;
+	g_autoptr(GPtrArray) doms = NULL;
+	g_autoptr(GString) out_all = g_string_new(NULL), err_all = g_string_new(NULL);
+	g_autofree char *domname = NULL, *error = NULL, *spec = NULL;
+	g_autoptr(scenario) s = NULL;
+	const virt_dom_info *found = NULL;
+	GError *err = NULL;
+	virt *v = NULL;
+	json_t *results = NULL;
+	int timeout_s = EXEC_TIMEOUT_S, code = 0;
+
+	if (scen == NULL || (vmname = rpc_job_str(j, "vm", true)) == NULL)
+		return;
+	cmd = rpc_job_str(j, "cmd", false);
+	seq = rpc_job_str(j, "seq", false);
+	if ((cmd == NULL) == (seq == NULL)) {
+		rpc_job_fail(j, "malformed request: give exactly one of \"cmd\" and \"seq\"");
+		return;
+	}
+	if (json_is_integer(json_object_get(rpc_job_req(j), "timeout_s")))
+		timeout_s = (int)CLAMP(json_integer_value(json_object_get(rpc_job_req(j), "timeout_s")), 1,
+		    3600);
+	domname = proto_domain_name(scen, vmname);
+	v = nubed_virt_open(n, &err);
+	if (v == NULL || (doms = n->env->virt_list(v, &err)) == NULL) {
+		rpc_job_fail(j, "libvirt: %s", err->message);
+		goto out;
+	}
+	for (guint i = 0; i < doms->len; i++) {
+		const virt_dom_info *di = g_ptr_array_index(doms, i);
+
+		if (g_strcmp0(di->scenario, scen) == 0 && g_strcmp0(di->vm, vmname) == 0)
+			found = di;
+	}
+	if (found == NULL) {
+		rpc_job_fail(j, "vm '%s' of scenario '%s' is not on host '%s'", vmname, scen,
+		    n->cfg->host);
+		goto out;
+	}
+	if (!found->active) {
+		rpc_job_fail(j, "vm '%s' of scenario '%s' is not running (%s)", vmname, scen,
+		    found->state != NULL ? found->state : "unknown state");
+		goto out;
+	}
+	results = json_array();
+	if (cmd != NULL) {
+		json_t *r = exec_one(n, v, found->domain, vmname, NULL, cmd, timeout_s, &code, out_all,
+		    err_all, &error);
+
+		if (r == NULL) {
+			rpc_job_fail(j, "%s", error);
+			goto out;
+		}
+		json_array_append_new(results, r);
+	} else {
+		g_autoptr(GPtrArray) seqs = g_ptr_array_new();
+		const sc_vm *vm;
+		int ran = 0;
+
+		spec = g_strdup(rpc_job_str(j, "spec", false));
+		if (spec == NULL)
+			spec = nubed_spec_get(n, scen);
+		if (spec == NULL) {
+			rpc_job_fail(j, "exec seq '%s': this host has no spec of scenario '%s' (send "
+			    "\"spec\" with the request)", seq, scen);
+			goto out;
+		}
+		s = load_spec(j, spec, scen);
+		if (s == NULL)
+			goto out;
+		vm = scenario_vm(s, vmname);
+		if (vm == NULL) {
+			rpc_job_fail(j, "scenario '%s' has no vm '%s'", scen, vmname);
+			goto out;
+		}
+		if (scenario_expand_seq(s, seq, seqs) < 0) {
+			rpc_job_fail(j, "exec seq '%s': cycle in <cmd-seq>", seq);
+			goto out;
+		}
+		for (guint q = 0; q < seqs->len; q++)
+			for (guint e = 0; e < vm->execs->len; e++) {
+				const sc_exec *x = g_ptr_array_index(vm->execs, e);
+				json_t *r;
+
+				if (g_strcmp0(x->seq, g_ptr_array_index(seqs, q)) != 0 ||
+				    x->text == NULL)
+					continue;
+				if (g_strcmp0(x->type, "file") == 0) {
+					rpc_job_fail(j, "vm '%s': exec seq '%s' of type file is not "
+					    "supported", vmname, x->seq);
+					goto out;
+				}
+				r = exec_one(n, v, found->domain, vmname, x->seq, x->text, timeout_s,
+				    &code, out_all, err_all, &error);
+				if (r == NULL) {
+					rpc_job_fail(j, "%s", error);
+					goto out;
+				}
+				json_array_append_new(results, r);
+				ran++;
+			}
+		if (ran == 0) {
+			rpc_job_fail(j, "vm '%s' has no <exec seq='%s'>", vmname, seq);
+			goto out;
+		}
+	}
+	rpc_job_ok(j, json_pack("{s:s, s:s, s:i, s:s, s:s, s:O}", "scenario", scen, "vm", vmname,
+	    "exit", code, "stdout", out_all->str, "stderr", err_all->str, "results", results));
+out:
+	json_decref(results);
+	g_clear_error(&err);
+	n->env->virt_close(v);
+}
+

@@ -1,0 +1,126 @@
+/* mape_int: the balancer's state and what its files (mape.c, migrate.c, peer.c, mape_ops.c)
+ * share; no other part of the agent includes it */
+#ifndef NUBE_AGENT_MAPE_INT_H
+#define NUBE_AGENT_MAPE_INT_H
+
+#include "agent/mape.h"
+#include "balance/balance.h"
+
+/* What this agent knows of another host (main loop writes, under m->lock). */
+typedef struct {
+	bool online;
+	bool has_online;	/* an online message was seen */
+	json_t *state;		/* last state (owned) or NULL */
+} peer;
+
+/* A VM that arrived here: when, and from where (cooldown data for the core). */
+typedef struct {
+	double at;		/* nubed_now */
+	char *prev_host;
+} moved_info;
+
+/* outcome of one move */
+typedef enum { MOVE_OK, MOVE_REFUSED, MOVE_FAILED } move_status;
+
+typedef struct {
+	char *vm, *scenario, *dst;
+	move_status status;
+	char *why;
+	int64_t duration_ms, downtime_ms;
+} move_result;
+
+typedef enum { JOB_PLAN, JOB_MIGRATE, JOB_DRAIN, JOB_LEAVE } job_kind;
+
+struct mape {
+	nubed *n;
+	balance_config bc;	/* copies of n->cfg's [balance] */
+	config_balance mc;
+	GMutex lock;		/* everything below */
+	GCond cond;		/* running / state_seq / executing changed */
+	GHashTable *peers;	/* name -> peer* */
+	balance_detector det;
+	balance_penalty pen;
+	balance_state state;
+	bool alone_said;
+	balance_reservations *res;
+	GHashTable *moved;	/* domain -> moved_info* (VMs that arrived here) */
+	GHashTable *busy;	/* domain -> "" : migrating now */
+	int running;		/* migrations in flight */
+	bool executing;		/* a plan, migrate, drain or leave job runs */
+	bool leaving;		/* draining/evacuating: no admissions, no own plans */
+	bool drained;		/* an operator drain finished: stays out of admissions */
+	bool stopping;		/* mape_free called: jobs end early */
+	bool reconciling;	/* the start-up net reconcile still tells the peers (uses m) */
+	json_t *self_state;	/* last own sample (owned) */
+	unsigned state_seq;
+	unsigned n_ok, n_failed, n_refused;
+};
+
+/* One job of the balancer, in its own thread (mape.c). */
+typedef struct {
+	mape *m;
+	job_kind kind;
+	balance_plan *plan;	/* JOB_PLAN / JOB_MIGRATE: the moves */
+	bool force;		/* JOB_MIGRATE: destination admits above its threshold */
+	bus_msg *reply_to;	/* rpc to answer at the end, may be NULL */
+	void (*done)(void *ud);	/* JOB_LEAVE */
+	void *done_ud;
+	GPtrArray *results;	/* of move_result* (under m->lock) */
+	unsigned start_seq;	/* JOB_DRAIN: m->state_seq when asked (a sample was requested) */
+} exec_job;
+
+/* A set of balance_host built from state messages for the core; strings borrowed from the
+ * held JSON. */
+typedef struct {
+	GPtrArray *keep;	/* json_t* held */
+	GPtrArray *blocks;	/* g_free'd allocations */
+	balance_host *hosts;	/* [0] = self */
+	size_t n;
+} view;
+
+static inline double
+jnum(const json_t *o, const char *key, double def)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_number(v) ? json_number_value(v) : def;
+}
+
+static inline const char *
+jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* mape.c */
+/* mape_job_new: plan and reply_to (the request to answer at the end, may be NULL) taken */
+exec_job *mape_job_new(mape *m, job_kind kind, balance_plan *plan, bus_msg *reply_to);
+void mape_job_start(mape *m, exec_job *job);	/* under m->lock, m->executing false */
+json_t *mape_balance_json(mape *m, double now);	/* under m->lock */
+balance_policy mape_move_policy(const mape *m);	/* policy none counts as nube for moves */
+/* mape_progress: a progress message to request msg (NULL: nothing); any thread */
+void mape_progress(mape *m, const bus_msg *msg, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+/* peer.c */
+void peer_free(gpointer p);
+int peer_subscribe(mape *m, GError **err);
+/* peer_view_build: self (m->self_state) + usable peers (with_peers); under m->lock. false
+ * when there is no own sample yet (v untouched). */
+bool peer_view_build(mape *m, view *v, bool with_peers);
+void peer_view_clear(view *v);
+/* peer_host_of_addr: host name of a fabric address (under m->lock, borrowed) or NULL */
+const char *peer_host_of_addr(mape *m, const char *addr);
+/* peer_fabric_addr: the fabric address host announced (g_free) or NULL; takes m->lock */
+char *peer_fabric_addr(mape *m, const char *host);
+/* peer_reconcile_nets: at start-up, the nets no local domain uses removed, their other
+ * carriers told from a thread (m->reconciling while it runs) */
+void peer_reconcile_nets(mape *m);
+
+/* migrate.c */
+void move_result_free(gpointer p);
+/* migrate_moves: run the moves of plan, at most mc.max_migrations at once, results appended
+ * to job->results and progress to job->reply_to. Returns how many succeeded. */
+int migrate_moves(exec_job *job, const balance_plan *plan);
+json_t *migrate_results_json(const exec_job *job);
+
+#endif

@@ -1,0 +1,243 @@
+/* mape_ops: the balancer's rpc ops, on the main loop (rpc.c's table): admit and release (a
+ * peer's migration to this host), plan (dry run or now), migrate (one VM, by hand) and drain */
+#include "agent/mape_int.h"
+
+#include <string.h>
+
+#include "agent/rpc.h"
+#include "agent/telemetry.h"
+
+/* the balancer of n; the table's fields were checked before dispatch (rpcreq) */
+static mape *
+balancer(nubed *n, rpc_job *j)
+{
+	if (n->mape == NULL)
+		rpc_job_fail(j, "the balancer is not running");
+	return n->mape;
+}
+
+void
+op_admit(nubed *n, rpc_job *j)
+{
+	mape *m = balancer(n, j);
+	const json_t *req = rpc_job_req(j);
+	const char *vm = jstr(req, "vm"), *scen = jstr(req, "scenario"), *sender = rpc_job_sender(j);
+	bool force = json_is_true(json_object_get(req, "force"));
+	balance_admission a = { 0 };
+	balance_request r = { 0 };
+	double now;
+	view v;
+
+	if (m == NULL)
+		return;
+	now = nubed_now(n);
+	g_mutex_lock(&m->lock);
+	if (m->leaving || m->drained) {
+		g_snprintf(a.reason, sizeof a.reason, "this host is %s",
+		    m->leaving ? "leaving (drain or shutdown)" : "drained");
+	} else if (!peer_view_build(m, &v, false)) {
+		g_snprintf(a.reason, sizeof a.reason, "no own sample yet");
+	} else {
+		r.source = sender;
+		r.vm = vm;
+		r.cpu = jnum(req, "cpu", 0);
+		r.load_generated = jnum(req, "load_generated", -1);
+		r.mem = jnum(req, "mem", 0);
+		r.force = force;
+		balance_admit(m->res, mape_move_policy(m), &m->bc, &v.hosts[0], &r, now, &a);
+		peer_view_clear(&v);
+	}
+	nubed_event(n, a.admitted ? "admit" : "refuse", scen, vm, json_pack("{s:s, s:s, s:b, s:f,"
+	    " s:f, s:f, s:f, s:f, s:f, s:s}", "src", sender, "dst", n->cfg->host, "force",
+	    force, "load_before", a.load_before, "load_after", a.load_after, "limit", a.limit,
+	    "mem_after", a.mem_after, "mem_limit", a.mem_limit, "reserved_load",
+	    balance_reservations_load(m->res, now), "reason", a.reason),
+	    "%s '%s' from %s: %s", a.admitted ? "admitted" : "refused", vm, sender, a.reason);
+	g_mutex_unlock(&m->lock);
+	rpc_job_ok(j, json_pack("{s:b, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "admitted",
+	    a.admitted, "reason", a.reason, "load_before", a.load_before, "load_after",
+	    a.load_after, "limit", a.limit, "mem_after", a.mem_after, "mem_limit", a.mem_limit,
+	    "promised_after", a.promised_after, "promised_limit", a.promised_limit));
+}
+
+void
+op_release(nubed *n, rpc_job *j)
+{
+	mape *m = balancer(n, j);
+	const json_t *req = rpc_job_req(j);
+	const char *vm = jstr(req, "vm"), *sender = rpc_job_sender(j);
+	bool ok = json_is_true(json_object_get(req, "ok"));
+	double now;
+	int k;
+
+	if (m == NULL)
+		return;
+	now = nubed_now(n);
+	g_mutex_lock(&m->lock);
+	if (ok) {	/* arrived: its load shows in the samples only from the next full
+			 * interval on, the reservation counts until then */
+		moved_info *mi = g_new0(moved_info, 1);
+
+		k = balance_reservations_arrived(m->res, vm, now + 2.0 * n->cfg->interval_s + 1);
+		mi->at = now;
+		mi->prev_host = g_strdup(sender);
+		g_hash_table_replace(m->moved, g_strdup(vm), mi);
+	} else
+		k = balance_reservations_release(m->res, vm);
+	g_mutex_unlock(&m->lock);
+	nubed_log(NLOG_INFO, "reservation of '%s' from %s released (%s)", vm, sender,
+	    ok ? "arrived" : "migration failed");
+	rpc_job_ok(j, json_pack("{s:i}", "released", k));
+}
+
+/* op_plan: what this host would do now (dry run), optionally doing it ("execute": true) */
+void
+op_plan(nubed *n, rpc_job *j)
+{
+	mape *m = balancer(n, j);
+	bool execute = json_is_true(json_object_get(rpc_job_req(j), "execute"));
+	balance_plan *plan = NULL;
+	const char *note = NULL;
+	bool started = false;
+	json_t *body;
+	double now;
+	view v;
+
+	if (m == NULL)
+		return;
+	now = nubed_now(n);
+	g_mutex_lock(&m->lock);
+	if (!peer_view_build(m, &v, true)) {
+		g_mutex_unlock(&m->lock);
+		rpc_job_fail(j, "no own sample yet");
+		return;
+	}
+	body = json_pack("{s:s, s:f, s:f, s:f, s:f, s:i, s:o}", "state",
+	    balance_state_name(m->state), "load", v.hosts[0].load, "threshold",
+	    m->bc.load_threshold, "mem_used", v.hosts[0].mem_used, "mem_total",
+	    v.hosts[0].mem_total, "peers", (int)(v.n - 1), "balance", mape_balance_json(m, now));
+	if (m->bc.policy == BALANCE_POLICY_NONE)
+		note = "balancing is off (policy none)";
+	else if (v.hosts[0].load < m->bc.load_threshold && (m->bc.mem_threshold >= 1 ||
+	    v.hosts[0].mem_total <= 0 ||
+	    v.hosts[0].mem_used / v.hosts[0].mem_total < m->bc.mem_threshold))
+		note = "under every threshold: nothing to do";
+	else if (v.n < 2)
+		note = "overloaded but alone: no other online host";
+	else
+		plan = balance_plan_new(m->bc.policy, &m->bc, &v.hosts[0], v.hosts + 1, v.n - 1,
+		    now);
+	if (plan != NULL) {
+		g_autofree char *txt = balance_plan_format(plan);
+
+		json_object_set_new(body, "plan", balance_plan_to_json(plan));
+		json_object_set_new(body, "text", json_string(txt));
+		if (m->pen.active && m->pen.until > now)
+			note = "penalised: the agent waits before acting";
+		/* the operator's request is honoured even with autonomous balancing off */
+		if (execute && plan->moves->len > 0 && !m->executing && !m->leaving) {
+			nubed_event(n, "plan", NULL, NULL, balance_plan_to_json(plan), "operator "
+			    "asked to balance now; %u move(s)\n%s", plan->moves->len, txt);
+			mape_job_start(m, mape_job_new(m, JOB_MIGRATE, plan, NULL));
+			plan = NULL;
+			started = true;
+		}
+	}
+	json_object_set_new(body, "note", note != NULL ? json_string(note) : json_null());
+	json_object_set_new(body, "started", json_boolean(started));
+	balance_plan_free(plan);
+	peer_view_clear(&v);
+	g_mutex_unlock(&m->lock);
+	rpc_job_ok(j, body);
+}
+
+/* op_migrate: move one VM ("vm": domain or scenario VM name) to "dst", or without "dst" to
+ * the host the balancer judges best for it; "force" asks the destination to admit even above
+ * its threshold (seed case 3: manual migration). Answered when the move ended. */
+void
+op_migrate(nubed *n, rpc_job *j)
+{
+	mape *m = balancer(n, j);
+	const json_t *req = rpc_job_req(j);
+	const char *vm = jstr(req, "vm"), *dst = jstr(req, "dst"), *dom = NULL;
+	const json_t *vms, *jv;
+	balance_plan *plan;
+	exec_job *job;
+	size_t i;
+	view v;
+
+	if (m == NULL)
+		return;
+	if (dst != NULL && strcmp(dst, n->cfg->host) == 0) {
+		rpc_job_fail(j, "'%s' is this host", dst);
+		return;
+	}
+	g_mutex_lock(&m->lock);
+	if (m->executing || m->leaving) {
+		rpc_job_fail(j, "busy: %s", m->leaving ? "this host is leaving" :
+		    "a balancing job is running");
+		goto out;
+	}
+	vms = json_object_get(m->self_state, "vms");
+	json_array_foreach(vms, i, jv)
+		if (json_is_true(json_object_get(jv, "active")) &&
+		    (g_strcmp0(jstr(jv, "domain"), vm) == 0 || g_strcmp0(jstr(jv, "vm"), vm) == 0))
+			dom = jstr(jv, "domain");
+	if (dom == NULL || !peer_view_build(m, &v, true)) {
+		rpc_job_fail(j, "no running VM '%s' here", vm);
+		goto out;
+	}
+	plan = balance_plan_move(mape_move_policy(m), &m->bc, &v.hosts[0], v.hosts + 1, v.n - 1,
+	    dom, dst, nubed_now(n));
+	peer_view_clear(&v);
+	if (plan->moves->len == 0) {
+		rpc_job_fail(j, "no host can take '%s': %s", vm, plan->unplaced->len > 0 ?
+		    ((balance_unplaced *)plan->unplaced->pdata[0])->reason : plan->note);
+		balance_plan_free(plan);
+		goto out;
+	}
+	if (dst == NULL)
+		rpc_job_progress(j, "'%s' goes to %s: %s", vm,
+		    ((balance_move *)plan->moves->pdata[0])->dst,
+		    ((balance_move *)plan->moves->pdata[0])->why);
+	job = mape_job_new(m, JOB_MIGRATE, plan, rpc_job_defer(j));
+	job->force = json_is_true(json_object_get(req, "force"));
+	mape_job_start(m, job);
+out:
+	g_mutex_unlock(&m->lock);
+}
+
+void
+op_drain(nubed *n, rpc_job *j)
+{
+	mape *m = balancer(n, j);
+	exec_job *job;
+
+	if (m == NULL)
+		return;
+	if (json_is_true(json_object_get(rpc_job_req(j), "cancel"))) {
+		g_mutex_lock(&m->lock);
+		m->drained = false;
+		g_mutex_unlock(&m->lock);
+		telemetry_start(n);	/* peers see it in the next state, not an interval on */
+		nubed_event(n, "drain-cancelled", NULL, NULL, NULL, "this host takes VMs again");
+		rpc_job_ok(j, NULL);
+		return;
+	}
+	g_mutex_lock(&m->lock);
+	if (m->executing || m->leaving) {
+		g_mutex_unlock(&m->lock);
+		rpc_job_fail(j, "busy: %s", m->leaving ? "this host is already leaving" :
+		    "a balancing job is running, try again");
+		return;
+	}
+	m->leaving = true;
+	job = mape_job_new(m, JOB_DRAIN, NULL, rpc_job_defer(j));
+	job->start_seq = m->state_seq;	/* the drain plans on the sample asked for below */
+	mape_progress(m, job->reply_to, "draining %s", n->cfg->host);
+	mape_job_start(m, job);
+	g_mutex_unlock(&m->lock);
+	/* a fresh sample now: the first moves need not wait for the next interval, and the
+	 * peers see "leaving" at once */
+	telemetry_start(n);
+}

@@ -1,0 +1,495 @@
+/* migrate: one move of a VM to another host — admission at the destination, the VM's nets
+ * stretched onto it, the libvirt live migration, the clean-up of nets left unused here — and
+ * running a plan's moves a few at a time */
+#include "agent/mape_int.h"
+
+#include <string.h>
+
+#include "agent/env.h"
+#include "net/netdev.h"
+
+void
+move_result_free(gpointer p)
+{
+	move_result *r = p;
+
+	g_free(r->vm);
+	g_free(r->scenario);
+	g_free(r->dst);
+	g_free(r->why);
+	g_free(r);
+}
+
+/* "qemu+tcp://%s/system" with addr for the one %s (config_check guarantees exactly one) */
+static char *
+fill_template(const char *tmpl, const char *addr)
+{
+	const char *p = strstr(tmpl, "%s");
+
+	if (p == NULL)
+		return g_strdup(tmpl);
+	return g_strdup_printf("%.*s%s%s", (int)(p - tmpl), tmpl, addr, p + 2);
+}
+
+/* One scenario net of the migrating VM: the hosts carrying it (names + fabric addresses). */
+typedef struct {
+	char *net;
+	uint32_t vni;		/* the net's VXLAN id here, or the one derived for it */
+	bool derived;		/* vni derived (the net had none): used once the net spans hosts */
+	GPtrArray *hosts, *addrs;	/* of char* */
+} net_set;
+
+static void
+net_set_free(gpointer p)
+{
+	net_set *s = p;
+
+	g_free(s->net);
+	g_ptr_array_unref(s->hosts);
+	g_ptr_array_unref(s->addrs);
+	g_free(s);
+}
+
+static int
+str_index(const GPtrArray *a, const char *s)
+{
+	for (guint i = 0; i < a->len; i++)
+		if (g_strcmp0(a->pdata[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* a VNI for a net that lived on one host only (vni 0) and now spans two: FNV-1a of
+ * "scenario/net" in the configured range, avoiding VNIs this host already uses. Every host
+ * computes the same value; the store's allocator never sees it (documented limitation). */
+static uint32_t
+derive_vni(mape *m, const char *scen, const char *net, const GPtrArray *local)
+{
+	uint32_t h = 2166136261u, lo = m->n->cfg->vni_min, hi = m->n->cfg->vni_max, span, vni;
+	g_autofree char *key = g_strdup_printf("%s/%s/migrated", scen, net);
+
+	for (const char *p = key; *p != '\0'; p++) {
+		h ^= (unsigned char)*p;
+		h *= 16777619u;
+	}
+	span = hi - lo + 1;
+	vni = lo + h % span;
+	for (uint32_t tries = 0; tries < 1000; tries++) {
+		bool used = false;
+
+		for (guint i = 0; local != NULL && i < local->len; i++)
+			if (((netdev_info *)local->pdata[i])->vni == vni)
+				used = true;
+		if (!used)
+			break;
+		vni = vni == hi ? lo : vni + 1;
+	}
+	return vni;
+}
+
+/* nets_of: the carriers of every net of VM info on this host, from the kernel (vni, FDB
+ * remotes) and the peers' addresses. NULL + *why when netlink fails. */
+static GPtrArray *
+nets_of(mape *m, const virt_dom_info *info, char **why)
+{
+	GError *err = NULL;
+	netdev *nd = m->n->env->net_open(m->n, &err);
+	g_autoptr(GPtrArray) local = NULL;
+	GPtrArray *out;
+
+	if (nd == NULL || (local = m->n->env->net_list(nd, &err)) == NULL) {
+		*why = g_strdup_printf("netlink: %s", err->message);
+		g_error_free(err);
+		m->n->env->net_close(nd);
+		return NULL;
+	}
+	m->n->env->net_close(nd);
+	out = g_ptr_array_new_with_free_func(net_set_free);
+	for (guint i = 0; info->nets != NULL && i < info->nets->len; i++) {
+		const char *net = info->nets->pdata[i];
+		net_set *s = g_new0(net_set, 1);
+
+		s->net = g_strdup(net);
+		s->hosts = g_ptr_array_new_with_free_func(g_free);
+		s->addrs = g_ptr_array_new_with_free_func(g_free);
+		g_ptr_array_add(s->hosts, g_strdup(m->n->cfg->host));
+		g_ptr_array_add(s->addrs, g_strdup(m->n->cfg->fabric_addr));
+		for (guint k = 0; k < local->len; k++) {
+			const netdev_info *ni = local->pdata[k];
+
+			if (g_strcmp0(ni->scenario, info->scenario) != 0 ||
+			    g_strcmp0(ni->net, net) != 0)
+				continue;
+			s->vni = ni->vni;
+			g_mutex_lock(&m->lock);
+			for (guint r = 0; ni->remotes != NULL && r < ni->remotes->len; r++) {
+				const char *addr = ni->remotes->pdata[r];
+				const char *h = peer_host_of_addr(m, addr);
+
+				if (str_index(s->addrs, addr) >= 0)
+					continue;
+				g_ptr_array_add(s->hosts, g_strdup(h != NULL ? h : addr));
+				g_ptr_array_add(s->addrs, g_strdup(addr));
+			}
+			g_mutex_unlock(&m->lock);
+		}
+		g_ptr_array_add(out, s);
+	}
+	/* derive VNIs now, while the local list is at hand (only used when the set grows) */
+	for (guint i = 0; i < out->len; i++) {
+		net_set *s = out->pdata[i];
+
+		if (s->vni == 0) {
+			s->vni = derive_vni(m, info->scenario, s->net, local);
+			s->derived = true;
+		}
+	}
+	return out;
+}
+
+/* the VNI to use for a set of nhosts hosts: 0 for a one-host net that never had one */
+static uint32_t
+set_vni(const net_set *s, guint nhosts)
+{
+	if (s->derived)		/* only when the net spans hosts */
+		return nhosts > 1 ? s->vni : 0;
+	return s->vni;
+}
+
+/* net_ensure_all: send net-ensure (hosts/addrs) for net to every host of the list */
+static int
+net_ensure_all(mape *m, const char *scen, const net_set *s, const GPtrArray *hosts,
+    const GPtrArray *addrs, char **why)
+{
+	uint32_t vni = set_vni(s, hosts->len);
+
+	for (guint i = 0; i < hosts->len; i++) {
+		json_t *req = json_pack("{s:s, s:s, s:s, s:I, s:[], s:[]}", "op", "net-ensure",
+		    "scenario", scen, "net", s->net, "vni", (json_int_t)vni, "hosts", "addrs");
+		char *e = NULL;
+		json_t *r;
+
+		for (guint k = 0; k < hosts->len; k++) {
+			json_array_append_new(json_object_get(req, "hosts"),
+			    json_string(hosts->pdata[k]));
+			json_array_append_new(json_object_get(req, "addrs"),
+			    json_string(addrs->pdata[k]));
+		}
+		r = nubed_call(m->n, hosts->pdata[i], req, &e);
+		if (r == NULL) {
+			*why = g_strdup_printf("net '%s' on %s: %s", s->net,
+			    (char *)hosts->pdata[i], e);
+			g_free(e);
+			return -1;
+		}
+		json_decref(r);
+	}
+	return 0;
+}
+
+static int
+net_remove_on(mape *m, const char *host, const char *scen, const char *net, char **why)
+{
+	json_t *r = nubed_call(m->n, host, json_pack("{s:s, s:s, s:s}", "op", "net-remove", "scenario",
+	    scen, "net", net), why);
+
+	json_decref(r);
+	return r != NULL ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ one migration */
+
+typedef struct {
+	exec_job *job;
+	balance_move *mv;	/* borrowed from the job's plan */
+	move_result *res;
+} move_task;
+
+/* find_dom: the running domain named dom in list, or NULL */
+static const virt_dom_info *
+find_dom(GPtrArray *list, const char *dom)
+{
+	for (guint i = 0; list != NULL && i < list->len; i++) {
+		const virt_dom_info *d = list->pdata[i];
+
+		if (strcmp(d->domain, dom) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+/* release: tell dst the migration of dom ended (ok or not) */
+static void
+release_at(mape *m, const char *dst, const char *dom, bool ok)
+{
+	char *e = NULL;
+	json_t *r = nubed_call(m->n, dst, json_pack("{s:s, s:s, s:b}", "op", "release", "vm", dom, "ok",
+	    ok), &e);
+
+	if (r == NULL) {
+		nubed_log(NLOG_WARN, "release of '%s' at %s: %s", dom, dst, e);
+		g_free(e);
+	}
+	json_decref(r);
+}
+
+/* move_run: admission, networks, live migration, cleanup for one move. Fills t->res. */
+static void
+move_run(mape *m, move_task *t)
+{
+	const balance_move *mv = t->mv;
+	exec_job *job = t->job;
+	move_result *res = t->res;
+	g_autofree char *addr = NULL, *dest_uri = NULL, *mig_uri = NULL, *e = NULL;
+	g_autoptr(GPtrArray) list = NULL, nets = NULL, after = NULL;
+	const virt_dom_info *info;
+	virt_migrate_stats stats = { 0 };
+	GError *err = NULL;
+	virt *v = NULL;
+	json_t *r;
+
+	res->status = MOVE_FAILED;
+	addr = peer_fabric_addr(m, mv->dst);
+	if (addr == NULL) {
+		res->status = MOVE_REFUSED;
+		res->why = g_strdup_printf("no fabric address known for %s", mv->dst);
+		return;
+	}
+	v = nubed_virt_open(m->n, &err);
+	if (v == NULL || (list = m->n->env->virt_list(v, &err)) == NULL) {
+		res->why = g_strdup_printf("libvirt: %s", err->message);
+		goto out;
+	}
+	info = find_dom(list, mv->vm);
+	if (info == NULL || !info->active) {
+		res->status = MOVE_REFUSED;
+		res->why = g_strdup_printf("'%s' is not running here any more", mv->vm);
+		goto out;
+	}
+	g_free(res->scenario);
+	res->scenario = g_strdup(info->scenario);
+
+	/* 1. admission at the destination */
+	r = nubed_call(m->n, mv->dst, json_pack("{s:s, s:s, s:s?, s:f, s:f, s:f, s:b}", "op", "admit",
+	    "vm", mv->vm, "scenario", info->scenario, "cpu", mv->cpu,
+	    "load_generated", mv->load_generated, "mem", mv->mem, "force", job->force), &e);
+	if (r == NULL || !json_is_true(json_object_get(r, "admitted"))) {
+		res->status = MOVE_REFUSED;
+		res->why = g_strdup_printf("%s refused: %s", mv->dst, r != NULL ?
+		    (jstr(r, "reason") != NULL ? jstr(r, "reason") : "no reason") : e);
+		json_decref(r);
+		if (r == NULL)	/* no answer: the destination's own refuse event is missing */
+			nubed_event(m->n, "refuse", info->scenario, mv->vm, json_pack("{s:s, s:s, s:s}",
+			    "src", m->n->cfg->host, "dst", mv->dst, "reason", e),
+			    "%s did not admit '%s': %s", mv->dst, mv->vm, e);
+		goto out;
+	}
+	json_decref(r);
+
+	/* 2. the VM's nets on the destination (and the destination in every carrier's FDB) */
+	nets = nets_of(m, info, &res->why);
+	if (nets == NULL) {
+		nubed_event(m->n, "migrate-failed", info->scenario, mv->vm, json_pack("{s:s, s:s, s:s}",
+		    "src", m->n->cfg->host, "dst", mv->dst, "error", res->why),
+		    "'%s' not moved to %s: %s", mv->vm, mv->dst, res->why);
+		release_at(m, mv->dst, mv->vm, false);
+		goto out;
+	}
+	for (guint i = 0; i < nets->len; i++) {
+		net_set *s = nets->pdata[i];
+		g_autoptr(GPtrArray) h2 = g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(GPtrArray) a2 = g_ptr_array_new_with_free_func(g_free);
+
+		for (guint k = 0; k < s->hosts->len; k++) {
+			g_ptr_array_add(h2, g_strdup(s->hosts->pdata[k]));
+			g_ptr_array_add(a2, g_strdup(s->addrs->pdata[k]));
+		}
+		if (str_index(h2, mv->dst) < 0) {
+			g_ptr_array_add(h2, g_strdup(mv->dst));
+			g_ptr_array_add(a2, g_strdup(addr));
+		}
+		if (net_ensure_all(m, info->scenario, s, h2, a2, &res->why) < 0) {
+			nubed_event(m->n, "migrate-failed", info->scenario, mv->vm, json_pack("{s:s, s:s,"
+			    " s:s}", "src", m->n->cfg->host, "dst", mv->dst, "error", res->why),
+			    "'%s' not moved to %s: preparing its nets failed: %s", mv->vm, mv->dst,
+			    res->why);
+			release_at(m, mv->dst, mv->vm, false);
+			goto out;
+		}
+	}
+
+	/* 3. live migration */
+	g_mutex_lock(&m->lock);
+	g_hash_table_add(m->busy, g_strdup(mv->vm));
+	g_mutex_unlock(&m->lock);
+	nubed_event(m->n, "migrate-start", info->scenario, mv->vm, json_pack("{s:s, s:s, s:s?}",
+	    "src", m->n->cfg->host, "dst", mv->dst, "why", mv->why),
+	    "migrating '%s' to %s: %s", mv->vm, mv->dst, mv->why != NULL ? mv->why : "");
+	dest_uri = fill_template(m->n->cfg->migrate_uri_template, addr);
+	mig_uri = g_strdup_printf("tcp://%s", addr);
+	if (m->n->env->virt_migrate(v, mv->vm, dest_uri, mig_uri, &stats, &err) < 0) {
+		res->why = g_strdup_printf("migration failed: %s", err->message);
+		g_mutex_lock(&m->lock);
+		g_hash_table_remove(m->busy, mv->vm);
+		g_mutex_unlock(&m->lock);
+		nubed_event(m->n, "migrate-failed", info->scenario, mv->vm, json_pack("{s:s, s:s, s:s}",
+		    "src", m->n->cfg->host, "dst", mv->dst, "error", err->message),
+		    "'%s' to %s failed, it keeps running here: %s", mv->vm, mv->dst, err->message);
+		release_at(m, mv->dst, mv->vm, false);
+		/* undo the network change: the old carrier lists, no net left on dst */
+		for (guint i = 0; i < nets->len; i++) {
+			net_set *s = nets->pdata[i];
+			char *e2 = NULL;
+
+			if (str_index(s->hosts, mv->dst) >= 0)
+				continue;
+			if (net_ensure_all(m, info->scenario, s, s->hosts, s->addrs, &e2) < 0 ||
+			    net_remove_on(m, mv->dst, info->scenario, s->net, &e2) < 0)
+				nubed_log(NLOG_WARN, "undo nets of '%s': %s", mv->vm, e2);
+			g_free(e2);
+		}
+		goto out;
+	}
+	g_mutex_lock(&m->lock);
+	g_hash_table_remove(m->busy, mv->vm);
+	g_hash_table_remove(m->moved, mv->vm);
+	g_mutex_unlock(&m->lock);
+	res->status = MOVE_OK;
+	res->duration_ms = stats.duration_ms;
+	res->downtime_ms = stats.downtime_ms;
+	nubed_event(m->n, "migrated", info->scenario, mv->vm, json_pack("{s:s, s:s, s:I, s:I, s:I, "
+	    "s:f, s:f, s:f, s:f, s:s?}", "src", m->n->cfg->host, "dst", mv->dst, "duration_ms",
+	    (json_int_t)stats.duration_ms, "downtime_ms", (json_int_t)stats.downtime_ms,
+	    "data_bytes", (json_int_t)stats.data_bytes, "src_load_after", mv->src_load_after,
+	    "dst_load_after", mv->dst_load_after, "src_load_before", mv->src_load_before,
+	    "dst_load_before", mv->dst_load_before, "why", mv->why),
+	    "'%s' moved to %s in %lld ms (downtime %lld ms)", mv->vm, mv->dst,
+	    (long long)stats.duration_ms, (long long)stats.downtime_ms);
+	release_at(m, mv->dst, mv->vm, true);
+
+	/* 4. nets no VM here needs any more: drop here, and from the others' FDB */
+	after = m->n->env->virt_list(v, &err);
+	for (guint i = 0; after != NULL && i < nets->len; i++) {
+		net_set *s = nets->pdata[i];
+		g_autoptr(GPtrArray) h3 = g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(GPtrArray) a3 = g_ptr_array_new_with_free_func(g_free);
+		bool used = false;
+		char *e3 = NULL;
+
+		for (guint k = 0; k < after->len; k++) {
+			const virt_dom_info *d = after->pdata[k];
+
+			if (g_strcmp0(d->scenario, info->scenario) == 0 && d->nets != NULL &&
+			    str_index(d->nets, s->net) >= 0)
+				used = true;
+		}
+		if (used)
+			continue;
+		for (guint k = 0; k < s->hosts->len; k++)
+			if (strcmp(s->hosts->pdata[k], m->n->cfg->host) != 0) {
+				g_ptr_array_add(h3, g_strdup(s->hosts->pdata[k]));
+				g_ptr_array_add(a3, g_strdup(s->addrs->pdata[k]));
+			}
+		if (str_index(h3, mv->dst) < 0) {
+			g_ptr_array_add(h3, g_strdup(mv->dst));
+			g_ptr_array_add(a3, g_strdup(addr));
+		}
+		if (net_remove_on(m, m->n->cfg->host, info->scenario, s->net, &e3) < 0 ||
+		    net_ensure_all(m, info->scenario, s, h3, a3, &e3) < 0)
+			nubed_log(NLOG_WARN, "cleanup of net '%s': %s", s->net, e3);
+		else
+			nubed_event(m->n, "net-cleanup", info->scenario, NULL, json_pack("{s:s, s:i}",
+			    "net", s->net, "hosts", (int)h3->len),
+			    "net '%s' left this host; %u host(s) carry it now", s->net, h3->len);
+		g_free(e3);
+	}
+out:
+	g_clear_error(&err);
+	if (v != NULL)
+		m->n->env->virt_close(v);
+}
+
+static gpointer
+move_thread(gpointer p)
+{
+	move_task *t = p;
+	mape *m = t->job->m;
+
+	move_run(m, t);
+	if (t->res->status != MOVE_OK)
+		nubed_log(NLOG_WARN, "'%s' not moved to %s: %s", t->res->vm, t->res->dst,
+		    t->res->why != NULL ? t->res->why : "?");
+	g_mutex_lock(&m->lock);
+	if (t->res->status == MOVE_OK)
+		m->n_ok++;
+	else if (t->res->status == MOVE_REFUSED)
+		m->n_refused++;
+	else
+		m->n_failed++;
+	m->running--;
+	g_cond_broadcast(&m->cond);
+	g_mutex_unlock(&m->lock);
+	g_free(t);
+	return NULL;
+}
+
+int
+migrate_moves(exec_job *job, const balance_plan *plan)
+{
+	mape *m = job->m;
+	GPtrArray *threads = g_ptr_array_new();
+	guint first = job->results->len;
+	int ok = 0;
+
+	for (guint i = 0; i < plan->moves->len; i++) {
+		balance_move *mv = plan->moves->pdata[i];
+		move_task *t = g_new0(move_task, 1);
+
+		t->job = job;
+		t->mv = mv;
+		t->res = g_new0(move_result, 1);
+		t->res->vm = g_strdup(mv->vm);
+		t->res->scenario = g_strdup(mv->scenario);
+		t->res->dst = g_strdup(mv->dst);
+		g_mutex_lock(&m->lock);
+		g_ptr_array_add(job->results, t->res);
+		while (m->running >= m->mc.max_migrations)
+			g_cond_wait(&m->cond, &m->lock);
+		m->running++;
+		g_mutex_unlock(&m->lock);
+		mape_progress(m, job->reply_to, "moving '%s' to %s", mv->vm, mv->dst);
+		g_ptr_array_add(threads, g_thread_new("migrate", move_thread, t));
+	}
+	for (guint i = 0; i < threads->len; i++)
+		g_thread_join(threads->pdata[i]);
+	g_ptr_array_unref(threads);
+	for (guint i = first; i < job->results->len; i++) {
+		const move_result *r = job->results->pdata[i];
+
+		if (r->status == MOVE_OK) {
+			ok++;
+			mape_progress(m, job->reply_to, "'%s' moved to %s in %lld ms (downtime %lld ms)",
+			    r->vm, r->dst, (long long)r->duration_ms, (long long)r->downtime_ms);
+		} else
+			mape_progress(m, job->reply_to, "'%s' not moved: %s", r->vm, r->why);
+	}
+	return ok;
+}
+
+json_t *
+migrate_results_json(const exec_job *job)
+{
+	json_t *a = json_array();
+
+	for (guint i = 0; i < job->results->len; i++) {
+		const move_result *r = job->results->pdata[i];
+
+		json_array_append_new(a, json_pack("{s:s, s:s?, s:s, s:s, s:s?, s:I, s:I}", "vm",
+		    r->vm, "scenario", r->scenario, "dst", r->dst, "status",
+		    r->status == MOVE_OK ? "moved" : r->status == MOVE_REFUSED ? "refused" :
+		    "failed", "why", r->why, "duration_ms", (json_int_t)r->duration_ms,
+		    "downtime_ms", (json_int_t)r->downtime_ms));
+	}
+	return a;
+}
+

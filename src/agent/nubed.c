@@ -1,0 +1,211 @@
+/* nubed: the agent's shared helpers — log, the one event function, replies and calls through
+ * the environment, remembered specs, per-scenario locks */
+#include "agent/nubed.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/env.h"
+#include "scenario/scenario.h"
+#include "wire/topic.h"
+
+static char *log_host;
+static bool log_verbose;
+
+void
+nubed_init(nubed *n, config *cfg, const agent_env *env)
+{
+	memset(n, 0, sizeof *n);
+	n->cfg = cfg;
+	n->env = env;
+	g_mutex_init(&n->specs_lock);
+	g_mutex_init(&n->scen_lock);
+	n->specs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	n->scen_mutex = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	n->prev_vm = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	n->state_topic = topic_host(cfg->host, "state");
+	n->online_topic = topic_host(cfg->host, "online");
+	n->rpc_pattern = topic_host(cfg->host, "rpc/+");
+}
+
+void
+nubed_log_setup(const char *host, bool verbose)
+{
+	g_free(log_host);
+	log_host = g_strdup(host);
+	log_verbose = verbose;
+}
+
+void
+nubed_log(nlog_level lvl, const char *fmt, ...)
+{
+	static const char *const names[] = { "debug", "info", "warning", "error" };
+	g_autoptr(GDateTime) now = NULL;
+	g_autofree char *ts = NULL, *msg = NULL, *line = NULL;
+	va_list ap;
+
+	if (lvl == NLOG_DEBUG && !log_verbose)
+		return;
+	now = g_date_time_new_now_utc();
+	ts = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S.%fZ");
+	va_start(ap, fmt);
+	msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	/* one write per line: lines of several threads do not mix */
+	line = g_strdup_printf("%.23sZ %s %s: %s\n", ts, log_host != NULL ? log_host : "-",
+	    names[lvl], msg);
+	if (write(STDERR_FILENO, line, strlen(line)) < 0) {
+		/* nowhere left to report it */
+	}
+}
+
+void
+nubed_event(nubed *n, const char *type, const char *scenario, const char *vm, json_t *data,
+    const char *fmt, ...)
+{
+	g_autofree char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	nubed_log(NLOG_INFO, "event %s%s%s%s%s: %s", type, scenario != NULL ? " " : "",
+	    scenario != NULL ? scenario : "", vm != NULL ? "/" : "", vm != NULL ? vm : "", msg);
+	n->env->publish(n, TOPIC_EVENTS, json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s, s:o}", "ts",
+	    (json_int_t)n->env->wall_ms(n), "host", n->cfg->host, "type", type, "scenario",
+	    scenario, "vm", vm, "msg", msg, "data", data != NULL ? data : json_object()), false);
+}
+
+void
+nubed_post(nubed *n, void (*fn)(void *ud), void *ud)
+{
+	n->env->post(n, fn, ud);
+}
+
+void
+nubed_reply(nubed *n, const bus_msg *msg, json_t *body, bool final)
+{
+	if (msg == NULL) {
+		json_decref(body);
+		return;
+	}
+	json_object_set_new(body, "host", json_string(n->cfg->host));
+	n->env->reply(n, msg, body, final);
+}
+
+json_t *
+nubed_call(nubed *n, const char *host, json_t *req, char **why)
+{
+	g_autofree char *topic = topic_rpc(host, n->cfg->host);
+	GError *err = NULL;
+	json_t *r = n->env->call(n, topic, req, (int)(n->cfg->bal.rpc_timeout * 1000), &err);
+	const char *e;
+
+	if (r == NULL) {
+		*why = g_strdup(err->message);
+		g_error_free(err);
+		return NULL;
+	}
+	if (json_is_true(json_object_get(r, "ok")))
+		return r;
+	e = json_string_value(json_object_get(r, "error"));
+	*why = g_strdup(e != NULL ? e : "refused without a reason");
+	json_decref(r);
+	return NULL;
+}
+
+double
+nubed_now(nubed *n)
+{
+	return n->env->now(n);
+}
+
+virt *
+nubed_virt_open(nubed *n, GError **err)
+{
+	return n->env->virt_open(n, err);
+}
+
+/* ---- remembered specs ---- */
+
+/* spec_path: where the spec of scenario is kept (g_free); NULL for a name that breaks the
+ * name rule: no path is ever built from one (the rpc table refuses them before) */
+static char *
+spec_path(nubed *n, const char *scenario)
+{
+	g_autofree char *base = NULL;
+
+	if (sc_name_check(scenario) != NULL) {
+		nubed_log(NLOG_WARN, "spec of scenario '%s': not a valid name, no file used",
+		    scenario != NULL ? scenario : "");
+		return NULL;
+	}
+	base = g_strdup_printf("%s.xml", scenario);
+	return g_build_filename(n->cfg->state_dir, n->cfg->host, "specs", base, NULL);
+}
+
+void
+nubed_spec_put(nubed *n, const char *scenario, const char *spec)
+{
+	g_autofree char *path = spec_path(n, scenario);
+	g_autofree char *dir = NULL;
+	GError *err = NULL;
+
+	if (path == NULL)
+		return;
+	dir = g_path_get_dirname(path);
+	g_mutex_lock(&n->specs_lock);
+	g_hash_table_replace(n->specs, g_strdup(scenario), g_strdup(spec));
+	g_mutex_unlock(&n->specs_lock);
+	if (g_mkdir_with_parents(dir, 0700) < 0 || !g_file_set_contents(path, spec, -1, &err)) {
+		nubed_log(NLOG_WARN, "cannot keep the spec of '%s' in %s: %s", scenario, dir,
+		    err != NULL ? err->message : g_strerror(errno));
+		g_clear_error(&err);
+	}
+}
+
+char *
+nubed_spec_get(nubed *n, const char *scenario)
+{
+	char *s;
+
+	g_mutex_lock(&n->specs_lock);
+	s = g_strdup(g_hash_table_lookup(n->specs, scenario));
+	g_mutex_unlock(&n->specs_lock);
+	if (s == NULL) {
+		g_autofree char *path = spec_path(n, scenario);
+
+		if (path == NULL || !g_file_get_contents(path, &s, NULL, NULL))
+			s = NULL;
+	}
+	return s;
+}
+
+void
+nubed_spec_drop(nubed *n, const char *scenario)
+{
+	g_autofree char *path = spec_path(n, scenario);
+
+	g_mutex_lock(&n->specs_lock);
+	g_hash_table_remove(n->specs, scenario);
+	g_mutex_unlock(&n->specs_lock);
+	if (path != NULL && unlink(path) < 0 && errno != ENOENT)
+		nubed_log(NLOG_WARN, "remove %s: %s", path, g_strerror(errno));
+}
+
+GMutex *
+nubed_scenario_mutex(nubed *n, const char *scenario)
+{
+	GMutex *m;
+
+	g_mutex_lock(&n->scen_lock);
+	m = g_hash_table_lookup(n->scen_mutex, scenario);
+	if (m == NULL) {
+		m = g_new0(GMutex, 1);
+		g_mutex_init(m);
+		g_hash_table_insert(n->scen_mutex, g_strdup(scenario), m);
+	}
+	g_mutex_unlock(&n->scen_lock);
+	return m;
+}
