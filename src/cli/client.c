@@ -499,7 +499,7 @@ client_call_start(client *c, const char *host, json_t *request, int timeout_ms,
 {
 	client_call *call = g_new0(client_call, 1);
 	g_autoptr(GError) e = NULL;
-	g_autofree char *topic = topic_host(host, "rpc/operator");
+	g_autofree char *topic = topic_rpc(host, TOPIC_OPERATOR);
 	json_t *op = json_object_get(request, "op");
 
 	call->host = g_strdup(host);
