@@ -28,6 +28,7 @@ int cmd_exec(session *s, int argc, char **argv);
 int cmd_undeploy(session *s, int argc, char **argv);
 int cmd_status(session *s, int argc, char **argv);
 int cmd_balance(session *s, int argc, char **argv);
+int cmd_migrate(session *s, int argc, char **argv);
 int cmd_drain(session *s, int argc, char **argv);
 int cmd_events(session *s, int argc, char **argv);
 
