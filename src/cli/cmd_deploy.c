@@ -189,7 +189,7 @@ host_fabric(const char *host, void *ud)
 {
 	client_host *h = client_host_get(ud, host);
 
-	return h != NULL ? h->fabric_addr : NULL;
+	return h != NULL && h->state != NULL ? h->state->fabric_addr : NULL;
 }
 
 /* check_restriction_hosts: every host a restriction names must be live */
@@ -354,13 +354,14 @@ cmd_deploy(session *sess, int argc, char **argv)
 	}
 	ph = g_new0(plan_host, live_hosts->len);
 	for (guint i = 0; i < live_hosts->len; i++) {
-		client_host *h = live_hosts->pdata[i];
+		const client_host *h = live_hosts->pdata[i];
+		const host_state *st = h->state;	/* live: it has one */
 
 		ph[i] = (plan_host){
-			.name = h->name, .cpus = h->cpus, .mem_mib = h->mem_total_mib,
-			.mem_used_mib = h->mem_used_mib, .mem_promised_mib = h->mem_promised_mib,
-			.mem_reserve_mib = h->mem_reserve_mib, .load = h->load, .vms = h->nvms,
-			.online = true,
+			.name = h->name, .cpus = st->cpus, .mem_mib = st->mem_total_mib,
+			.mem_used_mib = st->mem_used_mib, .mem_promised_mib = st->mem_promised_mib,
+			.mem_reserve_mib = st->mem_reserve_mib, .load = st->load,
+			.vms = (int)st->vms->len, .online = true,
 		};
 	}
 	if ((p = plan_partition(s, r, ph, (int)live_hosts->len, algo, d)) == NULL)

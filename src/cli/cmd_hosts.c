@@ -21,6 +21,15 @@ static const char hosts_help[] =
 "\n"
 "Exit status: 0 listed, 3 broker unreachable.\n";
 
+/* what a host without a (valid) state shows in --json: zeros, no fabric address */
+static const host_state no_state;
+
+static int
+nvms(const host_state *st)
+{
+	return st->vms != NULL ? (int)st->vms->len : 0;
+}
+
 int
 cmd_hosts(session *s, int argc, char **argv)
 {
@@ -62,19 +71,19 @@ cmd_hosts(session *s, int argc, char **argv)
 		json_t *arr = json_array();
 
 		for (guint i = 0; i < hosts->len; i++) {
-			client_host *h = hosts->pdata[i];
-
-			json_t *cpus = h->cpus == (double)(json_int_t)h->cpus ?
-			    json_integer((json_int_t)h->cpus) : json_real(h->cpus);
+			const client_host *h = hosts->pdata[i];
+			const host_state *st = h->state != NULL ? h->state : &no_state;
+			json_t *cpus = st->cpus == (double)(json_int_t)st->cpus ?
+			    json_integer((json_int_t)st->cpus) : json_real(st->cpus);
 
 			json_array_append_new(arr, json_pack("{s:s, s:b, s:o, s:f, s:I, s:I, s:I, s:I,"
 			    " s:i, s:o}",
 			    "host", h->name, "online", client_host_live(h), "cpus", cpus,
-			    "load", h->load, "mem_total_mib", (json_int_t)h->mem_total_mib,
-			    "mem_used_mib", (json_int_t)h->mem_used_mib,
-			    "mem_promised_mib", (json_int_t)h->mem_promised_mib,
-			    "mem_reserve_mib", (json_int_t)h->mem_reserve_mib, "vms", h->nvms,
-			    "fabric_addr", out_json_str(h->fabric_addr)));
+			    "load", st->load, "mem_total_mib", (json_int_t)st->mem_total_mib,
+			    "mem_used_mib", (json_int_t)st->mem_used_mib,
+			    "mem_promised_mib", (json_int_t)st->mem_promised_mib,
+			    "mem_reserve_mib", (json_int_t)st->mem_reserve_mib, "vms", nvms(st),
+			    "fabric_addr", out_json_str(st->fabric_addr)));
 		}
 		json_object_set_new(root, "hosts", arr);
 		rc = out_json_print(root, stdout) < 0 ? CLI_FAIL : CLI_OK;
@@ -84,18 +93,21 @@ cmd_hosts(session *s, int argc, char **argv)
 		for (int col = 2; col <= 5; col++)
 			out_table_right(t, col);
 		for (guint i = 0; i < hosts->len; i++) {
-			client_host *h = hosts->pdata[i];
-			g_autofree char *cpus = g_strdup_printf("%g", h->cpus);
-			g_autofree char *load = g_strdup_printf("%.2f", h->load);
-			g_autofree char *mem = g_strdup_printf("%" PRIu64 "/%" PRIu64,
-			    h->mem_used_mib, h->mem_total_mib);
-			g_autofree char *vms = g_strdup_printf("%d", h->nvms);
+			const client_host *h = hosts->pdata[i];
+			const host_state *st = h->state;
 			const char *on = client_host_live(h) ? "yes" : h->online ? "stale" : "no";
 
-			if (!h->has_state)
+			if (st == NULL) {
 				out_table_addv(t, h->name, on, NULL, NULL, NULL, NULL, NULL);
-			else
-				out_table_addv(t, h->name, on, cpus, load, mem, vms, h->fabric_addr);
+			} else {
+				g_autofree char *cpus = g_strdup_printf("%g", st->cpus);
+				g_autofree char *load = g_strdup_printf("%.2f", st->load);
+				g_autofree char *mem = g_strdup_printf("%" PRIu64 "/%" PRIu64,
+				    st->mem_used_mib, st->mem_total_mib);
+				g_autofree char *vms = g_strdup_printf("%d", nvms(st));
+
+				out_table_addv(t, h->name, on, cpus, load, mem, vms, st->fabric_addr);
+			}
 		}
 		out_table_print(t, stdout);
 		if (hosts->len == 0)

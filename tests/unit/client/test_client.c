@@ -209,25 +209,44 @@ test_discover(void **state)
 	g_autoptr(GPtrArray) live = NULL, all = NULL;
 	bus *pub = raw_bus("test-pub");
 	int64_t now = g_get_real_time() / 1000;
-	g_autofree char *fresh = g_strdup_printf("{\"ts\": %" G_GINT64_FORMAT ", \"cpus\": 4, "
-	    "\"load\": 0.25, \"mem_total_mib\": 8192, \"mem_used_mib\": 1024, \"vms\": [{}, {}], "
+	g_autofree char *fresh = g_strdup_printf("{\"host\": \"ha\", \"ts\": %" G_GINT64_FORMAT
+	    ", \"cpus\": 4, \"load\": 0.25, \"mem_total_mib\": 8192, \"mem_used_mib\": 1024, "
+	    "\"vms\": [{\"domain\": \"s.a\"}, {\"domain\": \"s.b\"}], "
 	    "\"mem_promised_mib\": 6144, \"mem_reserve_mib\": 512, "
 	    "\"fabric_addr\": \"10.9.0.11\", \"interval\": 10}", now);
-	g_autofree char *stale = g_strdup_printf("{\"ts\": %" G_GINT64_FORMAT ", \"cpus\": 2, "
-	    "\"interval\": 10}", now - 31000);
-	g_autofree char *off = g_strdup_printf("{\"ts\": %" G_GINT64_FORMAT ", \"cpus\": 2}", now);
+	/* older than 3 intervals plus the grace (host_state_fresh): not live */
+	g_autofree char *stale = g_strdup_printf("{\"host\": \"hb\", \"ts\": %" G_GINT64_FORMAT
+	    ", \"cpus\": 2, \"interval\": 10}", now - 40000);
+	g_autofree char *off = g_strdup_printf("{\"host\": \"hc\", \"ts\": %" G_GINT64_FORMAT
+	    ", \"cpus\": 2}", now);
+	/* 31 s old at a 10 s interval: within the agents' rule (3 intervals + grace), so live;
+	 * the CLI's own rule (3 intervals, no grace) called it stale */
+	g_autofree char *late = g_strdup_printf("{\"host\": \"he\", \"ts\": %" G_GINT64_FORMAT
+	    ", \"cpus\": 2, \"interval\": 10}", now - 31000);
+	/* a state naming another host than its topic, and one with a wrong type: ignored */
+	g_autofree char *other = g_strdup_printf("{\"host\": \"ha\", \"ts\": %" G_GINT64_FORMAT
+	    ", \"cpus\": 2}", now);
+	g_autofree char *badtype = g_strdup_printf("{\"host\": \"hg\", \"ts\": %"
+	    G_GINT64_FORMAT ", \"cpus\": \"2\"}", now);
 	client_host *a;
+	const host_state *st;
 	gint64 t0;
 
 	(void)state;
 	retain(pub, "ha", "online", "1");
 	retain(pub, "ha", "state", fresh);
 	retain(pub, "hb", "online", "1");
-	retain(pub, "hb", "state", stale);	/* older than 3 intervals */
+	retain(pub, "hb", "state", stale);
 	retain(pub, "hc", "online", "0");	/* last will */
 	retain(pub, "hc", "state", off);
 	retain(pub, "hd", "online", "1");
 	retain(pub, "hd", "state", "not json");
+	retain(pub, "he", "online", "1");
+	retain(pub, "he", "state", late);
+	retain(pub, "hf", "online", "1");
+	retain(pub, "hf", "state", other);
+	retain(pub, "hg", "online", "1");
+	retain(pub, "hg", "state", badtype);
 	client_wait(never, NULL, 300);	/* let the publishes out */
 	bus_free(pub);
 
@@ -238,25 +257,29 @@ test_discover(void **state)
 	assert_true(g_get_monotonic_time() - t0 < 3500 * 1000);	/* bounded */
 	all = client_hosts_sorted(c, false);
 	live = client_hosts_sorted(c, true);
-	assert_int_equal(all->len, 4);
+	assert_int_equal(all->len, 7);
 	assert_string_equal(((client_host *)all->pdata[0])->name, "ha");
 	assert_string_equal(((client_host *)all->pdata[3])->name, "hd");
-	assert_int_equal(live->len, 1);
+	assert_int_equal(live->len, 2);
 	a = live->pdata[0];
 	assert_string_equal(a->name, "ha");
-	assert_true(a->online && a->fresh);
-	assert_true(a->cpus == 4.0);
-	assert_true(a->load > 0.249 && a->load < 0.251);
-	assert_int_equal(a->mem_total_mib, 8192);
-	assert_int_equal(a->mem_used_mib, 1024);
-	assert_int_equal(a->mem_promised_mib, 6144);
-	assert_int_equal(a->mem_reserve_mib, 512);
-	assert_int_equal(client_host_get(c, "hb")->mem_promised_mib, 0);	/* older agent */
-	assert_int_equal(a->nvms, 2);
-	assert_string_equal(a->fabric_addr, "10.9.0.11");
-	assert_true(client_host_get(c, "hb")->online && !client_host_get(c, "hb")->fresh);
+	assert_string_equal(((client_host *)live->pdata[1])->name, "he");
+	st = a->state;
+	assert_true(a->online && st != NULL);
+	assert_true(st->cpus == 4.0);
+	assert_true(st->load > 0.249 && st->load < 0.251);
+	assert_int_equal(st->mem_total_mib, 8192);
+	assert_int_equal(st->mem_used_mib, 1024);
+	assert_int_equal(st->mem_promised_mib, 6144);
+	assert_int_equal(st->mem_reserve_mib, 512);
+	assert_int_equal(client_host_get(c, "hb")->state->mem_promised_mib, 0);
+	assert_int_equal(st->vms->len, 2);
+	assert_string_equal(st->fabric_addr, "10.9.0.11");
+	assert_true(client_host_get(c, "hb")->online && !client_host_live(client_host_get(c, "hb")));
 	assert_false(client_host_get(c, "hc")->online);
-	assert_false(client_host_get(c, "hd")->has_state);
+	assert_null(client_host_get(c, "hd")->state);
+	assert_null(client_host_get(c, "hf")->state);
+	assert_null(client_host_get(c, "hg")->state);
 	assert_null(client_host_get(c, "nope"));
 }
 
