@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "wire/deployment.h"
+#include "wire/names.h"
 #include "wire/topic.h"
 #include "store/store.h"
 
@@ -103,7 +104,8 @@ client_conf_load(const char *path, GError **err)
 	c->cafile = conf_str(kf, "broker", "cafile", NULL);
 	c->store_path = conf_str(kf, "store", "path", STORE_DEFAULT_PATH);
 	if (conf_uint(kf, path, "deploy", "vni_min", 1, 16777215, 10000, &vmin, err) < 0 ||
-	    conf_uint(kf, path, "deploy", "vni_max", 1, 16777215, 16777215, &vmax, err) < 0 ||
+	    conf_uint(kf, path, "deploy", "vni_max", 1, 16777215, NUBE_VNI_DEPLOY_MAX, &vmax,
+	    err) < 0 ||
 	    conf_uint(kf, path, "deploy", "timeout", 1, 86400, CLIENT_DEFAULT_TIMEOUT_S, &tmo,
 	    err) < 0)
 		return NULL;
@@ -111,6 +113,15 @@ client_conf_load(const char *path, GError **err)
 		g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
 		    "%s: [deploy] vni_min %" G_GUINT64_FORMAT " > vni_max %" G_GUINT64_FORMAT,
 		    path, (guint64)vmin, (guint64)vmax);
+		return NULL;
+	}
+	if (!nube_vni_deploy_range_ok((uint32_t)vmin, (uint32_t)vmax)) {
+		g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+		    "%s: [deploy] vni_min..vni_max %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT
+		    " is not within the deploy range %u..%u (VNIs %u..%u are the agents' for nets "
+		    "a migration stretches)", path, (guint64)vmin, (guint64)vmax,
+		    NUBE_VNI_DEPLOY_MIN, NUBE_VNI_DEPLOY_MAX, NUBE_VNI_STRETCH_MIN,
+		    NUBE_VNI_STRETCH_MAX);
 		return NULL;
 	}
 	c->vni_min = (uint32_t)vmin;

@@ -10,9 +10,10 @@
 #include "plan/alloc.h"
 #include "plan/plan.h"
 #include "store/store.h"
+#include "wire/names.h"
 
 #define VNI_MIN_DEFAULT	10000
-#define VNI_MAX_DEFAULT	16777215
+#define VNI_MAX_DEFAULT	NUBE_VNI_DEPLOY_MAX
 
 static const char plan_help[] =
 "usage: nube plan SCENARIO --cluster-conf FILE [--algorithm A] [--restrictions FILE]\n"
@@ -27,14 +28,14 @@ static const char plan_help[] =
 "  -a, --algorithm A         round-robin, weighted-round-robin, least-loaded or graph\n"
 "                            (default " CLI_DEFAULT_ALGORITHM ")\n"
 "  -r, --restrictions FILE   deployment restrictions (EDIV format)\n"
-"      --vni-range MIN-MAX   VXLAN VNIs to use (default 10000-16777215)\n"
+"      --vni-range MIN-MAX   VXLAN VNIs to use, within 1-15728639 (default 10000-15728639)\n"
 "      --store PATH          avoid the allocations recorded in this database\n"
 "  -j, --json                machine-readable output (a stable interface)\n"
 "  -h, --help                this help\n"
 "\n"
 "Exit status: 0 planned, 1 invalid input or no placement fits, 2 bad command line.\n";
 
-/* parse_vni_range: "A-B" with 1 <= A <= B <= 2^24-1 */
+/* parse_vni_range: "A-B" inside the deploy range (nube_vni_deploy_range_ok) */
 static int
 parse_vni_range(const char *s, uint32_t *min, uint32_t *max)
 {
@@ -46,7 +47,8 @@ parse_vni_range(const char *s, uint32_t *min, uint32_t *max)
 		return -1;
 	s = end + 1;
 	b = strtoul(s, &end, 10);
-	if (end == s || *end != '\0' || a < 1 || a > b || b > VNI_MAX_DEFAULT)
+	if (end == s || *end != '\0' || a > NUBE_VNI_DEPLOY_MAX || b > NUBE_VNI_DEPLOY_MAX ||
+	    !nube_vni_deploy_range_ok((uint32_t)a, (uint32_t)b))
 		return -1;
 	*min = (uint32_t)a;
 	*max = (uint32_t)b;
@@ -96,7 +98,8 @@ cmd_plan(session *sess, int argc, char **argv)
 			break;
 		case OPT_VNI:
 			if (parse_vni_range(optarg, &ctx.vni_min, &ctx.vni_max) < 0)
-				return out_usage("plan", "--vni-range wants MIN-MAX within 1-16777215");
+				return out_usage("plan", "--vni-range wants MIN-MAX within the deploy "
+				    "range 1-15728639 (VNIs above are the agents')");
 			break;
 		case OPT_STORE:
 			spath = optarg;

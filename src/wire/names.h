@@ -4,6 +4,7 @@
 #ifndef NUBE_WIRE_NAMES_H
 #define NUBE_WIRE_NAMES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* VXLAN VNIs (24 bits) have two owners that can never collide: the store gives a deploy's
@@ -14,6 +15,14 @@
 #define NUBE_VNI_DEPLOY_MAX	0xefffffu	/* 15,728,639 */
 #define NUBE_VNI_STRETCH_MIN	0xf00000u	/* 15,728,640 */
 #define NUBE_VNI_STRETCH_MAX	0xffffffu	/* 16,777,215: 1,048,576 VNIs */
+
+/* nube_vni_deploy_range_ok: lo..hi is non-empty and inside the deploy range (what a cluster's
+ * [deploy] vni_min..vni_max and `nube plan --vni-range` may be) */
+static inline bool
+nube_vni_deploy_range_ok(uint32_t lo, uint32_t hi)
+{
+	return lo >= NUBE_VNI_DEPLOY_MIN && lo <= hi && hi <= NUBE_VNI_DEPLOY_MAX;
+}
 
 /* Device names (<= 15 chars, IFNAMSIZ) derived from scenario and net so every host and a
  * restarted agent agree: bridge "nbr" + 8 hex of FNV-1a("scenario/net"), VXLAN "nvx" + same.

@@ -125,7 +125,7 @@ check_plan() {
 		bad "$what: a VM placed twice"
 	jq -e --argjson h "$hosts" '[.placements[].host] | all(. as $x | $h | index($x) != null)' \
 		"$json" >/dev/null && ok || bad "$what: a VM on a host not in the cluster ($hosts)"
-	jq -e '[.nets[] | select((.hosts | length) > 1) | .vni] | all(. != null and . >= 1 and . <= 16777215)' \
+	jq -e '[.nets[] | select((.hosts | length) > 1) | .vni] | all(. != null and . >= 1 and . <= 15728639)' \
 		"$json" >/dev/null && ok || bad "$what: a cross-host net without a VNI"
 	jq -e '[.nets[] | select((.hosts | length) > 1) | .vni] | length == (unique | length)' \
 		"$json" >/dev/null && ok || bad "$what: two nets share a VNI"
@@ -199,6 +199,12 @@ run plan "$data/lab.xml"; expect_rc 2 "plan without --cluster-conf"
 run plan "$data/lab.xml" -c "$data/cluster.conf" -a nosuch; expect_rc 2 "plan with an unknown algorithm"
 run plan "$data/lab.xml" -c "$data/cluster.conf" --vni-range 9-2; expect_rc 2 "plan with a reversed VNI range"
 run plan "$data/lab.xml" -c "$data/cluster.conf" --vni-range 1-16777216; expect_rc 2 "plan with a VNI range too large"
+# the VNIs from 15728640 (NUBE_VNI_STRETCH_MIN) up are the agents', for nets a migration stretches
+run plan "$data/lab.xml" -c "$data/cluster.conf" --vni-range 10000-15728640
+expect_rc 2 "plan with a VNI range reaching into the agents' stretch range"
+grep -q 'deploy range 1-15728639' "$tmp/err" && ok || bad "plan --vni-range: the stretch range is named"
+run plan "$data/lab.xml" -c "$data/cluster.conf" --vni-range 10000-15728639 --json
+expect_rc 0 "plan with a VNI range up to the end of the deploy range"
 run plan "$data/bad/unknown-net.xml" -c "$data/cluster.conf"; expect_rc 1 "plan of a bad scenario"
 grep -q 'unknown-net.xml:7: error:' "$tmp/err" && ok || bad "plan of a bad scenario: file:line"
 run plan "$data/lab.xml" -c "$data/cluster.conf" --store "$tmp/none.db"; expect_rc 1 "plan --store with no store"

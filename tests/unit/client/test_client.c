@@ -15,6 +15,7 @@
 
 #include "cli/client.h"
 #include "wire/deployment.h"
+#include "wire/names.h"
 #include "wire/topic.h"
 #include "store/store.h"
 
@@ -130,7 +131,7 @@ test_conf_defaults_and_env(void **state)
 	assert_string_equal(c->url, CLIENT_DEFAULT_URL);
 	assert_string_equal(c->store_path, STORE_DEFAULT_PATH);
 	assert_int_equal(c->vni_min, 10000);
-	assert_int_equal(c->vni_max, 16777215);
+	assert_int_equal(c->vni_max, NUBE_VNI_DEPLOY_MAX);	/* the agents' range stays free */
 	assert_int_equal(c->timeout_s, CLIENT_DEFAULT_TIMEOUT_S);
 }
 
@@ -144,6 +145,10 @@ test_conf_errors(void **state)
 		"[deploy]\ntimeout = 0\n",
 		"not a key file\n",
 	};
+	static const char *const outside[] = {
+		"[deploy]\nvni_max = 15728640\n",	/* NUBE_VNI_STRETCH_MIN */
+		"[deploy]\nvni_min = 16000000\nvni_max = 16000100\n",
+	};
 	g_autofree char *missing = g_build_filename(tmpdir, "missing.conf", NULL);
 	g_autoptr(GError) e = NULL;
 
@@ -156,6 +161,17 @@ test_conf_errors(void **state)
 		assert_null(client_conf_load(p, &e2));
 		assert_non_null(e2);
 		assert_non_null(strstr(e2->message, p));	/* the message names the file */
+	}
+	/* ranges reaching into the agents' stretch range: refused, saying why */
+	for (size_t i = 0; i < G_N_ELEMENTS(outside); i++) {
+		g_autofree char *n = g_strdup_printf("outside%zu.conf", i);
+		g_autofree char *p = write_conf(n, outside[i]);
+		g_autoptr(GError) e2 = NULL;
+
+		assert_null(client_conf_load(p, &e2));
+		assert_non_null(e2);
+		assert_non_null(strstr(e2->message, p));
+		assert_non_null(strstr(e2->message, "not within the deploy range 1..15728639"));
 	}
 	assert_null(client_conf_load(missing, &e));
 	assert_non_null(e);
