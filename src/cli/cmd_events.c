@@ -1,5 +1,5 @@
 /* cmd_events: nube events — the store's event log and, with --follow, the agents' live
- * events (recorded into the store) */
+ * events; the agents' journals are imported first, so each event shows exactly once */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/import.h"
 #include "cli/output.h"
 #include "store/store.h"
 #include "wire/topic.h"
@@ -14,20 +15,25 @@
 static const char events_help[] =
 "usage: nube events [--follow] [--json] [--since ID] [--limit N] [--config FILE]\n"
 "Print the event log of the store: deploys and undeploys (written by nube itself) and\n"
-"the agents' events that a 'nube events --follow' recorded. With --follow, also print\n"
-"every event the agents publish from now on (balancing decisions with their reasons,\n"
-"admissions and refusals, migrations with duration and downtime, penalties, drains)\n"
-"and record each into the store, until interrupted.\n"
+"the agents' events (balancing decisions with their reasons, admissions and refusals,\n"
+"migrations with duration and downtime, penalties, drains). First every live host's\n"
+"journal is imported since the last of its events the store has, so each agent event\n"
+"shows exactly once whether or not a follower ran when it happened; a host that is not\n"
+"live gets a warning (its events come once it is back). With --follow, the imported\n"
+"events are printed, then every event the agents publish from now on, recorded into\n"
+"the store, until interrupted.\n"
 "  -f, --follow       live events from the broker (recorded into the store)\n"
 "  -j, --json         one JSON object per line\n"
 "  -s, --since ID     only store events after ID (with --follow: the store's log is\n"
-"                     printed first only when --since is given)\n"
+"                     printed first, instead of the events imported now)\n"
 "  -n, --limit N      only the last N store events\n"
 "      --config FILE  client configuration\n";
 
 typedef struct {
 	store *st;
 	bool json;
+	bool catching_up;	/* the journals are being imported: live events wait in queue */
+	GPtrArray *queue;	/* of json_t*, live events that came during the import */
 } follow_ctx;
 
 static void
@@ -53,24 +59,11 @@ print_event_text(int64_t id, int64_t ts_ms, const char *host, const char *type,
 			printf("    %s\n", lines[l]);
 }
 
+/* print_live: an agent event as published (or as its journal returns it) */
 static void
-on_event(bus *b, const bus_msg *m, void *ud)
+print_live(const json_t *ev, bool json)
 {
-	follow_ctx *f = ud;
-	json_t *ev;
-	g_autoptr(GError) e = NULL;
-
-	(void)b;
-	ev = json_loadb(m->payload, (size_t)MAX(m->len, 0), 0, NULL);
-	if (ev == NULL || !json_is_object(ev)) {
-		json_decref(ev);
-		return;
-	}
-	if (f->st != NULL && store_event(f->st, json_integer_value(json_object_get(ev, "ts")),
-	    client_jstr(ev, "host"), client_jstr(ev, "type"), client_jstr(ev, "scenario"),
-	    client_jstr(ev, "vm"), client_jstr(ev, "msg"), &e) < 0)
-		out_err("events: not recorded: %s", e->message);
-	if (f->json) {
+	if (json) {
 		g_autofree char *s = json_dumps(ev, JSON_COMPACT);
 
 		printf("%s\n", s);
@@ -79,7 +72,62 @@ on_event(bus *b, const bus_msg *m, void *ud)
 		    client_jstr(ev, "host"), client_jstr(ev, "type"), client_jstr(ev, "scenario"),
 		    client_jstr(ev, "vm"), client_jstr(ev, "msg"));
 	fflush(stdout);
-	json_decref(ev);
+}
+
+/* follow_one: record a live event; print it unless the store had it (imported already) */
+static void
+follow_one(follow_ctx *f, const json_t *ev)
+{
+	g_autoptr(GError) e = NULL;
+	int rc = import_event(f->st, ev, &e);
+
+	if (rc < 0)
+		out_err("events: not recorded: %s", e->message);
+	if (rc != 0)
+		print_live(ev, f->json);
+}
+
+static void
+on_event(bus *b, const bus_msg *m, void *ud)
+{
+	follow_ctx *f = ud;
+	json_t *ev;
+
+	(void)b;
+	ev = json_loadb(m->payload, (size_t)MAX(m->len, 0), 0, NULL);
+	if (ev == NULL || !json_is_object(ev)) {
+		json_decref(ev);
+		return;
+	}
+	if (f->catching_up)
+		g_ptr_array_add(f->queue, ev);
+	else {
+		follow_one(f, ev);
+		json_decref(ev);
+	}
+}
+
+/* print_row: one event of the store's log */
+static void
+print_row(const store_event_row *r, bool json)
+{
+	if (json) {
+		json_auto_t *o = json_pack("{s:I, s:I, s:s?, s:s?, s:s?, s:s?, s:s?}", "id",
+		    (json_int_t)r->id, "ts", (json_int_t)r->ts_ms, "host", r->host, "type",
+		    r->type, "scenario", r->scenario, "vm", r->vm, "msg", r->msg);
+		json_t *data = r->data != NULL ? json_loads(r->data, 0, NULL) : NULL;
+		g_autofree char *s = NULL;
+
+		if (r->seq > 0)
+			json_object_set_new(o, "seq", json_integer(r->seq));
+		if (json_is_object(data))
+			json_object_set_new(o, "data", data);
+		else
+			json_decref(data);
+		s = json_dumps(o, JSON_COMPACT);
+		printf("%s\n", s);
+	} else
+		print_event_text(r->id, r->ts_ms, r->host, r->type, r->scenario, r->vm, r->msg);
 }
 
 static bool
@@ -108,6 +156,7 @@ cmd_events(session *sess, int argc, char **argv)
 	char *end;
 	g_autoptr(GError) e = NULL;
 	follow_ctx f = { 0 };
+	json_auto_t *fresh = NULL;
 
 	while ((ch = getopt_long(argc, argv, "fjs:n:h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -141,39 +190,54 @@ cmd_events(session *sess, int argc, char **argv)
 	if (optind != argc)
 		return out_usage("events", "no arguments expected");
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (session_open(sess, (follow ? SESSION_BUS : 0) | SESSION_STORE) < 0)
+	if (session_open(sess, SESSION_STORE) < 0)
 		return sess->status;
+	if (session_open(sess, SESSION_BUS) < 0) {
+		if (follow)
+			return sess->status;
+		out_err("warning: the agents' journals are not imported; the store's log follows");
+	} else {
+		/* live events that come while the journals are read wait for the import, so
+		 * none is lost in between and none printed twice (import_event knows it) */
+		f = (follow_ctx){ .st = sess->st, .json = json, .catching_up = true,
+		    .queue = g_ptr_array_new_with_free_func((GDestroyNotify)json_decref) };
+		if (follow && bus_subscribe(sess->c->bus, TOPIC_EVENTS, on_event, &f, &e) < 0) {
+			out_err("events: %s", e->message);
+			g_ptr_array_unref(f.queue);
+			return CLI_UNAVAILABLE;
+		}
+		if ((fresh = import_journals(sess->c, sess->st, &e)) == NULL) {
+			out_err("events: %s", e->message);
+			g_ptr_array_unref(f.queue);
+			return CLI_FAIL;
+		}
+	}
 	if (!follow || since_given) {
 		g_autoptr(GPtrArray) rows = store_events(sess->st, since, (int)limit, &e);
 
 		if (rows == NULL) {
 			out_err("events: %s", e->message);
+			if (f.queue != NULL)
+				g_ptr_array_unref(f.queue);
 			return CLI_FAIL;
 		}
-		for (guint i = 0; i < rows->len; i++) {
-			const store_event_row *r = rows->pdata[i];
+		for (guint i = 0; i < rows->len; i++)
+			print_row(rows->pdata[i], json);
+	} else {
+		const json_t *ev;
+		size_t i;
 
-			if (json) {
-				json_auto_t *o = json_pack("{s:I, s:I, s:s?, s:s?, s:s?, s:s?, s:s?}", "id",
-				    (json_int_t)r->id, "ts", (json_int_t)r->ts_ms, "host", r->host,
-				    "type", r->type, "scenario", r->scenario, "vm", r->vm, "msg",
-				    r->msg);
-				g_autofree char *s = json_dumps(o, JSON_COMPACT);
-
-				printf("%s\n", s);
-			} else
-				print_event_text(r->id, r->ts_ms, r->host, r->type, r->scenario, r->vm,
-				    r->msg);
-		}
+		json_array_foreach(fresh, i, ev)
+			print_live(ev, json);
 	}
 	if (follow) {
-		f.st = sess->st;
-		f.json = json;
-		if (bus_subscribe(sess->c->bus, TOPIC_EVENTS, on_event, &f, &e) < 0) {
-			out_err("events: %s", e->message);
-			return CLI_UNAVAILABLE;
-		}
+		f.catching_up = false;
+		for (guint i = 0; i < f.queue->len; i++)
+			follow_one(&f, f.queue->pdata[i]);
+		g_ptr_array_set_size(f.queue, 0);
 		client_wait(never, NULL, -1);	/* until interrupted */
 	}
+	if (f.queue != NULL)
+		g_ptr_array_unref(f.queue);
 	return CLI_OK;
 }

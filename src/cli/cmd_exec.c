@@ -261,7 +261,7 @@ cmd_exec(session *sess, int argc, char **argv)
 		goto out;
 	}
 	x.timeout_s = timeout_s > 0 ? timeout_s : sess->conf->timeout_s;
-	where = where_now(sess->c, &unanswered);
+	where = where_now(sess->c, &unanswered, NULL);
 	for (guint i = 0; i < unanswered->len; i++)
 		out_err("warning: %s", (char *)unanswered->pdata[i]);
 	for (guint i = 0; i < vms->len; i++) {

@@ -18,9 +18,12 @@ static const char status_help[] =
 "report it, joined with the store (column \"stored\": the scenario's state there, e.g.\n"
 "deploying, deployed, failed): a VM the store knows but no host runs is \"missing\"\n"
 "(\"unknown\" when the host it was placed on did not answer); a VM a host runs that\n"
-"the store does not know is listed as well.\n"
+"the store does not know is listed as well. The store is corrected from what the hosts\n"
+"report: a VM of a deployed scenario that moved gets its new host there, and a net\n"
+"that a migration stretched onto another host (or that shrank to one) its VNI.\n"
 "\n"
-"  -j, --json          machine-readable output (a stable interface)\n"
+"  -j, --json          machine-readable output (a stable interface), with the nets as\n"
+"                      the hosts have them: {\"net\", \"hosts\", \"vni\": V or null}\n"
 "      --config FILE   client config\n"
 "  -h, --help          this help\n"
 "\n"
@@ -44,6 +47,148 @@ row_from_where(const vm_where *w, const char *sc_state)
 	return r;
 }
 
+/* correct_placements: the store's host of every VM of deployed scenario ss that exactly one
+ * host runs (a running one when a migration left a paused copy) becomes that host: placements
+ * follow the migrations the store did not hear of. placed (vm -> host) is updated too. */
+static void
+correct_placements(store *st, const store_scenario *ss, const scenario *s, GHashTable *placed,
+    GPtrArray *where)
+{
+	if (strcmp(ss->state, "deployed") != 0 || placed == NULL)
+		return;		/* a deploy or undeploy may be under way */
+	for (guint k = 0; k < s->vms->len; k++) {
+		const sc_vm *vm = s->vms->pdata[k];
+		const vm_where *at = NULL;
+		int n = 0, running = 0;
+		g_autoptr(GError) e = NULL;
+
+		for (guint m = 0; m < where->len; m++) {
+			const vm_where *w = where->pdata[m];
+
+			if (strcmp(w->scenario, ss->name) != 0 || strcmp(w->vm, vm->name) != 0)
+				continue;
+			n++;
+			if (strcmp(w->state, "running") == 0 && running++ == 0)
+				at = w;
+			else if (n == 1 && running == 0)
+				at = w;
+		}
+		if (at == NULL || (n > 1 && running != 1) ||
+		    g_strcmp0(g_hash_table_lookup(placed, vm->name), at->host) == 0)
+			continue;
+		if (store_set_placement(st, ss->name, vm->name, at->host, &e) < 0) {
+			out_err("warning: store: the host of '%s' of '%s' is not corrected: %s",
+			    vm->name, ss->name, e->message);
+			continue;
+		}
+		g_hash_table_insert(placed, g_strdup(vm->name), g_strdup(at->host));
+	}
+}
+
+static gint
+str_cmp(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static gint
+net_cmp(gconstpointer a, gconstpointer b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(client_jstr(x, "scenario"), client_jstr(y, "scenario"));
+
+	return c != 0 ? c : strcmp(client_jstr(x, "net"), client_jstr(y, "net"));
+}
+
+/* nets_now: the scenario nets as the hosts report them (hostnets: [{host, scenario, net,
+ * vni}]), one entry per net of a scenario only (NULL: all) shown: [{"scenario", "net",
+ * "hosts": [sorted], "vni": V or null}], sorted by scenario and net. Two hosts reporting
+ * different VNIs for one net get a warning; the first host's is shown. New reference. */
+static json_t *
+nets_now(const json_t *hostnets, const char *only)
+{
+	g_autoptr(GHashTable) by = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autoptr(GPtrArray) list = g_ptr_array_new();
+	json_t *out = json_array(), *o;
+	size_t i;
+
+	json_array_foreach(hostnets, i, o) {
+		const char *sc = client_jstr(o, "scenario"), *net = client_jstr(o, "net");
+		json_int_t vni = json_integer_value(json_object_get(o, "vni"));
+		g_autofree char *key = g_strdup_printf("%s/%s", sc, net);
+		json_t *n = g_hash_table_lookup(by, key);
+		const json_t *have;
+
+		if (only != NULL && strcmp(sc, only) != 0)
+			continue;
+		if (n == NULL) {
+			n = json_pack("{s:s, s:s, s:[], s:n}", "scenario", sc, "net", net, "hosts",
+			    "vni");
+			g_hash_table_insert(by, g_steal_pointer(&key), n);
+			g_ptr_array_add(list, n);
+		}
+		json_array_append_new(json_object_get(n, "hosts"), json_string(client_jstr(o,
+		    "host")));
+		have = json_object_get(n, "vni");
+		if (vni == 0)
+			continue;
+		if (json_is_null(have))
+			json_object_set_new(n, "vni", json_integer(vni));
+		else if (json_integer_value(have) != vni)
+			out_err("warning: net '%s' of '%s' has VNI %" JSON_INTEGER_FORMAT " on one "
+			    "host but %" JSON_INTEGER_FORMAT " on host '%s'", net, sc,
+			    json_integer_value(have), vni, client_jstr(o, "host"));
+	}
+	g_ptr_array_sort(list, net_cmp);
+	for (guint k = 0; k < list->len; k++) {
+		json_t *n = list->pdata[k];
+		json_t *hosts = json_object_get(n, "hosts"), *sorted = json_array(), *h;
+		g_autoptr(GPtrArray) names = g_ptr_array_new();
+		size_t m;
+
+		json_array_foreach(hosts, m, h)
+			g_ptr_array_add(names, (gpointer)json_string_value(h));
+		g_ptr_array_sort(names, str_cmp);
+		for (guint q = 0; q < names->len; q++)
+			json_array_append_new(sorted, json_string(names->pdata[q]));
+		json_object_set_new(n, "hosts", sorted);
+		json_array_append_new(out, n);	/* takes the table's reference */
+	}
+	return out;
+}
+
+/* record_vnis: the store records the VNI every net of deployed scenario ss has now (nets: as
+ * nets_now, all hosts answered): a net a migration stretched gets its VNI, one that shrank to
+ * one host loses it */
+static void
+record_vnis(store *st, const store_scenario *ss, const json_t *nets)
+{
+	g_autoptr(GError) e = NULL;
+	g_autoptr(GHashTable) have = NULL;
+	const json_t *n;
+	size_t i;
+
+	if (strcmp(ss->state, "deployed") != 0)
+		return;
+	if ((have = store_net_vnis(st, ss->name, &e)) == NULL) {
+		out_err("warning: store: %s", e->message);
+		return;
+	}
+	json_array_foreach(nets, i, n) {
+		const char *net = client_jstr(n, "net");
+		uint32_t vni = (uint32_t)json_integer_value(json_object_get(n, "vni"));
+
+		if (strcmp(client_jstr(n, "scenario"), ss->name) != 0 ||
+		    GPOINTER_TO_UINT(g_hash_table_lookup(have, net)) == vni)
+			continue;
+		if (store_set_net_vni(st, ss->name, net, vni, &e) < 0) {
+			out_err("warning: store: the VNI of net '%s' of '%s' is not recorded: %s",
+			    net, ss->name, e->message);
+			g_clear_error(&e);
+		}
+	}
+}
+
 int
 cmd_status(session *sess, int argc, char **argv)
 {
@@ -61,6 +206,8 @@ cmd_status(session *sess, int argc, char **argv)
 	g_autoptr(GPtrArray) list = NULL;
 	g_autoptr(GPtrArray) where = NULL;
 	g_autoptr(GPtrArray) unanswered = NULL;
+	json_auto_t *hostnets = NULL;
+	json_auto_t *nets = NULL;
 	g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(
 	    (GDestroyNotify)vm_where_free);
 	g_autoptr(GHashTable) used = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -98,9 +245,10 @@ cmd_status(session *sess, int argc, char **argv)
 	}
 	if (session_open(sess, SESSION_BUS) < 0)
 		return sess->status;
-	where = where_now(sess->c, &unanswered);
+	where = where_now(sess->c, &unanswered, &hostnets);
 	for (guint i = 0; i < unanswered->len; i++)
 		out_err("warning: %s", (char *)unanswered->pdata[i]);
+	nets = nets_now(hostnets, only);
 
 	/* every stored VM, in file order, where it is now */
 	for (guint i = 0; i < list->len; i++) {
@@ -122,6 +270,10 @@ cmd_status(session *sess, int argc, char **argv)
 			    "undeploy %s' cleans them)", ss->name, ss->name);
 		s = scenario_parse_memory(ss->spec, strlen(ss->spec), ss->name, d);
 		placed = store_placements(sess->st, ss->name, NULL);
+		if (s != NULL)
+			correct_placements(sess->st, ss, s, placed, where);
+		if (unanswered->len == 0)
+			record_vnis(sess->st, ss, nets);
 		for (guint k = 0; s != NULL && k < s->vms->len; k++) {
 			const sc_vm *vm = s->vms->pdata[k];
 			bool any = false;
@@ -181,6 +333,7 @@ cmd_status(session *sess, int argc, char **argv)
 		}
 		json_object_set_new(root, "scenarios", json_incref(scen));
 		json_object_set_new(root, "vms", arr);
+		json_object_set(root, "nets", nets);
 		rc = out_json_print(root, stdout) < 0 ? CLI_FAIL : CLI_OK;
 	} else {
 		g_autoptr(out_table) t = out_table_new(6, heads);

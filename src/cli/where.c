@@ -23,6 +23,7 @@ vm_where_free(vm_where *w)
 typedef struct {
 	GPtrArray *where;	/* of vm_where* */
 	GPtrArray *failed;	/* of char* "host: reason" */
+	json_t *nets;		/* [{"host", "scenario", "net", "vni"}] */
 } status_ctx;
 
 static void
@@ -55,14 +56,25 @@ status_done(client_call *call, void *ud)
 		client_vm_addrs(o, &w->addrs, &w->ifaces);
 		g_ptr_array_add(sc->where, w);
 	}
+	json_array_foreach(json_object_get(call->reply, "nets"), i, o) {
+		const char *s = client_jstr(o, "scenario"), *net = client_jstr(o, "net");
+		const json_t *vni = json_object_get(o, "vni");
+
+		if (s == NULL || net == NULL)
+			continue;	/* not a scenario's net */
+		json_array_append_new(sc->nets, json_pack("{s:s, s:s, s:s, s:I}", "host",
+		    call->host, "scenario", s, "net", net, "vni", json_is_integer(vni) ?
+		    json_integer_value(vni) : (json_int_t)0));
+	}
 }
 
 GPtrArray *
-where_now(client *c, GPtrArray **failed)
+where_now(client *c, GPtrArray **failed, json_t **nets)
 {
 	status_ctx sc = {
 		.where = g_ptr_array_new_with_free_func((GDestroyNotify)vm_where_free),
 		.failed = g_ptr_array_new_with_free_func(g_free),
+		.nets = json_array(),
 	};
 
 	/* status_done collects the answers; the calls themselves are not needed */
@@ -72,6 +84,10 @@ where_now(client *c, GPtrArray **failed)
 		*failed = sc.failed;
 	else
 		g_ptr_array_unref(sc.failed);
+	if (nets != NULL)
+		*nets = sc.nets;
+	else
+		json_decref(sc.nets);
 	return sc.where;
 }
 

@@ -24,8 +24,9 @@ void vm_where_free(vm_where *w);
 
 /* where_now: ask every live host of c what it runs. Returns vm_where* (owned by the array,
  * g_ptr_array_unref); hosts that did not answer go to *failed as "host 'h': reason" (new
- * array of strings; failed may be NULL). */
-GPtrArray *where_now(client *c, GPtrArray **failed);
+ * array of strings; failed may be NULL); the scenario nets each host has go to *nets as
+ * [{"host", "scenario", "net", "vni": 0 = none}] (new reference; nets may be NULL). */
+GPtrArray *where_now(client *c, GPtrArray **failed, json_t **nets);
 
 /* where_find: the entry of scenario's vm in where, or NULL (borrowed) */
 vm_where *where_find(GPtrArray *where, const char *scenario, const char *vm);
