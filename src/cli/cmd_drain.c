@@ -6,6 +6,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/import.h"
 #include "cli/output.h"
 #include "cli/progress.h"
 
@@ -15,6 +16,7 @@ static const char drain_help[] =
 "the usual rules (its load and memory stay under its thresholds). A drained host takes\n"
 "no VMs any more until 'nube drain HOST --cancel' or its agent restarts. When HOST\n"
 "cannot be emptied, says which VMs stayed and why (exit 1). Progress goes to stderr.\n"
+"The store records the new host of every VM that moved.\n"
 "  -c, --cancel       the host takes VMs again\n"
 "  -j, --json         the agent's final answer as JSON\n"
 "  -t, --timeout S    give up after S seconds without news (default: client config)\n"
@@ -95,6 +97,10 @@ cmd_drain(session *sess, int argc, char **argv)
 	sess->c->on_online_ud = call;
 	client_wait_calls(&pending, NULL, -1);
 	sess->c->on_online = NULL;
+	/* the store follows the VMs that moved, also when the drain did not finish */
+	if (json_array_size(json_object_get(call->reply, "moves")) > 0 &&
+	    session_open(sess, SESSION_STORE) == 0)
+		import_moves(sess->st, json_object_get(call->reply, "moves"));
 	if (json && call->reply != NULL) {
 		if (out_json_print(call->reply, stdout) < 0)
 			rc = CLI_FAIL;

@@ -9,13 +9,11 @@
 #define EVENTS_TIMEOUT_MS	15000
 #define EVENTS_PAGE		1000	/* events per "events" request */
 
-/* migrated_placement: record a new "migrated" event's destination as its VM's host. The
- * event's "vm" is the domain ("<scenario>.<vm>") or the VM's name. */
+/* placement: record that vm (its domain "<scenario>.<vm>" or its name) of scen (may be NULL
+ * when vm is a domain) now runs on dst */
 static void
-migrated_placement(store *st, const json_t *ev)
+placement(store *st, const char *scen, const char *vm, const char *dst)
 {
-	const char *scen = client_jstr(ev, "scenario"), *vm = client_jstr(ev, "vm");
-	const char *dst = client_jstr(json_object_get(ev, "data"), "dst");
 	g_autofree char *ds = NULL, *dv = NULL;
 	g_autoptr(GError) e = NULL;
 
@@ -33,13 +31,26 @@ migrated_placement(store *st, const json_t *ev)
 		    scen, dst, e->message);
 }
 
+void
+import_moves(store *st, const json_t *moves)
+{
+	const json_t *mv;
+	size_t i;
+
+	json_array_foreach(moves, i, mv)
+		if (g_strcmp0(client_jstr(mv, "status"), "moved") == 0)
+			placement(st, client_jstr(mv, "scenario"), client_jstr(mv, "vm"),
+			    client_jstr(mv, "dst"));
+}
+
 int
 import_event(store *st, const json_t *ev, GError **err)
 {
 	int rc = store_event_import(st, ev, err);
 
 	if (rc == 1 && g_strcmp0(client_jstr(ev, "type"), "migrated") == 0)
-		migrated_placement(st, ev);
+		placement(st, client_jstr(ev, "scenario"), client_jstr(ev, "vm"),
+		    client_jstr(json_object_get(ev, "data"), "dst"));
 	return rc;
 }
 

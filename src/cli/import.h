@@ -14,6 +14,11 @@
  * stored; a placement that cannot be recorded is only a warning on stderr). */
 int import_event(store *st, const json_t *ev, GError **err);
 
+/* import_moves: record the destination of every move with "status": "moved" of an agent's
+ * drain or plan reply ([{"vm": domain or VM name, "scenario"?, "dst", "status"}], borrowed)
+ * as its VM's placement; a placement that cannot be recorded is a warning on stderr */
+void import_moves(store *st, const json_t *moves);
+
 /* import_journals: ask every live host of c for its journal since the store's last seq of
  * that host ("events" op, page by page) and import what is new, oldest first by time. Hosts
  * that are not live, did not answer or failed get a warning on stderr ("nube: warning: host

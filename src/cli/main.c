@@ -29,7 +29,7 @@ static const command commands[] = {
 	{ "status",	cmd_status,	NEEDS_ALL,	"show deployed scenarios and where their VMs run" },
 	{ "balance",	cmd_balance,	NEEDS_BUS,	"show or trigger balancing decisions (--dry-run recommends)" },
 	{ "migrate",	cmd_migrate,	NEEDS_ALL,	"move one VM to another host (--to) or the best one" },
-	{ "drain",	cmd_drain,	NEEDS_BUS,	"move every VM off a host" },
+	{ "drain",	cmd_drain,	NEEDS_ALL,	"move every VM off a host" },
 	{ "events",	cmd_events,	NEEDS_ALL,	"print the event log (deploys, migrations, decisions)" },
 };
 
