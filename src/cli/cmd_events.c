@@ -34,7 +34,29 @@ typedef struct {
 	bool json;
 	bool catching_up;	/* the journals are being imported: live events wait in queue */
 	GPtrArray *queue;	/* of json_t*, live events that came during the import */
+	GHashTable *shown;	/* "host/seq" of the agent events printed already */
 } follow_ctx;
+
+static void
+follow_clear(follow_ctx *f)
+{
+	if (f->queue != NULL)
+		g_ptr_array_unref(f->queue);
+	if (f->shown != NULL)
+		g_hash_table_unref(f->shown);
+	f->queue = NULL;
+	f->shown = NULL;
+}
+
+/* shown_first: whether an agent event with a seq is printed here for the first time (and
+ * note it); an event without one counts as new */
+static bool
+shown_first(follow_ctx *f, const char *host, int64_t seq)
+{
+	if (host == NULL || seq <= 0)
+		return true;
+	return g_hash_table_add(f->shown, g_strdup_printf("%s/%" PRId64, host, seq));
+}
 
 static void
 print_event_text(int64_t id, int64_t ts_ms, const char *host, const char *type,
@@ -74,16 +96,17 @@ print_live(const json_t *ev, bool json)
 	fflush(stdout);
 }
 
-/* follow_one: record a live event; print it unless the store had it (imported already) */
+/* follow_one: record a live event (once: the store may have it from an import, ours or
+ * another nube's); print it unless this nube printed it already */
 static void
 follow_one(follow_ctx *f, const json_t *ev)
 {
 	g_autoptr(GError) e = NULL;
-	int rc = import_event(f->st, ev, &e);
 
-	if (rc < 0)
+	if (import_event(f->st, ev, &e) < 0)
 		out_err("events: not recorded: %s", e->message);
-	if (rc != 0)
+	if (shown_first(f, client_jstr(ev, "host"),
+	    json_integer_value(json_object_get(ev, "seq"))))
 		print_live(ev, f->json);
 }
 
@@ -198,17 +221,18 @@ cmd_events(session *sess, int argc, char **argv)
 		out_err("warning: the agents' journals are not imported; the store's log follows");
 	} else {
 		/* live events that come while the journals are read wait for the import, so
-		 * none is lost in between and none printed twice (import_event knows it) */
+		 * none is lost in between and none printed twice (shown_first) */
 		f = (follow_ctx){ .st = sess->st, .json = json, .catching_up = true,
-		    .queue = g_ptr_array_new_with_free_func((GDestroyNotify)json_decref) };
+		    .queue = g_ptr_array_new_with_free_func((GDestroyNotify)json_decref),
+		    .shown = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL) };
 		if (follow && bus_subscribe(sess->c->bus, TOPIC_EVENTS, on_event, &f, &e) < 0) {
 			out_err("events: %s", e->message);
-			g_ptr_array_unref(f.queue);
+			follow_clear(&f);
 			return CLI_UNAVAILABLE;
 		}
 		if ((fresh = import_journals(sess->c, sess->st, &e)) == NULL) {
 			out_err("events: %s", e->message);
-			g_ptr_array_unref(f.queue);
+			follow_clear(&f);
 			return CLI_FAIL;
 		}
 	}
@@ -217,18 +241,25 @@ cmd_events(session *sess, int argc, char **argv)
 
 		if (rows == NULL) {
 			out_err("events: %s", e->message);
-			if (f.queue != NULL)
-				g_ptr_array_unref(f.queue);
+			follow_clear(&f);
 			return CLI_FAIL;
 		}
-		for (guint i = 0; i < rows->len; i++)
-			print_row(rows->pdata[i], json);
+		for (guint i = 0; i < rows->len; i++) {
+			const store_event_row *r = rows->pdata[i];
+
+			print_row(r, json);
+			if (f.shown != NULL)
+				shown_first(&f, r->host, r->seq);
+		}
 	} else {
 		const json_t *ev;
 		size_t i;
 
-		json_array_foreach(fresh, i, ev)
+		json_array_foreach(fresh, i, ev) {
 			print_live(ev, json);
+			shown_first(&f, client_jstr(ev, "host"),
+			    json_integer_value(json_object_get(ev, "seq")));
+		}
 	}
 	if (follow) {
 		f.catching_up = false;
@@ -237,7 +268,6 @@ cmd_events(session *sess, int argc, char **argv)
 		g_ptr_array_set_size(f.queue, 0);
 		client_wait(never, NULL, -1);	/* until interrupted */
 	}
-	if (f.queue != NULL)
-		g_ptr_array_unref(f.queue);
+	follow_clear(&f);
 	return CLI_OK;
 }

@@ -58,9 +58,10 @@ correct_placements(store *st, const store_scenario *ss, const scenario *s, GHash
 		return;		/* a deploy or undeploy may be under way */
 	for (guint k = 0; k < s->vms->len; k++) {
 		const sc_vm *vm = s->vms->pdata[k];
-		const vm_where *at = NULL;
-		int n = 0, running = 0;
+		const vm_where *only = NULL, *running = NULL;
+		int n = 0, nrunning = 0;
 		g_autoptr(GError) e = NULL;
+		const vm_where *at;
 
 		for (guint m = 0; m < where->len; m++) {
 			const vm_where *w = where->pdata[m];
@@ -68,13 +69,14 @@ correct_placements(store *st, const store_scenario *ss, const scenario *s, GHash
 			if (strcmp(w->scenario, ss->name) != 0 || strcmp(w->vm, vm->name) != 0)
 				continue;
 			n++;
-			if (strcmp(w->state, "running") == 0 && running++ == 0)
-				at = w;
-			else if (n == 1 && running == 0)
-				at = w;
+			only = w;
+			if (strcmp(w->state, "running") == 0) {
+				nrunning++;
+				running = w;
+			}
 		}
-		if (at == NULL || (n > 1 && running != 1) ||
-		    g_strcmp0(g_hash_table_lookup(placed, vm->name), at->host) == 0)
+		at = n == 1 ? only : nrunning == 1 ? running : NULL;
+		if (at == NULL || g_strcmp0(g_hash_table_lookup(placed, vm->name), at->host) == 0)
 			continue;
 		if (store_set_placement(st, ss->name, vm->name, at->host, &e) < 0) {
 			out_err("warning: store: the host of '%s' of '%s' is not corrected: %s",
@@ -155,6 +157,22 @@ nets_now(const json_t *hostnets, const char *only)
 		json_array_append_new(out, n);	/* takes the table's reference */
 	}
 	return out;
+}
+
+/* placed_live: every host the store places a VM of the scenario on is live (and answered) */
+static bool
+placed_live(client *c, GHashTable *placed)
+{
+	GHashTableIter it;
+	gpointer h;
+
+	if (placed == NULL)
+		return false;
+	g_hash_table_iter_init(&it, placed);
+	while (g_hash_table_iter_next(&it, NULL, &h))
+		if (!client_host_live(client_host_get(c, h)))
+			return false;
+	return true;
 }
 
 /* record_vnis: the store records the VNI every net of deployed scenario ss has now (nets: as
@@ -272,7 +290,7 @@ cmd_status(session *sess, int argc, char **argv)
 		placed = store_placements(sess->st, ss->name, NULL);
 		if (s != NULL)
 			correct_placements(sess->st, ss, s, placed, where);
-		if (unanswered->len == 0)
+		if (unanswered->len == 0 && placed_live(sess->c, placed))
 			record_vnis(sess->st, ss, nets);
 		for (guint k = 0; s != NULL && k < s->vms->len; k++) {
 			const sc_vm *vm = s->vms->pdata[k];
