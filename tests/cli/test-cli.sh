@@ -29,7 +29,7 @@ run; expect_rc 2 "no command"
 run frobnicate; expect_rc 2 "unknown command"
 grep -q "^nube: unknown command 'frobnicate'" "$tmp/err" && ok || bad "unknown command message"
 run --bogus; expect_rc 2 "unknown global option"
-for c in validate plan hosts deploy exec undeploy status balance drain events; do
+for c in validate plan hosts deploy exec undeploy status balance migrate drain events; do
 	run "$c" --help; expect_rc 0 "$c --help"
 	grep -q "nube $c" "$tmp/out" && ok || bad "$c --help names the command"
 	run help "$c"; expect_rc 0 "help $c"
@@ -86,14 +86,25 @@ grep -q "bad-restrictions.xml:4: error: .*ghost" "$tmp/err" && ok || bad "unknow
 grep -q "bad-restrictions.xml:5: error: .*node9" "$tmp/err" && ok || bad "unknown host in restrictions at line 5"
 # ---- names on the command line follow the scenario name rule (checked before any I/O) ----
 for args in "undeploy ../../../../tmp/x" "undeploy --force ../.." "exec a/b seq" \
-    "exec lab --vm ../r1 --cmd true" "status x.y" "drain ../host1" "undeploy -- -x"; do
+    "exec lab --vm ../r1 --cmd true" "status x.y" "drain ../host1" "undeploy -- -x" \
+    "migrate a/b vm" "migrate lab ../r1" "migrate lab r1 --to ../host1"; do
 	# shellcheck disable=SC2086
 	run $args; expect_rc 2 "nube $args"
-	if grep -q "needs the agent part" "$tmp/err"; then ok; else
-		grep -Eq "^nube: [a-z]+: (scenario|vm|host) name '.*' (contains|starts with)" "$tmp/err" && ok ||
-			{ bad "nube $args: no name error"; cat "$tmp/err" >&2; }
-	fi
+	grep -Eq "^nube: [a-z]+: (scenario|vm|host) name '.*' (contains|starts with)" "$tmp/err" && ok ||
+		{ bad "nube $args: no name error"; cat "$tmp/err" >&2; }
 done
+# migrate: usage errors exit 2 before any I/O (no config is needed to see them)
+grep -q '^  migrate ' <("$nube" --help) && ok || bad "nube --help lists migrate"
+for args in "migrate" "migrate lab" "migrate lab r1 r2" "migrate lab r1 --timeout 0" \
+    "migrate lab r1 --timeout 86401" "migrate lab r1 --timeout x" "migrate lab r1 --to" \
+    "migrate lab r1 --bogus"; do
+	# shellcheck disable=SC2086
+	NUBE_CONFIG=$tmp/no-such.conf run $args; expect_rc 2 "nube $args"
+	grep -q "Try 'nube migrate --help'" "$tmp/err" && ok || bad "nube $args: no usage hint"
+done
+NUBE_CONFIG=$tmp/no-such.conf run migrate lab r1 --to host2
+expect_rc 3 "migrate without a client config"
+grep -q "^nube: cannot reach broker" "$tmp/err" && ok || bad "migrate without a config: no broker error"
 run validate "$tmp/does-not-exist.xml"; expect_rc 1 "validate a missing file"
 grep -q "does-not-exist.xml" "$tmp/err" && ok || bad "missing file is named"
 run validate; expect_rc 2 "validate without a file"

@@ -13,6 +13,21 @@
 #include "wire/topic.h"
 
 static void
+test_host_topics(void **state)
+{
+	(void)state;
+	g_autofree char *t = topic_host("host1", "state");
+	assert_string_equal(t, "nube/v1/host/host1/state");
+	g_autofree char *h = topic_host_parse(t, "state");
+	assert_string_equal(h, "host1");
+	assert_null(topic_host_parse(t, "online"));
+	assert_null(topic_host_parse("nube/v1/host//state", "state"));
+	assert_null(topic_host_parse("nube/v1/host/a+b/state", "state"));
+	assert_null(topic_host_parse("nube/v2/host/h/state", "state"));
+	assert_null(topic_host_parse("nube/v1/host/h/state/x", "state"));
+}
+
+static void
 test_levels(void **state)
 {
 	char big[200];
@@ -212,6 +227,7 @@ int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_host_topics),
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_rpc),
 		cmocka_unit_test(test_reply),
