@@ -12,7 +12,8 @@
 #    events (same seqs, same last); host2 logs the restore and its next state still lists v2
 #    in its cooldown, not younger than before the restart
 #  - v2 moved back: host2's new migrated event has a seq above every one it had, host1's
-#    journal is unchanged; v2 is in host1's cooldown now (from host2) and no longer in host2's
+#    journal is unchanged; v2 is in host1's cooldown now (from host2) and no longer in host2's;
+#    Net0, on host1 only again, has no VXLAN (VNI 0) and host2 no links
 # `nube events`, `nube status` and the store are test-migrate.sh's. Run as root; honours
 # NUBE_LAB_ID, NUBE, NUBED.
 source "$(dirname "$0")/lib.sh"
@@ -138,6 +139,11 @@ jq -e '.from == "host2"' <<<"$(cooldown 1 "$S.v2")" >/dev/null ||
 next_state 2
 [ "$(cooldown 2 "$S.v2")" = null ] || { jq -c .balance "$T/state.2"; fail "host2 still lists v2, which left, in its cooldown"; }
 ok "v2 back on host1: host2's migrated event after seq $LAST2, host1's cooldown has v2 from host2, host2's not"
+rpc host1 '{"op":"status"}' 60 >"$T/st.1" || fail "host1: no status reply"
+jq -e '[.nets[] | select(.scenario == "mig" and .net == "Net0")] | length == 1 and .[0].vni == 0' \
+	"$T/st.1" >/dev/null || { cat "$T/st.1"; fail "host1: Net0, on host1 only again, still has a VNI"; }
+[ -z "$(host_links 2)" ] || fail "host2 still has links: $(host_links 2 | tr '\n' ' ')"
+ok "Net0 on host1 only again: no VXLAN, VNI 0 (the agents' VNI is given back), nothing left on host2"
 
 "$NUBE" undeploy $S >/dev/null || fail "undeploy"
 assert_clean $S
