@@ -92,13 +92,10 @@ job_plan(exec_job *job)
 static int
 self_vms(mape *m)
 {
-	const json_t *vms = json_object_get(m->self_state, "vms"), *jv;
-	size_t i;
 	int k = 0;
 
-	json_array_foreach(vms, i, jv)
-		if (json_is_true(json_object_get(jv, "active")))
-			k++;
+	for (guint i = 0; i < m->self_state->vms->len; i++)
+		k += ((const host_state_vm *)m->self_state->vms->pdata[i])->active ? 1 : 0;
 	return k;
 }
 
@@ -303,6 +300,7 @@ job_thread(gpointer p)
 void
 mape_job_start(mape *m, exec_job *job)
 {
+	g_assert(!m->executing);	/* one job at a time: callers check it under m->lock */
 	m->executing = true;
 	g_thread_unref(g_thread_new("mape-job", job_thread, job));
 }
@@ -421,7 +419,7 @@ mape_balance_json(mape *m, double now)
 }
 
 void
-mape_on_state(json_t *state, void *ud)
+mape_on_state(host_state *state, void *ud)
 {
 	mape *m = ud;
 	double now = nubed_now(m->n);
@@ -431,8 +429,14 @@ mape_on_state(json_t *state, void *ud)
 	view v;
 
 	g_mutex_lock(&m->lock);
-	json_decref(m->self_state);
-	m->self_state = json_deep_copy(state);
+	host_state_free(m->self_state);
+	{	/* a copy of its own: the sample is published and freed by telemetry */
+		json_t *j = host_state_to_json(state);
+
+		m->self_state = host_state_from_json(j, NULL);
+		g_assert(m->self_state != NULL);	/* what to_json wrote, from_json reads */
+		json_decref(j);
+	}
 	m->state_seq++;
 	g_cond_broadcast(&m->cond);
 	balance_reservations_expire(m->res, now);
@@ -478,7 +482,8 @@ mape_on_state(json_t *state, void *ud)
 		    pen_before.failures != m->pen.failures)
 			mape_persist(m);
 	}
-	json_object_set_new(state, "balance", mape_balance_json(m, now));
+	json_decref(state->balance);
+	state->balance = mape_balance_json(m, now);
 	g_mutex_unlock(&m->lock);
 }
 
@@ -556,7 +561,7 @@ mape_free(mape *m)
 	g_hash_table_unref(m->moved);
 	g_hash_table_unref(m->busy);
 	balance_reservations_free(m->res);
-	json_decref(m->self_state);
+	host_state_free(m->self_state);
 	g_mutex_clear(&m->lock);
 	g_cond_clear(&m->cond);
 	g_free(m);

@@ -38,8 +38,8 @@ int mape_start(mape *m, GError **err);
 /* mape_on_state: one telemetry sample of this host (main thread, before it is published;
  * ud = mape*, the signature of nubed.on_sample): analyse it, start a plan when overloaded,
  * and add a "balance" object (policy, state, threshold, penalty, reservations, migrations,
- * leaving) to state (borrowed, modified). */
-void mape_on_state(json_t *state, void *ud);
+ * leaving) to state (borrowed: its balance member is set). */
+void mape_on_state(host_state *state, void *ud);
 
 /* mape_leave: the agent is exiting. When evacuation is on, starts moving every VM away
  * (admission rules as for drain) and returns true: done(ud) is called on the main loop when

@@ -11,7 +11,7 @@
 typedef struct {
 	bool online;
 	bool has_online;	/* an online message was seen */
-	json_t *state;		/* last state (owned) or NULL */
+	host_state *state;	/* last state (owned) or NULL */
 } peer;
 
 /* outcome of one move */
@@ -49,7 +49,7 @@ struct mape {
 	bool drained;		/* an operator drain finished: stays out of admissions */
 	bool stopping;		/* mape_free called: jobs end early */
 	bool reconciling;	/* the start-up net reconcile still tells the peers (uses m) */
-	json_t *self_state;	/* last own sample (owned) */
+	host_state *self_state;	/* last own sample (owned) */
 	unsigned state_seq;
 	unsigned n_ok, n_failed, n_refused;
 };
@@ -67,10 +67,9 @@ typedef struct {
 	unsigned start_seq;	/* JOB_DRAIN: m->state_seq when asked (a sample was requested) */
 } exec_job;
 
-/* A set of balance_host built from state messages for the core; strings borrowed from the
- * held JSON. */
+/* A set of balance_host built from the host states for the core; strings borrowed from the
+ * states: build, use and clear it under m->lock (a peer's new state replaces the old). */
 typedef struct {
-	GPtrArray *keep;	/* json_t* held */
 	GPtrArray *blocks;	/* g_free'd allocations */
 	balance_host *hosts;	/* [0] = self */
 	size_t n;
@@ -105,8 +104,8 @@ void mape_progress(mape *m, const bus_msg *msg, const char *fmt, ...) G_GNUC_PRI
 /* peer.c */
 void peer_free(gpointer p);
 int peer_subscribe(mape *m, GError **err);
-/* peer_view_build: self (m->self_state) + usable peers (with_peers); under m->lock. false
- * when there is no own sample yet (v untouched). */
+/* peer_view_build: self (m->self_state) + usable peers (with_peers: online, fresh, not
+ * leaving); under m->lock. false when there is no own sample yet. */
 bool peer_view_build(mape *m, view *v, bool with_peers);
 void peer_view_clear(view *v);
 /* peer_host_of_addr: host name of a fabric address (under m->lock, borrowed) or NULL */

@@ -9,12 +9,12 @@
 #include "agent/telemetry.h"
 #include "wire/names.h"
 
-/* the balancer of n; the table's fields were checked before dispatch (rpcreq) */
+/* the balancer of n: main (and the tests) create it before any request can arrive; the
+ * table's fields were checked before dispatch (rpcreq) */
 static mape *
-balancer(nubed *n, rpc_job *j)
+balancer(nubed *n)
 {
-	if (n->mape == NULL)
-		rpc_job_fail(j, "the balancer is not running");
+	g_assert(n->mape != NULL);
 	return n->mape;
 }
 
@@ -45,7 +45,7 @@ local_vnis(nubed *n)
 void
 op_admit(nubed *n, rpc_job *j)
 {
-	mape *m = balancer(n, j);
+	mape *m = balancer(n);
 	const json_t *req = rpc_job_req(j);
 	const char *vm = jstr(req, "vm"), *scen = jstr(req, "scenario"), *sender = rpc_job_sender(j);
 	bool force = json_is_true(json_object_get(req, "force"));
@@ -55,8 +55,6 @@ op_admit(nubed *n, rpc_job *j)
 	double now;
 	view v;
 
-	if (m == NULL)
-		return;
 	now = nubed_now(n);
 	g_mutex_lock(&m->lock);
 	if (m->leaving || m->drained) {
@@ -94,15 +92,13 @@ op_admit(nubed *n, rpc_job *j)
 void
 op_release(nubed *n, rpc_job *j)
 {
-	mape *m = balancer(n, j);
+	mape *m = balancer(n);
 	const json_t *req = rpc_job_req(j);
 	const char *vm = jstr(req, "vm"), *sender = rpc_job_sender(j);
 	bool ok = json_is_true(json_object_get(req, "ok"));
 	double now;
 	int k;
 
-	if (m == NULL)
-		return;
 	now = nubed_now(n);
 	g_mutex_lock(&m->lock);
 	if (ok) {	/* arrived: its load shows in the samples only from the next full
@@ -122,7 +118,7 @@ op_release(nubed *n, rpc_job *j)
 void
 op_plan(nubed *n, rpc_job *j)
 {
-	mape *m = balancer(n, j);
+	mape *m = balancer(n);
 	bool execute = json_is_true(json_object_get(rpc_job_req(j), "execute"));
 	balance_plan *plan = NULL;
 	const char *note = NULL;
@@ -131,8 +127,6 @@ op_plan(nubed *n, rpc_job *j)
 	double now;
 	view v;
 
-	if (m == NULL)
-		return;
 	now = nubed_now(n);
 	g_mutex_lock(&m->lock);
 	if (!peer_view_build(m, &v, true)) {
@@ -185,17 +179,13 @@ op_plan(nubed *n, rpc_job *j)
 void
 op_migrate(nubed *n, rpc_job *j)
 {
-	mape *m = balancer(n, j);
+	mape *m = balancer(n);
 	const json_t *req = rpc_job_req(j);
 	const char *vm = jstr(req, "vm"), *dst = jstr(req, "dst"), *dom = NULL;
-	const json_t *vms, *jv;
 	balance_plan *plan;
 	exec_job *job;
-	size_t i;
 	view v;
 
-	if (m == NULL)
-		return;
 	if (dst != NULL && strcmp(dst, n->cfg->host) == 0) {
 		rpc_job_fail(j, "'%s' is this host", dst);
 		return;
@@ -206,11 +196,12 @@ op_migrate(nubed *n, rpc_job *j)
 		    "a balancing job is running");
 		goto out;
 	}
-	vms = json_object_get(m->self_state, "vms");
-	json_array_foreach(vms, i, jv)
-		if (json_is_true(json_object_get(jv, "active")) &&
-		    (g_strcmp0(jstr(jv, "domain"), vm) == 0 || g_strcmp0(jstr(jv, "vm"), vm) == 0))
-			dom = jstr(jv, "domain");
+	for (guint i = 0; m->self_state != NULL && i < m->self_state->vms->len; i++) {
+		const host_state_vm *sv = m->self_state->vms->pdata[i];
+
+		if (sv->active && (g_strcmp0(sv->domain, vm) == 0 || g_strcmp0(sv->vm, vm) == 0))
+			dom = sv->domain;
+	}
 	if (dom == NULL || !peer_view_build(m, &v, true)) {
 		rpc_job_fail(j, "no running VM '%s' here", vm);
 		goto out;
@@ -238,11 +229,9 @@ out:
 void
 op_drain(nubed *n, rpc_job *j)
 {
-	mape *m = balancer(n, j);
+	mape *m = balancer(n);
 	exec_job *job;
 
-	if (m == NULL)
-		return;
 	if (json_is_true(json_object_get(rpc_job_req(j), "cancel"))) {
 		g_mutex_lock(&m->lock);
 		m->drained = false;

@@ -424,6 +424,7 @@ move_thread(gpointer p)
 		m->n_refused++;
 	else
 		m->n_failed++;
+	g_assert(m->running > 0);
 	m->running--;
 	g_cond_broadcast(&m->cond);
 	g_mutex_unlock(&m->lock);

@@ -13,6 +13,7 @@
 #include "agent/config.h"
 #include "agent/metrics.h"
 #include "bus/bus.h"
+#include "wire/hoststate.h"
 
 typedef struct agent_env agent_env;
 
@@ -35,10 +36,10 @@ typedef struct nubed {
 	metrics_sample prev_host;
 	bool have_prev_host;
 	GHashTable *prev_vm;	/* domain -> telemetry_prev* */
-	json_t *last_state;	/* last state built (main thread) */
+	json_t *last_state;	/* last state published (main thread) */
 	/* each new own sample, before it is published (main thread): main wires the balancer
-	 * here (mape_on_state); may add keys to state */
-	void (*on_sample)(json_t *state, void *ud);
+	 * here (mape_on_state), which sets its "balance" object */
+	void (*on_sample)(host_state *state, void *ud);
 	void *on_sample_ud;
 	/* specs of scenarios deployed here (for exec by seq without a spec), under specs_lock */
 	GMutex specs_lock;

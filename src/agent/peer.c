@@ -13,7 +13,7 @@ peer_free(gpointer p)
 {
 	peer *x = p;
 
-	json_decref(x->state);
+	host_state_free(x->state);
 	g_free(x);
 }
 
@@ -36,23 +36,30 @@ on_peer_state(bus *b, const bus_msg *msg, void *ud)
 {
 	mape *m = ud;
 	g_autofree char *h = topic_host_parse(msg->topic, "state");
-	json_t *st = NULL;
+	json_t *j = NULL;
+	host_state *st = NULL;
+	GError *err = NULL;
 
 	(void)b;
 	if (h == NULL)
 		return;
-	if (msg->len > 0)
-		st = json_loadb(msg->payload, (size_t)msg->len, 0, NULL);
-	if (st != NULL && (!json_is_object(st) || g_strcmp0(jstr(st, "host"), h) != 0)) {
-		nubed_log(NLOG_DEBUG, "state of '%s' ignored: malformed", h);
-		json_decref(st);
-		return;
+	if (msg->len > 0) {	/* empty: the retained state was cleared */
+		j = json_loadb(msg->payload, (size_t)msg->len, 0, NULL);
+		st = host_state_from_json(j, &err);
+		json_decref(j);
+		if (st == NULL || g_strcmp0(st->host, h) != 0) {
+			nubed_log(NLOG_DEBUG, "state of '%s' ignored: %s", h, err != NULL ?
+			    err->message : "it names another host");
+			g_clear_error(&err);
+			host_state_free(st);
+			return;
+		}
 	}
 	g_mutex_lock(&m->lock);
 	{
 		peer *p = peer_get(m, h);
 
-		json_decref(p->state);
+		host_state_free(p->state);
 		p->state = st;
 	}
 	g_mutex_unlock(&m->lock);
@@ -99,7 +106,7 @@ peer_host_of_addr(mape *m, const char *addr)
 	while (g_hash_table_iter_next(&it, &key, &val)) {
 		const peer *p = val;
 
-		if (g_strcmp0(jstr(p->state, "fabric_addr"), addr) == 0)
+		if (p->state != NULL && g_strcmp0(p->state->fabric_addr, addr) == 0)
 			return key;
 	}
 	return NULL;
@@ -113,8 +120,8 @@ peer_fabric_addr(mape *m, const char *host)
 
 	g_mutex_lock(&m->lock);
 	p = g_hash_table_lookup(m->peers, host);
-	if (p != NULL)
-		addr = g_strdup(jstr(p->state, "fabric_addr"));
+	if (p != NULL && p->state != NULL)
+		addr = g_strdup(p->state->fabric_addr);
 	g_mutex_unlock(&m->lock);
 	return addr;
 }
@@ -124,34 +131,10 @@ peer_fabric_addr(mape *m, const char *host)
 void
 peer_view_clear(view *v)
 {
-	if (v->keep != NULL)
-		g_ptr_array_unref(v->keep);
 	if (v->blocks != NULL)
 		g_ptr_array_unref(v->blocks);
 	g_free(v->hosts);
 	memset(v, 0, sizeof *v);
-}
-
-static void
-jdecref(gpointer p)
-{
-	json_decref(p);
-}
-
-/* fresh: the state's timestamp is within three of its intervals (+3 s) of now */
-static bool
-state_fresh(mape *m, const json_t *st)
-{
-	double ts = jnum(st, "ts", 0), iv = jnum(st, "interval", 10);
-	double now = (double)m->n->env->wall_ms(m->n);
-
-	return ts > 0 && now - ts <= 3 * iv * 1000 + 3000;
-}
-
-static double
-capacity_of(const json_t *st)
-{
-	return jnum(st, "cpus", 0);
 }
 
 /* scenario_busy: a deploy, undeploy or net op of scen runs on this host now (its VMs are not
@@ -169,50 +152,40 @@ scenario_busy(mape *m, const char *scen)
 
 /* fill h from state st (under m->lock); self: pin VMs migrating now and add cooldown data */
 static void
-host_fill(mape *m, view *v, balance_host *h, json_t *st, bool self)
+host_fill(mape *m, view *v, balance_host *h, const host_state *st, bool self)
 {
-	const json_t *vms = json_object_get(st, "vms"), *jv;
-	const json_t *bal = json_object_get(st, "balance");
 	balance_vm *arr;
-	size_t i, k = 0;
+	size_t k = 0;
 
-	json_incref(st);
-	g_ptr_array_add(v->keep, st);
-	h->name = jstr(st, "host");
-	h->cpus = capacity_of(st);
-	h->mem_total = jnum(st, "mem_total_mib", 0);
-	h->mem_used = jnum(st, "mem_used_mib", 0);
-	h->mem_promised = jnum(st, "mem_promised_mib", 0);
-	h->mem_reserve = jnum(st, "mem_reserve_mib", 0);
-	h->load = jnum(st, "load", 0);
+	h->name = st->host;
+	h->cpus = st->cpus;
+	h->mem_total = (double)st->mem_total_mib;
+	h->mem_used = (double)st->mem_used_mib;
+	h->mem_promised = st->has_promised ? (double)st->mem_promised_mib : 0;
+	h->mem_reserve = (double)st->mem_reserve_mib;
+	h->load = st->load;
 	if (!self)	/* what the peer already promised to incoming VMs */
-		h->load += jnum(bal, "reserved_load", 0);
-	h->active = (int)jnum(st, "active", 0);
-	h->inactive = (int)jnum(st, "inactive", 0);
+		h->load += jnum(st->balance, "reserved_load", 0);
+	h->active = st->active;
+	h->inactive = st->inactive;
 	h->online = true;
-	arr = g_new0(balance_vm, MAX(json_array_size(vms), 1));
+	arr = g_new0(balance_vm, MAX(st->vms->len, 1));
 	g_ptr_array_add(v->blocks, arr);
-	json_array_foreach(vms, i, jv) {
+	for (guint i = 0; i < st->vms->len; i++) {
+		const host_state_vm *sv = st->vms->pdata[i];
 		balance_vm *x = &arr[k];
-		const json_t *nets = json_object_get(jv, "nets"), *jn;
-		const char **na;
-		size_t q;
 
-		if (!json_is_true(json_object_get(jv, "active")) || jstr(jv, "domain") == NULL)
+		if (!sv->active)
 			continue;
-		x->name = jstr(jv, "domain");
-		x->scenario = jstr(jv, "scenario");
-		na = g_new0(const char *, json_array_size(nets) + 1);
-		g_ptr_array_add(v->blocks, na);
-		json_array_foreach(nets, q, jn)
-			if (json_is_string(jn))
-				na[x->n_nets++] = json_string_value(jn);
-		x->nets = na;
-		x->cpu = jnum(jv, "cpu", 0);
-		x->load_generated = jnum(jv, "load", -1);
-		x->mem = jnum(jv, "mem_mib", 0);
-		x->up = MIN(1.0, jnum(jv, "tx_bps", 0) / (m->mc.link_mbps * 1e6));
-		x->down = MIN(1.0, jnum(jv, "rx_bps", 0) / (m->mc.link_mbps * 1e6));
+		x->name = sv->domain;
+		x->scenario = sv->scenario;
+		x->nets = (const char *const *)sv->nets->pdata;
+		x->n_nets = sv->nets->len;
+		x->cpu = sv->cpu;
+		x->load_generated = sv->load;
+		x->mem = (double)sv->mem_mib;
+		x->up = MIN(1.0, sv->tx_bps / (m->mc.link_mbps * 1e6));
+		x->down = MIN(1.0, sv->rx_bps / (m->mc.link_mbps * 1e6));
 		x->last_moved = BALANCE_NEVER;
 		if (self) {
 			const persist_moved *mi = g_hash_table_lookup(m->moved, x->name);
@@ -234,10 +207,9 @@ host_fill(mape *m, view *v, balance_host *h, json_t *st, bool self)
 static bool
 peer_usable(mape *m, const peer *p)
 {
-	const json_t *bal = json_object_get(p->state, "balance");
-
-	return p->state != NULL && (p->online || !p->has_online) && state_fresh(m, p->state) &&
-	    !json_is_true(json_object_get(bal, "leaving"));
+	return p->state != NULL && (p->online || !p->has_online) &&
+	    host_state_fresh(p->state, m->n->env->wall_ms(m->n)) &&
+	    !json_is_true(json_object_get(p->state->balance, "leaving"));
 }
 
 bool
@@ -245,13 +217,11 @@ peer_view_build(mape *m, view *v, bool with_peers)
 {
 	GHashTableIter it;
 	gpointer key, val;
-	GPtrArray *sts = g_ptr_array_new();
+	g_autoptr(GPtrArray) sts = g_ptr_array_new();
 
 	memset(v, 0, sizeof *v);
-	if (m->self_state == NULL) {
-		g_ptr_array_unref(sts);
+	if (m->self_state == NULL)
 		return false;
-	}
 	g_ptr_array_add(sts, m->self_state);
 	if (with_peers) {
 		g_hash_table_iter_init(&it, m->peers);
@@ -259,13 +229,11 @@ peer_view_build(mape *m, view *v, bool with_peers)
 			if (strcmp(key, m->n->cfg->host) != 0 && peer_usable(m, val))
 				g_ptr_array_add(sts, ((peer *)val)->state);
 	}
-	v->keep = g_ptr_array_new_with_free_func(jdecref);
 	v->blocks = g_ptr_array_new_with_free_func(g_free);
 	v->hosts = g_new0(balance_host, sts->len);
 	v->n = sts->len;
 	for (guint i = 0; i < sts->len; i++)
 		host_fill(m, v, &v->hosts[i], sts->pdata[i], i == 0);
-	g_ptr_array_unref(sts);
 	return true;
 }
 

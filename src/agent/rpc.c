@@ -444,16 +444,8 @@ op_net_ensure(nubed *n, rpc_job *j)
 
 	if (scen == NULL || (net = rpc_job_str(j, "net", true)) == NULL)
 		return;
-	if (jvni != NULL && (!json_is_integer(jvni) || json_integer_value(jvni) < 0 ||
-	    json_integer_value(jvni) > 0xffffff)) {
-		rpc_job_fail(j, "malformed request: \"vni\" must be an integer in 0..16777215");
-		return;
-	}
-	vni = jvni != NULL ? (uint32_t)json_integer_value(jvni) : 0;
-	if (jexisting != NULL && !json_is_boolean(jexisting)) {
-		rpc_job_fail(j, "malformed request: \"existing\" must be true or false");
-		return;
-	}
+	/* types and ranges: rpcreq checked them before dispatch */
+	vni = json_is_integer(jvni) ? (uint32_t)json_integer_value(jvni) : 0;
 	if ((hosts = req_strv(j, "hosts")) == NULL || (addrs = req_strv(j, "addrs")) == NULL)
 		return;
 	if (hosts->len != addrs->len) {

@@ -5,32 +5,34 @@
 
 #include "agent/env.h"
 
-json_t *
-telemetry_vm_json(const virt_dom_info *i, const telemetry_prev *prev, int64_t t_us, double cpus)
+host_state_vm *
+telemetry_vm(const virt_dom_info *i, const telemetry_prev *prev, int64_t t_us, double cpus)
 {
-	double cpu = 0, rx = 0, tx = 0;
+	host_state_vm *v = host_state_vm_new();
 
 	if (prev != NULL && i->active) {
 		int64_t dt = t_us - prev->t_us;
 
-		cpu = metrics_rate(prev->cpu_time_ns, i->cpu_time_ns, dt) / 1e9;
-		rx = metrics_rate(prev->rx_bytes, i->rx_bytes, dt) * 8;
-		tx = metrics_rate(prev->tx_bytes, i->tx_bytes, dt) * 8;
+		v->cpu = metrics_rate(prev->cpu_time_ns, i->cpu_time_ns, dt) / 1e9;
+		v->rx_bps = metrics_rate(prev->rx_bytes, i->rx_bytes, dt) * 8;
+		v->tx_bps = metrics_rate(prev->tx_bytes, i->tx_bytes, dt) * 8;
 	}
-	json_t *nets = json_array();
-
+	v->scenario = g_strdup(i->scenario);
+	v->vm = g_strdup(i->vm);
+	v->domain = g_strdup(i->domain);
+	v->state = g_strdup(i->state);
+	v->active = i->active;
+	v->load = cpus > 0 ? v->cpu / cpus : 0.0;
+	v->mem_mib = i->mem_mib;
+	v->vcpus = i->vcpus;
 	for (guint k = 0; i->nets != NULL && k < i->nets->len; k++)
-		json_array_append_new(nets, json_string(g_ptr_array_index(i->nets, k)));
-	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:f, s:f, s:I, s:i, s:f, s:f, s:o}",
-	    "scenario", i->scenario, "vm", i->vm, "domain", i->domain, "state", i->state,
-	    "active", i->active, "cpu", cpu, "load", cpus > 0 ? cpu / cpus : 0.0,
-	    "mem_mib", (json_int_t)i->mem_mib, "vcpus", i->vcpus, "rx_bps", rx, "tx_bps", tx,
-	    "nets", nets);
+		g_ptr_array_add(v->nets, g_strdup(g_ptr_array_index(i->nets, k)));
+	return v;
 }
 
 typedef struct {
 	nubed *n;
-	json_t *state;		/* result, NULL on failure */
+	host_state *state;	/* result, NULL on failure */
 } tel_job;
 
 /* one sample of host + VMs; fills vms (may stay NULL when libvirt is away) */
@@ -80,10 +82,8 @@ tel_collect(tel_job *j)
 	metrics_sample ms;
 	g_autoptr(GPtrArray) vms = NULL;
 	GError *err = NULL;
-	json_t *jv = json_array();
-	int active = 0, inactive = 0;
-	uint64_t promised = 0, rss = 0, total_mib, used_mib;
-	double load;
+	host_state *s = host_state_new();
+	uint64_t promised = 0, rss = 0;
 
 	if (!n->have_prev_host) {	/* first round: a baseline, then measure over 0.5 s */
 		g_autoptr(GPtrArray) base = NULL;
@@ -103,49 +103,48 @@ tel_collect(tel_job *j)
 	if (sample(n, &ms, &vms, &err) < 0) {
 		nubed_log(NLOG_ERR, "telemetry: %s", err->message);
 		g_error_free(err);
-		json_decref(jv);
+		host_state_free(s);
 		return;
 	}
-	load = n->have_prev_host ? metrics_load(&n->prev_host, &ms) : 0;
+	s->load = n->have_prev_host ? metrics_load(&n->prev_host, &ms) : 0;
 	for (guint k = 0; vms != NULL && k < vms->len; k++) {
 		const virt_dom_info *i = g_ptr_array_index(vms, k);
 		const telemetry_prev *p = g_hash_table_lookup(n->prev_vm, i->domain);
 
-		json_array_append_new(jv, telemetry_vm_json(i, p, ms.t_us, ms.cpus));
+		g_ptr_array_add(s->vms, telemetry_vm(i, p, ms.t_us, ms.cpus));
 		promised += i->mem_max_mib;
 		rss += i->active ? i->mem_rss_mib : 0;
 		if (i->active)
-			active++;
+			s->active++;
 		else
-			inactive++;
+			s->inactive++;
 	}
 	remember(n, vms, ms.t_us);
 	n->prev_host = ms;
 	n->have_prev_host = true;
 	/* a capacity set in the config (a host sharing the machine, e.g. in the lab) counts
 	 * only what this host's VMs hold resident: the machine's own use is not this host's */
-	total_mib = ms.mem_total_kib / 1024;
-	used_mib = (ms.mem_total_kib - MIN(ms.mem_avail_kib, ms.mem_total_kib)) / 1024;
+	s->mem_total_mib = ms.mem_total_kib / 1024;
+	s->mem_used_mib = (ms.mem_total_kib - MIN(ms.mem_avail_kib, ms.mem_total_kib)) / 1024;
 	if (n->cfg->mem_mib > 0) {
-		total_mib = n->cfg->mem_mib;
-		used_mib = MIN(rss, total_mib);
+		s->mem_total_mib = n->cfg->mem_mib;
+		s->mem_used_mib = MIN(rss, s->mem_total_mib);
 	}
-	j->state = json_pack("{s:s, s:I, s:b, s:f, s:f, s:I, s:I, s:s, s:s?, s:i, s:o, s:i, s:i,"
-	    " s:b}",
-	    "host", n->cfg->host, "ts", (json_int_t)n->env->wall_ms(n), "online", 1,
-	    "cpus", ms.cpus, "load", load,
-	    "mem_total_mib", (json_int_t)total_mib, "mem_used_mib", (json_int_t)used_mib,
-	    "fabric_addr", n->cfg->fabric_addr,
-	    "domain_type", n->tel_virt != NULL ? n->env->virt_domain_type(n->tel_virt) : NULL,
-	    "interval", n->cfg->interval_s, "vms", jv, "active", active, "inactive", inactive,
-	    "libvirt", vms != NULL);
+	s->host = g_strdup(n->cfg->host);
+	s->ts_ms = n->env->wall_ms(n);
+	s->interval_s = n->cfg->interval_s;
+	s->cpus = ms.cpus;
+	s->fabric_addr = g_strdup(n->cfg->fabric_addr);
+	s->domain_type = g_strdup(n->tel_virt != NULL ? n->env->virt_domain_type(n->tel_virt) :
+	    NULL);
+	s->libvirt = vms != NULL;
 	/* what placed VMs were given and what the host keeps: planners and admission count
-	 * these, not only the memory in use (guests may touch their memory later) */
-	if (vms != NULL)	/* unknown without libvirt: planners then count used only */
-		json_object_set_new(j->state, "mem_promised_mib",
-		    json_integer((json_int_t)promised));
-	json_object_set_new(j->state, "mem_reserve_mib",
-	    json_integer((json_int_t)n->cfg->mem_reserve_mib));
+	 * these, not only the memory in use (guests may touch their memory later); unknown
+	 * without libvirt: planners then count used only */
+	s->has_promised = vms != NULL;
+	s->mem_promised_mib = promised;
+	s->mem_reserve_mib = n->cfg->mem_reserve_mib;
+	j->state = s;
 }
 
 static void
@@ -159,14 +158,13 @@ tel_publish(void *p)
 		if (n->on_sample != NULL)	/* the balancer analyses it, adds "balance" */
 			n->on_sample(j->state, n->on_sample_ud);
 		json_decref(n->last_state);
-		n->last_state = json_incref(j->state);
-		nubed_log(NLOG_DEBUG, "state: load %.2f, %zu vms",
-		    json_real_value(json_object_get(j->state, "load")),
-		    json_array_size(json_object_get(j->state, "vms")));
+		n->last_state = host_state_to_json(j->state);
+		nubed_log(NLOG_DEBUG, "state: load %.2f, %u vms", j->state->load,
+		    j->state->vms->len);
 		if (n->env->connected(n))	/* else the last one goes out on connect */
-			n->env->publish(n, n->state_topic, json_incref(j->state), true);
+			n->env->publish(n, n->state_topic, json_incref(n->last_state), true);
 	}
-	json_decref(j->state);
+	host_state_free(j->state);
 	g_free(j);
 	if (n->telemetry_again) {
 		n->telemetry_again = false;

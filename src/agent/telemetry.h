@@ -5,6 +5,7 @@
 
 #include "agent/nubed.h"
 #include "virt/virt.h"
+#include "wire/hoststate.h"
 
 /* telemetry_start: run one telemetry round in its own thread unless one is running, then one
  * more (main thread); the result is published retained on host/<h>/state by the main loop.
@@ -12,13 +13,13 @@
 void telemetry_start(nubed *n);
 void telemetry_start_async(nubed *n);
 
-/* telemetry_vm_json: one VM's entry from its previous and current counters (pure; prev may
- * be NULL: rates 0). cpus = host CPU capacity. New reference. */
+/* telemetry_vm: one VM's entry of the host state from its previous and current counters
+ * (pure; prev may be NULL: rates 0). cpus = host CPU capacity. Free with host_state_vm_free. */
 typedef struct {
 	uint64_t cpu_time_ns, rx_bytes, tx_bytes;
 	int64_t t_us;
 } telemetry_prev;
-json_t *telemetry_vm_json(const virt_dom_info *i, const telemetry_prev *prev, int64_t t_us,
+host_state_vm *telemetry_vm(const virt_dom_info *i, const telemetry_prev *prev, int64_t t_us,
     double cpus);
 
 #endif

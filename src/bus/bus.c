@@ -1068,10 +1068,23 @@ bus_post_run(gpointer p)
 	return G_SOURCE_REMOVE;
 }
 
+/* run it now when called on the loop, else queue it there. Not g_main_context_invoke: while
+ * nobody owns the context (before the loop runs, between two iterations of a caller's own
+ * loop) that would run the work in the calling thread */
 static void
 bus_post_item_send(bus_post_item *it)
 {
-	g_main_context_invoke(it->b->ctx, bus_post_run, it);
+	GSource *s;
+
+	if (g_main_context_is_owner(it->b->ctx)) {
+		bus_post_run(it);
+		return;
+	}
+	s = g_idle_source_new();
+	g_source_set_priority(s, G_PRIORITY_DEFAULT);
+	g_source_set_callback(s, bus_post_run, it, NULL);
+	g_source_attach(s, it->b->ctx);
+	g_source_unref(s);
 }
 
 void

@@ -91,7 +91,8 @@ static int check_ours(struct rtnl_link *l, const char *name, const char *type, c
 
 	if (!t || strcmp(t, type) != 0 || g_strcmp0(a, alias) != 0) {
 		g_set_error(err, NETDEV_ERROR, 0, "link '%s' exists and is not nube's %s for '%s' "
-		    "(type '%s', alias '%s')", name, type, alias + 5, t ? t : "?", a ? a : "");
+		    "(type '%s', alias '%s')", name, type, alias + strlen(PROTO_ALIAS_PREFIX),
+		    t ? t : "?", a ? a : "");
 		return -1;
 	}
 	return 0;

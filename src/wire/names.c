@@ -53,7 +53,7 @@ proto_vxlan_name(const char *scenario, const char *net, char buf[16])
 char *
 proto_net_alias(const char *scenario, const char *net)
 {
-	return g_strdup_printf("nube:%s/%s", scenario, net);
+	return g_strdup_printf(PROTO_ALIAS_PREFIX "%s/%s", scenario, net);
 }
 
 int
@@ -62,9 +62,9 @@ proto_parse_alias(const char *alias, char **scenario, char **net)
 	const char *rest, *slash;
 	g_autofree char *s = NULL;
 
-	if (alias == NULL || !g_str_has_prefix(alias, "nube:"))
+	if (alias == NULL || !g_str_has_prefix(alias, PROTO_ALIAS_PREFIX))
 		return -1;
-	rest = alias + strlen("nube:");
+	rest = alias + strlen(PROTO_ALIAS_PREFIX);
 	slash = strchr(rest, '/');
 	if (slash == NULL)
 		return -1;

@@ -37,6 +37,7 @@ uint32_t proto_stretch_vni(const char *scenario, const char *net, GHashTable *us
  * the scenario's. Writes into buf (at least 16 bytes). */
 void proto_bridge_name(const char *scenario, const char *net, char buf[16]);
 void proto_vxlan_name(const char *scenario, const char *net, char buf[16]);
+#define PROTO_ALIAS_PREFIX "nube:"
 char *proto_net_alias(const char *scenario, const char *net);	/* g_free */
 /* proto_parse_alias: split "nube:S/N"; returns 0 and new strings, -1 if not ours (also when
  * S or N is not a valid name, sc_name_check) */

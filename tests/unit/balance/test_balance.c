@@ -353,6 +353,76 @@ test_admission(void **state)
 	assert_false(balance_admit(r2, BALANCE_POLICY_SEED, &c, &hot, &tiny, 0, &out));
 }
 
+/* the operator's forced request is admitted over the limits, reserved as asked; a double
+ * request is still refused; an arrived VM's reservation counts only until the given time */
+static void
+test_admission_forced_and_arrived(void **state)
+{
+	(void)state;
+	balance_config c = seed_cfg();
+	g_autoptr(balance_reservations) r = balance_reservations_new();
+	balance_host d = host("dst", 2, 4, 0.1, 0.5, 1, 0);
+	balance_request q = { .source = "s", .vm = "a", .cpu = 0.6, .load_generated = -1, .mem = 256 };
+	balance_admission out;
+	assert_false(balance_admit(r, BALANCE_POLICY_NUBE, &c, &d, &q, 0, &out));
+	assert_non_null(strstr(out.reason, "load would reach"));
+	q.force = true;
+	assert_true(balance_admit(r, BALANCE_POLICY_NUBE, &c, &d, &q, 0, &out));
+	assert_non_null(strstr(out.reason, "admitted by operator request"));
+	assert_true(fabs(balance_reservations_load(r, 1) - 0.3) < 1e-12);
+	assert_false(balance_admit(r, BALANCE_POLICY_NUBE, &c, &d, &q, 1, &out));	/* twice */
+	assert_non_null(strstr(out.reason, "already has a reservation"));
+	/* policy none admits nothing, forced or not */
+	q.vm = "b";
+	assert_false(balance_admit(r, BALANCE_POLICY_NONE, &c, &d, &q, 1, &out));
+	/* arrival: until 5 instead of the 300 s ttl; never later than the ttl */
+	assert_int_equal(balance_reservations_arrived(r, "a", 5), 1);
+	assert_true(balance_reservations_load(r, 4.9) > 0);
+	assert_true(balance_reservations_load(r, 5) == 0);
+	assert_int_equal(balance_reservations_arrived(r, "a", 1e9), 1);
+	assert_true(balance_reservations_load(r, 5) == 0);
+	assert_int_equal(balance_reservations_arrived(r, "nobody", 5), 0);
+}
+
+/* a single-move plan: to the host given (predictions from its entry), or to the best host by
+ * the drain rules; none with room: no move and the reason */
+static void
+test_plan_move(void **state)
+{
+	(void)state;
+	balance_config c = seed_cfg();
+	balance_vm vms[2] = { vm("a", 0.4, 256), vm("b", 1.6, 256) };
+	balance_host self = host("self", 2, 4, 0.1, 0.5, 2, 0);
+	self.vms = vms;
+	self.n_vms = 2;
+	vms[0].pinned = true;	/* pinned VMs still move by hand */
+	balance_host peers[2] = { host("p1", 2, 4, 0.1, 0.45, 0, 0), host("p2", 2, 4, 0.1, 0.3, 0, 0) };
+	g_autoptr(balance_plan) to = balance_plan_move(BALANCE_POLICY_NUBE, &c, &self, peers, 2, "a",
+	    "p1", 0);
+	assert_int_equal(to->moves->len, 1);
+	const balance_move *m = to->moves->pdata[0];
+	assert_string_equal(m->dst, "p1");
+	assert_string_equal(m->why, "operator request");
+	assert_true(fabs(m->dst_load_after - 0.65) < 1e-12);
+	assert_true(fabs(m->src_load_after - 0.3) < 1e-12);
+	g_autoptr(balance_plan) best = balance_plan_move(BALANCE_POLICY_NONE, &c, &self, peers, 2,
+	    "a", NULL, 0);
+	assert_int_equal(best->moves->len, 1);
+	m = best->moves->pdata[0];
+	assert_string_equal(m->dst, "p2");	/* p1 would reach 0.65 */
+	assert_non_null(strstr(m->why, "operator request"));
+	g_autoptr(balance_plan) none = balance_plan_move(BALANCE_POLICY_NUBE, &c, &self, peers, 2,
+	    "b", NULL, 0);
+	assert_int_equal(none->moves->len, 0);
+	assert_int_equal(none->unplaced->len, 1);
+	assert_non_null(strstr(((balance_unplaced *)none->unplaced->pdata[0])->reason,
+	    "load limit"));
+	g_autoptr(balance_plan) gone = balance_plan_move(BALANCE_POLICY_NUBE, &c, &self, peers, 2,
+	    "zz", "p1", 0);
+	assert_int_equal(gone->moves->len, 0);
+	assert_non_null(strstr(gone->note, "does not run"));
+}
+
 /* two overloaded hosts plan independently from the same telemetry and both pick the one idle
  * host; its admission grants the first and refuses the second, for both policies */
 static void
@@ -665,6 +735,8 @@ main(void)
 		cmocka_unit_test(test_seed_plan_order),
 		cmocka_unit_test(test_admission),
 		cmocka_unit_test(test_admission_promised),
+		cmocka_unit_test(test_admission_forced_and_arrived),
+		cmocka_unit_test(test_plan_move),
 		cmocka_unit_test(test_two_sources_one_destination),
 		cmocka_unit_test(test_nube_memory_hard_limit),
 		cmocka_unit_test(test_nube_margin),

@@ -321,6 +321,117 @@ test_request_reply(void **state)
 	bus_free(cli);
 }
 
+/* ---- the hand-off from other threads: bus_post, bus_post_reply, bus_post_publish,
+ * bus_call_sync */
+
+typedef struct {
+	bus *b;
+	bus_msg *msg;		/* the request, answered from a thread */
+	GThread *loop_thread;	/* the thread running the loop */
+	gint ran_on_loop;	/* bus_post ran its function on the loop's thread */
+	json_t *reply;		/* what bus_call_sync returned */
+	char *error;
+	gint done;
+} handoff;
+
+static gpointer
+answer_later(gpointer p)
+{
+	handoff *h = p;
+
+	g_usleep(50 * 1000);	/* the request's callback has long returned */
+	bus_post_reply(h->b, h->msg, json_pack("{s:s}", "progress", "working"), false);
+	bus_post_reply(h->b, h->msg, json_pack("{s:b, s:s}", "ok", 1, "from", "thread"), true);
+	return NULL;
+}
+
+static void
+on_request_deferred(bus *b, const bus_msg *m, void *ud)
+{
+	handoff *h = ud;
+
+	(void)b;
+	h->msg = bus_msg_copy(m);
+	g_thread_unref(g_thread_new("answer", answer_later, h));
+}
+
+static void
+mark_loop(void *p)
+{
+	handoff *h = p;
+
+	g_atomic_int_set(&h->ran_on_loop, g_thread_self() == h->loop_thread ? 1 : -1);
+}
+
+static gpointer
+caller(gpointer p)
+{
+	handoff *h = p;
+	GError *err = NULL;
+
+	bus_post(h->b, mark_loop, h);
+	bus_post_publish(h->b, "nube/v1/host/x/state", json_pack("{s:i}", "n", 3), 1, false);
+	h->reply = bus_call_sync(h->b, "nube/v1/host/s/rpc/operator", json_pack("{s:s}", "op",
+	    "echo"), 3000, &err);
+	if (h->reply == NULL)
+		h->error = g_strdup(err->message);
+	g_clear_error(&err);
+	json_decref(bus_call_sync(h->b, "nube/v1/host/s/rpc/operator", json_pack("{s:s}", "op",
+	    "silent"), 300, &err));
+	g_free(h->error);
+	h->error = err != NULL ? g_strdup(err->message) : NULL;
+	g_clear_error(&err);
+	g_atomic_int_set(&h->done, 1);
+	return NULL;
+}
+
+static void
+on_request_silent_or_deferred(bus *b, const bus_msg *m, void *ud)
+{
+	if (strstr(m->payload, "silent") == NULL)
+		on_request_deferred(b, m, ud);
+}
+
+static void
+test_handoff(void **state)
+{
+	bus *srv = client("t-hs", "alice", "wonder"), *cli = client("t-hc", "alice", "wonder");
+	handoff hs = { 0 }, hc = { 0 };
+	GError *err = NULL;
+	rx r = { 0 };
+	gint64 end;
+
+	(void)state;
+	assert_int_equal(bus_wait_connected(srv, 5000, &err), 0);
+	assert_int_equal(bus_wait_connected(cli, 5000, &err), 0);
+	hs.b = srv;
+	assert_int_equal(bus_subscribe(srv, "nube/v1/host/s/rpc/+", on_request_silent_or_deferred,
+	    &hs, &err), 0);
+	assert_int_equal(bus_subscribe(srv, "nube/v1/host/x/state", on_msg, &r, &err), 0);
+	spin(100);
+	hc.b = cli;
+	hc.loop_thread = g_thread_self();
+	g_thread_unref(g_thread_new("caller", caller, &hc));
+	end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	while (!g_atomic_int_get(&hc.done) && g_get_monotonic_time() < end)
+		spin(10);
+	assert_true(g_atomic_int_get(&hc.done));
+	assert_int_equal(g_atomic_int_get(&hc.ran_on_loop), 1);
+	assert_true(r.got);	/* published from the caller thread */
+	assert_string_equal(r.payload, "{\"n\":3}");
+	assert_non_null(hc.reply);	/* answered from the server's thread */
+	assert_string_equal(json_string_value(json_object_get(hc.reply, "from")), "thread");
+	assert_non_null(hc.error);	/* the silent one: the host and why */
+	assert_non_null(strstr(hc.error, "s: no answer within 300 ms"));
+	json_decref(hc.reply);
+	g_free(hc.error);
+	bus_msg_free(hs.msg);
+	g_free(r.topic);
+	g_free(r.payload);
+	bus_free(srv);
+	bus_free(cli);
+}
+
 /* a forger answers first on the reply topic of another host ("t"), then the right one */
 static void
 on_request_forged(bus *b, const bus_msg *m, void *ud)
@@ -620,6 +731,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_publish_subscribe),
 		cmocka_unit_test(test_request_reply),
+		cmocka_unit_test(test_handoff),
 		cmocka_unit_test(test_reply_only_from_host_asked),
 		cmocka_unit_test(test_max_packet_announced),
 		cmocka_unit_test(test_slow_connect),

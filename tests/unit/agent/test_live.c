@@ -1,0 +1,409 @@
+/* the live agent against the fake environment (fake_env.c): several real nubed in one
+ * process — telemetry, the MAPE loop, admission, migration, drain, the rpc ops — with libvirt,
+ * netlink, the broker and the clock in memory. Suite "agent" (no root, no lab). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "fake_env.h"
+#include "wire/topic.h"
+
+#define WAIT_MS	20000	/* generous on a busy machine: every wait ends as soon as it can */
+
+/* thresholds the cases are built around: a host is overloaded from 0.6, takes VMs under
+ * 0.55 (nube margin 0.05); a penalty of 30 s + 10 s a failure */
+#define BAL "load-threshold = 0.6;alarm-count = 2;penalty = 30;penalty-step = 10"
+
+static const char *const net1[] = { "n1", NULL };
+
+static double
+num(const json_t *o, const char *path)
+{
+	g_auto(GStrv) keys = g_strsplit(path, ".", -1);
+
+	for (int i = 0; keys[i] != NULL && o != NULL; i++)
+		o = json_object_get(o, keys[i]);
+	assert_non_null(o);
+	return json_number_value(o);
+}
+
+static const char *
+str(const json_t *o, const char *path)
+{
+	g_auto(GStrv) keys = g_strsplit(path, ".", -1);
+
+	for (int i = 0; keys[i] != NULL && o != NULL; i++)
+		o = json_object_get(o, keys[i]);
+	return json_string_value(o);
+}
+
+/* overload -> plan -> admission at the peer -> live migration -> arrival: the VM runs on h2,
+ * its net spans both hosts with a derived VNI, h2 counts the arrival's reservation only until
+ * its own samples show the VM */
+static void
+test_overload_migrates(void **state)
+{
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, BAL);
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, BAL);
+	const char *vm, *other;
+	json_t *e, *res;
+	guint at = 0;
+
+	(void)state;
+	fake_dom_add(h1, "s", "a", 0.9, 256, net1);	/* load (0.9 + 0.5) / 2 = 0.7 */
+	fake_dom_add(h1, "s", "b", 0.5, 256, net1);
+	fake_net_add(h1, "s", "n1", 0, NULL);		/* local: no VXLAN yet */
+	fake_host_start(h2);
+	fake_host_start(h1);
+	fake_sample(c);
+	assert_null(fake_event(c, "plan", NULL, &at, 0));	/* one high sample: not yet */
+	fake_sample(c);
+	e = fake_event(c, "plan", NULL, &at, WAIT_MS);
+	assert_non_null(e);
+	assert_string_equal(str(e, "host"), "h1");
+	e = fake_event(c, "admit", NULL, &at, WAIT_MS);
+	assert_non_null(e);
+	assert_string_equal(str(e, "host"), "h2");
+	assert_string_equal(str(e, "data.src"), "h1");
+	vm = str(e, "vm");
+	e = fake_event(c, "migrated", vm, &at, WAIT_MS);
+	assert_non_null(e);
+	assert_int_equal(num(e, "data.duration_ms"), 1234);
+	assert_int_equal(num(e, "data.downtime_ms"), 56);
+	assert_string_equal(str(e, "data.dst"), "h2");
+	assert_true(fake_dom_on(h2, vm));
+	assert_false(fake_dom_on(h1, vm));
+	other = strcmp(vm, "s.a") == 0 ? "s.b" : "s.a";
+	assert_true(fake_dom_on(h1, other));
+	/* the net spans two hosts now: one derived VNI on both, each the other's remote */
+	assert_non_null(fake_net_get(h2, "s", "n1"));
+	assert_int_not_equal(fake_net_get(h2, "s", "n1")->vni, 0);
+	assert_int_equal(fake_net_get(h1, "s", "n1")->vni, fake_net_get(h2, "s", "n1")->vni);
+	assert_int_equal(fake_net_get(h2, "s", "n1")->remotes->len, 1);
+	assert_string_equal(fake_net_get(h2, "s", "n1")->remotes->pdata[0], "10.0.0.1");
+	/* arrival: the reservation counts until the next full interval (2 x 1 s + 1), not for
+	 * its 300 s time to live */
+	fake_sample(c);
+	res = json_object_get(json_object_get(h2->n.last_state, "balance"), "reservations");
+	assert_int_equal(json_array_size(res), 1);
+	assert_string_equal(str(json_array_get(res, 0), "vm"), vm);
+	assert_true(num(json_array_get(res, 0), "expires_in") <= 3.0);
+	assert_int_equal(num(h1->n.last_state, "balance.migrations_ok"), 1);
+	fake_cluster_free(c);
+}
+
+/* the operator's migrate: refused by a full destination (VM stays), admitted when forced */
+static void
+test_refuse_then_force(void **state)
+{
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, BAL);
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, BAL);
+	json_t *r, *e;
+	guint at = 0;
+
+	(void)state;
+	fake_dom_add(h1, "s", "a", 0.6, 256, NULL);
+	h2->base_load = 0.5;	/* + 0.6 / 2 = 0.8: over the 0.55 limit */
+	fake_host_start(h2);
+	fake_host_start(h1);
+	fake_sample(c);
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s, s:s}", "op", "migrate", "vm", "a", "dst", "h2"),
+	    WAIT_MS);
+	assert_non_null(r);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(str(json_array_get(json_object_get(r, "moves"), 0), "status"),
+	    "refused");
+	json_decref(r);
+	e = fake_event(c, "refuse", "s.a", &at, 0);
+	assert_non_null(e);
+	assert_string_equal(str(e, "host"), "h2");
+	assert_true(fake_dom_on(h1, "s.a"));
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s, s:s, s:b}", "op", "migrate", "vm", "s.a",
+	    "dst", "h2", "force", 1), WAIT_MS);
+	assert_non_null(r);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	e = fake_event(c, "admit", "s.a", &at, 0);
+	assert_non_null(e);
+	assert_true(json_is_true(json_object_get(json_object_get(e, "data"), "force")));
+	assert_non_null(strstr(str(e, "data.reason"), "operator request"));
+	assert_true(fake_dom_on(h2, "s.a"));
+	assert_non_null(fake_event(c, "migrated", "s.a", &at, 0));
+	fake_cluster_free(c);
+}
+
+/* migrate without a destination: the balancer's best host (the one with room) */
+static void
+test_migrate_best_host(void **state)
+{
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, BAL ";enabled = no");
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, BAL);
+	fake_host *h3 = fake_host_add(c, "h3", "10.0.0.3", 2, 4096, BAL);
+	json_t *r;
+
+	(void)state;
+	fake_dom_add(h1, "s", "a", 0.4, 256, NULL);
+	h2->base_load = 0.45;	/* + 0.2 = 0.65: no room */
+	h3->base_load = 0.3;	/* + 0.2 = 0.5: room */
+	fake_host_start(h3);
+	fake_host_start(h2);
+	fake_host_start(h1);
+	fake_sample(c);
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s}", "op", "migrate", "vm", "s.a"), WAIT_MS);
+	assert_non_null(r);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(str(json_array_get(json_object_get(r, "moves"), 0), "dst"), "h3");
+	json_decref(r);
+	assert_true(fake_dom_on(h3, "s.a"));
+	/* nobody has room: refused before any admission, the VM stays */
+	fake_dom_add(h1, "s", "big", 1.6, 256, NULL);
+	fake_sample(c);		/* its first sample has no rate yet */
+	fake_sample(c);
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s}", "op", "migrate", "vm", "big"), WAIT_MS);
+	assert_non_null(r);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_non_null(strstr(str(r, "error"), "no host can take 'big'"));
+	json_decref(r);
+	assert_true(fake_dom_on(h1, "s.big"));
+	fake_cluster_free(c);
+}
+
+/* no move possible: a penalty of 30 s; when it is over and the host is still overloaded the
+ * next one is 40 s (penalty-step 10) */
+static void
+test_penalty(void **state)
+{
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, BAL);
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, BAL);
+	json_t *e;
+	guint at = 0;
+
+	(void)state;
+	fake_dom_add(h1, "s", "a", 0.7, 256, NULL);
+	fake_dom_add(h1, "s", "b", 0.7, 256, NULL);
+	h2->base_load = 0.5;	/* no VM fits under 0.55 */
+	fake_host_start(h2);
+	fake_host_start(h1);
+	fake_sample(c);
+	fake_sample(c);
+	e = fake_event(c, "penalty", NULL, &at, WAIT_MS);
+	assert_non_null(e);
+	assert_int_equal(num(e, "data.failures"), 1);
+	assert_float_equal(num(e, "data.seconds"), 30, 0.01);
+	assert_true(json_is_true(json_object_get(json_object_get(json_object_get(
+	    h1->n.last_state, "balance"), "penalty"), "active")));
+	fake_sample(c);		/* penalised: nothing new */
+	fake_sample(c);
+	assert_int_equal(fake_count(c, "penalty"), 1);
+	g_mutex_lock(&c->lock);
+	c->now += 31;
+	g_mutex_unlock(&c->lock);
+	fake_sample(c);
+	e = fake_event(c, "penalty", NULL, &at, WAIT_MS);
+	assert_non_null(e);
+	assert_int_equal(num(e, "data.failures"), 2);
+	assert_float_equal(num(e, "data.seconds"), 40, 0.01);
+	assert_true(fake_dom_on(h1, "s.a") && fake_dom_on(h1, "s.b"));
+	fake_cluster_free(c);
+}
+
+/* drain: every VM leaves, the drained host refuses admissions until the drain is cancelled */
+static void
+test_drain(void **state)
+{
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, BAL);
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, BAL);
+	fake_host *h3 = fake_host_add(c, "h3", "10.0.0.3", 2, 4096, BAL);
+	json_t *r, *admit = json_pack("{s:s, s:s, s:f, s:f}", "op", "admit", "vm", "t.x", "cpu",
+	    0.1, "mem", 16.0);
+	guint at = 0;
+
+	(void)state;
+	fake_dom_add(h1, "s", "a", 0.5, 256, NULL);
+	fake_dom_add(h1, "s", "b", 0.5, 256, NULL);
+	fake_dom_add(h1, "s", "c", 0.3, 256, NULL);
+	fake_host_start(h3);
+	fake_host_start(h2);
+	fake_host_start(h1);
+	fake_sample(c);
+	r = fake_rpc(c, "h1", json_pack("{s:s}", "op", "drain"), WAIT_MS);
+	assert_non_null(r);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_int_equal(num(r, "left"), 0);
+	assert_int_equal(json_array_size(json_object_get(r, "moves")), 3);
+	json_decref(r);
+	assert_non_null(fake_event(c, "drain-start", NULL, &at, 0));
+	assert_non_null(fake_event(c, "drain-done", NULL, &at, 0));
+	assert_false(fake_dom_on(h1, "s.a") || fake_dom_on(h1, "s.b") || fake_dom_on(h1, "s.c"));
+	assert_true(fake_dom_on(h2, "s.a") || fake_dom_on(h3, "s.a"));
+	fake_sample(c);
+	r = fake_rpc_as(c, "h3", "h1", json_deep_copy(admit), WAIT_MS);
+	assert_non_null(r);
+	assert_false(json_is_true(json_object_get(r, "admitted")));
+	assert_string_equal(str(r, "reason"), "this host is drained");
+	json_decref(r);
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:b}", "op", "drain", "cancel", 1), WAIT_MS);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	assert_non_null(fake_event(c, "drain-cancelled", NULL, &at, 0));
+	r = fake_rpc_as(c, "h3", "h1", admit, WAIT_MS);
+	assert_true(json_is_true(json_object_get(r, "admitted")));
+	json_decref(r);
+	fake_cluster_free(c);
+}
+
+/* a migration libvirt refuses: the VM keeps running at home, the destination drops its
+ * reservation and the net stretched for it, the plan ends in a penalty */
+static void
+test_failed_migration(void **state)
+{
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, BAL);
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, BAL);
+	json_t *e;
+	guint at = 0;
+
+	(void)state;
+	fake_dom_add(h1, "s", "a", 0.9, 256, net1);
+	fake_dom_add(h1, "s", "b", 0.5, 256, net1);
+	fake_net_add(h1, "s", "n1", 0, NULL);
+	h1->fail_migrations = 10;
+	fake_host_start(h2);
+	fake_host_start(h1);
+	fake_sample(c);
+	fake_sample(c);
+	e = fake_event(c, "migrate-failed", NULL, &at, WAIT_MS);
+	assert_non_null(e);
+	assert_non_null(strstr(str(e, "data.error"), "fake: migration"));
+	e = fake_event(c, "penalty", NULL, &at, WAIT_MS);
+	assert_non_null(e);
+	assert_non_null(strstr(str(e, "data.why"), "0 of 1 move(s) done"));
+	assert_true(fake_dom_on(h1, "s.a") && fake_dom_on(h1, "s.b"));
+	assert_null(fake_net_get(h2, "s", "n1"));	/* the stretch was undone */
+	assert_int_equal(fake_net_get(h1, "s", "n1")->vni, 0);
+	fake_sample(c);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(h2->n.last_state,
+	    "balance"), "reservations")), 0);
+	assert_int_equal(num(h1->n.last_state, "balance.migrations_failed"), 1);
+	fake_cluster_free(c);
+}
+
+/* restart recovery: a net an unfinished job left behind (no domain here uses it) is removed
+ * at start-up, and its other carrier stops forwarding it here */
+static void
+test_restart_reconcile(void **state)
+{
+	static const char *const to_h1[] = { "10.0.0.1", NULL }, *const to_h2[] = { "10.0.0.2",
+	    NULL }, *const old[] = { "old", NULL };
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, BAL);
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, BAL);
+	json_t *e;
+	guint at = 0;
+
+	(void)state;
+	fake_net_add(h1, "s", "old", 4242, to_h2);	/* left by a migration h1 did not finish */
+	fake_dom_add(h2, "s", "c", 0.1, 128, old);
+	fake_net_add(h2, "s", "old", 4242, to_h1);
+	fake_dom_add(h1, "s", "a", 0.1, 128, net1);
+	fake_net_add(h1, "s", "n1", 0, NULL);		/* in use: kept */
+	fake_host_start(h2);
+	fake_host_start(h1);		/* the agent (re)starts */
+	assert_null(fake_net_get(h1, "s", "old"));
+	assert_non_null(fake_net_get(h1, "s", "n1"));
+	fake_sample(c);			/* the peers' states tell who is at 10.0.0.2 */
+	e = fake_event(c, "net-cleanup", NULL, &at, WAIT_MS);
+	assert_non_null(e);
+	assert_true(json_is_true(json_object_get(json_object_get(e, "data"), "startup")));
+	assert_non_null(fake_net_get(h2, "s", "old"));
+	assert_int_equal(fake_net_get(h2, "s", "old")->remotes->len, 0);
+	assert_int_equal(fake_net_get(h2, "s", "old")->vni, 4242);
+	fake_cluster_free(c);
+}
+
+/* dispatch: the op table decides who may send what, fields are checked before any handler,
+ * status reads the fake libvirt and kernel */
+static void
+test_rpc_dispatch(void **state)
+{
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, BAL);
+	json_t *r;
+
+	(void)state;
+	fake_dom_add(h1, "s", "a", 0.1, 128, net1);
+	fake_net_add(h1, "s", "n1", 0, NULL);
+	fake_host_start(h1);
+	r = fake_rpc_as(c, "h2", "h1", json_pack("{s:s, s:s}", "op", "undeploy", "scenario", "s"),
+	    WAIT_MS);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(str(r, "error"), "op 'undeploy' may only be sent by the operator "
+	    "(sender 'h2')");
+	json_decref(r);
+	r = fake_rpc(c, "h1", json_pack("{s:s}", "op", "prepare-net"), WAIT_MS);
+	assert_string_equal(str(r, "error"), "unknown op 'prepare-net'");
+	json_decref(r);
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:i}", "op", "migrate", "vm", 7), WAIT_MS);
+	assert_non_null(strstr(str(r, "error"), "\"vm\" must be a string"));
+	json_decref(r);
+	/* a plan before any sample: the agent says why not */
+	r = fake_rpc(c, "h1", json_pack("{s:s}", "op", "plan"), WAIT_MS);
+	assert_string_equal(str(r, "error"), "no own sample yet");
+	json_decref(r);
+	r = fake_rpc(c, "h1", json_pack("{s:s}", "op", "status"), WAIT_MS);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(str(r, "host"), "h1");
+	assert_string_equal(str(json_array_get(json_object_get(r, "vms"), 0), "domain"), "s.a");
+	assert_string_equal(str(json_array_get(json_object_get(r, "nets"), 0), "net"), "n1");
+	json_decref(r);
+	/* a peer may stretch a net here: net-ensure runs in the pool */
+	r = fake_rpc_as(c, "h2", "h1", json_pack("{s:s, s:s, s:s, s:i, s:[s,s], s:[s,s]}", "op",
+	    "net-ensure", "scenario", "s", "net", "n1", "vni", 77, "hosts", "h1", "h2", "addrs",
+	    "10.0.0.1", "10.0.0.2"), WAIT_MS);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	assert_int_equal(fake_net_get(h1, "s", "n1")->vni, 77);
+	assert_int_equal(fake_net_get(h1, "s", "n1")->remotes->len, 1);
+	/* exec needs a guest agent: the fake has none, and says so as the error */
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s, s:s, s:s}", "op", "exec", "scenario", "s",
+	    "vm", "a", "cmd", "true"), WAIT_MS);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_non_null(strstr(str(r, "error"), "fake: no guest agent in 's.a'"));
+	json_decref(r);
+	/* undeploy: the scenario's domains and nets go */
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s}", "op", "undeploy", "scenario", "s"),
+	    WAIT_MS);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_int_equal(num(r, "domains"), 1);
+	assert_int_equal(num(r, "nets"), 1);
+	json_decref(r);
+	assert_false(fake_dom_on(h1, "s.a"));
+	assert_null(fake_net_get(h1, "s", "n1"));
+	assert_non_null(fake_event(c, "undeploy", NULL, NULL, WAIT_MS));
+	fake_cluster_free(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rpc_dispatch),
+		cmocka_unit_test(test_overload_migrates),
+		cmocka_unit_test(test_refuse_then_force),
+		cmocka_unit_test(test_migrate_best_host),
+		cmocka_unit_test(test_penalty),
+		cmocka_unit_test(test_drain),
+		cmocka_unit_test(test_failed_migration),
+		cmocka_unit_test(test_restart_reconcile),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
