@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "scenario/scenario.h"
+#include "wire/names.h"
 #include "wire/topic.h"
 
 G_DEFINE_QUARK(nube-config-error-quark, config_error)
@@ -14,7 +15,7 @@ G_DEFINE_QUARK(nube-config-error-quark, config_error)
 
 static const char *const known_keys[][12] = {
 	{ "nubed", "host", "libvirt_uri", "fabric_addr", "migrate_uri_template", "interval",
-	    "vni_min", "vni_max", "state_dir", NULL },
+	    "state_dir", NULL },
 	{ "broker", "url", "username", "password", "cafile", NULL },
 	{ "metrics", "cgroup", "memory", "memory_reserve", NULL },
 	{ "guest", "kernel", "initrd", "type_fallback", NULL },
@@ -28,8 +29,6 @@ config_new_defaults(void)
 	c->libvirt_uri = g_strdup("qemu:///system");
 	c->migrate_uri_template = g_strdup("qemu+tcp://%s/system");
 	c->interval_s = 10;
-	c->vni_min = 10000;
-	c->vni_max = 16000000;
 	c->state_dir = g_strdup("/var/lib/nube/nubed");
 	c->guest_kernel = g_strdup("/var/lib/nube/guest/vmlinuz");
 	c->guest_initrd = g_strdup("/var/lib/nube/guest/initrd.img");
@@ -250,14 +249,17 @@ config_load(const char *path, GError **err)
 	if (get_int(kf, c->file, "nubed", "interval", 1, 3600, &x, err) < 0)
 		return NULL;
 	c->interval_s = (int)x;
-	x = c->vni_min;
-	if (get_int(kf, c->file, "nubed", "vni_min", 1, 16777215, &x, err) < 0)
-		return NULL;
-	c->vni_min = (uint32_t)x;
-	x = c->vni_max;
-	if (get_int(kf, c->file, "nubed", "vni_max", 1, 16777215, &x, err) < 0)
-		return NULL;
-	c->vni_max = (uint32_t)x;
+	for (const char *const *k = (const char *const[]){ "vni_min", "vni_max", NULL }; *k != NULL;
+	    k++) {
+		if (g_key_file_has_key(kf, "nubed", *k, NULL)) {
+			g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] %s: not a nubed key any more: a "
+			    "deploy's VNIs come from the store (nube.conf [deploy], within %u..%u), a "
+			    "net a migration stretches gets one from %u..%u", c->file, *k,
+			    NUBE_VNI_DEPLOY_MIN, NUBE_VNI_DEPLOY_MAX, NUBE_VNI_STRETCH_MIN,
+			    NUBE_VNI_STRETCH_MAX);
+			return NULL;
+		}
+	}
 	get_string(kf, "broker", "url", &c->broker_url);
 	get_string(kf, "broker", "username", &c->username);
 	get_string(kf, "broker", "password", &c->password);
@@ -330,11 +332,6 @@ config_check(const config *c, GError **err)
 	if (c->interval_s < 1 || c->interval_s > 3600) {
 		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] interval: %d is out of range 1..3600",
 		    f, c->interval_s);
-		return -1;
-	}
-	if (c->vni_min > c->vni_max || c->vni_min < 1 || c->vni_max > 16777215) {
-		g_set_error(err, CONFIG_ERROR, 1, "%s: [nubed] vni_min: range %u..%u is empty or "
-		    "outside 1..16777215", f, c->vni_min, c->vni_max);
 		return -1;
 	}
 	if (c->state_dir == NULL || c->state_dir[0] != '/') {

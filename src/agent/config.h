@@ -30,7 +30,6 @@ typedef struct {
 	char *fabric_addr;
 	char *migrate_uri_template;	/* default qemu+tcp://%s/system */
 	int interval_s;			/* default 10 */
-	uint32_t vni_min, vni_max;	/* default 10000..16000000 */
 	char *state_dir;		/* default /var/lib/nube/nubed */
 	/* [broker] */
 	char *broker_url;

@@ -259,9 +259,9 @@ op_deploy(nubed *n, rpc_job *j)
 			    n->cfg->fabric_addr);
 			goto fail;
 		}
-		if (vni != 0 && (vni < n->cfg->vni_min || vni > n->cfg->vni_max))
-			nubed_log(NLOG_WARN, "net '%s': vni %u outside the configured %u..%u", net,
-			    vni, n->cfg->vni_min, n->cfg->vni_max);
+		if (vni > NUBE_VNI_DEPLOY_MAX)	/* the store never gives one: a foreign deployer */
+			nubed_log(NLOG_WARN, "net '%s': vni %u of a deploy is in the agents' stretch "
+			    "range %u..%u", net, vni, NUBE_VNI_STRETCH_MIN, NUBE_VNI_STRETCH_MAX);
 		mtu = rpc_mtu(vni, fabric_mtu);
 		g_hash_table_insert(net_mtu, (gpointer)net, GINT_TO_POINTER(mtu));
 		if (n->env->net_ensure(nd, dep->scenario, net, vni, n->cfg->fabric_addr,

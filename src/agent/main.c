@@ -233,6 +233,10 @@ main(int argc, char **argv)
 	nubed_init(&n, cfg, &agent_env_real);
 	nubed_log_setup(cfg->host, verbose);
 	nubed_log(NLOG_INFO, "nubed " NUBE_VERSION " starting (config %s)", cfg->file);
+	if (nubed_state_open(&n, &err) < 0) {
+		nubed_log(NLOG_WARN, "%s (events are published but not journaled)", err->message);
+		g_clear_error(&err);
+	}
 	n.loop = g_main_loop_new(NULL, FALSE);
 	n.pool = g_thread_pool_new(rpc_job_run, &n, 8, FALSE, &err);
 	g_assert(n.pool != NULL);	/* exclusive = FALSE: creation cannot fail */

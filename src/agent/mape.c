@@ -10,15 +10,6 @@
 
 #define DRAIN_PASSES	4	/* rpc drain: passes without progress before giving up */
 
-static void
-moved_free(gpointer p)
-{
-	moved_info *x = p;
-
-	g_free(x->prev_host);
-	g_free(x);
-}
-
 balance_policy
 mape_move_policy(const mape *m)
 {
@@ -61,6 +52,7 @@ penalise(mape *m, const char *why)
 	    m->bc.penalty_step, "why", why),
 	    "no balancing for %.0f s (failure %d in a row): %s", m->pen.until - now,
 	    m->pen.failures, why);
+	mape_persist(m);
 }
 
 /* job_plan: execute an overload plan, then clear or set the penalty */
@@ -75,9 +67,10 @@ job_plan(exec_job *job)
 	m->det.count = 0;	/* the next decision waits for alarm_count fresh samples */
 	m->det.mem_count = 0;
 	if (job->kind == JOB_PLAN) {
-		if ((guint)ok == n && job->plan->solved)
+		if ((guint)ok == n && job->plan->solved) {
 			balance_penalty_clear(&m->pen);
-		else {
+			mape_persist(m);
+		} else {
 			g_autofree char *why = g_strdup_printf("%d of %u move(s) done%s", ok, n,
 			    job->plan->solved ? "" : ", the plan itself did not reach the target");
 			penalise(m, why);
@@ -340,7 +333,62 @@ mape_job_new(mape *m, job_kind kind, balance_plan *plan, bus_msg *reply_to)
 	return job;
 }
 
+/* ------------------------------------------------------------------ persistence */
+
+void
+mape_persist(mape *m)
+{
+	g_autofree char *path = nubed_state_path(m->n, PERSIST_FILE);
+	GError *err = NULL;
+
+	if (persist_save(path, m->moved, &m->pen, nubed_now(m->n),
+	    (double)m->n->env->wall_ms(m->n) / 1000.0, &err) < 0) {
+		nubed_log(NLOG_WARN, "cooldown and penalty not saved: %s", err->message);
+		g_error_free(err);
+	}
+}
+
+/* restore: the cooldown and penalty an earlier run of this agent saved */
+static void
+restore(mape *m)
+{
+	g_autofree char *path = nubed_state_path(m->n, PERSIST_FILE);
+	GError *err = NULL;
+
+	g_mutex_lock(&m->lock);
+	if (persist_load(path, m->moved, &m->pen, nubed_now(m->n),
+	    (double)m->n->env->wall_ms(m->n) / 1000.0, m->bc.cooldown, &err) < 0) {
+		nubed_log(NLOG_WARN, "cooldown and penalty not restored: %s", err->message);
+		g_error_free(err);
+	} else if (g_hash_table_size(m->moved) > 0 || m->pen.active || m->pen.failures > 0) {
+		nubed_log(NLOG_INFO, "restored from %s: %u VM(s) in their cooldown, penalty %s "
+		    "(%d failure(s) in a row)", path, g_hash_table_size(m->moved),
+		    m->pen.active ? "active" : "inactive", m->pen.failures);
+	}
+	g_mutex_unlock(&m->lock);
+}
+
 /* ------------------------------------------------------------------ analyse + plan */
+
+/* cooldown_json: the VMs that arrived here less than the cooldown ago (under m->lock) */
+static json_t *
+cooldown_json(mape *m, double now)
+{
+	json_t *out = json_array();
+	GHashTableIter it;
+	gpointer k, v;
+
+	g_hash_table_iter_init(&it, m->moved);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		const persist_moved *x = v;
+
+		if (now - x->at < m->bc.cooldown)
+			json_array_append_new(out, json_pack("{s:s, s:s?, s:f, s:f}", "vm",
+			    (const char *)k, "from", x->prev_host, "ago", now - x->at, "remaining",
+			    m->bc.cooldown - (now - x->at)));
+	}
+	return out;
+}
 
 json_t *
 mape_balance_json(mape *m, double now)
@@ -355,15 +403,15 @@ mape_balance_json(mape *m, double now)
 			    "source", r->source, "load", r->load, "mem", r->mem, "expires_in",
 			    r->expires - now));
 	}
-	return json_pack("{s:s, s:b, s:s, s:f, s:i, s:i, s:f, s:{s:b, s:f, s:i}, s:f, s:f, s:o,"
-	    " s:i, s:b, s:b, s:b, s:i, s:i, s:i}",
+	return json_pack("{s:s, s:b, s:s, s:f, s:i, s:i, s:f, s:{s:b, s:f, s:i}, s:o, s:f, s:f,"
+	    " s:o, s:i, s:b, s:b, s:b, s:i, s:i, s:i}",
 	    "policy", balance_policy_name(m->bc.policy), "enabled", m->mc.enabled,
 	    "state", balance_state_name(m->state), "threshold", m->bc.load_threshold,
 	    "alarm_count", m->bc.alarm_count, "count", m->det.count,
 	    "mem_threshold", m->bc.mem_threshold,
 	    "penalty", "active", m->pen.active, "remaining", m->pen.active ?
 	    MAX(0.0, m->pen.until - now) : 0.0, "failures", m->pen.failures,
-	    "reserved_load", balance_reservations_load(m->res, now),
+	    "cooldown", cooldown_json(m, now), "reserved_load", balance_reservations_load(m->res, now),
 	    "reserved_mem", balance_reservations_mem(m->res, now), "reservations", res,
 	    "migrating", m->running, "executing", m->executing, "leaving", m->leaving,
 	    "drained", m->drained, "migrations_ok", m->n_ok, "migrations_failed", m->n_failed,
@@ -376,6 +424,7 @@ mape_on_state(host_state *state, void *ud)
 	mape *m = ud;
 	double now = nubed_now(m->n);
 	balance_state st;
+	balance_penalty pen_before;
 	bool pen_was;
 	view v;
 
@@ -392,6 +441,7 @@ mape_on_state(host_state *state, void *ud)
 	g_cond_broadcast(&m->cond);
 	balance_reservations_expire(m->res, now);
 	pen_was = m->pen.active;
+	pen_before = m->pen;
 	if (peer_view_build(m, &v, true)) {
 		st = balance_analyse(&m->det, &m->pen, &m->bc, &v.hosts[0], v.n - 1, now);
 		if (pen_was && !m->pen.active && v.hosts[0].load < m->bc.load_threshold)
@@ -428,6 +478,9 @@ mape_on_state(host_state *state, void *ud)
 		}
 		m->state = st;
 		peer_view_clear(&v);
+		if (pen_before.active != m->pen.active || pen_before.until != m->pen.until ||
+		    pen_before.failures != m->pen.failures)
+			mape_persist(m);
 	}
 	json_decref(state->balance);
 	state->balance = mape_balance_json(m, now);
@@ -447,7 +500,7 @@ mape_new(nubed *n)
 	g_mutex_init(&m->lock);
 	g_cond_init(&m->cond);
 	m->peers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, peer_free);
-	m->moved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, moved_free);
+	m->moved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, persist_moved_free);
 	m->busy = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	m->res = balance_reservations_new();
 	m->state = BALANCE_OK;
@@ -462,6 +515,7 @@ mape_start(mape *m, GError **err)
 	    balance_policy_name(m->bc.policy), m->bc.load_threshold, m->bc.alarm_count,
 	    m->bc.mem_threshold, m->bc.penalty, m->bc.penalty_step, m->mc.max_migrations,
 	    m->mc.evacuate ? "yes" : "no", m->mc.enabled ? "" : " (disabled: monitor only)");
+	restore(m);
 	if (peer_subscribe(m, err) < 0)
 		return -1;
 	peer_reconcile_nets(m);

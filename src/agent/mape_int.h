@@ -4,6 +4,7 @@
 #define NUBE_AGENT_MAPE_INT_H
 
 #include "agent/mape.h"
+#include "agent/persist.h"
 #include "balance/balance.h"
 
 /* What this agent knows of another host (main loop writes, under m->lock). */
@@ -12,12 +13,6 @@ typedef struct {
 	bool has_online;	/* an online message was seen */
 	host_state *state;	/* last state (owned) or NULL */
 } peer;
-
-/* A VM that arrived here: when, and from where (cooldown data for the core). */
-typedef struct {
-	double at;		/* nubed_now */
-	char *prev_host;
-} moved_info;
 
 /* outcome of one move */
 typedef enum { MOVE_OK, MOVE_REFUSED, MOVE_FAILED } move_status;
@@ -43,7 +38,10 @@ struct mape {
 	balance_state state;
 	bool alone_said;
 	balance_reservations *res;
-	GHashTable *moved;	/* domain -> moved_info* (VMs that arrived here) */
+	/* domain -> persist_moved* (VMs that arrived here: when by nubed_now, from where; the
+	 * core's cooldown data). moved and pen are saved by mape_persist on every change and
+	 * loaded by mape_start: an agent restart keeps them. */
+	GHashTable *moved;
 	GHashTable *busy;	/* domain -> "" : migrating now */
 	int running;		/* migrations in flight */
 	bool executing;		/* a plan, migrate, drain or leave job runs */
@@ -96,6 +94,9 @@ jstr(const json_t *o, const char *key)
 exec_job *mape_job_new(mape *m, job_kind kind, balance_plan *plan, bus_msg *reply_to);
 void mape_job_start(mape *m, exec_job *job);	/* under m->lock, m->executing false */
 json_t *mape_balance_json(mape *m, double now);	/* under m->lock */
+/* mape_persist: save m->moved and m->pen to <state_dir>/<host>/PERSIST_FILE (under m->lock;
+ * a failure is logged) */
+void mape_persist(mape *m);
 balance_policy mape_move_policy(const mape *m);	/* policy none counts as nube for moves */
 /* mape_progress: a progress message to request msg (NULL: nothing); any thread */
 void mape_progress(mape *m, const bus_msg *msg, const char *fmt, ...) G_GNUC_PRINTF(3, 4);

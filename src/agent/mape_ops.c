@@ -4,8 +4,10 @@
 
 #include <string.h>
 
+#include "agent/env.h"
 #include "agent/rpc.h"
 #include "agent/telemetry.h"
+#include "wire/names.h"
 
 /* the balancer of n: main (and the tests) create it before any request can arrive; the
  * table's fields were checked before dispatch (rpcreq) */
@@ -16,6 +18,30 @@ balancer(nubed *n)
 	return n->mape;
 }
 
+/* local_vnis: the VNIs of the nets on this host (one netlink dump), for a source that
+ * stretches a net here (it picks a VNI past them); an empty array when netlink fails */
+static json_t *
+local_vnis(nubed *n)
+{
+	GError *err = NULL;
+	netdev *nd = n->env->net_open(n, &err);
+	g_autoptr(GPtrArray) nets = nd != NULL ? n->env->net_list(nd, &err) : NULL;
+	json_t *out = json_array();
+
+	if (nets == NULL) {
+		nubed_log(NLOG_WARN, "admit: the VNIs here are unknown: %s", err->message);
+		g_error_free(err);
+	}
+	for (guint i = 0; nets != NULL && i < nets->len; i++) {
+		const netdev_info *ni = nets->pdata[i];
+
+		if (ni->vni != 0)
+			json_array_append_new(out, json_integer(ni->vni));
+	}
+	n->env->net_close(nd);
+	return out;
+}
+
 void
 op_admit(nubed *n, rpc_job *j)
 {
@@ -23,6 +49,7 @@ op_admit(nubed *n, rpc_job *j)
 	const json_t *req = rpc_job_req(j);
 	const char *vm = jstr(req, "vm"), *scen = jstr(req, "scenario"), *sender = rpc_job_sender(j);
 	bool force = json_is_true(json_object_get(req, "force"));
+	g_autofree char *vmname = NULL;	/* the VM's name (events) when vm is its domain */
 	balance_admission a = { 0 };
 	balance_request r = { 0 };
 	double now;
@@ -45,17 +72,21 @@ op_admit(nubed *n, rpc_job *j)
 		balance_admit(m->res, mape_move_policy(m), &m->bc, &v.hosts[0], &r, now, &a);
 		peer_view_clear(&v);
 	}
-	nubed_event(n, a.admitted ? "admit" : "refuse", scen, vm, json_pack("{s:s, s:s, s:b, s:f,"
-	    " s:f, s:f, s:f, s:f, s:f, s:s}", "src", sender, "dst", n->cfg->host, "force",
+	if (proto_split_domain(vm, NULL, &vmname) < 0)
+		vmname = g_strdup(vm);
+	nubed_event(n, a.admitted ? "admit" : "refuse", scen, vmname, json_pack("{s:s, s:s, s:s, "
+	    "s:b, s:f, s:f, s:f, s:f, s:f, s:f, s:s}", "src", sender, "dst", n->cfg->host,
+	    "domain", vm, "force",
 	    force, "load_before", a.load_before, "load_after", a.load_after, "limit", a.limit,
 	    "mem_after", a.mem_after, "mem_limit", a.mem_limit, "reserved_load",
 	    balance_reservations_load(m->res, now), "reason", a.reason),
 	    "%s '%s' from %s: %s", a.admitted ? "admitted" : "refused", vm, sender, a.reason);
 	g_mutex_unlock(&m->lock);
-	rpc_job_ok(j, json_pack("{s:b, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "admitted",
+	rpc_job_ok(j, json_pack("{s:b, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:o}", "admitted",
 	    a.admitted, "reason", a.reason, "load_before", a.load_before, "load_after",
 	    a.load_after, "limit", a.limit, "mem_after", a.mem_after, "mem_limit", a.mem_limit,
-	    "promised_after", a.promised_after, "promised_limit", a.promised_limit));
+	    "promised_after", a.promised_after, "promised_limit", a.promised_limit, "vnis",
+	    a.admitted ? local_vnis(n) : json_array()));
 }
 
 void
@@ -72,12 +103,9 @@ op_release(nubed *n, rpc_job *j)
 	g_mutex_lock(&m->lock);
 	if (ok) {	/* arrived: its load shows in the samples only from the next full
 			 * interval on, the reservation counts until then */
-		moved_info *mi = g_new0(moved_info, 1);
-
 		k = balance_reservations_arrived(m->res, vm, now + 2.0 * n->cfg->interval_s + 1);
-		mi->at = now;
-		mi->prev_host = g_strdup(sender);
-		g_hash_table_replace(m->moved, g_strdup(vm), mi);
+		g_hash_table_replace(m->moved, g_strdup(vm), persist_moved_new(now, sender));
+		mape_persist(m);
 	} else
 		k = balance_reservations_release(m->res, vm);
 	g_mutex_unlock(&m->lock);

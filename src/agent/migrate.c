@@ -7,6 +7,7 @@
 
 #include "agent/env.h"
 #include "net/netdev.h"
+#include "wire/names.h"
 
 void
 move_result_free(gpointer p)
@@ -59,39 +60,17 @@ str_index(const GPtrArray *a, const char *s)
 	return -1;
 }
 
-/* a VNI for a net that lived on one host only (vni 0) and now spans two: FNV-1a of
- * "scenario/net" in the configured range, avoiding VNIs this host already uses. Every host
- * computes the same value; the store's allocator never sees it (documented limitation). */
-static uint32_t
-derive_vni(mape *m, const char *scen, const char *net, const GPtrArray *local)
-{
-	uint32_t h = 2166136261u, lo = m->n->cfg->vni_min, hi = m->n->cfg->vni_max, span, vni;
-	g_autofree char *key = g_strdup_printf("%s/%s/migrated", scen, net);
-
-	for (const char *p = key; *p != '\0'; p++) {
-		h ^= (unsigned char)*p;
-		h *= 16777619u;
-	}
-	span = hi - lo + 1;
-	vni = lo + h % span;
-	for (uint32_t tries = 0; tries < 1000; tries++) {
-		bool used = false;
-
-		for (guint i = 0; local != NULL && i < local->len; i++)
-			if (((netdev_info *)local->pdata[i])->vni == vni)
-				used = true;
-		if (!used)
-			break;
-		vni = vni == hi ? lo : vni + 1;
-	}
-	return vni;
-}
-
 /* nets_of: the carriers of every net of VM info on this host, from the kernel (vni, FDB
- * remotes) and the peers' addresses. NULL + *why when netlink fails. */
+ * remotes) and the peers' addresses. A net of this host only (vni 0) gets a VNI from the
+ * agents' stretch range (proto_stretch_vni: no deploy is ever given one there), past the VNIs
+ * of this host and dst_vnis (the destination's, from its admission; may be NULL). NULL + *why
+ * when netlink fails or the stretch range is full. */
 static GPtrArray *
-nets_of(mape *m, const virt_dom_info *info, char **why)
+nets_of(mape *m, const virt_dom_info *info, const json_t *dst_vnis, char **why)
 {
+	g_autoptr(GHashTable) used = g_hash_table_new(g_direct_hash, g_direct_equal);
+	const json_t *jv;
+	size_t q;
 	GError *err = NULL;
 	netdev *nd = m->n->env->net_open(m->n, &err);
 	g_autoptr(GPtrArray) local = NULL;
@@ -136,22 +115,36 @@ nets_of(mape *m, const virt_dom_info *info, char **why)
 		g_ptr_array_add(out, s);
 	}
 	/* derive VNIs now, while the local list is at hand (only used when the set grows) */
+	for (guint k = 0; k < local->len; k++)
+		g_hash_table_add(used, GUINT_TO_POINTER(((netdev_info *)local->pdata[k])->vni));
+	json_array_foreach(dst_vnis, q, jv)
+		if (json_is_integer(jv))
+			g_hash_table_add(used, GUINT_TO_POINTER((guint)json_integer_value(jv)));
 	for (guint i = 0; i < out->len; i++) {
 		net_set *s = out->pdata[i];
 
+		if (s->vni != 0)
+			continue;
+		s->vni = proto_stretch_vni(info->scenario, s->net, used);
+		s->derived = true;
 		if (s->vni == 0) {
-			s->vni = derive_vni(m, info->scenario, s->net, local);
-			s->derived = true;
+			*why = g_strdup_printf("net '%s': no free VNI left in the stretch range %u..%u",
+			    s->net, NUBE_VNI_STRETCH_MIN, NUBE_VNI_STRETCH_MAX);
+			g_ptr_array_unref(out);
+			return NULL;
 		}
+		g_hash_table_add(used, GUINT_TO_POINTER(s->vni));	/* two nets of one VM */
 	}
 	return out;
 }
 
-/* the VNI to use for a set of nhosts hosts: 0 for a one-host net that never had one */
+/* the VNI to use for a set of nhosts hosts: an agent's VNI (derived now, or from the stretch
+ * range by an earlier move) only while the net spans hosts, so a net back on one host has no
+ * VXLAN and no VNI again, as after its deploy; a deploy's VNI stays (the store holds it) */
 static uint32_t
 set_vni(const net_set *s, guint nhosts)
 {
-	if (s->derived)		/* only when the net spans hosts */
+	if (s->derived || s->vni >= NUBE_VNI_STRETCH_MIN)
 		return nhosts > 1 ? s->vni : 0;
 	return s->vni;
 }
@@ -243,6 +236,7 @@ move_run(mape *m, move_task *t)
 	g_autofree char *addr = NULL, *dest_uri = NULL, *mig_uri = NULL, *e = NULL;
 	g_autoptr(GPtrArray) list = NULL, nets = NULL, after = NULL;
 	const virt_dom_info *info;
+	const char *vm;		/* the VM's name in the scenario (events), mv->vm is its domain */
 	virt_migrate_stats stats = { 0 };
 	GError *err = NULL;
 	virt *v = NULL;
@@ -268,6 +262,7 @@ move_run(mape *m, move_task *t)
 	}
 	g_free(res->scenario);
 	res->scenario = g_strdup(info->scenario);
+	vm = info->vm != NULL ? info->vm : mv->vm;
 
 	/* 1. admission at the destination */
 	r = nubed_call(m->n, mv->dst, json_pack("{s:s, s:s, s:s?, s:f, s:f, s:f, s:b}", "op", "admit",
@@ -279,19 +274,19 @@ move_run(mape *m, move_task *t)
 		    (jstr(r, "reason") != NULL ? jstr(r, "reason") : "no reason") : e);
 		json_decref(r);
 		if (r == NULL)	/* no answer: the destination's own refuse event is missing */
-			nubed_event(m->n, "refuse", info->scenario, mv->vm, json_pack("{s:s, s:s, s:s}",
-			    "src", m->n->cfg->host, "dst", mv->dst, "reason", e),
-			    "%s did not admit '%s': %s", mv->dst, mv->vm, e);
+			nubed_event(m->n, "refuse", info->scenario, vm, json_pack("{s:s, s:s, s:s, "
+			    "s:s}", "src", m->n->cfg->host, "dst", mv->dst, "domain", mv->vm, "reason",
+			    e), "%s did not admit '%s': %s", mv->dst, mv->vm, e);
 		goto out;
 	}
-	json_decref(r);
 
 	/* 2. the VM's nets on the destination (and the destination in every carrier's FDB) */
-	nets = nets_of(m, info, &res->why);
+	nets = nets_of(m, info, json_object_get(r, "vnis"), &res->why);
+	json_decref(r);
 	if (nets == NULL) {
-		nubed_event(m->n, "migrate-failed", info->scenario, mv->vm, json_pack("{s:s, s:s, s:s}",
-		    "src", m->n->cfg->host, "dst", mv->dst, "error", res->why),
-		    "'%s' not moved to %s: %s", mv->vm, mv->dst, res->why);
+		nubed_event(m->n, "migrate-failed", info->scenario, vm, json_pack("{s:s, s:s, s:s, "
+		    "s:s}", "src", m->n->cfg->host, "dst", mv->dst, "domain", mv->vm, "error",
+		    res->why), "'%s' not moved to %s: %s", mv->vm, mv->dst, res->why);
 		release_at(m, mv->dst, mv->vm, false);
 		goto out;
 	}
@@ -309,8 +304,9 @@ move_run(mape *m, move_task *t)
 			g_ptr_array_add(a2, g_strdup(addr));
 		}
 		if (net_ensure_all(m, info->scenario, s, h2, a2, &res->why) < 0) {
-			nubed_event(m->n, "migrate-failed", info->scenario, mv->vm, json_pack("{s:s, s:s,"
-			    " s:s}", "src", m->n->cfg->host, "dst", mv->dst, "error", res->why),
+			nubed_event(m->n, "migrate-failed", info->scenario, vm, json_pack("{s:s, s:s,"
+			    " s:s, s:s}", "src", m->n->cfg->host, "dst", mv->dst, "domain", mv->vm,
+			    "error", res->why),
 			    "'%s' not moved to %s: preparing its nets failed: %s", mv->vm, mv->dst,
 			    res->why);
 			release_at(m, mv->dst, mv->vm, false);
@@ -322,8 +318,8 @@ move_run(mape *m, move_task *t)
 	g_mutex_lock(&m->lock);
 	g_hash_table_add(m->busy, g_strdup(mv->vm));
 	g_mutex_unlock(&m->lock);
-	nubed_event(m->n, "migrate-start", info->scenario, mv->vm, json_pack("{s:s, s:s, s:s?}",
-	    "src", m->n->cfg->host, "dst", mv->dst, "why", mv->why),
+	nubed_event(m->n, "migrate-start", info->scenario, vm, json_pack("{s:s, s:s, s:s, s:s?}",
+	    "src", m->n->cfg->host, "dst", mv->dst, "domain", mv->vm, "why", mv->why),
 	    "migrating '%s' to %s: %s", mv->vm, mv->dst, mv->why != NULL ? mv->why : "");
 	dest_uri = fill_template(m->n->cfg->migrate_uri_template, addr);
 	mig_uri = g_strdup_printf("tcp://%s", addr);
@@ -332,8 +328,9 @@ move_run(mape *m, move_task *t)
 		g_mutex_lock(&m->lock);
 		g_hash_table_remove(m->busy, mv->vm);
 		g_mutex_unlock(&m->lock);
-		nubed_event(m->n, "migrate-failed", info->scenario, mv->vm, json_pack("{s:s, s:s, s:s}",
-		    "src", m->n->cfg->host, "dst", mv->dst, "error", err->message),
+		nubed_event(m->n, "migrate-failed", info->scenario, vm, json_pack("{s:s, s:s, s:s, "
+		    "s:s}", "src", m->n->cfg->host, "dst", mv->dst, "domain", mv->vm, "error",
+		    err->message),
 		    "'%s' to %s failed, it keeps running here: %s", mv->vm, mv->dst, err->message);
 		release_at(m, mv->dst, mv->vm, false);
 		/* undo the network change: the old carrier lists, no net left on dst */
@@ -352,14 +349,15 @@ move_run(mape *m, move_task *t)
 	}
 	g_mutex_lock(&m->lock);
 	g_hash_table_remove(m->busy, mv->vm);
-	g_hash_table_remove(m->moved, mv->vm);
+	if (g_hash_table_remove(m->moved, mv->vm))
+		mape_persist(m);
 	g_mutex_unlock(&m->lock);
 	res->status = MOVE_OK;
 	res->duration_ms = stats.duration_ms;
 	res->downtime_ms = stats.downtime_ms;
-	nubed_event(m->n, "migrated", info->scenario, mv->vm, json_pack("{s:s, s:s, s:I, s:I, s:I, "
-	    "s:f, s:f, s:f, s:f, s:s?}", "src", m->n->cfg->host, "dst", mv->dst, "duration_ms",
-	    (json_int_t)stats.duration_ms, "downtime_ms", (json_int_t)stats.downtime_ms,
+	nubed_event(m->n, "migrated", info->scenario, vm, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, "
+	    "s:f, s:f, s:f, s:f, s:s?}", "src", m->n->cfg->host, "dst", mv->dst, "domain", mv->vm,
+	    "duration_ms", (json_int_t)stats.duration_ms, "downtime_ms", (json_int_t)stats.downtime_ms,
 	    "data_bytes", (json_int_t)stats.data_bytes, "src_load_after", mv->src_load_after,
 	    "dst_load_after", mv->dst_load_after, "src_load_before", mv->src_load_before,
 	    "dst_load_before", mv->dst_load_before, "why", mv->why),

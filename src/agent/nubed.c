@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "agent/env.h"
+#include "agent/journal.h"
 #include "scenario/scenario.h"
 #include "wire/topic.h"
 
@@ -21,12 +22,34 @@ nubed_init(nubed *n, config *cfg, const agent_env *env)
 	n->env = env;
 	g_mutex_init(&n->specs_lock);
 	g_mutex_init(&n->scen_lock);
+	g_mutex_init(&n->event_lock);
 	n->specs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	n->scen_mutex = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	n->prev_vm = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	n->state_topic = topic_host(cfg->host, "state");
 	n->online_topic = topic_host(cfg->host, "online");
 	n->rpc_pattern = topic_host(cfg->host, "rpc/+");
+}
+
+char *
+nubed_state_path(nubed *n, const char *file)
+{
+	return g_build_filename(n->cfg->state_dir, n->cfg->host, file, NULL);
+}
+
+int
+nubed_state_open(nubed *n, GError **err)
+{
+	g_autofree char *path = nubed_state_path(n, JOURNAL_FILE);
+	journal *j = journal_open(path, JOURNAL_KEEP_DEFAULT, err);
+
+	if (j == NULL)
+		return -1;
+	g_mutex_lock(&n->event_lock);
+	journal_close(n->journal);
+	n->journal = j;
+	g_mutex_unlock(&n->event_lock);
+	return 0;
 }
 
 void
@@ -65,16 +88,29 @@ nubed_event(nubed *n, const char *type, const char *scenario, const char *vm, js
     const char *fmt, ...)
 {
 	g_autofree char *msg = NULL;
+	GError *err = NULL;
+	json_t *ev;
+	int64_t seq = 0;
 	va_list ap;
 
 	va_start(ap, fmt);
 	msg = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	nubed_log(NLOG_INFO, "event %s%s%s%s%s: %s", type, scenario != NULL ? " " : "",
-	    scenario != NULL ? scenario : "", vm != NULL ? "/" : "", vm != NULL ? vm : "", msg);
-	n->env->publish(n, TOPIC_EVENTS, json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s, s:o}", "ts",
+	ev = json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s, s:o}", "ts",
 	    (json_int_t)n->env->wall_ms(n), "host", n->cfg->host, "type", type, "scenario",
-	    scenario, "vm", vm, "msg", msg, "data", data != NULL ? data : json_object()), false);
+	    scenario, "vm", vm, "msg", msg, "data", data != NULL ? data : json_object());
+	/* the journal first: an event a follower missed is still there for "events"; under
+	 * event_lock the publishes are queued in seq order */
+	g_mutex_lock(&n->event_lock);
+	if (n->journal != NULL && (seq = journal_append(n->journal, ev, &err)) < 0) {
+		nubed_log(NLOG_WARN, "event %s not journaled: %s", type, err->message);
+		g_clear_error(&err);
+	}
+	nubed_log(NLOG_INFO, "event %s%s%s%s%s (seq %lld): %s", type, scenario != NULL ? " " : "",
+	    scenario != NULL ? scenario : "", vm != NULL ? "/" : "", vm != NULL ? vm : "",
+	    (long long)seq, msg);
+	n->env->publish(n, TOPIC_EVENTS, ev, false);
+	g_mutex_unlock(&n->event_lock);
 }
 
 void

@@ -48,10 +48,20 @@ typedef struct nubed {
 	GMutex scen_lock;
 	GHashTable *scen_mutex;	/* scenario -> GMutex* (never freed: bounded by scenarios) */
 	struct mape *mape;	/* the balancer (mape.h), NULL until created */
+	/* the event journal (journal.h; nubed_state_open), NULL: events are only published */
+	struct journal *journal;
+	GMutex event_lock;	/* journal append + publish of one event, in seq order */
 } nubed;
 
 /* nubed_init: n zeroed, then cfg (taken) and env set, tables and topics made. */
 void nubed_init(nubed *n, config *cfg, const agent_env *env);
+
+/* nubed_state_open: open this host's event journal in <state_dir>/<host>/ (created). Events
+ * emitted before, or when it fails, are published without "seq". 0, or -1 + err. */
+int nubed_state_open(nubed *n, GError **err);
+
+/* nubed_state_path: <state_dir>/<host>/<file> (g_free) */
+char *nubed_state_path(nubed *n, const char *file);
 
 /* nubed_log_setup: the host name on every log line; debug lines only when verbose */
 void nubed_log_setup(const char *host, bool verbose);
@@ -59,9 +69,11 @@ void nubed_log_setup(const char *host, bool verbose);
 /* nubed_log: one line "<ISO time> <host> <level>: <msg>" on stderr. Thread-safe. */
 void nubed_log(nlog_level lvl, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
-/* nubed_event: THE event of the agent: log it and publish {ts, host, type, scenario, vm, msg,
- * data} on nube/v1/events. scenario and vm may be NULL; data (stolen, may be NULL = {}) carries
- * the event's numbers (a migration's duration_ms, downtime_ms, ...). Any thread. */
+/* nubed_event: THE event of the agent: log it, append it to the journal (which gives it this
+ * host's next "seq") and publish {ts, host, seq, type, scenario, vm, msg, data} on
+ * nube/v1/events, in seq order. scenario and vm (the VM's name, not its domain) may be NULL;
+ * data (stolen, may be NULL = {}) carries the event's numbers (a migration's duration_ms,
+ * downtime_ms, ...). Any thread. */
 void nubed_event(nubed *n, const char *type, const char *scenario, const char *vm,
     json_t *data, const char *fmt, ...) G_GNUC_PRINTF(6, 7);
 

@@ -188,7 +188,7 @@ host_fill(mape *m, view *v, balance_host *h, const host_state *st, bool self)
 		x->down = MIN(1.0, sv->rx_bps / (m->mc.link_mbps * 1e6));
 		x->last_moved = BALANCE_NEVER;
 		if (self) {
-			const moved_info *mi = g_hash_table_lookup(m->moved, x->name);
+			const persist_moved *mi = g_hash_table_lookup(m->moved, x->name);
 
 			if (mi != NULL) {
 				x->last_moved = mi->at;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/env.h"
+#include "agent/journal.h"
 #include "wire/names.h"
 #include "wire/rpcreq.h"
 #include "wire/topic.h"
@@ -22,6 +23,7 @@ const rpc_op rpc_ops[] = {
 	{ "plan", op_plan, true },
 	{ "migrate", op_migrate, true },
 	{ "drain", op_drain, true },
+	{ "events", op_events, false },
 	{ NULL, NULL, false },
 };
 
@@ -376,6 +378,28 @@ out:
 	g_clear_error(&err);
 	n->env->virt_close(v);
 	n->env->net_close(nd);
+}
+
+/* ---- events ---- */
+
+void
+op_events(nubed *n, rpc_job *j)
+{
+	GError *err = NULL;
+	json_t *r;
+
+	if (n->journal == NULL) {
+		rpc_job_fail(j, "this agent keeps no event journal (see its log)");
+		return;
+	}
+	r = journal_reply(n->journal, rpc_job_req(j), &err);
+	if (r == NULL) {
+		rpc_job_fail(j, "%s", err->message);
+		g_error_free(err);
+		return;
+	}
+	json_object_del(r, "ok");
+	rpc_job_ok(j, r);
 }
 
 /* ---- net-ensure / net-remove ---- */

@@ -1,6 +1,11 @@
-/* cli: the nube command line; main.c dispatches to one function per command */
+/* cli: the nube command line; main.c's command table dispatches to one cmd_<name>.c each */
 #ifndef NUBE_CLI_H
 #define NUBE_CLI_H
+
+#include <stdint.h>
+#include <glib.h>
+
+#include "cli/session.h"
 
 /* exit codes (sysexits-like, documented in nube(1)) */
 #define CLI_OK		0
@@ -11,22 +16,27 @@
 /* the partition algorithm plan and deploy use when none is given (plan_algorithm_from_name) */
 #define CLI_DEFAULT_ALGORITHM	"weighted-round-robin"
 
-/* main() resets getopt (optind = 0) before calling a command with argv[0] = command name */
+/* A command: main resets getopt (optind = 0) and calls it with argv[0] = its name and s
+ * zeroed but for s->needs (its table entry). It parses its command line, sets s->config from
+ * --config, opens what it needs with session_open (returning s->status when that fails) and
+ * returns its exit status; main clears s afterwards. */
+int cmd_validate(session *s, int argc, char **argv);
+int cmd_plan(session *s, int argc, char **argv);
+int cmd_hosts(session *s, int argc, char **argv);
+int cmd_deploy(session *s, int argc, char **argv);
+int cmd_exec(session *s, int argc, char **argv);
+int cmd_undeploy(session *s, int argc, char **argv);
+int cmd_status(session *s, int argc, char **argv);
+int cmd_balance(session *s, int argc, char **argv);
+int cmd_migrate(session *s, int argc, char **argv);
+int cmd_drain(session *s, int argc, char **argv);
+int cmd_events(session *s, int argc, char **argv);
 
-/* offline commands (cmd_offline.c) */
-int cmd_validate(int argc, char **argv);
-int cmd_plan(int argc, char **argv);
-
-/* live commands (cmd_live.c): talk to agents through the broker */
-int cmd_hosts(int argc, char **argv);
-int cmd_deploy(int argc, char **argv);
-int cmd_exec(int argc, char **argv);
-int cmd_undeploy(int argc, char **argv);
-int cmd_status(int argc, char **argv);
-
-/* balancing commands (cmd_balance.c) */
-int cmd_balance(int argc, char **argv);
-int cmd_drain(int argc, char **argv);
-int cmd_events(int argc, char **argv);
+/* cli_now_ms: the wall clock in unix milliseconds (event timestamps) */
+static inline int64_t
+cli_now_ms(void)
+{
+	return g_get_real_time() / 1000;
+}
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "wire/deployment.h"
+#include "wire/names.h"
 #include "wire/topic.h"
 #include "store/store.h"
 
@@ -13,7 +14,6 @@
 #define DISCOVER_QUIET_MS	400	/* retained burst is over after this much silence */
 #define DISCOVER_MIN_MS		300
 #define DISCOVER_MAX_MS		3000
-#define DEFAULT_INTERVAL_S	10.0
 
 /* ---- config ---- */
 
@@ -104,7 +104,8 @@ client_conf_load(const char *path, GError **err)
 	c->cafile = conf_str(kf, "broker", "cafile", NULL);
 	c->store_path = conf_str(kf, "store", "path", STORE_DEFAULT_PATH);
 	if (conf_uint(kf, path, "deploy", "vni_min", 1, 16777215, 10000, &vmin, err) < 0 ||
-	    conf_uint(kf, path, "deploy", "vni_max", 1, 16777215, 16777215, &vmax, err) < 0 ||
+	    conf_uint(kf, path, "deploy", "vni_max", 1, 16777215, NUBE_VNI_DEPLOY_MAX, &vmax,
+	    err) < 0 ||
 	    conf_uint(kf, path, "deploy", "timeout", 1, 86400, CLIENT_DEFAULT_TIMEOUT_S, &tmo,
 	    err) < 0)
 		return NULL;
@@ -112,6 +113,15 @@ client_conf_load(const char *path, GError **err)
 		g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
 		    "%s: [deploy] vni_min %" G_GUINT64_FORMAT " > vni_max %" G_GUINT64_FORMAT,
 		    path, (guint64)vmin, (guint64)vmax);
+		return NULL;
+	}
+	if (!nube_vni_deploy_range_ok((uint32_t)vmin, (uint32_t)vmax)) {
+		g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+		    "%s: [deploy] vni_min..vni_max %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT
+		    " is not within the deploy range %u..%u (VNIs %u..%u are the agents' for nets "
+		    "a migration stretches)", path, (guint64)vmin, (guint64)vmax,
+		    NUBE_VNI_DEPLOY_MIN, NUBE_VNI_DEPLOY_MAX, NUBE_VNI_STRETCH_MIN,
+		    NUBE_VNI_STRETCH_MAX);
 		return NULL;
 	}
 	c->vni_min = (uint32_t)vmin;
@@ -128,15 +138,15 @@ host_free(client_host *h)
 	if (h == NULL)
 		return;
 	g_free(h->name);
-	g_free(h->fabric_addr);
-	json_decref(h->state);
+	host_state_free(h->state);
 	g_free(h);
 }
 
 bool
 client_host_live(const client_host *h)
 {
-	return h != NULL && h->online && h->has_state && h->fresh;
+	return h != NULL && h->online && h->state != NULL &&
+	    host_state_fresh(h->state, g_get_real_time() / 1000);
 }
 
 static client_host *
@@ -147,7 +157,6 @@ host_get_or_add(client *c, const char *name)
 	if (h == NULL) {
 		h = g_new0(client_host, 1);
 		h->name = g_strdup(name);
-		h->interval_s = DEFAULT_INTERVAL_S;
 		g_hash_table_insert(c->hosts, h->name, h);
 	}
 	return h;
@@ -157,81 +166,6 @@ client_host *
 client_host_get(client *c, const char *name)
 {
 	return c != NULL && name != NULL ? g_hash_table_lookup(c->hosts, name) : NULL;
-}
-
-/* num: a JSON number (integer or real) or def */
-static double
-num(const json_t *o, const char *key, double def)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_number(v) ? json_number_value(v) : def;
-}
-
-/* first_num: the first of several candidate keys that holds a number */
-static double
-first_num(const json_t *o, const char *const *keys, double def)
-{
-	for (; *keys != NULL; keys++) {
-		json_t *v = json_object_get(o, *keys);
-
-		if (json_is_number(v))
-			return json_number_value(v);
-	}
-	return def;
-}
-
-/* state_apply: read what the planner and `nube hosts` need out of a state message. The
- * message is the agent's telemetry (see src/agent); unknown keys are ignored and missing ones
- * keep their defaults so an older or newer agent still shows up. */
-static void
-state_apply(client_host *h, json_t *st)
-{
-	static const char *const k_mem_total[] = { "mem_total_mib", "mem_mib", NULL };
-	static const char *const k_mem_used[] = { "mem_used_mib", NULL };
-	static const char *const k_interval[] = { "interval_s", "interval", NULL };
-	json_t *mem = json_object_get(st, "mem");
-	json_t *vms = json_object_get(st, "vms");
-	json_t *fab = json_object_get(st, "fabric_addr");
-	double ts, now_ms, load;
-
-	json_decref(h->state);
-	h->state = json_incref(st);
-	h->has_state = true;
-	ts = num(st, "ts", 0);
-	if (ts > 0 && ts < 1e11)	/* seconds */
-		ts *= 1000;
-	h->ts_ms = (int64_t)ts;
-	h->interval_s = first_num(st, k_interval, DEFAULT_INTERVAL_S);
-	if (h->interval_s > 1000)	/* given in ms */
-		h->interval_s /= 1000;
-	if (h->interval_s <= 0)
-		h->interval_s = DEFAULT_INTERVAL_S;
-	h->cpus = num(st, "cpus", 0);
-	load = num(st, "load", 0);
-	if (load > 1.0 && load <= 100.0 && json_object_get(st, "load_pct") == NULL)
-		load /= 100.0;	/* a percentage */
-	h->load = load;
-	h->mem_total_mib = (uint64_t)first_num(st, k_mem_total, 0);
-	h->mem_used_mib = (uint64_t)first_num(st, k_mem_used, 0);
-	h->mem_promised_mib = (uint64_t)MAX(num(st, "mem_promised_mib", 0), 0);
-	h->mem_reserve_mib = (uint64_t)MAX(num(st, "mem_reserve_mib", 0), 0);
-	if (json_is_object(mem)) {
-		h->mem_total_mib = (uint64_t)num(mem, "total_mib", (double)h->mem_total_mib);
-		h->mem_used_mib = (uint64_t)num(mem, "used_mib", (double)h->mem_used_mib);
-	}
-	if (json_is_array(vms))
-		h->nvms = (int)json_array_size(vms);
-	else if (json_is_integer(vms))
-		h->nvms = (int)json_integer_value(vms);
-	if (!json_is_string(fab))
-		fab = json_object_get(st, "addr");
-	if (json_is_string(fab)) {
-		g_free(h->fabric_addr);
-		h->fabric_addr = g_strdup(json_string_value(fab));
-	}
-	now_ms = (double)(g_get_real_time() / 1000);
-	h->fresh = h->ts_ms > 0 && now_ms - (double)h->ts_ms <= 3 * h->interval_s * 1000;
 }
 
 static void
@@ -260,20 +194,26 @@ on_state_msg(bus *b, const bus_msg *m, void *ud)
 {
 	client *c = ud;
 	g_autofree char *name = topic_host_parse(m->topic, "state");
-	json_error_t je;
-	json_t *st;
+	json_t *j;
+	host_state *st;
+	client_host *h;
 
 	(void)b;
 	if (name == NULL || m->len == 0)
 		return;
 	c->last_msg_us = g_get_monotonic_time();
-	st = json_loadb(m->payload, (size_t)m->len, 0, &je);
-	if (!json_is_object(st)) {
-		json_decref(st);
-		return;		/* a malformed state is ignored: the host is not live */
+	j = json_loadb(m->payload, (size_t)m->len, 0, NULL);
+	st = host_state_from_json(j, NULL);
+	json_decref(j);
+	/* a malformed state, or one naming another host than its topic, is ignored: the host
+	 * stays without a state (not live) or keeps its last valid one */
+	if (st == NULL || strcmp(st->host, name) != 0) {
+		host_state_free(st);
+		return;
 	}
-	state_apply(host_get_or_add(c, name), st);
-	json_decref(st);
+	h = host_get_or_add(c, name);
+	host_state_free(h->state);
+	h->state = st;
 }
 
 /* ---- connection ---- */
@@ -499,7 +439,7 @@ client_call_start(client *c, const char *host, json_t *request, int timeout_ms,
 {
 	client_call *call = g_new0(client_call, 1);
 	g_autoptr(GError) e = NULL;
-	g_autofree char *topic = topic_host(host, "rpc/operator");
+	g_autofree char *topic = topic_rpc(host, TOPIC_OPERATOR);
 	json_t *op = json_object_get(request, "op");
 
 	call->host = g_strdup(host);

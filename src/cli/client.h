@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "bus/bus.h"
+#include "wire/hoststate.h"
 
 /* default search order when neither --config nor $NUBE_CONFIG is given */
 #define CLIENT_CONF_SYSTEM	"/etc/nube/nube.conf"
@@ -40,21 +41,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(client_conf, client_conf_free)
 typedef struct {
 	char *name;
 	bool online;		/* host/<h>/online is "1" */
-	bool has_state;
-	bool fresh;		/* state ts within 3 intervals of now */
-	int64_t ts_ms;
-	double interval_s;
-	double cpus;
-	double load;		/* 0..1 */
-	uint64_t mem_total_mib, mem_used_mib;
-	uint64_t mem_promised_mib;	/* configured memory of its VMs (0 from an older agent) */
-	uint64_t mem_reserve_mib;	/* what the host keeps for itself (0 from an older agent) */
-	int nvms;
-	char *fabric_addr;
-	json_t *state;		/* the whole state message (owned), NULL when none */
+	host_state *state;	/* its last valid state message (owned), NULL when none */
 } client_host;
 
-/* client_host_live: online and its state is fresh */
+/* client_host_live: online and its state is fresh now (host_state_fresh, the agents' rule) */
 bool client_host_live(const client_host *h);
 
 /* The connection of one CLI command. */

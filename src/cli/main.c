@@ -1,4 +1,5 @@
-/* main: the nube command line: global options, then dispatch to one function per command */
+/* main: the nube command line: global options, then the command table: one function per
+ * command and the session parts it may open */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -6,23 +7,30 @@
 #include "cli/cli.h"
 #include "cli/output.h"
 
+/* A command: its function and the session parts it may open (session_open). */
 typedef struct {
 	const char *name;
-	int (*fn)(int argc, char **argv);
+	int (*fn)(session *s, int argc, char **argv);
+	unsigned needs;		/* SESSION_* */
 	const char *summary;
 } command;
 
+#define NEEDS_BUS	(SESSION_CONF | SESSION_BUS)
+#define NEEDS_STORE	(SESSION_CONF | SESSION_STORE)
+#define NEEDS_ALL	(SESSION_CONF | SESSION_BUS | SESSION_STORE)
+
 static const command commands[] = {
-	{ "validate",	cmd_validate,	"check a scenario (and restrictions) and report every error" },
-	{ "plan",	cmd_plan,	"show where each VM would run, without deploying" },
-	{ "hosts",	cmd_hosts,	"list the cluster's hosts and their load" },
-	{ "deploy",	cmd_deploy,	"plan a scenario and start it on the cluster" },
-	{ "exec",	cmd_exec,	"run a command sequence in a deployed scenario's VMs" },
-	{ "undeploy",	cmd_undeploy,	"destroy a scenario's VMs, networks and allocations" },
-	{ "status",	cmd_status,	"show deployed scenarios and where their VMs run" },
-	{ "balance",	cmd_balance,	"show or trigger balancing decisions (--dry-run recommends)" },
-	{ "drain",	cmd_drain,	"move every VM off a host" },
-	{ "events",	cmd_events,	"print the event log (deploys, migrations, decisions)" },
+	{ "validate",	cmd_validate,	0,		"check a scenario (and restrictions) and report every error" },
+	{ "plan",	cmd_plan,	0,		"show where each VM would run, without deploying" },
+	{ "hosts",	cmd_hosts,	NEEDS_BUS,	"list the cluster's hosts and their load" },
+	{ "deploy",	cmd_deploy,	NEEDS_ALL,	"plan a scenario and start it on the cluster" },
+	{ "exec",	cmd_exec,	NEEDS_ALL,	"run a command sequence in a deployed scenario's VMs" },
+	{ "undeploy",	cmd_undeploy,	NEEDS_ALL,	"destroy a scenario's VMs, networks and allocations" },
+	{ "status",	cmd_status,	NEEDS_ALL,	"show deployed scenarios and where their VMs run" },
+	{ "balance",	cmd_balance,	NEEDS_BUS,	"show or trigger balancing decisions (--dry-run recommends)" },
+	{ "migrate",	cmd_migrate,	NEEDS_ALL,	"move one VM to another host (--to) or the best one" },
+	{ "drain",	cmd_drain,	NEEDS_ALL,	"move every VM off a host" },
+	{ "events",	cmd_events,	NEEDS_ALL,	"print the event log (deploys, migrations, decisions)" },
 };
 
 static void
@@ -43,6 +51,19 @@ find(const char *name)
 	return NULL;
 }
 
+/* run: command c with its argv (argv[0] = its name), then close what it opened */
+static int
+run(const command *c, int argc, char **argv)
+{
+	session s = { .needs = c->needs };
+	int rc;
+
+	optind = 0;	/* the command runs its own getopt_long from a fresh state */
+	rc = c->fn(&s, argc, argv);
+	session_clear(&s);
+	return rc;
+}
+
 /* help_for: run "CMD --help" */
 static int
 help_for(const char *name)
@@ -54,8 +75,7 @@ help_for(const char *name)
 		out_err("unknown command '%s' (see 'nube --help')", name);
 		return CLI_USAGE;
 	}
-	optind = 0;
-	return c->fn(2, argv);
+	return run(c, 2, argv);
 }
 
 int
@@ -98,8 +118,5 @@ main(int argc, char **argv)
 		out_err("unknown command '%s' (see 'nube --help')", argv[optind]);
 		return CLI_USAGE;
 	}
-	argc -= optind;
-	argv += optind;
-	optind = 0;	/* the command runs its own getopt_long from a fresh state */
-	return c->fn(argc, argv);
+	return run(c, argc - optind, argv + optind);
 }

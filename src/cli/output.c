@@ -164,21 +164,6 @@ out_check_name(const char *cmd, const char *what, const char *name, bool host)
 	return CLI_USAGE;
 }
 
-int
-out_not_built(const char *name, int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			printf("usage: nube %s ... (see nube(1))\n"
-			    "This nube was built without the agent part: '%s' is not available.\n",
-			    name, name);
-			return CLI_OK;
-		}
-	}
-	out_err("'%s' needs the agent part (not built)", name);
-	return CLI_USAGE;
-}
-
 /* ---- placement of a plan (nube plan, nube deploy) ---- */
 
 /* vm_nets: the distinct nets of vm's interfaces, in interface order (indexes into s->nets) */

@@ -51,11 +51,6 @@ int out_usage(const char *cmd, const char *msg);
  * when host), else "nube: CMD: WHAT name 'NAME' WHY" on stderr and CLI_USAGE */
 int out_check_name(const char *cmd, const char *what, const char *name, bool host);
 
-/* out_not_built: what command name does in a nube built without it: with -h/--help among
- * argv[1..argc-1] says so on stdout (CLI_OK), else "nube: 'NAME' needs the agent part (not
- * built)" on stderr (CLI_USAGE) */
-int out_not_built(const char *name, int argc, char **argv);
-
 /* out_plan_json: the placement of plan p of scenario s as printed by `nube plan --json` and
  * `nube deploy --json`: {"scenario", "algorithm", "placements": [{vm, host, mem_mib, vcpu,
  * nets, macs, mgmt}], "nets": [{net, hosts, vni}], "totals": {vms, nets, cross_host_nets,

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sqlite3.h>
 
+#include "wire/names.h"
+
 struct store {
 	sqlite3 *db;
 	char *path;
@@ -64,6 +66,11 @@ static const char *const migrations[] = {
 	"  BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;"
 	"CREATE TRIGGER event_no_delete BEFORE DELETE ON event"
 	"  BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;",
+	/* v2: events imported from the agents' journals carry the journal's per-host seq (NULL
+	 * for the CLI's own events) and their data object; (host, seq) is imported once */
+	"ALTER TABLE event ADD COLUMN seq INTEGER;"
+	"ALTER TABLE event ADD COLUMN data TEXT;"
+	"CREATE UNIQUE INDEX event_host_seq ON event(host, seq);",
 };
 
 #define STORE_SCHEMA_VERSION	((int)G_N_ELEMENTS(migrations))
@@ -445,6 +452,10 @@ store_reserve(store *st, const scenario *s, const char *spec, plan *p,
 		diag_error(d, NULL, 0, "store: reserve called without a scenario or plan");
 		return -1;
 	}
+	if (store_vni_range_check(vni_min, vni_max, &err) < 0) {
+		diag_error(d, NULL, 0, "%s", err->message);
+		return -1;
+	}
 	if (exec(st, "BEGIN IMMEDIATE", &err) < 0) {
 		diag_error(d, NULL, 0, "%s", err->message);
 		return -1;
@@ -482,6 +493,19 @@ store_reserve(store *st, const scenario *s, const char *spec, plan *p,
 fail:
 	rollback(st);
 	return -1;
+}
+
+int
+store_vni_range_check(uint32_t vni_min, uint32_t vni_max, GError **err)
+{
+	if (!nube_vni_deploy_range_ok(vni_min, vni_max)) {
+		g_set_error(err, STORE_ERROR, STORE_ERROR_INVALID, "VNI range %u..%u is not within "
+		    "the deploy range %u..%u (VNIs %u..%u are the agents' for nets a migration "
+		    "stretches)", vni_min, vni_max, NUBE_VNI_DEPLOY_MIN, NUBE_VNI_DEPLOY_MAX,
+		    NUBE_VNI_STRETCH_MIN, NUBE_VNI_STRETCH_MAX);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- updates ---- */
@@ -564,7 +588,110 @@ store_delete(store *st, const char *scenario, GError **err)
 	    missing, err);
 }
 
+int
+store_set_net_vni(store *st, const char *scenario, const char *net, uint32_t vni, GError **err)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if (st == NULL || scenario == NULL || net == NULL || vni > 0xffffffu) {
+		g_set_error(err, STORE_ERROR, STORE_ERROR_INVALID,
+		    "store: a net's VNI needs scenario, net and a VNI in 0..%u", 0xffffffu);
+		return -1;
+	}
+	if (exec(st, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	if ((stmt = prepare(st, "SELECT 1 FROM scenario WHERE name = ?", err)) == NULL)
+		goto fail;
+	sqlite3_bind_text(stmt, 1, scenario, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		g_set_error(err, STORE_ERROR, STORE_ERROR_NOT_FOUND, "no scenario '%s' in the store",
+		    scenario);
+		goto fail;
+	}
+	if (rc != SQLITE_ROW) {
+		set_db_error(st, err, "reading a scenario");
+		goto fail;
+	}
+	g_clear_pointer(&stmt, sqlite3_finalize);
+	if (vni != 0) {	/* a VNI is one net's only */
+		if ((stmt = prepare(st, "SELECT scenario, net FROM alloc_vni WHERE vni = ? AND "
+		    "NOT (scenario = ? AND net = ?)", err)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(stmt, 1, vni);
+		sqlite3_bind_text(stmt, 2, scenario, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 3, net, -1, SQLITE_STATIC);
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			g_set_error(err, STORE_ERROR, STORE_ERROR_INVALID, "store: VNI %u of net '%s' "
+			    "of scenario '%s' is net '%s' of scenario '%s' already", vni, net, scenario,
+			    (const char *)sqlite3_column_text(stmt, 1),
+			    (const char *)sqlite3_column_text(stmt, 0));
+			goto fail;
+		}
+		if (rc != SQLITE_DONE) {
+			set_db_error(st, err, "reading VNIs");
+			goto fail;
+		}
+		g_clear_pointer(&stmt, sqlite3_finalize);
+	}
+	if ((stmt = prepare(st, "DELETE FROM alloc_vni WHERE scenario = ? AND net = ?", err)) == NULL)
+		goto fail;
+	sqlite3_bind_text(stmt, 1, scenario, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, net, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		set_db_error(st, err, "replacing a VNI");
+		goto fail;
+	}
+	g_clear_pointer(&stmt, sqlite3_finalize);
+	if (vni != 0) {
+		if ((stmt = prepare(st, "INSERT INTO alloc_vni(vni, scenario, net) VALUES (?, ?, ?)",
+		    err)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(stmt, 1, vni);
+		sqlite3_bind_text(stmt, 2, scenario, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 3, net, -1, SQLITE_STATIC);
+		if (sqlite3_step(stmt) != SQLITE_DONE) {
+			set_db_error(st, err, "recording a VNI");
+			goto fail;
+		}
+		g_clear_pointer(&stmt, sqlite3_finalize);
+	}
+	return exec(st, "COMMIT", err) < 0 ? (rollback(st), -1) : 0;
+fail:
+	sqlite3_finalize(stmt);
+	rollback(st);
+	return -1;
+}
+
 /* ---- queries ---- */
+
+GHashTable *
+store_net_vnis(store *st, const char *scenario, GError **err)
+{
+	GHashTable *out;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (st == NULL || scenario == NULL)
+		return NULL;
+	stmt = prepare(st, "SELECT net, vni FROM alloc_vni WHERE scenario = ?", err);
+	if (stmt == NULL)
+		return NULL;
+	sqlite3_bind_text(stmt, 1, scenario, -1, SQLITE_STATIC);
+	out = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		g_hash_table_insert(out, g_strdup((const char *)sqlite3_column_text(stmt, 0)),
+		    GUINT_TO_POINTER((guint)sqlite3_column_int64(stmt, 1)));
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		set_db_error(st, err, "reading VNIs");
+		g_hash_table_unref(out);
+		return NULL;
+	}
+	return out;
+}
 
 static char *
 col_dup(sqlite3_stmt *stmt, int i)
@@ -670,32 +797,104 @@ store_placements(store *st, const char *scenario, GError **err)
 	return out;
 }
 
-int
-store_event(store *st, int64_t ts_ms, const char *host, const char *type,
-    const char *scenario, const char *vm, const char *msg, GError **err)
+/* event_insert: one row; seq 0 = none (NULL). With seq, a row of (host, seq) already there
+ * is left alone: returns 0 then, 1 for a new row, -1 + err on failure. */
+static int
+event_insert(store *st, int64_t ts_ms, const char *host, int64_t seq, const char *type,
+    const char *scenario, const char *vm, const char *msg, const char *data, GError **err)
 {
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (st == NULL)
-		return -1;
-	stmt = prepare(st, "INSERT INTO event(ts_ms, host, type, scenario, vm, msg) "
-	    "VALUES (?, ?, ?, ?, ?, ?)", err);
+	stmt = prepare(st, "INSERT INTO event(ts_ms, host, seq, type, scenario, vm, msg, data) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(host, seq) DO NOTHING", err);
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, ts_ms);
 	sqlite3_bind_text(stmt, 2, host, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, scenario, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 5, vm, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 6, msg, -1, SQLITE_STATIC);
+	if (seq > 0)
+		sqlite3_bind_int64(stmt, 3, seq);
+	sqlite3_bind_text(stmt, 4, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 5, scenario, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 6, vm, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 7, msg, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 8, data, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE) {
 		set_db_error(st, err, "appending an event");
 		return -1;
 	}
-	return 0;
+	return sqlite3_changes(st->db) > 0 ? 1 : 0;
+}
+
+int
+store_event(store *st, int64_t ts_ms, const char *host, const char *type,
+    const char *scenario, const char *vm, const char *msg, GError **err)
+{
+	if (st == NULL)
+		return -1;
+	return event_insert(st, ts_ms, host, 0, type, scenario, vm, msg, NULL, err) < 0 ? -1 : 0;
+}
+
+/* opt_str: the string at key, NULL when absent or null; -1 when of another type */
+static int
+opt_str(const json_t *ev, const char *key, const char **out)
+{
+	const json_t *v = json_object_get(ev, key);
+
+	*out = json_string_value(v);
+	return v == NULL || json_is_null(v) || json_is_string(v) ? 0 : -1;
+}
+
+int
+store_event_import(store *st, const json_t *ev, GError **err)
+{
+	const json_t *jts = json_object_get(ev, "ts"), *jseq = json_object_get(ev, "seq");
+	const json_t *data = json_object_get(ev, "data");
+	const char *host = json_string_value(json_object_get(ev, "host"));
+	const char *type = json_string_value(json_object_get(ev, "type"));
+	const char *scenario, *vm, *msg;
+	g_autofree char *text = NULL;
+
+	if (st == NULL)
+		return -1;
+	if (!json_is_object(ev) || host == NULL || host[0] == '\0' || type == NULL ||
+	    !json_is_integer(jts) || !json_is_integer(jseq) || json_integer_value(jseq) < 1 ||
+	    opt_str(ev, "scenario", &scenario) < 0 || opt_str(ev, "vm", &vm) < 0 ||
+	    opt_str(ev, "msg", &msg) < 0 || (data != NULL && !json_is_null(data) &&
+	    !json_is_object(data))) {
+		g_set_error_literal(err, STORE_ERROR, STORE_ERROR_INVALID, "store: an imported event "
+		    "needs \"host\", \"seq\" >= 1, \"ts\" and \"type\" (\"scenario\", \"vm\", "
+		    "\"msg\" strings, \"data\" an object)");
+		return -1;
+	}
+	if (json_is_object(data))
+		text = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+	return event_insert(st, json_integer_value(jts), host, json_integer_value(jseq), type,
+	    scenario, vm, msg, text, err);
+}
+
+int64_t
+store_host_last_seq(store *st, const char *host, GError **err)
+{
+	sqlite3_stmt *stmt;
+	int64_t last = -1;
+
+	if (st == NULL || host == NULL) {
+		g_set_error_literal(err, STORE_ERROR, STORE_ERROR_INVALID, "store: no host name");
+		return -1;
+	}
+	if ((stmt = prepare(st, "SELECT coalesce(max(seq), 0) FROM event WHERE host = ?", err))
+	    == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, host, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		last = sqlite3_column_int64(stmt, 0);
+	else
+		set_db_error(st, err, "reading the last event of a host");
+	sqlite3_finalize(stmt);
+	return last;
 }
 
 void
@@ -708,6 +907,7 @@ store_event_row_free(store_event_row *e)
 	g_free(e->scenario);
 	g_free(e->vm);
 	g_free(e->msg);
+	g_free(e->data);
 	g_free(e);
 }
 
@@ -721,7 +921,7 @@ store_events(store *st, int64_t since_id, int limit, GError **err)
 	if (st == NULL)
 		return NULL;
 	/* the newest `limit` events after since_id, returned oldest first */
-	stmt = prepare(st, "SELECT id, ts_ms, host, type, scenario, vm, msg FROM ("
+	stmt = prepare(st, "SELECT id, ts_ms, host, type, scenario, vm, msg, seq, data FROM ("
 	    "SELECT * FROM event WHERE id > ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id", err);
 	if (stmt == NULL)
 		return NULL;
@@ -738,6 +938,8 @@ store_events(store *st, int64_t since_id, int limit, GError **err)
 		e->scenario = col_dup(stmt, 4);
 		e->vm = col_dup(stmt, 5);
 		e->msg = col_dup(stmt, 6);
+		e->seq = sqlite3_column_int64(stmt, 7);
+		e->data = col_dup(stmt, 8);
 		g_ptr_array_add(out, e);
 	}
 	sqlite3_finalize(stmt);

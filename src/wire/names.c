@@ -24,6 +24,20 @@ net_hash(const char *scenario, const char *net)
 	return h;
 }
 
+uint32_t
+proto_stretch_vni(const char *scenario, const char *net, GHashTable *used)
+{
+	const uint32_t span = NUBE_VNI_STRETCH_MAX - NUBE_VNI_STRETCH_MIN + 1;
+	uint32_t vni = NUBE_VNI_STRETCH_MIN + net_hash(scenario, net) % span;
+
+	for (uint32_t tries = 0; tries < span; tries++) {
+		if (used == NULL || !g_hash_table_contains(used, GUINT_TO_POINTER(vni)))
+			return vni;
+		vni = vni == NUBE_VNI_STRETCH_MAX ? NUBE_VNI_STRETCH_MIN : vni + 1;
+	}
+	return 0;
+}
+
 void
 proto_bridge_name(const char *scenario, const char *net, char buf[16])
 {

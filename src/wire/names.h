@@ -4,7 +4,9 @@
 #ifndef NUBE_WIRE_NAMES_H
 #define NUBE_WIRE_NAMES_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <glib.h>
 
 /* VXLAN VNIs (24 bits) have two owners that can never collide: the store gives a deploy's
  * nets VNIs from the deploy range (cluster.conf vni_min..vni_max must lie inside it), and an
@@ -14,6 +16,20 @@
 #define NUBE_VNI_DEPLOY_MAX	0xefffffu	/* 15,728,639 */
 #define NUBE_VNI_STRETCH_MIN	0xf00000u	/* 15,728,640 */
 #define NUBE_VNI_STRETCH_MAX	0xffffffu	/* 16,777,215: 1,048,576 VNIs */
+
+/* nube_vni_deploy_range_ok: lo..hi is non-empty and inside the deploy range (what a cluster's
+ * [deploy] vni_min..vni_max and `nube plan --vni-range` may be) */
+static inline bool
+nube_vni_deploy_range_ok(uint32_t lo, uint32_t hi)
+{
+	return lo >= NUBE_VNI_DEPLOY_MIN && lo <= hi && hi <= NUBE_VNI_DEPLOY_MAX;
+}
+
+/* proto_stretch_vni: the VNI an agent gives a net of one host that a migration stretches onto
+ * another: FNV-1a of "scenario/net" in NUBE_VNI_STRETCH_MIN..MAX, probed upwards (wrapping)
+ * past the VNIs in used (GUINT_TO_POINTER set of the VNIs on the hosts involved, may be NULL).
+ * Hosts that see the same used set derive the same VNI. 0 when the whole range is used. */
+uint32_t proto_stretch_vni(const char *scenario, const char *net, GHashTable *used);
 
 /* Device names (<= 15 chars, IFNAMSIZ) derived from scenario and net so every host and a
  * restarted agent agree: bridge "nbr" + 8 hex of FNV-1a("scenario/net"), VXLAN "nvx" + same.

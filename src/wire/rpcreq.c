@@ -9,6 +9,7 @@
 #define REQ(k, t)		{ k, t, true, 0, 0 }
 #define OPT(k, t)		{ k, t, false, 0, 0 }
 #define OPT_INT(k, lo, hi)	{ k, RPCREQ_INT, false, lo, hi }
+#define REQ_INT(k, lo, hi)	{ k, RPCREQ_INT, true, lo, hi }
 #define END			{ NULL, 0, false, 0, 0 }
 
 /* deploy: the deployment's own keys (spec, vms, nets, ...) may sit in the request itself;
@@ -34,6 +35,8 @@ static const rpcreq_field f_plan[] = { OPT("execute", RPCREQ_BOOL), END };
 static const rpcreq_field f_migrate[] = { REQ("vm", RPCREQ_VMREF), OPT("dst", RPCREQ_HOST),
 	OPT("force", RPCREQ_BOOL), END };
 static const rpcreq_field f_drain[] = { OPT("cancel", RPCREQ_BOOL), END };
+static const rpcreq_field f_events[] = { REQ_INT("since", 0, G_MAXINT64),
+	OPT_INT("limit", 1, RPCREQ_EVENTS_LIMIT_MAX), END };
 
 static const struct {
 	const char *op;
@@ -50,6 +53,7 @@ static const struct {
 	{ "plan", f_plan },
 	{ "migrate", f_migrate },
 	{ "drain", f_drain },
+	{ "events", f_events },
 };
 
 const rpcreq_field *

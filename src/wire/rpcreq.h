@@ -6,6 +6,10 @@
 #include <stdbool.h>
 #include <jansson.h>
 
+/* the "events" op: at most this many events per reply ("limit"), this many when not given */
+#define RPCREQ_EVENTS_LIMIT_MAX		10000
+#define RPCREQ_EVENTS_LIMIT_DEFAULT	1000
+
 typedef enum {
 	RPCREQ_STR,	/* non-empty string */
 	RPCREQ_NAME,	/* scenario, VM or net name (sc_name_check) */

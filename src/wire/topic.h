@@ -20,7 +20,12 @@
  *                     user <user> to host h: only <user> may read reply/<user>/#, only host h
  *                     may write reply/+/+/<h>; the requester takes a reply only on the topic
  *                     of the host it asked
- *   events            {"ts": unix_ms, "host": h, "type": "...", "scenario":..., "vm":..., "msg": ...}
+ *   events            {"ts": unix_ms, "host": h, "seq": n, "type": "...", "scenario":..., "vm":...,
+ *                     "msg": ..., "data"?: {...}}; every event is first appended to the host's
+ *                     durable journal, seq = its place there (per host, strictly increasing,
+ *                     kept across agent restarts); "migrated" has the VM name in "vm" and data
+ *                     {"src","dst","duration_ms","downtime_ms"}. The "events" op reads the
+ *                     journal back, so a CLI that was not following imports each event once.
  *   Every message is at most PROTO_MAX_MESSAGE bytes of payload (the broker's max_packet_size
  *   is PROTO_MAX_PACKET); larger ones are refused with an error by sender and receiver.
  *
@@ -31,7 +36,11 @@
  *   -> {"ok", "exit", "stdout", "stderr", "results": [{"vm","seq","cmd","exit","stdout","stderr"}]}
  *   (without "spec" the agent uses the one it kept from the deploy);
  *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, ifaces, nets}],
- *   "nets": [...]} (ifaces: [{"if": id|null, "net", "addr"}]; addrs: "IFID NET ADDR" strings);
+ *   "nets": [{"scenario","net","vni": V or 0,"bridge","remotes"}]} (one per net present on the
+ *   host; ifaces: [{"if": id|null, "net", "addr"}]; addrs: "IFID NET ADDR" strings);
+ *   "events" {"since": N >= 0, "limit"?: 1..10000 (default 1000)} (operator only) ->
+ *   {"ok", "events": [journaled events with seq > N, oldest first], "last": highest seq in the
+ *   journal, "more": events after the last returned exist};
  *   "net-ensure" {"scenario","net","vni","hosts","addrs"[, "mtu"][,
  *   "existing": true = only when the net is here already]},
  *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer).

@@ -29,7 +29,7 @@ run; expect_rc 2 "no command"
 run frobnicate; expect_rc 2 "unknown command"
 grep -q "^nube: unknown command 'frobnicate'" "$tmp/err" && ok || bad "unknown command message"
 run --bogus; expect_rc 2 "unknown global option"
-for c in validate plan hosts deploy exec undeploy status balance drain events; do
+for c in validate plan hosts deploy exec undeploy status balance migrate drain events; do
 	run "$c" --help; expect_rc 0 "$c --help"
 	grep -q "nube $c" "$tmp/out" && ok || bad "$c --help names the command"
 	run help "$c"; expect_rc 0 "help $c"
@@ -86,14 +86,25 @@ grep -q "bad-restrictions.xml:4: error: .*ghost" "$tmp/err" && ok || bad "unknow
 grep -q "bad-restrictions.xml:5: error: .*node9" "$tmp/err" && ok || bad "unknown host in restrictions at line 5"
 # ---- names on the command line follow the scenario name rule (checked before any I/O) ----
 for args in "undeploy ../../../../tmp/x" "undeploy --force ../.." "exec a/b seq" \
-    "exec lab --vm ../r1 --cmd true" "status x.y" "drain ../host1" "undeploy -- -x"; do
+    "exec lab --vm ../r1 --cmd true" "status x.y" "drain ../host1" "undeploy -- -x" \
+    "migrate a/b vm" "migrate lab ../r1" "migrate lab r1 --to ../host1"; do
 	# shellcheck disable=SC2086
 	run $args; expect_rc 2 "nube $args"
-	if grep -q "needs the agent part" "$tmp/err"; then ok; else
-		grep -Eq "^nube: [a-z]+: (scenario|vm|host) name '.*' (contains|starts with)" "$tmp/err" && ok ||
-			{ bad "nube $args: no name error"; cat "$tmp/err" >&2; }
-	fi
+	grep -Eq "^nube: [a-z]+: (scenario|vm|host) name '.*' (contains|starts with)" "$tmp/err" && ok ||
+		{ bad "nube $args: no name error"; cat "$tmp/err" >&2; }
 done
+# migrate: usage errors exit 2 before any I/O (no config is needed to see them)
+grep -q '^  migrate ' <("$nube" --help) && ok || bad "nube --help lists migrate"
+for args in "migrate" "migrate lab" "migrate lab r1 r2" "migrate lab r1 --timeout 0" \
+    "migrate lab r1 --timeout 86401" "migrate lab r1 --timeout x" "migrate lab r1 --to" \
+    "migrate lab r1 --bogus"; do
+	# shellcheck disable=SC2086
+	NUBE_CONFIG=$tmp/no-such.conf run $args; expect_rc 2 "nube $args"
+	grep -q "Try 'nube migrate --help'" "$tmp/err" && ok || bad "nube $args: no usage hint"
+done
+NUBE_CONFIG=$tmp/no-such.conf run migrate lab r1 --to host2
+expect_rc 3 "migrate without a client config"
+grep -q "^nube: cannot reach broker" "$tmp/err" && ok || bad "migrate without a config: no broker error"
 run validate "$tmp/does-not-exist.xml"; expect_rc 1 "validate a missing file"
 grep -q "does-not-exist.xml" "$tmp/err" && ok || bad "missing file is named"
 run validate; expect_rc 2 "validate without a file"
@@ -114,7 +125,7 @@ check_plan() {
 		bad "$what: a VM placed twice"
 	jq -e --argjson h "$hosts" '[.placements[].host] | all(. as $x | $h | index($x) != null)' \
 		"$json" >/dev/null && ok || bad "$what: a VM on a host not in the cluster ($hosts)"
-	jq -e '[.nets[] | select((.hosts | length) > 1) | .vni] | all(. != null and . >= 1 and . <= 16777215)' \
+	jq -e '[.nets[] | select((.hosts | length) > 1) | .vni] | all(. != null and . >= 1 and . <= 15728639)' \
 		"$json" >/dev/null && ok || bad "$what: a cross-host net without a VNI"
 	jq -e '[.nets[] | select((.hosts | length) > 1) | .vni] | length == (unique | length)' \
 		"$json" >/dev/null && ok || bad "$what: two nets share a VNI"
@@ -188,6 +199,12 @@ run plan "$data/lab.xml"; expect_rc 2 "plan without --cluster-conf"
 run plan "$data/lab.xml" -c "$data/cluster.conf" -a nosuch; expect_rc 2 "plan with an unknown algorithm"
 run plan "$data/lab.xml" -c "$data/cluster.conf" --vni-range 9-2; expect_rc 2 "plan with a reversed VNI range"
 run plan "$data/lab.xml" -c "$data/cluster.conf" --vni-range 1-16777216; expect_rc 2 "plan with a VNI range too large"
+# the VNIs from 15728640 (NUBE_VNI_STRETCH_MIN) up are the agents', for nets a migration stretches
+run plan "$data/lab.xml" -c "$data/cluster.conf" --vni-range 10000-15728640
+expect_rc 2 "plan with a VNI range reaching into the agents' stretch range"
+grep -q 'deploy range 1-15728639' "$tmp/err" && ok || bad "plan --vni-range: the stretch range is named"
+run plan "$data/lab.xml" -c "$data/cluster.conf" --vni-range 10000-15728639 --json
+expect_rc 0 "plan with a VNI range up to the end of the deploy range"
 run plan "$data/bad/unknown-net.xml" -c "$data/cluster.conf"; expect_rc 1 "plan of a bad scenario"
 grep -q 'unknown-net.xml:7: error:' "$tmp/err" && ok || bad "plan of a bad scenario: file:line"
 run plan "$data/lab.xml" -c "$data/cluster.conf" --store "$tmp/none.db"; expect_rc 1 "plan --store with no store"

@@ -43,7 +43,7 @@ ev_wait 10 "drain-done from host1" '.type=="drain-done" and .host=="host1"'
 d=$(host_domains 1 | wc -l)
 [ "$d" = 0 ] || fail "host1 still has $d domain(s): $(host_domains 1 | tr '\n' ' ')"
 for v in v1 v2; do
-	h=$(jq -r 'select(.type=="migrated" and .vm=="bq.'$v'") | .data.dst' "$EVENTS" | sed -n 1p)
+	h=$(jq -r 'select(.type=="migrated" and .scenario=="bq" and .vm=="'$v'") | .data.dst' "$EVENTS" | sed -n 1p)
 	[ -n "$h" ] || fail "no migration of $v reported"
 	host_domains "${h#host}" | grep -qxF "bq.$v" || fail "$v is not on $h as reported"
 	in_host "${h#host}" virsh -q -c qemu:///system domstate "bq.$v" | grep -q running || fail "$v not running on $h"
@@ -59,8 +59,8 @@ tx=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$T/ping.out")
 rx=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' "$T/ping.out")
 [ -n "$tx" ] && [ -n "$rx" ] || { cat "$T/ping.out"; fail "no ping summary"; }
 [ "$rx" -gt 0 ] || fail "v3 never reached v1"
-down=$(jq -r 'select(.type=="migrated" and .vm=="bq.v1") | .data.downtime_ms' "$EVENTS" | sed -n 1p)
-dur=$(jq -r 'select(.type=="migrated" and .vm=="bq.v1") | .data.duration_ms' "$EVENTS" | sed -n 1p)
+down=$(jq -r 'select(.type=="migrated" and .scenario=="bq" and .vm=="v1") | .data.downtime_ms' "$EVENTS" | sed -n 1p)
+dur=$(jq -r 'select(.type=="migrated" and .scenario=="bq" and .vm=="v1") | .data.duration_ms' "$EVENTS" | sed -n 1p)
 lost=$((tx - rx))
 goal=$((down / 10 + 2))
 echo "PING-RESULT: v1 migration ${dur} ms, downtime ${down} ms; pings every 10 ms: $tx sent, $rx received, $lost lost (goal <= $goal)"
@@ -100,7 +100,7 @@ OPW=$(cat "$LAB_STATE/operator.pw")
 rpc "$src" '{"op":"migrate","vm":"'$fvm'","dst":"'$dst'","force":true}' 120 >"$T/fail.json" || fail "migrate rpc got no answer"
 jq -e '.ok == false and .moves[0].status == "failed"' "$T/fail.json" >/dev/null ||
 	{ cat "$T/fail.json"; fail "the migration to $dst without libvirtd did not fail"; }
-ev_wait 10 "migrate-failed event" '.type=="migrate-failed" and .vm=="bq.'$fvm'"'
+ev_wait 10 "migrate-failed event" '.type=="migrate-failed" and .scenario=="bq" and .vm=="'$fvm'"'
 info "$(jq -r 'select(.type=="migrate-failed") | .msg' "$EVENTS" | sed -n 1p)"
 in_host "${src#host}" virsh -q -c qemu:///system domstate "bq.$fvm" | grep -q running ||
 	fail "$fvm is not running on $src after the failed migration"

@@ -644,6 +644,8 @@ fake_host_add(fake_cluster *c, const char *name, const char *addr, double cpus,
 	h->subs = g_ptr_array_new();
 	nubed_init(&h->n, cfg, &fake_env);
 	h->n.env_ud = h;
+	if (nubed_state_open(&h->n, &err) < 0)	/* the event journal, as nubed's main opens it */
+		g_error("fake host %s: %s", name, err->message);
 	h->n.pool = g_thread_pool_new(rpc_job_run, &h->n, 4, FALSE, NULL);
 	h->n.mape = mape_new(&h->n);
 	h->n.on_sample = mape_on_state;

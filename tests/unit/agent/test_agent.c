@@ -232,7 +232,6 @@ test_config(void **state)
 	assert_string_equal(c->host, "host1");
 	assert_int_equal(c->interval_s, 5);
 	assert_string_equal(c->libvirt_uri, "qemu:///system");	/* default */
-	assert_int_equal(c->vni_min, 10000);
 	assert_string_equal(c->broker_url, "mqtts://b:8883");
 	assert_string_equal(c->cgroup, "nube-lab/host1");
 	assert_int_equal(c->mem_mib, 1280);
@@ -257,12 +256,6 @@ test_config(void **state)
 	g_clear_error(&err);
 	g_free(c->migrate_uri_template);
 	c->migrate_uri_template = g_strdup("qemu+tcp://%s/system");
-	c->vni_min = 20;
-	c->vni_max = 10;
-	assert_int_equal(config_check(c, &err), -1);
-	assert_non_null(strstr(err->message, "[nubed] vni_min"));
-	g_clear_error(&err);
-	c->vni_max = 30;
 	g_free(c->cgroup);
 	c->cgroup = g_strdup("/abs");
 	assert_int_equal(config_check(c, &err), -1);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "fake_env.h"
+#include "agent/mape.h"
 #include "wire/topic.h"
 
 #define WAIT_MS	20000	/* generous on a busy machine: every wait ends as soon as it can */
@@ -49,7 +50,7 @@ test_overload_migrates(void **state)
 	fake_cluster *c = fake_cluster_new();
 	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, BAL);
 	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, BAL);
-	const char *vm, *other;
+	const char *vm, *dom, *other;
 	json_t *e, *res;
 	guint at = 0;
 
@@ -69,15 +70,19 @@ test_overload_migrates(void **state)
 	assert_non_null(e);
 	assert_string_equal(str(e, "host"), "h2");
 	assert_string_equal(str(e, "data.src"), "h1");
-	vm = str(e, "vm");
+	vm = str(e, "vm");		/* events name the VM, their data its domain */
+	dom = str(e, "data.domain");
+	assert_string_equal(str(e, "scenario"), "s");
+	assert_true(strcmp(vm, "a") == 0 || strcmp(vm, "b") == 0);
 	e = fake_event(c, "migrated", vm, &at, WAIT_MS);
 	assert_non_null(e);
 	assert_int_equal(num(e, "data.duration_ms"), 1234);
 	assert_int_equal(num(e, "data.downtime_ms"), 56);
 	assert_string_equal(str(e, "data.dst"), "h2");
-	assert_true(fake_dom_on(h2, vm));
-	assert_false(fake_dom_on(h1, vm));
-	other = strcmp(vm, "s.a") == 0 ? "s.b" : "s.a";
+	assert_string_equal(str(e, "data.domain"), dom);
+	assert_true(fake_dom_on(h2, dom));
+	assert_false(fake_dom_on(h1, dom));
+	other = strcmp(dom, "s.a") == 0 ? "s.b" : "s.a";
 	assert_true(fake_dom_on(h1, other));
 	/* the net spans two hosts now: one derived VNI on both, each the other's remote */
 	assert_non_null(fake_net_get(h2, "s", "n1"));
@@ -90,7 +95,7 @@ test_overload_migrates(void **state)
 	fake_sample(c);
 	res = json_object_get(json_object_get(h2->n.last_state, "balance"), "reservations");
 	assert_int_equal(json_array_size(res), 1);
-	assert_string_equal(str(json_array_get(res, 0), "vm"), vm);
+	assert_string_equal(str(json_array_get(res, 0), "vm"), dom);
 	assert_true(num(json_array_get(res, 0), "expires_in") <= 3.0);
 	assert_int_equal(num(h1->n.last_state, "balance.migrations_ok"), 1);
 	fake_cluster_free(c);
@@ -119,7 +124,7 @@ test_refuse_then_force(void **state)
 	assert_string_equal(str(json_array_get(json_object_get(r, "moves"), 0), "status"),
 	    "refused");
 	json_decref(r);
-	e = fake_event(c, "refuse", "s.a", &at, 0);
+	e = fake_event(c, "refuse", "a", &at, 0);
 	assert_non_null(e);
 	assert_string_equal(str(e, "host"), "h2");
 	assert_true(fake_dom_on(h1, "s.a"));
@@ -128,12 +133,99 @@ test_refuse_then_force(void **state)
 	assert_non_null(r);
 	assert_true(json_is_true(json_object_get(r, "ok")));
 	json_decref(r);
-	e = fake_event(c, "admit", "s.a", &at, 0);
+	e = fake_event(c, "admit", "a", &at, 0);
 	assert_non_null(e);
 	assert_true(json_is_true(json_object_get(json_object_get(e, "data"), "force")));
 	assert_non_null(strstr(str(e, "data.reason"), "operator request"));
 	assert_true(fake_dom_on(h2, "s.a"));
-	assert_non_null(fake_event(c, "migrated", "s.a", &at, 0));
+	assert_non_null(fake_event(c, "migrated", "a", &at, 0));
+	fake_cluster_free(c);
+}
+
+/* cooldown_of: h's last state's cooldown entry of domain, or NULL */
+static const json_t *
+cooldown_of(fake_host *h, const char *domain)
+{
+	const json_t *a = json_object_get(json_object_get(h->n.last_state, "balance"), "cooldown");
+	const json_t *x;
+	size_t i;
+
+	json_array_foreach(a, i, x)
+		if (g_strcmp0(str(x, "vm"), domain) == 0)
+			return x;
+	return NULL;
+}
+
+/* every event is journaled under the host's next seq before it is published; the operator's
+ * "events" op reads the journal back (a peer may not); the cooldown of an arrival outlives
+ * the balancer: a new one on the same state_dir (a restarted agent) keeps it, not younger */
+static void
+test_journal_and_restart(void **state)
+{
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, BAL ";enabled = no");
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, BAL ";enabled = no");
+	const json_t *evs, *x, *cd;
+	json_t *r, *e;
+	guint at = 0;
+	double seq, ago;
+	size_t i, n = 0;
+	GError *err = NULL;
+
+	(void)state;
+	fake_dom_add(h1, "s", "a", 0.2, 256, NULL);
+	fake_host_start(h2);
+	fake_host_start(h1);
+	fake_sample(c);
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s, s:s}", "op", "migrate", "vm", "s.a", "dst",
+	    "h2"), WAIT_MS);
+	assert_non_null(r);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	e = fake_event(c, "migrated", "a", &at, WAIT_MS);
+	assert_non_null(e);
+	seq = num(e, "seq");
+	assert_true(seq >= 1);
+
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:i}", "op", "events", "since", 0), WAIT_MS);
+	assert_non_null(r);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	evs = json_object_get(r, "events");
+	json_array_foreach(evs, i, x) {
+		assert_string_equal(str(x, "host"), "h1");
+		assert_true(i == 0 || num(x, "seq") > num(json_array_get(evs, i - 1), "seq"));
+		if (g_strcmp0(str(x, "type"), "migrated") == 0) {
+			n++;
+			assert_true(num(x, "seq") == seq);
+			assert_string_equal(str(x, "vm"), "a");
+			assert_int_equal(num(x, "data.duration_ms"), 1234);
+		}
+	}
+	assert_int_equal(n, 1);
+	assert_true(num(r, "last") == num(json_array_get(evs, json_array_size(evs) - 1), "seq"));
+	assert_true(json_is_false(json_object_get(r, "more")));
+	json_decref(r);
+	r = fake_rpc_as(c, "h2", "h1", json_pack("{s:s, s:i}", "op", "events", "since", 0),
+	    WAIT_MS);
+	assert_non_null(r);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+
+	fake_sample(c);
+	cd = cooldown_of(h2, "s.a");
+	assert_non_null(cd);
+	assert_string_equal(str(cd, "from"), "h1");
+	ago = num(cd, "ago");
+	assert_null(cooldown_of(h1, "s.a"));
+	/* h2's balancer starts again from its state_dir (the old one stays: threads may hold it) */
+	h2->n.mape = mape_new(&h2->n);
+	h2->n.on_sample_ud = h2->n.mape;
+	assert_int_equal(mape_start(h2->n.mape, &err), 0);
+	fake_sample(c);
+	cd = cooldown_of(h2, "s.a");
+	assert_non_null(cd);
+	assert_string_equal(str(cd, "from"), "h1");
+	assert_true(num(cd, "ago") >= ago + 0.5);	/* one more interval (1 s), not reset */
 	fake_cluster_free(c);
 }
 
@@ -398,6 +490,7 @@ main(void)
 		cmocka_unit_test(test_rpc_dispatch),
 		cmocka_unit_test(test_overload_migrates),
 		cmocka_unit_test(test_refuse_then_force),
+		cmocka_unit_test(test_journal_and_restart),
 		cmocka_unit_test(test_migrate_best_host),
 		cmocka_unit_test(test_penalty),
 		cmocka_unit_test(test_drain),

@@ -14,7 +14,11 @@
 #include <cmocka.h>
 
 #include "cli/client.h"
+#include "cli/import.h"
+#include "plan/plan.h"
+#include "scenario/scenario.h"
 #include "wire/deployment.h"
+#include "wire/names.h"
 #include "wire/topic.h"
 #include "store/store.h"
 
@@ -130,7 +134,7 @@ test_conf_defaults_and_env(void **state)
 	assert_string_equal(c->url, CLIENT_DEFAULT_URL);
 	assert_string_equal(c->store_path, STORE_DEFAULT_PATH);
 	assert_int_equal(c->vni_min, 10000);
-	assert_int_equal(c->vni_max, 16777215);
+	assert_int_equal(c->vni_max, NUBE_VNI_DEPLOY_MAX);	/* the agents' range stays free */
 	assert_int_equal(c->timeout_s, CLIENT_DEFAULT_TIMEOUT_S);
 }
 
@@ -144,6 +148,10 @@ test_conf_errors(void **state)
 		"[deploy]\ntimeout = 0\n",
 		"not a key file\n",
 	};
+	static const char *const outside[] = {
+		"[deploy]\nvni_max = 15728640\n",	/* NUBE_VNI_STRETCH_MIN */
+		"[deploy]\nvni_min = 16000000\nvni_max = 16000100\n",
+	};
 	g_autofree char *missing = g_build_filename(tmpdir, "missing.conf", NULL);
 	g_autoptr(GError) e = NULL;
 
@@ -156,6 +164,17 @@ test_conf_errors(void **state)
 		assert_null(client_conf_load(p, &e2));
 		assert_non_null(e2);
 		assert_non_null(strstr(e2->message, p));	/* the message names the file */
+	}
+	/* ranges reaching into the agents' stretch range: refused, saying why */
+	for (size_t i = 0; i < G_N_ELEMENTS(outside); i++) {
+		g_autofree char *n = g_strdup_printf("outside%zu.conf", i);
+		g_autofree char *p = write_conf(n, outside[i]);
+		g_autoptr(GError) e2 = NULL;
+
+		assert_null(client_conf_load(p, &e2));
+		assert_non_null(e2);
+		assert_non_null(strstr(e2->message, p));
+		assert_non_null(strstr(e2->message, "not within the deploy range 1..15728639"));
 	}
 	assert_null(client_conf_load(missing, &e));
 	assert_non_null(e);
@@ -209,25 +228,44 @@ test_discover(void **state)
 	g_autoptr(GPtrArray) live = NULL, all = NULL;
 	bus *pub = raw_bus("test-pub");
 	int64_t now = g_get_real_time() / 1000;
-	g_autofree char *fresh = g_strdup_printf("{\"ts\": %" G_GINT64_FORMAT ", \"cpus\": 4, "
-	    "\"load\": 0.25, \"mem_total_mib\": 8192, \"mem_used_mib\": 1024, \"vms\": [{}, {}], "
+	g_autofree char *fresh = g_strdup_printf("{\"host\": \"ha\", \"ts\": %" G_GINT64_FORMAT
+	    ", \"cpus\": 4, \"load\": 0.25, \"mem_total_mib\": 8192, \"mem_used_mib\": 1024, "
+	    "\"vms\": [{\"domain\": \"s.a\"}, {\"domain\": \"s.b\"}], "
 	    "\"mem_promised_mib\": 6144, \"mem_reserve_mib\": 512, "
 	    "\"fabric_addr\": \"10.9.0.11\", \"interval\": 10}", now);
-	g_autofree char *stale = g_strdup_printf("{\"ts\": %" G_GINT64_FORMAT ", \"cpus\": 2, "
-	    "\"interval\": 10}", now - 31000);
-	g_autofree char *off = g_strdup_printf("{\"ts\": %" G_GINT64_FORMAT ", \"cpus\": 2}", now);
+	/* older than 3 intervals plus the grace (host_state_fresh): not live */
+	g_autofree char *stale = g_strdup_printf("{\"host\": \"hb\", \"ts\": %" G_GINT64_FORMAT
+	    ", \"cpus\": 2, \"interval\": 10}", now - 40000);
+	g_autofree char *off = g_strdup_printf("{\"host\": \"hc\", \"ts\": %" G_GINT64_FORMAT
+	    ", \"cpus\": 2}", now);
+	/* 31 s old at a 10 s interval: within the agents' rule (3 intervals + grace), so live;
+	 * the CLI's own rule (3 intervals, no grace) called it stale */
+	g_autofree char *late = g_strdup_printf("{\"host\": \"he\", \"ts\": %" G_GINT64_FORMAT
+	    ", \"cpus\": 2, \"interval\": 10}", now - 31000);
+	/* a state naming another host than its topic, and one with a wrong type: ignored */
+	g_autofree char *other = g_strdup_printf("{\"host\": \"ha\", \"ts\": %" G_GINT64_FORMAT
+	    ", \"cpus\": 2}", now);
+	g_autofree char *badtype = g_strdup_printf("{\"host\": \"hg\", \"ts\": %"
+	    G_GINT64_FORMAT ", \"cpus\": \"2\"}", now);
 	client_host *a;
+	const host_state *st;
 	gint64 t0;
 
 	(void)state;
 	retain(pub, "ha", "online", "1");
 	retain(pub, "ha", "state", fresh);
 	retain(pub, "hb", "online", "1");
-	retain(pub, "hb", "state", stale);	/* older than 3 intervals */
+	retain(pub, "hb", "state", stale);
 	retain(pub, "hc", "online", "0");	/* last will */
 	retain(pub, "hc", "state", off);
 	retain(pub, "hd", "online", "1");
 	retain(pub, "hd", "state", "not json");
+	retain(pub, "he", "online", "1");
+	retain(pub, "he", "state", late);
+	retain(pub, "hf", "online", "1");
+	retain(pub, "hf", "state", other);
+	retain(pub, "hg", "online", "1");
+	retain(pub, "hg", "state", badtype);
 	client_wait(never, NULL, 300);	/* let the publishes out */
 	bus_free(pub);
 
@@ -238,25 +276,29 @@ test_discover(void **state)
 	assert_true(g_get_monotonic_time() - t0 < 3500 * 1000);	/* bounded */
 	all = client_hosts_sorted(c, false);
 	live = client_hosts_sorted(c, true);
-	assert_int_equal(all->len, 4);
+	assert_int_equal(all->len, 7);
 	assert_string_equal(((client_host *)all->pdata[0])->name, "ha");
 	assert_string_equal(((client_host *)all->pdata[3])->name, "hd");
-	assert_int_equal(live->len, 1);
+	assert_int_equal(live->len, 2);
 	a = live->pdata[0];
 	assert_string_equal(a->name, "ha");
-	assert_true(a->online && a->fresh);
-	assert_true(a->cpus == 4.0);
-	assert_true(a->load > 0.249 && a->load < 0.251);
-	assert_int_equal(a->mem_total_mib, 8192);
-	assert_int_equal(a->mem_used_mib, 1024);
-	assert_int_equal(a->mem_promised_mib, 6144);
-	assert_int_equal(a->mem_reserve_mib, 512);
-	assert_int_equal(client_host_get(c, "hb")->mem_promised_mib, 0);	/* older agent */
-	assert_int_equal(a->nvms, 2);
-	assert_string_equal(a->fabric_addr, "10.9.0.11");
-	assert_true(client_host_get(c, "hb")->online && !client_host_get(c, "hb")->fresh);
+	assert_string_equal(((client_host *)live->pdata[1])->name, "he");
+	st = a->state;
+	assert_true(a->online && st != NULL);
+	assert_true(st->cpus == 4.0);
+	assert_true(st->load > 0.249 && st->load < 0.251);
+	assert_int_equal(st->mem_total_mib, 8192);
+	assert_int_equal(st->mem_used_mib, 1024);
+	assert_int_equal(st->mem_promised_mib, 6144);
+	assert_int_equal(st->mem_reserve_mib, 512);
+	assert_int_equal(client_host_get(c, "hb")->state->mem_promised_mib, 0);
+	assert_int_equal(st->vms->len, 2);
+	assert_string_equal(st->fabric_addr, "10.9.0.11");
+	assert_true(client_host_get(c, "hb")->online && !client_host_live(client_host_get(c, "hb")));
 	assert_false(client_host_get(c, "hc")->online);
-	assert_false(client_host_get(c, "hd")->has_state);
+	assert_null(client_host_get(c, "hd")->state);
+	assert_null(client_host_get(c, "hf")->state);
+	assert_null(client_host_get(c, "hg")->state);
 	assert_null(client_host_get(c, "nope"));
 }
 
@@ -373,6 +415,175 @@ test_calls(void **state)
 	bus_free(agent);
 }
 
+/* ---- the agents' journals into the store (import.c) ---- */
+
+/* a fake agent's journal: answers "events" {"since", "limit"} with its events after since,
+ * at most two a page, with "last" and "more" as journal_reply does */
+typedef struct {
+	json_t *events;		/* oldest first, each with "seq" */
+	int requests;
+} fake_journal;
+
+static void
+journal_agent(bus *b, const bus_msg *m, void *ud)
+{
+	fake_journal *fj = ud;
+	json_auto_t *req = json_loads(m->payload, 0, NULL);
+	json_int_t since = json_integer_value(json_object_get(req, "since"));
+	json_int_t limit = json_integer_value(json_object_get(req, "limit"));
+	json_t *page = json_array(), *ev;
+	json_int_t last = 0;
+	bool more = false;
+	size_t i;
+
+	assert_string_equal(json_string_value(json_object_get(req, "op")), "events");
+	assert_true(limit >= 1);
+	fj->requests++;
+	json_array_foreach(fj->events, i, ev) {
+		json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
+
+		last = seq;
+		if (seq <= since)
+			continue;
+		if (json_array_size(page) == 2 || (json_int_t)json_array_size(page) == limit)
+			more = true;
+		else
+			json_array_append(page, ev);
+	}
+	json_auto_t *reply = json_pack("{s:b, s:o, s:I, s:b}", "ok", 1, "events", page, "last",
+	    last, "more", more);
+	assert_int_equal(bus_reply(b, m, reply, true, NULL), 0);
+}
+
+static json_t *
+event(const char *host, int seq, int64_t ts, const char *type, const char *vm, json_t *data)
+{
+	return json_pack("{s:s, s:i, s:I, s:s, s:s?, s:s?, s:s, s:o}", "host", host, "seq", seq,
+	    "ts", (json_int_t)ts, "type", type, "scenario", vm != NULL ? "s" : NULL, "vm", vm,
+	    "msg", type, "data", data != NULL ? data : json_object());
+}
+
+/* import_journals: every live host's journal since the store's last seq of that host, page
+ * by page, oldest first by time, each event once; a host speaking for another is refused; an
+ * imported migrated event moves its VM's placement (once: not when it comes again) */
+static void
+test_import_journals(void **state)
+{
+	static const char xml[] =
+	    "<vnx><global><version>2.0</version><scenario_name>s</scenario_name><automac/>"
+	    "<vm_mgmt type=\"none\"/></global><net name=\"n\" mode=\"virtual_bridge\"/>"
+	    "<vm name=\"a\" type=\"libvirt\" subtype=\"kvm\" os=\"linux\"><mem>64M</mem>"
+	    "<if id=\"1\" net=\"n\"><ipv4>10.0.0.1/24</ipv4></if></vm>"
+	    "<vm name=\"b\" type=\"libvirt\" subtype=\"kvm\" os=\"linux\"><mem>64M</mem>"
+	    "<if id=\"1\" net=\"n\"><ipv4>10.0.0.2/24</ipv4></if></vm></vnx>";
+	plan_host ph[] = {
+		{ .name = "h1", .cpus = 2, .mem_mib = 4096, .online = true },
+		{ .name = "h2", .cpus = 2, .mem_mib = 4096, .online = true },
+	};
+	static const char *const gone[] = { "ha", "hb", "hc", "hd", "he", "hf", "hg" };
+	g_autoptr(client_conf) conf = test_conf();
+	g_autoptr(client) c = NULL;
+	g_autoptr(GError) e = NULL;
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = scenario_parse_memory(xml, strlen(xml), "s.xml", d);
+	g_autoptr(plan) p = NULL;
+	g_autofree char *dbpath = g_build_filename(tmpdir, "import.db", NULL);
+	g_autoptr(GHashTable) placed = NULL;
+	fake_journal ja = { .events = json_array() }, jb = { .events = json_array() };
+	int64_t now = g_get_real_time() / 1000;
+	bus *pub = raw_bus("test-journals");
+	json_t *got;
+	store *st;
+
+	(void)state;
+	/* the hosts of the discovery test leave; ja and jb are live, jc offline */
+	for (size_t i = 0; i < G_N_ELEMENTS(gone); i++) {
+		retain(pub, gone[i], "online", "");
+		retain(pub, gone[i], "state", "");
+	}
+	for (int k = 0; k < 3; k++) {
+		const char *h = (const char *[]){ "ja", "jb", "jc" }[k];
+		g_autofree char *st_json = g_strdup_printf("{\"host\": \"%s\", \"ts\": %"
+		    G_GINT64_FORMAT ", \"interval\": 10}", h, now);
+
+		retain(pub, h, "online", k < 2 ? "1" : "0");
+		retain(pub, h, "state", st_json);
+	}
+	json_array_append_new(ja.events, event("ja", 1, 1000, "deploy", NULL, NULL));
+	json_array_append_new(ja.events, event("ja", 2, 3000, "migrated", "s.a",
+	    json_pack("{s:s, s:s, s:i, s:i}", "src", "h1", "dst", "h2", "duration_ms", 900,
+	    "downtime_ms", 20)));
+	json_array_append_new(ja.events, event("ja", 3, 5000, "refuse", "s.b", NULL));
+	json_array_append_new(jb.events, event("jb", 1, 2000, "admit", "s.a", NULL));
+	json_array_append_new(jb.events, event("ja", 2, 4000, "penalty", NULL, NULL));	/* forged */
+	assert_int_equal(bus_subscribe(pub, PROTO_TOPIC_ROOT "host/ja/rpc/operator", journal_agent,
+	    &ja, NULL), 0);
+	assert_int_equal(bus_subscribe(pub, PROTO_TOPIC_ROOT "host/jb/rpc/operator", journal_agent,
+	    &jb, NULL), 0);
+	client_wait(never, NULL, 300);
+
+	assert_non_null(s);
+	assert_true(scenario_validate(s, d));
+	p = plan_partition(s, NULL, ph, 2, PLAN_ROUND_ROBIN, d);
+	assert_non_null(p);
+	st = store_open(dbpath, &e);
+	assert_non_null(st);
+	assert_int_equal(store_reserve(st, s, xml, p, 10000, 20000, d), 0);
+	placed = store_placements(st, "s", NULL);
+	assert_string_equal(g_hash_table_lookup(placed, "a"), "h1");
+	g_clear_pointer(&placed, g_hash_table_unref);
+
+	c = client_connect(conf, &e);
+	assert_non_null(c);
+	assert_int_equal(client_discover(c, &e), 0);
+	got = import_journals(c, st, &e);
+	assert_non_null(got);
+	/* ja's three (two pages) and jb's first, by time; jb's forged one (and what would
+	 * follow it in that answer) refused */
+	assert_int_equal(json_array_size(got), 4);
+	assert_int_equal(ja.requests, 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(got, 1), "ts")), 2000);
+	assert_string_equal(client_jstr(json_array_get(got, 2), "type"), "migrated");
+	assert_int_equal(store_host_last_seq(st, "ja", NULL), 3);
+	assert_int_equal(store_host_last_seq(st, "jb", NULL), 1);	/* not the forged 2 */
+	json_decref(got);
+	placed = store_placements(st, "s", NULL);
+	assert_string_equal(g_hash_table_lookup(placed, "a"), "h2");
+	g_clear_pointer(&placed, g_hash_table_unref);
+
+	/* again: nothing new from ja; a placement set since stays (the event was imported) */
+	assert_int_equal(store_set_placement(st, "s", "a", "h1", NULL), 0);
+	json_array_remove(jb.events, 1);
+	json_array_append_new(ja.events, event("ja", 4, 6000, "plan", NULL, NULL));
+	got = import_journals(c, st, &e);
+	assert_non_null(got);
+	assert_int_equal(json_array_size(got), 1);	/* ja's 4 */
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(got, 0), "seq")), 4);
+	json_decref(got);
+	got = import_journals(c, st, &e);
+	assert_int_equal(json_array_size(got), 0);
+	json_decref(got);
+	placed = store_placements(st, "s", NULL);
+	assert_string_equal(g_hash_table_lookup(placed, "a"), "h1");
+	g_clear_pointer(&placed, g_hash_table_unref);
+
+	/* a drain's reply: only what moved */
+	json_auto_t *moves = json_loads("[{\"vm\": \"s.b\", \"scenario\": \"s\", \"dst\": \"h1\","
+	    " \"status\": \"moved\"}, {\"vm\": \"s.a\", \"dst\": \"h2\", \"status\": \"refused\"}]",
+	    0, NULL);
+	import_moves(st, moves);
+	placed = store_placements(st, "s", NULL);
+	assert_string_equal(g_hash_table_lookup(placed, "b"), "h1");
+	assert_string_equal(g_hash_table_lookup(placed, "a"), "h1");
+	g_clear_pointer(&placed, g_hash_table_unref);
+
+	store_close(st);
+	client_free(g_steal_pointer(&c));
+	bus_free(pub);
+	json_decref(ja.events);
+	json_decref(jb.events);
+}
+
 static void
 test_unreachable(void **state)
 {
@@ -397,6 +608,7 @@ main(void)
 		cmocka_unit_test(test_calls),
 		cmocka_unit_test(test_vm_addrs),
 		cmocka_unit_test(test_unreachable),
+		cmocka_unit_test(test_import_journals),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "wire/names.h"
 
 #define NCHILD	8
 
@@ -385,6 +386,258 @@ test_events_append_only(void **state)
 	rmtree(dir);
 }
 
+/* the agents' journaled events come in once per (host, seq), with their data; the CLI's own
+ * events (no seq) never collide; the last seq per host is what to ask the agent for next */
+static void
+test_event_import_once(void **state)
+{
+	g_autofree char *dir = tmpdir();
+	g_autofree char *path = g_build_filename(dir, "nube.db", NULL);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GPtrArray) all = NULL;
+	store_event_row *e;
+	json_t *ev;
+	store *st;
+
+	(void)state;
+	st = store_open(path, &err);
+	assert_non_null(st);
+	assert_int_equal(store_host_last_seq(st, "h1", &err), 0);
+	ev = json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:I, s:I}}",
+	    "ts", (json_int_t)1700000000123, "host", "h1", "seq", (json_int_t)7, "type", "migrated",
+	    "scenario", "lab", "vm", "r1", "msg", "'r1' moved to h2", "data", "src", "h1",
+	    "dst", "h2", "duration_ms", (json_int_t)480, "downtime_ms", (json_int_t)120);
+	assert_int_equal(store_event_import(st, ev, &err), 1);
+	assert_null(err);
+	assert_int_equal(store_event_import(st, ev, &err), 0);	/* again: not a second row */
+	assert_null(err);
+	/* the same seq from another host is another event */
+	json_object_set_new(ev, "host", json_string("h2"));
+	assert_int_equal(store_event_import(st, ev, &err), 1);
+	json_object_set_new(ev, "seq", json_integer(3));
+	json_object_set_new(ev, "host", json_string("h1"));
+	json_object_del(ev, "data");
+	json_object_set_new(ev, "vm", json_null());
+	assert_int_equal(store_event_import(st, ev, &err), 1);	/* older seq, still new */
+	json_decref(ev);
+	/* CLI-made events carry no seq and are never taken for duplicates */
+	assert_int_equal(store_event(st, 5, "h1", "deploy", "lab", NULL, "one", &err), 0);
+	assert_int_equal(store_event(st, 5, "h1", "deploy", "lab", NULL, "one", &err), 0);
+
+	assert_int_equal(store_host_last_seq(st, "h1", &err), 7);
+	assert_int_equal(store_host_last_seq(st, "h2", &err), 7);
+	assert_int_equal(store_host_last_seq(st, "h3", &err), 0);
+	assert_int_equal(sql_int(path, "SELECT count(*) FROM event"), 5);
+
+	all = store_events(st, 0, 0, &err);
+	assert_int_equal(all->len, 5);
+	e = g_ptr_array_index(all, 0);
+	assert_int_equal(e->seq, 7);
+	assert_int_equal(e->ts_ms, 1700000000123);
+	assert_string_equal(e->type, "migrated");
+	assert_string_equal(e->vm, "r1");
+	assert_string_equal(e->data, "{\"downtime_ms\":120,\"dst\":\"h2\",\"duration_ms\":480,"
+	    "\"src\":\"h1\"}");
+	e = g_ptr_array_index(all, 2);
+	assert_int_equal(e->seq, 3);
+	assert_null(e->vm);
+	assert_null(e->data);
+	assert_int_equal(((store_event_row *)g_ptr_array_index(all, 3))->seq, 0);
+
+	/* malformed: refused as INVALID, nothing written */
+	{
+		static const char *const bad[] = {
+			"{\"ts\":1,\"seq\":1,\"type\":\"x\"}",			/* no host */
+			"{\"ts\":1,\"host\":\"h1\",\"type\":\"x\"}",		/* no seq */
+			"{\"ts\":1,\"host\":\"h1\",\"seq\":0,\"type\":\"x\"}",
+			"{\"ts\":1,\"host\":\"h1\",\"seq\":\"9\",\"type\":\"x\"}",
+			"{\"host\":\"h1\",\"seq\":9,\"type\":\"x\"}",		/* no ts */
+			"{\"ts\":1,\"host\":\"h1\",\"seq\":9}",			/* no type */
+			"{\"ts\":1,\"host\":\"h1\",\"seq\":9,\"type\":\"x\",\"vm\":3}",
+			"{\"ts\":1,\"host\":\"h1\",\"seq\":9,\"type\":\"x\",\"data\":[1]}",
+			"[1]",
+		};
+
+		for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+			json_t *j = json_loads(bad[i], 0, NULL);
+
+			assert_non_null(j);
+			assert_int_equal(store_event_import(st, j, &err), -1);
+			assert_true(g_error_matches(err, STORE_ERROR, STORE_ERROR_INVALID));
+			g_clear_error(&err);
+			json_decref(j);
+		}
+	}
+	assert_int_equal(sql_int(path, "SELECT count(*) FROM event"), 5);
+	store_close(st);
+	rmtree(dir);
+}
+
+/* a database of schema 1 (events without seq) is migrated: old rows kept, import works */
+static void
+test_migrate_v1_events(void **state)
+{
+	g_autofree char *dir = tmpdir();
+	g_autofree char *path = g_build_filename(dir, "nube.db", NULL);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GPtrArray) all = NULL;
+	json_t *ev;
+	store *st;
+
+	(void)state;
+	/* schema 1 as nube 0.1 wrote it */
+	assert_int_equal(sql_exec(path, "CREATE TABLE scenario (name TEXT PRIMARY KEY NOT NULL,"
+	    " spec TEXT NOT NULL, state TEXT NOT NULL, algorithm TEXT, created INTEGER NOT NULL);"
+	    "CREATE TABLE placement (scenario TEXT NOT NULL REFERENCES scenario(name) ON DELETE"
+	    " CASCADE, vm TEXT NOT NULL, host TEXT NOT NULL, PRIMARY KEY (scenario, vm));"
+	    "CREATE TABLE alloc_vni (vni INTEGER PRIMARY KEY NOT NULL, scenario TEXT NOT NULL"
+	    " REFERENCES scenario(name) ON DELETE CASCADE, net TEXT NOT NULL);"
+	    "CREATE INDEX alloc_vni_scenario ON alloc_vni(scenario);"
+	    "CREATE TABLE alloc_mac (mac TEXT NOT NULL UNIQUE, scenario TEXT NOT NULL REFERENCES"
+	    " scenario(name) ON DELETE CASCADE, vm TEXT NOT NULL, ifid INTEGER NOT NULL);"
+	    "CREATE INDEX alloc_mac_scenario ON alloc_mac(scenario);"
+	    "CREATE TABLE alloc_addr (addr TEXT NOT NULL UNIQUE, scenario TEXT NOT NULL"
+	    " REFERENCES scenario(name) ON DELETE CASCADE, vm TEXT NOT NULL);"
+	    "CREATE INDEX alloc_addr_scenario ON alloc_addr(scenario);"
+	    "CREATE TABLE event (id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL,"
+	    " host TEXT, type TEXT, scenario TEXT, vm TEXT, msg TEXT);"
+	    "CREATE TRIGGER event_no_update BEFORE UPDATE ON event"
+	    "  BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;"
+	    "CREATE TRIGGER event_no_delete BEFORE DELETE ON event"
+	    "  BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;"
+	    "INSERT INTO event(ts_ms, host, type, msg) VALUES (1, 'h1', 'old', 'from v1');"
+	    "PRAGMA user_version = 1;", NULL), SQLITE_OK);
+	st = store_open(path, &err);
+	assert_non_null(st);
+	assert_int_equal(sql_int(path, "PRAGMA user_version"), store_schema_version());
+	assert_int_equal(store_host_last_seq(st, "h1", &err), 0);
+	ev = json_pack("{s:I, s:s, s:I, s:s}", "ts", (json_int_t)2, "host", "h1", "seq",
+	    (json_int_t)1, "type", "admit");
+	assert_int_equal(store_event_import(st, ev, &err), 1);
+	assert_int_equal(store_event_import(st, ev, &err), 0);
+	json_decref(ev);
+	all = store_events(st, 0, 0, &err);
+	assert_int_equal(all->len, 2);
+	assert_string_equal(((store_event_row *)g_ptr_array_index(all, 0))->msg, "from v1");
+	assert_int_equal(((store_event_row *)g_ptr_array_index(all, 0))->seq, 0);
+	assert_int_equal(((store_event_row *)g_ptr_array_index(all, 1))->seq, 1);
+	store_close(st);
+	rmtree(dir);
+}
+
+/* a stretched net's VNI is recorded and read back; one VNI is one net's only */
+static void
+test_net_vni(void **state)
+{
+	g_autofree char *dir = tmpdir();
+	g_autofree char *path = g_build_filename(dir, "nube.db", NULL);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(GHashTable) v = NULL;
+	fixture f = { 0 };
+	store *st;
+	uint32_t taken = 0;
+	const char *single = NULL;
+
+	(void)state;
+	st = store_open(path, &err);
+	assert_non_null(st);
+	assert_int_equal(make(&f, "lab", d), 0);
+	assert_int_equal(store_reserve(st, f.s, f.xml, f.p, 20000, 20099, d), 0);
+	for (int j = 0; j < f.p->nnets; j++) {
+		const sc_net *net = g_ptr_array_index(f.s->nets, j);
+
+		if (f.p->net_vni[j] != 0)
+			taken = f.p->net_vni[j];
+		else
+			single = net->name;
+	}
+	v = store_net_vnis(st, "lab", &err);
+	assert_non_null(v);
+	assert_true(taken != 0);
+	assert_int_equal(g_hash_table_size(v), f.p->nnets - (single != NULL));
+
+	/* a net of one host stretched by a migration: the agent's VNI from the stretch range */
+	if (single == NULL)
+		single = "net1";	/* the round-robin plan stretched both: re-record one */
+	assert_int_equal(store_set_net_vni(st, "lab", single, NUBE_VNI_STRETCH_MIN + 5, &err), 0);
+	g_hash_table_unref(v);
+	v = store_net_vnis(st, "lab", &err);
+	assert_int_equal(GPOINTER_TO_UINT(g_hash_table_lookup(v, single)), NUBE_VNI_STRETCH_MIN + 5);
+	/* again with another VNI: replaced, not added */
+	assert_int_equal(store_set_net_vni(st, "lab", single, NUBE_VNI_STRETCH_MIN + 6, &err), 0);
+	assert_int_equal(sql_int(path, "SELECT count(*) FROM alloc_vni WHERE net = 'net1' OR "
+	    "net = 'net0'"), 2);
+	g_hash_table_unref(v);
+	v = store_net_vnis(st, "lab", &err);
+	assert_int_equal(GPOINTER_TO_UINT(g_hash_table_lookup(v, single)), NUBE_VNI_STRETCH_MIN + 6);
+	/* the same VNI for itself again is fine; another net's VNI is refused */
+	assert_int_equal(store_set_net_vni(st, "lab", single, NUBE_VNI_STRETCH_MIN + 6, &err), 0);
+	assert_int_equal(store_set_net_vni(st, "lab", "other", NUBE_VNI_STRETCH_MIN + 6, &err), -1);
+	assert_true(g_error_matches(err, STORE_ERROR, STORE_ERROR_INVALID));
+	assert_non_null(strstr(err->message, "already"));
+	g_clear_error(&err);
+	assert_int_equal(store_set_net_vni(st, "ghost", "net0", 7, &err), -1);
+	assert_true(g_error_matches(err, STORE_ERROR, STORE_ERROR_NOT_FOUND));
+	g_clear_error(&err);
+	assert_int_equal(store_set_net_vni(st, "lab", "net0", 0x1000000, &err), -1);
+	assert_true(g_error_matches(err, STORE_ERROR, STORE_ERROR_INVALID));
+	g_clear_error(&err);
+	/* vni 0: the net has none any more */
+	assert_int_equal(store_set_net_vni(st, "lab", single, 0, &err), 0);
+	g_hash_table_unref(v);
+	v = store_net_vnis(st, "lab", &err);
+	assert_false(g_hash_table_contains(v, single));
+	/* deleting the scenario frees them */
+	assert_int_equal(store_set_net_vni(st, "lab", single, NUBE_VNI_STRETCH_MIN + 6, &err), 0);
+	assert_int_equal(store_delete(st, "lab", &err), 0);
+	assert_int_equal(sql_int(path, "SELECT count(*) FROM alloc_vni"), 0);
+	fixture_free(&f);
+	store_close(st);
+	rmtree(dir);
+}
+
+/* the store allocates only inside the deploy range: the stretch range is the agents' */
+static void
+test_vni_range_deploy_only(void **state)
+{
+	g_autofree char *dir = tmpdir();
+	g_autofree char *path = g_build_filename(dir, "nube.db", NULL);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(diag) d = diag_new();
+	fixture f = { 0 };
+	store *st;
+
+	(void)state;
+	assert_int_equal(store_vni_range_check(1, NUBE_VNI_DEPLOY_MAX, &err), 0);
+	assert_int_equal(store_vni_range_check(10000, NUBE_VNI_STRETCH_MIN, &err), -1);
+	assert_true(g_error_matches(err, STORE_ERROR, STORE_ERROR_INVALID));
+	assert_non_null(strstr(err->message, "not within the deploy range 1..15728639"));
+	g_clear_error(&err);
+	assert_int_equal(store_vni_range_check(0, 100, &err), -1);
+	g_clear_error(&err);
+	assert_int_equal(store_vni_range_check(200, 100, &err), -1);
+	g_clear_error(&err);
+
+	st = store_open(path, &err);
+	assert_non_null(st);
+	assert_int_equal(make(&f, "lab", d), 0);
+	assert_int_equal(store_reserve(st, f.s, f.xml, f.p, NUBE_VNI_STRETCH_MIN,
+	    NUBE_VNI_STRETCH_MAX, d), -1);
+	assert_true(diag_contains(d, DIAG_ERROR, "not within the deploy range"));
+	assert_null(store_get(st, "lab", &err));
+	/* the top of the deploy range is fine */
+	diag_free(d);
+	d = diag_new();
+	assert_int_equal(store_reserve(st, f.s, f.xml, f.p, NUBE_VNI_DEPLOY_MAX - 9,
+	    NUBE_VNI_DEPLOY_MAX, d), 0);
+	for (int j = 0; j < f.p->nnets; j++)
+		assert_true(f.p->net_vni[j] == 0 || f.p->net_vni[j] <= NUBE_VNI_DEPLOY_MAX);
+	fixture_free(&f);
+	store_close(st);
+	rmtree(dir);
+}
+
 /* child: wait for the start signal, reserve its own scenario, write what it got to out */
 static int
 child_reserve(const char *db, const char *name, int start_fd, const char *out,
@@ -566,6 +819,10 @@ main(void)
 		cmocka_unit_test(test_reserve_and_duplicate),
 		cmocka_unit_test(test_delete_frees),
 		cmocka_unit_test(test_events_append_only),
+		cmocka_unit_test(test_event_import_once),
+		cmocka_unit_test(test_migrate_v1_events),
+		cmocka_unit_test(test_net_vni),
+		cmocka_unit_test(test_vni_range_deploy_only),
 		cmocka_unit_test(test_concurrent_reserve),
 		cmocka_unit_test(test_concurrent_open),
 	};

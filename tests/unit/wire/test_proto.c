@@ -8,6 +8,7 @@
 
 #include "plan/alloc.h"
 #include "wire/deployment.h"
+#include "wire/names.h"
 
 /* reference FNV-1a 32 written from the published parameters, over the joined string */
 static uint32_t
@@ -223,6 +224,32 @@ test_names(void **state)
 	}
 }
 
+/* a stretched net's VNI: in the agents' range, the same on every host, past VNIs in use */
+static void
+test_stretch_vni(void **state)
+{
+	g_autoptr(GHashTable) used = g_hash_table_new(g_direct_hash, g_direct_equal);
+	uint32_t a = proto_stretch_vni("lab", "Net0", NULL), b, c;
+
+	(void)state;
+	assert_true(a >= NUBE_VNI_STRETCH_MIN && a <= NUBE_VNI_STRETCH_MAX);
+	assert_true(a > NUBE_VNI_DEPLOY_MAX);	/* never a deploy's */
+	assert_int_equal(proto_stretch_vni("lab", "Net0", used), a);	/* deterministic */
+	b = proto_stretch_vni("lab", "Net1", NULL);
+	assert_int_not_equal(a, b);
+	g_hash_table_add(used, GUINT_TO_POINTER(a));
+	c = proto_stretch_vni("lab", "Net0", used);
+	assert_int_equal(c, a == NUBE_VNI_STRETCH_MAX ? NUBE_VNI_STRETCH_MIN : a + 1);
+	g_hash_table_add(used, GUINT_TO_POINTER(c));
+	assert_true(proto_stretch_vni("lab", "Net0", used) != a);
+	assert_true(proto_stretch_vni("lab", "Net0", used) != c);
+	/* the top of the range wraps to its bottom */
+	g_hash_table_remove_all(used);
+	for (uint32_t v = a; v <= NUBE_VNI_STRETCH_MAX; v++)
+		g_hash_table_add(used, GUINT_TO_POINTER(v));
+	assert_int_equal(proto_stretch_vni("lab", "Net0", used), NUBE_VNI_STRETCH_MIN);
+}
+
 static void
 test_alias(void **state)
 {
@@ -371,6 +398,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_stretch_vni),
 		cmocka_unit_test(test_alias),
 		cmocka_unit_test(test_domain_name),
 		cmocka_unit_test(test_from_plan),

@@ -57,6 +57,8 @@ test_good(void **state)
 	check("{\"op\":\"migrate\",\"vm\":\"lab.r1\",\"dst\":\"host2\"}", NULL);
 	check("{\"op\":\"drain\",\"cancel\":true}", NULL);
 	check("{\"op\":\"drain\"}", NULL);
+	check("{\"op\":\"events\",\"since\":0}", NULL);
+	check("{\"op\":\"events\",\"since\":123456789012,\"limit\":10000}", NULL);
 }
 
 /* a field of the wrong type is an error, never a default */
@@ -105,6 +107,12 @@ test_wrong_types(void **state)
 	    "\"addrs\"[0] must be a string");
 	check("{\"op\":\"undeploy\",\"scenario\":[\"x\"]}", "\"scenario\" must be a string");
 	check("{\"op\":5}", "\"op\" must be a string");
+	check("{\"op\":\"events\",\"since\":-1}", "\"since\" must be an integer in 0..");
+	check("{\"op\":\"events\",\"since\":\"5\"}", "\"since\" must be an integer");
+	check("{\"op\":\"events\",\"since\":0,\"limit\":0}",
+	    "\"limit\" must be an integer in 1..10000");
+	check("{\"op\":\"events\",\"since\":0,\"limit\":10001}",
+	    "\"limit\" must be an integer in 1..10000");
 }
 
 static void
@@ -120,6 +128,7 @@ test_missing(void **state)
 	check("{\"op\":\"admit\",\"cpu\":1,\"mem\":1}", "missing \"vm\"");
 	check("{\"op\":\"release\"}", "missing \"vm\"");
 	check("{\"op\":\"migrate\",\"dst\":\"h2\"}", "missing \"vm\"");
+	check("{\"op\":\"events\"}", "missing \"since\"");
 }
 
 /* every field carrying a name follows the one name rule */
@@ -154,7 +163,7 @@ static void
 test_every_op(void **state)
 {
 	static const char *const ops[] = { "deploy", "undeploy", "exec", "status", "net-ensure",
-		"net-remove", "admit", "release", "plan", "migrate", "drain" };
+		"net-remove", "admit", "release", "plan", "migrate", "drain", "events" };
 
 	(void)state;
 	for (size_t i = 0; i < G_N_ELEMENTS(ops); i++)

@@ -1,120 +1,19 @@
-/* cmd_offline: the commands that need no cluster: validate and plan */
+/* cmd_plan: nube plan — split a scenario over a cluster description and allocate its VNIs,
+ * MACs and addresses, without deploying */
 #include <getopt.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli/cli.h"
+#include "cli/inputs.h"
 #include "cli/output.h"
 #include "plan/alloc.h"
 #include "plan/plan.h"
-#include "scenario/scenario.h"
 #include "store/store.h"
+#include "wire/names.h"
 
 #define VNI_MIN_DEFAULT	10000
-#define VNI_MAX_DEFAULT	16777215
-
-/* inputs: the files a command reads, parsed and validated together */
-typedef struct {
-	scenario *s;
-	restrictions *r;
-	cluster *c;
-} inputs;
-
-static void
-inputs_clear(inputs *in)
-{
-	scenario_free(in->s);
-	restrictions_free(in->r);
-	cluster_free(in->c);
-}
-
-/* load: parse and validate the scenario, the cluster (if given) and the restrictions (if
- * given) into in, collecting every problem in d. true when no error was found. */
-static bool
-load(inputs *in, const char *spath, const char *rpath, const char *cpath, diag *d)
-{
-	in->s = scenario_parse_file(spath, d);
-	if (in->s == NULL && !diag_has_errors(d))
-		diag_error(d, spath, 0, "cannot read the scenario");
-	if (in->s != NULL)
-		scenario_validate(in->s, d);
-	if (cpath != NULL) {
-		in->c = cluster_parse_file(cpath, d);
-		if (in->c == NULL && !diag_has_errors(d))
-			diag_error(d, cpath, 0, "cannot read the cluster description");
-	}
-	if (rpath != NULL) {
-		in->r = restrictions_parse_file(rpath, d);
-		if (in->r == NULL && !diag_has_errors(d))
-			diag_error(d, rpath, 0, "cannot read the restrictions");
-		if (in->r != NULL && in->s != NULL)
-			restrictions_validate(in->r, in->s, in->c, d);
-	}
-	return in->s != NULL && (cpath == NULL || in->c != NULL) && (rpath == NULL || in->r != NULL)
-	    && !diag_has_errors(d);
-}
-
-/* ---- validate ---- */
-
-static const char validate_help[] =
-"usage: nube validate SCENARIO [--restrictions FILE] [--cluster-conf FILE]\n"
-"\n"
-"Parse a VNX 2.0 scenario and check it; with --restrictions also check the EDIV\n"
-"deployment restrictions against it (and against the cluster's hosts when\n"
-"--cluster-conf is given). Every problem is printed as FILE:LINE: error: MESSAGE.\n"
-"\n"
-"  -r, --restrictions FILE   deployment restrictions (EDIV format)\n"
-"  -c, --cluster-conf FILE   cluster description (EDIV cluster.conf)\n"
-"  -h, --help                this help\n"
-"\n"
-"Exit status: 0 valid (warnings allowed), 1 errors found, 2 bad command line.\n";
-
-int
-cmd_validate(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "restrictions", required_argument, NULL, 'r' },
-		{ "cluster-conf", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *rpath = NULL, *cpath = NULL;
-	g_autoptr(diag) d = diag_new();
-	inputs in = { 0 };
-	bool ok;
-	int ch;
-
-	while ((ch = getopt_long(argc, argv, "r:c:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'r':
-			rpath = optarg;
-			break;
-		case 'c':
-			cpath = optarg;
-			break;
-		case 'h':
-			fputs(validate_help, stdout);
-			return CLI_OK;
-		default:
-			return out_usage("validate", NULL);
-		}
-	}
-	if (optind != argc - 1)
-		return out_usage("validate", optind >= argc ? "a scenario file is required"
-		    : "only one scenario file");
-
-	ok = load(&in, argv[optind], rpath, cpath, d);
-	diag_print(d, stderr);
-	if (ok)
-		printf("scenario '%s': %u VMs, %u nets, %d warning%s\n", in.s->name,
-		    in.s->vms->len, in.s->nets->len, d->nwarnings, d->nwarnings == 1 ? "" : "s");
-	inputs_clear(&in);
-	return ok ? CLI_OK : CLI_FAIL;
-}
-
-/* ---- plan ---- */
+#define VNI_MAX_DEFAULT	NUBE_VNI_DEPLOY_MAX
 
 static const char plan_help[] =
 "usage: nube plan SCENARIO --cluster-conf FILE [--algorithm A] [--restrictions FILE]\n"
@@ -129,14 +28,14 @@ static const char plan_help[] =
 "  -a, --algorithm A         round-robin, weighted-round-robin, least-loaded or graph\n"
 "                            (default " CLI_DEFAULT_ALGORITHM ")\n"
 "  -r, --restrictions FILE   deployment restrictions (EDIV format)\n"
-"      --vni-range MIN-MAX   VXLAN VNIs to use (default 10000-16777215)\n"
+"      --vni-range MIN-MAX   VXLAN VNIs to use, within 1-15728639 (default 10000-15728639)\n"
 "      --store PATH          avoid the allocations recorded in this database\n"
 "  -j, --json                machine-readable output (a stable interface)\n"
 "  -h, --help                this help\n"
 "\n"
 "Exit status: 0 planned, 1 invalid input or no placement fits, 2 bad command line.\n";
 
-/* parse_vni_range: "A-B" with 1 <= A <= B <= 2^24-1 */
+/* parse_vni_range: "A-B" inside the deploy range (nube_vni_deploy_range_ok) */
 static int
 parse_vni_range(const char *s, uint32_t *min, uint32_t *max)
 {
@@ -148,7 +47,8 @@ parse_vni_range(const char *s, uint32_t *min, uint32_t *max)
 		return -1;
 	s = end + 1;
 	b = strtoul(s, &end, 10);
-	if (end == s || *end != '\0' || a < 1 || a > b || b > VNI_MAX_DEFAULT)
+	if (end == s || *end != '\0' || a > NUBE_VNI_DEPLOY_MAX || b > NUBE_VNI_DEPLOY_MAX ||
+	    !nube_vni_deploy_range_ok((uint32_t)a, (uint32_t)b))
 		return -1;
 	*min = (uint32_t)a;
 	*max = (uint32_t)b;
@@ -156,7 +56,7 @@ parse_vni_range(const char *s, uint32_t *min, uint32_t *max)
 }
 
 int
-cmd_plan(int argc, char **argv)
+cmd_plan(session *sess, int argc, char **argv)
 {
 	enum { OPT_VNI = 256, OPT_STORE };
 	static const struct option opts[] = {
@@ -184,6 +84,7 @@ cmd_plan(int argc, char **argv)
 	inputs in = { 0 };
 	int ch;
 
+	(void)sess;	/* --store is opened read only, not as the session's store */
 	while ((ch = getopt_long(argc, argv, "c:a:r:jh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -197,7 +98,8 @@ cmd_plan(int argc, char **argv)
 			break;
 		case OPT_VNI:
 			if (parse_vni_range(optarg, &ctx.vni_min, &ctx.vni_max) < 0)
-				return out_usage("plan", "--vni-range wants MIN-MAX within 1-16777215");
+				return out_usage("plan", "--vni-range wants MIN-MAX within the deploy "
+				    "range 1-15728639 (VNIs above are the agents')");
 			break;
 		case OPT_STORE:
 			spath = optarg;
@@ -223,7 +125,7 @@ cmd_plan(int argc, char **argv)
 		return out_usage("plan", m);
 	}
 
-	if (!load(&in, argv[optind], rpath, cpath, d))
+	if (!inputs_load(&in, argv[optind], rpath, cpath, d))
 		goto out;
 	hosts = plan_hosts_from_cluster(in.c, &nhosts);
 	if (nhosts == 0) {

@@ -1,0 +1,9 @@
+/* args: command-line values several commands take */
+#ifndef NUBE_ARGS_H
+#define NUBE_ARGS_H
+
+/* args_timeout: a --timeout value: whole seconds 1..86400 into *out; 0, or -1 when
+ * malformed (*out untouched) */
+int args_timeout(const char *arg, int *out);
+
+#endif

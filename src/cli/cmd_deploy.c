@@ -1,0 +1,521 @@
+/* cmd_deploy: nube deploy — plan a scenario on the live hosts, record its allocations, start
+ * it on every host in parallel and roll it back when anything fails */
+#include <getopt.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/output.h"
+#include "cli/progress.h"
+#include "plan/plan.h"
+#include "scenario/scenario.h"
+#include "store/store.h"
+#include "wire/deployment.h"
+#include "wire/topic.h"
+
+#define ROLLBACK_TIMEOUT_MS	60000
+
+/* request_fits: whether request j fits one message (PROTO_MAX_MESSAGE); says why not, as
+ * "<what>: request of N MiB exceeds the limit of M MiB" */
+static bool
+request_fits(const char *what, const json_t *j)
+{
+	g_autofree char *s = json_dumps(j, JSON_COMPACT);
+	size_t len = s != NULL ? strlen(s) : 0;
+
+	if (len <= PROTO_MAX_MESSAGE)
+		return true;
+	out_err("%s: request of %.1f MiB exceeds the limit of %d MiB", what,
+	    (double)len / 1048576.0, PROTO_MAX_MESSAGE >> 20);
+	return false;
+}
+
+static const char deploy_help[] =
+"usage: nube deploy SCENARIO [--algorithm A] [--restrictions FILE] [--timeout S] [--json]\n"
+"                   [--config FILE]\n"
+"\n"
+"Validate a VNX 2.0 scenario, split it over the live hosts, record the allocations\n"
+"(VNIs, MACs, addresses) in the store and send every host its part in parallel. Each\n"
+"host's progress (with its agent's warnings) is printed on stderr as it arrives. A\n"
+"host's free memory is its capacity less the larger of its used memory and the memory\n"
+"promised to its VMs plus its reserve. When any host fails, stops answering or goes\n"
+"offline, or nube is interrupted (SIGINT, SIGTERM), the whole deployment is rolled back\n"
+"on every host and forgotten by the store; when a host cannot be rolled back, or the\n"
+"broker is lost, the store keeps it as \"failed\" with its allocations until 'nube\n"
+"undeploy --force'. On success the placement and the warnings are printed.\n"
+"\n"
+"  -a, --algorithm A         round-robin, weighted-round-robin, least-loaded or graph\n"
+"                            (default " CLI_DEFAULT_ALGORITHM ")\n"
+"  -r, --restrictions FILE   deployment restrictions (EDIV format)\n"
+"  -t, --timeout S           give up on guests whose agent is not up within S seconds\n"
+"                            and on a host silent for longer (default [deploy] timeout\n"
+"                            of the config, else 120)\n"
+"  -j, --json                print the placement as JSON (as 'nube plan --json')\n"
+"      --config FILE         client config\n"
+"  -h, --help                this help\n"
+"\n"
+"Exit status: 0 deployed, 1 invalid input, no placement or deployment failed (rolled\n"
+"back), 2 bad command line, 3 broker unreachable or no live host.\n";
+
+typedef struct {
+	GHashTable *targets;	/* host name -> client_call* (deploy) */
+	bool failed;
+	char *why;		/* first failure: "host 'h': ...", or the broker's loss */
+	bool quiet;
+	const char *url;	/* the broker's, borrowed from the config */
+	bool broker_lost;	/* the connection to the broker dropped during the deploy */
+	GHashTable *gone;	/* hosts whose offline message is waiting for its verdict */
+	guint gone_timer;	/* the wait for that verdict, 0 when none */
+	json_t *warnings;	/* [{"host", "warning"}] from the agents' replies */
+} deploy_run;
+
+/* how long an agent's offline message waits before it is blamed: a broker shutting down
+ * publishes every agent's last will just before it closes the connection */
+#define OFFLINE_VERDICT_MS	1500
+
+static void
+deploy_fail(deploy_run *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+deploy_fail(deploy_run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->failed)
+		return;
+	r->failed = true;
+	va_start(ap, fmt);
+	r->why = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+}
+
+static void
+deploy_done(client_call *call, void *ud)
+{
+	deploy_run *r = ud;
+	json_t *w = json_object_get(call->reply, "warnings"), *v;
+	size_t i, nw = 0;
+
+	json_array_foreach(w, i, v) {
+		if (!json_is_string(v))
+			continue;
+		json_array_append_new(r->warnings, json_pack("{s:s, s:O}", "host", call->host,
+		    "warning", v));
+		nw++;
+	}
+	if (call->ok)
+		fprintf(stderr, nw ? "%s: done (%zu warning%s)\n" : "%s: done\n", call->host, nw,
+		    nw == 1 ? "" : "s");
+	else
+		deploy_fail(r, "host '%s': %s", call->host, call->error);
+}
+
+/* offline_verdict: the broker is still there, so the hosts that went offline lost their
+ * agent (its last will fired): end their calls */
+static gboolean
+offline_verdict(gpointer ud)
+{
+	deploy_run *r = ud;
+	GHashTableIter it;
+	gpointer k;
+
+	r->gone_timer = 0;
+	if (r->broker_lost)
+		return G_SOURCE_REMOVE;
+	g_hash_table_iter_init(&it, r->gone);
+	while (g_hash_table_iter_next(&it, &k, NULL)) {
+		client_call *call = g_hash_table_lookup(r->targets, k);
+
+		if (call != NULL && !call->done)
+			client_call_abandon(call, "its agent went offline during the deployment "
+			    "(its last will fired)");
+	}
+	g_hash_table_remove_all(r->gone);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+deploy_online(const char *host, bool online, void *ud)
+{
+	deploy_run *r = ud;
+	client_call *call = g_hash_table_lookup(r->targets, host);
+
+	if (online) {
+		g_hash_table_remove(r->gone, host);
+		return;
+	}
+	if (call == NULL || call->done)
+		return;
+	g_hash_table_add(r->gone, g_strdup(host));
+	if (r->gone_timer == 0)
+		r->gone_timer = g_timeout_add(OFFLINE_VERDICT_MS, offline_verdict, r);
+}
+
+/* deploy_bus: the connection to the broker dropped: that, not the hosts, is what failed */
+static void
+deploy_bus(bus *b, bool connected, void *ud)
+{
+	deploy_run *r = ud;
+
+	(void)b;
+	if (connected || r->targets == NULL || r->broker_lost)
+		return;
+	r->broker_lost = true;
+	g_free(r->why);
+	r->why = g_strdup_printf("lost the broker at %s: the connection closed during the "
+	    "deployment", r->url);
+	r->failed = true;
+}
+
+/* on_signal: SIGINT/SIGTERM during a deploy roll it back instead of leaving parts behind */
+static gboolean
+on_signal(gpointer ud)
+{
+	deploy_run *r = ud;
+
+	if (r->failed)
+		fprintf(stderr, "nube: rolling back, please wait\n");
+	deploy_fail(r, "interrupted");
+	return G_SOURCE_CONTINUE;
+}
+
+static const char *
+host_fabric(const char *host, void *ud)
+{
+	client_host *h = client_host_get(ud, host);
+
+	return h != NULL && h->state != NULL ? h->state->fabric_addr : NULL;
+}
+
+/* check_restriction_hosts: every host a restriction names must be live */
+static void
+check_restriction_hosts(const restrictions *r, client *c, diag *d)
+{
+	GPtrArray *lists[] = { r->vm_at, r->net_at };
+
+	for (size_t k = 0; k < G_N_ELEMENTS(lists); k++) {
+		for (guint i = 0; lists[k] != NULL && i < lists[k]->len; i++) {
+			const rs_at *at = lists[k]->pdata[i];
+
+			if (!client_host_live(client_host_get(c, at->host)))
+				diag_error(d, r->file, at->line, "host '%s' is not a live host",
+				    at->host);
+		}
+	}
+}
+
+/* rollback: undeploy on every given host that is still online, wait for the answers.
+ * Appends to left (g_free'd strings) every host not confirmed clean. */
+static void
+rollback(client *c, const char *scenario, GPtrArray *hosts, int timeout_ms, GPtrArray *left)
+{
+	int pending = 0;
+	GPtrArray *calls = g_ptr_array_new();
+
+	for (guint i = 0; i < hosts->len; i++) {
+		const char *h = hosts->pdata[i];
+		client_host *ch = client_host_get(c, h);
+
+		if (ch == NULL || !ch->online) {
+			fprintf(stderr, "%s: offline, cannot roll back there now\n", h);
+			g_ptr_array_add(left, g_strdup(h));
+			continue;
+		}
+		g_ptr_array_add(calls, client_call_start(c, h,
+		    json_pack("{s:s, s:s}", "op", "undeploy", "scenario", scenario), timeout_ms,
+		    &pending, NULL, NULL, NULL));
+	}
+	client_wait_calls(&pending, NULL, -1);
+	for (guint i = 0; i < calls->len; i++) {
+		client_call *call = calls->pdata[i];
+
+		if (call->ok) {
+			fprintf(stderr, "%s: rolled back\n", call->host);
+		} else {
+			fprintf(stderr, "%s: roll back failed: %s\n", call->host, call->error);
+			g_ptr_array_add(left, g_strdup(call->host));
+		}
+	}
+	g_ptr_array_unref(calls);
+}
+
+int
+cmd_deploy(session *sess, int argc, char **argv)
+{
+	enum { OPT_CONFIG = 256 };
+	static const struct option opts[] = {
+		{ "algorithm", required_argument, NULL, 'a' },
+		{ "restrictions", required_argument, NULL, 'r' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *rpath = NULL, *aname = CLI_DEFAULT_ALGORITHM;
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = NULL;
+	g_autoptr(restrictions) r = NULL;
+	g_autoptr(plan) p = NULL;
+	g_autoptr(proto_deployment) dep = NULL;
+	g_autoptr(GPtrArray) live_hosts = NULL;
+	g_autoptr(GPtrArray) used = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) left = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) e = NULL;
+	g_autofree char *spec = NULL;
+	g_autofree plan_host *ph = NULL;
+	deploy_run run = { 0 };
+	guint sig_int = 0, sig_term = 0;
+	plan_algorithm algo;
+	bool json = false, reserved = false;
+	int timeout_s = 0, ch, rc = CLI_FAIL;
+	gsize speclen = 0;
+	int64_t t0 = cli_now_ms();
+
+	while ((ch = getopt_long(argc, argv, "a:r:t:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			aname = optarg;
+			break;
+		case 'r':
+			rpath = optarg;
+			break;
+		case 't':
+			if (args_timeout(optarg, &timeout_s) < 0)
+				return out_usage("deploy", "--timeout wants seconds (1..86400)");
+			break;
+		case 'j':
+			json = true;
+			break;
+		case OPT_CONFIG:
+			sess->config = optarg;
+			break;
+		case 'h':
+			fputs(deploy_help, stdout);
+			return CLI_OK;
+		default:
+			return out_usage("deploy", NULL);
+		}
+	}
+	if (optind != argc - 1)
+		return out_usage("deploy", optind >= argc ? "a scenario file is required"
+		    : "only one scenario file");
+	if (plan_algorithm_from_name(aname, &algo) < 0) {
+		g_autofree char *m = g_strdup_printf("unknown algorithm '%s'", aname);
+
+		return out_usage("deploy", m);
+	}
+
+	/* 1. parse and validate: nothing is contacted or stored when anything is wrong */
+	if (!g_file_get_contents(argv[optind], &spec, &speclen, &e)) {
+		out_err("%s", e->message);
+		return CLI_FAIL;
+	}
+	s = scenario_parse_memory(spec, speclen, argv[optind], d);
+	if (s == NULL && !diag_has_errors(d))
+		diag_error(d, argv[optind], 0, "cannot read the scenario");
+	if (s != NULL)
+		scenario_validate(s, d);
+	if (rpath != NULL) {
+		r = restrictions_parse_file(rpath, d);
+		if (r == NULL && !diag_has_errors(d))
+			diag_error(d, rpath, 0, "cannot read the restrictions");
+		if (r != NULL && s != NULL)
+			restrictions_validate(r, s, NULL, d);
+	}
+	if (s == NULL || diag_has_errors(d)) {
+		diag_print(d, stderr);
+		return CLI_FAIL;
+	}
+
+	/* 2. live hosts */
+	if (session_open(sess, SESSION_BUS) < 0) {
+		rc = sess->status;
+		goto out;
+	}
+	if (timeout_s == 0)
+		timeout_s = sess->conf->timeout_s;
+	rc = CLI_FAIL;
+	if (r != NULL) {
+		check_restriction_hosts(r, sess->c, d);
+		if (diag_has_errors(d))
+			goto out;
+	}
+	live_hosts = client_hosts_sorted(sess->c, true);
+	if (live_hosts->len == 0) {
+		out_err("no live host on %s (see 'nube hosts')", sess->conf->url);
+		rc = CLI_UNAVAILABLE;
+		goto out;
+	}
+	ph = g_new0(plan_host, live_hosts->len);
+	for (guint i = 0; i < live_hosts->len; i++) {
+		const client_host *h = live_hosts->pdata[i];
+		const host_state *st = h->state;	/* live: it has one */
+
+		ph[i] = (plan_host){
+			.name = h->name, .cpus = st->cpus, .mem_mib = st->mem_total_mib,
+			.mem_used_mib = st->mem_used_mib, .mem_promised_mib = st->mem_promised_mib,
+			.mem_reserve_mib = st->mem_reserve_mib, .load = st->load,
+			.vms = (int)st->vms->len, .online = true,
+		};
+	}
+	if ((p = plan_partition(s, r, ph, (int)live_hosts->len, algo, d)) == NULL)
+		goto out;
+
+	/* 3. allocations, recorded atomically (refused when the name is taken) */
+	if (session_open(sess, SESSION_STORE) < 0) {
+		rc = sess->status;
+		goto out;
+	}
+	if (store_reserve(sess->st, s, spec, p, sess->conf->vni_min, sess->conf->vni_max, d) < 0)
+		goto out;
+	reserved = true;
+
+	/* 4. every host with VMs gets the deployment in parallel; it picks its own part */
+	dep = proto_deployment_from_plan(s, p, spec, host_fabric, sess->c);
+	run.targets = g_hash_table_new(g_str_hash, g_str_equal);
+	run.gone = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	run.warnings = json_array();
+	run.url = sess->conf->url;
+	bus_on_connect(sess->c->bus, deploy_bus, &run);
+	for (int h = 0; h < p->nhosts; h++) {
+		bool has = false;
+
+		for (int i = 0; i < p->nvms && !has; i++)
+			has = p->vm_host[i] == h;
+		if (has)
+			g_ptr_array_add(used, g_strdup(p->hosts[h].name));
+	}
+	{
+		json_t *dj = proto_deployment_to_json(dep);
+		int pending = 0;
+		json_auto_t *probe = json_pack("{s:s, s:s, s:O, s:i}", "op", "deploy", "scenario",
+		    s->name, "deployment", dj, "guest_timeout_s", timeout_s);
+
+		if (!request_fits("deploy", probe)) {	/* before any host hears of it */
+			json_decref(dj);
+			goto out;
+		}
+		sess->c->on_online = deploy_online;
+		sess->c->on_online_ud = &run;
+		sig_int = g_unix_signal_add(SIGINT, on_signal, &run);
+		sig_term = g_unix_signal_add(SIGTERM, on_signal, &run);
+		fprintf(stderr, "deploying '%s' on %u host%s\n", s->name, used->len,
+		    used->len == 1 ? "" : "s");
+		for (guint i = 0; i < used->len; i++) {
+			const char *h = used->pdata[i];
+			client_call *call = client_call_start(sess->c, h,
+			    json_pack("{s:s, s:s, s:O, s:i}", "op", "deploy", "scenario", s->name,
+			    "deployment", dj, "guest_timeout_s", timeout_s), (timeout_s + 15) * 1000, &pending, progress_print,
+			    deploy_done, &run);
+
+			g_hash_table_insert(run.targets, (gpointer)h, call);
+		}
+		json_decref(dj);
+		/* a failure stops the wait at once; the hosts still working are then waited
+		 * for (bounded by their own timeouts) so the roll back does not race them */
+		client_wait_calls(&pending, &run.failed, -1);
+		if (run.failed) {
+			out_err("deploy failed: %s", run.why);
+			if (!run.broker_lost)
+				fprintf(stderr, "rolling back on %u host%s\n", used->len,
+				    used->len == 1 ? "" : "s");
+			client_wait_calls(&pending, NULL, -1);
+		}
+		sess->c->on_online = NULL;
+		if (run.gone_timer != 0)
+			g_source_remove(run.gone_timer);
+		run.gone_timer = 0;
+	}
+	if (run.failed) {
+		if (run.broker_lost) {
+			out_err("cannot roll back: the broker at %s is unreachable", sess->conf->url);
+			for (guint i = 0; i < used->len; i++)
+				g_ptr_array_add(left, g_strdup(used->pdata[i]));
+		} else {
+			rollback(sess->c, s->name, used, ROLLBACK_TIMEOUT_MS, left);
+		}
+		goto out;
+	}
+	g_source_remove(sig_int);
+	g_source_remove(sig_term);
+	sig_int = sig_term = 0;
+
+	/* 5. done */
+	if (store_set_state(sess->st, s->name, "deployed", &e) < 0) {
+		out_err("store: %s", e->message);
+		goto out;
+	}
+	{
+		size_t nw = json_array_size(run.warnings), i;
+		g_autofree char *msg = g_strdup_printf("%u VMs on %u hosts, algorithm %s, %.1f s"
+		    "%s%.0zu%s", s->vms->len, used->len, plan_algorithm_name(algo),
+		    (double)(cli_now_ms() - t0) / 1000.0, nw ? ", " : "", nw,
+		    nw == 0 ? "" : nw == 1 ? " warning" : " warnings");
+		json_t *w;
+
+		store_event(sess->st, cli_now_ms(), NULL, "deploy", s->name, NULL, msg, NULL);
+		fprintf(stderr, "deployed '%s': %s\n", s->name, msg);
+		json_array_foreach(run.warnings, i, w)
+			out_err("warning: host '%s': %s", client_jstr(w, "host"),
+			    client_jstr(w, "warning"));
+	}
+	reserved = false;
+	if (json) {
+		json_auto_t *j = out_plan_json(s, p);
+
+		json_object_set(j, "warnings", run.warnings);
+		rc = out_json_print(j, stdout) < 0 ? CLI_FAIL : CLI_OK;
+	} else {
+		out_plan_print(s, p, stdout);
+		rc = CLI_OK;
+	}
+out:
+	if (sig_int != 0)
+		g_source_remove(sig_int);
+	if (sig_term != 0)
+		g_source_remove(sig_term);
+	diag_print(d, stderr);
+	if (reserved && left->len > 0) {
+		/* some host may still run part of it (the roll back did not reach it, or the
+		 * broker went away while the agents deploy on): keep the allocations, never
+		 * hand its VNIs and MACs out again, until an undeploy finds the hosts clean */
+		g_autoptr(GString) hl = g_string_new(NULL);
+		g_autofree char *msg = NULL;
+
+		for (guint i = 0; i < left->len; i++)
+			g_string_append_printf(hl, "%s'%s'", i ? ", " : "", (char *)left->pdata[i]);
+		msg = g_strdup_printf("%s; not rolled back on %s: allocations kept", run.why != NULL ?
+		    run.why : "deploy failed", hl->str);
+		store_set_state(sess->st, s->name, "failed", NULL);
+		store_event(sess->st, cli_now_ms(), NULL, "deploy-failed", s->name, NULL, msg, NULL);
+		out_err("'%s' stays in the store as 'failed' with its allocations: host%s %s may "
+		    "still run parts of it", s->name, left->len == 1 ? "" : "s", hl->str);
+		out_err("when %s, run 'nube undeploy --force %s' to clean the hosts and free them",
+		    run.broker_lost ? "the broker is back" : left->len == 1 ? "that host is back" :
+		    "those hosts are back", s->name);
+	} else if (reserved) {
+		g_autoptr(GError) e2 = NULL;
+
+		if (store_delete(sess->st, s->name, &e2) < 0)
+			out_err("store: cannot forget '%s': %s", s->name, e2->message);
+		else if (run.failed)
+			store_event(sess->st, cli_now_ms(), NULL, "deploy-failed", s->name, NULL, run.why,
+			    NULL);
+	}
+	if (run.gone_timer != 0)
+		g_source_remove(run.gone_timer);
+	if (run.targets != NULL)
+		g_hash_table_unref(run.targets);
+	if (run.gone != NULL)
+		g_hash_table_unref(run.gone);
+	json_decref(run.warnings);
+	g_free(run.why);
+	return rc;
+}
+
