@@ -11,6 +11,7 @@
 #  - after both agents restart, none of that changed
 #  - `nube drain host2` moves v2 back: the store's placement is host1 at once, the second
 #    migrated event shows once, Net0 is on host1 only with no VNI (in status and store)
+#  - `nube migrate mig v1` without --to: the balancer's best host, host2, with progress
 # Usage errors of `nube migrate` are in tests/cli. Run as root; honours NUBE_LAB_ID, NUBE,
 # NUBED.
 source "$(dirname "$0")/lib.sh"
@@ -117,6 +118,18 @@ status
 	{ cat "$T/status.json"; fail "status: Net0 should be on host1 only, without a VNI"; }
 [ -z "$(stored_vni)" ] || fail "store: Net0 still has VNI $(stored_vni) on one host"
 ok "drain host2: v2 back on host1 (store at once), second migrated event once, Net0 on host1 only, no VNI"
+
+# 5. without --to the agent's balancer picks the host: host2 (the only other, drain cancelled)
+"$NUBE" drain host2 --cancel >/dev/null || fail "drain host2 --cancel"
+rc=0
+"$NUBE" migrate $S v1 >"$T/mig2.out" 2>"$T/mig2.err" || rc=$?
+[ "$rc" = 0 ] || { cat "$T/mig2.err" "$T/mig2.out" >&2; fail "nube migrate $S v1 (no --to) exited $rc"; }
+grep -q "^'v1' of '$S' moved from host1 to host2 in [0-9]* ms (downtime [0-9]* ms)$" "$T/mig2.out" ||
+	{ cat "$T/mig2.out"; fail "migrate without --to: no 'moved from host1 to host2' line"; }
+grep -q "^migrating 'v1' of '$S' from host1$" "$T/mig2.err" && grep -q "^host1: " "$T/mig2.err" ||
+	{ cat "$T/mig2.err"; fail "migrate without --to: no progress from host1 on stderr"; }
+[ "$(placed v1)" = host2 ] && [ "$(host_domains 2)" = "$S.v1" ] || fail "v1 not on host2 after migrate without --to"
+ok "nube migrate without --to: the balancer sent v1 to host2, with progress"
 
 "$NUBE" undeploy $S >/dev/null || fail "undeploy"
 assert_clean $S
