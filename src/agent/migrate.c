@@ -138,11 +138,13 @@ nets_of(mape *m, const virt_dom_info *info, const json_t *dst_vnis, char **why)
 	return out;
 }
 
-/* the VNI to use for a set of nhosts hosts: 0 for a one-host net that never had one */
+/* the VNI to use for a set of nhosts hosts: an agent's VNI (derived now, or from the stretch
+ * range by an earlier move) only while the net spans hosts, so a net back on one host has no
+ * VXLAN and no VNI again, as after its deploy; a deploy's VNI stays (the store holds it) */
 static uint32_t
 set_vni(const net_set *s, guint nhosts)
 {
-	if (s->derived)		/* only when the net spans hosts */
+	if (s->derived || s->vni >= NUBE_VNI_STRETCH_MIN)
 		return nhosts > 1 ? s->vni : 0;
 	return s->vni;
 }
