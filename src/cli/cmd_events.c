@@ -19,13 +19,13 @@ static const char events_help[] =
 "migrations with duration and downtime, penalties, drains). First every live host's\n"
 "journal is imported since the last of its events the store has, so each agent event\n"
 "shows exactly once whether or not a follower ran when it happened; a host that is not\n"
-"live gets a warning (its events come once it is back). With --follow, the imported\n"
-"events are printed, then every event the agents publish from now on, recorded into\n"
-"the store, until interrupted.\n"
+"live gets a warning (its events come once it is back). With --follow, print every\n"
+"event the agents publish from now on instead, recorded into the store, until\n"
+"interrupted.\n"
 "  -f, --follow       live events from the broker (recorded into the store)\n"
 "  -j, --json         one JSON object per line\n"
 "  -s, --since ID     only store events after ID (with --follow: the store's log is\n"
-"                     printed first, instead of the events imported now)\n"
+"                     printed first only when --since is given)\n"
 "  -n, --limit N      only the last N store events\n"
 "      --config FILE  client configuration\n";
 
@@ -250,15 +250,6 @@ cmd_events(session *sess, int argc, char **argv)
 			print_row(r, json);
 			if (f.shown != NULL)
 				shown_first(&f, r->host, r->seq);
-		}
-	} else {
-		const json_t *ev;
-		size_t i;
-
-		json_array_foreach(fresh, i, ev) {
-			print_live(ev, json);
-			shown_first(&f, client_jstr(ev, "host"),
-			    json_integer_value(json_object_get(ev, "seq")));
 		}
 	}
 	if (follow) {

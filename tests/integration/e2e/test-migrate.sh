@@ -1,6 +1,6 @@
 #!/bin/bash
 # test-migrate.sh: the control plane follows a migration. On a 2-host lab, mig (v1, v2 on one
-# net, both on host1) is deployed; `nube migrate mig v2 --to host2` moves v2 and prints src,
+# net, both on host1) is deployed; `nube migrate mig v2 --to host2 --force` moves v2 and prints src,
 # dst, duration and downtime; then
 #  - the store's placement of v2 is host2 (also after it is set back by hand: `nube events`
 #    imports the migrated event, `nube status` corrects it from the hosts)
@@ -11,15 +11,20 @@
 #  - after both agents restart, none of that changed
 #  - `nube drain host2` moves v2 back: the store's placement is host1 at once, the second
 #    migrated event shows once, Net0 is on host1 only with no VNI (in status and store)
+#  - `nube migrate mig v1` without --to: the balancer's best host, host2, with progress
+# The hosts are capped at 100 % CPU each (their load is their own, not the busy machine's) and
+# their balancers only watch ([balance] enabled = false): every move here is asked for. The
+# operator's move is forced (the seed's manual case 3): a guest that just booted may still
+# look too heavy for the destination's admission; the move without --to is not.
 # Usage errors of `nube migrate` are in tests/cli. Run as root; honours NUBE_LAB_ID, NUBE,
 # NUBED.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../balance/lib.sh"
 need
 S=mig
 E2E=$(cd "$(dirname "$0")" && pwd)
 STRETCH_MIN=15728640
 STRETCH_MAX=16777215
-lab_up 2
+bal_lab_up 2 100
 
 db() { sqlite3 "$LAB_STATE/nube.db" "$1"; }
 placed() { db "SELECT host FROM placement WHERE scenario = '$S' AND vm = '$1'"; }
@@ -45,8 +50,8 @@ ok "deployed: v1, v2 on host1; Net0 on host1 only, no VNI"
 
 # 1. the operator moves v2
 rc=0
-"$NUBE" migrate $S v2 --to host2 --json >"$T/mig.json" 2>"$T/mig.err" || rc=$?
-[ "$rc" = 0 ] || { cat "$T/mig.err" "$T/mig.json" >&2; fail "nube migrate $S v2 --to host2 exited $rc"; }
+"$NUBE" migrate $S v2 --to host2 --force --json >"$T/mig.json" 2>"$T/mig.err" || rc=$?
+[ "$rc" = 0 ] || { cat "$T/mig.err" "$T/mig.json" >&2; fail "nube migrate $S v2 --to host2 --force exited $rc"; }
 jq -e '.scenario == "mig" and .vm == "v2" and .src == "host1" and .dst == "host2" and
 	.status == "moved" and .duration_ms > 0 and .downtime_ms >= 0' "$T/mig.json" >/dev/null ||
 	{ cat "$T/mig.json"; fail "migrate --json: not the move of v2 from host1 to host2 with duration and downtime"; }
@@ -116,7 +121,19 @@ status
 [ "$(net0 .hosts)" = '["host1"]' ] && [ "$(net0 .vni)" = null ] ||
 	{ cat "$T/status.json"; fail "status: Net0 should be on host1 only, without a VNI"; }
 [ -z "$(stored_vni)" ] || fail "store: Net0 still has VNI $(stored_vni) on one host"
-ok "drain host2: v2 back on host1 (store at once), second migrated event once, Net0 on host1 only, no VNI"
+ok "drain host2: v2 back on host1 (store at once), second migrated event once, Net0 on host1 only, no VNI (status and store)"
+
+# 5. without --to the agent's balancer picks the host: host2 (the only other, drain cancelled)
+"$NUBE" drain host2 --cancel >/dev/null || fail "drain host2 --cancel"
+rc=0
+"$NUBE" migrate $S v1 >"$T/mig2.out" 2>"$T/mig2.err" || rc=$?
+[ "$rc" = 0 ] || { cat "$T/mig2.err" "$T/mig2.out" >&2; fail "nube migrate $S v1 (no --to) exited $rc"; }
+grep -q "^'v1' of '$S' moved from host1 to host2 in [0-9]* ms (downtime [0-9]* ms)$" "$T/mig2.out" ||
+	{ cat "$T/mig2.out"; fail "migrate without --to: no 'moved from host1 to host2' line"; }
+grep -q "^migrating 'v1' of '$S' from host1$" "$T/mig2.err" && grep -q "^host1: " "$T/mig2.err" ||
+	{ cat "$T/mig2.err"; fail "migrate without --to: no progress from host1 on stderr"; }
+[ "$(placed v1)" = host2 ] && [ "$(host_domains 2)" = "$S.v1" ] || fail "v1 not on host2 after migrate without --to"
+ok "nube migrate without --to: the balancer sent v1 to host2, with progress"
 
 "$NUBE" undeploy $S >/dev/null || fail "undeploy"
 assert_clean $S
