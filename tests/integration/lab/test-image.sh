@@ -30,7 +30,7 @@ fail() { echo "FAIL: $*" >&2; [ -f "$T/console.log" ] && { echo "--- console (la
 ok() { echo "ok: $*"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 qemu_stop() {
-	[ -n "$QGA_PID" ] && kill "$QGA_PID" 2>/dev/null || true
+	[ -n "${QGA_PID:-}" ] && kill "$QGA_PID" 2>/dev/null || true
 	QGA_PID=""
 	if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then
 		kill "$QPID"
@@ -49,11 +49,11 @@ trap "" PIPE  # a dropped agent connection must not kill the test
 
 # --- guest agent client (one connection kept open; see guest/README.md) ----------------
 qga_connect() {
-	if [ -n "$QGA_PID" ] && kill -0 "$QGA_PID" 2>/dev/null; then return 0; fi
+	if [ -n "${QGA_PID:-}" ] && kill -0 "$QGA_PID" 2>/dev/null; then return 0; fi
 	coproc QGA { exec socat - "UNIX-CONNECT:$T/qga.sock" 2>/dev/null; }
-	QGA_PID=$QGA_PID
+	QGA_PID=${QGA_PID:-}  # bash unsets it when the coprocess ends
 	sleep 0.1
-	kill -0 "$QGA_PID" 2>/dev/null
+	[ -n "$QGA_PID" ] && kill -0 "$QGA_PID" 2>/dev/null
 }
 # qga_call JSON [TIMEOUT]: send one request, print its reply line
 qga_call() {
@@ -216,7 +216,7 @@ test_flavour() {
 	done
 	kill -0 "$QPID" 2>/dev/null && fail "guest-shutdown did not power the guest off"
 	QPID=""
-	kill "$QGA_PID" 2>/dev/null || true
+	[ -n "${QGA_PID:-}" ] && kill "$QGA_PID" 2>/dev/null || true
 	QGA_PID=""
 	ok "guest-shutdown powered the guest off"
 	SUMMARY="$SUMMARY
