@@ -200,7 +200,10 @@ test_flavour() {
 			out=$(guest_run "cloud-init status" || true)
 			case "$out" in *running*|*"not started"*|"") alive_or_fail; sleep 2 ;; *) break ;; esac
 		done
-		case "$out" in *done*) ;; *) fail "cloud-init status: $out" ;; esac
+		case "$out" in
+		*done*) ;;
+		*) fail "cloud-init status: $out; its log says: $(guest_run "grep -E 'WARNING|ERROR|Traceback|Error' /var/log/cloud-init.log | cut -c1-400" || true)" ;;
+		esac
 		out=$(guest_exec "cat /run/cloud-init/result.json")
 		echo "$out" | grep -q NoCloud || fail "cloud-init did not use NoCloud: $out"
 		hn=$(guest_exec "hostname")
