@@ -7,25 +7,47 @@
 #  case 3: host2 is then pushed over the threshold: it plans, finds no move that keeps host1
 #          under the threshold (the refusal and its reason are in the "plan" event), is
 #          penalised and migrates nothing
-# Thresholds (measured here: an idle TCG guest costs ~0.05 of a host, a 10 % duty burner
-# ~0.28): load-threshold 0.65, margin 0.05, alarm-count 2, penalty 6 s + 2 s.
+# The threshold is calibrated (see lib.sh), balancing off: idle guests, then v1 burning alone
+# give each host's base load (host load - its VMs' loads) and a burning VM's load V. Two
+# migrations must come and end the overload, so the threshold lies over host2 with two
+# burning VMs (+ margin 0.05, the admission limit) and host1 with two (+ source margin
+# 0.04), and under host1 with three (after the first move). Earlier fixed 0.65 failed there:
+# host2 at 0.42 with one burner + 0.225 > 0.60. Alarm-count 2, penalty 6 s + 2 s.
 # Run as root; honours NUBE_LAB_ID, NUBE, NUBED.
 source "$(dirname "$0")/lib.sh"
 need
-TH=0.65
-bal_lab_up 2 50 "load-threshold = $TH" "margin = 0.05" "alarm-count = 2" "penalty = 6" \
+bal_lab_up 2 50 "load-threshold = 0.65" "margin = 0.05" "alarm-count = 2" "penalty = 6" \
 	"penalty-step = 2" "cooldown = 60"
 deploy_quad
+
+# calibration, balancing off: idle, then one burner on host1
+bal_measure 12 idle
+burn v1 10
+wait_load 1 '>' "$(calc "$(m_host idle 1 mean) + 0.1")" 30
+bal_measure 20 one
+V=$(m_vm one v1)
+base1=$(calc "$(m_host one 1 mean) - $(m_vm one v1) - $(m_vm one v2) - $(m_vm one v3) - $(m_vm one v4)")
+base2=$(m_host idle 2 mean)
+h2_two=$(calc "$base2 + 2 * $V + 0.05")		# host2 with two burners, under the admission limit
+h1_two=$(calc "$base1 + 2 * $V + 0.04")		# host1 with two burners, under the source target
+h1_three=$(calc "$base1 + 3 * $V")		# host1 with three burners: still overloaded
+lo=$(calc "$h2_two > $h1_two ? $h2_two : $h1_two")
+TH=$(bal_pick_th "host2 with two burners + margin $h2_two, host1 with two + source margin $h1_two; host1 with three $h1_three" "$lo" "$h1_three")
+echo "$TH" >"$T/th"
+info "threshold $TH (V $V, base host1 $base1, host2 $base2): over $h2_two and $h1_two, under $h1_three"
+bal_key load-threshold "$TH"
+bal_key source-margin 0.04
 "$LAB" stop-agent host2 >/dev/null
 bal_start 1
 retry 30 bal_all_live 1 || fail "host2 still live after its agent stopped"
 events_start
 
 # --- case 1 + 2: overloaded while alone, then a peer joins
-for v in v1 v2 v3 v4; do burn "$v" 10; done
+for v in v2 v3 v4; do burn "$v" 10; done
 ok "four 10 % burners in host1's guests"
 ev_wait 90 "'alone' event from host1" '.type=="alone" and .host=="host1"'
-sleep 5
+# alone for a while: three more samples of host1 (each one analysed), still no plan
+samples 1 3 30
 [ "$(ev_count '.type=="migrate-start"')" = 0 ] || fail "a migration started while host1 was alone"
 [ "$(ev_count '.type=="plan"')" = 0 ] || fail "a plan was made while host1 was alone"
 ok "alone: overloaded but no plan and no migration"
@@ -59,10 +81,12 @@ for v in $(for v in v1 v2 v3 v4; do if [ "$(vm_host $v)" = host2 ]; then echo $v
 	burn "$v" 20
 done
 ok "host2's guests burn harder"
+wait_load 2 '>' "$TH" 60
 ev_wait 120 "host2 plans and finds no move" '.type=="plan" and .host=="host2" and (.data.moves | length) == 0'
 jq -r 'select(.type=="plan" and .host=="host2") | .msg' "$EVENTS" | sed -n 1,4p | while read -r l; do info "host2 plan: $l"; done
 ev_wait 30 "host2 penalised" '.type=="penalty" and .host=="host2"'
-sleep 10
+# a while penalised and overloaded: five more samples of host2, nothing may move
+samples 2 5 30
 [ "$(ev_count '.type=="migrate-start" and .host=="host2"')" = 0 ] || fail "host2 migrated although host1 had no room"
 [ "$(ev_count '.type=="migrated"')" = "$n_before" ] || fail "a migration happened during case 3"
 ok "case 3: host2 refused to push host1 over $TH (reason in its plan event), penalised, nothing moved"
