@@ -278,7 +278,7 @@ bal_pick_th() {
 	local what=$1 lo=$2 hi=$3 gap=${BAL_MIN_GAP:-0.08} th
 	th=$(calc "($lo + $hi) / 2")
 	awk -v l="$lo" -v h="$hi" -v g="$gap" -v t="$th" 'BEGIN { exit !(h - l >= g && t > 0.05 && t < 0.98) }' ||
-		fail "cannot calibrate ($what): must stay under $lo, must stay over $hi; gap $(calc "$hi - $lo") < $gap"
+		fail "cannot calibrate ($what): what must stay under the threshold reaches $lo, what must stay over it $hi: gap $(calc "$hi - $lo") (need $gap), threshold $th (need 0.05-0.98)"
 	echo "$th"
 }
 
