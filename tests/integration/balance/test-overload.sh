@@ -2,7 +2,7 @@
 # test-overload.sh: seed cases 1, 2 and 3 (seed 001 §5.3-5.5) on a 2-host lab at 50 % CPU each.
 #  case 1: host1 is overloaded while alone -> an "alone" event, no migration; host2's agent
 #          joins -> host1 migrates to host2 after alarm_count samples; both end under threshold
-#  case 2: the overload is heavy (four burning guests, host1 saturated): more than one VM
+#  case 2: the overload is heavy (four loaded guests, each of which fits on host2): more than one VM
 #          has to move
 #  case 3: host2 is then pushed over the threshold: it plans, finds no move that keeps host1
 #          under the threshold (the refusal and its reason are in the "plan" event), is
