@@ -14,6 +14,15 @@
 # what must stay under it and what must stay over it. When the gap is narrower than
 # BAL_MIN_GAP (0.08) the test fails and prints the measured values, never passes on luck.
 # The thresholds go into each agent's nubed.conf [balance] group, which bal_start writes.
+# The lab's cpu group weighs 8192 a host (lab/nube-lab), so a host gets its cap even while
+# other sessions keep the machine busy; before that the measured loads shrank with the
+# machine's load (a burning guest 0.21 instead of 0.31) and no threshold had room.
+# What a test chooses from the measurements: test-penalty puts its threshold between
+# "calm host2 + a burning VM" and the busy hosts (v1, v2, v3 vs v4, so the gap is a whole
+# burning VM); test-overload also picks whether its guests burn at 10 % or idle, whichever
+# leaves two guests on a host under and three over the threshold with more room;
+# test-admission sizes its admission probes from host3's room; test-evacuate makes sure
+# one host can take both of host1's VMs.
 # Every later step waits on a condition (an event, a load crossing), never a fixed sleep
 # for a pass.
 source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
