@@ -69,11 +69,21 @@ grep -q "evacuating every VM" "$LAB_STATE/host1/nubed.log" || fail "host1 did no
 ev_wait 10 "drain-done from host1" '.type=="drain-done" and .host=="host1"'
 d=$(host_domains 1 | wc -l)
 [ "$d" = 0 ] || fail "host1 still has $d domain(s): $(host_domains 1 | tr '\n' ' ')"
+# each VM runs where its last reported migration put it: host2 and host3 balance, and a
+# destination may pass a VM on (an arrival costs more for a few samples than its source
+# measured: seen once, v1 admitted at 0.65 then host2 at 0.97 moved it to host3)
+moves() { jq -r 'select(.type=="migrated" and .vm=="bq.'$1'") | "\(.data.src)->\(.data.dst)"' "$EVENTS" | tr '\n' ' '; }
+as_reported() {
+	local h
+	h=$(jq -r 'select(.type=="migrated" and .vm=="bq.'$1'") | .data.dst' "$EVENTS" | tail -1)
+	[ -n "$h" ] && [ "$h" != host1 ] &&
+		host_domains "${h#host}" | grep -qxF "bq.$1" &&
+		in_host "${h#host}" virsh -q -c qemu:///system domstate "bq.$1" | grep -q running
+}
 for v in v1 v2; do
-	h=$(jq -r 'select(.type=="migrated" and .vm=="bq.'$v'") | .data.dst' "$EVENTS" | sed -n 1p)
-	[ -n "$h" ] || fail "no migration of $v reported"
-	host_domains "${h#host}" | grep -qxF "bq.$v" || fail "$v is not on $h as reported"
-	in_host "${h#host}" virsh -q -c qemu:///system domstate "bq.$v" | grep -q running || fail "$v not running on $h"
+	[ "$(ev_count '.type=="migrated" and .vm=="bq.'$v'" and .data.src=="host1"')" -ge 1 ] ||
+		fail "no migration of $v from host1 reported"
+	retry 60 as_reported "$v" || fail "$v is not running where its reported migrations put it: $(moves "$v")"
 done
 jq -r 'select(.type=="migrated") | "\(.vm) \(.data.src)->\(.data.dst) \(.data.duration_ms) ms, downtime \(.data.downtime_ms) ms"' "$EVENTS" |
 	while read -r l; do info "migrated: $l"; done
