@@ -52,7 +52,6 @@ penalise(mape *m, const char *why)
 	    m->bc.penalty_step, "why", why),
 	    "no balancing for %.0f s (failure %d in a row): %s", m->pen.until - now,
 	    m->pen.failures, why);
-	mape_persist(m);
 }
 
 /* job_plan: execute an overload plan, then clear or set the penalty */
@@ -69,12 +68,12 @@ job_plan(exec_job *job)
 	if (job->kind == JOB_PLAN) {
 		if ((guint)ok == n && job->plan->solved) {
 			balance_penalty_clear(&m->pen);
-			mape_persist(m);
 		} else {
 			g_autofree char *why = g_strdup_printf("%d of %u move(s) done%s", ok, n,
 			    job->plan->solved ? "" : ", the plan itself did not reach the target");
 			penalise(m, why);
 		}
+		mape_persist(m);
 	}
 	g_mutex_unlock(&m->lock);
 	if (job->reply_to != NULL) {
@@ -430,13 +429,7 @@ mape_on_state(host_state *state, void *ud)
 
 	g_mutex_lock(&m->lock);
 	host_state_free(m->self_state);
-	{	/* a copy of its own: the sample is published and freed by telemetry */
-		json_t *j = host_state_to_json(state);
-
-		m->self_state = host_state_from_json(j, NULL);
-		g_assert(m->self_state != NULL);	/* what to_json wrote, from_json reads */
-		json_decref(j);
-	}
+	m->self_state = host_state_copy(state);	/* telemetry publishes and frees state */
 	m->state_seq++;
 	g_cond_broadcast(&m->cond);
 	balance_reservations_expire(m->res, now);

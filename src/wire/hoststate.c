@@ -51,6 +51,44 @@ host_state_vm_free(host_state_vm *v)
 	g_free(v);
 }
 
+static host_state_vm *
+vm_copy(const host_state_vm *v)
+{
+	host_state_vm *c = host_state_vm_new();
+
+	c->scenario = g_strdup(v->scenario);
+	c->vm = g_strdup(v->vm);
+	c->domain = g_strdup(v->domain);
+	c->state = g_strdup(v->state);
+	c->active = v->active;
+	c->cpu = v->cpu;
+	c->load = v->load;
+	c->mem_mib = v->mem_mib;
+	c->vcpus = v->vcpus;
+	c->rx_bps = v->rx_bps;
+	c->tx_bps = v->tx_bps;
+	for (guint k = 0; k < v->nets->len; k++)
+		g_ptr_array_add(c->nets, g_strdup(g_ptr_array_index(v->nets, k)));
+	return c;
+}
+
+host_state *
+host_state_copy(const host_state *s)
+{
+	host_state *c = host_state_new();
+	GPtrArray *vms = c->vms;
+
+	*c = *s;	/* the plain fields; every pointer is replaced below */
+	c->host = g_strdup(s->host);
+	c->fabric_addr = g_strdup(s->fabric_addr);
+	c->domain_type = g_strdup(s->domain_type);
+	c->balance = s->balance != NULL ? json_deep_copy(s->balance) : NULL;
+	c->vms = vms;
+	for (guint k = 0; k < s->vms->len; k++)
+		g_ptr_array_add(c->vms, vm_copy(g_ptr_array_index(s->vms, k)));
+	return c;
+}
+
 static json_t *
 vm_to_json(const host_state_vm *v)
 {

@@ -57,6 +57,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(host_state, host_state_free)
 host_state_vm *host_state_vm_new(void);
 void host_state_vm_free(host_state_vm *v);
 
+/* host_state_copy: a deep copy (free with host_state_free) */
+host_state *host_state_copy(const host_state *s);
+
 /* host_state_to_json: new reference */
 json_t *host_state_to_json(const host_state *s);
 /* host_state_from_json: NULL + err for a message that is not a host state (missing host or

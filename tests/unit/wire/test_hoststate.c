@@ -86,6 +86,24 @@ test_round_trip(void **state)
 }
 
 static void
+test_copy(void **state)
+{
+	(void)state;
+	host_state *s = sample();
+	g_autoptr(host_state) c = host_state_copy(s);
+	json_t *a = host_state_to_json(s), *b = host_state_to_json(c);
+
+	host_state_free(s);	/* the copy owns nothing of the original */
+	json_t *b2 = host_state_to_json(c);
+	assert_true(json_equal(a, b));
+	assert_true(json_equal(a, b2));
+	assert_string_equal(((host_state_vm *)g_ptr_array_index(c->vms, 0))->domain, "lab.r1");
+	json_decref(a);
+	json_decref(b);
+	json_decref(b2);
+}
+
+static void
 expect_refused(const char *text, const char *needle)
 {
 	json_error_t je;
@@ -142,6 +160,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_copy),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_fresh),
 	};
