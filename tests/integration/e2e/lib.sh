@@ -39,13 +39,15 @@ need() {
 	command -v sqlite3 >/dev/null || fail "sqlite3 is missing (scripts/install-deps)"
 }
 
-# lab_up N [ARGS]: a fresh lab of N hosts, then wait until all N are live in `nube hosts`
+# lab_up N [ARGS]: a fresh lab of N hosts, then wait until all N are live in `nube hosts`.
+# Balancing is off unless ARGS say "--balance on": a TCG guest booting on a busy machine
+# loads its host enough to move VMs under a test that is not about balancing.
 lab_up() {
 	local n=$1 i live
 	shift
 	trap e2e_cleanup EXIT
 	"$LAB" down >/dev/null 2>&1 || true
-	"$LAB" up "$n" "$@" >"$T/lab-up.log" 2>&1 || { cat "$T/lab-up.log" >&2; fail "lab up $n"; }
+	"$LAB" up "$n" --balance off "$@" >"$T/lab-up.log" 2>&1 || { cat "$T/lab-up.log" >&2; fail "lab up $n"; }
 	for i in $(seq 1 60); do
 		live=$(hosts_live)
 		[ "$live" = "$n" ] && { ok "lab up: $n live hosts"; return 0; }
