@@ -4,6 +4,136 @@
 #include <stdio.h>
 #include <string.h>
 
+/* ---- media ---- */
+
+static void
+proto_media_file_free(gpointer p)
+{
+	proto_media_file *f = p;
+
+	if (f == NULL)
+		return;
+	g_free(f->path);
+	if (f->data != NULL)
+		g_bytes_unref(f->data);
+	g_free(f);
+}
+
+proto_medium *
+proto_medium_new(const char *kind)
+{
+	proto_medium *m = g_new0(proto_medium, 1);
+
+	m->kind = g_strdup(kind);
+	m->files = g_ptr_array_new_with_free_func(proto_media_file_free);
+	return m;
+}
+
+void
+proto_medium_free(proto_medium *m)
+{
+	if (m == NULL)
+		return;
+	g_free(m->kind);
+	if (m->files != NULL)
+		g_ptr_array_unref(m->files);
+	g_free(m);
+}
+
+static void
+proto_medium_free0(gpointer p)
+{
+	proto_medium_free(p);
+}
+
+void
+proto_medium_add(proto_medium *m, const char *path, guint mode, GBytes *data)
+{
+	proto_media_file *f = g_new0(proto_media_file, 1);
+
+	f->path = g_strdup(path);
+	f->mode = mode & 07777;
+	f->data = data != NULL ? g_bytes_ref(data) : g_bytes_new(NULL, 0);
+	g_ptr_array_add(m->files, f);
+}
+
+const proto_medium *
+proto_vm_place_medium(const proto_vm_place *v, const char *kind)
+{
+	for (guint i = 0; v != NULL && v->media != NULL && i < v->media->len; i++) {
+		const proto_medium *m = g_ptr_array_index(v->media, i);
+
+		if (g_strcmp0(m->kind, kind) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+gsize
+proto_media_bytes(const proto_vm_place *v)
+{
+	gsize n = 0;
+
+	for (guint i = 0; v != NULL && v->media != NULL && i < v->media->len; i++) {
+		const proto_medium *m = g_ptr_array_index(v->media, i);
+
+		for (guint k = 0; k < m->files->len; k++)
+			n += g_bytes_get_size(((proto_media_file *)g_ptr_array_index(m->files,
+			    k))->data);
+	}
+	return n;
+}
+
+const char *
+proto_media_path_check(const char *path)
+{
+	const char *c, *start;
+
+	if (path == NULL || path[0] == '\0')
+		return "is empty";
+	if (strlen(path) > PROTO_MEDIA_PATH_MAX)
+		return "is too long";
+	if (path[0] == '/')
+		return "is absolute";
+	for (c = path; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return "contains a control character";
+	for (start = path;; start = c + 1) {
+		size_t len;
+
+		c = strchr(start, '/');
+		len = c != NULL ? (size_t)(c - start) : strlen(start);
+		if (len == 0)
+			return "has an empty component";
+		if (len == 1 && start[0] == '.')
+			return "has a '.' component";
+		if (len == 2 && start[0] == '.' && start[1] == '.')
+			return "has a '..' component";
+		if (c == NULL)
+			break;
+	}
+	return NULL;
+}
+
+bool
+proto_deployment_media_check(const proto_deployment *d, diag *diag)
+{
+	bool ok = true;
+
+	for (guint i = 0; d != NULL && i < d->vms->len; i++) {
+		const proto_vm_place *v = g_ptr_array_index(d->vms, i);
+		gsize n = proto_media_bytes(v);
+
+		if (n > PROTO_MEDIA_MAX_BYTES) {
+			diag_error(diag, NULL, 0, "vm '%s': its configuration media hold %.1f MiB of "
+			    "files, more than the limit of %u MiB", v->vm, (double)n / 1048576.0,
+			    PROTO_MEDIA_MAX_BYTES >> 20);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
 /* ---- building ---- */
 
 static void
@@ -18,6 +148,8 @@ proto_vm_place_free(gpointer p)
 	if (v->macs != NULL)
 		g_ptr_array_unref(v->macs);
 	g_free(v->mgmt_addr);
+	if (v->media != NULL)
+		g_ptr_array_unref(v->media);
 	g_free(v);
 }
 
@@ -79,6 +211,7 @@ proto_deployment_from_plan(const scenario *s, const plan *p, const char *spec,
 		v->vm = g_strdup(vm->name);
 		v->host = g_strdup(h >= 0 && h < p->nhosts ? p->hosts[h].name : "");
 		v->macs = g_ptr_array_new_with_free_func(g_free);
+		v->media = g_ptr_array_new_with_free_func(proto_medium_free0);
 		if (p->vm_macs != NULL && i < p->vm_macs->len)
 			macs = g_ptr_array_index(p->vm_macs, i);
 		for (guint k = 0; k < vm->ifs->len; k++) {
@@ -135,6 +268,29 @@ str_or_null(const char *s)
 	return s != NULL ? json_string(s) : json_null();
 }
 
+static json_t *
+media_to_json(const GPtrArray *media)
+{
+	json_t *a = json_array();
+
+	for (guint i = 0; media != NULL && i < media->len; i++) {
+		const proto_medium *m = g_ptr_array_index(media, i);
+		json_t *files = json_array();
+
+		for (guint k = 0; k < m->files->len; k++) {
+			const proto_media_file *f = g_ptr_array_index(m->files, k);
+			gsize len = 0;
+			const guchar *data = g_bytes_get_data(f->data, &len);
+			g_autofree char *b64 = g_base64_encode(data, len);
+
+			json_array_append_new(files, json_pack("{s:s, s:i, s:s}", "path", f->path,
+			    "mode", (int)f->mode, "data", b64));
+		}
+		json_array_append_new(a, json_pack("{s:s, s:o}", "kind", m->kind, "files", files));
+	}
+	return a;
+}
+
 json_t *
 proto_deployment_to_json(const proto_deployment *d)
 {
@@ -148,9 +304,13 @@ proto_deployment_to_json(const proto_deployment *d)
 	for (guint i = 0; i < d->vms->len; i++) {
 		const proto_vm_place *v = g_ptr_array_index(d->vms, i);
 
-		json_array_append_new(vms, json_pack("{s:s?, s:s?, s:o, s:o}", "vm", v->vm,
+		json_t *o = json_pack("{s:s?, s:s?, s:o, s:o}", "vm", v->vm,
 		    "host", v->host, "macs", strv_to_json(v->macs),
-		    "mgmt_addr", str_or_null(v->mgmt_addr)));
+		    "mgmt_addr", str_or_null(v->mgmt_addr));
+
+		if (v->media != NULL && v->media->len > 0)
+			json_object_set_new(o, "media", media_to_json(v->media));
+		json_array_append_new(vms, o);
 	}
 	for (guint i = 0; i < d->nets->len; i++) {
 		const proto_net_place *n = g_ptr_array_index(d->nets, i);
@@ -228,13 +388,146 @@ get_strv(const json_t *o, const char *key, bool nullable, const char *where, dia
 	return out;
 }
 
+/* strict base64 (RFC 4648 alphabet, padded, no blanks): decoded bytes or NULL */
+static GBytes *
+b64_decode_strict(const char *s, size_t len)
+{
+	guchar *raw;
+	gsize n = 0;
+	size_t pad = 0;
+
+	if (len % 4 != 0)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '=') {
+			if (i + 2 < len)	/* only the last two may be padding */
+				return NULL;
+			pad++;
+		} else if (pad > 0 || !(g_ascii_isalnum(c) || c == '+' || c == '/')) {
+			return NULL;
+		}
+	}
+	raw = g_base64_decode(len > 0 ? s : "", &n);
+	return g_bytes_new_take(raw, n);
+}
+
+/* "media" of a vm: NULL and an error in d when malformed; an empty array when absent */
+static GPtrArray *
+media_from_json(const json_t *o, const char *where, diag *d)
+{
+	const json_t *a = json_object_get(o, "media"), *m;
+	g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(proto_medium_free0);
+	gsize total = 0;
+	size_t i;
+
+	if (a == NULL || json_is_null(a))
+		return g_steal_pointer(&out);
+	if (!json_is_array(a)) {
+		diag_error(d, NULL, 0, "%s: \"media\" must be an array", where);
+		return NULL;
+	}
+	json_array_foreach(a, i, m) {
+		const json_t *kind = json_object_get(m, "kind"), *files = json_object_get(m, "files");
+		g_autoptr(proto_medium) md = NULL;
+		g_autoptr(GHashTable) paths = NULL;
+		const json_t *f;
+		size_t k;
+
+		if (!json_is_object(m) || !json_is_string(kind) || !json_is_array(files)) {
+			diag_error(d, NULL, 0, "%s: \"media\"[%zu] must be an object with a string "
+			    "\"kind\" and an array \"files\"", where, i);
+			return NULL;
+		}
+		if (strcmp(json_string_value(kind), PROTO_MEDIUM_VNX) != 0 &&
+		    strcmp(json_string_value(kind), PROTO_MEDIUM_CIDATA) != 0) {
+			diag_error(d, NULL, 0, "%s: \"media\"[%zu]: unknown kind '%s' (expected '"
+			    PROTO_MEDIUM_VNX "' or '" PROTO_MEDIUM_CIDATA "')", where, i,
+			    json_string_value(kind));
+			return NULL;
+		}
+		for (guint q = 0; q < out->len; q++)
+			if (strcmp(((proto_medium *)g_ptr_array_index(out, q))->kind,
+			    json_string_value(kind)) == 0) {
+				diag_error(d, NULL, 0, "%s: \"media\": kind '%s' given twice", where,
+				    json_string_value(kind));
+				return NULL;
+			}
+		md = proto_medium_new(json_string_value(kind));
+		paths = g_hash_table_new(g_str_hash, g_str_equal);
+		json_array_foreach(files, k, f) {
+			const json_t *path = json_object_get(f, "path"), *mode = json_object_get(f,
+			    "mode"), *data = json_object_get(f, "data");
+			g_autoptr(GBytes) bytes = NULL;
+			const char *why;
+
+			if (!json_is_object(f) || !json_is_string(path) || !json_is_integer(mode) ||
+			    !json_is_string(data)) {
+				diag_error(d, NULL, 0, "%s: \"media\"[%zu].files[%zu] must be an object "
+				    "with a string \"path\", an integer \"mode\" and a string \"data\"",
+				    where, i, k);
+				return NULL;
+			}
+			if ((why = proto_media_path_check(json_string_value(path))) != NULL) {
+				diag_error(d, NULL, 0, "%s: \"media\"[%zu].files[%zu]: path '%s' %s",
+				    where, i, k, json_string_value(path), why);
+				return NULL;
+			}
+			if (json_integer_value(mode) < 0 || json_integer_value(mode) > 07777) {
+				diag_error(d, NULL, 0, "%s: \"media\"[%zu].files[%zu]: \"mode\" must be "
+				    "in 0..07777", where, i, k);
+				return NULL;
+			}
+			bytes = b64_decode_strict(json_string_value(data), json_string_length(data));
+			if (bytes == NULL) {
+				diag_error(d, NULL, 0, "%s: \"media\"[%zu].files[%zu]: \"data\" is not "
+				    "base64", where, i, k);
+				return NULL;
+			}
+			total += g_bytes_get_size(bytes);
+			proto_medium_add(md, json_string_value(path), (guint)json_integer_value(mode),
+			    bytes);
+			if (!g_hash_table_add(paths, ((proto_media_file *)g_ptr_array_index(md->files,
+			    md->files->len - 1))->path)) {
+				diag_error(d, NULL, 0, "%s: \"media\"[%zu]: path '%s' given twice",
+				    where, i, json_string_value(path));
+				return NULL;
+			}
+		}
+		/* a file cannot also be a folder of another file */
+		for (guint q = 0; q < md->files->len; q++) {
+			g_autofree char *dir = g_strdup(((proto_media_file *)g_ptr_array_index(
+			    md->files, q))->path);
+			char *slash;
+
+			while ((slash = strrchr(dir, '/')) != NULL) {
+				*slash = '\0';
+				if (g_hash_table_contains(paths, dir)) {
+					diag_error(d, NULL, 0, "%s: \"media\"[%zu]: '%s' is a file and "
+					    "a folder", where, i, dir);
+					return NULL;
+				}
+			}
+		}
+		g_ptr_array_add(out, g_steal_pointer(&md));
+	}
+	if (total > PROTO_MEDIA_MAX_BYTES) {
+		diag_error(d, NULL, 0, "%s: its configuration media hold %.1f MiB of files, more "
+		    "than the limit of %u MiB", where, (double)total / 1048576.0,
+		    PROTO_MEDIA_MAX_BYTES >> 20);
+		return NULL;
+	}
+	return g_steal_pointer(&out);
+}
+
 static proto_vm_place *
 vm_from_json(const json_t *o, size_t idx, diag *d)
 {
 	g_autofree char *where = g_strdup_printf("deployment: vms[%zu]", idx);
 	bool bad = false;
 	const char *vm, *host, *mgmt;
-	GPtrArray *macs;
+	GPtrArray *macs, *media = NULL;
 	proto_vm_place *v;
 
 	if (!json_is_object(o)) {
@@ -245,6 +538,12 @@ vm_from_json(const json_t *o, size_t idx, diag *d)
 	host = get_str(o, "host", true, PROTO_HOST, where, d, &bad);
 	mgmt = get_str(o, "mgmt_addr", false, PROTO_ANY, where, d, &bad);
 	macs = get_strv(o, "macs", true, where, d, &bad);
+	if (!bad && vm != NULL) {
+		g_autofree char *w2 = g_strdup_printf("%s (vm '%s')", where, vm);
+
+		if ((media = media_from_json(o, w2, d)) == NULL)
+			bad = true;
+	}
 	if (bad) {
 		if (macs != NULL)
 			g_ptr_array_unref(macs);
@@ -255,6 +554,7 @@ vm_from_json(const json_t *o, size_t idx, diag *d)
 	v->host = g_strdup(host);
 	v->mgmt_addr = g_strdup(mgmt);
 	v->macs = macs;
+	v->media = media;
 	return v;
 }
 

@@ -390,6 +390,168 @@ test_from_plan(void **state)
 	diag_free(d);
 }
 
+/* media: built, sent, read back byte for byte; absent media are an empty list */
+static void
+test_media_round_trip(void **state)
+{
+	g_autoptr(proto_deployment) a = sample();
+	g_autoptr(proto_deployment) b = NULL;
+	g_autoptr(diag) d = diag_new();
+	proto_vm_place *r1 = (proto_vm_place *)proto_deployment_vm(a, "r1");
+	proto_medium *vnx = proto_medium_new(PROTO_MEDIUM_VNX);
+	proto_medium *ci = proto_medium_new(PROTO_MEDIUM_CIDATA);
+	static const guchar bin[] = { 0, 1, 2, 0xff, '\n' };
+	g_autoptr(GBytes) x = g_bytes_new_static("<create_conf/>\n", 15);
+	g_autoptr(GBytes) y = g_bytes_new_static(bin, sizeof bin);
+	g_autoptr(GBytes) z = g_bytes_new_static("", 0);
+	const proto_medium *m;
+	const proto_media_file *f;
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(r1->media->len, 0);		/* none in the sample */
+	assert_null(proto_vm_place_medium(r1, PROTO_MEDIUM_VNX));
+	proto_medium_add(vnx, "vnxboot.xml", 0644, x);
+	proto_medium_add(vnx, "filetree/1/etc/a b.conf", 0600, y);
+	proto_medium_add(ci, "meta-data", 0644, z);
+	g_ptr_array_add(r1->media, vnx);
+	g_ptr_array_add(r1->media, ci);
+	assert_int_equal(proto_media_bytes(r1), 15 + sizeof bin);
+	j = proto_deployment_to_json(a);
+	/* a VM without media sends no "media" key: agents of before read it as they did */
+	assert_null(json_object_get(json_array_get(json_object_get(j, "vms"), 1), "media"));
+	b = proto_deployment_from_json(j, d);
+	json_decref(j);
+	assert_non_null(b);
+	m = proto_vm_place_medium(proto_deployment_vm(b, "r1"), PROTO_MEDIUM_VNX);
+	assert_non_null(m);
+	assert_int_equal(m->files->len, 2);
+	f = g_ptr_array_index(m->files, 1);
+	assert_string_equal(f->path, "filetree/1/etc/a b.conf");
+	assert_int_equal(f->mode, 0600);
+	assert_true(g_bytes_equal(f->data, y));
+	m = proto_vm_place_medium(proto_deployment_vm(b, "r1"), PROTO_MEDIUM_CIDATA);
+	assert_non_null(m);
+	assert_int_equal(g_bytes_get_size(((proto_media_file *)m->files->pdata[0])->data), 0);
+	assert_int_equal(proto_deployment_vm(b, "r2")->media->len, 0);
+	assert_true(proto_deployment_media_check(b, d));
+}
+
+static void
+test_media_paths(void **state)
+{
+	static const char *good[] = { "vnxboot.xml", "filetree/1/etc/x", ".hidden/a..b", "a b" };
+	static const struct { const char *path, *why; } bad[] = {
+		{ "", "is empty" }, { "/etc/passwd", "is absolute" }, { "../x", "'..' component" },
+		{ "filetree/../../x", "'..' component" }, { "a/..", "'..' component" },
+		{ "a//b", "empty component" }, { "a/", "empty component" },
+		{ "./a", "'.' component" }, { "a\nb", "control character" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < G_N_ELEMENTS(good); i++)
+		assert_null(proto_media_path_check(good[i]));
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		const char *why = proto_media_path_check(bad[i].path);
+
+		assert_non_null(why);
+		assert_non_null(strstr(why, bad[i].why));
+	}
+	{
+		g_autofree char *longp = g_strnfill(PROTO_MEDIA_PATH_MAX + 1, 'a');
+
+		assert_non_null(proto_media_path_check(longp));
+	}
+}
+
+/* malformed media are refused when the message is read, naming the VM */
+static void
+test_media_malformed(void **state)
+{
+	static const struct { const char *media, *needle; } cases[] = {
+		{ "{}", "\"media\" must be an array" },
+		{ "[3]", "must be an object with a string \"kind\"" },
+		{ "[{\"kind\":\"floppy\",\"files\":[]}]", "unknown kind 'floppy'" },
+		{ "[{\"kind\":\"vnx\",\"files\":[]},{\"kind\":\"vnx\",\"files\":[]}]",
+		    "kind 'vnx' given twice" },
+		{ "[{\"kind\":\"vnx\",\"files\":[{\"path\":\"../../etc/shadow\",\"mode\":420,"
+		    "\"data\":\"\"}]}]", "path '../../etc/shadow' has a '..' component" },
+		{ "[{\"kind\":\"vnx\",\"files\":[{\"path\":\"/etc/shadow\",\"mode\":420,"
+		    "\"data\":\"\"}]}]", "path '/etc/shadow' is absolute" },
+		{ "[{\"kind\":\"vnx\",\"files\":[{\"path\":\"x\",\"mode\":4096,"
+		    "\"data\":\"\"}]}]", "\"mode\" must be in 0..07777" },
+		{ "[{\"kind\":\"vnx\",\"files\":[{\"path\":\"x\",\"mode\":\"644\","
+		    "\"data\":\"\"}]}]", "an integer \"mode\"" },
+		{ "[{\"kind\":\"vnx\",\"files\":[{\"path\":\"x\",\"mode\":420,"
+		    "\"data\":\"a!==\"}]}]", "\"data\" is not base64" },
+		{ "[{\"kind\":\"vnx\",\"files\":[{\"path\":\"x\",\"mode\":420,"
+		    "\"data\":\"YQ=\"}]}]", "\"data\" is not base64" },
+		{ "[{\"kind\":\"vnx\",\"files\":[{\"path\":\"x\",\"mode\":420,"
+		    "\"data\":\"=YQ=\"}]}]", "\"data\" is not base64" },
+		{ "[{\"kind\":\"vnx\",\"files\":[{\"path\":\"x\",\"mode\":420,\"data\":\"\"},"
+		    "{\"path\":\"x\",\"mode\":420,\"data\":\"\"}]}]", "path 'x' given twice" },
+		{ "[{\"kind\":\"vnx\",\"files\":[{\"path\":\"a\",\"mode\":420,\"data\":\"\"},"
+		    "{\"path\":\"a/b/c\",\"mode\":420,\"data\":\"\"}]}]", "'a' is a file and a folder" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *txt = g_strdup_printf("{\"scenario\":\"s\",\"spec\":\"x\","
+		    "\"vms\":[{\"vm\":\"a1\",\"host\":\"h\",\"macs\":[],\"media\":%s}],"
+		    "\"nets\":[]}", cases[i].media);
+		json_t *j = json_loads(txt, 0, NULL);
+		g_autoptr(diag) d = diag_new();
+		proto_deployment *dep;
+
+		assert_non_null(j);
+		dep = proto_deployment_from_json(j, d);
+		if (dep != NULL || !diag_contains(d, DIAG_ERROR, cases[i].needle) ||
+		    !diag_contains(d, DIAG_ERROR, "vm 'a1'")) {
+			print_error("case %zu: expected an error naming vm 'a1' and containing '%s'\n",
+			    i, cases[i].needle);
+			diag_print(d, stderr);
+		}
+		assert_null(dep);
+		assert_true(diag_contains(d, DIAG_ERROR, cases[i].needle));
+		assert_true(diag_contains(d, DIAG_ERROR, "vm 'a1'"));
+		json_decref(j);
+	}
+}
+
+/* the cap on a VM's media: checked when built and when read, naming the VM */
+static void
+test_media_cap(void **state)
+{
+	g_autoptr(proto_deployment) a = sample();
+	g_autoptr(diag) d = diag_new();
+	proto_vm_place *r2 = (proto_vm_place *)proto_deployment_vm(a, "r2");
+	proto_medium *m = proto_medium_new(PROTO_MEDIUM_CIDATA);
+	g_autoptr(GBytes) half = g_bytes_new_take(g_malloc0(PROTO_MEDIA_MAX_BYTES / 2),
+	    PROTO_MEDIA_MAX_BYTES / 2);
+	g_autoptr(GBytes) one = g_bytes_new_static("x", 1);
+	json_t *j;
+
+	(void)state;
+	proto_medium_add(m, "user-data", 0644, half);
+	proto_medium_add(m, "network-config", 0644, half);
+	g_ptr_array_add(r2->media, m);
+	assert_true(proto_deployment_media_check(a, d));	/* exactly the limit fits */
+	proto_medium_add(m, "meta-data", 0644, one);
+	assert_false(proto_deployment_media_check(a, d));
+	assert_true(diag_contains(d, DIAG_ERROR, "vm 'r2': its configuration media hold 8.0 MiB"));
+	assert_true(diag_contains(d, DIAG_ERROR, "limit of 8 MiB"));
+	assert_false(diag_contains(d, DIAG_ERROR, "vm 'r1'"));
+	j = proto_deployment_to_json(a);
+	{
+		g_autoptr(diag) d2 = diag_new();
+
+		assert_null(proto_deployment_from_json(j, d2));
+		assert_true(diag_contains(d2, DIAG_ERROR, "vm 'r2'"));
+		assert_true(diag_contains(d2, DIAG_ERROR, "limit of 8 MiB"));
+	}
+	json_decref(j);
+}
+
 int
 main(void)
 {
@@ -402,6 +564,10 @@ main(void)
 		cmocka_unit_test(test_alias),
 		cmocka_unit_test(test_domain_name),
 		cmocka_unit_test(test_from_plan),
+		cmocka_unit_test(test_media_round_trip),
+		cmocka_unit_test(test_media_paths),
+		cmocka_unit_test(test_media_malformed),
+		cmocka_unit_test(test_media_cap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
