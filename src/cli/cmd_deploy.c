@@ -10,6 +10,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/media.h"
 #include "cli/output.h"
 #include "cli/progress.h"
 #include "plan/plan.h"
@@ -19,6 +20,29 @@
 #include "wire/topic.h"
 
 #define ROLLBACK_TIMEOUT_MS	60000
+
+/* for_host: the deployment message as host gets it: the media of the VMs placed elsewhere left
+ * out (a shallow copy: the media's strings are shared with dj). New reference. */
+static json_t *
+for_host(json_t *dj, const char *host)
+{
+	json_t *out = json_copy(dj), *vms = json_array(), *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(dj, "vms"), i, v) {
+		if (json_object_get(v, "media") != NULL &&
+		    g_strcmp0(json_string_value(json_object_get(v, "host")), host) != 0) {
+			json_t *c = json_copy(v);
+
+			json_object_del(c, "media");
+			json_array_append_new(vms, c);
+		} else {
+			json_array_append(vms, v);
+		}
+	}
+	json_object_set_new(out, "vms", vms);
+	return out;
+}
 
 /* request_fits: whether request j fits one message (PROTO_MAX_MESSAGE); says why not, as
  * "<what>: request of N MiB exceeds the limit of M MiB" */
@@ -263,6 +287,7 @@ cmd_deploy(session *sess, int argc, char **argv)
 	g_autoptr(restrictions) r = NULL;
 	g_autoptr(plan) p = NULL;
 	g_autoptr(proto_deployment) dep = NULL;
+	g_autoptr(media_prep) mp = NULL;
 	g_autoptr(GPtrArray) live_hosts = NULL;
 	g_autoptr(GPtrArray) used = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GPtrArray) left = g_ptr_array_new_with_free_func(g_free);
@@ -328,6 +353,10 @@ cmd_deploy(session *sess, int argc, char **argv)
 		if (r != NULL && s != NULL)
 			restrictions_validate(r, s, NULL, d);
 	}
+	/* the host files of the guests' configuration media: read now, so a missing one stops
+	 * the deploy before anything is contacted or stored */
+	if (s != NULL && !diag_has_errors(d))
+		mp = media_prepare(s, d);
 	if (s == NULL || diag_has_errors(d)) {
 		diag_print(d, stderr);
 		return CLI_FAIL;
@@ -378,6 +407,8 @@ cmd_deploy(session *sess, int argc, char **argv)
 
 	/* 4. every host with VMs gets the deployment in parallel; it picks its own part */
 	dep = proto_deployment_from_plan(s, p, spec, host_fabric, sess->c);
+	if (media_attach(mp, dep, d) < 0)
+		goto out;
 	run.targets = g_hash_table_new(g_str_hash, g_str_equal);
 	run.gone = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	run.warnings = json_array();
@@ -394,12 +425,18 @@ cmd_deploy(session *sess, int argc, char **argv)
 	{
 		json_t *dj = proto_deployment_to_json(dep);
 		int pending = 0;
-		json_auto_t *probe = json_pack("{s:s, s:s, s:O, s:i}", "op", "deploy", "scenario",
-		    s->name, "deployment", dj, "guest_timeout_s", timeout_s);
 
-		if (!request_fits("deploy", probe)) {	/* before any host hears of it */
-			json_decref(dj);
-			goto out;
+		for (guint i = 0; i < used->len; i++) {	/* before any host hears of it */
+			json_t *hj = for_host(dj, used->pdata[i]);
+			json_auto_t *probe = json_pack("{s:s, s:s, s:o, s:i}", "op", "deploy",
+			    "scenario", s->name, "deployment", hj, "guest_timeout_s", timeout_s);
+			g_autofree char *what = g_strdup_printf("deploy to host '%s'",
+			    (char *)used->pdata[i]);
+
+			if (!request_fits(what, probe)) {
+				json_decref(dj);
+				goto out;
+			}
 		}
 		sess->c->on_online = deploy_online;
 		sess->c->on_online_ud = &run;
@@ -410,9 +447,9 @@ cmd_deploy(session *sess, int argc, char **argv)
 		for (guint i = 0; i < used->len; i++) {
 			const char *h = used->pdata[i];
 			client_call *call = client_call_start(sess->c, h,
-			    json_pack("{s:s, s:s, s:O, s:i}", "op", "deploy", "scenario", s->name,
-			    "deployment", dj, "guest_timeout_s", timeout_s), (timeout_s + 15) * 1000, &pending, progress_print,
-			    deploy_done, &run);
+			    json_pack("{s:s, s:s, s:o, s:i}", "op", "deploy", "scenario", s->name,
+			    "deployment", for_host(dj, h), "guest_timeout_s", timeout_s),
+			    (timeout_s + 15) * 1000, &pending, progress_print, deploy_done, &run);
 
 			g_hash_table_insert(run.targets, (gpointer)h, call);
 		}
