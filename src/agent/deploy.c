@@ -97,7 +97,18 @@ configure_thread(gpointer p)
 typedef struct {
 	GPtrArray *doms;	/* of char*: domains this job created */
 	GPtrArray *nets;	/* of char*: nets this job created */
+	GPtrArray *media;	/* of char*: domains whose media this job wrote */
 } made;
+
+/* has_media: the deployment gives vm configuration media: it boots its own image and
+ * configures itself from them (VNX's daemon or cloud-init), not through nube's script */
+static bool
+has_media(const proto_deployment *dep, const char *vm)
+{
+	const proto_vm_place *p = proto_deployment_vm(dep, vm);
+
+	return p != NULL && p->media != NULL && p->media->len > 0;
+}
 
 static void
 rollback(nubed *n, rpc_job *j, const char *scen, made *m, virt *v, netdev *nd)
@@ -112,6 +123,14 @@ rollback(nubed *n, rpc_job *j, const char *scen, made *m, virt *v, netdev *nd)
 			g_clear_error(&err);
 		}
 	}
+	for (guint i = 0; i < m->media->len; i++) {
+		const char *d = g_ptr_array_index(m->media, i);
+
+		if (n->env->virt_media_remove(v, d, &err) < 0) {
+			nubed_log(NLOG_ERR, "roll back: %s", err->message);
+			g_clear_error(&err);
+		}
+	}
 	for (guint i = 0; i < m->nets->len; i++) {
 		const char *net = g_ptr_array_index(m->nets, i);
 
@@ -120,7 +139,7 @@ rollback(nubed *n, rpc_job *j, const char *scen, made *m, virt *v, netdev *nd)
 			g_clear_error(&err);
 		}
 	}
-	if (m->doms->len > 0 || m->nets->len > 0)
+	if (m->doms->len > 0 || m->nets->len > 0 || m->media->len > 0)
 		rpc_job_progress(j, "rolled back %u domain%s and %u net%s made here", m->doms->len,
 		    m->doms->len == 1 ? "" : "s", m->nets->len, m->nets->len == 1 ? "" : "s");
 	(void)n;
@@ -157,7 +176,9 @@ op_deploy(nubed *n, rpc_job *j)
 	g_autoptr(GHashTable) before_nets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 	    NULL);
 	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
-	made m = { g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free) };
+	made m = { g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
+	    g_ptr_array_new_with_free_func(g_free) };
+	g_autoptr(GPtrArray) cfg = g_ptr_array_new();		/* of sc_vm*: configured by nube */
 	GError *err = NULL;
 	virt *v = NULL;
 	netdev *nd = NULL;
@@ -293,6 +314,16 @@ op_deploy(nubed *n, rpc_job *j)
 			    (char *)g_ptr_array_index(warnings, k));
 			rpc_job_progress(j, "warning: %s", (char *)g_ptr_array_index(warnings, k));
 		}
+		if (has_media(dep, vm->name) && !g_hash_table_contains(before_doms, dom)) {
+			const proto_vm_place *pl = proto_deployment_vm(dep, vm->name);
+
+			if (n->env->virt_media_write(v, dom, pl->media, &err) < 0) {
+				rpc_job_fail(j, "vm '%s': configuration media: %s", vm->name,
+				    err->message);
+				goto fail;
+			}
+			g_ptr_array_add(m.media, g_strdup(dom));
+		}
 		if (n->env->virt_define_start(v, xml, &err) < 0) {
 			rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
 			goto fail;
@@ -301,12 +332,23 @@ op_deploy(nubed *n, rpc_job *j)
 			g_ptr_array_add(m.doms, g_strdup(dom));
 		rpc_job_progress(j, "vm '%s' started as domain '%s'", vm->name, dom);
 	}
-	/* configure every guest at once through its agent */
-	rpc_job_progress(j, "configuring %u guest%s (waiting up to %d s for their agents)", mine->len,
-	    mine->len == 1 ? "" : "s", guest_timeout);
-	tasks = g_new0(configure_task, mine->len);
+	/* configure every guest at once through its agent, but those that configure themselves
+	 * from their media (their image's own daemon, after its boot) */
 	for (guint i = 0; i < mine->len; i++) {
 		const sc_vm *vm = g_ptr_array_index(mine, i);
+
+		if (has_media(dep, vm->name))
+			rpc_job_progress(j, "vm '%s' configures itself from its media as it boots",
+			    vm->name);
+		else
+			g_ptr_array_add(cfg, (gpointer)vm);
+	}
+	if (cfg->len > 0)
+		rpc_job_progress(j, "configuring %u guest%s (waiting up to %d s for their agents)",
+		    cfg->len, cfg->len == 1 ? "" : "s", guest_timeout);
+	tasks = g_new0(configure_task, cfg->len);
+	for (guint i = 0; i < cfg->len; i++) {
+		const sc_vm *vm = g_ptr_array_index(cfg, i);
 
 		tasks[i] = (configure_task){ n, s, dep, vm->name, vm_mtu(vm, net_mtu), guest_timeout,
 		    NULL, NULL, 0 };
@@ -320,7 +362,7 @@ op_deploy(nubed *n, rpc_job *j)
 		for (;;) {
 			guint left = 0;
 
-			for (guint i = 0; i < mine->len; i++)
+			for (guint i = 0; i < cfg->len; i++)
 				left += g_atomic_int_get(&tasks[i].done) ? 0 : 1;
 			if (left == 0)
 				break;
@@ -331,7 +373,7 @@ op_deploy(nubed *n, rpc_job *j)
 			}
 			g_usleep(100 * 1000);
 		}
-		for (guint i = 0; i < mine->len; i++) {
+		for (guint i = 0; i < cfg->len; i++) {
 			g_thread_join(tasks[i].thread);
 			if (tasks[i].error == NULL)
 				rpc_job_progress(j, "vm '%s' configured", tasks[i].vm);
@@ -368,7 +410,7 @@ fail:
 out:
 	rpc_job_release(j);
 	if (tasks != NULL) {
-		for (guint i = 0; i < mine->len; i++)
+		for (guint i = 0; i < cfg->len; i++)
 			g_free(tasks[i].error);
 		g_free(tasks);
 	}
@@ -379,6 +421,7 @@ out:
 	n->env->net_close(nd);
 	g_ptr_array_unref(m.doms);
 	g_ptr_array_unref(m.nets);
+	g_ptr_array_unref(m.media);
 	telemetry_start_async(n);
 }
 

@@ -40,6 +40,12 @@ struct agent_env {
 	    int *exit_code, char **out, char **errout, GError **err);
 	int (*virt_migrate)(virt *v, const char *domname, const char *dest_uri,
 	    const char *migrate_uri, virt_migrate_stats *stats, GError **err);
+	int (*virt_media_write)(virt *v, const char *domname, const GPtrArray *media,
+	    GError **err);
+	int (*virt_media_remove)(virt *v, const char *domname, GError **err);
+	int (*virt_media_remove_at)(const char *uri, const char *domname, GError **err);
+	int (*virt_media_copy_to)(virt *src, const char *dest_uri, const char *domname,
+	    GError **err);
 	/* links (netdev.h) */
 	netdev *(*net_open)(nubed *n, GError **err);
 	void (*net_close)(netdev *nd);

@@ -1,5 +1,6 @@
 /* virt: the libvirt adapter of nubed — domain XML (libxml2), lifecycle, listing, stats, guest agent, migration */
 #include "virt/virt.h"
+#include "virt/virt_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,16 @@ struct virt {
 };
 
 G_DEFINE_QUARK(nube-virt-error-quark, virt_error)
-#define VIRT_ERROR virt_error_quark()
+
+virConnectPtr virt_conn(const virt *v)
+{
+	return v ? v->conn : NULL;
+}
+
+const char *virt_uri(const virt *v)
+{
+	return v ? v->uri : NULL;
+}
 
 /* libvirt prints every error to stderr by default; nube reports them through GError */
 static void virt_silent_error(void *ud, virErrorPtr e)
@@ -339,6 +349,38 @@ static void map_image(virt *v, const sc_vm *vm, const char **kernel, const char 
 	}
 }
 
+/* the configuration media of place (virt_media_write made their volumes): the "vnx" one as a
+ * read-only raw virtio disk vdb (VNX's daemon mounts /dev/vdb on Debian), the "cidata" one as
+ * a read-only IDE CD-ROM hdc */
+static void render_media(xmlNodePtr devs, const char *domname, const proto_vm_place *place)
+{
+	static const struct {
+		const char *kind, *device, *dev, *bus;
+	} slots[] = {
+		{ PROTO_MEDIUM_VNX, "disk", "vdb", "virtio" },
+		{ PROTO_MEDIUM_CIDATA, "cdrom", "hdc", "ide" },
+	};
+
+	for (size_t k = 0; k < G_N_ELEMENTS(slots); k++) {
+		if (!proto_vm_place_medium(place, slots[k].kind))
+			continue;
+		g_autofree char *vol = virt_media_volume(domname, slots[k].kind);
+		xmlNodePtr d = xmlNewChild(devs, NULL, BAD_CAST "disk", NULL);
+		set_prop(d, "type", "volume");
+		set_prop(d, "device", slots[k].device);
+		xmlNodePtr drv = xmlNewChild(d, NULL, BAD_CAST "driver", NULL);
+		set_prop(drv, "name", "qemu");
+		set_prop(drv, "type", "raw");
+		xmlNodePtr src = xmlNewChild(d, NULL, BAD_CAST "source", NULL);
+		set_prop(src, "pool", VIRT_MEDIA_POOL);
+		set_prop(src, "volume", vol);
+		xmlNodePtr tg = xmlNewChild(d, NULL, BAD_CAST "target", NULL);
+		set_prop(tg, "dev", slots[k].dev);
+		set_prop(tg, "bus", slots[k].bus);
+		xmlNewChild(d, NULL, BAD_CAST "readonly", NULL);
+	}
+}
+
 /* domain type for one VM: the probed type, or a fallback (warning) for types this host
  * cannot run; NULL + err when falling back is off */
 static const char *vm_domain_type(virt *v, const sc_vm *vm, GPtrArray *warnings, GError **err)
@@ -421,6 +463,7 @@ char *virt_render_domain(virt *v, const scenario *s, const proto_deployment *dep
 		set_prop(tg, "bus", "virtio");
 		xmlNewChild(d, NULL, BAD_CAST "readonly", NULL);
 	}
+	render_media(devs, domname, place);
 	for (guint i = 0; vm->ifs && i < vm->ifs->len; i++) {
 		const sc_if *ifc = g_ptr_array_index(vm->ifs, i);
 		char brbuf[16];

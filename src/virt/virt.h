@@ -85,6 +85,31 @@ int virt_guest_exec(virt *v, const char *domname, const char *cmd, int timeout_s
 
 
 
+/* ---- configuration media (media.c) ----
+ * A VM that boots its own image gets the media the deployment carries for it (of
+ * proto_medium*) as ISO images in the host's storage pool VIRT_MEDIA_POOL (a dir pool), one
+ * volume virt_media_volume() each; virt_render_domain attaches the "vnx" one as a read-only
+ * raw virtio disk vdb (where VNX's daemon looks on Debian) and the "cidata" one as a
+ * read-only IDE CD-ROM hdc (cloud-init's NoCloud finds it by its label). Every volume of
+ * the pool named "<domain>." belongs to that domain. */
+#define VIRT_MEDIA_POOL		"nube"
+
+/* virt_media_volume: "<domname>.<kind>.iso" (g_free). */
+char *virt_media_volume(const char *domname, const char *kind);
+/* virt_media_write: write each medium as an ISO (genisoimage: VNX's "-l -R"; cidata "-V
+ * cidata -J -R") into the pool's folder, replacing one of the same name, and refresh the
+ * pool. 0, or -1 + err with none of them left behind. */
+int virt_media_write(virt *v, const char *domname, const GPtrArray *media, GError **err);
+/* virt_media_remove: delete domname's media volumes; none is no error. 0 or -1 + err.
+ * virt_media_remove_at does it on the libvirt at uri (a migration's destination). */
+int virt_media_remove(virt *v, const char *domname, GError **err);
+int virt_media_remove_at(const char *uri, const char *domname, GError **err);
+/* virt_media_copy_to: upload domname's media volumes into the pool of the libvirt at
+ * dest_uri (virStorageVolCreateXML + virStorageVolUpload), replacing any there: a
+ * migration copies no read-only disk, so they must be there before it starts. Returns how
+ * many were copied (0: the domain has none), or -1 + err with none left at dest_uri. */
+int virt_media_copy_to(virt *src, const char *dest_uri, const char *domname, GError **err);
+
 typedef struct {
 	int64_t duration_ms;	/* from libvirt job stats (VIR_DOMAIN_JOB_TIME_ELAPSED) */
 	int64_t downtime_ms;	/* VIR_DOMAIN_JOB_DOWNTIME */

@@ -547,6 +547,45 @@ f_metrics_read(nubed *n, metrics_sample *out, GError **err)
 	return 0;
 }
 
+/* configuration media: the fake hosts' VMs have none (no deployment here carries any) */
+static int
+f_media_write(virt *v, const char *domname, const GPtrArray *media, GError **err)
+{
+	(void)v;
+	(void)domname;
+	(void)media;
+	(void)err;
+	return 0;
+}
+
+static int
+f_media_remove(virt *v, const char *domname, GError **err)
+{
+	(void)v;
+	(void)domname;
+	(void)err;
+	return 0;
+}
+
+static int
+f_media_remove_at(const char *uri, const char *domname, GError **err)
+{
+	(void)uri;
+	(void)domname;
+	(void)err;
+	return 0;
+}
+
+static int
+f_media_copy_to(virt *v, const char *dest_uri, const char *domname, GError **err)
+{
+	(void)v;
+	(void)dest_uri;
+	(void)domname;
+	(void)err;
+	return 0;
+}
+
 static const agent_env fake_env = {
 	.now = f_now,
 	.wall_ms = f_wall_ms,
@@ -561,6 +600,10 @@ static const agent_env fake_env = {
 	.virt_list = f_virt_list,
 	.virt_domain_type = f_domain_type,
 	.virt_migrate = f_virt_migrate,
+	.virt_media_write = f_media_write,
+	.virt_media_remove = f_media_remove,
+	.virt_media_remove_at = f_media_remove_at,
+	.virt_media_copy_to = f_media_copy_to,
 	.virt_destroy_undefine = f_destroy_undefine,
 	.virt_render_domain = f_render,
 	.virt_guest_exec = f_guest_exec,

@@ -200,6 +200,41 @@ static void test_existing_files(void **state)
 	virt_close(v);
 }
 
+/* a VM with configuration media gets them as vdb (vnx, a read-only raw virtio disk) and hdc
+ * (cidata, a read-only IDE CD-ROM), volumes of the "nube" pool; one without gets neither */
+static void test_media_disks(void **state)
+{
+	(void)state;
+	GError *e = NULL;
+	virt *v = open_test(true, NULL);
+	proto_vm_place *p = (proto_vm_place *)proto_deployment_vm(dep, "h1");
+
+	g_autofree char *plain = virt_render_domain(v, sc, dep, "h1", 0, NULL, &e);
+	assert_non_null(plain);
+	assert_null(strstr(plain, "vdb"));
+	assert_null(strstr(plain, "hdc"));
+	g_ptr_array_add(p->media, proto_medium_new(PROTO_MEDIUM_VNX));
+	g_ptr_array_add(p->media, proto_medium_new(PROTO_MEDIUM_CIDATA));
+	g_autofree char *xml = virt_render_domain(v, sc, dep, "h1", 0, NULL, &e);
+	g_ptr_array_set_size(p->media, 0);
+	assert_non_null(xml);
+	assert_non_null(strstr(xml,
+	    "<disk type=\"volume\" device=\"disk\">\n"
+	    "      <driver name=\"qemu\" type=\"raw\"/>\n"
+	    "      <source pool=\"nube\" volume=\"vt.h1.vnx.iso\"/>\n"
+	    "      <target dev=\"vdb\" bus=\"virtio\"/>\n"
+	    "      <readonly/>\n"));
+	assert_non_null(strstr(xml,
+	    "<disk type=\"volume\" device=\"cdrom\">\n"
+	    "      <driver name=\"qemu\" type=\"raw\"/>\n"
+	    "      <source pool=\"nube\" volume=\"vt.h1.cidata.iso\"/>\n"
+	    "      <target dev=\"hdc\" bus=\"ide\"/>\n"
+	    "      <readonly/>\n"));
+	g_autofree char *vol = virt_media_volume("s.v", PROTO_MEDIUM_CIDATA);
+	assert_string_equal(vol, "s.v.cidata.iso");
+	virt_close(v);
+}
+
 static void test_define_list_roundtrip(void **state)
 {
 	(void)state;
@@ -358,6 +393,7 @@ int main(void)
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_lxc_fallback),
 		cmocka_unit_test(test_existing_files),
+		cmocka_unit_test(test_media_disks),
 		cmocka_unit_test(test_define_list_roundtrip),
 		cmocka_unit_test(test_foreign_domain),
 		cmocka_unit_test(test_errors),
