@@ -190,6 +190,7 @@ int virt_media_write(virt *v, const char *domname, const GPtrArray *media, GErro
 			    g_strerror(errno));
 			goto out;
 		}
+		g_chmod(tmp, 0755);	/* the medium's root as the guest sees it */
 		g_unlink(iso);
 		g_ptr_array_add(made, g_strdup(iso));
 		r = media_write_tree(tmp, m, err);
