@@ -4,7 +4,9 @@
  * a VM's <filetree> and <exec type="file"> name.
  *
  * The generators are pure (model + plan in, documents out); only guestcfg_resolve reads the
- * file system. Nothing here writes a medium or talks to a guest: that is the agent's part.
+ * file system. Nothing here writes a medium or talks to a guest: the CLI packs the documents
+ * and files into the deployment message (cli/media.c, wire/deployment.h's media), the agent
+ * writes them as ISO images and attaches them (virt/media.c: "vnx" as vdb, "cidata" as hdc).
  *
  * ---- 1. VNX images (guest daemon vnxaced) --------------------------------------------------
  *
