@@ -245,6 +245,15 @@ op_deploy(nubed *n, rpc_job *j)
 				g_hash_table_add(before_nets, g_strdup(ni->net));
 		}
 	}
+	/* every VM's disks can be had here, before anything is made */
+	for (guint i = 0; i < mine->len; i++) {
+		const sc_vm *vm = g_ptr_array_index(mine, i);
+
+		if (n->env->virt_vm_disks_check(v, s, vm->name, &err) < 0) {
+			rpc_job_fail(j, "%s", err->message);
+			goto out;
+		}
+	}
 	fabric_mtu = n->env->net_mtu_of_addr(nd, n->cfg->fabric_addr);
 	for (guint i = 0; i < netnames->len; i++) {
 		const char *net = g_ptr_array_index(netnames, i);
@@ -293,12 +302,17 @@ op_deploy(nubed *n, rpc_job *j)
 			    (char *)g_ptr_array_index(warnings, k));
 			rpc_job_progress(j, "warning: %s", (char *)g_ptr_array_index(warnings, k));
 		}
+		/* a roll back removes a domain made here and its volumes, even half made */
+		if (!g_hash_table_contains(before_doms, dom))
+			g_ptr_array_add(m.doms, g_strdup(dom));
+		if (n->env->virt_vm_disks_prepare(v, s, vm->name, &err) < 0) {
+			rpc_job_fail(j, "vm '%s': disks: %s", vm->name, err->message);
+			goto fail;
+		}
 		if (n->env->virt_define_start(v, xml, &err) < 0) {
 			rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
 			goto fail;
 		}
-		if (!g_hash_table_contains(before_doms, dom))
-			g_ptr_array_add(m.doms, g_strdup(dom));
 		rpc_job_progress(j, "vm '%s' started as domain '%s'", vm->name, dom);
 	}
 	/* configure every guest at once through its agent */

@@ -386,6 +386,21 @@ f_destroy_undefine(virt *v, const char *domname, GError **err)
 }
 
 /* deploy and exec need a guest: the lab tests them; here they fail clearly */
+/* the fake hosts have no disks: every VM boots as it is */
+static int
+f_pool_ensure(virt *v, GError **err)
+{
+	(void)v, (void)err;
+	return 0;
+}
+
+static int
+f_disks_ok(virt *v, const scenario *s, const char *vmname, GError **err)
+{
+	(void)v, (void)s, (void)vmname, (void)err;
+	return 0;
+}
+
 static char *
 f_render(virt *v, const scenario *s, const proto_deployment *dep, const char *vmname, int mtu,
     GPtrArray *warnings, GError **err)
@@ -563,6 +578,9 @@ static const agent_env fake_env = {
 	.virt_migrate = f_virt_migrate,
 	.virt_destroy_undefine = f_destroy_undefine,
 	.virt_render_domain = f_render,
+	.virt_pool_ensure = f_pool_ensure,
+	.virt_vm_disks_check = f_disks_ok,
+	.virt_vm_disks_prepare = f_disks_ok,
 	.virt_guest_exec = f_guest_exec,
 	.net_open = f_net_open,
 	.net_close = f_net_close,
