@@ -18,7 +18,7 @@ static const char *const known_keys[][12] = {
 	    "state_dir", NULL },
 	{ "broker", "url", "username", "password", "cafile", NULL },
 	{ "metrics", "cgroup", "memory", "memory_reserve", NULL },
-	{ "guest", "kernel", "initrd", "type_fallback", NULL },
+	{ "guest", "kernel", "initrd", "type_fallback", "disk_dir", "missing_image", NULL },
 };
 
 config *
@@ -33,6 +33,8 @@ config_new_defaults(void)
 	c->guest_kernel = g_strdup("/var/lib/nube/guest/vmlinuz");
 	c->guest_initrd = g_strdup("/var/lib/nube/guest/initrd.img");
 	c->type_fallback = true;
+	c->disk_dir = g_strdup(CONFIG_DEFAULT_DISK_DIR);
+	c->missing_image_fallback = false;
 	c->mem_reserve_mib = CONFIG_DEFAULT_MEM_RESERVE_MIB;
 	balance_config_defaults(&c->bc);
 	c->bc.interval = c->interval_s;
@@ -60,6 +62,7 @@ config_free(config *c)
 	g_free(c->cgroup);
 	g_free(c->guest_kernel);
 	g_free(c->guest_initrd);
+	g_free(c->disk_dir);
 	if (c->unknown != NULL)
 		g_ptr_array_unref(c->unknown);
 	g_free(c);
@@ -277,6 +280,26 @@ config_load(const char *path, GError **err)
 	get_string(kf, "guest", "initrd", &c->guest_initrd);
 	if (get_bool(kf, c->file, "guest", "type_fallback", &c->type_fallback, err) < 0)
 		return NULL;
+	get_string(kf, "guest", "disk_dir", &c->disk_dir);
+	if (c->disk_dir == NULL || c->disk_dir[0] != '/') {
+		g_set_error(err, CONFIG_ERROR, 0, "%s: [guest] disk_dir: an absolute path expected, "
+		    "got '%s'", c->file, c->disk_dir != NULL ? c->disk_dir : "");
+		return NULL;
+	}
+	if (g_key_file_has_key(kf, "guest", "missing_image", NULL)) {
+		g_autofree char *mi = g_key_file_get_string(kf, "guest", "missing_image", NULL);
+
+		g_strstrip(mi);
+		if (g_strcmp0(mi, "error") == 0)
+			c->missing_image_fallback = false;
+		else if (g_strcmp0(mi, "test-guest") == 0)
+			c->missing_image_fallback = true;
+		else {
+			g_set_error(err, CONFIG_ERROR, 0, "%s: [guest] missing_image: 'error' or "
+			    "'test-guest' expected, got '%s'", c->file, mi != NULL ? mi : "");
+			return NULL;
+		}
+	}
 	if (load_balance(kf, c, err) < 0)
 		return NULL;
 	c->bc.interval = c->interval_s;

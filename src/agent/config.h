@@ -11,6 +11,7 @@
 
 #define CONFIG_DEFAULT_PATH	"/etc/nube/nubed.conf"
 #define CONFIG_DEFAULT_MEM_RESERVE_MIB	512
+#define CONFIG_DEFAULT_DISK_DIR	"/var/lib/nube/disks"
 
 /* The agent's own keys of [balance] (the core's keys fill balance_config). */
 typedef struct {
@@ -41,6 +42,9 @@ typedef struct {
 	/* [guest] */
 	char *guest_kernel, *guest_initrd;
 	bool type_fallback;		/* default true */
+	char *disk_dir;			/* the "nube" storage pool: overlays, media (absolute) */
+	bool missing_image_fallback;	/* [guest] missing_image = test-guest: an image not
+					 * found boots the test guest, warning (default: error) */
 	/* [balance]: the core's keys (the sampling interval is [nubed] interval: bc.interval
 	 * follows interval_s) and the agent's */
 	balance_config bc;

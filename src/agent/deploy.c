@@ -96,8 +96,8 @@ configure_thread(gpointer p)
 
 typedef struct {
 	GPtrArray *doms;	/* of char*: domains this job created */
-	GPtrArray *nets;	/* of char*: nets this job created */
-	GPtrArray *media;	/* of char*: domains whose media this job wrote */
+	GPtrArray *nets;	/* of char*: nets this job created (domains take their volumes,
+				 * media included, along: virt_destroy_undefine) */
 } made;
 
 /* has_media: the deployment gives vm configuration media: it boots its own image and
@@ -123,14 +123,6 @@ rollback(nubed *n, rpc_job *j, const char *scen, made *m, virt *v, netdev *nd)
 			g_clear_error(&err);
 		}
 	}
-	for (guint i = 0; i < m->media->len; i++) {
-		const char *d = g_ptr_array_index(m->media, i);
-
-		if (n->env->virt_media_remove(v, d, &err) < 0) {
-			nubed_log(NLOG_ERR, "roll back: %s", err->message);
-			g_clear_error(&err);
-		}
-	}
 	for (guint i = 0; i < m->nets->len; i++) {
 		const char *net = g_ptr_array_index(m->nets, i);
 
@@ -139,7 +131,7 @@ rollback(nubed *n, rpc_job *j, const char *scen, made *m, virt *v, netdev *nd)
 			g_clear_error(&err);
 		}
 	}
-	if (m->doms->len > 0 || m->nets->len > 0 || m->media->len > 0)
+	if (m->doms->len > 0 || m->nets->len > 0)
 		rpc_job_progress(j, "rolled back %u domain%s and %u net%s made here", m->doms->len,
 		    m->doms->len == 1 ? "" : "s", m->nets->len, m->nets->len == 1 ? "" : "s");
 	(void)n;
@@ -176,8 +168,7 @@ op_deploy(nubed *n, rpc_job *j)
 	g_autoptr(GHashTable) before_nets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 	    NULL);
 	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
-	made m = { g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
-	    g_ptr_array_new_with_free_func(g_free) };
+	made m = { g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free) };
 	g_autoptr(GPtrArray) cfg = g_ptr_array_new();		/* of sc_vm*: configured by nube */
 	GError *err = NULL;
 	virt *v = NULL;
@@ -266,6 +257,15 @@ op_deploy(nubed *n, rpc_job *j)
 				g_hash_table_add(before_nets, g_strdup(ni->net));
 		}
 	}
+	/* every VM's disks can be had here, before anything is made */
+	for (guint i = 0; i < mine->len; i++) {
+		const sc_vm *vm = g_ptr_array_index(mine, i);
+
+		if (n->env->virt_vm_disks_check(v, s, vm->name, &err) < 0) {
+			rpc_job_fail(j, "%s", err->message);
+			goto out;
+		}
+	}
 	fabric_mtu = n->env->net_mtu_of_addr(nd, n->cfg->fabric_addr);
 	for (guint i = 0; i < netnames->len; i++) {
 		const char *net = g_ptr_array_index(netnames, i);
@@ -314,22 +314,24 @@ op_deploy(nubed *n, rpc_job *j)
 			    (char *)g_ptr_array_index(warnings, k));
 			rpc_job_progress(j, "warning: %s", (char *)g_ptr_array_index(warnings, k));
 		}
-		if (has_media(dep, vm->name) && !g_hash_table_contains(before_doms, dom)) {
-			const proto_vm_place *pl = proto_deployment_vm(dep, vm->name);
-
-			if (n->env->virt_media_write(v, dom, pl->media, &err) < 0) {
-				rpc_job_fail(j, "vm '%s': configuration media: %s", vm->name,
-				    err->message);
-				goto fail;
-			}
-			g_ptr_array_add(m.media, g_strdup(dom));
+		/* a roll back removes a domain made here and its volumes, even half made */
+		if (!g_hash_table_contains(before_doms, dom))
+			g_ptr_array_add(m.doms, g_strdup(dom));
+		if (n->env->virt_vm_disks_prepare(v, s, vm->name, &err) < 0) {
+			rpc_job_fail(j, "vm '%s': disks: %s", vm->name, err->message);
+			goto fail;
+		}
+		/* its configuration media: volumes of the domain too */
+		if (has_media(dep, vm->name) && !g_hash_table_contains(before_doms, dom) &&
+		    n->env->virt_media_write(v, dom, proto_deployment_vm(dep, vm->name)->media,
+		    &err) < 0) {
+			rpc_job_fail(j, "vm '%s': configuration media: %s", vm->name, err->message);
+			goto fail;
 		}
 		if (n->env->virt_define_start(v, xml, &err) < 0) {
 			rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
 			goto fail;
 		}
-		if (!g_hash_table_contains(before_doms, dom))
-			g_ptr_array_add(m.doms, g_strdup(dom));
 		rpc_job_progress(j, "vm '%s' started as domain '%s'", vm->name, dom);
 	}
 	/* configure every guest at once through its agent, but those that configure themselves
@@ -421,7 +423,6 @@ out:
 	n->env->net_close(nd);
 	g_ptr_array_unref(m.doms);
 	g_ptr_array_unref(m.nets);
-	g_ptr_array_unref(m.media);
 	telemetry_start_async(n);
 }
 

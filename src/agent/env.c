@@ -60,6 +60,8 @@ real_virt_open(nubed *n, GError **err)
 		.guest_kernel = n->cfg->guest_kernel,
 		.guest_initrd = n->cfg->guest_initrd,
 		.type_fallback = n->cfg->type_fallback,
+		.disk_dir = n->cfg->disk_dir,
+		.missing_image_fallback = n->cfg->missing_image_fallback,
 	};
 
 	return virt_open(&o, err);
@@ -91,6 +93,9 @@ const agent_env agent_env_real = {
 	.virt_close = virt_close,
 	.virt_list = virt_list,
 	.virt_domain_type = virt_domain_type,
+	.virt_pool_ensure = virt_pool_ensure,
+	.virt_vm_disks_check = virt_vm_disks_check,
+	.virt_vm_disks_prepare = virt_vm_disks_prepare,
 	.virt_render_domain = virt_render_domain,
 	.virt_define_start = virt_define_start,
 	.virt_destroy_undefine = virt_destroy_undefine,
@@ -98,9 +103,6 @@ const agent_env agent_env_real = {
 	.virt_guest_exec = virt_guest_exec,
 	.virt_migrate = virt_migrate,
 	.virt_media_write = virt_media_write,
-	.virt_media_remove = virt_media_remove,
-	.virt_media_remove_at = virt_media_remove_at,
-	.virt_media_copy_to = virt_media_copy_to,
 	.net_open = real_net_open,
 	.net_close = netdev_close,
 	.net_list = netdev_list,

@@ -33,6 +33,9 @@ struct agent_env {
 	char *(*virt_render_domain)(virt *v, const scenario *s, const proto_deployment *dep,
 	    const char *vmname, int mtu, GPtrArray *warnings, GError **err);
 	int (*virt_define_start)(virt *v, const char *xml, GError **err);
+	int (*virt_pool_ensure)(virt *v, GError **err);
+	int (*virt_vm_disks_check)(virt *v, const scenario *s, const char *vmname, GError **err);
+	int (*virt_vm_disks_prepare)(virt *v, const scenario *s, const char *vmname, GError **err);
 	int (*virt_destroy_undefine)(virt *v, const char *domname, GError **err);
 	int (*virt_guest_configure)(virt *v, const scenario *s, const proto_deployment *dep,
 	    const char *vmname, int mtu, int timeout_s, GError **err);
@@ -41,10 +44,6 @@ struct agent_env {
 	int (*virt_migrate)(virt *v, const char *domname, const char *dest_uri,
 	    const char *migrate_uri, virt_migrate_stats *stats, GError **err);
 	int (*virt_media_write)(virt *v, const char *domname, const GPtrArray *media,
-	    GError **err);
-	int (*virt_media_remove)(virt *v, const char *domname, GError **err);
-	int (*virt_media_remove_at)(const char *uri, const char *domname, GError **err);
-	int (*virt_media_copy_to)(virt *src, const char *dest_uri, const char *domname,
 	    GError **err);
 	/* links (netdev.h) */
 	netdev *(*net_open)(nubed *n, GError **err);

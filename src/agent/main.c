@@ -100,6 +100,14 @@ inventory(nubed *n)
 	} else {
 		nubed_log(NLOG_INFO, "libvirt %s: domain type %s, %u nube domain%s", n->cfg->libvirt_uri,
 		    n->env->virt_domain_type(v), doms->len, doms->len == 1 ? "" : "s");
+		if (n->env->virt_pool_ensure(v, &err) < 0) {
+			nubed_log(NLOG_WARN, "disks: %s (VMs with images cannot start here)",
+			    err->message);
+			g_clear_error(&err);
+		} else {
+			nubed_log(NLOG_INFO, "disks: storage pool '%s' on %s", VIRT_POOL,
+			    n->cfg->disk_dir);
+		}
 		for (guint i = 0; i < doms->len; i++) {
 			const virt_dom_info *di = g_ptr_array_index(doms, i);
 

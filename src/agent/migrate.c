@@ -323,16 +323,7 @@ move_run(mape *m, move_task *t)
 	    "migrating '%s' to %s: %s", mv->vm, mv->dst, mv->why != NULL ? mv->why : "");
 	dest_uri = fill_template(m->n->cfg->migrate_uri_template, addr);
 	mig_uri = g_strdup_printf("tcp://%s", addr);
-	/* its configuration media (read-only: libvirt does not copy them) go first */
-	if (m->n->env->virt_media_copy_to(v, dest_uri, mv->vm, &err) < 0 ||
-	    m->n->env->virt_migrate(v, mv->vm, dest_uri, mig_uri, &stats, &err) < 0) {
-		GError *e2 = NULL;
-
-		if (m->n->env->virt_media_remove_at(dest_uri, mv->vm, &e2) < 0) {
-			nubed_log(NLOG_WARN, "'%s': media left on %s: %s", mv->vm, mv->dst,
-			    e2->message);
-			g_error_free(e2);
-		}
+	if (m->n->env->virt_migrate(v, mv->vm, dest_uri, mig_uri, &stats, &err) < 0) {
 		res->why = g_strdup_printf("migration failed: %s", err->message);
 		g_mutex_lock(&m->lock);
 		g_hash_table_remove(m->busy, mv->vm);
@@ -362,15 +353,6 @@ move_run(mape *m, move_task *t)
 		mape_persist(m);
 	g_mutex_unlock(&m->lock);
 	res->status = MOVE_OK;
-	{
-		GError *e2 = NULL;	/* the source's copy of its media is not needed any more */
-
-		if (m->n->env->virt_media_remove(v, mv->vm, &e2) < 0) {
-			nubed_log(NLOG_WARN, "'%s': media left here after its move: %s", mv->vm,
-			    e2->message);
-			g_error_free(e2);
-		}
-	}
 	res->duration_ms = stats.duration_ms;
 	res->downtime_ms = stats.downtime_ms;
 	nubed_event(m->n, "migrated", info->scenario, vm, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, "

@@ -16,7 +16,7 @@
 #define SC_MEM_MIN_MIB	16
 #define SC_MEM_MAX_MIB	(1024 * 1024)
 #define SC_VCPU_MAX	256
-#define SC_DEFAULT_MEM_MIB	128
+#define SC_DEFAULT_MEM_MIB	256	/* VNX's default when <mem> is absent */
 #define SC_DEFAULT_VCPU	1
 #define SC_SEQ_MAX_DEPTH	64	/* cmd-seq nesting */
 #define SC_SEQ_MAX_EXPANSION	10000	/* seqs one cmd-seq may expand to */

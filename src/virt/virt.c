@@ -1,6 +1,7 @@
 /* virt: the libvirt adapter of nubed — domain XML (libxml2), lifecycle, listing, stats, guest agent, migration */
 #include "virt/virt.h"
 #include "virt/virt_int.h"
+#include "virt/storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,28 +22,11 @@
 #define VIRT_DEFAULT_KERNEL	"/var/lib/nube/guest/vmlinuz"
 #define VIRT_DEFAULT_INITRD	"/var/lib/nube/guest/initrd.img"
 #define VIRT_CMDLINE		"console=ttyS0 quiet panic=-1"
+#define VIRT_KERNEL_CMDLINE	"console=ttyS0 root=/dev/vda rw"	/* a VM's own <kernel> */
 #define VIRT_AGENT_CHANNEL	"org.qemu.guest_agent.0"
 #define VIRT_POLL_US		100000	/* guest-exec-status poll interval */
 
-struct virt {
-	virConnectPtr conn;
-	char *uri;		/* as opened (for messages) */
-	char *kernel, *initrd;	/* default guest image */
-	bool type_fallback;
-	char *domain_type;	/* "kvm" or "qemu" */
-};
-
 G_DEFINE_QUARK(nube-virt-error-quark, virt_error)
-
-virConnectPtr virt_conn(const virt *v)
-{
-	return v ? v->conn : NULL;
-}
-
-const char *virt_uri(const virt *v)
-{
-	return v ? v->uri : NULL;
-}
 
 /* libvirt prints every error to stderr by default; nube reports them through GError */
 static void virt_silent_error(void *ud, virErrorPtr e)
@@ -63,9 +47,7 @@ static void virt_global_init(void)
 	}
 }
 
-/* set *err to "<context>: <libvirt's last error>" */
-static void virt_set_error(GError **err, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static void virt_set_error(GError **err, const char *fmt, ...)
+void virt_set_error(GError **err, const char *fmt, ...)
 {
 	va_list ap;
 	const char *lv = virGetLastErrorMessage();
@@ -148,6 +130,10 @@ virt *virt_open(const virt_opts *o, GError **err)
 	v->kernel = g_strdup(o && o->guest_kernel ? o->guest_kernel : VIRT_DEFAULT_KERNEL);
 	v->initrd = g_strdup(o && o->guest_initrd ? o->guest_initrd : VIRT_DEFAULT_INITRD);
 	v->type_fallback = o ? o->type_fallback : true;
+	v->missing_image_fallback = o ? o->missing_image_fallback : false;
+	v->disk_dir = g_strdup(o && o->disk_dir ? o->disk_dir : VIRT_DEFAULT_DISK_DIR);
+	while (strlen(v->disk_dir) > 1 && g_str_has_suffix(v->disk_dir, "/"))
+		v->disk_dir[strlen(v->disk_dir) - 1] = '\0';
 	v->conn = virConnectOpen(uri);
 	if (!v->conn) {
 		virt_set_error(err, "connect to %s", uri);
@@ -170,6 +156,7 @@ void virt_close(virt *v)
 	g_free(v->uri);
 	g_free(v->kernel);
 	g_free(v->initrd);
+	g_free(v->disk_dir);
 	g_free(v->domain_type);
 	g_free(v);
 }
@@ -221,28 +208,6 @@ static void warn(GPtrArray *warnings, const char *fmt, ...)
 	va_start(ap, fmt);
 	g_ptr_array_add(warnings, g_strdup_vprintf(fmt, ap));
 	va_end(ap);
-}
-
-static bool is_regular_file(const char *path)
-{
-	struct stat st;
-
-	return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* "qcow2" when the file starts with the qcow magic, else "raw" */
-static const char *image_format(const char *path)
-{
-	unsigned char m[4] = { 0 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		ssize_t n = read(fd, m, sizeof m);
-		close(fd);
-		if (n == 4 && memcmp(m, "QFI\xfb", 4) == 0)
-			return "qcow2";
-	}
-	return "raw";
 }
 
 /* the planned MAC of interface i: the allocation, else the scenario's explicit <mac> */
@@ -315,44 +280,12 @@ static void render_metadata(xmlNodePtr dom, const scenario *s, const sc_vm *vm,
 	}
 }
 
-/* kernel, initrd and optional disk for vm: VNX filesystems are images of other tools; one that
- * does not exist here maps to nube's guest image, one that exists is attached read-only as
- * the first virtio disk while the guest still boots nube's image (which carries the agent). */
-static void map_image(virt *v, const sc_vm *vm, const char **kernel, const char **initrd,
-    const char **disk, GPtrArray *warnings)
-{
-	*kernel = v->kernel;
-	*initrd = v->initrd;
-	*disk = NULL;
-	if (vm->kernel) {
-		if (is_regular_file(vm->kernel)) {
-			*kernel = vm->kernel;
-			if (vm->initrd && is_regular_file(vm->initrd))
-				*initrd = vm->initrd;
-			else if (vm->initrd)
-				warn(warnings, "vm '%s': initrd '%s' not found on this host, using the guest image initrd '%s'",
-				    vm->name, vm->initrd, v->initrd);
-		} else {
-			warn(warnings, "vm '%s': kernel '%s' not found on this host, using the guest image",
-			    vm->name, vm->kernel);
-		}
-	}
-	if (vm->filesystem) {
-		if (is_regular_file(vm->filesystem)) {
-			*disk = vm->filesystem;
-			warn(warnings, "vm '%s': filesystem '%s' attached read-only as vda; booting the guest image",
-			    vm->name, vm->filesystem);
-		} else {
-			warn(warnings, "vm '%s': filesystem '%s' not found on this host, using the guest image",
-			    vm->name, vm->filesystem);
-		}
-	}
-}
-
-/* the configuration media of place (virt_media_write made their volumes): the "vnx" one as a
+/* the configuration media of place (virt_media_write made their volumes, files of the pool
+ * like the overlay, so a migration finds and uploads them): the "vnx" one as a
  * read-only raw virtio disk vdb (VNX's daemon mounts /dev/vdb on Debian), the "cidata" one as
  * a read-only IDE CD-ROM hdc */
-static void render_media(xmlNodePtr devs, const char *domname, const proto_vm_place *place)
+static void render_media(virt *v, xmlNodePtr devs, const char *domname,
+    const proto_vm_place *place)
 {
 	static const struct {
 		const char *kind, *device, *dev, *bus;
@@ -365,15 +298,14 @@ static void render_media(xmlNodePtr devs, const char *domname, const proto_vm_pl
 		if (!proto_vm_place_medium(place, slots[k].kind))
 			continue;
 		g_autofree char *vol = virt_media_volume(domname, slots[k].kind);
+		g_autofree char *path = virt_volume_path(v, vol);
 		xmlNodePtr d = xmlNewChild(devs, NULL, BAD_CAST "disk", NULL);
-		set_prop(d, "type", "volume");
+		set_prop(d, "type", "file");
 		set_prop(d, "device", slots[k].device);
 		xmlNodePtr drv = xmlNewChild(d, NULL, BAD_CAST "driver", NULL);
 		set_prop(drv, "name", "qemu");
 		set_prop(drv, "type", "raw");
-		xmlNodePtr src = xmlNewChild(d, NULL, BAD_CAST "source", NULL);
-		set_prop(src, "pool", VIRT_MEDIA_POOL);
-		set_prop(src, "volume", vol);
+		set_prop(xmlNewChild(d, NULL, BAD_CAST "source", NULL), "file", path);
 		xmlNodePtr tg = xmlNewChild(d, NULL, BAD_CAST "target", NULL);
 		set_prop(tg, "dev", slots[k].dev);
 		set_prop(tg, "bus", slots[k].bus);
@@ -419,8 +351,9 @@ char *virt_render_domain(virt *v, const scenario *s, const proto_deployment *dep
 	if (!type)
 		return NULL;
 
-	const char *kernel, *initrd, *disk;
-	map_image(v, vm, &kernel, &initrd, &disk, warnings);
+	virt_vm_disk disk;
+	if (virt_vm_disk_decide(v, s, vm, &disk, warnings, err) < 0)
+		return NULL;
 
 	g_autofree char *domname = proto_domain_name(s->name, vm->name);
 	g_autofree char *mem = g_strdup_printf("%" G_GUINT64_FORMAT, vm->mem_mib ? vm->mem_mib : SC_DEFAULT_MEM_MIB);
@@ -441,29 +374,37 @@ char *virt_render_domain(virt *v, const scenario *s, const proto_deployment *dep
 	set_prop(ty, "arch", arch);
 	if (strcmp(arch, "x86_64") == 0 || strcmp(arch, "i686") == 0)
 		set_prop(ty, "machine", "pc");
-	add_text(os, "kernel", kernel);
-	add_text(os, "initrd", initrd);
-	add_text(os, "cmdline", VIRT_CMDLINE);
+	if (disk.boot == VIRT_BOOT_DISK) {
+		set_prop(xmlNewChild(os, NULL, BAD_CAST "boot", NULL), "dev", "hd");
+	} else {
+		add_text(os, "kernel", disk.kernel);
+		if (disk.initrd)
+			add_text(os, "initrd", disk.initrd);
+		add_text(os, "cmdline", disk.disk ? VIRT_KERNEL_CMDLINE : VIRT_CMDLINE);
+	}
+	/* ACPI: the guest powers off (and VNX's daemon reboots it) as on real hardware */
+	xmlNodePtr feat = xmlNewChild(dom, NULL, BAD_CAST "features", NULL);
+	xmlNewChild(feat, NULL, BAD_CAST "acpi", NULL);
 
 	add_text(dom, "on_poweroff", "destroy");
 	add_text(dom, "on_reboot", "restart");
 	add_text(dom, "on_crash", "destroy");
 
 	xmlNodePtr devs = xmlNewChild(dom, NULL, BAD_CAST "devices", NULL);
-	if (disk) {
+	if (disk.disk) {
 		xmlNodePtr d = xmlNewChild(devs, NULL, BAD_CAST "disk", NULL);
 		set_prop(d, "type", "file");
 		set_prop(d, "device", "disk");
 		xmlNodePtr drv = xmlNewChild(d, NULL, BAD_CAST "driver", NULL);
 		set_prop(drv, "name", "qemu");
-		set_prop(drv, "type", image_format(disk));
-		set_prop(xmlNewChild(d, NULL, BAD_CAST "source", NULL), "file", disk);
+		set_prop(drv, "type", disk.disk_format);
+		set_prop(xmlNewChild(d, NULL, BAD_CAST "source", NULL), "file", disk.disk);
 		xmlNodePtr tg = xmlNewChild(d, NULL, BAD_CAST "target", NULL);
 		set_prop(tg, "dev", "vda");
 		set_prop(tg, "bus", "virtio");
-		xmlNewChild(d, NULL, BAD_CAST "readonly", NULL);
 	}
-	render_media(devs, domname, place);
+	render_media(v, devs, domname, place);
+	virt_vm_disk_clear(&disk);
 	for (guint i = 0; vm->ifs && i < vm->ifs->len; i++) {
 		const sc_if *ifc = g_ptr_array_index(vm->ifs, i);
 		char brbuf[16];
@@ -642,7 +583,7 @@ int virt_destroy_undefine(virt *v, const char *domname, GError **err)
 	}
 	virDomainPtr dom = virDomainLookupByName(v->conn, domname);
 	if (!dom)
-		return 0;
+		return virt_volumes_delete(v, domname, err) < 0 ? -1 : 0;
 	int rc = 0;
 	int persistent = virDomainIsPersistent(dom);
 	if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0) {
@@ -654,6 +595,8 @@ int virt_destroy_undefine(virt *v, const char *domname, GError **err)
 		rc = -1;
 	}
 	virDomainFree(dom);
+	if (rc == 0 && virt_volumes_delete(v, domname, err) < 0)
+		rc = -1;
 	return rc;
 }
 
@@ -1230,16 +1173,51 @@ int virt_migrate(virt *v, const char *domname, const char *dest_uri, const char 
 		virTypedParamsAddString(&p, &np, &maxp, VIR_MIGRATE_PARAM_URI, migrate_uri);
 	unsigned int flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST |
 	    VIR_MIGRATE_UNDEFINE_SOURCE;
+
+	/* the domain's volumes: made on the destination first (media copied, overlays empty on
+	 * the same image), then the overlays mirrored during the migration */
+	g_autoptr(GPtrArray) made = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) mirror = g_ptr_array_new_with_free_func(g_free);
+	virConnectPtr dc = virConnectOpen(dest_uri);
+	if (!dc) {
+		virt_set_error(err, "migrate '%s': connect to %s", domname, dest_uri);
+		virTypedParamsFree(p, np);
+		virDomainFree(dom);
+		return -1;
+	}
+	if (virt_migrate_volumes_send(v, dc, dest_uri, dom, made, mirror, err) < 0) {
+		g_prefix_error(err, "migrate '%s': its disks to %s: ", domname, dest_uri);
+		virt_migrate_volumes_undo(dc, dest_uri, made);
+		virConnectClose(dc);
+		virTypedParamsFree(p, np);
+		virDomainFree(dom);
+		return -1;
+	}
+	if (mirror->len > 0) {
+		flags |= VIR_MIGRATE_NON_SHARED_INC;
+		for (guint i = 0; i < mirror->len; i++)
+			virTypedParamsAddString(&p, &np, &maxp, VIR_MIGRATE_PARAM_MIGRATE_DISKS,
+			    mirror->pdata[i]);
+	}
 	gint64 t0 = g_get_monotonic_time();
 	int rc = virDomainMigrateToURI3(dom, dest_uri, p, (unsigned int)np, flags);
 	gint64 t1 = g_get_monotonic_time();
 	/* read libvirt's error before any other libvirt call resets it */
-	if (rc < 0)
+	if (rc < 0) {
 		virt_set_error(err, "migrate '%s' from %s to %s", domname, v->uri, dest_uri);
+		virt_migrate_volumes_undo(dc, dest_uri, made);
+	}
+	virConnectClose(dc);
 	virTypedParamsFree(p, np);
 	virDomainFree(dom);
 	if (rc < 0)
 		return -1;
+	if (made->len > 0) {
+		/* the source's copies are stale now; a failure here only leaves files behind */
+		GError *e2 = NULL;
+		if (virt_volumes_delete(v, domname, &e2) < 0)
+			g_clear_error(&e2);
+	}
 	/* The source's domain object is gone (UNDEFINE_SOURCE), and with it its completed job
 	 * stats; the destination keeps the incoming job's completed stats (elapsed, downtime).
 	 * The wall time measured here is the fallback for the duration. */

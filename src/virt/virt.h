@@ -23,7 +23,50 @@ typedef struct {
 	char *guest_initrd;	/* default image: initrd (default /var/lib/nube/guest/initrd.img) */
 	bool type_fallback;	/* a VM type the host cannot run (lxc) falls back to qemu, warning */
 	char *domain_type;	/* "kvm", "qemu" or NULL = probe */
+	char *disk_dir;		/* the VIRT_POOL pool's directory (default VIRT_DEFAULT_DISK_DIR) */
+	bool missing_image_fallback;	/* an image or kernel not found boots the test guest
+					 * with a warning instead of failing the VM */
 } virt_opts;
+
+/*
+ * Disks. A VM whose <filesystem> names an image boots that image through the firmware
+ * (BIOS), as its first virtio disk (vda):
+ *   type="cow"     a qcow2 overlay "<domain>.qcow2" on the image, a volume of the dir storage
+ *                  pool VIRT_POOL (one per host, directory disk_dir); the image is only read
+ *   type="direct"  the image itself, written by this VM; refused when another domain on
+ *                  the host has it as a disk
+ * A VM with <kernel> boots that kernel directly (with its filesystem as vda when given); a
+ * VM naming neither boots nube's test guest (kernel + initrd). An image or kernel that is
+ * not on this host is an error naming VM and path, unless missing_image_fallback (then the
+ * test guest boots, with a warning). Formats are read from content (qcow2 magic, else raw).
+ * Every volume of a domain is named "<domain>" + one of VIRT_VOLUME_SUFFIXES and is deleted
+ * with the domain (virt_destroy_undefine), after a migration on the source, and by
+ * virt_volumes_delete.
+ */
+#define VIRT_POOL		"nube"
+#define VIRT_DEFAULT_DISK_DIR	"/var/lib/nube/disks"
+#define VIRT_VOLUME_SUFFIXES	{ ".qcow2", ".vnx.iso", ".cidata.iso", NULL }
+
+/* virt_pool_ensure: the VIRT_POOL dir pool on disk_dir exists, is built, active, autostarted
+ * and refreshed; a pool of that name on another directory is an error. 0 or -1 + err. */
+int virt_pool_ensure(virt *v, GError **err);
+
+/* virt_vm_disks_check: vm of s can get its disks here (image or kernel present, or the
+ * fallback on; a "direct" image not used by another domain). Call for every VM before
+ * anything is made. 0 or -1 + err naming the VM and the path. */
+int virt_vm_disks_check(virt *v, const scenario *s, const char *vmname, GError **err);
+
+/* virt_vm_disks_prepare: make the volumes vm needs (its overlay); an overlay left by an
+ * earlier attempt whose domain no longer exists is made afresh, that of an existing domain
+ * is kept. 0 or -1 + err. */
+int virt_vm_disks_prepare(virt *v, const scenario *s, const char *vmname, GError **err);
+
+/* virt_volumes_delete: delete every pool volume of domain domname (absent: not an error);
+ * returns how many were deleted, or -1 + err */
+int virt_volumes_delete(virt *v, const char *domname, GError **err);
+
+/* virt_volumes_list: names of every volume in the pool (new GPtrArray of char*), or NULL */
+GPtrArray *virt_volumes_list(virt *v, GError **err);
 
 /* virt_open: connect and probe the platform (KVM usable? LXC driver?). NULL + err on failure. */
 virt *virt_open(const virt_opts *o, GError **err);
@@ -87,12 +130,11 @@ int virt_guest_exec(virt *v, const char *domname, const char *cmd, int timeout_s
 
 /* ---- configuration media (media.c) ----
  * A VM that boots its own image gets the media the deployment carries for it (of
- * proto_medium*) as ISO images in the host's storage pool VIRT_MEDIA_POOL (a dir pool), one
- * volume virt_media_volume() each; virt_render_domain attaches the "vnx" one as a read-only
- * raw virtio disk vdb (where VNX's daemon looks on Debian) and the "cidata" one as a
- * read-only IDE CD-ROM hdc (cloud-init's NoCloud finds it by its label). Every volume of
- * the pool named "<domain>." belongs to that domain. */
-#define VIRT_MEDIA_POOL		"nube"
+ * proto_medium*) as ISO images in VIRT_POOL, volumes virt_media_volume() of its domain (see
+ * "Disks": deleted with it, uploaded to a migration's destination); virt_render_domain
+ * attaches the "vnx" one as a read-only raw virtio disk vdb (where VNX's daemon looks on
+ * Debian) and the "cidata" one as a read-only IDE CD-ROM hdc (cloud-init's NoCloud finds it
+ * by its label). */
 
 /* virt_media_volume: "<domname>.<kind>.iso" (g_free). */
 char *virt_media_volume(const char *domname, const char *kind);
@@ -100,15 +142,6 @@ char *virt_media_volume(const char *domname, const char *kind);
  * cidata -J -R") into the pool's folder, replacing one of the same name, and refresh the
  * pool. 0, or -1 + err with none of them left behind. */
 int virt_media_write(virt *v, const char *domname, const GPtrArray *media, GError **err);
-/* virt_media_remove: delete domname's media volumes; none is no error. 0 or -1 + err.
- * virt_media_remove_at does it on the libvirt at uri (a migration's destination). */
-int virt_media_remove(virt *v, const char *domname, GError **err);
-int virt_media_remove_at(const char *uri, const char *domname, GError **err);
-/* virt_media_copy_to: upload domname's media volumes into the pool of the libvirt at
- * dest_uri (virStorageVolCreateXML + virStorageVolUpload), replacing any there: a
- * migration copies no read-only disk, so they must be there before it starts. Returns how
- * many were copied (0: the domain has none), or -1 + err with none left at dest_uri. */
-int virt_media_copy_to(virt *src, const char *dest_uri, const char *domname, GError **err);
 
 typedef struct {
 	int64_t duration_ms;	/* from libvirt job stats (VIR_DOMAIN_JOB_TIME_ELAPSED) */
@@ -120,7 +153,12 @@ typedef struct {
  * "qemu+tcp://10.77.0.12/system", migrate_uri "tcp://10.77.0.12" (may be NULL). Blocking:
  * call from a worker thread with its own virt (virt_open) — libvirt connections are
  * thread-safe, but the caller's event loop must not wait on it. On failure the VM keeps
- * running on the source. Stats filled on success. 0 or -1 + err. */
+ * running on the source. Stats filled on success. 0 or -1 + err.
+ * A domain with pool volumes takes them along: overlays are made on the destination's
+ * VIRT_POOL (same name, same backing image, which must be there at the same path) and
+ * copied while the VM runs (incremental storage migration: only the overlay moves),
+ * read-only media are uploaded; a failed migration deletes what it made on the destination,
+ * a successful one the source's volumes. */
 int virt_migrate(virt *v, const char *domname, const char *dest_uri, const char *migrate_uri,
     virt_migrate_stats *stats, GError **err);
 

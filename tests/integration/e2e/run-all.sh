@@ -6,7 +6,7 @@ D=$(cd "$(dirname "$0")" && pwd)
 failed=()
 for t in test-broker-acl.sh test-deploy.sh test-deploy-fail.sh test-agent-restart.sh test-names.sh \
 	test-overcommit.sh test-broker-loss.sh test-net-reconcile.sh test-migrate.sh test-control-plane.sh \
-	test-guest-config.sh; do
+	test-disks.sh test-guest-config.sh; do
 	echo "==== e2e: $t"
 	t0=$SECONDS
 	if [ ! -x "$D/$t" ]; then

@@ -386,6 +386,21 @@ f_destroy_undefine(virt *v, const char *domname, GError **err)
 }
 
 /* deploy and exec need a guest: the lab tests them; here they fail clearly */
+/* the fake hosts have no disks: every VM boots as it is */
+static int
+f_pool_ensure(virt *v, GError **err)
+{
+	(void)v, (void)err;
+	return 0;
+}
+
+static int
+f_disks_ok(virt *v, const scenario *s, const char *vmname, GError **err)
+{
+	(void)v, (void)s, (void)vmname, (void)err;
+	return 0;
+}
+
 static char *
 f_render(virt *v, const scenario *s, const proto_deployment *dep, const char *vmname, int mtu,
     GPtrArray *warnings, GError **err)
@@ -558,34 +573,6 @@ f_media_write(virt *v, const char *domname, const GPtrArray *media, GError **err
 	return 0;
 }
 
-static int
-f_media_remove(virt *v, const char *domname, GError **err)
-{
-	(void)v;
-	(void)domname;
-	(void)err;
-	return 0;
-}
-
-static int
-f_media_remove_at(const char *uri, const char *domname, GError **err)
-{
-	(void)uri;
-	(void)domname;
-	(void)err;
-	return 0;
-}
-
-static int
-f_media_copy_to(virt *v, const char *dest_uri, const char *domname, GError **err)
-{
-	(void)v;
-	(void)dest_uri;
-	(void)domname;
-	(void)err;
-	return 0;
-}
-
 static const agent_env fake_env = {
 	.now = f_now,
 	.wall_ms = f_wall_ms,
@@ -601,11 +588,11 @@ static const agent_env fake_env = {
 	.virt_domain_type = f_domain_type,
 	.virt_migrate = f_virt_migrate,
 	.virt_media_write = f_media_write,
-	.virt_media_remove = f_media_remove,
-	.virt_media_remove_at = f_media_remove_at,
-	.virt_media_copy_to = f_media_copy_to,
 	.virt_destroy_undefine = f_destroy_undefine,
 	.virt_render_domain = f_render,
+	.virt_pool_ensure = f_pool_ensure,
+	.virt_vm_disks_check = f_disks_ok,
+	.virt_vm_disks_prepare = f_disks_ok,
 	.virt_guest_exec = f_guest_exec,
 	.net_open = f_net_open,
 	.net_close = f_net_close,

@@ -21,7 +21,7 @@
 
 static scenario *sc;
 static proto_deployment *dep;
-static char *tmpdir, *fs_path, *kernel_path, *initrd_path;
+static char *tmpdir, *fs_path, *kernel_path, *initrd_path, *raw_path, *disk_dir;
 
 #define assert_ok(call) do { \
 		if ((call) != 0) \
@@ -53,7 +53,13 @@ static int setup(void **state)
 	fs_path = g_build_filename(tmpdir, "root.qcow2", NULL);
 	kernel_path = g_build_filename(tmpdir, "vmlinuz-own", NULL);
 	initrd_path = g_build_filename(tmpdir, "initrd-own", NULL);
-	if (!g_file_set_contents(fs_path, "QFI\xfb\0\0\0\3", 8, NULL) ||
+	raw_path = g_build_filename(tmpdir, "root.raw", NULL);
+	disk_dir = g_build_filename(tmpdir, "disks", NULL);
+	/* a qcow2 header: magic, version 3, ..., virtual size 1 GiB (big endian) at offset 24 */
+	static const char qcow[32] = { 'Q', 'F', 'I', '\xfb', 0, 0, 0, 3, [24] = 0, 0, 0, 0, 0x40,
+	    0, 0, 0 };
+	if (!g_file_set_contents(fs_path, qcow, sizeof qcow, NULL) ||
+	    !g_file_set_contents(raw_path, "raw disk", 8, NULL) ||
 	    !g_file_set_contents(kernel_path, "k", 1, NULL) ||
 	    !g_file_set_contents(initrd_path, "i", 1, NULL))
 		return -1;
@@ -62,7 +68,8 @@ static int setup(void **state)
 	g_autofree char *raw = slurp(spec_path);
 	g_autofree char *a = replace(raw, "@FS@", fs_path);
 	g_autofree char *b = replace(a, "@KERNEL@", kernel_path);
-	g_autofree char *spec = replace(b, "@INITRD@", initrd_path);
+	g_autofree char *c = replace(b, "@INITRD@", initrd_path);
+	g_autofree char *spec = replace(c, "@RAW@", raw_path);
 	g_autoptr(diag) d = diag_new();
 	sc = scenario_parse_memory(spec, strlen(spec), "vt.xml", d);
 	if (!sc || diag_has_errors(d) || !scenario_validate(sc, d)) {
@@ -76,6 +83,12 @@ static int setup(void **state)
 	    "mgmt_addr", "10.250.0.2/24",
 	    "vm", "c1", "host", "hostA", "macs", "02:fd:00:00:02:01", "mgmt_addr",
 	    "vm", "k1", "host", "hostA", "macs", "mgmt_addr", "nets");
+	json_array_append_new(json_object_get(j, "vms"), json_pack("{s:s, s:s, s:[], s:n}", "vm",
+	    "d1", "host", "hostA", "macs", "mgmt_addr"));
+	json_array_append_new(json_object_get(j, "vms"), json_pack("{s:s, s:s, s:[], s:n}", "vm",
+	    "x1", "host", "hostA", "macs", "mgmt_addr"));
+	json_array_append_new(json_object_get(j, "vms"), json_pack("{s:s, s:s, s:[], s:n}", "vm",
+	    "x2", "host", "hostA", "macs", "mgmt_addr"));
 	if (!j)
 		return -1;
 	dep = proto_deployment_from_json(j, d);
@@ -95,7 +108,11 @@ static int teardown(void **state)
 	unlink(fs_path);
 	unlink(kernel_path);
 	unlink(initrd_path);
+	unlink(raw_path);
+	rmdir(disk_dir);
 	rmdir(tmpdir);
+	g_free(raw_path);
+	g_free(disk_dir);
 	g_free(fs_path);
 	g_free(kernel_path);
 	g_free(initrd_path);
@@ -112,6 +129,8 @@ static virt *open_test(bool fallback, const char *type)
 		.guest_initrd = INITRD,
 		.type_fallback = fallback,
 		.domain_type = (char *)type,
+		.disk_dir = disk_dir,
+		.missing_image_fallback = fallback,
 	};
 	virt *v = virt_open(&o, &e);
 	if (!v)
@@ -157,9 +176,10 @@ static void test_lxc_fallback(void **state)
 	g_autofree char *xml = virt_render_domain(v, sc, dep, "c1", 0, w, &e);
 	assert_non_null(xml);
 	assert_true(has_warning(w, "vm 'c1': type 'lxc' not available on this host, running it as qemu"));
-	/* the VNX filesystem does not exist here: the guest image boots instead */
+	/* the VNX filesystem does not exist here: with the fallback on, the test guest boots */
 	assert_true(has_warning(w, "vm 'c1': filesystem '/usr/share/vnx/filesystems/rootfs_lxc_does_not_exist' "
-	    "not found on this host, using the guest image"));
+	    "not found on this host, booting the test guest instead ([guest] missing_image = "
+	    "test-guest)"));
 	assert_non_null(strstr(xml, "<domain type=\"qemu\">"));
 	assert_non_null(strstr(xml, "<kernel>" KERNEL "</kernel>"));
 	assert_non_null(strstr(xml, "<initrd>" INITRD "</initrd>"));
@@ -167,13 +187,20 @@ static void test_lxc_fallback(void **state)
 	assert_null(strstr(xml, "<mtu"));	/* mtu 0: none */
 	virt_close(v);
 
-	/* without fallback the VM is refused */
+	/* without fallbacks the VM is refused: its type, then (checked before anything is
+	 * made) its image, named with the VM */
 	v = open_test(false, NULL);
 	char *x2 = virt_render_domain(v, sc, dep, "c1", 0, NULL, &e);
 	assert_null(x2);
 	assert_non_null(e);
 	assert_non_null(strstr(e->message, "type 'lxc' not available"));
 	g_clear_error(&e);
+	assert_int_equal(virt_vm_disks_check(v, sc, "c1", &e), -1);
+	assert_non_null(e);
+	assert_string_equal(e->message, "vm 'c1': filesystem "
+	    "'/usr/share/vnx/filesystems/rootfs_lxc_does_not_exist' not found on this host");
+	g_clear_error(&e);
+	assert_ok(virt_vm_disks_check(v, sc, "h1", &e));	/* no image named: nothing to miss */
 	virt_close(v);
 }
 
@@ -188,20 +215,91 @@ static void test_existing_files(void **state)
 	assert_non_null(xml);
 	g_autofree char *k = g_strdup_printf("<kernel>%s</kernel>", kernel_path);
 	g_autofree char *i = g_strdup_printf("<initrd>%s</initrd>", initrd_path);
-	g_autofree char *f = g_strdup_printf("<source file=\"%s\"/>", fs_path);
 	assert_non_null(strstr(xml, k));
 	assert_non_null(strstr(xml, i));
+	/* its own kernel boots, its filesystem (cow) is vda through its overlay in the pool */
+	g_autofree char *f = g_strdup_printf("<source file=\"%s/vt.k1.qcow2\"/>", disk_dir);
 	assert_non_null(strstr(xml, f));
 	assert_non_null(strstr(xml, "<driver name=\"qemu\" type=\"qcow2\"/>"));
-	assert_non_null(strstr(xml, "<readonly/>"));
+	assert_null(strstr(xml, "<readonly/>"));
+	assert_non_null(strstr(xml, "<cmdline>console=ttyS0 root=/dev/vda rw</cmdline>"));
 	assert_non_null(strstr(xml, "<vcpu>2</vcpu>"));
-	assert_non_null(strstr(xml, "<memory unit=\"MiB\">128</memory>"));	/* default */
-	assert_true(has_warning(w, "attached read-only"));
+	assert_non_null(strstr(xml, "<memory unit=\"MiB\">256</memory>"));	/* VNX's default */
+	assert_int_equal(w->len, 0);
+	virt_close(v);
+}
+
+/* a VM naming only an image boots it through the firmware: cow through an overlay volume of
+ * the pool (made by prepare, deleted with the domain), direct as the image itself, its format
+ * read from its content; a second user of a direct image is refused */
+static void test_disks(void **state)
+{
+	(void)state;
+	GError *e = NULL;
+	virt *v = open_test(false, NULL);
+	g_autoptr(GPtrArray) w = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) vols = NULL;
+
+	assert_ok(virt_pool_ensure(v, &e));
+	assert_ok(virt_pool_ensure(v, &e));	/* idempotent */
+	g_autofree char *xml = virt_render_domain(v, sc, dep, "d1", 0, w, &e);
+	assert_non_null(xml);
+	assert_int_equal(w->len, 0);
+	assert_non_null(strstr(xml, "<boot dev=\"hd\"/>"));
+	assert_null(strstr(xml, "<kernel>"));
+	assert_non_null(strstr(xml, "<acpi/>"));
+	g_autofree char *f = g_strdup_printf("<source file=\"%s/vt.d1.qcow2\"/>", disk_dir);
+	assert_non_null(strstr(xml, f));
+	assert_non_null(strstr(xml, "<target dev=\"vda\" bus=\"virtio\"/>"));
+	assert_ok(virt_vm_disks_check(v, sc, "d1", &e));
+	assert_ok(virt_vm_disks_prepare(v, sc, "d1", &e));
+	vols = virt_volumes_list(v, &e);
+	assert_non_null(vols);
+	assert_int_equal(vols->len, 1);
+	assert_string_equal(vols->pdata[0], "vt.d1.qcow2");
+	g_ptr_array_unref(g_steal_pointer(&vols));
+	assert_ok(virt_define_start(v, xml, &e));
+	assert_ok(virt_vm_disks_prepare(v, sc, "d1", &e));	/* redeploy: kept */
+	assert_ok(virt_destroy_undefine(v, "vt.d1", &e));
+	vols = virt_volumes_list(v, &e);
+	assert_non_null(vols);
+	assert_int_equal(vols->len, 0);			/* gone with its domain */
+	g_ptr_array_unref(g_steal_pointer(&vols));
+
+	/* direct: the image itself, raw by content; one user only */
+	g_autofree char *x1 = virt_render_domain(v, sc, dep, "x1", 0, w, &e);
+	assert_non_null(x1);
+	g_autofree char *rf = g_strdup_printf("<source file=\"%s\"/>", raw_path);
+	assert_non_null(strstr(x1, rf));
+	assert_non_null(strstr(x1, "<driver name=\"qemu\" type=\"raw\"/>"));
+	assert_ok(virt_vm_disks_check(v, sc, "x1", &e));
+	assert_ok(virt_vm_disks_prepare(v, sc, "x1", &e));	/* nothing to make */
+	assert_ok(virt_define_start(v, x1, &e));
+	assert_ok(virt_vm_disks_check(v, sc, "x1", &e));	/* itself: a redeploy */
+	assert_int_equal(virt_vm_disks_check(v, sc, "x2", &e), -1);
+	assert_non_null(e);
+	g_autofree char *want = g_strdup_printf("vm 'x2': filesystem '%s' (type \"direct\") is "
+	    "already a disk of 'vt.x1' on this host", raw_path);
+	if (strstr(e->message, want) == NULL)
+		fail_msg("got '%s', want '%s'", e->message, want);
+	g_clear_error(&e);
+	assert_ok(virt_destroy_undefine(v, "vt.x1", &e));
+	assert_ok(virt_vm_disks_check(v, sc, "x2", &e));	/* free again */
+
+	/* a pool of that name on another directory is not taken over */
+	virt_opts o = { .uri = "test:///default", .disk_dir = "/elsewhere" };
+	virt *v2 = virt_open(&o, &e);
+	assert_non_null(v2);
+	assert_int_equal(virt_pool_ensure(v2, &e), -1);
+	assert_non_null(strstr(e->message, "storage pool 'nube' on test:///default has directory"));
+	g_clear_error(&e);
+	virt_close(v2);
 	virt_close(v);
 }
 
 /* a VM with configuration media gets them as vdb (vnx, a read-only raw virtio disk) and hdc
- * (cidata, a read-only IDE CD-ROM), volumes of the "nube" pool; one without gets neither */
+ * (cidata, a read-only IDE CD-ROM), files of the pool like its overlay (so a migration takes
+ * them along); one without gets neither */
 static void test_media_disks(void **state)
 {
 	(void)state;
@@ -218,18 +316,20 @@ static void test_media_disks(void **state)
 	g_autofree char *xml = virt_render_domain(v, sc, dep, "h1", 0, NULL, &e);
 	g_ptr_array_set_size(p->media, 0);
 	assert_non_null(xml);
-	assert_non_null(strstr(xml,
-	    "<disk type=\"volume\" device=\"disk\">\n"
+	g_autofree char *vnx = g_strdup_printf(
+	    "<disk type=\"file\" device=\"disk\">\n"
 	    "      <driver name=\"qemu\" type=\"raw\"/>\n"
-	    "      <source pool=\"nube\" volume=\"vt.h1.vnx.iso\"/>\n"
+	    "      <source file=\"%s/vt.h1.vnx.iso\"/>\n"
 	    "      <target dev=\"vdb\" bus=\"virtio\"/>\n"
-	    "      <readonly/>\n"));
-	assert_non_null(strstr(xml,
-	    "<disk type=\"volume\" device=\"cdrom\">\n"
+	    "      <readonly/>\n", disk_dir);
+	g_autofree char *ci = g_strdup_printf(
+	    "<disk type=\"file\" device=\"cdrom\">\n"
 	    "      <driver name=\"qemu\" type=\"raw\"/>\n"
-	    "      <source pool=\"nube\" volume=\"vt.h1.cidata.iso\"/>\n"
+	    "      <source file=\"%s/vt.h1.cidata.iso\"/>\n"
 	    "      <target dev=\"hdc\" bus=\"ide\"/>\n"
-	    "      <readonly/>\n"));
+	    "      <readonly/>\n", disk_dir);
+	if (!strstr(xml, vnx) || !strstr(xml, ci))
+		fail_msg("media disks missing in:\n%s", xml);
 	g_autofree char *vol = virt_media_volume("s.v", PROTO_MEDIUM_CIDATA);
 	assert_string_equal(vol, "s.v.cidata.iso");
 	virt_close(v);
@@ -393,6 +493,7 @@ int main(void)
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_lxc_fallback),
 		cmocka_unit_test(test_existing_files),
+		cmocka_unit_test(test_disks),
 		cmocka_unit_test(test_media_disks),
 		cmocka_unit_test(test_define_list_roundtrip),
 		cmocka_unit_test(test_foreign_domain),

@@ -1,0 +1,755 @@
+/* storage: the disks of nube's VMs — the per-host "nube" dir pool, the decision of what a VM
+ * boots (test guest, its kernel, its image direct or through an overlay), overlays, deleting a
+ * domain's volumes, and carrying them to a migration's destination */
+#include "virt/storage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+
+#include "wire/names.h"
+
+static const char *const volume_suffixes[] = VIRT_VOLUME_SUFFIXES;
+
+char *
+virt_volume_path(const virt *v, const char *name)
+{
+	return g_build_filename(v->disk_dir, name, NULL);
+}
+
+/* ---------------------------------------------------------------- images */
+
+int
+virt_image_probe(const char *path, const char **format, uint64_t *capacity, GError **err)
+{
+	unsigned char h[32] = { 0 };
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		g_set_error(err, VIRT_ERROR, errno, "image '%s': %s", path, g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		close(fd);
+		g_set_error(err, VIRT_ERROR, 0, "image '%s': not a regular file or block device", path);
+		return -1;
+	}
+	n = read(fd, h, sizeof h);
+	close(fd);
+	if (n == (ssize_t)sizeof h && memcmp(h, "QFI\xfb", 4) == 0) {
+		/* qcow2 header: version (4 bytes BE) at 4, virtual size (8 bytes BE) at 24 */
+		uint64_t size = 0;
+
+		for (int i = 0; i < 8; i++)
+			size = size << 8 | h[24 + i];
+		*format = "qcow2";
+		*capacity = size;
+		return 0;
+	}
+	*format = "raw";
+	*capacity = (uint64_t)st.st_size;
+	return 0;
+}
+
+static bool
+is_file(const char *path)
+{
+	struct stat st;
+
+	return path != NULL && stat(path, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+/* ---------------------------------------------------------------- the pool */
+
+/* the target path of a pool's XML description, NULL when unreadable */
+static char *
+pool_target(virStoragePoolPtr pool)
+{
+	g_autofree char *xml = virStoragePoolGetXMLDesc(pool, 0);
+	char *path = NULL;
+	xmlDocPtr doc;
+	xmlXPathContextPtr xc;
+	xmlXPathObjectPtr r;
+
+	if (xml == NULL)
+		return NULL;
+	doc = xmlReadMemory(xml, (int)strlen(xml), "pool.xml", NULL, XML_PARSE_NONET |
+	    XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (doc == NULL)
+		return NULL;
+	xc = xmlXPathNewContext(doc);
+	r = xmlXPathEvalExpression(BAD_CAST "string(/pool/target/path)", xc);
+	if (r != NULL && r->stringval != NULL && r->stringval[0] != '\0')
+		path = g_strdup((const char *)r->stringval);
+	xmlXPathFreeObject(r);
+	xmlXPathFreeContext(xc);
+	xmlFreeDoc(doc);
+	return path;
+}
+
+int
+virt_pool_ensure(virt *v, GError **err)
+{
+	virStoragePoolPtr pool = virStoragePoolLookupByName(v->conn, VIRT_POOL);
+	int rc = -1;
+
+	if (pool == NULL) {
+		g_autofree char *xml = g_strdup_printf("<pool type='dir'><name>%s</name><target>"
+		    "<path>%s</path><permissions><mode>0711</mode></permissions></target></pool>",
+		    VIRT_POOL, v->disk_dir);
+
+		pool = virStoragePoolDefineXML(v->conn, xml, 0);
+		if (pool == NULL) {
+			virt_set_error(err, "define storage pool '%s' on '%s' (%s)", VIRT_POOL,
+			    v->disk_dir, v->uri);
+			return -1;
+		}
+	} else {
+		g_autofree char *target = pool_target(pool);
+
+		if (target == NULL || strcmp(target, v->disk_dir) != 0) {
+			g_set_error(err, VIRT_ERROR, 0, "storage pool '%s' on %s has directory '%s', "
+			    "this host's [guest] disk_dir is '%s' (undefine the pool or change "
+			    "disk_dir)", VIRT_POOL, v->uri, target != NULL ? target : "?",
+			    v->disk_dir);
+			goto out;
+		}
+	}
+	if (virStoragePoolIsActive(pool) != 1) {
+		/* build makes the directory (no-op when it exists) */
+		if (virStoragePoolBuild(pool, 0) < 0 && g_mkdir_with_parents(v->disk_dir, 0711) < 0) {
+			virt_set_error(err, "build storage pool '%s' (%s)", VIRT_POOL, v->disk_dir);
+			goto out;
+		}
+		if (virStoragePoolCreate(pool, 0) < 0) {
+			virt_set_error(err, "start storage pool '%s' (%s)", VIRT_POOL, v->disk_dir);
+			goto out;
+		}
+	}
+	if (virStoragePoolSetAutostart(pool, 1) < 0) {
+		virt_set_error(err, "autostart storage pool '%s'", VIRT_POOL);
+		goto out;
+	}
+	if (virStoragePoolRefresh(pool, 0) < 0) {
+		virt_set_error(err, "refresh storage pool '%s'", VIRT_POOL);
+		goto out;
+	}
+	rc = 0;
+out:
+	virStoragePoolFree(pool);
+	return rc;
+}
+
+/* the active, refreshed pool of conn, or NULL + err */
+static virStoragePoolPtr
+pool_of(virConnectPtr conn, const char *uri, GError **err)
+{
+	virStoragePoolPtr pool = virStoragePoolLookupByName(conn, VIRT_POOL);
+
+	if (pool == NULL) {
+		virt_set_error(err, "storage pool '%s' on %s (is its nubed running?)", VIRT_POOL, uri);
+		return NULL;
+	}
+	if (virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0) {
+		virt_set_error(err, "start storage pool '%s' on %s", VIRT_POOL, uri);
+		virStoragePoolFree(pool);
+		return NULL;
+	}
+	if (virStoragePoolRefresh(pool, 0) < 0) {
+		virt_set_error(err, "refresh storage pool '%s' on %s", VIRT_POOL, uri);
+		virStoragePoolFree(pool);
+		return NULL;
+	}
+	return pool;
+}
+
+GPtrArray *
+virt_volumes_list(virt *v, GError **err)
+{
+	virStoragePoolPtr pool = pool_of(v->conn, v->uri, err);
+	virStorageVolPtr *vols = NULL;
+	GPtrArray *out;
+	int n;
+
+	if (pool == NULL)
+		return NULL;
+	n = virStoragePoolListAllVolumes(pool, &vols, 0);
+	if (n < 0) {
+		virt_set_error(err, "list the volumes of pool '%s' on %s", VIRT_POOL, v->uri);
+		virStoragePoolFree(pool);
+		return NULL;
+	}
+	out = g_ptr_array_new_with_free_func(g_free);
+	for (int i = 0; i < n; i++) {
+		g_ptr_array_add(out, g_strdup(virStorageVolGetName(vols[i])));
+		virStorageVolFree(vols[i]);
+	}
+	free(vols);
+	virStoragePoolFree(pool);
+	return out;
+}
+
+/* delete volume name of pool (absent: 0); 1 when deleted, -1 + err */
+static int
+volume_delete(virStoragePoolPtr pool, const char *uri, const char *name, GError **err)
+{
+	virStorageVolPtr vol = virStorageVolLookupByName(pool, name);
+	int rc = 1;
+
+	if (vol == NULL)
+		return 0;
+	if (virStorageVolDelete(vol, 0) < 0) {
+		virt_set_error(err, "delete volume '%s' of pool '%s' on %s", name, VIRT_POOL, uri);
+		rc = -1;
+	}
+	virStorageVolFree(vol);
+	return rc;
+}
+
+static int
+volumes_delete_on(virConnectPtr conn, const char *uri, const char *domname, GError **err)
+{
+	virStoragePoolPtr pool = virStoragePoolLookupByName(conn, VIRT_POOL);
+	int n = 0;
+
+	if (pool == NULL)
+		return 0;	/* no pool: no volume of nube's on this host */
+	if (virStoragePoolIsActive(pool) != 1 || virStoragePoolRefresh(pool, 0) < 0) {
+		virt_set_error(err, "refresh storage pool '%s' on %s", VIRT_POOL, uri);
+		virStoragePoolFree(pool);
+		return -1;
+	}
+	for (int i = 0; volume_suffixes[i] != NULL; i++) {
+		g_autofree char *name = g_strconcat(domname, volume_suffixes[i], NULL);
+		int r = volume_delete(pool, uri, name, err);
+
+		if (r < 0) {
+			virStoragePoolFree(pool);
+			return -1;
+		}
+		n += r;
+	}
+	virStoragePoolFree(pool);
+	return n;
+}
+
+int
+virt_volumes_delete(virt *v, const char *domname, GError **err)
+{
+	return volumes_delete_on(v->conn, v->uri, domname, err);
+}
+
+/* ---------------------------------------------------------------- what a VM boots */
+
+/* other domains of this host that have path as a disk: their names, comma-separated, or NULL */
+static char *
+disk_users(virt *v, const char *path, const char *except)
+{
+	virDomainPtr *doms = NULL;
+	int n = virConnectListAllDomains(v->conn, &doms, 0);
+	GString *users = g_string_new(NULL);
+
+	for (int i = 0; i < n; i++) {
+		const char *name = virDomainGetName(doms[i]);
+		g_autofree char *xml = NULL;
+		xmlDocPtr doc;
+
+		if (g_strcmp0(name, except) == 0 || (xml = virDomainGetXMLDesc(doms[i], 0)) == NULL)
+			goto next;
+		doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET |
+		    XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+		if (doc != NULL) {
+			xmlXPathContextPtr xc = xmlXPathNewContext(doc);
+			xmlXPathObjectPtr r = xmlXPathEvalExpression(BAD_CAST
+			    "/domain/devices/disk/source/@file", xc);
+
+			for (int k = 0; r != NULL && r->nodesetval != NULL &&
+			    k < r->nodesetval->nodeNr; k++) {
+				xmlChar *f = xmlNodeGetContent(r->nodesetval->nodeTab[k]);
+
+				if (f != NULL && strcmp((const char *)f, path) == 0)
+					g_string_append_printf(users, "%s'%s'", users->len ? ", " : "",
+					    name);
+				xmlFree(f);
+			}
+			xmlXPathFreeObject(r);
+			xmlXPathFreeContext(xc);
+			xmlFreeDoc(doc);
+		}
+next:
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+	if (users->len == 0) {
+		g_string_free(users, TRUE);
+		return NULL;
+	}
+	return g_string_free(users, FALSE);
+}
+
+void
+virt_vm_disk_clear(virt_vm_disk *d)
+{
+	g_clear_pointer(&d->disk, g_free);
+}
+
+int
+virt_vm_disk_decide(virt *v, const scenario *s, const sc_vm *vm, virt_vm_disk *d,
+    GPtrArray *warnings, GError **err)
+{
+	g_autofree char *domname = proto_domain_name(s->name, vm->name);
+	const char *missing = NULL, *what = NULL;
+
+	memset(d, 0, sizeof *d);
+	d->boot = VIRT_BOOT_TEST_GUEST;
+	d->kernel = v->kernel;
+	d->initrd = v->initrd;
+	if (vm->kernel != NULL) {
+		if (!is_file(vm->kernel)) {
+			missing = vm->kernel;
+			what = "kernel";
+		} else if (vm->initrd != NULL && !is_file(vm->initrd)) {
+			missing = vm->initrd;
+			what = "initrd";
+		} else {
+			d->boot = VIRT_BOOT_KERNEL;
+			d->kernel = vm->kernel;
+			d->initrd = vm->initrd;
+		}
+	}
+	if (missing == NULL && vm->filesystem != NULL) {
+		if (!is_file(vm->filesystem)) {
+			missing = vm->filesystem;
+			what = "filesystem";
+		} else {
+			uint64_t cap;
+
+			if (virt_image_probe(vm->filesystem, &d->image_format, &cap, err) < 0)
+				return -1;
+			d->image = vm->filesystem;
+			d->capacity = cap;
+			d->overlay = vm->fs_type == NULL || g_ascii_strcasecmp(vm->fs_type, "direct") != 0;
+			if (d->overlay) {
+				g_autofree char *vol = g_strconcat(domname, ".qcow2", NULL);
+
+				d->disk = virt_volume_path(v, vol);
+				d->disk_format = "qcow2";
+			} else {
+				d->disk = g_strdup(vm->filesystem);
+				d->disk_format = d->image_format;
+			}
+			if (d->boot == VIRT_BOOT_TEST_GUEST)
+				d->boot = VIRT_BOOT_DISK;
+		}
+	}
+	if (missing != NULL) {
+		virt_vm_disk_clear(d);
+		memset(d, 0, sizeof *d);
+		if (!v->missing_image_fallback) {
+			g_set_error(err, VIRT_ERROR, 0, "vm '%s': %s '%s' not found on this host",
+			    vm->name, what, missing);
+			return -1;
+		}
+		d->boot = VIRT_BOOT_TEST_GUEST;
+		d->kernel = v->kernel;
+		d->initrd = v->initrd;
+		if (warnings != NULL)
+			g_ptr_array_add(warnings, g_strdup_printf("vm '%s': %s '%s' not found on this "
+			    "host, booting the test guest instead ([guest] missing_image = "
+			    "test-guest)", vm->name, what, missing));
+	}
+	return 0;
+}
+
+int
+virt_vm_disks_check(virt *v, const scenario *s, const char *vmname, GError **err)
+{
+	const sc_vm *vm = scenario_vm((scenario *)s, vmname);
+	virt_vm_disk d;
+	int rc = 0;
+
+	if (vm == NULL) {
+		g_set_error(err, VIRT_ERROR, 0, "scenario '%s' has no vm '%s'", s->name, vmname);
+		return -1;
+	}
+	if (virt_vm_disk_decide(v, s, vm, &d, NULL, err) < 0)
+		return -1;
+	if (d.image != NULL && !d.overlay) {
+		g_autofree char *domname = proto_domain_name(s->name, vm->name);
+		g_autofree char *users = disk_users(v, d.image, domname);
+
+		if (users != NULL) {
+			g_set_error(err, VIRT_ERROR, 0, "vm '%s': filesystem '%s' (type \"direct\") is "
+			    "already a disk of %s on this host; a direct image has one user (use "
+			    "type=\"cow\" to share it)", vm->name, d.image, users);
+			rc = -1;
+		}
+	}
+	virt_vm_disk_clear(&d);
+	return rc;
+}
+
+/* create volume name on pool: a qcow2 overlay of capacity bytes on backing (format bfmt),
+ * or, backing NULL, an empty volume of format fmt; 0 or -1 + err */
+static int
+volume_create(virStoragePoolPtr pool, const char *uri, const char *name, uint64_t capacity,
+    const char *fmt, const char *backing, const char *bfmt, GError **err)
+{
+	g_autofree char *ename = g_markup_escape_text(name, -1);
+	g_autofree char *eback = backing != NULL ? g_markup_escape_text(backing, -1) : NULL;
+	g_autofree char *xml = g_strdup_printf("<volume type='file'><name>%s</name>"
+	    "<capacity unit='bytes'>%" G_GUINT64_FORMAT "</capacity><target><format type='%s'/>"
+	    "<permissions><mode>0600</mode></permissions></target>%s%s%s%s%s</volume>", ename,
+	    capacity, fmt, backing != NULL ? "<backingStore><path>" : "", backing != NULL ? eback : "",
+	    backing != NULL ? "</path><format type='" : "", backing != NULL ? bfmt : "",
+	    backing != NULL ? "'/></backingStore>" : "");
+	virStorageVolPtr vol = virStorageVolCreateXML(pool, xml, 0);
+
+	if (vol == NULL) {
+		virt_set_error(err, "create volume '%s' in pool '%s' on %s", name, VIRT_POOL, uri);
+		return -1;
+	}
+	virStorageVolFree(vol);
+	return 0;
+}
+
+int
+virt_vm_disks_prepare(virt *v, const scenario *s, const char *vmname, GError **err)
+{
+	const sc_vm *vm = scenario_vm((scenario *)s, vmname);
+	g_autofree char *domname = NULL, *vol = NULL;
+	virStoragePoolPtr pool;
+	virDomainPtr dom;
+	virt_vm_disk d;
+	int rc = -1;
+
+	if (vm == NULL) {
+		g_set_error(err, VIRT_ERROR, 0, "scenario '%s' has no vm '%s'", s->name, vmname);
+		return -1;
+	}
+	if (virt_vm_disk_decide(v, s, vm, &d, NULL, err) < 0)
+		return -1;
+	if (d.image == NULL || !d.overlay) {
+		virt_vm_disk_clear(&d);
+		return 0;
+	}
+	domname = proto_domain_name(s->name, vm->name);
+	dom = virDomainLookupByName(v->conn, domname);
+	if (dom != NULL && is_file(d.disk)) {	/* a redeploy: the domain keeps its disk */
+		virDomainFree(dom);
+		virt_vm_disk_clear(&d);
+		return 0;
+	}
+	if (dom != NULL)
+		virDomainFree(dom);
+	pool = pool_of(v->conn, v->uri, err);
+	if (pool == NULL)
+		goto out;
+	vol = g_strconcat(domname, ".qcow2", NULL);
+	if (volume_delete(pool, v->uri, vol, err) < 0 ||
+	    volume_create(pool, v->uri, vol, d.capacity, "qcow2", d.image, d.image_format, err) < 0) {
+		g_prefix_error(err, "vm '%s': overlay on '%s': ", vm->name, d.image);
+		virStoragePoolFree(pool);
+		goto out;
+	}
+	virStoragePoolFree(pool);
+	rc = 0;
+out:
+	virt_vm_disk_clear(&d);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- migration */
+
+/* one pool volume of a domain, as found in its XML and the pool */
+typedef struct {
+	char *name;		/* volume name */
+	char *target;		/* the disk's target dev, e.g. "vda" */
+	bool readonly;		/* a medium: uploaded; else an overlay: mirrored */
+	uint64_t capacity;
+	char *format;		/* of the volume */
+	char *backing;		/* its backing image, NULL if none */
+	char *backing_format;
+} pool_disk;
+
+static void
+pool_disk_free(gpointer p)
+{
+	pool_disk *d = p;
+
+	g_free(d->name);
+	g_free(d->target);
+	g_free(d->format);
+	g_free(d->backing);
+	g_free(d->backing_format);
+	g_free(d);
+}
+
+static char *
+xpath_string(xmlXPathContextPtr xc, const char *expr)
+{
+	xmlXPathObjectPtr r = xmlXPathEvalExpression(BAD_CAST expr, xc);
+	char *out = NULL;
+
+	if (r != NULL && r->stringval != NULL && r->stringval[0] != '\0')
+		out = g_strdup((const char *)r->stringval);
+	xmlXPathFreeObject(r);
+	return out;
+}
+
+/* fill capacity, format and backing of d from the volume's XML; 0 or -1 + err */
+static int
+volume_describe(virStorageVolPtr vol, pool_disk *d, GError **err)
+{
+	g_autofree char *xml = virStorageVolGetXMLDesc(vol, 0);
+	g_autofree char *cap = NULL;
+	xmlDocPtr doc;
+	xmlXPathContextPtr xc;
+
+	if (xml == NULL) {
+		virt_set_error(err, "describe volume '%s'", d->name);
+		return -1;
+	}
+	doc = xmlReadMemory(xml, (int)strlen(xml), "vol.xml", NULL, XML_PARSE_NONET |
+	    XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (doc == NULL) {
+		g_set_error(err, VIRT_ERROR, 0, "volume '%s': unreadable description", d->name);
+		return -1;
+	}
+	xc = xmlXPathNewContext(doc);
+	cap = xpath_string(xc, "string(/volume/capacity)");
+	d->capacity = cap != NULL ? g_ascii_strtoull(cap, NULL, 10) : 0;
+	d->format = xpath_string(xc, "string(/volume/target/format/@type)");
+	d->backing = xpath_string(xc, "string(/volume/backingStore/path)");
+	d->backing_format = xpath_string(xc, "string(/volume/backingStore/format/@type)");
+	xmlXPathFreeContext(xc);
+	xmlFreeDoc(doc);
+	if (d->format == NULL)
+		d->format = g_strdup("raw");
+	if (d->backing != NULL && d->backing_format == NULL)
+		d->backing_format = g_strdup("raw");
+	return 0;
+}
+
+/* the pool volumes a running domain uses (of pool_disk*), or NULL + err */
+static GPtrArray *
+domain_pool_disks(virt *v, virDomainPtr dom, GError **err)
+{
+	g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
+	g_autofree char *prefix = g_strconcat(v->disk_dir, "/", NULL);
+	GPtrArray *out;
+	xmlDocPtr doc;
+	xmlXPathContextPtr xc;
+	xmlXPathObjectPtr r;
+	virStoragePoolPtr pool;
+
+	if (xml == NULL) {
+		virt_set_error(err, "domain '%s': XML", virDomainGetName(dom));
+		return NULL;
+	}
+	doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET |
+	    XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (doc == NULL) {
+		g_set_error(err, VIRT_ERROR, 0, "domain '%s': unreadable XML", virDomainGetName(dom));
+		return NULL;
+	}
+	out = g_ptr_array_new_with_free_func(pool_disk_free);
+	xc = xmlXPathNewContext(doc);
+	r = xmlXPathEvalExpression(BAD_CAST "/domain/devices/disk[source/@file]", xc);
+	for (int i = 0; r != NULL && r->nodesetval != NULL && i < r->nodesetval->nodeNr; i++) {
+		g_autofree char *file = NULL;
+		pool_disk *d;
+
+		xc->node = r->nodesetval->nodeTab[i];
+		file = xpath_string(xc, "string(source/@file)");
+		if (file == NULL || !g_str_has_prefix(file, prefix) ||
+		    strchr(file + strlen(prefix), '/') != NULL)
+			continue;
+		d = g_new0(pool_disk, 1);
+		d->name = g_strdup(file + strlen(prefix));
+		d->target = xpath_string(xc, "string(target/@dev)");
+		{
+			xmlXPathObjectPtr ro = xmlXPathEvalExpression(BAD_CAST
+			    "boolean(readonly) or @device = 'cdrom'", xc);
+
+			d->readonly = ro != NULL && ro->boolval;
+			xmlXPathFreeObject(ro);
+		}
+		g_ptr_array_add(out, d);
+	}
+	xmlXPathFreeObject(r);
+	xmlXPathFreeContext(xc);
+	xmlFreeDoc(doc);
+	if (out->len == 0)
+		return out;
+	pool = pool_of(v->conn, v->uri, err);
+	if (pool == NULL) {
+		g_ptr_array_unref(out);
+		return NULL;
+	}
+	for (guint i = 0; i < out->len; i++) {
+		pool_disk *d = out->pdata[i];
+		virStorageVolPtr vol = virStorageVolLookupByName(pool, d->name);
+
+		if (vol == NULL) {
+			virt_set_error(err, "volume '%s' of pool '%s' on %s", d->name, VIRT_POOL,
+			    v->uri);
+			goto fail;
+		}
+		if (volume_describe(vol, d, err) < 0) {
+			virStorageVolFree(vol);
+			goto fail;
+		}
+		virStorageVolFree(vol);
+	}
+	virStoragePoolFree(pool);
+	return out;
+fail:
+	virStoragePoolFree(pool);
+	g_ptr_array_unref(out);
+	return NULL;
+}
+
+/* copy the content of volume name from pool src to the new volume of pool dst */
+static int
+volume_upload(virt *v, virConnectPtr dc, const char *duri, virStoragePoolPtr sp,
+    virStoragePoolPtr dp, const char *name, GError **err)
+{
+	virStorageVolPtr sv = virStorageVolLookupByName(sp, name);
+	virStorageVolPtr dv = sv != NULL ? virStorageVolLookupByName(dp, name) : NULL;
+	virStreamPtr in = NULL, out = NULL;
+	char *buf = NULL;
+	int rc = -1;
+
+	if (sv == NULL || dv == NULL) {
+		virt_set_error(err, "volume '%s'", name);
+		goto done;
+	}
+	in = virStreamNew(v->conn, 0);
+	out = virStreamNew(dc, 0);
+	if (in == NULL || out == NULL || virStorageVolDownload(sv, in, 0, 0, 0) < 0) {
+		virt_set_error(err, "read volume '%s' on %s", name, v->uri);
+		goto done;
+	}
+	if (virStorageVolUpload(dv, out, 0, 0, 0) < 0) {
+		virt_set_error(err, "write volume '%s' on %s", name, duri);
+		virStreamAbort(in);
+		goto done;
+	}
+	buf = g_malloc(1 << 20);
+	for (;;) {
+		int n = virStreamRecv(in, buf, 1 << 20);
+
+		if (n < 0) {
+			virt_set_error(err, "read volume '%s' on %s", name, v->uri);
+			virStreamAbort(out);
+			goto done;
+		}
+		if (n == 0)
+			break;
+		for (int off = 0; off < n;) {
+			int w = virStreamSend(out, buf + off, (size_t)(n - off));
+
+			if (w < 0) {
+				virt_set_error(err, "write volume '%s' on %s", name, duri);
+				virStreamAbort(in);
+				goto done;
+			}
+			off += w;
+		}
+	}
+	if (virStreamFinish(in) < 0 || virStreamFinish(out) < 0) {
+		virt_set_error(err, "copy volume '%s' to %s", name, duri);
+		goto done;
+	}
+	rc = 0;
+done:
+	g_free(buf);
+	if (in != NULL)
+		virStreamFree(in);
+	if (out != NULL)
+		virStreamFree(out);
+	if (sv != NULL)
+		virStorageVolFree(sv);
+	if (dv != NULL)
+		virStorageVolFree(dv);
+	return rc;
+}
+
+int
+virt_migrate_volumes_send(virt *v, virConnectPtr dc, const char *duri, virDomainPtr dom,
+    GPtrArray *made, GPtrArray *mirror, GError **err)
+{
+	g_autoptr(GPtrArray) disks = domain_pool_disks(v, dom, err);
+	virStoragePoolPtr sp = NULL, dp = NULL;
+	int rc = -1;
+
+	if (disks == NULL)
+		return -1;
+	if (disks->len == 0)
+		return 0;
+	sp = pool_of(v->conn, v->uri, err);
+	dp = sp != NULL ? pool_of(dc, duri, err) : NULL;
+	if (dp == NULL)
+		goto out;
+	for (guint i = 0; i < disks->len; i++) {
+		pool_disk *d = disks->pdata[i];
+
+		if (volume_delete(dp, duri, d->name, err) < 0)
+			goto out;
+		if (d->readonly) {
+			if (volume_create(dp, duri, d->name, d->capacity, d->format, NULL, NULL,
+			    err) < 0)
+				goto out;
+			g_ptr_array_add(made, g_strdup(d->name));
+			if (volume_upload(v, dc, duri, sp, dp, d->name, err) < 0)
+				goto out;
+		} else {
+			if (volume_create(dp, duri, d->name, d->capacity, d->format, d->backing,
+			    d->backing_format, err) < 0) {
+				if (d->backing != NULL)
+					g_prefix_error(err, "(is the image '%s' there?) ", d->backing);
+				goto out;
+			}
+			g_ptr_array_add(made, g_strdup(d->name));
+			if (d->target != NULL)
+				g_ptr_array_add(mirror, g_strdup(d->target));
+		}
+	}
+	rc = 0;
+out:
+	if (sp != NULL)
+		virStoragePoolFree(sp);
+	if (dp != NULL)
+		virStoragePoolFree(dp);
+	return rc;
+}
+
+void
+virt_migrate_volumes_undo(virConnectPtr dc, const char *duri, GPtrArray *made)
+{
+	virStoragePoolPtr dp;
+
+	if (made->len == 0 || (dp = virStoragePoolLookupByName(dc, VIRT_POOL)) == NULL)
+		return;
+	virStoragePoolRefresh(dp, 0);
+	for (guint i = 0; i < made->len; i++) {
+		GError *e = NULL;
+
+		volume_delete(dp, duri, made->pdata[i], &e);
+		g_clear_error(&e);
+	}
+	virStoragePoolFree(dp);
+}

@@ -1,0 +1,131 @@
+#!/bin/bash
+# test-disks.sh: a VM boots the image its <filesystem> names, on its own copy-on-write disk,
+# and keeps that disk across a live migration. On a 2-host lab (each host has its own pool
+# directory, /var/lib/nube/disks bound to /run/nube-labID/hostK/disks):
+#  - scenario dsk: d1 names debian12-cloud.qcow2 (type="cow"), pinned to host1; t1, the test
+#    guest, on host2; one net. d1 boots Debian 12 through the firmware from the overlay
+#    dsk.d1.qcow2 in host1's pool (backing: the image, untouched), nothing in host2's
+#  - a file written in d1 is there after `nube migrate dsk d1 --to host2`: the overlay moved
+#    (host1's pool empty, host2's has it on the same image), the image was not copied; d1
+#    still reaches t1
+#  - undeploy leaves no domain, no volume in either pool, no link, nothing in the store
+#  - with [guest] missing_image = error (not the lab's test-guest fallback), a scenario naming
+#    an image that is nowhere fails before anything starts, naming the VM and the path
+# Needs the image: guest/build-guest --image cloud (scripts/test-all builds it). Debian boots
+# under TCG here: waits are generous and progress-based. Run as root; honours NUBE_LAB_ID,
+# NUBE, NUBED, NUBE_IMAGE_DIR.
+source "$(dirname "$0")/lib.sh"
+need
+IMG=${NUBE_IMAGE_DIR:-/var/lib/nube/images}/debian12-cloud.qcow2
+[ -f "$IMG" ] || fail "no image $IMG (run guest/build-guest --image cloud)"
+command -v qemu-img >/dev/null || fail "qemu-img is missing (scripts/install-deps)"
+S=dsk
+img_sum0=$(stat -c '%s %Y' "$IMG")
+
+cat >"$T/dsk.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<vnx><global><version>2.0</version><scenario_name>$S</scenario_name><automac/>
+<vm_mgmt type="none"/></global>
+<net name="Net0" mode="virtual_bridge"/>
+<vm name="d1" type="libvirt" subtype="kvm" os="linux">
+  <filesystem type="cow">$IMG</filesystem>
+  <if id="1" net="Net0"><ipv4>10.96.0.1/24</ipv4></if>
+</vm>
+<vm name="t1" type="libvirt" subtype="kvm" os="linux">
+  <mem>96M</mem>
+  <if id="1" net="Net0"><ipv4>10.96.0.2/24</ipv4></if>
+</vm>
+</vnx>
+EOF
+cat >"$T/dsk-r.xml" <<EOF
+<deployment_restrictions>
+  <vm_deploy_at vm="d1" host="host1"/>
+  <vm_deploy_at vm="t1" host="host2"/>
+</deployment_restrictions>
+EOF
+cat >"$T/gone.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<vnx><global><version>2.0</version><scenario_name>gone</scenario_name><automac/>
+<vm_mgmt type="none"/></global>
+<net name="Net0" mode="virtual_bridge"/>
+<vm name="g1" type="libvirt" subtype="kvm" os="linux">
+  <filesystem type="cow">/nonexistent/nube-test/debian.qcow2</filesystem>
+  <if id="1" net="Net0"><ipv4>10.95.0.1/24</ipv4></if>
+</vm>
+</vnx>
+EOF
+
+pool() { ls "$LAB_STATE/host$1/disks" 2>/dev/null | sort | paste -sd' ' -; }
+xc() { "$NUBE" exec $S --vm "$1" --cmd "$2" --json >"$T/xc.json" 2>"$T/xc.err"; }
+xc_out() { jq -r '.. | objects | select(has("stdout")) | .stdout' "$T/xc.json" 2>/dev/null; }
+
+lab_up 2
+
+# 1. deploy: d1 boots Debian from its overlay on host1
+t0=$SECONDS
+"$NUBE" deploy "$T/dsk.xml" --restrictions "$T/dsk-r.xml" --timeout 900 >"$T/deploy.out" 2>"$T/deploy.err" ||
+	{ cat "$T/deploy.err" >&2; fail "deploy dsk"; }
+BOOT=$((SECONDS - t0))
+grep -q "warning" "$T/deploy.err" && { cat "$T/deploy.err" >&2; fail "deploy of an image that is there warned"; }
+[ "$(host_domains 1)" = "$S.d1" ] && [ "$(host_domains 2)" = "$S.t1" ] ||
+	fail "libvirt: host1 has '$(host_domains 1)', host2 '$(host_domains 2)'"
+[ "$(pool 1)" = "$S.d1.qcow2" ] && [ -z "$(pool 2)" ] ||
+	fail "pools: host1 has '$(pool 1)', host2 '$(pool 2)' (want $S.d1.qcow2 on host1 only)"
+qemu-img info -U --output=json "$LAB_STATE/host1/disks/$S.d1.qcow2" >"$T/ov.json" || fail "qemu-img info of the overlay"
+jq -e --arg i "$IMG" '.format == "qcow2" and ."backing-filename" == $i' "$T/ov.json" >/dev/null ||
+	{ cat "$T/ov.json" >&2; fail "host1's overlay is not a qcow2 on $IMG"; }
+in_host 1 virsh -q -c qemu:///system dumpxml "$S.d1" >"$T/d1.xml"
+grep -q "<boot dev='hd'/>" "$T/d1.xml" && ! grep -q "<kernel>" "$T/d1.xml" ||
+	{ cat "$T/d1.xml" >&2; fail "d1 does not boot from its disk through the firmware"; }
+ok "deploy in $BOOT s: d1 boots from dsk.d1.qcow2 in host1's pool (on $IMG), host2's pool is empty"
+
+xc d1 'cat /etc/os-release; hostname' || { cat "$T/xc.err" >&2; fail "exec in d1"; }
+xc_out | grep -q '^VERSION_CODENAME=bookworm$' || { cat "$T/xc.json" >&2; fail "d1 does not run Debian 12"; }
+retry 120 "$NUBE" exec $S --vm d1 --cmd 'ping -c 2 -W 2 10.96.0.2' ||
+	{ cat "$T/retry.out" >&2; fail "d1 (host1) does not reach t1 (host2)"; }
+MARK="nube-disk-$RANDOM-$RANDOM"
+xc d1 "echo $MARK > /root/marker && sync && cat /root/marker" || { cat "$T/xc.err" >&2; fail "write in d1"; }
+[ "$(xc_out)" = "$MARK" ] || { cat "$T/xc.json" >&2; fail "d1 did not write its marker"; }
+ok "d1 runs Debian 12 (bookworm), reaches t1 across hosts, wrote /root/marker"
+
+# 2. live migration with its disk
+rc=0
+"$NUBE" migrate $S d1 --to host2 --force --json --timeout 900 >"$T/mig.json" 2>"$T/mig.err" || rc=$?
+[ "$rc" = 0 ] || { cat "$T/mig.err" "$T/mig.json" >&2; fail "nube migrate $S d1 --to host2 exited $rc"; }
+jq -e '.status == "moved" and .dst == "host2"' "$T/mig.json" >/dev/null || { cat "$T/mig.json" >&2; fail "migrate --json"; }
+[ -z "$(host_domains 1)" ] && [ "$(host_domains 2 | paste -sd' ' -)" = "$S.d1 $S.t1" ] ||
+	fail "libvirt after the move: host1 has '$(host_domains 1)', host2 '$(host_domains 2)'"
+[ -z "$(pool 1)" ] && [ "$(pool 2)" = "$S.d1.qcow2" ] ||
+	fail "pools after the move: host1 has '$(pool 1)', host2 '$(pool 2)'"
+qemu-img info -U --output=json "$LAB_STATE/host2/disks/$S.d1.qcow2" >"$T/ov2.json" || fail "qemu-img info of host2's overlay"
+jq -e --arg i "$IMG" '."backing-filename" == $i' "$T/ov2.json" >/dev/null ||
+	{ cat "$T/ov2.json" >&2; fail "host2's overlay is not on $IMG"; }
+xc d1 'cat /root/marker' || { cat "$T/xc.err" >&2; fail "exec in d1 after the move"; }
+[ "$(xc_out)" = "$MARK" ] || { cat "$T/xc.json" >&2; fail "d1 lost its marker in the move"; }
+retry 60 "$NUBE" exec $S --vm d1 --cmd 'ping -c 2 -W 2 10.96.0.2' ||
+	{ cat "$T/retry.out" >&2; fail "d1 does not reach t1 after the move"; }
+[ "$(stat -c '%s %Y' "$IMG")" = "$img_sum0" ] || fail "the image $IMG changed"
+ok "nube migrate: d1 moved with its overlay in $(jq .duration_ms "$T/mig.json") ms (downtime $(jq .downtime_ms "$T/mig.json") ms); its file is there, the image untouched"
+
+# 3. undeploy: nothing left
+"$NUBE" undeploy $S >"$T/undeploy.out" 2>&1 || { cat "$T/undeploy.out" >&2; fail "undeploy"; }
+assert_clean $S
+[ -z "$(pool 1)" ] && [ -z "$(pool 2)" ] || fail "pools after undeploy: host1 '$(pool 1)', host2 '$(pool 2)'"
+ok "undeploy: no volume left in either pool"
+
+# 4. an image that is nowhere, without the fallback: refused before anything starts
+sed -i 's/^missing_image = .*/missing_image = error/' "$LAB_STATE/host1/nubed.conf"
+"$LAB" restart-agent host1 >/dev/null || fail "restart agent host1"
+retry 60 bash -c "[ \"\$('$NUBE' hosts --json | jq '[.hosts[] | select(.online)] | length')\" = 2 ]" ||
+	fail "host1 not live after its restart"
+cat >"$T/gone-r.xml" <<EOF
+<deployment_restrictions><vm_deploy_at vm="g1" host="host1"/></deployment_restrictions>
+EOF
+rc=0
+"$NUBE" deploy "$T/gone.xml" --restrictions "$T/gone-r.xml" >"$T/gone.out" 2>&1 || rc=$?
+cat "$T/gone.out"
+[ "$rc" = 1 ] || fail "deploy of a missing image exited $rc, not 1"
+grep -q "vm 'g1': filesystem '/nonexistent/nube-test/debian.qcow2' not found on this host" "$T/gone.out" ||
+	fail "the failure does not name g1 and its path"
+assert_clean gone
+ok "a missing image with missing_image = error: deploy refused naming g1 and the path, nothing left"
