@@ -100,16 +100,6 @@ typedef struct {
 				 * media included, along: virt_destroy_undefine) */
 } made;
 
-/* has_media: the deployment gives vm configuration media: it boots its own image and
- * configures itself from them (VNX's daemon or cloud-init), not through nube's script */
-static bool
-has_media(const proto_deployment *dep, const char *vm)
-{
-	const proto_vm_place *p = proto_deployment_vm(dep, vm);
-
-	return p != NULL && p->media != NULL && p->media->len > 0;
-}
-
 static void
 rollback(nubed *n, rpc_job *j, const char *scen, made *m, virt *v, netdev *nd)
 {
@@ -322,8 +312,8 @@ op_deploy(nubed *n, rpc_job *j)
 			goto fail;
 		}
 		/* its configuration media: volumes of the domain too */
-		if (has_media(dep, vm->name) && !g_hash_table_contains(before_doms, dom) &&
-		    n->env->virt_media_write(v, dom, proto_deployment_vm(dep, vm->name)->media,
+		if (n->env->virt_media_used(v, s, dep, vm->name) &&
+		    !g_hash_table_contains(before_doms, dom) && n->env->virt_media_write(v, dom, proto_deployment_vm(dep, vm->name)->media,
 		    &err) < 0) {
 			rpc_job_fail(j, "vm '%s': configuration media: %s", vm->name, err->message);
 			goto fail;
@@ -339,7 +329,7 @@ op_deploy(nubed *n, rpc_job *j)
 	for (guint i = 0; i < mine->len; i++) {
 		const sc_vm *vm = g_ptr_array_index(mine, i);
 
-		if (has_media(dep, vm->name))
+		if (n->env->virt_media_used(v, s, dep, vm->name))
 			rpc_job_progress(j, "vm '%s' configures itself from its media as it boots",
 			    vm->name);
 		else

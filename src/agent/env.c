@@ -102,6 +102,7 @@ const agent_env agent_env_real = {
 	.virt_guest_configure = virt_guest_configure,
 	.virt_guest_exec = virt_guest_exec,
 	.virt_migrate = virt_migrate,
+	.virt_media_used = virt_media_used,
 	.virt_media_write = virt_media_write,
 	.net_open = real_net_open,
 	.net_close = netdev_close,

@@ -43,6 +43,8 @@ struct agent_env {
 	    int *exit_code, char **out, char **errout, GError **err);
 	int (*virt_migrate)(virt *v, const char *domname, const char *dest_uri,
 	    const char *migrate_uri, virt_migrate_stats *stats, GError **err);
+	bool (*virt_media_used)(virt *v, const scenario *s, const proto_deployment *dep,
+	    const char *vmname);
 	int (*virt_media_write)(virt *v, const char *domname, const GPtrArray *media,
 	    GError **err);
 	/* links (netdev.h) */

@@ -3,6 +3,7 @@
  * them with it and uploads them to a migration's destination) */
 #include "virt/virt.h"
 #include "virt/virt_int.h"
+#include "virt/storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -145,4 +146,19 @@ out:
 	}
 	virStoragePoolFree(pool);
 	return rc;
+}
+
+bool virt_media_used(virt *v, const scenario *s, const proto_deployment *dep, const char *vmname)
+{
+	const sc_vm *vm = scenario_vm(s, vmname);
+	const proto_vm_place *p = proto_deployment_vm(dep, vmname);
+	virt_vm_disk d;
+	bool used;
+
+	if (!vm || !p || !p->media || p->media->len == 0 ||
+	    virt_vm_disk_decide(v, s, vm, &d, NULL, NULL) < 0)
+		return false;
+	used = d.boot == VIRT_BOOT_DISK;
+	virt_vm_disk_clear(&d);
+	return used;
 }

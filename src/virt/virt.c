@@ -403,7 +403,8 @@ char *virt_render_domain(virt *v, const scenario *s, const proto_deployment *dep
 		set_prop(tg, "dev", "vda");
 		set_prop(tg, "bus", "virtio");
 	}
-	render_media(v, devs, domname, place);
+	if (disk.boot == VIRT_BOOT_DISK)	/* not for the test guest a missing image falls back to */
+		render_media(v, devs, domname, place);
 	virt_vm_disk_clear(&disk);
 	for (guint i = 0; vm->ifs && i < vm->ifs->len; i++) {
 		const sc_if *ifc = g_ptr_array_index(vm->ifs, i);

@@ -132,10 +132,14 @@ int virt_guest_exec(virt *v, const char *domname, const char *cmd, int timeout_s
  * A VM that boots its own image gets the media the deployment carries for it (of
  * proto_medium*) as ISO images in VIRT_POOL, volumes virt_media_volume() of its domain (see
  * "Disks": deleted with it, uploaded to a migration's destination); virt_render_domain
- * attaches the "vnx" one as a read-only raw virtio disk vdb (where VNX's daemon looks on
+ * attaches (when virt_media_used) the "vnx" one as a read-only raw virtio disk vdb (where VNX's daemon looks on
  * Debian) and the "cidata" one as a read-only IDE CD-ROM hdc (cloud-init's NoCloud finds it
  * by its label). */
 
+/* virt_media_used: true when dep gives vmname media and it boots its image here (not the test
+ * guest that a missing image falls back to, not a <kernel>): then the media are written and
+ * attached and the guest configures itself from them; else they are ignored. */
+bool virt_media_used(virt *v, const scenario *s, const proto_deployment *dep, const char *vmname);
 /* virt_media_volume: "<domname>.<kind>.iso" (g_free). */
 char *virt_media_volume(const char *domname, const char *kind);
 /* virt_media_write: write each medium as an ISO (genisoimage: VNX's "-l -R"; cidata "-V

@@ -69,8 +69,10 @@ BOOT=$((SECONDS - t0))
 grep -q "warning" "$T/deploy.err" && { cat "$T/deploy.err" >&2; fail "deploy of an image that is there warned"; }
 [ "$(host_domains 1)" = "$S.d1" ] && [ "$(host_domains 2)" = "$S.t1" ] ||
 	fail "libvirt: host1 has '$(host_domains 1)', host2 '$(host_domains 2)'"
-[ "$(pool 1)" = "$S.d1.qcow2" ] && [ -z "$(pool 2)" ] ||
-	fail "pools: host1 has '$(pool 1)', host2 '$(pool 2)' (want $S.d1.qcow2 on host1 only)"
+# its overlay, and the configuration media every VM booting an image gets (test-guest-config.sh)
+D1_VOLS="$S.d1.cidata.iso $S.d1.qcow2 $S.d1.vnx.iso"
+[ "$(pool 1)" = "$D1_VOLS" ] && [ -z "$(pool 2)" ] ||
+	fail "pools: host1 has '$(pool 1)', host2 '$(pool 2)' (want $D1_VOLS on host1 only)"
 qemu-img info -U --output=json "$LAB_STATE/host1/disks/$S.d1.qcow2" >"$T/ov.json" || fail "qemu-img info of the overlay"
 jq -e --arg i "$IMG" '.format == "qcow2" and ."backing-filename" == $i' "$T/ov.json" >/dev/null ||
 	{ cat "$T/ov.json" >&2; fail "host1's overlay is not a qcow2 on $IMG"; }
@@ -79,7 +81,8 @@ grep -q "<boot dev='hd'/>" "$T/d1.xml" && ! grep -q "<kernel>" "$T/d1.xml" ||
 	{ cat "$T/d1.xml" >&2; fail "d1 does not boot from its disk through the firmware"; }
 ok "deploy in $BOOT s: d1 boots from dsk.d1.qcow2 in host1's pool (on $IMG), host2's pool is empty"
 
-xc d1 'cat /etc/os-release; hostname' || { cat "$T/xc.err" >&2; fail "exec in d1"; }
+# d1 configures itself (cloud-init) as it boots: the deploy does not wait for it
+retry 900 xc d1 'cat /etc/os-release; hostname' || { cat "$T/xc.err" "$T/xc.json" >&2; fail "exec in d1"; }
 xc_out | grep -q '^VERSION_CODENAME=bookworm$' || { cat "$T/xc.json" >&2; fail "d1 does not run Debian 12"; }
 retry 120 "$NUBE" exec $S --vm d1 --cmd 'ping -c 2 -W 2 10.96.0.2' ||
 	{ cat "$T/retry.out" >&2; fail "d1 (host1) does not reach t1 (host2)"; }
@@ -95,7 +98,7 @@ rc=0
 jq -e '.status == "moved" and .dst == "host2"' "$T/mig.json" >/dev/null || { cat "$T/mig.json" >&2; fail "migrate --json"; }
 [ -z "$(host_domains 1)" ] && [ "$(host_domains 2 | paste -sd' ' -)" = "$S.d1 $S.t1" ] ||
 	fail "libvirt after the move: host1 has '$(host_domains 1)', host2 '$(host_domains 2)'"
-[ -z "$(pool 1)" ] && [ "$(pool 2)" = "$S.d1.qcow2" ] ||
+[ -z "$(pool 1)" ] && [ "$(pool 2)" = "$D1_VOLS" ] ||
 	fail "pools after the move: host1 has '$(pool 1)', host2 '$(pool 2)'"
 qemu-img info -U --output=json "$LAB_STATE/host2/disks/$S.d1.qcow2" >"$T/ov2.json" || fail "qemu-img info of host2's overlay"
 jq -e --arg i "$IMG" '."backing-filename" == $i' "$T/ov2.json" >/dev/null ||

@@ -563,6 +563,16 @@ f_metrics_read(nubed *n, metrics_sample *out, GError **err)
 }
 
 /* configuration media: the fake hosts' VMs have none (no deployment here carries any) */
+static bool
+f_media_used(virt *v, const scenario *s, const proto_deployment *dep, const char *vmname)
+{
+	(void)v;
+	(void)s;
+	(void)dep;
+	(void)vmname;
+	return false;
+}
+
 static int
 f_media_write(virt *v, const char *domname, const GPtrArray *media, GError **err)
 {
@@ -587,6 +597,7 @@ static const agent_env fake_env = {
 	.virt_list = f_virt_list,
 	.virt_domain_type = f_domain_type,
 	.virt_migrate = f_virt_migrate,
+	.virt_media_used = f_media_used,
 	.virt_media_write = f_media_write,
 	.virt_destroy_undefine = f_destroy_undefine,
 	.virt_render_domain = f_render,

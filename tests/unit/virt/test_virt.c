@@ -297,39 +297,63 @@ static void test_disks(void **state)
 	virt_close(v);
 }
 
-/* a VM with configuration media gets them as vdb (vnx, a read-only raw virtio disk) and hdc
- * (cidata, a read-only IDE CD-ROM), files of the pool like its overlay (so a migration takes
- * them along); one without gets neither */
+/* give vm both (empty) media in dep, or take them away */
+static void set_media(const char *vm, bool on)
+{
+	proto_vm_place *p = (proto_vm_place *)proto_deployment_vm(dep, vm);
+
+	g_ptr_array_set_size(p->media, 0);
+	if (on) {
+		g_ptr_array_add(p->media, proto_medium_new(PROTO_MEDIUM_VNX));
+		g_ptr_array_add(p->media, proto_medium_new(PROTO_MEDIUM_CIDATA));
+	}
+}
+
+/* a VM booting its image with configuration media gets them as vdb (vnx, a read-only raw
+ * virtio disk) and hdc (cidata, a read-only IDE CD-ROM), files of the pool like its overlay
+ * (so a migration takes them along); without media, or booting the test guest (no image,
+ * or a missing one and the fallback) or its own kernel, it gets neither */
 static void test_media_disks(void **state)
 {
 	(void)state;
 	GError *e = NULL;
 	virt *v = open_test(true, NULL);
-	proto_vm_place *p = (proto_vm_place *)proto_deployment_vm(dep, "h1");
 
-	g_autofree char *plain = virt_render_domain(v, sc, dep, "h1", 0, NULL, &e);
+	g_autofree char *plain = virt_render_domain(v, sc, dep, "d1", 0, NULL, &e);
 	assert_non_null(plain);
 	assert_null(strstr(plain, "vdb"));
 	assert_null(strstr(plain, "hdc"));
-	g_ptr_array_add(p->media, proto_medium_new(PROTO_MEDIUM_VNX));
-	g_ptr_array_add(p->media, proto_medium_new(PROTO_MEDIUM_CIDATA));
-	g_autofree char *xml = virt_render_domain(v, sc, dep, "h1", 0, NULL, &e);
-	g_ptr_array_set_size(p->media, 0);
+	assert_false(virt_media_used(v, sc, dep, "d1"));
+	set_media("d1", true);
+	assert_true(virt_media_used(v, sc, dep, "d1"));
+	g_autofree char *xml = virt_render_domain(v, sc, dep, "d1", 0, NULL, &e);
+	set_media("d1", false);
 	assert_non_null(xml);
 	g_autofree char *vnx = g_strdup_printf(
 	    "<disk type=\"file\" device=\"disk\">\n"
 	    "      <driver name=\"qemu\" type=\"raw\"/>\n"
-	    "      <source file=\"%s/vt.h1.vnx.iso\"/>\n"
+	    "      <source file=\"%s/vt.d1.vnx.iso\"/>\n"
 	    "      <target dev=\"vdb\" bus=\"virtio\"/>\n"
 	    "      <readonly/>\n", disk_dir);
 	g_autofree char *ci = g_strdup_printf(
 	    "<disk type=\"file\" device=\"cdrom\">\n"
 	    "      <driver name=\"qemu\" type=\"raw\"/>\n"
-	    "      <source file=\"%s/vt.h1.cidata.iso\"/>\n"
+	    "      <source file=\"%s/vt.d1.cidata.iso\"/>\n"
 	    "      <target dev=\"hdc\" bus=\"ide\"/>\n"
 	    "      <readonly/>\n", disk_dir);
 	if (!strstr(xml, vnx) || !strstr(xml, ci))
 		fail_msg("media disks missing in:\n%s", xml);
+	/* no image (h1), a missing one with the fallback (c1), its own kernel (k1): no media */
+	static const char *const others[] = { "h1", "c1", "k1" };
+	for (size_t i = 0; i < G_N_ELEMENTS(others); i++) {
+		set_media(others[i], true);
+		assert_false(virt_media_used(v, sc, dep, others[i]));
+		g_autofree char *x = virt_render_domain(v, sc, dep, others[i], 0, NULL, &e);
+		set_media(others[i], false);
+		assert_non_null(x);
+		if (strstr(x, ".vnx.iso") || strstr(x, ".cidata.iso"))
+			fail_msg("%s got media:\n%s", others[i], x);
+	}
 	g_autofree char *vol = virt_media_volume("s.v", PROTO_MEDIUM_CIDATA);
 	assert_string_equal(vol, "s.v.cidata.iso");
 	virt_close(v);
