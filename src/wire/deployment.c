@@ -18,6 +18,8 @@ proto_vm_place_free(gpointer p)
 	if (v->macs != NULL)
 		g_ptr_array_unref(v->macs);
 	g_free(v->mgmt_addr);
+	g_free(v->image_sha256);
+	g_free(v->image_format);
 	g_free(v);
 }
 
@@ -148,9 +150,15 @@ proto_deployment_to_json(const proto_deployment *d)
 	for (guint i = 0; i < d->vms->len; i++) {
 		const proto_vm_place *v = g_ptr_array_index(d->vms, i);
 
-		json_array_append_new(vms, json_pack("{s:s?, s:s?, s:o, s:o}", "vm", v->vm,
+		json_t *o = json_pack("{s:s?, s:s?, s:o, s:o}", "vm", v->vm,
 		    "host", v->host, "macs", strv_to_json(v->macs),
-		    "mgmt_addr", str_or_null(v->mgmt_addr)));
+		    "mgmt_addr", str_or_null(v->mgmt_addr));
+
+		if (v->image_sha256 != NULL)
+			json_object_set_new(o, "image", json_pack("{s:s, s:s, s:I}", "sha256",
+			    v->image_sha256, "format", v->image_format != NULL ? v->image_format :
+			    "raw", "size", (json_int_t)v->image_size));
+		json_array_append_new(vms, o);
 	}
 	for (guint i = 0; i < d->nets->len; i++) {
 		const proto_net_place *n = g_ptr_array_index(d->nets, i);
@@ -234,6 +242,7 @@ vm_from_json(const json_t *o, size_t idx, diag *d)
 	g_autofree char *where = g_strdup_printf("deployment: vms[%zu]", idx);
 	bool bad = false;
 	const char *vm, *host, *mgmt;
+	const json_t *img;
 	GPtrArray *macs;
 	proto_vm_place *v;
 
@@ -255,6 +264,23 @@ vm_from_json(const json_t *o, size_t idx, diag *d)
 	v->host = g_strdup(host);
 	v->mgmt_addr = g_strdup(mgmt);
 	v->macs = macs;
+	img = json_object_get(o, "image");
+	if (img != NULL && !json_is_null(img)) {
+		const char *sha = json_string_value(json_object_get(img, "sha256"));
+		const char *fmt = json_string_value(json_object_get(img, "format"));
+		const json_t *size = json_object_get(img, "size");
+
+		if (!json_is_object(img) || !proto_sha256_ok(sha) || !proto_image_format_ok(fmt) ||
+		    !json_is_integer(size) || json_integer_value(size) <= 0) {
+			diag_error(d, NULL, 0, "%s: \"image\" must be {\"sha256\": 64 lowercase hex "
+			    "digits, \"format\": \"qcow2\" or \"raw\", \"size\": bytes > 0}", where);
+			proto_vm_place_free(v);
+			return NULL;
+		}
+		v->image_sha256 = g_strdup(sha);
+		v->image_format = g_strdup(fmt);
+		v->image_size = (uint64_t)json_integer_value(size);
+	}
 	return v;
 }
 
