@@ -436,6 +436,7 @@ move_run(mape *m, move_task *t)
 	g_hash_table_remove(m->busy, mv->vm);
 	if (g_hash_table_remove(m->moved, mv->vm))
 		mape_persist(m);
+	m->n_ok++;	/* counted before the event: a state read after it includes the move */
 	g_mutex_unlock(&m->lock);
 	res->status = MOVE_OK;
 	res->duration_ms = stats.duration_ms;
@@ -504,7 +505,7 @@ move_thread(gpointer p)
 		    t->res->why != NULL ? t->res->why : "?");
 	g_mutex_lock(&m->lock);
 	if (t->res->status == MOVE_OK)
-		m->n_ok++;
+		;	/* counted by move_run, before its migrated event */
 	else if (t->res->status == MOVE_REFUSED)
 		m->n_refused++;
 	else

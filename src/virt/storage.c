@@ -261,13 +261,16 @@ virt_volumes_delete(virt *v, const char *domname, GError **err)
 
 /* ---------------------------------------------------------------- what a VM boots */
 
-/* other domains of this host that have path as a disk: their names, comma-separated, or NULL */
+/* other domains of this host that have path (the same file, however spelled) as a disk:
+ * their names, comma-separated, or NULL */
 static char *
 disk_users(virt *v, const char *path, const char *except)
 {
 	virDomainPtr *doms = NULL;
 	int n = virConnectListAllDomains(v->conn, &doms, 0);
 	GString *users = g_string_new(NULL);
+	struct stat want;
+	bool by_inode = stat(path, &want) == 0;
 
 	for (int i = 0; i < n; i++) {
 		const char *name = virDomainGetName(doms[i]);
@@ -286,8 +289,11 @@ disk_users(virt *v, const char *path, const char *except)
 			for (int k = 0; r != NULL && r->nodesetval != NULL &&
 			    k < r->nodesetval->nodeNr; k++) {
 				xmlChar *f = xmlNodeGetContent(r->nodesetval->nodeTab[k]);
+				struct stat st;
 
-				if (f != NULL && strcmp((const char *)f, path) == 0)
+				if (f != NULL && (strcmp((const char *)f, path) == 0 || (by_inode &&
+				    stat((const char *)f, &st) == 0 && st.st_dev == want.st_dev &&
+				    st.st_ino == want.st_ino)))
 					g_string_append_printf(users, "%s'%s'", users->len ? ", " : "",
 					    name);
 				xmlFree(f);

@@ -21,7 +21,8 @@
 
 static scenario *sc;
 static proto_deployment *dep;
-static char *tmpdir, *fs_path, *kernel_path, *initrd_path, *raw_path, *disk_dir, *image_dir;
+static char *tmpdir, *fs_path, *kernel_path, *initrd_path, *raw_path, *raw_link, *disk_dir,
+    *image_dir;
 
 #define assert_ok(call) do { \
 		if ((call) != 0) \
@@ -54,6 +55,7 @@ static int setup(void **state)
 	kernel_path = g_build_filename(tmpdir, "vmlinuz-own", NULL);
 	initrd_path = g_build_filename(tmpdir, "initrd-own", NULL);
 	raw_path = g_build_filename(tmpdir, "root.raw", NULL);
+	raw_link = g_build_filename(tmpdir, "same-root.raw", NULL);	/* the same file */
 	disk_dir = g_build_filename(tmpdir, "disks", NULL);
 	image_dir = g_build_filename(tmpdir, "images", NULL);
 	if (g_mkdir_with_parents(image_dir, 0700) < 0)
@@ -62,7 +64,7 @@ static int setup(void **state)
 	static const char qcow[32] = { 'Q', 'F', 'I', '\xfb', 0, 0, 0, 3, [24] = 0, 0, 0, 0, 0x40,
 	    0, 0, 0 };
 	if (!g_file_set_contents(fs_path, qcow, sizeof qcow, NULL) ||
-	    !g_file_set_contents(raw_path, "raw disk", 8, NULL) ||
+	    !g_file_set_contents(raw_path, "raw disk", 8, NULL) || symlink(raw_path, raw_link) < 0 ||
 	    !g_file_set_contents(kernel_path, "k", 1, NULL) ||
 	    !g_file_set_contents(initrd_path, "i", 1, NULL))
 		return -1;
@@ -72,7 +74,8 @@ static int setup(void **state)
 	g_autofree char *a = replace(raw, "@FS@", fs_path);
 	g_autofree char *b = replace(a, "@KERNEL@", kernel_path);
 	g_autofree char *c = replace(b, "@INITRD@", initrd_path);
-	g_autofree char *spec = replace(c, "@RAW@", raw_path);
+	g_autofree char *c2 = replace(c, "@RAWLINK@", raw_link);
+	g_autofree char *spec = replace(c2, "@RAW@", raw_path);
 	g_autoptr(diag) d = diag_new();
 	sc = scenario_parse_memory(spec, strlen(spec), "vt.xml", d);
 	if (!sc || diag_has_errors(d) || !scenario_validate(sc, d)) {
@@ -112,6 +115,8 @@ static int teardown(void **state)
 	unlink(kernel_path);
 	unlink(initrd_path);
 	unlink(raw_path);
+	unlink(raw_link);
+	g_free(raw_link);
 	rmdir(disk_dir);
 	rmdir(image_dir);
 	g_free(image_dir);
@@ -285,7 +290,7 @@ static void test_disks(void **state)
 	assert_int_equal(virt_vm_disks_check(v, sc, dep, "x2", &e), -1);
 	assert_non_null(e);
 	g_autofree char *want = g_strdup_printf("vm 'x2': filesystem '%s' (type \"direct\") is "
-	    "already a disk of 'vt.x1' on this host", raw_path);
+	    "already a disk of 'vt.x1' on this host", raw_link);
 	if (strstr(e->message, want) == NULL)
 		fail_msg("got '%s', want '%s'", e->message, want);
 	g_clear_error(&e);
