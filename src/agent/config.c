@@ -18,7 +18,7 @@ static const char *const known_keys[][12] = {
 	    "state_dir", NULL },
 	{ "broker", "url", "username", "password", "cafile", NULL },
 	{ "metrics", "cgroup", "memory", "memory_reserve", NULL },
-	{ "guest", "kernel", "initrd", "type_fallback", "disk_dir", "missing_image", NULL },
+	{ "guest", "kernel", "initrd", "type_fallback", "disk_dir", "image_dir", "missing_image", NULL },
 };
 
 config *
@@ -34,6 +34,7 @@ config_new_defaults(void)
 	c->guest_initrd = g_strdup("/var/lib/nube/guest/initrd.img");
 	c->type_fallback = true;
 	c->disk_dir = g_strdup(CONFIG_DEFAULT_DISK_DIR);
+	c->image_dir = g_strdup(CONFIG_DEFAULT_IMAGE_DIR);
 	c->missing_image_fallback = false;
 	c->mem_reserve_mib = CONFIG_DEFAULT_MEM_RESERVE_MIB;
 	balance_config_defaults(&c->bc);
@@ -63,6 +64,7 @@ config_free(config *c)
 	g_free(c->guest_kernel);
 	g_free(c->guest_initrd);
 	g_free(c->disk_dir);
+	g_free(c->image_dir);
 	if (c->unknown != NULL)
 		g_ptr_array_unref(c->unknown);
 	g_free(c);
@@ -281,9 +283,15 @@ config_load(const char *path, GError **err)
 	if (get_bool(kf, c->file, "guest", "type_fallback", &c->type_fallback, err) < 0)
 		return NULL;
 	get_string(kf, "guest", "disk_dir", &c->disk_dir);
+	get_string(kf, "guest", "image_dir", &c->image_dir);
 	if (c->disk_dir == NULL || c->disk_dir[0] != '/') {
 		g_set_error(err, CONFIG_ERROR, 0, "%s: [guest] disk_dir: an absolute path expected, "
 		    "got '%s'", c->file, c->disk_dir != NULL ? c->disk_dir : "");
+		return NULL;
+	}
+	if (c->image_dir == NULL || c->image_dir[0] != '/') {
+		g_set_error(err, CONFIG_ERROR, 0, "%s: [guest] image_dir: an absolute path expected, "
+		    "got '%s'", c->file, c->image_dir != NULL ? c->image_dir : "");
 		return NULL;
 	}
 	if (g_key_file_has_key(kf, "guest", "missing_image", NULL)) {

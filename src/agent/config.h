@@ -12,6 +12,7 @@
 #define CONFIG_DEFAULT_PATH	"/etc/nube/nubed.conf"
 #define CONFIG_DEFAULT_MEM_RESERVE_MIB	512
 #define CONFIG_DEFAULT_DISK_DIR	"/var/lib/nube/disks"
+#define CONFIG_DEFAULT_IMAGE_DIR	"/var/lib/nube/image-cache"
 
 /* The agent's own keys of [balance] (the core's keys fill balance_config). */
 typedef struct {
@@ -43,6 +44,7 @@ typedef struct {
 	char *guest_kernel, *guest_initrd;
 	bool type_fallback;		/* default true */
 	char *disk_dir;			/* the "nube" storage pool: overlays, media (absolute) */
+	char *image_dir;		/* the "nube-images" pool: images by content (absolute) */
 	bool missing_image_fallback;	/* [guest] missing_image = test-guest: an image not
 					 * found boots the test guest, warning (default: error) */
 	/* [balance]: the core's keys (the sampling interval is [nubed] interval: bc.interval

@@ -251,7 +251,7 @@ op_deploy(nubed *n, rpc_job *j)
 	for (guint i = 0; i < mine->len; i++) {
 		const sc_vm *vm = g_ptr_array_index(mine, i);
 
-		if (n->env->virt_vm_disks_check(v, s, vm->name, &err) < 0) {
+		if (n->env->virt_vm_disks_check(v, s, dep, vm->name, &err) < 0) {
 			rpc_job_fail(j, "%s", err->message);
 			goto out;
 		}
@@ -307,7 +307,7 @@ op_deploy(nubed *n, rpc_job *j)
 		/* a roll back removes a domain made here and its volumes, even half made */
 		if (!g_hash_table_contains(before_doms, dom))
 			g_ptr_array_add(m.doms, g_strdup(dom));
-		if (n->env->virt_vm_disks_prepare(v, s, vm->name, &err) < 0) {
+		if (n->env->virt_vm_disks_prepare(v, s, dep, vm->name, &err) < 0) {
 			rpc_job_fail(j, "vm '%s': disks: %s", vm->name, err->message);
 			goto fail;
 		}

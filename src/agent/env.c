@@ -61,6 +61,7 @@ real_virt_open(nubed *n, GError **err)
 		.guest_initrd = n->cfg->guest_initrd,
 		.type_fallback = n->cfg->type_fallback,
 		.disk_dir = n->cfg->disk_dir,
+		.image_dir = n->cfg->image_dir,
 		.missing_image_fallback = n->cfg->missing_image_fallback,
 	};
 
@@ -96,6 +97,10 @@ const agent_env agent_env_real = {
 	.virt_pool_ensure = virt_pool_ensure,
 	.virt_vm_disks_check = virt_vm_disks_check,
 	.virt_vm_disks_prepare = virt_vm_disks_prepare,
+	.virt_image_present = virt_image_present,
+	.virt_image_commit = virt_image_commit,
+	.virt_image_send = virt_image_send,
+	.virt_domain_image = virt_domain_image,
 	.virt_render_domain = virt_render_domain,
 	.virt_define_start = virt_define_start,
 	.virt_destroy_undefine = virt_destroy_undefine,

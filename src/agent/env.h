@@ -34,8 +34,16 @@ struct agent_env {
 	    const char *vmname, int mtu, GPtrArray *warnings, GError **err);
 	int (*virt_define_start)(virt *v, const char *xml, GError **err);
 	int (*virt_pool_ensure)(virt *v, GError **err);
-	int (*virt_vm_disks_check)(virt *v, const scenario *s, const char *vmname, GError **err);
-	int (*virt_vm_disks_prepare)(virt *v, const scenario *s, const char *vmname, GError **err);
+	int (*virt_vm_disks_check)(virt *v, const scenario *s, const proto_deployment *dep,
+	    const char *vmname, GError **err);
+	int (*virt_vm_disks_prepare)(virt *v, const scenario *s, const proto_deployment *dep,
+	    const char *vmname, GError **err);
+	bool (*virt_image_present)(virt *v, const char *sha256, const char *format);
+	int (*virt_image_commit)(virt *v, const char *sha256, const char *format, GError **err);
+	int (*virt_image_send)(virt *v, const char *dest_uri, const char *sha256,
+	    const char *format, void (*progress)(uint64_t sent, uint64_t total, void *ud),
+	    void *ud, GError **err);
+	char *(*virt_domain_image)(virt *v, const char *domname);
 	int (*virt_destroy_undefine)(virt *v, const char *domname, GError **err);
 	int (*virt_guest_configure)(virt *v, const scenario *s, const proto_deployment *dep,
 	    const char *vmname, int mtu, int timeout_s, GError **err);

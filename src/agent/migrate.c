@@ -193,6 +193,80 @@ net_remove_on(mape *m, const char *host, const char *scen, const char *net, char
 /* ------------------------------------------------------------------ one migration */
 
 typedef struct {
+	mape *m;
+	const char *vol;
+	const char *dst;
+	gint64 t0;
+} image_progress;
+
+static void
+image_sent(uint64_t sent, uint64_t total, void *ud)
+{
+	image_progress *p = ud;
+	double s = (double)(g_get_monotonic_time() - p->t0) / G_USEC_PER_SEC;
+
+	nubed_log(NLOG_INFO, "image %.12s... to %s: %.0f of %.0f MiB (%.1f MiB/s)", p->vol, p->dst,
+	    sent / 1048576.0, total / 1048576.0, s > 0 ? sent / 1048576.0 / s : 0.0);
+}
+
+/* image_to: the image-cache volume the overlay of dom sits on, on dst: asked for, sent when
+ * missing (libvirt stream to its cache as "<sha256>.part"), then checked and named by dst's
+ * agent. 0 (also when dom has no such image) or -1 and *why. */
+static int
+image_to(mape *m, virt *v, const char *dst, const char *dest_uri, const char *dom, char **why)
+{
+	g_autofree char *vol = m->n->env->virt_domain_image(v, dom);
+	g_autofree char *sha = NULL;
+	const char *fmt;
+	char *e = NULL;
+	GError *err = NULL;
+	json_t *r;
+	gint64 t0 = g_get_monotonic_time();
+	image_progress pr = { m, NULL, dst, t0 };
+
+	if (vol == NULL)
+		return 0;
+	fmt = strrchr(vol, '.');
+	if (fmt == NULL)
+		return 0;
+	sha = g_strndup(vol, (gsize)(fmt - vol));
+	fmt++;
+	if (!proto_sha256_ok(sha) || !proto_image_format_ok(fmt))
+		return 0;	/* not one of the cache's names */
+	r = nubed_call(m->n, dst, json_pack("{s:s, s:s}", "op", "image-status", "sha256", sha), &e);
+	if (r == NULL) {
+		*why = g_strdup_printf("image %.12s... on %s: %s", sha, dst, e);
+		g_free(e);
+		return -1;
+	}
+	if (json_is_true(json_object_get(json_object_get(r, "present"), fmt))) {
+		json_decref(r);
+		return 0;
+	}
+	json_decref(r);
+	pr.vol = vol;
+	nubed_log(NLOG_INFO, "image %.12s... (%s): %s lacks it, sending it", sha, fmt, dst);
+	if (m->n->env->virt_image_send(v, dest_uri, sha, fmt, image_sent, &pr, &err) < 0) {
+		*why = g_strdup_printf("sending image %.12s... to %s: %s", sha, dst, err->message);
+		g_clear_error(&err);
+		return -1;
+	}
+	r = nubed_call(m->n, dst, json_pack("{s:s, s:s, s:s}", "op", "image-commit", "sha256", sha,
+	    "format", fmt), &e);
+	if (r == NULL) {
+		*why = g_strdup_printf("image %.12s... on %s: %s", sha, dst, e);
+		g_free(e);
+		return -1;
+	}
+	json_decref(r);
+	nubed_event(m->n, "image-sent", NULL, NULL, json_pack("{s:s, s:s, s:s, s:f}", "sha256", sha,
+	    "format", fmt, "dst", dst, "seconds", (double)(g_get_monotonic_time() - t0) /
+	    G_USEC_PER_SEC), "image %.12s... (%s) sent to %s in %.1f s", sha, fmt, dst,
+	    (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC);
+	return 0;
+}
+
+typedef struct {
 	exec_job *job;
 	balance_move *mv;	/* borrowed from the job's plan */
 	move_result *res;
@@ -280,7 +354,19 @@ move_run(mape *m, move_task *t)
 		goto out;
 	}
 
-	/* 2. the VM's nets on the destination (and the destination in every carrier's FDB) */
+	dest_uri = fill_template(m->n->cfg->migrate_uri_template, addr);
+
+	/* 2. the image its disk sits on, on the destination (sent once, checked there) */
+	if (image_to(m, v, mv->dst, dest_uri, mv->vm, &res->why) < 0) {
+		json_decref(r);
+		nubed_event(m->n, "migrate-failed", info->scenario, vm, json_pack("{s:s, s:s, s:s, "
+		    "s:s}", "src", m->n->cfg->host, "dst", mv->dst, "domain", mv->vm, "error",
+		    res->why), "'%s' not moved to %s: %s", mv->vm, mv->dst, res->why);
+		release_at(m, mv->dst, mv->vm, false);
+		goto out;
+	}
+
+	/* 3. the VM's nets on the destination (and the destination in every carrier's FDB) */
 	nets = nets_of(m, info, json_object_get(r, "vnis"), &res->why);
 	json_decref(r);
 	if (nets == NULL) {
@@ -314,14 +400,13 @@ move_run(mape *m, move_task *t)
 		}
 	}
 
-	/* 3. live migration */
+	/* 4. live migration */
 	g_mutex_lock(&m->lock);
 	g_hash_table_add(m->busy, g_strdup(mv->vm));
 	g_mutex_unlock(&m->lock);
 	nubed_event(m->n, "migrate-start", info->scenario, vm, json_pack("{s:s, s:s, s:s, s:s?}",
 	    "src", m->n->cfg->host, "dst", mv->dst, "domain", mv->vm, "why", mv->why),
 	    "migrating '%s' to %s: %s", mv->vm, mv->dst, mv->why != NULL ? mv->why : "");
-	dest_uri = fill_template(m->n->cfg->migrate_uri_template, addr);
 	mig_uri = g_strdup_printf("tcp://%s", addr);
 	if (m->n->env->virt_migrate(v, mv->vm, dest_uri, mig_uri, &stats, &err) < 0) {
 		res->why = g_strdup_printf("migration failed: %s", err->message);
@@ -351,6 +436,7 @@ move_run(mape *m, move_task *t)
 	g_hash_table_remove(m->busy, mv->vm);
 	if (g_hash_table_remove(m->moved, mv->vm))
 		mape_persist(m);
+	m->n_ok++;	/* counted before the event: a state read after it includes the move */
 	g_mutex_unlock(&m->lock);
 	res->status = MOVE_OK;
 	res->duration_ms = stats.duration_ms;
@@ -365,7 +451,7 @@ move_run(mape *m, move_task *t)
 	    (long long)stats.duration_ms, (long long)stats.downtime_ms);
 	release_at(m, mv->dst, mv->vm, true);
 
-	/* 4. nets no VM here needs any more: drop here, and from the others' FDB */
+	/* 5. nets no VM here needs any more: drop here, and from the others' FDB */
 	after = m->n->env->virt_list(v, &err);
 	for (guint i = 0; after != NULL && i < nets->len; i++) {
 		net_set *s = nets->pdata[i];
@@ -419,7 +505,7 @@ move_thread(gpointer p)
 		    t->res->why != NULL ? t->res->why : "?");
 	g_mutex_lock(&m->lock);
 	if (t->res->status == MOVE_OK)
-		m->n_ok++;
+		;	/* counted by move_run, before its migrated event */
 	else if (t->res->status == MOVE_REFUSED)
 		m->n_refused++;
 	else

@@ -24,6 +24,8 @@ const rpc_op rpc_ops[] = {
 	{ "migrate", op_migrate, true },
 	{ "drain", op_drain, true },
 	{ "events", op_events, false },
+	{ "image-status", op_image_status, false },
+	{ "image-commit", op_image_commit, false },
 	{ NULL, NULL, false },
 };
 

@@ -66,6 +66,9 @@ void op_net_ensure(nubed *n, rpc_job *j);
 void op_net_remove(nubed *n, rpc_job *j);
 /* op_events: {"since", "limit"?} -> the journal's events after since (journal_reply) */
 void op_events(nubed *n, rpc_job *j);
+/* image.c */
+void op_image_status(nubed *n, rpc_job *j);
+void op_image_commit(nubed *n, rpc_job *j);
 /* mape_ops.c (the balancer's) */
 void op_admit(nubed *n, rpc_job *j);
 void op_release(nubed *n, rpc_job *j);

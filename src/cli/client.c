@@ -28,6 +28,7 @@ client_conf_free(client_conf *c)
 	g_free(c->password);
 	g_free(c->cafile);
 	g_free(c->store_path);
+	g_free(c->libvirt_uri);
 	g_free(c);
 }
 
@@ -103,6 +104,7 @@ client_conf_load(const char *path, GError **err)
 	c->password = conf_str(kf, "broker", "password", NULL);
 	c->cafile = conf_str(kf, "broker", "cafile", NULL);
 	c->store_path = conf_str(kf, "store", "path", STORE_DEFAULT_PATH);
+	c->libvirt_uri = conf_str(kf, "images", "libvirt_uri", CLIENT_DEFAULT_LIBVIRT_URI);
 	if (conf_uint(kf, path, "deploy", "vni_min", 1, 16777215, 10000, &vmin, err) < 0 ||
 	    conf_uint(kf, path, "deploy", "vni_max", 1, 16777215, NUBE_VNI_DEPLOY_MAX, &vmax,
 	    err) < 0 ||

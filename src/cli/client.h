@@ -16,6 +16,7 @@
 #define CLIENT_CONF_LAB		"/run/nube-lab/nube.conf"
 #define CLIENT_DEFAULT_URL	"mqtt://127.0.0.1:1883"
 #define CLIENT_DEFAULT_TIMEOUT_S 120
+#define CLIENT_DEFAULT_LIBVIRT_URI "qemu+tcp://%s/system"
 
 /* The client config: [broker] url username password cafile; [store] path;
  * [deploy] vni_min vni_max timeout. */
@@ -28,6 +29,8 @@ typedef struct {
 	char *store_path;
 	uint32_t vni_min, vni_max;
 	int timeout_s;		/* rpc silence timeout for deploy/undeploy/exec */
+	char *libvirt_uri;	/* [images] libvirt_uri: a host's libvirt, "%s" = its fabric
+				 * address (images are uploaded there) */
 } client_conf;
 
 /* client_conf_load: read path, or when NULL the first existing of $NUBE_CONFIG,

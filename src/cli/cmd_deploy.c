@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/images.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/client.h"
@@ -410,6 +411,9 @@ cmd_deploy(session *sess, int argc, char **argv)
 	/* 4. every host with VMs gets the deployment in parallel; it picks its own part */
 	dep = proto_deployment_from_plan(s, p, spec, host_fabric, sess->c);
 	if (media_attach(mp, dep, d) < 0)
+		goto out;
+	/* the images the VMs boot, by content, in every host's cache before any host starts */
+	if (images_send(sess, s, dep, false, timeout_s) < 0)
 		goto out;
 	run.targets = g_hash_table_new(g_str_hash, g_str_equal);
 	run.gone = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);

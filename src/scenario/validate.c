@@ -329,6 +329,27 @@ scenario_validate(const scenario *s, diag *d)
 		val_err(&c, s->name_line, "scenario '%s' has no vm: nothing to deploy",
 		    s->name != NULL ? s->name : "");
 
+	/* a "direct" filesystem is the VM's own disk: one VM writes it */
+	{
+		g_autoptr(GHashTable) direct = g_hash_table_new(g_str_hash, g_str_equal);
+
+		for (guint i = 0; i < s->vms->len; i++) {
+			const sc_vm *vm = g_ptr_array_index(s->vms, i);
+			const sc_vm *prev;
+
+			if (vm->filesystem == NULL || vm->fs_type == NULL ||
+			    g_ascii_strcasecmp(vm->fs_type, "direct") != 0)
+				continue;
+			prev = g_hash_table_lookup(direct, vm->filesystem);
+			if (prev != NULL)
+				val_err(&c, vm->line, "vm '%s': filesystem '%s' (type \"direct\") is vm "
+				    "'%s''s too; a direct image has one user (use type=\"cow\" to share "
+				    "it)", vm->name, vm->filesystem, prev->name);
+			else
+				g_hash_table_insert(direct, vm->filesystem, (gpointer)vm);
+		}
+	}
+
 	/* nets */
 	for (guint i = 0; i < s->nets->len; i++) {
 		const sc_net *n = g_ptr_array_index(s->nets, i);

@@ -156,7 +156,7 @@ bool virt_media_used(virt *v, const scenario *s, const proto_deployment *dep, co
 	bool used;
 
 	if (!vm || !p || !p->media || p->media->len == 0 ||
-	    virt_vm_disk_decide(v, s, vm, &d, NULL, NULL) < 0)
+	    virt_vm_disk_decide(v, s, dep, vm, &d, NULL, NULL) < 0)
 		return false;
 	used = d.boot == VIRT_BOOT_DISK;
 	virt_vm_disk_clear(&d);

@@ -99,51 +99,51 @@ pool_target(virStoragePoolPtr pool)
 	return path;
 }
 
-int
-virt_pool_ensure(virt *v, GError **err)
+/* the dir pool name on dir: defined, built, started, autostarted, refreshed */
+static int
+pool_ensure_named(virt *v, const char *name, const char *dir, const char *key, GError **err)
 {
-	virStoragePoolPtr pool = virStoragePoolLookupByName(v->conn, VIRT_POOL);
+	virStoragePoolPtr pool = virStoragePoolLookupByName(v->conn, name);
 	int rc = -1;
 
 	if (pool == NULL) {
+		g_autofree char *edir = g_markup_escape_text(dir, -1);
 		g_autofree char *xml = g_strdup_printf("<pool type='dir'><name>%s</name><target>"
 		    "<path>%s</path><permissions><mode>0711</mode></permissions></target></pool>",
-		    VIRT_POOL, v->disk_dir);
+		    name, edir);
 
 		pool = virStoragePoolDefineXML(v->conn, xml, 0);
 		if (pool == NULL) {
-			virt_set_error(err, "define storage pool '%s' on '%s' (%s)", VIRT_POOL,
-			    v->disk_dir, v->uri);
+			virt_set_error(err, "define storage pool '%s' on '%s' (%s)", name, dir, v->uri);
 			return -1;
 		}
 	} else {
 		g_autofree char *target = pool_target(pool);
 
-		if (target == NULL || strcmp(target, v->disk_dir) != 0) {
+		if (target == NULL || strcmp(target, dir) != 0) {
 			g_set_error(err, VIRT_ERROR, 0, "storage pool '%s' on %s has directory '%s', "
-			    "this host's [guest] disk_dir is '%s' (undefine the pool or change "
-			    "disk_dir)", VIRT_POOL, v->uri, target != NULL ? target : "?",
-			    v->disk_dir);
+			    "this host's [guest] %s is '%s' (undefine the pool or change %s)", name,
+			    v->uri, target != NULL ? target : "?", key, dir, key);
 			goto out;
 		}
 	}
 	if (virStoragePoolIsActive(pool) != 1) {
 		/* build makes the directory (no-op when it exists) */
-		if (virStoragePoolBuild(pool, 0) < 0 && g_mkdir_with_parents(v->disk_dir, 0711) < 0) {
-			virt_set_error(err, "build storage pool '%s' (%s)", VIRT_POOL, v->disk_dir);
+		if (virStoragePoolBuild(pool, 0) < 0 && g_mkdir_with_parents(dir, 0711) < 0) {
+			virt_set_error(err, "build storage pool '%s' (%s)", name, dir);
 			goto out;
 		}
 		if (virStoragePoolCreate(pool, 0) < 0) {
-			virt_set_error(err, "start storage pool '%s' (%s)", VIRT_POOL, v->disk_dir);
+			virt_set_error(err, "start storage pool '%s' (%s)", name, dir);
 			goto out;
 		}
 	}
 	if (virStoragePoolSetAutostart(pool, 1) < 0) {
-		virt_set_error(err, "autostart storage pool '%s'", VIRT_POOL);
+		virt_set_error(err, "autostart storage pool '%s'", name);
 		goto out;
 	}
 	if (virStoragePoolRefresh(pool, 0) < 0) {
-		virt_set_error(err, "refresh storage pool '%s'", VIRT_POOL);
+		virt_set_error(err, "refresh storage pool '%s'", name);
 		goto out;
 	}
 	rc = 0;
@@ -152,23 +152,31 @@ out:
 	return rc;
 }
 
+int
+virt_pool_ensure(virt *v, GError **err)
+{
+	if (pool_ensure_named(v, VIRT_POOL, v->disk_dir, "disk_dir", err) < 0)
+		return -1;
+	return pool_ensure_named(v, VIRT_IMAGE_POOL, v->image_dir, "image_dir", err);
+}
+
 /* the active, refreshed pool of conn, or NULL + err */
 static virStoragePoolPtr
-pool_of(virConnectPtr conn, const char *uri, GError **err)
+pool_of(virConnectPtr conn, const char *uri, const char *name, GError **err)
 {
-	virStoragePoolPtr pool = virStoragePoolLookupByName(conn, VIRT_POOL);
+	virStoragePoolPtr pool = virStoragePoolLookupByName(conn, name);
 
 	if (pool == NULL) {
-		virt_set_error(err, "storage pool '%s' on %s (is its nubed running?)", VIRT_POOL, uri);
+		virt_set_error(err, "storage pool '%s' on %s (is its nubed running?)", name, uri);
 		return NULL;
 	}
 	if (virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0) {
-		virt_set_error(err, "start storage pool '%s' on %s", VIRT_POOL, uri);
+		virt_set_error(err, "start storage pool '%s' on %s", name, uri);
 		virStoragePoolFree(pool);
 		return NULL;
 	}
 	if (virStoragePoolRefresh(pool, 0) < 0) {
-		virt_set_error(err, "refresh storage pool '%s' on %s", VIRT_POOL, uri);
+		virt_set_error(err, "refresh storage pool '%s' on %s", name, uri);
 		virStoragePoolFree(pool);
 		return NULL;
 	}
@@ -178,7 +186,7 @@ pool_of(virConnectPtr conn, const char *uri, GError **err)
 GPtrArray *
 virt_volumes_list(virt *v, GError **err)
 {
-	virStoragePoolPtr pool = pool_of(v->conn, v->uri, err);
+	virStoragePoolPtr pool = pool_of(v->conn, v->uri, VIRT_POOL, err);
 	virStorageVolPtr *vols = NULL;
 	GPtrArray *out;
 	int n;
@@ -253,13 +261,16 @@ virt_volumes_delete(virt *v, const char *domname, GError **err)
 
 /* ---------------------------------------------------------------- what a VM boots */
 
-/* other domains of this host that have path as a disk: their names, comma-separated, or NULL */
+/* other domains of this host that have path (the same file, however spelled) as a disk:
+ * their names, comma-separated, or NULL */
 static char *
 disk_users(virt *v, const char *path, const char *except)
 {
 	virDomainPtr *doms = NULL;
 	int n = virConnectListAllDomains(v->conn, &doms, 0);
 	GString *users = g_string_new(NULL);
+	struct stat want;
+	bool by_inode = stat(path, &want) == 0;
 
 	for (int i = 0; i < n; i++) {
 		const char *name = virDomainGetName(doms[i]);
@@ -278,8 +289,11 @@ disk_users(virt *v, const char *path, const char *except)
 			for (int k = 0; r != NULL && r->nodesetval != NULL &&
 			    k < r->nodesetval->nodeNr; k++) {
 				xmlChar *f = xmlNodeGetContent(r->nodesetval->nodeTab[k]);
+				struct stat st;
 
-				if (f != NULL && strcmp((const char *)f, path) == 0)
+				if (f != NULL && (strcmp((const char *)f, path) == 0 || (by_inode &&
+				    stat((const char *)f, &st) == 0 && st.st_dev == want.st_dev &&
+				    st.st_ino == want.st_ino)))
 					g_string_append_printf(users, "%s'%s'", users->len ? ", " : "",
 					    name);
 				xmlFree(f);
@@ -303,13 +317,17 @@ void
 virt_vm_disk_clear(virt_vm_disk *d)
 {
 	g_clear_pointer(&d->disk, g_free);
+	g_clear_pointer(&d->image, g_free);
 }
 
 int
-virt_vm_disk_decide(virt *v, const scenario *s, const sc_vm *vm, virt_vm_disk *d,
-    GPtrArray *warnings, GError **err)
+virt_vm_disk_decide(virt *v, const scenario *s, const proto_deployment *dep, const sc_vm *vm,
+    virt_vm_disk *d, GPtrArray *warnings, GError **err)
 {
 	g_autofree char *domname = proto_domain_name(s->name, vm->name);
+	const proto_vm_place *pl = dep != NULL ? proto_deployment_vm(dep, vm->name) : NULL;
+	bool direct = vm->fs_type != NULL && g_ascii_strcasecmp(vm->fs_type, "direct") == 0;
+	g_autofree char *cached = NULL;
 	const char *missing = NULL, *what = NULL;
 
 	memset(d, 0, sizeof *d);
@@ -329,25 +347,40 @@ virt_vm_disk_decide(virt *v, const scenario *s, const sc_vm *vm, virt_vm_disk *d
 			d->initrd = vm->initrd;
 		}
 	}
+	/* a copy-on-write image the operator has: this host's copy of that content */
+	if (missing == NULL && vm->filesystem != NULL && !direct && pl != NULL &&
+	    pl->image_sha256 != NULL) {
+		g_autofree char *vol = proto_image_volume(pl->image_sha256, pl->image_format);
+
+		cached = g_build_filename(v->image_dir, vol, NULL);
+		if (!is_file(cached)) {
+			g_set_error(err, VIRT_ERROR, 0, "vm '%s': image '%s' (sha256 %.12s...) is not in "
+			    "this host's image cache %s", vm->name, vm->filesystem, pl->image_sha256,
+			    v->image_dir);
+			return -1;
+		}
+	}
 	if (missing == NULL && vm->filesystem != NULL) {
-		if (!is_file(vm->filesystem)) {
+		const char *file = cached != NULL ? cached : vm->filesystem;
+
+		if (!is_file(file)) {
 			missing = vm->filesystem;
 			what = "filesystem";
 		} else {
 			uint64_t cap;
 
-			if (virt_image_probe(vm->filesystem, &d->image_format, &cap, err) < 0)
+			if (virt_image_probe(file, &d->image_format, &cap, err) < 0)
 				return -1;
-			d->image = vm->filesystem;
+			d->image = g_strdup(file);
 			d->capacity = cap;
-			d->overlay = vm->fs_type == NULL || g_ascii_strcasecmp(vm->fs_type, "direct") != 0;
+			d->overlay = !direct;
 			if (d->overlay) {
 				g_autofree char *vol = g_strconcat(domname, ".qcow2", NULL);
 
 				d->disk = virt_volume_path(v, vol);
 				d->disk_format = "qcow2";
 			} else {
-				d->disk = g_strdup(vm->filesystem);
+				d->disk = g_strdup(file);
 				d->disk_format = d->image_format;
 			}
 			if (d->boot == VIRT_BOOT_TEST_GUEST)
@@ -374,7 +407,8 @@ virt_vm_disk_decide(virt *v, const scenario *s, const sc_vm *vm, virt_vm_disk *d
 }
 
 int
-virt_vm_disks_check(virt *v, const scenario *s, const char *vmname, GError **err)
+virt_vm_disks_check(virt *v, const scenario *s, const proto_deployment *dep, const char *vmname,
+    GError **err)
 {
 	const sc_vm *vm = scenario_vm((scenario *)s, vmname);
 	virt_vm_disk d;
@@ -384,7 +418,7 @@ virt_vm_disks_check(virt *v, const scenario *s, const char *vmname, GError **err
 		g_set_error(err, VIRT_ERROR, 0, "scenario '%s' has no vm '%s'", s->name, vmname);
 		return -1;
 	}
-	if (virt_vm_disk_decide(v, s, vm, &d, NULL, err) < 0)
+	if (virt_vm_disk_decide(v, s, dep, vm, &d, NULL, err) < 0)
 		return -1;
 	if (d.image != NULL && !d.overlay) {
 		g_autofree char *domname = proto_domain_name(s->name, vm->name);
@@ -426,7 +460,8 @@ volume_create(virStoragePoolPtr pool, const char *uri, const char *name, uint64_
 }
 
 int
-virt_vm_disks_prepare(virt *v, const scenario *s, const char *vmname, GError **err)
+virt_vm_disks_prepare(virt *v, const scenario *s, const proto_deployment *dep,
+    const char *vmname, GError **err)
 {
 	const sc_vm *vm = scenario_vm((scenario *)s, vmname);
 	g_autofree char *domname = NULL, *vol = NULL;
@@ -439,7 +474,7 @@ virt_vm_disks_prepare(virt *v, const scenario *s, const char *vmname, GError **e
 		g_set_error(err, VIRT_ERROR, 0, "scenario '%s' has no vm '%s'", s->name, vmname);
 		return -1;
 	}
-	if (virt_vm_disk_decide(v, s, vm, &d, NULL, err) < 0)
+	if (virt_vm_disk_decide(v, s, dep, vm, &d, NULL, err) < 0)
 		return -1;
 	if (d.image == NULL || !d.overlay) {
 		virt_vm_disk_clear(&d);
@@ -454,7 +489,7 @@ virt_vm_disks_prepare(virt *v, const scenario *s, const char *vmname, GError **e
 	}
 	if (dom != NULL)
 		virDomainFree(dom);
-	pool = pool_of(v->conn, v->uri, err);
+	pool = pool_of(v->conn, v->uri, VIRT_POOL, err);
 	if (pool == NULL)
 		goto out;
 	vol = g_strconcat(domname, ".qcow2", NULL);
@@ -594,7 +629,7 @@ domain_pool_disks(virt *v, virDomainPtr dom, GError **err)
 	xmlFreeDoc(doc);
 	if (out->len == 0)
 		return out;
-	pool = pool_of(v->conn, v->uri, err);
+	pool = pool_of(v->conn, v->uri, VIRT_POOL, err);
 	if (pool == NULL) {
 		g_ptr_array_unref(out);
 		return NULL;
@@ -622,29 +657,43 @@ fail:
 	return NULL;
 }
 
-/* copy the content of volume name from pool src to the new volume of pool dst */
+/* copy the content of volume sname of pool sp (this host) into volume dname of pool dp (on
+ * dc), which exists; progress (may be NULL) about twice a second */
 static int
 volume_upload(virt *v, virConnectPtr dc, const char *duri, virStoragePoolPtr sp,
-    virStoragePoolPtr dp, const char *name, GError **err)
+    const char *sname, virStoragePoolPtr dp, const char *dname,
+    void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud, GError **err)
 {
-	virStorageVolPtr sv = virStorageVolLookupByName(sp, name);
-	virStorageVolPtr dv = sv != NULL ? virStorageVolLookupByName(dp, name) : NULL;
+	virStorageVolPtr sv = virStorageVolLookupByName(sp, sname);
+	virStorageVolPtr dv = sv != NULL ? virStorageVolLookupByName(dp, dname) : NULL;
 	virStreamPtr in = NULL, out = NULL;
+	virStorageVolInfo info = { 0 };
+	gint64 last = g_get_monotonic_time();
+	uint64_t sent = 0;
 	char *buf = NULL;
 	int rc = -1;
 
 	if (sv == NULL || dv == NULL) {
-		virt_set_error(err, "volume '%s'", name);
+		virt_set_error(err, "volume '%s'", sv == NULL ? sname : dname);
 		goto done;
+	}
+	virStorageVolGetInfo(sv, &info);
+	{
+		/* a file volume's bytes: its physical size (a qcow2's capacity is its virtual size) */
+		g_autofree char *sp_path = virStorageVolGetPath(sv);
+		struct stat st;
+
+		if (sp_path != NULL && stat(sp_path, &st) == 0)
+			info.capacity = info.allocation = (unsigned long long)st.st_size;
 	}
 	in = virStreamNew(v->conn, 0);
 	out = virStreamNew(dc, 0);
 	if (in == NULL || out == NULL || virStorageVolDownload(sv, in, 0, 0, 0) < 0) {
-		virt_set_error(err, "read volume '%s' on %s", name, v->uri);
+		virt_set_error(err, "read volume '%s' on %s", sname, v->uri);
 		goto done;
 	}
 	if (virStorageVolUpload(dv, out, 0, 0, 0) < 0) {
-		virt_set_error(err, "write volume '%s' on %s", name, duri);
+		virt_set_error(err, "write volume '%s' on %s", dname, duri);
 		virStreamAbort(in);
 		goto done;
 	}
@@ -653,7 +702,7 @@ volume_upload(virt *v, virConnectPtr dc, const char *duri, virStoragePoolPtr sp,
 		int n = virStreamRecv(in, buf, 1 << 20);
 
 		if (n < 0) {
-			virt_set_error(err, "read volume '%s' on %s", name, v->uri);
+			virt_set_error(err, "read volume '%s' on %s", sname, v->uri);
 			virStreamAbort(out);
 			goto done;
 		}
@@ -663,15 +712,21 @@ volume_upload(virt *v, virConnectPtr dc, const char *duri, virStoragePoolPtr sp,
 			int w = virStreamSend(out, buf + off, (size_t)(n - off));
 
 			if (w < 0) {
-				virt_set_error(err, "write volume '%s' on %s", name, duri);
+				virt_set_error(err, "write volume '%s' on %s", dname, duri);
 				virStreamAbort(in);
 				goto done;
 			}
 			off += w;
 		}
+		sent += (uint64_t)n;
+		if (progress != NULL && g_get_monotonic_time() - last >= G_USEC_PER_SEC / 2) {
+			last = g_get_monotonic_time();
+			progress(sent, info.allocation > info.capacity ? info.allocation :
+			    info.capacity, ud);
+		}
 	}
 	if (virStreamFinish(in) < 0 || virStreamFinish(out) < 0) {
-		virt_set_error(err, "copy volume '%s' to %s", name, duri);
+		virt_set_error(err, "copy volume '%s' to %s", sname, duri);
 		goto done;
 	}
 	rc = 0;
@@ -700,8 +755,8 @@ virt_migrate_volumes_send(virt *v, virConnectPtr dc, const char *duri, virDomain
 		return -1;
 	if (disks->len == 0)
 		return 0;
-	sp = pool_of(v->conn, v->uri, err);
-	dp = sp != NULL ? pool_of(dc, duri, err) : NULL;
+	sp = pool_of(v->conn, v->uri, VIRT_POOL, err);
+	dp = sp != NULL ? pool_of(dc, duri, VIRT_POOL, err) : NULL;
 	if (dp == NULL)
 		goto out;
 	for (guint i = 0; i < disks->len; i++) {
@@ -714,7 +769,7 @@ virt_migrate_volumes_send(virt *v, virConnectPtr dc, const char *duri, virDomain
 			    err) < 0)
 				goto out;
 			g_ptr_array_add(made, g_strdup(d->name));
-			if (volume_upload(v, dc, duri, sp, dp, d->name, err) < 0)
+			if (volume_upload(v, dc, duri, sp, d->name, dp, d->name, NULL, NULL, err) < 0)
 				goto out;
 		} else {
 			if (volume_create(dp, duri, d->name, d->capacity, d->format, d->backing,
@@ -752,4 +807,172 @@ virt_migrate_volumes_undo(virConnectPtr dc, const char *duri, GPtrArray *made)
 		g_clear_error(&e);
 	}
 	virStoragePoolFree(dp);
+}
+
+/* ---------------------------------------------------------------- the image cache */
+
+bool
+virt_image_present(virt *v, const char *sha256, const char *format)
+{
+	g_autofree char *vol = proto_image_volume(sha256, format);
+	g_autofree char *path = g_build_filename(v->image_dir, vol, NULL);
+
+	return is_file(path);
+}
+
+/* sha256 of a file as 64 hex digits (new string), NULL + err */
+static char *
+file_sha256(const char *path, GError **err)
+{
+	GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+	char *buf = g_malloc(1 << 20), *out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0) {
+		g_set_error(err, VIRT_ERROR, errno, "'%s': %s", path, g_strerror(errno));
+		goto done;
+	}
+	while ((n = read(fd, buf, 1 << 20)) > 0)
+		g_checksum_update(ck, (const guchar *)buf, n);
+	if (n < 0)
+		g_set_error(err, VIRT_ERROR, errno, "read '%s': %s", path, g_strerror(errno));
+	else
+		out = g_strdup(g_checksum_get_string(ck));
+	close(fd);
+done:
+	g_free(buf);
+	g_checksum_free(ck);
+	return out;
+}
+
+static void
+image_pool_refresh(virt *v)
+{
+	virStoragePoolPtr p = virStoragePoolLookupByName(v->conn, VIRT_IMAGE_POOL);
+
+	if (p != NULL) {
+		virStoragePoolRefresh(p, 0);
+		virStoragePoolFree(p);
+	}
+}
+
+int
+virt_image_commit(virt *v, const char *sha256, const char *format, GError **err)
+{
+	g_autofree char *part = g_strdup_printf("%s/%s.part", v->image_dir, sha256);
+	g_autofree char *vol = proto_image_volume(sha256, format);
+	g_autofree char *final = g_build_filename(v->image_dir, vol, NULL);
+	g_autofree char *sum = NULL;
+	int rc = -1;
+
+	if (is_file(final)) {
+		unlink(part);
+		rc = 0;
+		goto out;
+	}
+	sum = file_sha256(part, err);
+	if (sum == NULL) {
+		g_prefix_error(err, "image %.12s...: ", sha256);
+		goto out;
+	}
+	if (strcmp(sum, sha256) != 0) {
+		g_set_error(err, VIRT_ERROR, 0, "image %.12s...: the upload's sha256 is %s, not %s "
+		    "(dropped)", sha256, sum, sha256);
+		unlink(part);
+		goto out;
+	}
+	if (chmod(part, 0644) < 0 || rename(part, final) < 0) {
+		g_set_error(err, VIRT_ERROR, errno, "image %.12s...: name it '%s': %s", sha256, final,
+		    g_strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	image_pool_refresh(v);
+	return rc;
+}
+
+int
+virt_image_send(virt *v, const char *dest_uri, const char *sha256, const char *format,
+    void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud, GError **err)
+{
+	g_autofree char *vol = proto_image_volume(sha256, format);
+	g_autofree char *part = g_strdup_printf("%s.part", sha256);
+	g_autofree char *path = g_build_filename(v->image_dir, vol, NULL);
+	virConnectPtr dc;
+	virStoragePoolPtr sp = NULL, dp = NULL;
+	virStorageVolPtr sv = NULL;
+	struct stat st;
+	int rc = -1;
+
+	/* the file's bytes, not the volume's capacity (a qcow2's virtual size) */
+	if (stat(path, &st) < 0) {
+		g_set_error(err, VIRT_ERROR, errno, "image '%s': %s", path, g_strerror(errno));
+		return -1;
+	}
+	dc = virConnectOpen(dest_uri);
+	if (dc == NULL) {
+		virt_set_error(err, "connect to %s", dest_uri);
+		return -1;
+	}
+	sp = pool_of(v->conn, v->uri, VIRT_IMAGE_POOL, err);
+	dp = sp != NULL ? pool_of(dc, dest_uri, VIRT_IMAGE_POOL, err) : NULL;
+	if (dp == NULL)
+		goto out;
+	sv = virStorageVolLookupByName(sp, vol);
+	if (sv == NULL) {
+		virt_set_error(err, "image '%s' in this host's cache", vol);
+		goto out;
+	}
+	if (volume_delete(dp, dest_uri, part, err) < 0 ||
+	    volume_create(dp, dest_uri, part, (uint64_t)st.st_size, "raw", NULL, NULL, err) < 0)
+		goto out;
+	if (volume_upload(v, dc, dest_uri, sp, vol, dp, part, progress, ud, err) < 0) {
+		GError *e2 = NULL;
+
+		volume_delete(dp, dest_uri, part, &e2);
+		g_clear_error(&e2);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (sv != NULL)
+		virStorageVolFree(sv);
+	if (sp != NULL)
+		virStoragePoolFree(sp);
+	if (dp != NULL)
+		virStoragePoolFree(dp);
+	virConnectClose(dc);
+	return rc;
+}
+
+char *
+virt_domain_image(virt *v, const char *domname)
+{
+	g_autofree char *vol = g_strconcat(domname, ".qcow2", NULL);
+	g_autofree char *prefix = g_strconcat(v->image_dir, "/", NULL);
+	virStoragePoolPtr pool = virStoragePoolLookupByName(v->conn, VIRT_POOL);
+	virStorageVolPtr sv;
+	pool_disk d = { .name = (char *)vol };
+	char *out = NULL;
+
+	if (pool == NULL)
+		return NULL;
+	virStoragePoolRefresh(pool, 0);
+	sv = virStorageVolLookupByName(pool, vol);
+	if (sv != NULL) {
+		GError *e = NULL;
+
+		if (volume_describe(sv, &d, &e) == 0 && d.backing != NULL &&
+		    g_str_has_prefix(d.backing, prefix) && strchr(d.backing + strlen(prefix), '/') == NULL)
+			out = g_strdup(d.backing + strlen(prefix));
+		g_clear_error(&e);
+		g_free(d.format);
+		g_free(d.backing);
+		g_free(d.backing_format);
+		virStorageVolFree(sv);
+	}
+	virStoragePoolFree(pool);
+	return out;
 }

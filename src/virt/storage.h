@@ -17,7 +17,8 @@ typedef enum {
 typedef struct {
 	virt_boot boot;
 	const char *kernel, *initrd;	/* VIRT_BOOT_TEST_GUEST and _KERNEL (initrd may be NULL) */
-	const char *image;		/* the filesystem the scenario names, NULL if none */
+	char *image;			/* the image vda is or sits on (owned): the file the
+					 * scenario names, or its copy in the image cache */
 	const char *image_format;	/* "qcow2" or "raw", by content */
 	uint64_t capacity;		/* the image's virtual size, bytes */
 	bool overlay;			/* type="cow": vda is an overlay in the pool */
@@ -30,8 +31,8 @@ int virt_image_probe(const char *path, const char **format, uint64_t *capacity, 
 
 /* virt_vm_disk_decide: fill d for vm (see virt.h "Disks"); a missing file is an error, or,
  * with the fallback, the test guest and a warning into warnings (may be NULL). 0 or -1. */
-int virt_vm_disk_decide(virt *v, const scenario *s, const sc_vm *vm, virt_vm_disk *d,
-    GPtrArray *warnings, GError **err);
+int virt_vm_disk_decide(virt *v, const scenario *s, const proto_deployment *dep,
+    const sc_vm *vm, virt_vm_disk *d, GPtrArray *warnings, GError **err);
 void virt_vm_disk_clear(virt_vm_disk *d);
 
 /* virt_migrate_volumes_send: make dom's pool volumes on the destination connection dc:

@@ -134,6 +134,9 @@ virt *virt_open(const virt_opts *o, GError **err)
 	v->disk_dir = g_strdup(o && o->disk_dir ? o->disk_dir : VIRT_DEFAULT_DISK_DIR);
 	while (strlen(v->disk_dir) > 1 && g_str_has_suffix(v->disk_dir, "/"))
 		v->disk_dir[strlen(v->disk_dir) - 1] = '\0';
+	v->image_dir = g_strdup(o && o->image_dir ? o->image_dir : VIRT_DEFAULT_IMAGE_DIR);
+	while (strlen(v->image_dir) > 1 && g_str_has_suffix(v->image_dir, "/"))
+		v->image_dir[strlen(v->image_dir) - 1] = '\0';
 	v->conn = virConnectOpen(uri);
 	if (!v->conn) {
 		virt_set_error(err, "connect to %s", uri);
@@ -157,6 +160,7 @@ void virt_close(virt *v)
 	g_free(v->kernel);
 	g_free(v->initrd);
 	g_free(v->disk_dir);
+	g_free(v->image_dir);
 	g_free(v->domain_type);
 	g_free(v);
 }
@@ -352,7 +356,7 @@ char *virt_render_domain(virt *v, const scenario *s, const proto_deployment *dep
 		return NULL;
 
 	virt_vm_disk disk;
-	if (virt_vm_disk_decide(v, s, vm, &disk, warnings, err) < 0)
+	if (virt_vm_disk_decide(v, s, dep, vm, &disk, warnings, err) < 0)
 		return NULL;
 
 	g_autofree char *domname = proto_domain_name(s->name, vm->name);

@@ -24,6 +24,7 @@ typedef struct {
 	bool type_fallback;	/* a VM type the host cannot run (lxc) falls back to qemu, warning */
 	char *domain_type;	/* "kvm", "qemu" or NULL = probe */
 	char *disk_dir;		/* the VIRT_POOL pool's directory (default VIRT_DEFAULT_DISK_DIR) */
+	char *image_dir;	/* the VIRT_IMAGE_POOL pool's (default VIRT_DEFAULT_IMAGE_DIR) */
 	bool missing_image_fallback;	/* an image or kernel not found boots the test guest
 					 * with a warning instead of failing the VM */
 } virt_opts;
@@ -42,24 +43,54 @@ typedef struct {
  * Every volume of a domain is named "<domain>" + one of VIRT_VOLUME_SUFFIXES and is deleted
  * with the domain (virt_destroy_undefine), after a migration on the source, and by
  * virt_volumes_delete.
+ *
+ * Images by content: when the deployment says which image (sha256, format) a VM's
+ * <filesystem> is, the host boots it from its image cache, the dir pool VIRT_IMAGE_POOL
+ * (image_dir), volume "<sha256>.<format>", whatever path the scenario wrote; the operator's
+ * nube uploads a missing one as "<sha256>.part" and virt_image_commit checks and names it.
+ * A migration's source sends the image first when the destination lacks it.
  */
 #define VIRT_POOL		"nube"
 #define VIRT_DEFAULT_DISK_DIR	"/var/lib/nube/disks"
+#define VIRT_IMAGE_POOL		"nube-images"
+#define VIRT_DEFAULT_IMAGE_DIR	"/var/lib/nube/image-cache"
 #define VIRT_VOLUME_SUFFIXES	{ ".qcow2", ".vnx.iso", ".cidata.iso", NULL }
 
-/* virt_pool_ensure: the VIRT_POOL dir pool on disk_dir exists, is built, active, autostarted
- * and refreshed; a pool of that name on another directory is an error. 0 or -1 + err. */
+/* virt_pool_ensure: the VIRT_POOL dir pool on disk_dir and the VIRT_IMAGE_POOL one on
+ * image_dir exist, are built, active, autostarted and refreshed; a pool of either name on
+ * another directory is an error. 0 or -1 + err. */
 int virt_pool_ensure(virt *v, GError **err);
 
-/* virt_vm_disks_check: vm of s can get its disks here (image or kernel present, or the
- * fallback on; a "direct" image not used by another domain). Call for every VM before
- * anything is made. 0 or -1 + err naming the VM and the path. */
-int virt_vm_disks_check(virt *v, const scenario *s, const char *vmname, GError **err);
+/* virt_vm_disks_check: vm of s placed by dep (may be NULL) can get its disks here (image in
+ * the cache, or the file or kernel present, or the fallback on; a "direct" image not used by
+ * another domain). Call for every VM before anything is made. 0 or -1 + err naming the VM
+ * and the path. */
+int virt_vm_disks_check(virt *v, const scenario *s, const proto_deployment *dep,
+    const char *vmname, GError **err);
 
 /* virt_vm_disks_prepare: make the volumes vm needs (its overlay); an overlay left by an
  * earlier attempt whose domain no longer exists is made afresh, that of an existing domain
  * is kept. 0 or -1 + err. */
-int virt_vm_disks_prepare(virt *v, const scenario *s, const char *vmname, GError **err);
+int virt_vm_disks_prepare(virt *v, const scenario *s, const proto_deployment *dep,
+    const char *vmname, GError **err);
+
+/* virt_image_present: the image cache holds "<sha256>.<format>" */
+bool virt_image_present(virt *v, const char *sha256, const char *format);
+
+/* virt_image_commit: check the upload "<sha256>.part" of the image cache against sha256 and
+ * name it "<sha256>.<format>" (already there: the upload is dropped). A mismatch deletes the
+ * upload and is an error naming both sums. 0 or -1 + err. */
+int virt_image_commit(virt *v, const char *sha256, const char *format, GError **err);
+
+/* virt_image_send: upload "<sha256>.<format>" of this host's image cache to the image cache of
+ * dest_uri as "<sha256>.part" (the destination's agent then commits it); progress (may be
+ * NULL) is called about twice a second with the bytes sent. 0 or -1 + err. */
+int virt_image_send(virt *v, const char *dest_uri, const char *sha256, const char *format,
+    void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud, GError **err);
+
+/* virt_domain_image: the image-cache volume ("<sha256>.<format>") dom's overlay sits on, or
+ * NULL when it has none (new string) */
+char *virt_domain_image(virt *v, const char *domname);
 
 /* virt_volumes_delete: delete every pool volume of domain domname (absent: not an error);
  * returns how many were deleted, or -1 + err */

@@ -13,6 +13,7 @@ struct virt {
 	bool type_fallback;
 	bool missing_image_fallback;
 	char *disk_dir;		/* the "nube" pool's directory, no trailing '/' */
+	char *image_dir;	/* the "nube-images" pool's directory, no trailing '/' */
 	char *domain_type;	/* "kvm" or "qemu" */
 };
 

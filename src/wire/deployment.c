@@ -150,6 +150,8 @@ proto_vm_place_free(gpointer p)
 	g_free(v->mgmt_addr);
 	if (v->media != NULL)
 		g_ptr_array_unref(v->media);
+	g_free(v->image_sha256);
+	g_free(v->image_format);
 	g_free(v);
 }
 
@@ -310,6 +312,10 @@ proto_deployment_to_json(const proto_deployment *d)
 
 		if (v->media != NULL && v->media->len > 0)
 			json_object_set_new(o, "media", media_to_json(v->media));
+		if (v->image_sha256 != NULL)
+			json_object_set_new(o, "image", json_pack("{s:s, s:s, s:I}", "sha256",
+			    v->image_sha256, "format", v->image_format != NULL ? v->image_format :
+			    "raw", "size", (json_int_t)v->image_size));
 		json_array_append_new(vms, o);
 	}
 	for (guint i = 0; i < d->nets->len; i++) {
@@ -527,6 +533,7 @@ vm_from_json(const json_t *o, size_t idx, diag *d)
 	g_autofree char *where = g_strdup_printf("deployment: vms[%zu]", idx);
 	bool bad = false;
 	const char *vm, *host, *mgmt;
+	const json_t *img;
 	GPtrArray *macs, *media = NULL;
 	proto_vm_place *v;
 
@@ -555,6 +562,23 @@ vm_from_json(const json_t *o, size_t idx, diag *d)
 	v->mgmt_addr = g_strdup(mgmt);
 	v->macs = macs;
 	v->media = media;
+	img = json_object_get(o, "image");
+	if (img != NULL && !json_is_null(img)) {
+		const char *sha = json_string_value(json_object_get(img, "sha256"));
+		const char *fmt = json_string_value(json_object_get(img, "format"));
+		const json_t *size = json_object_get(img, "size");
+
+		if (!json_is_object(img) || !proto_sha256_ok(sha) || !proto_image_format_ok(fmt) ||
+		    !json_is_integer(size) || json_integer_value(size) <= 0) {
+			diag_error(d, NULL, 0, "%s: \"image\" must be {\"sha256\": 64 lowercase hex "
+			    "digits, \"format\": \"qcow2\" or \"raw\", \"size\": bytes > 0}", where);
+			proto_vm_place_free(v);
+			return NULL;
+		}
+		v->image_sha256 = g_strdup(sha);
+		v->image_format = g_strdup(fmt);
+		v->image_size = (uint64_t)json_integer_value(size);
+	}
 	return v;
 }
 

@@ -42,6 +42,11 @@ typedef struct {
 	GPtrArray *macs;	/* of char*, one per sc_if in file order */
 	char *mgmt_addr;	/* "a.b.c.d/len" or NULL */
 	GPtrArray *media;	/* of proto_medium*, never NULL (empty: none) */
+	/* the image its <filesystem> names, by content, when the operator has that file: the
+	 * host boots it from its image cache ("<sha256>.<format>"); NULL: the path as written */
+	char *image_sha256;
+	char *image_format;	/* "qcow2" or "raw" */
+	uint64_t image_size;	/* bytes */
 } proto_vm_place;
 
 /* Which hosts carry one net, and its VNI (0 = single host, no VXLAN). */

@@ -101,3 +101,26 @@ proto_split_domain(const char *domain, char **scenario, char **vm)
 		*vm = g_strdup(sep + 1);
 	return 0;
 }
+
+bool
+proto_sha256_ok(const char *s)
+{
+	if (s == NULL || strlen(s) != PROTO_SHA256_LEN)
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+bool
+proto_image_format_ok(const char *s)
+{
+	return g_strcmp0(s, "qcow2") == 0 || g_strcmp0(s, "raw") == 0;
+}
+
+char *
+proto_image_volume(const char *sha256, const char *format)
+{
+	return g_strdup_printf("%s.%s", sha256, format);
+}

@@ -51,4 +51,12 @@ char *proto_domain_name(const char *scenario, const char *vm);	/* g_free */
  * pointer may be NULL); -1 for anything else */
 int proto_split_domain(const char *domain, char **scenario, char **vm);
 
+/* Images are known by content: the sha256 of the file (64 lowercase hex digits) and its
+ * format ("qcow2" or "raw", told by content). A host's image cache holds one as the volume
+ * "<sha256>.<format>"; an upload in progress is "<sha256>.part". */
+#define PROTO_SHA256_LEN	64
+bool proto_sha256_ok(const char *s);
+bool proto_image_format_ok(const char *s);
+char *proto_image_volume(const char *sha256, const char *format);	/* g_free */
+
 #endif

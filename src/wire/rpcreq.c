@@ -35,6 +35,9 @@ static const rpcreq_field f_plan[] = { OPT("execute", RPCREQ_BOOL), END };
 static const rpcreq_field f_migrate[] = { REQ("vm", RPCREQ_VMREF), OPT("dst", RPCREQ_HOST),
 	OPT("force", RPCREQ_BOOL), END };
 static const rpcreq_field f_drain[] = { OPT("cancel", RPCREQ_BOOL), END };
+static const rpcreq_field f_image_status[] = { REQ("sha256", RPCREQ_SHA256), END };
+static const rpcreq_field f_image_commit[] = { REQ("sha256", RPCREQ_SHA256),
+	REQ("format", RPCREQ_STR), END };
 static const rpcreq_field f_events[] = { REQ_INT("since", 0, G_MAXINT64),
 	OPT_INT("limit", 1, RPCREQ_EVENTS_LIMIT_MAX), END };
 
@@ -54,6 +57,8 @@ static const struct {
 	{ "migrate", f_migrate },
 	{ "drain", f_drain },
 	{ "events", f_events },
+	{ "image-status", f_image_status },
+	{ "image-commit", f_image_commit },
 };
 
 const rpcreq_field *
@@ -77,6 +82,9 @@ str_problem(rpcreq_type t, const char *key, const json_t *v)
 		break;
 	case RPCREQ_HOST:
 		why = sc_host_name_check(s);
+		break;
+	case RPCREQ_SHA256:
+		why = proto_sha256_ok(s) ? NULL : "is not a sha256 (64 lowercase hex digits)";
 		break;
 	case RPCREQ_VMREF:
 		why = sc_name_check(s);
@@ -104,6 +112,7 @@ field_problem(const rpcreq_field *f, const json_t *v)
 	case RPCREQ_NAME:
 	case RPCREQ_HOST:
 	case RPCREQ_VMREF:
+	case RPCREQ_SHA256:
 		if (!json_is_string(v))
 			return g_strdup_printf("\"%s\" must be a string", f->key);
 		return str_problem(f->type, f->key, v);

@@ -21,6 +21,7 @@ typedef enum {
 	RPCREQ_OBJECT,
 	RPCREQ_HOSTS,	/* array of host names */
 	RPCREQ_STRS,	/* array of strings */
+	RPCREQ_SHA256,	/* 64 lowercase hex digits (proto_sha256_ok) */
 } rpcreq_type;
 
 typedef struct {

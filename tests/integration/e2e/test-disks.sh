@@ -1,13 +1,17 @@
 #!/bin/bash
 # test-disks.sh: a VM boots the image its <filesystem> names, on its own copy-on-write disk,
-# and keeps that disk across a live migration. On a 2-host lab (each host has its own pool
-# directory, /var/lib/nube/disks bound to /run/nube-labID/hostK/disks):
+# the image reaches the hosts by content, and the disk follows a live migration. On a 2-host
+# lab (each host has its own pool directories: /var/lib/nube/disks and
+# /var/lib/nube/image-cache bound to /run/nube-labID/hostK/{disks,image-cache}):
 #  - scenario dsk: d1 names debian12-cloud.qcow2 (type="cow"), pinned to host1; t1, the test
-#    guest, on host2; one net. d1 boots Debian 12 through the firmware from the overlay
-#    dsk.d1.qcow2 in host1's pool (backing: the image, untouched), nothing in host2's
-#  - a file written in d1 is there after `nube migrate dsk d1 --to host2`: the overlay moved
-#    (host1's pool empty, host2's has it on the same image), the image was not copied; d1
-#    still reaches t1
+#    guest, on host2; one net. nube hashes the image, uploads it to host1's cache only (with
+#    progress), host1's agent checks it: <sha256>.qcow2 there, nothing in host2's cache. d1
+#    boots Debian 12 through the firmware from the overlay dsk.d1.qcow2 in host1's pool on
+#    that cached image
+#  - a file written in d1 is there after `nube migrate dsk d1 --to host2`: host1's agent sent
+#    the image to host2 first (an image-sent event), the overlay moved (host1's pool empty,
+#    host2's has it on host2's cached copy); d1 still reaches t1. Moved back to host1, the
+#    image is not sent again (host1 has it) and the file is still there
 #  - undeploy leaves no domain, no volume in either pool, no link, nothing in the store
 #  - with [guest] missing_image = error (not the lab's test-guest fallback), a scenario naming
 #    an image that is nowhere fails before anything starts, naming the VM and the path
@@ -56,6 +60,14 @@ cat >"$T/gone.xml" <<EOF
 EOF
 
 pool() { ls "$LAB_STATE/host$1/disks" 2>/dev/null | sort | paste -sd' ' -; }
+cache() { ls "$LAB_STATE/host$1/image-cache" 2>/dev/null | sort | paste -sd' ' -; }
+SHA=$(sha256sum "$IMG" | cut -d' ' -f1)
+CACHED=/var/lib/nube/image-cache/$SHA.qcow2
+backing() { in_host "$1" qemu-img info -U --output=json "/var/lib/nube/disks/$S.d1.qcow2" | jq -r '."backing-filename"'; }
+image_sent() {
+	"$NUBE" events --json >"$T/events" 2>"$T/events.err" || { cat "$T/events.err" >&2; fail "nube events"; }
+	jq -s --arg h "$1" '[.[] | select(.type == "image-sent" and .data.dst == $h)] | length' "$T/events"
+}
 xc() { "$NUBE" exec $S --vm "$1" --cmd "$2" --json >"$T/xc.json" 2>"$T/xc.err"; }
 xc_out() { jq -r '.. | objects | select(has("stdout")) | .stdout' "$T/xc.json" 2>/dev/null; }
 
@@ -66,20 +78,26 @@ t0=$SECONDS
 "$NUBE" deploy "$T/dsk.xml" --restrictions "$T/dsk-r.xml" --timeout 900 >"$T/deploy.out" 2>"$T/deploy.err" ||
 	{ cat "$T/deploy.err" >&2; fail "deploy dsk"; }
 BOOT=$((SECONDS - t0))
+cat "$T/deploy.err"
 grep -q "warning" "$T/deploy.err" && { cat "$T/deploy.err" >&2; fail "deploy of an image that is there warned"; }
+grep -q "^host1: image ${SHA:0:12}\.\.\.: .* MiB sent in " "$T/deploy.err" &&
+	grep -q "^host1: image ${SHA:0:12}\.\.\. checked and cached" "$T/deploy.err" ||
+	fail "no upload of the image to host1 with its progress"
+grep -q "^host2: image" "$T/deploy.err" && fail "the image was sent to host2, which runs no VM of it"
+[ "$(cache 1)" = "$SHA.qcow2" ] && [ -z "$(cache 2)" ] ||
+	fail "image caches: host1 has '$(cache 1)', host2 '$(cache 2)' (want $SHA.qcow2 on host1 only)"
+cmp -s "$IMG" "$LAB_STATE/host1/image-cache/$SHA.qcow2" || fail "host1's cached image differs from $IMG"
 [ "$(host_domains 1)" = "$S.d1" ] && [ "$(host_domains 2)" = "$S.t1" ] ||
 	fail "libvirt: host1 has '$(host_domains 1)', host2 '$(host_domains 2)'"
 # its overlay, and the configuration media every VM booting an image gets (test-guest-config.sh)
 D1_VOLS="$S.d1.cidata.iso $S.d1.qcow2 $S.d1.vnx.iso"
 [ "$(pool 1)" = "$D1_VOLS" ] && [ -z "$(pool 2)" ] ||
 	fail "pools: host1 has '$(pool 1)', host2 '$(pool 2)' (want $D1_VOLS on host1 only)"
-qemu-img info -U --output=json "$LAB_STATE/host1/disks/$S.d1.qcow2" >"$T/ov.json" || fail "qemu-img info of the overlay"
-jq -e --arg i "$IMG" '.format == "qcow2" and ."backing-filename" == $i' "$T/ov.json" >/dev/null ||
-	{ cat "$T/ov.json" >&2; fail "host1's overlay is not a qcow2 on $IMG"; }
+[ "$(backing 1)" = "$CACHED" ] || fail "host1's overlay sits on '$(backing 1)', not $CACHED"
 in_host 1 virsh -q -c qemu:///system dumpxml "$S.d1" >"$T/d1.xml"
 grep -q "<boot dev='hd'/>" "$T/d1.xml" && ! grep -q "<kernel>" "$T/d1.xml" ||
 	{ cat "$T/d1.xml" >&2; fail "d1 does not boot from its disk through the firmware"; }
-ok "deploy in $BOOT s: d1 boots from dsk.d1.qcow2 in host1's pool (on $IMG), host2's pool is empty"
+ok "deploy in $BOOT s: image uploaded to host1's cache only; d1 boots from dsk.d1.qcow2 in host1's pool on it, host2's pool is empty"
 
 # d1 configures itself (cloud-init) as it boots: the deploy does not wait for it
 retry 900 xc d1 'cat /etc/os-release; hostname' || { cat "$T/xc.err" "$T/xc.json" >&2; fail "exec in d1"; }
@@ -100,21 +118,32 @@ jq -e '.status == "moved" and .dst == "host2"' "$T/mig.json" >/dev/null || { cat
 	fail "libvirt after the move: host1 has '$(host_domains 1)', host2 '$(host_domains 2)'"
 [ -z "$(pool 1)" ] && [ "$(pool 2)" = "$D1_VOLS" ] ||
 	fail "pools after the move: host1 has '$(pool 1)', host2 '$(pool 2)'"
-qemu-img info -U --output=json "$LAB_STATE/host2/disks/$S.d1.qcow2" >"$T/ov2.json" || fail "qemu-img info of host2's overlay"
-jq -e --arg i "$IMG" '."backing-filename" == $i' "$T/ov2.json" >/dev/null ||
-	{ cat "$T/ov2.json" >&2; fail "host2's overlay is not on $IMG"; }
+[ "$(backing 2)" = "$CACHED" ] || fail "host2's overlay sits on '$(backing 2)', not $CACHED"
+[ "$(cache 2)" = "$SHA.qcow2" ] && cmp -s "$IMG" "$LAB_STATE/host2/image-cache/$SHA.qcow2" ||
+	fail "host2's image cache has '$(cache 2)', not a copy of $IMG"
+[ "$(image_sent host2)" = 1 ] || { cat "$T/events" >&2; fail "not one image-sent event to host2"; }
 xc d1 'cat /root/marker' || { cat "$T/xc.err" >&2; fail "exec in d1 after the move"; }
 [ "$(xc_out)" = "$MARK" ] || { cat "$T/xc.json" >&2; fail "d1 lost its marker in the move"; }
 retry 60 "$NUBE" exec $S --vm d1 --cmd 'ping -c 2 -W 2 10.96.0.2' ||
 	{ cat "$T/retry.out" >&2; fail "d1 does not reach t1 after the move"; }
 [ "$(stat -c '%s %Y' "$IMG")" = "$img_sum0" ] || fail "the image $IMG changed"
-ok "nube migrate: d1 moved with its overlay in $(jq .duration_ms "$T/mig.json") ms (downtime $(jq .downtime_ms "$T/mig.json") ms); its file is there, the image untouched"
+ok "nube migrate: image sent to host2 once, d1 moved with its overlay in $(jq .duration_ms "$T/mig.json") ms (downtime $(jq .downtime_ms "$T/mig.json") ms); its file is there, the image untouched"
+
+rc=0
+"$NUBE" migrate $S d1 --to host1 --force --json --timeout 900 >"$T/mig2.json" 2>"$T/mig2.err" || rc=$?
+[ "$rc" = 0 ] || { cat "$T/mig2.err" "$T/mig2.json" >&2; fail "nube migrate $S d1 --to host1 exited $rc"; }
+[ "$(pool 1)" = "$S.d1.qcow2" ] && [ -z "$(pool 2)" ] ||
+	fail "pools after the move back: host1 has '$(pool 1)', host2 '$(pool 2)'"
+[ "$(image_sent host1)" = 0 ] || fail "the image was sent back to host1, which has it"
+xc d1 'cat /root/marker' || { cat "$T/xc.err" >&2; fail "exec in d1 after the move back"; }
+[ "$(xc_out)" = "$MARK" ] || { cat "$T/xc.json" >&2; fail "d1 lost its marker in the move back"; }
+ok "moved back to host1 in $(jq .duration_ms "$T/mig2.json") ms: no image sent (host1 has it), the file is there"
 
 # 3. undeploy: nothing left
 "$NUBE" undeploy $S >"$T/undeploy.out" 2>&1 || { cat "$T/undeploy.out" >&2; fail "undeploy"; }
 assert_clean $S
 [ -z "$(pool 1)" ] && [ -z "$(pool 2)" ] || fail "pools after undeploy: host1 '$(pool 1)', host2 '$(pool 2)'"
-ok "undeploy: no volume left in either pool"
+ok "undeploy: no volume left in either pool (the image caches keep the image: $(cache 1) / $(cache 2))"
 
 # 4. an image that is nowhere, without the fallback: refused before anything starts
 sed -i 's/^missing_image = .*/missing_image = error/' "$LAB_STATE/host1/nubed.conf"

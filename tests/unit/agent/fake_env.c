@@ -395,10 +395,19 @@ f_pool_ensure(virt *v, GError **err)
 }
 
 static int
-f_disks_ok(virt *v, const scenario *s, const char *vmname, GError **err)
+f_disks_ok(virt *v, const scenario *s, const proto_deployment *dep, const char *vmname,
+    GError **err)
 {
-	(void)v, (void)s, (void)vmname, (void)err;
+	(void)v, (void)s, (void)dep, (void)vmname, (void)err;
 	return 0;
+}
+
+/* nor images: every VM of the fake hosts boots the same way */
+static char *
+f_domain_image(virt *v, const char *domname)
+{
+	(void)v, (void)domname;
+	return NULL;
 }
 
 static char *
@@ -604,6 +613,7 @@ static const agent_env fake_env = {
 	.virt_pool_ensure = f_pool_ensure,
 	.virt_vm_disks_check = f_disks_ok,
 	.virt_vm_disks_prepare = f_disks_ok,
+	.virt_domain_image = f_domain_image,
 	.virt_guest_exec = f_guest_exec,
 	.net_open = f_net_open,
 	.net_close = f_net_close,

@@ -619,6 +619,20 @@ test_bad_dup_if(void **state)
 }
 
 static void
+test_bad_dup_direct(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "dup-direct.xml", d, &valid);
+
+	(void)state;
+	assert_false(valid);
+	expect(d, DIAG_ERROR, "dup-direct.xml", 11, "vm 'b': filesystem '/var/lib/images/router.qcow2' "
+	    "(type \"direct\") is vm 'a''s too; a direct image has one user");
+	assert_int_equal(d->nerrors, 1);
+}
+
+static void
 test_bad_addresses(void **state)
 {
 	g_autoptr(diag) d = diag_new();
@@ -1112,6 +1126,7 @@ main(void)
 		cmocka_unit_test(test_bad_dup_names),
 		cmocka_unit_test(test_bad_unknown_net),
 		cmocka_unit_test(test_bad_dup_if),
+		cmocka_unit_test(test_bad_dup_direct),
 		cmocka_unit_test(test_bad_addresses),
 		cmocka_unit_test(test_bad_dup_addr),
 		cmocka_unit_test(test_bad_routes),

@@ -21,7 +21,8 @@
 
 static scenario *sc;
 static proto_deployment *dep;
-static char *tmpdir, *fs_path, *kernel_path, *initrd_path, *raw_path, *disk_dir;
+static char *tmpdir, *fs_path, *kernel_path, *initrd_path, *raw_path, *raw_link, *disk_dir,
+    *image_dir;
 
 #define assert_ok(call) do { \
 		if ((call) != 0) \
@@ -54,12 +55,16 @@ static int setup(void **state)
 	kernel_path = g_build_filename(tmpdir, "vmlinuz-own", NULL);
 	initrd_path = g_build_filename(tmpdir, "initrd-own", NULL);
 	raw_path = g_build_filename(tmpdir, "root.raw", NULL);
+	raw_link = g_build_filename(tmpdir, "same-root.raw", NULL);	/* the same file */
 	disk_dir = g_build_filename(tmpdir, "disks", NULL);
+	image_dir = g_build_filename(tmpdir, "images", NULL);
+	if (g_mkdir_with_parents(image_dir, 0700) < 0)
+		return -1;
 	/* a qcow2 header: magic, version 3, ..., virtual size 1 GiB (big endian) at offset 24 */
 	static const char qcow[32] = { 'Q', 'F', 'I', '\xfb', 0, 0, 0, 3, [24] = 0, 0, 0, 0, 0x40,
 	    0, 0, 0 };
 	if (!g_file_set_contents(fs_path, qcow, sizeof qcow, NULL) ||
-	    !g_file_set_contents(raw_path, "raw disk", 8, NULL) ||
+	    !g_file_set_contents(raw_path, "raw disk", 8, NULL) || symlink(raw_path, raw_link) < 0 ||
 	    !g_file_set_contents(kernel_path, "k", 1, NULL) ||
 	    !g_file_set_contents(initrd_path, "i", 1, NULL))
 		return -1;
@@ -69,7 +74,8 @@ static int setup(void **state)
 	g_autofree char *a = replace(raw, "@FS@", fs_path);
 	g_autofree char *b = replace(a, "@KERNEL@", kernel_path);
 	g_autofree char *c = replace(b, "@INITRD@", initrd_path);
-	g_autofree char *spec = replace(c, "@RAW@", raw_path);
+	g_autofree char *c2 = replace(c, "@RAWLINK@", raw_link);
+	g_autofree char *spec = replace(c2, "@RAW@", raw_path);
 	g_autoptr(diag) d = diag_new();
 	sc = scenario_parse_memory(spec, strlen(spec), "vt.xml", d);
 	if (!sc || diag_has_errors(d) || !scenario_validate(sc, d)) {
@@ -109,7 +115,11 @@ static int teardown(void **state)
 	unlink(kernel_path);
 	unlink(initrd_path);
 	unlink(raw_path);
+	unlink(raw_link);
+	g_free(raw_link);
 	rmdir(disk_dir);
+	rmdir(image_dir);
+	g_free(image_dir);
 	rmdir(tmpdir);
 	g_free(raw_path);
 	g_free(disk_dir);
@@ -130,6 +140,7 @@ static virt *open_test(bool fallback, const char *type)
 		.type_fallback = fallback,
 		.domain_type = (char *)type,
 		.disk_dir = disk_dir,
+		.image_dir = image_dir,
 		.missing_image_fallback = fallback,
 	};
 	virt *v = virt_open(&o, &e);
@@ -195,12 +206,12 @@ static void test_lxc_fallback(void **state)
 	assert_non_null(e);
 	assert_non_null(strstr(e->message, "type 'lxc' not available"));
 	g_clear_error(&e);
-	assert_int_equal(virt_vm_disks_check(v, sc, "c1", &e), -1);
+	assert_int_equal(virt_vm_disks_check(v, sc, dep, "c1", &e), -1);
 	assert_non_null(e);
 	assert_string_equal(e->message, "vm 'c1': filesystem "
 	    "'/usr/share/vnx/filesystems/rootfs_lxc_does_not_exist' not found on this host");
 	g_clear_error(&e);
-	assert_ok(virt_vm_disks_check(v, sc, "h1", &e));	/* no image named: nothing to miss */
+	assert_ok(virt_vm_disks_check(v, sc, dep, "h1", &e));	/* no image named: nothing to miss */
 	virt_close(v);
 }
 
@@ -251,15 +262,15 @@ static void test_disks(void **state)
 	g_autofree char *f = g_strdup_printf("<source file=\"%s/vt.d1.qcow2\"/>", disk_dir);
 	assert_non_null(strstr(xml, f));
 	assert_non_null(strstr(xml, "<target dev=\"vda\" bus=\"virtio\"/>"));
-	assert_ok(virt_vm_disks_check(v, sc, "d1", &e));
-	assert_ok(virt_vm_disks_prepare(v, sc, "d1", &e));
+	assert_ok(virt_vm_disks_check(v, sc, dep, "d1", &e));
+	assert_ok(virt_vm_disks_prepare(v, sc, dep, "d1", &e));
 	vols = virt_volumes_list(v, &e);
 	assert_non_null(vols);
 	assert_int_equal(vols->len, 1);
 	assert_string_equal(vols->pdata[0], "vt.d1.qcow2");
 	g_ptr_array_unref(g_steal_pointer(&vols));
 	assert_ok(virt_define_start(v, xml, &e));
-	assert_ok(virt_vm_disks_prepare(v, sc, "d1", &e));	/* redeploy: kept */
+	assert_ok(virt_vm_disks_prepare(v, sc, dep, "d1", &e));	/* redeploy: kept */
 	assert_ok(virt_destroy_undefine(v, "vt.d1", &e));
 	vols = virt_volumes_list(v, &e);
 	assert_non_null(vols);
@@ -272,19 +283,19 @@ static void test_disks(void **state)
 	g_autofree char *rf = g_strdup_printf("<source file=\"%s\"/>", raw_path);
 	assert_non_null(strstr(x1, rf));
 	assert_non_null(strstr(x1, "<driver name=\"qemu\" type=\"raw\"/>"));
-	assert_ok(virt_vm_disks_check(v, sc, "x1", &e));
-	assert_ok(virt_vm_disks_prepare(v, sc, "x1", &e));	/* nothing to make */
+	assert_ok(virt_vm_disks_check(v, sc, dep, "x1", &e));
+	assert_ok(virt_vm_disks_prepare(v, sc, dep, "x1", &e));	/* nothing to make */
 	assert_ok(virt_define_start(v, x1, &e));
-	assert_ok(virt_vm_disks_check(v, sc, "x1", &e));	/* itself: a redeploy */
-	assert_int_equal(virt_vm_disks_check(v, sc, "x2", &e), -1);
+	assert_ok(virt_vm_disks_check(v, sc, dep, "x1", &e));	/* itself: a redeploy */
+	assert_int_equal(virt_vm_disks_check(v, sc, dep, "x2", &e), -1);
 	assert_non_null(e);
 	g_autofree char *want = g_strdup_printf("vm 'x2': filesystem '%s' (type \"direct\") is "
-	    "already a disk of 'vt.x1' on this host", raw_path);
+	    "already a disk of 'vt.x1' on this host", raw_link);
 	if (strstr(e->message, want) == NULL)
 		fail_msg("got '%s', want '%s'", e->message, want);
 	g_clear_error(&e);
 	assert_ok(virt_destroy_undefine(v, "vt.x1", &e));
-	assert_ok(virt_vm_disks_check(v, sc, "x2", &e));	/* free again */
+	assert_ok(virt_vm_disks_check(v, sc, dep, "x2", &e));	/* free again */
 
 	/* a pool of that name on another directory is not taken over */
 	virt_opts o = { .uri = "test:///default", .disk_dir = "/elsewhere" };
@@ -356,6 +367,53 @@ static void test_media_disks(void **state)
 	}
 	g_autofree char *vol = virt_media_volume("s.v", PROTO_MEDIUM_CIDATA);
 	assert_string_equal(vol, "s.v.cidata.iso");
+	virt_close(v);
+}
+
+/* an upload to the image cache is named by its sum only when its content has that sum; the
+ * deployment's image (by sum) is what a VM then boots, whatever path the scenario wrote */
+static void test_image_cache(void **state)
+{
+	(void)state;
+	GError *e = NULL;
+	virt *v = open_test(false, NULL);
+	g_autofree char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, "QFI\xfb image", -1);
+	g_autofree char *part = g_strdup_printf("%s/%s.part", image_dir, sum);
+	g_autofree char *final = g_strdup_printf("%s/%s.qcow2", image_dir, sum);
+
+	assert_false(virt_image_present(v, sum, "qcow2"));
+	assert_true(g_file_set_contents(part, "QFI\xfb IMAGE", -1, NULL));	/* not that content */
+	assert_int_equal(virt_image_commit(v, sum, "qcow2", &e), -1);
+	assert_non_null(e);
+	assert_non_null(strstr(e->message, "the upload's sha256 is"));
+	g_clear_error(&e);
+	assert_false(g_file_test(part, G_FILE_TEST_EXISTS));	/* dropped */
+	assert_false(virt_image_present(v, sum, "qcow2"));
+	assert_int_equal(virt_image_commit(v, sum, "qcow2", &e), -1);	/* nothing uploaded */
+	g_clear_error(&e);
+
+	assert_true(g_file_set_contents(part, "QFI\xfb image", -1, NULL));
+	assert_ok(virt_image_commit(v, sum, "qcow2", &e));
+	assert_true(virt_image_present(v, sum, "qcow2"));
+	assert_false(virt_image_present(v, sum, "raw"));
+	assert_false(g_file_test(part, G_FILE_TEST_EXISTS));
+
+	/* d1 of the deployment is that image: its overlay sits on the cached copy */
+	proto_vm_place *pl = (proto_vm_place *)proto_deployment_vm(dep, "d1");
+	pl->image_sha256 = g_strdup(sum);
+	pl->image_format = g_strdup("qcow2");
+	pl->image_size = 10;
+	assert_ok(virt_vm_disks_check(v, sc, dep, "d1", &e));
+	g_autofree char *xml = virt_render_domain(v, sc, dep, "d1", 0, NULL, &e);
+	assert_non_null(xml);
+	unlink(final);
+	/* gone from the cache: an error naming the VM, the path written and the cache */
+	assert_int_equal(virt_vm_disks_check(v, sc, dep, "d1", &e), -1);
+	assert_non_null(strstr(e->message, "vm 'd1': image '"));
+	assert_non_null(strstr(e->message, "is not in this host's image cache"));
+	g_clear_error(&e);
+	g_clear_pointer(&pl->image_sha256, g_free);
+	g_clear_pointer(&pl->image_format, g_free);
 	virt_close(v);
 }
 
@@ -519,6 +577,7 @@ int main(void)
 		cmocka_unit_test(test_existing_files),
 		cmocka_unit_test(test_disks),
 		cmocka_unit_test(test_media_disks),
+		cmocka_unit_test(test_image_cache),
 		cmocka_unit_test(test_define_list_roundtrip),
 		cmocka_unit_test(test_foreign_domain),
 		cmocka_unit_test(test_errors),

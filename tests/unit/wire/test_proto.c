@@ -23,6 +23,8 @@ ref_fnv1a(const char *s)
 	return h;
 }
 
+#define SHA "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+
 static proto_deployment *
 sample(void)
 {
@@ -30,7 +32,8 @@ sample(void)
 	    "{\"scenario\":\"lab\",\"spec\":\"<vnx/>\",\"algorithm\":\"round-robin\","
 	    "\"vms\":[{\"vm\":\"r1\",\"host\":\"host1\",\"macs\":[\"02:fd:00:00:01:01\",null],"
 	    "\"mgmt_addr\":\"10.250.0.2/24\"},"
-	    "{\"vm\":\"r2\",\"host\":\"host2\",\"macs\":[],\"mgmt_addr\":null}],"
+	    "{\"vm\":\"r2\",\"host\":\"host2\",\"macs\":[],\"mgmt_addr\":null,\"image\":{"
+	    "\"sha256\":\"" SHA "\",\"format\":\"qcow2\",\"size\":178437120}}],"
 	    "\"nets\":[{\"net\":\"Net0\",\"vni\":10001,\"hosts\":[\"host1\",\"host2\"],"
 	    "\"addrs\":[\"10.77.0.11\",\"10.77.0.12\"]},"
 	    "{\"net\":\"Net1\",\"vni\":0,\"hosts\":[\"host1\"],\"addrs\":[null]}]}";
@@ -68,8 +71,12 @@ test_parse_fields(void **state)
 	assert_string_equal(g_ptr_array_index(v->macs, 0), "02:fd:00:00:01:01");
 	assert_null(g_ptr_array_index(v->macs, 1));
 	assert_string_equal(v->mgmt_addr, "10.250.0.2/24");
+	assert_null(v->image_sha256);		/* no image: the path as written */
 	v = proto_deployment_vm(dep, "r2");
 	assert_null(v->mgmt_addr);
+	assert_string_equal(v->image_sha256, SHA);
+	assert_string_equal(v->image_format, "qcow2");
+	assert_int_equal(v->image_size, 178437120);
 	assert_null(proto_deployment_vm(dep, "r3"));
 	n = proto_deployment_net(dep, "Net0");
 	assert_non_null(n);
@@ -156,6 +163,17 @@ test_malformed(void **state)
 		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[],\"nets\":[{\"net\":\"n\",\"vni\":0,"
 		    "\"hosts\":[],\"addrs\":[]},{\"net\":\"n\",\"vni\":0,\"hosts\":[],\"addrs\":[]}]}",
 		    "net 'n' listed twice" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[{\"vm\":\"a\",\"host\":\"h\",\"macs\":[],"
+		    "\"image\":{\"sha256\":\"ABC\",\"format\":\"qcow2\",\"size\":1}}],\"nets\":[]}",
+		    "vms[0]: \"image\" must be {\"sha256\": 64 lowercase hex digits" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[{\"vm\":\"a\",\"host\":\"h\",\"macs\":[],"
+		    "\"image\":{\"sha256\":\"" SHA "\",\"format\":\"vmdk\",\"size\":1}}],\"nets\":[]}",
+		    "\"format\": \"qcow2\" or \"raw\"" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[{\"vm\":\"a\",\"host\":\"h\",\"macs\":[],"
+		    "\"image\":{\"sha256\":\"" SHA "\",\"format\":\"raw\",\"size\":0}}],\"nets\":[]}",
+		    "\"size\": bytes > 0" },
+		{ "{\"scenario\":\"s\",\"spec\":\"x\",\"vms\":[{\"vm\":\"a\",\"host\":\"h\",\"macs\":[],"
+		    "\"image\":\"" SHA "\"}],\"nets\":[]}", "\"image\" must be {" },
 	};
 
 	(void)state;

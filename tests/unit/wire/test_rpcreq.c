@@ -163,7 +163,8 @@ static void
 test_every_op(void **state)
 {
 	static const char *const ops[] = { "deploy", "undeploy", "exec", "status", "net-ensure",
-		"net-remove", "admit", "release", "plan", "migrate", "drain", "events" };
+		"net-remove", "admit", "release", "plan", "migrate", "drain", "events",
+		"image-status", "image-commit" };
 
 	(void)state;
 	for (size_t i = 0; i < G_N_ELEMENTS(ops); i++)
@@ -171,6 +172,12 @@ test_every_op(void **state)
 	assert_null(rpcreq_fields("reboot"));
 	assert_null(rpcreq_fields(NULL));
 	check("{\"op\":\"reboot\"}", "op 'reboot' has no field table");
+	/* an image is named by its sum: anything else could name another file of the cache */
+	check("{\"op\":\"image-status\",\"sha256\":\"../../etc/passwd\"}",
+	    "\"sha256\": '../../etc/passwd' is not a sha256 (64 lowercase hex digits)");
+	check("{\"op\":\"image-commit\",\"sha256\":"
+	    "\"5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\"}",
+	    "missing \"format\"");
 }
 
 int

@@ -1,0 +1,304 @@
+/* images: the images a deployment's VMs boot, by content — hashed on the operator's machine,
+ * written into the deployment (sha256, format, size), and sent to each host whose image cache
+ * lacks one: a libvirt storage volume upload into its "nube-images" pool as "<sha256>.part",
+ * which its agent checks against the sum and names "<sha256>.<format>" (op image-commit) */
+#include "cli/images.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "cli/output.h"
+#include "guestcfg/guestcfg.h"
+#include "wire/names.h"
+
+#define IMAGE_POOL	"nube-images"	/* the agents' image cache (virt.h VIRT_IMAGE_POOL) */
+#define CHUNK		(1 << 20)
+
+typedef struct {
+	char *path;		/* on this machine */
+	char *sha256;
+	const char *format;
+	uint64_t size;
+} image;
+
+static void
+image_free(gpointer p)
+{
+	image *i = p;
+
+	g_free(i->path);
+	g_free(i->sha256);
+	g_free(i);
+}
+
+static void
+silent(void *ud, virErrorPtr e)
+{
+	(void)ud, (void)e;
+}
+
+static const char *
+lv_error(void)
+{
+	const char *m = virGetLastErrorMessage();
+
+	return m != NULL && *m != '\0' ? m : "unknown libvirt error";
+}
+
+/* hash path: sum, format by content and size; NULL with a message printed */
+static image *
+image_hash(const char *path, bool quiet)
+{
+	unsigned char head[4] = { 0 };
+	GChecksum *ck;
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	image *img;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	gint64 t0 = g_get_monotonic_time();
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		out_err("image '%s': %s", path, g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if (!quiet)
+		fprintf(stderr, "image '%s': hashing %.0f MiB\n", path, st.st_size / 1048576.0);
+	ck = g_checksum_new(G_CHECKSUM_SHA256);
+	buf = g_malloc(CHUNK);
+	for (bool first = true; (n = read(fd, buf, CHUNK)) > 0; first = false) {
+		if (first && n >= 4)
+			memcpy(head, buf, 4);
+		g_checksum_update(ck, (const guchar *)buf, n);
+	}
+	if (n < 0) {
+		out_err("image '%s': read: %s", path, g_strerror(errno));
+		close(fd);
+		g_free(buf);
+		g_checksum_free(ck);
+		return NULL;
+	}
+	close(fd);
+	g_free(buf);
+	img = g_new0(image, 1);
+	img->path = g_strdup(path);
+	img->sha256 = g_strdup(g_checksum_get_string(ck));
+	img->format = memcmp(head, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
+	img->size = (uint64_t)st.st_size;
+	g_checksum_free(ck);
+	if (!quiet)
+		fprintf(stderr, "image '%s': sha256 %.12s..., %s, hashed in %.1f s\n", path,
+		    img->sha256, img->format, (g_get_monotonic_time() - t0) / 1e6);
+	return img;
+}
+
+/* one synchronous call to host; the reply (new) or NULL with *why (new) */
+static json_t *
+call(client *c, const char *host, json_t *req, int timeout_s, char **why)
+{
+	int pending = 0;
+	client_call *k = client_call_start(c, host, req, timeout_s * 1000, &pending, NULL, NULL,
+	    NULL);
+
+	client_wait_calls(&pending, NULL, -1);
+	if (!k->ok) {
+		*why = g_strdup(k->error != NULL ? k->error : "failed");
+		return NULL;
+	}
+	return json_incref(k->reply);
+}
+
+/* upload img into host's image cache as "<sha256>.part" over libvirt at uri */
+static int
+upload(const image *img, const char *host, const char *uri, bool quiet)
+{
+	g_autofree char *part = g_strdup_printf("%s.part", img->sha256);
+	g_autofree char *xml = g_strdup_printf("<volume type='file'><name>%s</name><capacity "
+	    "unit='bytes'>%" G_GUINT64_FORMAT "</capacity><target><format type='raw'/>"
+	    "<permissions><mode>0600</mode></permissions></target></volume>", part, img->size);
+	virConnectPtr conn = virConnectOpen(uri);
+	virStoragePoolPtr pool = NULL;
+	virStorageVolPtr vol = NULL;
+	virStreamPtr st = NULL;
+	char *buf = NULL;
+	uint64_t sent = 0;
+	gint64 t0 = g_get_monotonic_time(), last = t0;
+	int fd = -1, rc = -1;
+	ssize_t n;
+
+	if (conn == NULL) {
+		out_err("image '%s' to %s: connect to %s: %s", img->path, host, uri, lv_error());
+		return -1;
+	}
+	pool = virStoragePoolLookupByName(conn, IMAGE_POOL);
+	if (pool == NULL || virStoragePoolRefresh(pool, 0) < 0) {
+		out_err("image '%s' to %s: storage pool '%s' on %s: %s", img->path, host, IMAGE_POOL,
+		    uri, lv_error());
+		goto out;
+	}
+	if ((vol = virStorageVolLookupByName(pool, part)) != NULL) {	/* an earlier attempt's */
+		virStorageVolDelete(vol, 0);
+		virStorageVolFree(vol);
+	}
+	vol = virStorageVolCreateXML(pool, xml, 0);
+	if (vol == NULL) {
+		out_err("image '%s' to %s: create volume '%s': %s", img->path, host, part, lv_error());
+		goto out;
+	}
+	fd = open(img->path, O_RDONLY | O_CLOEXEC);
+	st = virStreamNew(conn, 0);
+	if (fd < 0 || st == NULL || virStorageVolUpload(vol, st, 0, img->size, 0) < 0) {
+		out_err("image '%s' to %s: upload: %s", img->path, host, fd < 0 ?
+		    g_strerror(errno) : lv_error());
+		goto out;
+	}
+	buf = g_malloc(CHUNK);
+	while ((n = read(fd, buf, CHUNK)) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			int w = virStreamSend(st, buf + off, (size_t)(n - off));
+
+			if (w < 0) {
+				out_err("image '%s' to %s: send: %s", img->path, host, lv_error());
+				virStreamAbort(st);
+				goto out;
+			}
+			off += w;
+		}
+		sent += (uint64_t)n;
+		if (!quiet && g_get_monotonic_time() - last >= G_USEC_PER_SEC) {
+			double s = (g_get_monotonic_time() - t0) / 1e6;
+
+			last = g_get_monotonic_time();
+			fprintf(stderr, "%s: image %.12s...: %.0f of %.0f MiB (%.1f MiB/s)\n", host,
+			    img->sha256, sent / 1048576.0, img->size / 1048576.0, sent / 1048576.0 / s);
+		}
+	}
+	if (n < 0) {
+		out_err("image '%s': read: %s", img->path, g_strerror(errno));
+		virStreamAbort(st);
+		goto out;
+	}
+	if (virStreamFinish(st) < 0) {
+		out_err("image '%s' to %s: finish the upload: %s", img->path, host, lv_error());
+		goto out;
+	}
+	if (!quiet) {
+		double s = (g_get_monotonic_time() - t0) / 1e6;
+
+		fprintf(stderr, "%s: image %.12s...: %.0f MiB sent in %.1f s (%.1f MiB/s)\n", host,
+		    img->sha256, sent / 1048576.0, s, s > 0 ? sent / 1048576.0 / s : 0.0);
+	}
+	rc = 0;
+out:
+	if (rc < 0 && vol != NULL)
+		virStorageVolDelete(vol, 0);
+	if (fd >= 0)
+		close(fd);
+	g_free(buf);
+	if (st != NULL)
+		virStreamFree(st);
+	if (vol != NULL)
+		virStorageVolFree(vol);
+	if (pool != NULL)
+		virStoragePoolFree(pool);
+	virConnectClose(conn);
+	return rc;
+}
+
+/* img is in host's image cache afterwards: asked for, else sent and committed */
+static int
+ensure_on(session *sess, const image *img, const char *host, bool quiet, int timeout_s)
+{
+	client_host *h = client_host_get(sess->c, host);
+	const char *addr = h != NULL && h->state != NULL ? h->state->fabric_addr : NULL;
+	g_autofree char *uri = NULL;
+	char *why = NULL;
+	json_t *r;
+	bool present;
+
+	r = call(sess->c, host, json_pack("{s:s, s:s}", "op", "image-status", "sha256",
+	    img->sha256), timeout_s, &why);
+	if (r == NULL) {
+		out_err("image '%s' on %s: %s", img->path, host, why);
+		g_free(why);
+		return -1;
+	}
+	present = json_is_true(json_object_get(json_object_get(r, "present"), img->format));
+	json_decref(r);
+	if (present)
+		return 0;
+	if (addr == NULL) {
+		out_err("image '%s' to %s: the host reports no fabric address", img->path, host);
+		return -1;
+	}
+	uri = strstr(sess->conf->libvirt_uri, "%s") != NULL ?
+	    g_strdup_printf(sess->conf->libvirt_uri, addr) : g_strdup(sess->conf->libvirt_uri);
+	if (!quiet)
+		fprintf(stderr, "%s: image %.12s... not in its cache: sending '%s' (%.0f MiB) to %s\n",
+		    host, img->sha256, img->path, img->size / 1048576.0, uri);
+	if (upload(img, host, uri, quiet) < 0)
+		return -1;
+	r = call(sess->c, host, json_pack("{s:s, s:s, s:s}", "op", "image-commit", "sha256",
+	    img->sha256, "format", img->format), timeout_s, &why);
+	if (r == NULL) {
+		out_err("image '%s' on %s: %s", img->path, host, why);
+		g_free(why);
+		return -1;
+	}
+	json_decref(r);
+	if (!quiet)
+		fprintf(stderr, "%s: image %.12s... checked and cached\n", host, img->sha256);
+	return 0;
+}
+
+int
+images_send(session *sess, const scenario *s, proto_deployment *dep, bool quiet, int timeout_s)
+{
+	g_autoptr(GHashTable) by_path = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+	    image_free);
+	g_autoptr(GHashTable) done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+	virSetErrorFunc(NULL, silent);
+	for (guint i = 0; i < dep->vms->len; i++) {
+		proto_vm_place *pl = dep->vms->pdata[i];
+		const sc_vm *vm = scenario_vm((scenario *)s, pl->vm);
+		g_autofree char *path = NULL;
+		g_autofree char *key = NULL;
+		struct stat st;
+		image *img;
+
+		if (vm == NULL || vm->filesystem == NULL || (vm->fs_type != NULL &&
+		    g_ascii_strcasecmp(vm->fs_type, "direct") == 0))
+			continue;
+		path = guestcfg_host_path(s, vm->filesystem);
+		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;	/* not here: the host's own file of that path, if any */
+		img = g_hash_table_lookup(by_path, path);
+		if (img == NULL) {
+			img = image_hash(path, quiet);
+			if (img == NULL)
+				return -1;
+			g_hash_table_insert(by_path, img->path, img);
+		}
+		g_free(pl->image_sha256);
+		g_free(pl->image_format);
+		pl->image_sha256 = g_strdup(img->sha256);
+		pl->image_format = g_strdup(img->format);
+		pl->image_size = img->size;
+		key = g_strdup_printf("%s %s", pl->host, img->sha256);
+		if (g_hash_table_contains(done, key))
+			continue;
+		if (ensure_on(sess, img, pl->host, quiet, timeout_s) < 0)
+			return -1;
+		g_hash_table_add(done, g_steal_pointer(&key));
+	}
+	return 0;
+}
