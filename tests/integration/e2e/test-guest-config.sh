@@ -12,9 +12,9 @@
 #    daemon configured the guest and rebooted it once)
 #  - g1 pings g2 across the hosts
 # then `nube undeploy` leaves no domain, no volume in either host's pool (media included), no
-# net, nothing in the store. The same again with the cloud-init image (debian12-cloud.qcow2);
-# NUBE_GUEST_CONFIG_CASES (default "vnx cloud") picks the images. A missing on_boot file fails the deploy before
-# anything is stored. Boots are real Debian under TCG (1-2 min each; the VNX daemon reboots
+# net, nothing in the store. Both images are run: the cloud-init one (debian12-cloud.qcow2)
+# first; NUBE_GUEST_CONFIG_CASES (default "cloud vnx") picks them and their order. A missing
+# on_boot file fails the deploy before anything is stored. Boots are real Debian under TCG (1-2 min each; the VNX daemon reboots
 # once): every wait polls for the next step with a generous limit, fails at once when the
 # image's configurer (vnxace.service, cloud-init) reports a failure, and reports how long each
 # guest took from its start to configured. Run as root under the lab lock:
@@ -193,7 +193,7 @@ rows=$(store_rows $S 2>/dev/null || echo 0)
 	fail "a refused deploy left something in the store ($rows rows) or on the hosts"
 ok "a missing filetree source is refused before anything is stored, naming vm, path and place"
 
-for c in ${NUBE_GUEST_CONFIG_CASES:-vnx cloud}; do
+for c in ${NUBE_GUEST_CONFIG_CASES:-cloud vnx}; do
 	one_case "debian12-$c.qcow2" "$c"
 done
 info "boot to configured (s after the deploy): $(tr '\n' ';' <"$T/times")"
