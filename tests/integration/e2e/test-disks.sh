@@ -132,7 +132,7 @@ ok "nube migrate: image sent to host2 once, d1 moved with its overlay in $(jq .d
 rc=0
 "$NUBE" migrate $S d1 --to host1 --force --json --timeout 900 >"$T/mig2.json" 2>"$T/mig2.err" || rc=$?
 [ "$rc" = 0 ] || { cat "$T/mig2.err" "$T/mig2.json" >&2; fail "nube migrate $S d1 --to host1 exited $rc"; }
-[ "$(pool 1)" = "$S.d1.qcow2" ] && [ -z "$(pool 2)" ] ||
+[ "$(pool 1)" = "$D1_VOLS" ] && [ -z "$(pool 2)" ] ||
 	fail "pools after the move back: host1 has '$(pool 1)', host2 '$(pool 2)'"
 [ "$(image_sent host1)" = 0 ] || fail "the image was sent back to host1, which has it"
 xc d1 'cat /root/marker' || { cat "$T/xc.err" >&2; fail "exec in d1 after the move back"; }
