@@ -309,6 +309,15 @@ op_deploy(nubed *n, rpc_job *j)
 			rpc_job_fail(j, "vm '%s': disks: %s", vm->name, err->message);
 			goto fail;
 		}
+		if (vm->no_start) {
+			if (n->env->virt_define_only(v, xml, &err) < 0) {
+				rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
+				goto fail;
+			}
+			rpc_job_progress(j, "vm '%s' defined as domain '%s', not started "
+			    "(<on_boot>no</on_boot>)", vm->name, dom);
+			continue;
+		}
 		if (n->env->virt_define_start(v, xml, &err) < 0) {
 			rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
 			goto fail;
@@ -324,7 +333,10 @@ op_deploy(nubed *n, rpc_job *j)
 
 		tasks[i] = (configure_task){ n, s, dep, vm->name, vm_mtu(vm, net_mtu), guest_timeout,
 		    NULL, NULL, 0 };
-		tasks[i].thread = g_thread_new("configure", configure_thread, &tasks[i]);
+		if (vm->no_start)	/* not running: nothing to configure now */
+			g_atomic_int_set(&tasks[i].done, 1);
+		else
+			tasks[i].thread = g_thread_new("configure", configure_thread, &tasks[i]);
 	}
 	{
 		int failed = -1;
@@ -346,6 +358,8 @@ op_deploy(nubed *n, rpc_job *j)
 			g_usleep(100 * 1000);
 		}
 		for (guint i = 0; i < mine->len; i++) {
+			if (tasks[i].thread == NULL)
+				continue;
 			g_thread_join(tasks[i].thread);
 			if (tasks[i].error == NULL)
 				rpc_job_progress(j, "vm '%s' configured", tasks[i].vm);
