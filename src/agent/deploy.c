@@ -313,10 +313,19 @@ op_deploy(nubed *n, rpc_job *j)
 		}
 		/* its configuration media: volumes of the domain too */
 		if (n->env->virt_media_used(v, s, dep, vm->name) &&
-		    !g_hash_table_contains(before_doms, dom) && n->env->virt_media_write(v, dom, proto_deployment_vm(dep, vm->name)->media,
-		    &err) < 0) {
+		    !g_hash_table_contains(before_doms, dom) && n->env->virt_media_write(v, dom,
+		    proto_deployment_vm(dep, vm->name)->media, &err) < 0) {
 			rpc_job_fail(j, "vm '%s': configuration media: %s", vm->name, err->message);
 			goto fail;
+		}
+		if (vm->no_start) {
+			if (n->env->virt_define_only(v, xml, &err) < 0) {
+				rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
+				goto fail;
+			}
+			rpc_job_progress(j, "vm '%s' defined as domain '%s', not started "
+			    "(<on_boot>no</on_boot>)", vm->name, dom);
+			continue;
 		}
 		if (n->env->virt_define_start(v, xml, &err) < 0) {
 			rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
@@ -329,7 +338,7 @@ op_deploy(nubed *n, rpc_job *j)
 	for (guint i = 0; i < mine->len; i++) {
 		const sc_vm *vm = g_ptr_array_index(mine, i);
 
-		if (n->env->virt_media_used(v, s, dep, vm->name))
+		if (!vm->no_start && n->env->virt_media_used(v, s, dep, vm->name))
 			rpc_job_progress(j, "vm '%s' configures itself from its media as it boots",
 			    vm->name);
 		else
@@ -344,7 +353,10 @@ op_deploy(nubed *n, rpc_job *j)
 
 		tasks[i] = (configure_task){ n, s, dep, vm->name, vm_mtu(vm, net_mtu), guest_timeout,
 		    NULL, NULL, 0 };
-		tasks[i].thread = g_thread_new("configure", configure_thread, &tasks[i]);
+		if (vm->no_start)	/* not running: nothing to configure now */
+			g_atomic_int_set(&tasks[i].done, 1);
+		else
+			tasks[i].thread = g_thread_new("configure", configure_thread, &tasks[i]);
 	}
 	{
 		int failed = -1;
@@ -366,6 +378,8 @@ op_deploy(nubed *n, rpc_job *j)
 			g_usleep(100 * 1000);
 		}
 		for (guint i = 0; i < cfg->len; i++) {
+			if (tasks[i].thread == NULL)
+				continue;
 			g_thread_join(tasks[i].thread);
 			if (tasks[i].error == NULL)
 				rpc_job_progress(j, "vm '%s' configured", tasks[i].vm);

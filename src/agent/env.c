@@ -94,6 +94,7 @@ const agent_env agent_env_real = {
 	.virt_close = virt_close,
 	.virt_list = virt_list,
 	.virt_domain_type = virt_domain_type,
+	.virt_define_only = virt_define_only,
 	.virt_pool_ensure = virt_pool_ensure,
 	.virt_vm_disks_check = virt_vm_disks_check,
 	.virt_vm_disks_prepare = virt_vm_disks_prepare,

@@ -33,6 +33,7 @@ struct agent_env {
 	char *(*virt_render_domain)(virt *v, const scenario *s, const proto_deployment *dep,
 	    const char *vmname, int mtu, GPtrArray *warnings, GError **err);
 	int (*virt_define_start)(virt *v, const char *xml, GError **err);
+	int (*virt_define_only)(virt *v, const char *xml, GError **err);
 	int (*virt_pool_ensure)(virt *v, GError **err);
 	int (*virt_vm_disks_check)(virt *v, const scenario *s, const proto_deployment *dep,
 	    const char *vmname, GError **err);

@@ -103,6 +103,7 @@ typedef struct {
 	GPtrArray *execs;	/* of sc_exec* */
 	GPtrArray *filetrees;	/* of sc_filetree* */
 	char *initrd;		/* <kernel initrd="...">, NULL if none */
+	bool no_start;		/* <on_boot>no</on_boot>: defined on its host, not started */
 } sc_vm;
 
 typedef struct {

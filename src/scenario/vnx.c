@@ -725,7 +725,7 @@ vnx_vm(vnx_ctx *c, const xmlNode *n)
 	static const char *const attrs[] = { "name", "type", "subtype", "os", "os_subtype", "arch",
 		"vcpu", "vcpu_quota", "order", "exec_mode", NULL };
 	static const char *const silent[] = { "boot", "cdrom", "storage", "shareddir", "video",
-		"conf", "shell", "basedir", "mng_if", "console", "on_boot", "user", "exec_mode", NULL };
+		"conf", "shell", "basedir", "mng_if", "console", "user", "exec_mode", NULL };
 	g_autofree char *name = NULL, *type = NULL, *vcpu = NULL;
 	sc_vm *v;
 	bool have_fs = false, have_kernel = false;
@@ -790,6 +790,20 @@ vnx_vm(vnx_ctx *c, const xmlNode *n)
 				g_ptr_array_add(v->routes, r);
 		} else if (sxml_is(k, "forwarding")) {
 			vnx_forwarding(c, k, &v->fwd_ipv4, &v->fwd_ipv6);
+		} else if (sxml_is(k, "on_boot")) {
+			g_autofree char *t = sxml_text(k);
+
+			sxml_check_attrs(k, (const char *const[]){ NULL }, c->file, c->d);
+			if (t != NULL)
+				g_strstrip(t);
+			if (t == NULL || *t == '\0' || g_ascii_strcasecmp(t, "yes") == 0 ||
+			    g_ascii_strcasecmp(t, "true") == 0)
+				v->no_start = false;
+			else if (g_ascii_strcasecmp(t, "no") == 0 || g_ascii_strcasecmp(t, "false") == 0)
+				v->no_start = true;
+			else
+				diag_error(c->d, c->file, sxml_line(k), "vm '%s': <on_boot> '%s': 'yes' "
+				    "or 'no' expected", v->name, t);
 		} else if (sxml_is(k, "exec")) {
 			sc_exec *e = vnx_exec(c, k);
 

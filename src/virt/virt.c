@@ -580,6 +580,32 @@ int virt_define_start(virt *v, const char *xml, GError **err)
 	return 0;
 }
 
+int virt_define_only(virt *v, const char *xml, GError **err)
+{
+	if (!v || !xml) {
+		g_set_error(err, VIRT_ERROR, 0, "define: missing connection or XML");
+		return -1;
+	}
+	g_autofree char *name = xml_domain_name(xml);
+	if (!name) {
+		g_set_error(err, VIRT_ERROR, 0, "define: domain XML is malformed or has no <name>");
+		return -1;
+	}
+	virDomainPtr old = virDomainLookupByName(v->conn, name);
+	if (old) {
+		int rc = check_owner(v, old, name, xml, err);
+		virDomainFree(old);
+		return rc < 0 ? -1 : 0;
+	}
+	virDomainPtr dom = virDomainDefineXML(v->conn, xml);
+	if (!dom) {
+		virt_set_error(err, "define '%s' on %s", name, v->uri);
+		return -1;
+	}
+	virDomainFree(dom);
+	return 0;
+}
+
 int virt_destroy_undefine(virt *v, const char *domname, GError **err)
 {
 	if (!v || !domname) {

@@ -114,6 +114,9 @@ char *virt_render_domain(virt *v, const scenario *s, const proto_deployment *dep
 
 /* virt_define_start: define persistent + start; 0 or -1 */
 int virt_define_start(virt *v, const char *xml, GError **err);
+/* virt_define_only: define persistent, not started (<on_boot>no</on_boot>); a domain of that
+ * name that is this VM's already is left as it is; 0 or -1 */
+int virt_define_only(virt *v, const char *xml, GError **err);
 /* virt_destroy_undefine: destroy if running, undefine; absent domain is not an error */
 int virt_destroy_undefine(virt *v, const char *domname, GError **err);
 

@@ -12,6 +12,7 @@
 #    the image to host2 first (an image-sent event), the overlay moved (host1's pool empty,
 #    host2's has it on host2's cached copy); d1 still reaches t1. Moved back to host1, the
 #    image is not sent again (host1 has it) and the file is still there
+#  - n1 (<on_boot>no</on_boot>) is defined on host2 and left off
 #  - undeploy leaves no domain, no volume in either pool, no link, nothing in the store
 #  - with [guest] missing_image = error (not the lab's test-guest fallback), a scenario naming
 #    an image that is nowhere fails before anything starts, naming the VM and the path
@@ -39,12 +40,18 @@ cat >"$T/dsk.xml" <<EOF
   <mem>96M</mem>
   <if id="1" net="Net0"><ipv4>10.96.0.2/24</ipv4></if>
 </vm>
+<vm name="n1" type="libvirt" subtype="kvm" os="linux">
+  <mem>96M</mem>
+  <on_boot>no</on_boot>
+  <if id="1" net="Net0"><ipv4>10.96.0.3/24</ipv4></if>
+</vm>
 </vnx>
 EOF
 cat >"$T/dsk-r.xml" <<EOF
 <deployment_restrictions>
   <vm_deploy_at vm="d1" host="host1"/>
   <vm_deploy_at vm="t1" host="host2"/>
+  <vm_deploy_at vm="n1" host="host2"/>
 </deployment_restrictions>
 EOF
 cat >"$T/gone.xml" <<EOF
@@ -87,8 +94,12 @@ grep -q "^host2: image" "$T/deploy.err" && fail "the image was sent to host2, wh
 [ "$(cache 1)" = "$SHA.qcow2" ] && [ -z "$(cache 2)" ] ||
 	fail "image caches: host1 has '$(cache 1)', host2 '$(cache 2)' (want $SHA.qcow2 on host1 only)"
 cmp -s "$IMG" "$LAB_STATE/host1/image-cache/$SHA.qcow2" || fail "host1's cached image differs from $IMG"
-[ "$(host_domains 1)" = "$S.d1" ] && [ "$(host_domains 2)" = "$S.t1" ] ||
+[ "$(host_domains 1)" = "$S.d1" ] && [ "$(host_domains 2 | paste -sd' ' -)" = "$S.n1 $S.t1" ] ||
 	fail "libvirt: host1 has '$(host_domains 1)', host2 '$(host_domains 2)'"
+[ "$(in_host 2 virsh -c qemu:///system domstate $S.n1 | sed '/^$/d')" = "shut off" ] ||
+	fail "n1 (<on_boot>no</on_boot>) is not defined-but-off on host2"
+grep -q "^host2: vm 'n1' defined as domain '$S.n1', not started (<on_boot>no</on_boot>)" "$T/deploy.err" ||
+	fail "no progress line for n1 defined, not started"
 # its overlay, and the configuration media every VM booting an image gets (test-guest-config.sh)
 D1_VOLS="$S.d1.cidata.iso $S.d1.qcow2 $S.d1.vnx.iso"
 [ "$(pool 1)" = "$D1_VOLS" ] && [ -z "$(pool 2)" ] ||
@@ -114,7 +125,7 @@ rc=0
 "$NUBE" migrate $S d1 --to host2 --force --json --timeout 900 >"$T/mig.json" 2>"$T/mig.err" || rc=$?
 [ "$rc" = 0 ] || { cat "$T/mig.err" "$T/mig.json" >&2; fail "nube migrate $S d1 --to host2 exited $rc"; }
 jq -e '.status == "moved" and .dst == "host2"' "$T/mig.json" >/dev/null || { cat "$T/mig.json" >&2; fail "migrate --json"; }
-[ -z "$(host_domains 1)" ] && [ "$(host_domains 2 | paste -sd' ' -)" = "$S.d1 $S.t1" ] ||
+[ -z "$(host_domains 1)" ] && [ "$(host_domains 2 | paste -sd' ' -)" = "$S.d1 $S.n1 $S.t1" ] ||
 	fail "libvirt after the move: host1 has '$(host_domains 1)', host2 '$(host_domains 2)'"
 [ -z "$(pool 1)" ] && [ "$(pool 2)" = "$D1_VOLS" ] ||
 	fail "pools after the move: host1 has '$(pool 1)', host2 '$(pool 2)'"

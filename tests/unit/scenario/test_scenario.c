@@ -350,6 +350,35 @@ mem_parse(const char *xml, diag *d)
 	return scenario_parse_memory(xml, strlen(xml), "mem.xml", d);
 }
 
+/* <on_boot>no</on_boot>: the VM is defined, not started; anything but yes/no is an error;
+ * without <mem> a VM gets VNX's 256 MiB */
+static void
+test_on_boot(void **state)
+{
+	static const char xml[] = VNX_HEAD "</global>\n"
+		"<vm name='a' type='libvirt'><on_boot>no</on_boot></vm>\n"
+		"<vm name='b' type='libvirt'><on_boot> yes </on_boot></vm>\n"
+		"<vm name='c' type='libvirt'/>\n"
+		"</vnx>";
+	static const char bad[] = VNX_HEAD "</global>\n"
+		"<vm name='a' type='libvirt'><on_boot>later</on_boot></vm>\n"
+		"</vnx>";
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(diag) d2 = diag_new();
+	g_autoptr(scenario) s = mem_parse(xml, d);
+	g_autoptr(scenario) s2 = mem_parse(bad, d2);
+
+	(void)state;
+	assert_non_null(s);
+	assert_false(diag_has_errors(d));
+	assert_true(scenario_vm(s, "a")->no_start);
+	assert_false(scenario_vm(s, "b")->no_start);
+	assert_false(scenario_vm(s, "c")->no_start);
+	assert_int_equal(scenario_vm(s, "c")->mem_mib, 256);
+	assert_true(diag_has_errors(d2));
+	expect(d2, DIAG_ERROR, "mem.xml", 2, "vm 'a': <on_boot> 'later': 'yes' or 'no' expected");
+}
+
 static void
 test_mem_units_and_defaults(void **state)
 {
@@ -1127,6 +1156,7 @@ main(void)
 		cmocka_unit_test(test_bad_unknown_net),
 		cmocka_unit_test(test_bad_dup_if),
 		cmocka_unit_test(test_bad_dup_direct),
+		cmocka_unit_test(test_on_boot),
 		cmocka_unit_test(test_bad_addresses),
 		cmocka_unit_test(test_bad_dup_addr),
 		cmocka_unit_test(test_bad_routes),
