@@ -123,7 +123,7 @@ one_case() {
 	local img=$1 label=$2 vm k out t0
 	# FAILED_PROBE: prints why when the image's own configurer failed, nothing while it works
 	case $label in
-	vnx) FAILED_PROBE='systemctl is-failed -q vnxace.service && { echo "vnxace.service failed:"; journalctl -b -u vnxace.service --no-pager -o cat | grep -v "^Started\|^vnxace" | tail -3; }' ;;
+	vnx) FAILED_PROBE='systemctl is-failed -q vnxace.service && { echo "vnxace.service failed:"; sleep 2; journalctl -b -u vnxace.service --no-pager -o cat | tail -4; }' ;;
 	cloud) FAILED_PROBE='cloud-init status 2>/dev/null | grep -q "status: error" && { echo "cloud-init failed:"; cloud-init status --long 2>/dev/null | tail -5; }' ;;
 	esac
 	scenario "$img" >"$T/$S.xml"
