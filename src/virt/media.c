@@ -6,13 +6,9 @@
 #include "virt/storage.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/stat.h>
 
 #include <glib/gstdio.h>
-#include <libvirt/virterror.h>
 
 char *virt_media_volume(const char *domname, const char *kind)
 {
