@@ -539,7 +539,10 @@ static int check_owner(virt *v, virDomainPtr old, const char *name, const char *
 	return 0;
 }
 
-int virt_define_start(virt *v, const char *xml, GError **err)
+/* define: define xml persistently and, when start, start it. A domain of that name whose
+ * metadata says it is this very VM is left as it is when running (idempotent re-deploy
+ * after an agent restart) or not to be started; a foreign one is refused (check_owner). */
+static int define(virt *v, const char *xml, bool start, GError **err)
 {
 	if (!v || !xml) {
 		g_set_error(err, VIRT_ERROR, 0, "define: missing connection or XML");
@@ -550,8 +553,6 @@ int virt_define_start(virt *v, const char *xml, GError **err)
 		g_set_error(err, VIRT_ERROR, 0, "define: domain XML is malformed or has no <name>");
 		return -1;
 	}
-	/* idempotent re-deploy (agent restart): a running domain of that name is left alone,
-	 * once its metadata says it is this very VM */
 	virDomainPtr old = virDomainLookupByName(v->conn, name);
 	bool existed = old != NULL;
 	if (old) {
@@ -561,7 +562,7 @@ int virt_define_start(virt *v, const char *xml, GError **err)
 		}
 		int active = virDomainIsActive(old);
 		virDomainFree(old);
-		if (active == 1)
+		if (active == 1 || !start)
 			return 0;
 	}
 	virDomainPtr dom = virDomainDefineXML(v->conn, xml);
@@ -569,7 +570,7 @@ int virt_define_start(virt *v, const char *xml, GError **err)
 		virt_set_error(err, "define '%s' on %s", name, v->uri);
 		return -1;
 	}
-	if (virDomainCreate(dom) < 0) {
+	if (start && virDomainCreate(dom) < 0) {
 		virt_set_error(err, "start '%s' on %s", name, v->uri);
 		if (!existed)
 			virDomainUndefine(dom);	/* nothing half-made remains */
@@ -580,30 +581,14 @@ int virt_define_start(virt *v, const char *xml, GError **err)
 	return 0;
 }
 
+int virt_define_start(virt *v, const char *xml, GError **err)
+{
+	return define(v, xml, true, err);
+}
+
 int virt_define_only(virt *v, const char *xml, GError **err)
 {
-	if (!v || !xml) {
-		g_set_error(err, VIRT_ERROR, 0, "define: missing connection or XML");
-		return -1;
-	}
-	g_autofree char *name = xml_domain_name(xml);
-	if (!name) {
-		g_set_error(err, VIRT_ERROR, 0, "define: domain XML is malformed or has no <name>");
-		return -1;
-	}
-	virDomainPtr old = virDomainLookupByName(v->conn, name);
-	if (old) {
-		int rc = check_owner(v, old, name, xml, err);
-		virDomainFree(old);
-		return rc < 0 ? -1 : 0;
-	}
-	virDomainPtr dom = virDomainDefineXML(v->conn, xml);
-	if (!dom) {
-		virt_set_error(err, "define '%s' on %s", name, v->uri);
-		return -1;
-	}
-	virDomainFree(dom);
-	return 0;
+	return define(v, xml, false, err);
 }
 
 int virt_destroy_undefine(virt *v, const char *domname, GError **err)
