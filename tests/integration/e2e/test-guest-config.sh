@@ -26,8 +26,9 @@ IMAGES=/var/lib/nube/images
 POOL_DIR=/var/lib/nube/disks
 S=gcfg
 BOOT_LIMIT=${NUBE_GUEST_BOOT_LIMIT:-900}	# s from the deploy to a configured guest
-for f in debian12-vnx.qcow2 debian12-cloud.qcow2; do
-	[ -r "$IMAGES/$f" ] || fail "no $IMAGES/$f (guest/build-guest --image ${f#debian12-} ...)"
+CASES=${NUBE_GUEST_CONFIG_CASES:-cloud vnx}
+for c in $CASES; do
+	[ -r "$IMAGES/debian12-$c.qcow2" ] || fail "no $IMAGES/debian12-$c.qcow2 (guest/build-guest --image $c)"
 done
 command -v genisoimage >/dev/null || fail "genisoimage is missing (scripts/install-deps)"
 
@@ -193,7 +194,7 @@ rows=$(store_rows $S 2>/dev/null || echo 0)
 	fail "a refused deploy left something in the store ($rows rows) or on the hosts"
 ok "a missing filetree source is refused before anything is stored, naming vm, path and place"
 
-for c in ${NUBE_GUEST_CONFIG_CASES:-cloud vnx}; do
+for c in $CASES; do
 	one_case "debian12-$c.qcow2" "$c"
 done
 info "boot to configured (s after the deploy): $(tr '\n' ';' <"$T/times")"
