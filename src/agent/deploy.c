@@ -95,9 +95,12 @@ configure_thread(gpointer p)
 }
 
 typedef struct {
-	GPtrArray *doms;	/* of char*: domains this job created */
-	GPtrArray *nets;	/* of char*: nets this job created (domains take their volumes,
-				 * media included, along: virt_destroy_undefine) */
+	GPtrArray *doms;	/* of char*: domains this job created (destroyed with their
+				 * volumes, media included: virt_destroy_undefine) */
+	GPtrArray *vols;	/* of char*: domains whose volumes this job may have made, the
+				 * domain not (yet) defined by it: only the volumes go (a domain of
+				 * that name that is not nube's stays untouched) */
+	GPtrArray *nets;	/* of char*: nets this job created */
 } made;
 
 static void
@@ -109,6 +112,14 @@ rollback(nubed *n, rpc_job *j, const char *scen, made *m, virt *v, netdev *nd)
 		const char *d = g_ptr_array_index(m->doms, i);
 
 		if (n->env->virt_destroy_undefine(v, d, &err) < 0) {
+			nubed_log(NLOG_ERR, "roll back: %s", err->message);
+			g_clear_error(&err);
+		}
+	}
+	for (guint i = 0; i < m->vols->len; i++) {
+		const char *d = g_ptr_array_index(m->vols, i);
+
+		if (!rpc_strv_has(m->doms, d) && n->env->virt_volumes_delete(v, d, &err) < 0) {
 			nubed_log(NLOG_ERR, "roll back: %s", err->message);
 			g_clear_error(&err);
 		}
@@ -158,7 +169,8 @@ op_deploy(nubed *n, rpc_job *j)
 	g_autoptr(GHashTable) before_nets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 	    NULL);
 	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
-	made m = { g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free) };
+	made m = { g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
+	    g_ptr_array_new_with_free_func(g_free) };
 	g_autoptr(GPtrArray) cfg = g_ptr_array_new();		/* of sc_vm*: configured by nube */
 	GError *err = NULL;
 	virt *v = NULL;
@@ -304,9 +316,9 @@ op_deploy(nubed *n, rpc_job *j)
 			    (char *)g_ptr_array_index(warnings, k));
 			rpc_job_progress(j, "warning: %s", (char *)g_ptr_array_index(warnings, k));
 		}
-		/* a roll back removes a domain made here and its volumes, even half made */
+		/* a roll back removes the volumes made here for a domain not defined yet */
 		if (!g_hash_table_contains(before_doms, dom))
-			g_ptr_array_add(m.doms, g_strdup(dom));
+			g_ptr_array_add(m.vols, g_strdup(dom));
 		if (n->env->virt_vm_disks_prepare(v, s, dep, vm->name, &err) < 0) {
 			rpc_job_fail(j, "vm '%s': disks: %s", vm->name, err->message);
 			goto fail;
@@ -323,6 +335,8 @@ op_deploy(nubed *n, rpc_job *j)
 				rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
 				goto fail;
 			}
+			if (!g_hash_table_contains(before_doms, dom))
+				g_ptr_array_add(m.doms, g_strdup(dom));
 			rpc_job_progress(j, "vm '%s' defined as domain '%s', not started "
 			    "(<on_boot>no</on_boot>)", vm->name, dom);
 			continue;
@@ -331,6 +345,9 @@ op_deploy(nubed *n, rpc_job *j)
 			rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
 			goto fail;
 		}
+		/* a roll back removes a domain made here, with its volumes */
+		if (!g_hash_table_contains(before_doms, dom))
+			g_ptr_array_add(m.doms, g_strdup(dom));
 		rpc_job_progress(j, "vm '%s' started as domain '%s'", vm->name, dom);
 	}
 	/* configure every guest at once through its agent, but those that configure themselves
@@ -426,6 +443,7 @@ out:
 	n->env->virt_close(v);
 	n->env->net_close(nd);
 	g_ptr_array_unref(m.doms);
+	g_ptr_array_unref(m.vols);
 	g_ptr_array_unref(m.nets);
 	telemetry_start_async(n);
 }

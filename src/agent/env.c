@@ -98,6 +98,7 @@ const agent_env agent_env_real = {
 	.virt_pool_ensure = virt_pool_ensure,
 	.virt_vm_disks_check = virt_vm_disks_check,
 	.virt_vm_disks_prepare = virt_vm_disks_prepare,
+	.virt_volumes_delete = virt_volumes_delete,
 	.virt_image_present = virt_image_present,
 	.virt_image_commit = virt_image_commit,
 	.virt_image_send = virt_image_send,

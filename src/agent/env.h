@@ -37,6 +37,7 @@ struct agent_env {
 	int (*virt_pool_ensure)(virt *v, GError **err);
 	int (*virt_vm_disks_check)(virt *v, const scenario *s, const proto_deployment *dep,
 	    const char *vmname, GError **err);
+	int (*virt_volumes_delete)(virt *v, const char *domname, GError **err);
 	int (*virt_vm_disks_prepare)(virt *v, const scenario *s, const proto_deployment *dep,
 	    const char *vmname, GError **err);
 	bool (*virt_image_present)(virt *v, const char *sha256, const char *format);

@@ -402,6 +402,13 @@ f_disks_ok(virt *v, const scenario *s, const proto_deployment *dep, const char *
 	return 0;
 }
 
+static int
+f_volumes_delete(virt *v, const char *domname, GError **err)
+{
+	(void)v, (void)domname, (void)err;
+	return 0;
+}
+
 /* nor images: every VM of the fake hosts boots the same way */
 static char *
 f_domain_image(virt *v, const char *domname)
@@ -614,6 +621,7 @@ static const agent_env fake_env = {
 	.virt_vm_disks_check = f_disks_ok,
 	.virt_vm_disks_prepare = f_disks_ok,
 	.virt_domain_image = f_domain_image,
+	.virt_volumes_delete = f_volumes_delete,
 	.virt_guest_exec = f_guest_exec,
 	.net_open = f_net_open,
 	.net_close = f_net_close,
