@@ -172,6 +172,7 @@ op_deploy(nubed *n, rpc_job *j)
 	made m = { g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
 	    g_ptr_array_new_with_free_func(g_free) };
 	g_autoptr(GPtrArray) cfg = g_ptr_array_new();		/* of sc_vm*: configured by nube */
+	g_autoptr(GHashTable) media = g_hash_table_new(NULL, NULL);	/* sc_vm*: have media */
 	GError *err = NULL;
 	virt *v = NULL;
 	netdev *nd = NULL;
@@ -324,9 +325,11 @@ op_deploy(nubed *n, rpc_job *j)
 			goto fail;
 		}
 		/* its configuration media: volumes of the domain too */
-		if (n->env->virt_media_used(v, s, dep, vm->name) &&
-		    !g_hash_table_contains(before_doms, dom) && n->env->virt_media_write(v, dom,
-		    proto_deployment_vm(dep, vm->name)->media, &err) < 0) {
+		if (n->env->virt_media_used(v, s, dep, vm->name))
+			g_hash_table_add(media, (gpointer)vm);
+		if (g_hash_table_contains(media, vm) && !g_hash_table_contains(before_doms, dom) &&
+		    n->env->virt_media_write(v, dom, proto_deployment_vm(dep, vm->name)->media,
+		    &err) < 0) {
 			rpc_job_fail(j, "vm '%s': configuration media: %s", vm->name, err->message);
 			goto fail;
 		}
@@ -355,7 +358,7 @@ op_deploy(nubed *n, rpc_job *j)
 	for (guint i = 0; i < mine->len; i++) {
 		const sc_vm *vm = g_ptr_array_index(mine, i);
 
-		if (!vm->no_start && n->env->virt_media_used(v, s, dep, vm->name))
+		if (!vm->no_start && g_hash_table_contains(media, vm))
 			rpc_job_progress(j, "vm '%s' configures itself from its media as it boots",
 			    vm->name);
 		else

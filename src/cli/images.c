@@ -56,6 +56,7 @@ static image *
 image_hash(const char *path, bool quiet)
 {
 	unsigned char head[4] = { 0 };
+	size_t nhead = 0;
 	GChecksum *ck;
 	struct stat st;
 	char *buf;
@@ -75,8 +76,10 @@ image_hash(const char *path, bool quiet)
 	ck = g_checksum_new(G_CHECKSUM_SHA256);
 	buf = g_malloc(CHUNK);
 	for (bool first = true; (n = read(fd, buf, CHUNK)) > 0; first = false) {
-		if (first && n >= 4)
-			memcpy(head, buf, 4);
+		if (first) {
+			nhead = MIN((size_t)n, sizeof head);
+			memcpy(head, buf, nhead);
+		}
 		g_checksum_update(ck, (const guchar *)buf, n);
 	}
 	if (n < 0) {
@@ -91,7 +94,7 @@ image_hash(const char *path, bool quiet)
 	img = g_new0(image, 1);
 	img->path = g_strdup(path);
 	img->sha256 = g_strdup(g_checksum_get_string(ck));
-	img->format = memcmp(head, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
+	img->format = proto_image_format_of(head, nhead);
 	img->size = (uint64_t)st.st_size;
 	g_checksum_free(ck);
 	if (!quiet)

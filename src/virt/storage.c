@@ -48,7 +48,7 @@ virt_image_probe(const char *path, const char **format, uint64_t *capacity, GErr
 	}
 	n = read(fd, h, sizeof h);
 	close(fd);
-	if (n == (ssize_t)sizeof h && memcmp(h, "QFI\xfb", 4) == 0) {
+	if (n == (ssize_t)sizeof h && strcmp(proto_image_format_of(h, sizeof h), "qcow2") == 0) {
 		/* qcow2 header: version (4 bytes BE) at 4, virtual size (8 bytes BE) at 24 */
 		uint64_t size = 0;
 
@@ -667,9 +667,8 @@ volume_upload(virt *v, virConnectPtr dc, const char *duri, virStoragePoolPtr sp,
 	virStorageVolPtr sv = virStorageVolLookupByName(sp, sname);
 	virStorageVolPtr dv = sv != NULL ? virStorageVolLookupByName(dp, dname) : NULL;
 	virStreamPtr in = NULL, out = NULL;
-	virStorageVolInfo info = { 0 };
 	gint64 last = g_get_monotonic_time();
-	uint64_t sent = 0;
+	uint64_t sent = 0, total = 0;
 	char *buf = NULL;
 	int rc = -1;
 
@@ -677,14 +676,13 @@ volume_upload(virt *v, virConnectPtr dc, const char *duri, virStoragePoolPtr sp,
 		virt_set_error(err, "volume '%s'", sv == NULL ? sname : dname);
 		goto done;
 	}
-	virStorageVolGetInfo(sv, &info);
 	{
-		/* a file volume's bytes: its physical size (a qcow2's capacity is its virtual size) */
+		/* a file volume's bytes: its file size (a qcow2's capacity is its virtual size) */
 		g_autofree char *sp_path = virStorageVolGetPath(sv);
 		struct stat st;
 
 		if (sp_path != NULL && stat(sp_path, &st) == 0)
-			info.capacity = info.allocation = (unsigned long long)st.st_size;
+			total = (uint64_t)st.st_size;
 	}
 	in = virStreamNew(v->conn, 0);
 	out = virStreamNew(dc, 0);
@@ -721,8 +719,7 @@ volume_upload(virt *v, virConnectPtr dc, const char *duri, virStoragePoolPtr sp,
 		sent += (uint64_t)n;
 		if (progress != NULL && g_get_monotonic_time() - last >= G_USEC_PER_SEC / 2) {
 			last = g_get_monotonic_time();
-			progress(sent, info.allocation > info.capacity ? info.allocation :
-			    info.capacity, ud);
+			progress(sent, total, ud);
 		}
 	}
 	if (virStreamFinish(in) < 0 || virStreamFinish(out) < 0) {

@@ -124,3 +124,25 @@ proto_image_volume(const char *sha256, const char *format)
 {
 	return g_strdup_printf("%s.%s", sha256, format);
 }
+
+int
+proto_image_volume_parse(const char *vol, char **sha256, const char **format)
+{
+	const char *dot = vol != NULL ? strrchr(vol, '.') : NULL;
+	g_autofree char *sha = NULL;
+
+	if (dot == NULL)
+		return -1;
+	sha = g_strndup(vol, (gsize)(dot - vol));
+	if (!proto_sha256_ok(sha) || !proto_image_format_ok(dot + 1))
+		return -1;
+	*format = strcmp(dot + 1, "qcow2") == 0 ? "qcow2" : "raw";
+	*sha256 = g_steal_pointer(&sha);
+	return 0;
+}
+
+const char *
+proto_image_format_of(const void *head, size_t n)
+{
+	return n >= 4 && memcmp(head, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
+}

@@ -58,5 +58,11 @@ int proto_split_domain(const char *domain, char **scenario, char **vm);
 bool proto_sha256_ok(const char *s);
 bool proto_image_format_ok(const char *s);
 char *proto_image_volume(const char *sha256, const char *format);	/* g_free */
+/* proto_image_volume_parse: "<sha256>.<format>" -> 0, *sha256 (new) and *format (static);
+ * -1 for any other name */
+int proto_image_volume_parse(const char *vol, char **sha256, const char **format);
+/* proto_image_format_of: "qcow2" when the first n bytes of an image start with qcow's magic,
+ * else "raw" */
+const char *proto_image_format_of(const void *head, size_t n);
 
 #endif

@@ -204,6 +204,26 @@ test_malformed(void **state)
 	}
 }
 
+/* the image cache's volume names round trip; format by content */
+static void
+test_image_names(void **state)
+{
+	g_autofree char *vol = proto_image_volume(SHA, "qcow2");
+	g_autofree char *sha = NULL;
+	const char *fmt = NULL;
+
+	(void)state;
+	assert_int_equal(proto_image_volume_parse(vol, &sha, &fmt), 0);
+	assert_string_equal(sha, SHA);
+	assert_string_equal(fmt, "qcow2");
+	assert_int_equal(proto_image_volume_parse("dsk.d1.qcow2", &sha, &fmt), -1);
+	assert_int_equal(proto_image_volume_parse(SHA ".vmdk", &sha, &fmt), -1);
+	assert_int_equal(proto_image_volume_parse(SHA, &sha, &fmt), -1);
+	assert_string_equal(proto_image_format_of("QFI\xfb\0\0\0\3", 8), "qcow2");
+	assert_string_equal(proto_image_format_of("QFI", 3), "raw");
+	assert_string_equal(proto_image_format_of("\x7f" "ELF", 4), "raw");
+}
+
 static void
 test_names(void **state)
 {
@@ -578,6 +598,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_image_names),
 		cmocka_unit_test(test_stretch_vni),
 		cmocka_unit_test(test_alias),
 		cmocka_unit_test(test_domain_name),
