@@ -678,10 +678,12 @@ op_exec(nubed *n, rpc_job *j)
 				r = exec_filetree(n, v, found->domain, vmname, seq, st, timeout_s,
 				    &error);
 			} else if (text != NULL && json_is_true(json_object_get(st, "detach"))) {
-				/* ostype exec: started, not waited for (as vnxaced forks it) */
+				/* ostype exec: started, not waited for (as vnxaced forks it); a
+				 * subshell's background child is init's, no nohup needed (busybox
+				 * guests lack it) */
 				g_autofree char *q = g_shell_quote(text);
-				g_autofree char *bg = g_strdup_printf("nohup sh -c %s </dev/null "
-				    ">/dev/null 2>&1 &", q);
+				g_autofree char *bg = g_strdup_printf("(sh -c %s </dev/null "
+				    ">/dev/null 2>&1 &)", q);
 
 				r = exec_one(n, v, found->domain, vmname, seq, bg, timeout_s, &code,
 				    out_all, err_all, &error);
