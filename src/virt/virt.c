@@ -255,9 +255,28 @@ static char *ip_text(const sc_ip *ip)
 	return g_strdup(ip->addr);
 }
 
-static void render_metadata(xmlNodePtr dom, const scenario *s, const sc_vm *vm,
-    const proto_vm_place *place)
+/* config_method: how the VM is configured, for `nube status`: "cloud-init+vnx" (the media it
+ * gets, each image reading the one it knows) or "qemu-ga" (the agent configures it) */
+static char *config_method(bool media, const proto_vm_place *place)
 {
+	GString *g = g_string_new(NULL);
+
+	for (guint i = 0; media && place && place->media && i < place->media->len; i++) {
+		const proto_medium *m = g_ptr_array_index(place->media, i);
+
+		g_string_append_printf(g, "%s%s", g->len ? "+" : "",
+		    strcmp(m->kind, PROTO_MEDIUM_CIDATA) == 0 ? "cloud-init" : m->kind);
+	}
+	if (g->len == 0)
+		g_string_append(g, "qemu-ga");
+	return g_string_free(g, FALSE);
+}
+
+static void render_metadata(xmlNodePtr dom, const scenario *s, const sc_vm *vm,
+    const proto_vm_place *place, bool media)
+{
+	g_autofree char *config = config_method(media, place);
+
 	xmlNodePtr md = xmlNewChild(dom, NULL, BAD_CAST "metadata", NULL);
 	xmlNodePtr m = xmlNewChild(md, NULL, BAD_CAST "vm", NULL);
 	xmlNsPtr ns = xmlNewNs(m, BAD_CAST VIRT_METADATA_NS, BAD_CAST VIRT_METADATA_PREFIX);
@@ -265,6 +284,7 @@ static void render_metadata(xmlNodePtr dom, const scenario *s, const sc_vm *vm,
 	xmlSetNs(m, ns);
 	set_prop(m, "scenario", s->name);
 	set_prop(m, "vm", vm->name);
+	set_prop(m, "config", config);
 	if (place && place->mgmt_addr)
 		set_prop(m, "mgmt", place->mgmt_addr);
 	for (guint i = 0; vm->ifs && i < vm->ifs->len; i++) {
@@ -369,7 +389,7 @@ char *virt_render_domain(virt *v, const scenario *s, const proto_deployment *dep
 	xmlDocSetRootElement(doc, dom);
 	set_prop(dom, "type", type);
 	add_text(dom, "name", domname);
-	render_metadata(dom, s, vm, place);
+	render_metadata(dom, s, vm, place, disk.boot == VIRT_BOOT_DISK);
 	set_prop(add_text(dom, "memory", mem), "unit", "MiB");
 	add_text(dom, "vcpu", vcpu);
 
@@ -625,6 +645,7 @@ void virt_dom_info_free(virt_dom_info *i)
 	g_free(i->domain);
 	g_free(i->scenario);
 	g_free(i->vm);
+	g_free(i->config);
 	g_free(i->state);
 	if (i->nets)
 		g_ptr_array_unref(i->nets);
@@ -689,6 +710,7 @@ static int parse_metadata(const char *md, virt_dom_info *i)
 	}
 	i->scenario = prop(root, "scenario");
 	i->vm = prop(root, "vm");
+	i->config = prop(root, "config");
 	for (xmlNodePtr c = root->children; c; c = c->next) {
 		if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST "if") != 0)
 			continue;

@@ -124,6 +124,7 @@ typedef struct {
 	char *domain;		/* libvirt name */
 	char *scenario;		/* from metadata */
 	char *vm;
+	char *config;		/* from metadata: "qemu-ga", "cloud-init+vnx", ...; NULL if older */
 	char *state;		/* "running", "paused", "shutoff", ... */
 	bool active;
 	uint64_t cpu_time_ns;	/* cumulative */
