@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/env.h"
+#include "agent/mape.h"
 #include "agent/telemetry.h"
 #include "wire/deployment.h"
 #include "wire/names.h"
@@ -197,6 +198,8 @@ op_deploy(nubed *n, rpc_job *j)
 	s = load_spec(j, dep->spec, dep->scenario);
 	if (s == NULL)
 		goto out;
+	if (n->mape != NULL)	/* the operator placed VMs here: a host on standby wakes */
+		mape_wake(n, "deploy", 0);
 	for (guint i = 0; i < dep->vms->len; i++) {
 		const proto_vm_place *p = g_ptr_array_index(dep->vms, i);
 		sc_vm *vm;
