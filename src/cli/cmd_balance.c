@@ -77,6 +77,7 @@ cmd_balance(session *sess, int argc, char **argv)
 
 				json_object_del(r, "ok");
 				json_object_del(r, "text");
+				json_object_del(r, "consolidate_text");
 				json_array_append_new(arr, r);
 			} else {
 				json_array_append_new(failed, json_pack("{s:s, s:s}", "host", c->host,
@@ -115,6 +116,12 @@ cmd_balance(session *sess, int argc, char **argv)
 			text = client_jstr(r, "text");
 			if (note != NULL)
 				printf("  %s\n", note);
+			if (text == NULL && client_jstr(r, "consolidate_text") != NULL) {
+				printf("  consolidation plan (light samples in a row: %d):\n",
+				    (int)json_integer_value(json_object_get(r,
+				    "consolidate_low_count")));
+				text = client_jstr(r, "consolidate_text");
+			}
 			if (text != NULL) {
 				g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
 
