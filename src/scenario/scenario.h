@@ -30,7 +30,14 @@
 #define SC_DOMAIN_SEP		'.'
 #define SC_DOMAIN_SEP_STR	"."
 
-typedef enum { SC_NET_VIRTUAL_BRIDGE, SC_NET_OPENVSWITCH } sc_net_mode;
+/* every mode runs as a Linux bridge today; validate warns where that differs from VNX */
+typedef enum { SC_NET_VIRTUAL_BRIDGE, SC_NET_OPENVSWITCH, SC_NET_VETH, SC_NET_UML_SWITCH } sc_net_mode;
+
+/* net names an <if> may use without a <net>: VNX's reserved words. Interfaces on them are
+ * kept in sc_vm.reserved_ifs, never in sc_vm.ifs, so no bridge, VNI or plan sees them. */
+#define SC_NET_LO		"lo"		/* loopback addresses, own interface-id space */
+#define SC_NET_VM_MGMT		"vm_mgmt"	/* names the management interface */
+#define SC_NET_UNCONNECTED	"unconnected"	/* an interface with no link */
 
 typedef struct {
 	char *name;
@@ -39,6 +46,8 @@ typedef struct {
 	char *external;		/* host interface to attach, NULL if none */
 	bool managed;		/* managed="no" -> false: nube does not create it */
 	int vlan;		/* -1 when none */
+	bool p2p;		/* type="p2p" (with mode veth): exactly two interfaces */
+	int mtu;		/* mtu=, 0 when absent */
 } sc_net;
 
 typedef struct {
@@ -67,7 +76,7 @@ typedef struct {
 } sc_route;
 
 typedef struct {
-	char *seq;
+	char *seq;		/* one seq name: seq="a,b" in the file gives one sc_exec per name */
 	char *type;		/* "verbatim" or "file" */
 	char *ostype;		/* may be NULL */
 	char *text;		/* commands, verbatim, trimmed of the common leading/trailing blank lines */
@@ -77,7 +86,7 @@ typedef struct {
 } sc_exec;
 
 typedef struct {
-	char *seq;
+	char *seq;		/* one seq name, as for sc_exec */
 	char *root;		/* destination dir inside the VM */
 	char *src;		/* path on the operator side */
 	int line;
@@ -98,7 +107,8 @@ typedef struct {
 	char *fs_type;		/* "cow", "direct", ... */
 	char *kernel;		/* NULL if none */
 	bool fwd_ipv4, fwd_ipv6;/* <forwarding type="ip|ipv4|ipv6"/> */
-	GPtrArray *ifs;		/* of sc_if* in file order */
+	GPtrArray *ifs;		/* of sc_if* in file order, on declared nets only */
+	GPtrArray *reserved_ifs;/* of sc_if* on SC_NET_LO, SC_NET_VM_MGMT or SC_NET_UNCONNECTED */
 	GPtrArray *routes;	/* of sc_route* */
 	GPtrArray *execs;	/* of sc_exec* */
 	GPtrArray *filetrees;	/* of sc_filetree* */
@@ -119,7 +129,8 @@ typedef struct {
 	char *network;		/* "10.250.0.0" */
 	int mask;		/* 24 */
 	int offset;		/* first host offset */
-	char *net;		/* for type net: the scenario net name */
+	char *net;		/* for type net: the scenario net name (or a host bridge) */
+	bool net_managed;	/* <mgmt_net managed="no">: false, net is an existing host bridge */
 	int line;
 } sc_mgmt;
 
@@ -139,6 +150,8 @@ typedef struct {
 	GPtrArray *cmdseqs;	/* of sc_cmdseq* */
 	GPtrArray *host_ifs;	/* of sc_if* (<host><hostif>), id = index */
 	GPtrArray *host_routes;	/* of sc_route* */
+	GPtrArray *host_execs;	/* of sc_exec* (<host><exec>): their seqs count as defined */
+	int global_line;	/* line of <global>, 0 when absent */
 	/* name -> index+1 for scenario_vm/net lookups, filled by the parser; may be NULL
 	 * (hand-built models), lookups then scan */
 	GHashTable *vm_index;

@@ -109,6 +109,8 @@ vnx_vm_free(gpointer p)
 	g_free(v->initrd);
 	if (v->ifs != NULL)
 		g_ptr_array_unref(v->ifs);
+	if (v->reserved_ifs != NULL)
+		g_ptr_array_unref(v->reserved_ifs);
 	if (v->routes != NULL)
 		g_ptr_array_unref(v->routes);
 	if (v->execs != NULL)
@@ -164,6 +166,8 @@ scenario_free(scenario *s)
 		g_ptr_array_unref(s->host_ifs);
 	if (s->host_routes != NULL)
 		g_ptr_array_unref(s->host_routes);
+	if (s->host_execs != NULL)
+		g_ptr_array_unref(s->host_execs);
 	if (s->vm_index != NULL)
 		g_hash_table_unref(s->vm_index);
 	if (s->net_index != NULL)
@@ -443,12 +447,14 @@ vnx_vm_mgmt(vnx_ctx *c, const xmlNode *n)
 		if (sxml_is(k, "mgmt_net")) {
 			static const char *const mattrs[] = { "net", "managed", "config", NULL };
 			char *net = sxml_prop(k, "net");
+			g_autofree char *managed = sxml_prop(k, "managed");
 
 			sxml_check_attrs(k, mattrs, c->file, c->d);
 			if (net != NULL) {
 				g_free(m->net);
 				m->net = net;
 			}
+			m->net_managed = managed == NULL || strcmp(managed, "no") != 0;
 		} else if (!sxml_is(k, "host_mapping")) {
 			vnx_unknown(c, k, n);
 		}
@@ -465,6 +471,9 @@ vnx_global(vnx_ctx *c, const xmlNode *n)
 	scenario *s = c->s;
 
 	sxml_check_attrs(n, (const char *const[]){ NULL }, c->file, c->d);
+	s->global_line = sxml_line(n);
+	if (s->name == NULL)
+		s->name_line = s->global_line;	/* a missing scenario_name is <global>'s fault */
 	for (const xmlNode *k = n->children; k != NULL; k = k->next) {
 		if (k->type != XML_ELEMENT_NODE)
 			continue;
@@ -506,7 +515,8 @@ vnx_net(vnx_ctx *c, const xmlNode *n)
 		"capture_dev", "sock", "uml_switch_binary", "capture_file", "controller",
 		"of_version", "hwaddr", "fail_mode", "mtu", "stp", "hub", "type",
 		"capture_expression", "scope", "bw", "delay", "loss", NULL };
-	g_autofree char *name = NULL, *mode = NULL, *managed = NULL, *vlan = NULL;
+	g_autofree char *name = NULL, *mode = NULL, *managed = NULL, *vlan = NULL, *type = NULL;
+	g_autofree char *mtu = NULL;
 	sc_net *net;
 
 	sxml_check_attrs(n, attrs, c->file, c->d);
@@ -524,10 +534,29 @@ vnx_net(vnx_ctx *c, const xmlNode *n)
 		net->mode = SC_NET_VIRTUAL_BRIDGE;
 	else if (strcmp(mode, "openvswitch") == 0)
 		net->mode = SC_NET_OPENVSWITCH;
+	else if (strcmp(mode, "veth") == 0)
+		net->mode = SC_NET_VETH;
+	else if (strcmp(mode, "uml_switch") == 0)
+		net->mode = SC_NET_UML_SWITCH;
 	else
-		diag_error(c->d, c->file, net->line,
-				"net '%s': mode '%s' is not supported (virtual_bridge or openvswitch)",
-				net->name, mode);
+		diag_error(c->d, c->file, net->line, "net '%s': mode '%s' is not virtual_bridge, "
+		    "openvswitch, veth or uml_switch", net->name, mode);
+	/* VNX (CheckSemantics 8g): type lan (default), ppp or p2p; p2p only with mode veth and
+	 * mode veth only with type p2p */
+	type = sxml_prop(n, "type");
+	net->p2p = type != NULL && strcmp(type, "p2p") == 0;
+	if (type != NULL && strcmp(type, "lan") != 0 && strcmp(type, "ppp") != 0 && !net->p2p)
+		diag_error(c->d, c->file, net->line, "net '%s': type '%s' is not lan, ppp or p2p",
+		    net->name, type);
+	else if (net->mode == SC_NET_VETH && !net->p2p)
+		diag_error(c->d, c->file, net->line, "net '%s': mode veth needs type=\"p2p\"",
+		    net->name);
+	else if (net->p2p && net->mode != SC_NET_VETH)
+		diag_error(c->d, c->file, net->line, "net '%s': type p2p is only for mode veth",
+		    net->name);
+	mtu = sxml_prop(n, "mtu");
+	if (mtu != NULL)
+		vnx_int(c, n, "net mtu", mtu, 68, 65535, &net->mtu);
 	managed = sxml_prop(n, "managed");
 	if (managed != NULL) {
 		if (strcmp(managed, "no") == 0)
@@ -665,58 +694,91 @@ vnx_route(vnx_ctx *c, const xmlNode *n)
 	return r;
 }
 
-static sc_exec *
-vnx_exec(vnx_ctx *c, const xmlNode *n)
+/* vnx_seqs: VNX splits seq="a, b" at commas (vnx.pl: split /,/); the names, stripped, empty
+ * ones dropped; reports a list of nothing */
+static GStrv
+vnx_seqs(vnx_ctx *c, const xmlNode *n, const char *seq)
+{
+	g_auto(GStrv) parts = g_strsplit(seq, ",", -1);
+	g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+	GStrv out;
+
+	for (guint i = 0; parts[i] != NULL; i++) {
+		g_strstrip(parts[i]);
+		if (parts[i][0] != '\0')
+			g_strv_builder_add(b, parts[i]);
+	}
+	out = g_strv_builder_end(b);
+	if (out[0] == NULL)
+		diag_error(c->d, c->file, sxml_line(n), "<%s> seq '%s' names no seq",
+		    (const char *)n->name, seq);
+	return out;
+}
+
+/* vnx_exec: one sc_exec per seq name of n, appended to out */
+static void
+vnx_exec(vnx_ctx *c, const xmlNode *n, GPtrArray *out)
 {
 	static const char *const attrs[] = { "seq", "type", "ostype", "user", NULL };
-	g_autofree char *seq = NULL, *type = NULL;
+	g_autofree char *seq = NULL, *type = NULL, *raw_text = NULL, *text = NULL;
+	g_auto(GStrv) seqs = NULL;
 	xmlChar *raw;
-	sc_exec *e;
 
 	sxml_check_attrs(n, attrs, c->file, c->d);
 	seq = vnx_required(c, n, "seq");
 	type = vnx_required(c, n, "type");
 	if (seq == NULL || type == NULL)
-		return NULL;
+		return;
 	if (strcmp(type, "verbatim") != 0 && strcmp(type, "file") != 0) {
 		diag_error(c->d, c->file, sxml_line(n), "exec type '%s' is not verbatim or file", type);
-		return NULL;
+		return;
 	}
-	e = g_new0(sc_exec, 1);
-	e->seq = g_steal_pointer(&seq);
-	e->type = g_steal_pointer(&type);
-	e->ostype = sxml_prop(n, "ostype");
-	e->line = sxml_line(n);
 	raw = xmlNodeGetContent(n);
-	e->raw = g_strdup(raw != NULL ? (const char *)raw : "");
-	e->text = vnx_dedent(e->raw);
+	raw_text = g_strdup(raw != NULL ? (const char *)raw : "");
 	xmlFree(raw);
-	if (e->text[0] == '\0')
-		diag_warn(c->d, c->file, e->line, "exec seq '%s' has no command", e->seq);
-	return e;
+	text = vnx_dedent(raw_text);
+	if (text[0] == '\0')
+		diag_warn(c->d, c->file, sxml_line(n), "exec seq '%s' has no command", seq);
+	seqs = vnx_seqs(c, n, seq);
+	for (guint i = 0; seqs[i] != NULL; i++) {
+		sc_exec *e = g_new0(sc_exec, 1);
+
+		e->seq = g_strdup(seqs[i]);
+		e->type = g_strdup(type);
+		e->ostype = sxml_prop(n, "ostype");
+		e->line = sxml_line(n);
+		e->raw = g_strdup(raw_text);
+		e->text = g_strdup(text);
+		g_ptr_array_add(out, e);
+	}
 }
 
-static sc_filetree *
-vnx_filetree(vnx_ctx *c, const xmlNode *n)
+/* vnx_filetree: one sc_filetree per seq name of n, appended to out */
+static void
+vnx_filetree(vnx_ctx *c, const xmlNode *n, GPtrArray *out)
 {
 	static const char *const attrs[] = { "seq", "root", "user", "group", "perms", NULL };
 	g_autofree char *seq = NULL, *root = NULL;
-	sc_filetree *f;
+	g_auto(GStrv) seqs = NULL;
 
 	sxml_check_attrs(n, attrs, c->file, c->d);
 	seq = vnx_required(c, n, "seq");
 	root = vnx_required(c, n, "root");
 	if (seq == NULL || root == NULL)
-		return NULL;
-	f = g_new0(sc_filetree, 1);
-	f->seq = g_steal_pointer(&seq);
-	f->root = g_steal_pointer(&root);
-	f->src = sxml_text(n);
-	f->line = sxml_line(n);
-	f->user = sxml_prop(n, "user");
-	f->group = sxml_prop(n, "group");
-	f->perms = sxml_prop(n, "perms");
-	return f;
+		return;
+	seqs = vnx_seqs(c, n, seq);
+	for (guint i = 0; seqs[i] != NULL; i++) {
+		sc_filetree *f = g_new0(sc_filetree, 1);
+
+		f->seq = g_strdup(seqs[i]);
+		f->root = g_strdup(root);
+		f->src = sxml_text(n);
+		f->line = sxml_line(n);
+		f->user = sxml_prop(n, "user");
+		f->group = sxml_prop(n, "group");
+		f->perms = sxml_prop(n, "perms");
+		g_ptr_array_add(out, f);
+	}
 }
 
 static void
@@ -748,6 +810,7 @@ vnx_vm(vnx_ctx *c, const xmlNode *n)
 	v->fwd_ipv4 = c->def_fwd4;
 	v->fwd_ipv6 = c->def_fwd6;
 	v->ifs = g_ptr_array_new_with_free_func(vnx_if_free);
+	v->reserved_ifs = g_ptr_array_new_with_free_func(vnx_if_free);
 	v->routes = g_ptr_array_new_with_free_func(vnx_route_free);
 	v->execs = g_ptr_array_new_with_free_func(vnx_exec_free);
 	v->filetrees = g_ptr_array_new_with_free_func(vnx_filetree_free);
@@ -781,7 +844,11 @@ vnx_vm(vnx_ctx *c, const xmlNode *n)
 		} else if (sxml_is(k, "if")) {
 			sc_if *f = vnx_if(c, k);
 
-			if (f != NULL)
+			if (f != NULL && (strcmp(f->net, SC_NET_LO) == 0 ||
+			    strcmp(f->net, SC_NET_VM_MGMT) == 0 ||
+			    strcmp(f->net, SC_NET_UNCONNECTED) == 0))
+				g_ptr_array_add(v->reserved_ifs, f);
+			else if (f != NULL)
 				g_ptr_array_add(v->ifs, f);
 		} else if (sxml_is(k, "route")) {
 			sc_route *r = vnx_route(c, k);
@@ -805,15 +872,9 @@ vnx_vm(vnx_ctx *c, const xmlNode *n)
 				diag_error(c->d, c->file, sxml_line(k), "vm '%s': <on_boot> '%s': 'yes' "
 				    "or 'no' expected", v->name, t);
 		} else if (sxml_is(k, "exec")) {
-			sc_exec *e = vnx_exec(c, k);
-
-			if (e != NULL)
-				g_ptr_array_add(v->execs, e);
+			vnx_exec(c, k, v->execs);
 		} else if (sxml_is(k, "filetree")) {
-			sc_filetree *f = vnx_filetree(c, k);
-
-			if (f != NULL)
-				g_ptr_array_add(v->filetrees, f);
+			vnx_filetree(c, k, v->filetrees);
 		} else if (sxml_is(k, "cmd-seq")) {
 			vnx_cmdseq(c, k);
 		} else if (!sxml_in((const char *)k->name, silent)) {
@@ -869,8 +930,7 @@ vnx_host(vnx_ctx *c, const xmlNode *n)
 			if (r != NULL)
 				g_ptr_array_add(c->s->host_routes, r);
 		} else if (sxml_is(k, "exec")) {
-			diag_warn(c->d, c->file, sxml_line(k),
-					"<exec> on the host is not run by nube, ignored");
+			vnx_exec(c, k, c->s->host_execs);	/* validate says it is not run */
 		} else if (!sxml_in((const char *)k->name, silent)) {
 			vnx_unknown(c, k, n);
 		}
@@ -908,6 +968,8 @@ vnx_new(const char *name)
 	s->cmdseqs = g_ptr_array_new_with_free_func(vnx_cmdseq_free);
 	s->host_ifs = g_ptr_array_new_with_free_func(vnx_if_free);
 	s->host_routes = g_ptr_array_new_with_free_func(vnx_route_free);
+	s->host_execs = g_ptr_array_new_with_free_func(vnx_exec_free);
+	s->mgmt.net_managed = true;
 	s->mgmt.type = SC_MGMT_NONE;
 	s->mgmt.mask = 24;
 	return s;
