@@ -403,7 +403,9 @@ scenario_validate(const scenario *s, diag *d)
 			val_warn(&c, n->line, "net '%s': vlan %d is ignored (the net is its own bridge "
 			    "and VXLAN segment)", n->name, n->vlan);
 		if (n->mode == SC_NET_OPENVSWITCH)
-			val_warn(&c, n->line, "net '%s': mode openvswitch runs as a Linux bridge", n->name);
+			val_warn(&c, n->line, "net '%s': mode openvswitch runs as a Linux bridge (no Open "
+			    "vSwitch: per-port VLAN tags and trunks, <connection> and an SDN "
+			    "controller are not available)", n->name);
 		else if (n->mode == SC_NET_UML_SWITCH)
 			val_warn(&c, n->line, "net '%s': mode uml_switch runs as a Linux bridge (a "
 			    "uml_switch's sock, hub and capture attributes are ignored)", n->name);
@@ -552,6 +554,7 @@ scenario_validate(const scenario *s, diag *d)
 	}
 
 	val_cmdseqs(&c, s, seqs);
+	scenario_warn_features(s, d);
 	return c.errors == 0;
 }
 

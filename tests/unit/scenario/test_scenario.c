@@ -164,7 +164,9 @@ test_guest_fields(void **state)
 	(void)state;
 	assert_non_null(s);
 	assert_true(scenario_validate(s, d));
-	assert_int_equal(d->nwarnings, 0);
+	/* the only warning: if name= reaches VNX images only */
+	assert_int_equal(d->nwarnings, 1);
+	assert_true(diag_contains(d, DIAG_WARNING, "name=\"e0/0\": given to VNX images"));
 	assert_string_equal(s->basedir, "/srv/lab");
 	v = scenario_vm(s, "a");
 	f = vm_if(v, 0);
@@ -201,7 +203,11 @@ test_tutorial_lxc_values(void **state)
 
 	(void)state;
 	assert_true(valid);
-	assert_int_equal(d->items->len, 0);
+	/* only what nube does not do: the host's interface and routes */
+	assert_int_equal(d->items->len, 3);
+	expect(d, DIAG_WARNING, "tutorial_lxc_ubuntu.xml", 151, "host: <hostif net=\"Net3\">: ignored");
+	expect(d, DIAG_WARNING, "tutorial_lxc_ubuntu.xml", 155, "host: <route>: ignored");
+	expect(d, DIAG_WARNING, "tutorial_lxc_ubuntu.xml", 156, "host: <route>: ignored");
 	assert_string_equal(s->name, "tutorial_lxc_ubuntu");
 	assert_string_equal(s->version, "2.0");
 	assert_true(s->automac);
