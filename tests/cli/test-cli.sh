@@ -53,6 +53,25 @@ expect_rc 0 "validate with restrictions"
 # its two warnings: <vm_mgmt> and <host_mapping>, which nube does not plug
 grep -q "^scenario 'clilab': 6 VMs, 3 nets, 2 warnings$" "$tmp/out" && ok || bad "validate lab.xml summary"
 
+# ---- validate --features: what nube does with each VNX construct the file uses ----
+f=$src/tests/data/bad/vnx-constructs.xml
+run validate --features "$f"; expect_rc 0 "validate --features"
+grep -Eq '^CONSTRUCT +NUBE +USES +LINE +HOW$' "$tmp/out" && ok || bad "validate --features: table header"
+grep -Eq '^<net mode=openvswitch> +degraded +1 +15 +runs as a Linux bridge' "$tmp/out" && ok ||
+	bad "validate --features: openvswitch row"
+grep -Eq '^<host><hostif> +ignored +1 +43 ' "$tmp/out" && ok || bad "validate --features: hostif row"
+grep -q "^scenario '" "$tmp/out" && bad "validate --features printed the summary too" || ok
+grep -q ': warning: .*<shareddir>: ignored' "$tmp/err" && ok || bad "validate --features: warnings still on stderr"
+run validate --features --json "$f"; expect_rc 0 "validate --features --json"
+jq -e '.scenario == "constructs" and (.features | length) > 30 and
+	(.features[] | select(.construct == "<vm type=uml|dynamips|vbox|nsrouter>") |
+	 .support == "degraded" and .uses == 1 and .first_line == 36) and
+	(.features[] | select(.construct == "<net mode=virtual_bridge>") | .support == "implemented" and .uses == 3) and
+	all(.features[]; (.construct | type) == "string" and (.how | type) == "string" and
+	    (.support == "implemented" or .support == "degraded" or .support == "ignored"))' \
+	"$tmp/out" >/dev/null && ok || bad "validate --features --json: document"
+run validate --json "$f"; expect_rc 2 "validate --json without --features"
+
 # ---- validate: bad inputs exit 1 with file:line ----
 for f in "$data"/bad/*.xml; do
 	run validate "$f"; expect_rc 1 "validate bad $f"

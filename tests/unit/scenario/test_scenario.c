@@ -896,6 +896,48 @@ test_vnx_defects_kept(void **state)
 	assert_int_equal(d->nerrors, 7);
 }
 
+/* scenario_features: one row per construct used, in the table's order, with its count and
+ * first line; warned constructs are warned at each use */
+static void
+test_features(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "vnx-constructs.xml", d, &valid);
+	g_autoptr(GArray) fs = NULL;
+	const sc_feature *first, *shaping = NULL, *conf = NULL;
+
+	(void)state;
+	assert_true(valid);
+	fs = scenario_features(s);
+	assert_true(fs->len > 30);
+	first = &g_array_index(fs, sc_feature, 0);
+	assert_string_equal(first->construct, SC_F_NET_BRIDGE);
+	assert_int_equal(first->support, SC_SUPPORT_DONE);
+	assert_int_equal(first->count, 3);
+	assert_int_equal(first->first_line, 18);
+	for (guint i = 0; i < fs->len; i++) {
+		const sc_feature *f = &g_array_index(fs, sc_feature, i);
+
+		assert_true(f->count > 0);
+		if (strcmp(f->construct, SC_F_SHAPING) == 0)
+			shaping = f;
+		if (strcmp(f->construct, SC_F_ROUTER_CONF) == 0)
+			conf = f;
+		assert_false(strcmp(f->construct, SC_F_VM_LXC) == 0);	/* not used: no row */
+	}
+	assert_non_null(shaping);
+	assert_int_equal(shaping->support, SC_SUPPORT_IGNORED);
+	assert_non_null(conf);
+	assert_int_equal(conf->count, 2);		/* <dynamips_ext> and r2's <conf> */
+	assert_int_equal(conf->first_line, 12);
+	expect(d, DIAG_WARNING, "vnx-constructs.xml", 12, "<dynamips_ext>: ignored");
+	expect(d, DIAG_WARNING, "vnx-constructs.xml", 37, "vm 'r2': <conf>: ignored");
+	/* implemented constructs and the ones with no effect are not warned */
+	assert_false(diag_contains(d, DIAG_WARNING, "<console>"));
+	assert_false(diag_contains(d, DIAG_WARNING, "<help>"));
+}
+
 static void
 test_bad_mgmt_and_mac(void **state)
 {
@@ -1287,6 +1329,7 @@ main(void)
 		cmocka_unit_test(test_golden_all_errors),
 		cmocka_unit_test(test_vnx_accepts),
 		cmocka_unit_test(test_vnx_defects_kept),
+		cmocka_unit_test(test_features),
 		cmocka_unit_test(test_restrictions_example),
 		cmocka_unit_test(test_restrictions_unknown_names),
 		cmocka_unit_test(test_restrictions_affinity_vs_anti),
