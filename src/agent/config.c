@@ -51,6 +51,8 @@ config_free(config *c)
 	if (c == NULL)
 		return;
 	g_free(c->file);
+	g_free(c->bal.standby_command);
+	g_free(c->bal.wake_command);
 	g_free(c->host);
 	g_free(c->libvirt_uri);
 	g_free(c->fabric_addr);
@@ -192,7 +194,13 @@ load_balance(GKeyFile *kf, config *c, GError **err)
 			rc = get_double(kf, c->file, "balance", keys[i], 0.001, 1e7, &b->link_mbps, err);
 		else if (strcmp(k, "rpc-timeout") == 0)
 			rc = get_double(kf, c->file, "balance", keys[i], 1, 3600, &b->rpc_timeout, err);
-		else
+		else if (strcmp(k, "standby-command") == 0) {
+			g_free(b->standby_command);
+			b->standby_command = v != NULL && *v != '\0' ? g_strdup(v) : NULL;
+		} else if (strcmp(k, "wake-command") == 0) {
+			g_free(b->wake_command);
+			b->wake_command = v != NULL && *v != '\0' ? g_strdup(v) : NULL;
+		} else
 			g_key_file_set_string(core, "balance", k, v != NULL ? v : "");
 		if (rc < 0)
 			return -1;

@@ -22,6 +22,11 @@ typedef struct {
 	double link_mbps;		/* [1000] uplink speed for the VMs' network utilisation */
 	double rpc_timeout;		/* [15] s of silence before an rpc to a host counts as lost */
 	bool enabled;			/* [true] false: monitor only, no autonomous plans */
+	/* consolidation's power hooks (with the core's consolidate = true): run by /bin/sh -c
+	 * with NUBE_HOST set when this host has emptied itself (standby) and when a peer that
+	 * cannot absorb its load wakes it; NULL: the state changes, nothing runs */
+	char *standby_command;
+	char *wake_command;
 } config_balance;
 
 typedef struct {

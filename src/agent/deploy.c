@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/env.h"
+#include "agent/mape.h"
 #include "agent/telemetry.h"
 #include "wire/deployment.h"
 #include "wire/names.h"
@@ -197,6 +198,8 @@ op_deploy(nubed *n, rpc_job *j)
 	s = load_spec(j, dep->spec, dep->scenario);
 	if (s == NULL)
 		goto out;
+	if (n->mape != NULL)	/* the operator placed VMs here: a host on standby wakes */
+		mape_wake(n, "deploy", 0);
 	for (guint i = 0; i < dep->vms->len; i++) {
 		const proto_vm_place *p = g_ptr_array_index(dep->vms, i);
 		sc_vm *vm;
@@ -544,6 +547,66 @@ exec_one(nubed *n, virt *v, const char *dom, const char *vm, const char *seq, co
 	    "exit", code, "stdout", out != NULL ? out : "", "stderr", errout != NULL ? errout : "");
 }
 
+/* exec_filetree: one filetree step of an exec (guestcfg_exec_steps): every file written
+ * through the guest agent, then its chmod commands. A result, or NULL with *error. */
+static json_t *
+exec_filetree(nubed *n, virt *v, const char *dom, const char *vm, const char *seq,
+    json_t *step, int timeout_s, char **error)
+{
+	json_t *files = json_object_get(step, "write_files"), *f, *cmd;
+	const char *root = json_string_value(json_object_get(step, "filetree"));
+	size_t i;
+
+	json_array_foreach(files, i, f) {
+		const char *path = json_string_value(json_object_get(f, "path"));
+		const char *b64 = json_string_value(json_object_get(f, "content"));
+		const char *perm = json_string_value(json_object_get(f, "permissions"));
+		const char *owner = json_string_value(json_object_get(f, "owner"));
+		g_autofree guchar *data = NULL;
+		gsize len = 0;
+		GError *err = NULL;
+
+		if (path == NULL || b64 == NULL) {
+			*error = g_strdup_printf("vm '%s': malformed filetree step", vm);
+			return NULL;
+		}
+		data = g_base64_decode(b64, &len);
+		if (n->env->virt_guest_write(v, dom, path, data, len,
+		    perm != NULL ? (unsigned)g_ascii_strtoull(perm, NULL, 8) : 0644, owner,
+		    timeout_s, &err) < 0) {
+			*error = g_strdup_printf("vm '%s': filetree '%s': %s", vm, path,
+			    err->message);
+			g_error_free(err);
+			return NULL;
+		}
+	}
+	json_array_foreach(json_object_get(step, "runcmd"), i, cmd) {
+		g_autoptr(GString) line = g_string_new(NULL);
+		g_autofree char *out = NULL, *errout = NULL;
+		GError *err = NULL;
+		json_t *a;
+		size_t k;
+		int code = -1;
+
+		json_array_foreach(cmd, k, a) {
+			g_autofree char *q = g_shell_quote(json_string_value(a) != NULL ?
+			    json_string_value(a) : "");
+
+			g_string_append_printf(line, "%s%s", k ? " " : "", q);
+		}
+		if (n->env->virt_guest_exec(v, dom, line->str, timeout_s, &code, &out, &errout,
+		    &err) < 0 || code != 0) {
+			*error = g_strdup_printf("vm '%s': filetree '%s': %s: %s", vm,
+			    root != NULL ? root : "", line->str, err != NULL ? err->message :
+			    errout != NULL ? g_strstrip(errout) : "failed");
+			g_clear_error(&err);
+			return NULL;
+		}
+	}
+	return json_pack("{s:s, s:s?, s:s?, s:i}", "vm", vm, "seq", seq, "filetree", root,
+	    "files", (int)json_array_size(files));
+}
+
 void
 op_exec(nubed *n, rpc_job *j)
 {
@@ -606,6 +669,42 @@ op_exec(nubed *n, rpc_job *j)
 		const sc_vm *vm;
 		int ran = 0;
 
+		json_t *steps = json_object_get(rpc_job_req(j), "steps"), *st;
+		size_t k;
+
+		/* the CLI resolved the seq on the operator's machine (files read there) */
+		json_array_foreach(steps, k, st) {
+			const char *text = json_string_value(json_object_get(st, "cmd"));
+			json_t *r;
+
+			if (json_is_array(json_object_get(st, "write_files"))) {
+				r = exec_filetree(n, v, found->domain, vmname, seq, st, timeout_s,
+				    &error);
+			} else if (text != NULL && json_is_true(json_object_get(st, "detach"))) {
+				/* ostype exec: started, not waited for (as vnxaced forks it); a
+				 * subshell's background child is init's, no nohup needed (busybox
+				 * guests lack it) */
+				g_autofree char *q = g_shell_quote(text);
+				g_autofree char *bg = g_strdup_printf("(sh -c %s </dev/null "
+				    ">/dev/null 2>&1 &)", q);
+
+				r = exec_one(n, v, found->domain, vmname, seq, bg, timeout_s, &code,
+				    out_all, err_all, &error);
+			} else if (text != NULL) {
+				r = exec_one(n, v, found->domain, vmname, seq, text, timeout_s, &code,
+				    out_all, err_all, &error);
+			} else {
+				error = g_strdup_printf("vm '%s': malformed exec step", vmname);
+				r = NULL;
+			}
+			if (r == NULL) {
+				rpc_job_fail(j, "%s", error);
+				goto out;
+			}
+			json_array_append_new(results, r);
+		}
+		if (json_is_array(steps))
+			goto done;
 		spec = g_strdup(rpc_job_str(j, "spec", false));
 		if (spec == NULL)
 			spec = nubed_spec_get(n, scen);
@@ -653,6 +752,7 @@ op_exec(nubed *n, rpc_job *j)
 			goto out;
 		}
 	}
+done:
 	rpc_job_ok(j, json_pack("{s:s, s:s, s:i, s:s, s:s, s:O}", "scenario", scen, "vm", vmname,
 	    "exit", code, "stdout", out_all->str, "stderr", err_all->str, "results", results));
 out:

@@ -108,6 +108,7 @@ const agent_env agent_env_real = {
 	.virt_destroy_undefine = virt_destroy_undefine,
 	.virt_guest_configure = virt_guest_configure,
 	.virt_guest_exec = virt_guest_exec,
+	.virt_guest_write = virt_guest_write,
 	.virt_migrate = virt_migrate,
 	.virt_media_used = virt_media_used,
 	.virt_media_write = virt_media_write,

@@ -51,6 +51,8 @@ struct agent_env {
 	    const char *vmname, int mtu, int timeout_s, GError **err);
 	int (*virt_guest_exec)(virt *v, const char *domname, const char *cmd, int timeout_s,
 	    int *exit_code, char **out, char **errout, GError **err);
+	int (*virt_guest_write)(virt *v, const char *domname, const char *path, const void *data,
+	    size_t len, unsigned mode, const char *owner, int timeout_s, GError **err);
 	int (*virt_migrate)(virt *v, const char *domname, const char *dest_uri,
 	    const char *migrate_uri, virt_migrate_stats *stats, GError **err);
 	bool (*virt_media_used)(virt *v, const scenario *s, const proto_deployment *dep,

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "agent/env.h"
 #include "agent/telemetry.h"
@@ -36,6 +37,7 @@ static void
 job_free(exec_job *job)
 {
 	balance_plan_free(job->plan);
+	g_free(job->wake);
 	bus_msg_free(job->reply_to);
 	g_ptr_array_unref(job->results);
 	g_free(job);
@@ -253,6 +255,99 @@ job_drain(exec_job *job)
 	}
 }
 
+/* ------------------------------------------------------------------ consolidation */
+
+int
+mape_power_hook(mape *m, const char *cmd, const char *what, char **out)
+{
+	g_auto(GStrv) env = g_environ_setenv(g_get_environ(), "NUBE_HOST", m->n->cfg->host, TRUE);
+	char *argv[] = { "/bin/sh", "-c", (char *)cmd, NULL };
+	g_autofree char *o = NULL, *e = NULL;
+	GError *err = NULL;
+	int status = 0;
+
+	*out = NULL;
+	if (cmd == NULL)
+		return 0;
+	if (!g_spawn_sync(NULL, argv, env, G_SPAWN_DEFAULT, NULL, NULL, &o, &e, &status, &err)) {
+		*out = g_strdup_printf("%s command: %s", what, err->message);
+		g_error_free(err);
+		return -1;
+	}
+	*out = g_strstrip(g_strconcat(o != NULL ? o : "", e != NULL ? e : "", NULL));
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/* job_consolidate: move every VM away as planned; with none left, go on standby */
+static void
+job_consolidate(exec_job *job)
+{
+	mape *m = job->m;
+	int ok = migrate_moves(job, job->plan);
+	guint n = job->plan->moves->len;
+	int left = running_here(m), rc;
+	g_autofree char *out = NULL;
+
+	if ((guint)ok != n || left != 0) {
+		nubed_event(m->n, "consolidate-failed", NULL, NULL, json_pack("{s:i, s:i, s:i, s:o}",
+		    "done", ok, "planned", (int)n, "left", left, "moves", migrate_results_json(job)),
+		    "consolidation: %d of %u move(s) done, %d VM(s) left: staying active", ok, n,
+		    left);
+		return;
+	}
+	rc = mape_power_hook(m, m->mc.standby_command, "standby", &out);
+	g_mutex_lock(&m->lock);
+	balance_power_standby(&m->pw, nubed_now(m->n));
+	g_mutex_unlock(&m->lock);
+	nubed_event(m->n, "standby", NULL, NULL, json_pack("{s:i, s:s?, s:i, s:s?, s:o}", "moves",
+	    ok, "command", m->mc.standby_command, "exit", rc, "output", out, "results",
+	    migrate_results_json(job)), "consolidated: %d VM(s) moved away, on standby%s%s%s",
+	    ok, m->mc.standby_command != NULL ? " (standby command exit " : "",
+	    m->mc.standby_command != NULL ? (rc == 0 ? "0" : "non-zero") : "",
+	    m->mc.standby_command != NULL ? ")" : "");
+	telemetry_start_async(m->n);	/* the peers stop sending VMs here at once */
+}
+
+/* job_wake: ask a standby peer to wake up; the next overload plan can then use it */
+static void
+job_wake(exec_job *job)
+{
+	mape *m = job->m;
+	g_autofree char *why = NULL;
+	json_t *r = nubed_call(m->n, job->wake, json_pack("{s:s, s:f}", "op", "wake", "need",
+	    job->need), &why);
+
+	nubed_event(m->n, r != NULL ? "wake-request" : "wake-failed", NULL, NULL,
+	    json_pack("{s:s, s:f, s:s?}", "host", job->wake, "need", job->need, "why", why),
+	    r != NULL ? "woke %s: %.2f core(s) of demand have no place among the active hosts" :
+	    "could not wake %s (%.2f core(s) without a place): %s", job->wake, job->need,
+	    why != NULL ? why : "");
+	json_decref(r);
+}
+
+/* consolidate_turn: whether this host, under consolidate_below for long enough, is the one
+ * to empty itself now: the active host with VMs whose effective load is the lowest (ties by
+ * name), so that two light hosts never empty themselves into each other at once */
+static bool
+consolidate_turn(const view *v)
+{
+	const balance_host *self = &v->hosts[0];
+	double mine = balance_effective_load(self);
+
+	for (size_t i = 1; i < v->n; i++) {
+		const balance_host *h = &v->hosts[i];
+		double l = balance_effective_load(h);
+
+		if (!h->online || h->standby || h->n_vms == 0)
+			continue;
+		if (l < mine || (l == mine && strcmp(h->name, self->name) < 0))
+			return false;
+	}
+	return true;
+}
+
 typedef struct {
 	void (*done)(void *ud);
 	void *ud;
@@ -275,6 +370,10 @@ job_thread(gpointer p)
 
 	if (job->kind == JOB_DRAIN || job->kind == JOB_LEAVE)
 		job_drain(job);
+	else if (job->kind == JOB_CONSOLIDATE)
+		job_consolidate(job);
+	else if (job->kind == JOB_WAKE)
+		job_wake(job);
 	else
 		job_plan(job);
 	g_mutex_lock(&m->lock);
@@ -402,8 +501,8 @@ mape_balance_json(mape *m, double now)
 			    "source", r->source, "load", r->load, "mem", r->mem, "expires_in",
 			    r->expires - now));
 	}
-	return json_pack("{s:s, s:b, s:s, s:f, s:i, s:i, s:f, s:{s:b, s:f, s:i}, s:o, s:f, s:f,"
-	    " s:o, s:i, s:b, s:b, s:b, s:i, s:i, s:i}",
+	json_t *out = json_pack("{s:s, s:b, s:s, s:f, s:i, s:i, s:f, s:{s:b, s:f, s:i}, s:o, s:f,"
+	    " s:f, s:o, s:i, s:b, s:b, s:b, s:i, s:i, s:i}",
 	    "policy", balance_policy_name(m->bc.policy), "enabled", m->mc.enabled,
 	    "state", balance_state_name(m->state), "threshold", m->bc.load_threshold,
 	    "alarm_count", m->bc.alarm_count, "count", m->det.count,
@@ -415,6 +514,18 @@ mape_balance_json(mape *m, double now)
 	    "migrating", m->running, "executing", m->executing, "leaving", m->leaving,
 	    "drained", m->drained, "migrations_ok", m->n_ok, "migrations_failed", m->n_failed,
 	    "migrations_refused", m->n_refused);
+	json_object_set_new(out, "consolidate", json_boolean(m->bc.consolidate));
+	json_object_set_new(out, "standby", json_boolean(m->pw.standby));
+	return out;
+}
+
+/* overload_need: cores of demand above what keeps self under threshold - margin */
+static double
+overload_need(const mape *m, const balance_host *self)
+{
+	double target = m->bc.load_threshold - m->bc.margin;
+
+	return MAX(0.0, (balance_effective_load(self) - target) * self->cpus);
 }
 
 void
@@ -460,7 +571,19 @@ mape_on_state(host_state *state, void *ud)
 			    v.hosts[0].load, m->bc.load_threshold, m->bc.alarm_count,
 			    plan->moves->len, plan->note != NULL ? ": " : "",
 			    plan->note != NULL ? plan->note : "", txt);
-			if (plan->moves->len == 0) {
+			long wake = plan->moves->len == 0 && m->bc.consolidate ? balance_wake_pick(
+			    &m->bc, v.hosts + 1, v.n - 1, overload_need(m, &v.hosts[0])) : -1;
+
+			if (wake >= 0) {
+				/* a standby host can take it: wake it, plan again on fresh samples */
+				exec_job *job = mape_job_new(m, JOB_WAKE, NULL, NULL);
+
+				job->wake = g_strdup(v.hosts[1 + wake].name);
+				job->need = overload_need(m, &v.hosts[0]);
+				m->det.count = 0;
+				balance_plan_free(plan);
+				mape_job_start(m, job);
+			} else if (plan->moves->len == 0) {
 				g_autofree char *why = g_strdup_printf("no move possible%s%s",
 				    plan->note != NULL ? ": " : "", plan->note != NULL ? plan->note : "");
 
@@ -468,6 +591,26 @@ mape_on_state(host_state *state, void *ud)
 				balance_plan_free(plan);
 			} else
 				mape_job_start(m, mape_job_new(m, JOB_PLAN, plan, NULL));
+		}
+		/* consolidation: a light host empties itself onto busier ones, then standby */
+		bool light = balance_power_sample(&m->pw, &m->bc, &v.hosts[0], now);
+
+		if (st == BALANCE_OK && light && m->mc.enabled && !m->leaving && !m->drained && !m->executing &&
+		    m->bc.policy != BALANCE_POLICY_NONE && consolidate_turn(&v)) {
+			balance_plan *plan = balance_consolidate(&m->bc, &v.hosts[0], v.hosts + 1,
+			    v.n - 1, now);
+			g_autofree char *txt = balance_plan_format(plan);
+
+			nubed_event(m->n, "plan", NULL, NULL, balance_plan_to_json(plan),
+			    "consolidate: load %.2f < %.2f for %d samples; %u move(s)%s%s%s\n%s",
+			    v.hosts[0].load, m->bc.consolidate_below, m->bc.consolidate_count,
+			    plan->moves->len, plan->solved ? "" : ", not solved",
+			    plan->note != NULL ? ": " : "", plan->note != NULL ? plan->note : "", txt);
+			m->pw.low_count = 0;	/* next try after consolidate_count more samples */
+			if (plan->solved && plan->moves->len > 0)
+				mape_job_start(m, mape_job_new(m, JOB_CONSOLIDATE, plan, NULL));
+			else
+				balance_plan_free(plan);
 		}
 		m->state = st;
 		peer_view_clear(&v);
@@ -497,6 +640,7 @@ mape_new(nubed *n)
 	m->busy = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	m->res = balance_reservations_new();
 	m->state = BALANCE_OK;
+	m->pw.changed = BALANCE_NEVER;
 	return m;
 }
 

@@ -47,4 +47,8 @@ void mape_on_state(host_state *state, void *ud);
  * Returns false (done is never called) when evacuation is off. */
 bool mape_leave(mape *m, void (*done)(void *ud), void *ud);
 
+/* mape_wake: leave standby (run [balance] wake_command, publish the state); by names who
+ * asked (a peer, "deploy"), need the cores of demand it brings. false when not on standby. */
+bool mape_wake(nubed *n, const char *by, double need);
+
 #endif

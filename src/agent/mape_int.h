@@ -24,7 +24,7 @@ typedef struct {
 	int64_t duration_ms, downtime_ms;
 } move_result;
 
-typedef enum { JOB_PLAN, JOB_MIGRATE, JOB_DRAIN, JOB_LEAVE } job_kind;
+typedef enum { JOB_PLAN, JOB_MIGRATE, JOB_DRAIN, JOB_LEAVE, JOB_CONSOLIDATE, JOB_WAKE } job_kind;
 
 struct mape {
 	nubed *n;
@@ -49,6 +49,7 @@ struct mape {
 	bool drained;		/* an operator drain finished: stays out of admissions */
 	bool stopping;		/* mape_free called: jobs end early */
 	bool reconciling;	/* the start-up net reconcile still tells the peers (uses m) */
+	balance_power pw;	/* consolidation: standby or active, low-load count, hysteresis */
 	host_state *self_state;	/* last own sample (owned) */
 	unsigned state_seq;
 	unsigned n_ok, n_failed, n_refused;
@@ -65,7 +66,13 @@ typedef struct {
 	void *done_ud;
 	GPtrArray *results;	/* of move_result* (under m->lock) */
 	unsigned start_seq;	/* JOB_DRAIN: m->state_seq when asked (a sample was requested) */
+	char *wake;		/* JOB_WAKE: the standby host to wake */
+	double need;		/* JOB_WAKE: cores of demand this host cannot place */
 } exec_job;
+
+/* mape_power_hook: run the standby or wake command of [balance] (NULL: none) with /bin/sh,
+ * NUBE_HOST set; its exit status (0 when none), *out its output (g_free) */
+int mape_power_hook(mape *m, const char *cmd, const char *what, char **out);
 
 /* A set of balance_host built from the host states for the core; strings borrowed from the
  * states: build, use and clear it under m->lock (a peer's new state replaces the old). */

@@ -146,6 +146,26 @@ op_plan(nubed *n, rpc_job *j)
 		note = "under every threshold: nothing to do";
 	else if (v.n < 2)
 		note = "overloaded but alone: no other online host";
+	if (plan == NULL && v.n >= 2 && m->bc.consolidate && !m->pw.standby &&
+	    m->bc.policy != BALANCE_POLICY_NONE && v.hosts[0].n_vms > 0 &&
+	    v.hosts[0].load < m->bc.load_threshold) {
+		/* what consolidation would do now (it acts after consolidate_count light samples,
+		 * when this host is the lightest active one) */
+		balance_plan *c = balance_consolidate(&m->bc, &v.hosts[0], v.hosts + 1, v.n - 1,
+		    now);
+		g_autofree char *txt = balance_plan_format(c);
+
+		json_object_set_new(body, "consolidate", balance_plan_to_json(c));
+		json_object_set_new(body, "consolidate_text", json_string(txt));
+		json_object_set_new(body, "consolidate_low_count", json_integer(m->pw.low_count));
+		note = v.hosts[0].load >= m->bc.consolidate_below ?
+		    "under every threshold, over consolidate-below: nothing to do" :
+		    c->solved && c->moves->len > 0 ? "light: consolidation would empty this host "
+		    "and put it on standby" : "light, but consolidation finds no way to empty it";
+		balance_plan_free(c);
+	}
+	if (m->pw.standby)
+		note = "on standby: takes no VMs until a peer wakes it";
 	else
 		plan = balance_plan_new(m->bc.policy, &m->bc, &v.hosts[0], v.hosts + 1, v.n - 1,
 		    now);
@@ -257,4 +277,42 @@ op_drain(nubed *n, rpc_job *j)
 	/* a fresh sample now: the first moves need not wait for the next interval, and the
 	 * peers see "leaving" at once */
 	telemetry_start(n);
+}
+
+/* mape_wake: leave standby (a peer asked, or a deploy came): the wake command, the power
+ * state, an event, a fresh state for the peers. false when the host was not on standby. */
+bool
+mape_wake(nubed *n, const char *by, double need)
+{
+	mape *m = balancer(n);
+	g_autofree char *out = NULL;
+	int rc;
+
+	g_mutex_lock(&m->lock);
+	if (!m->pw.standby) {
+		g_mutex_unlock(&m->lock);
+		return false;
+	}
+	g_mutex_unlock(&m->lock);
+	rc = mape_power_hook(m, m->mc.wake_command, "wake", &out);
+	g_mutex_lock(&m->lock);
+	balance_power_wake(&m->pw, nubed_now(n));
+	g_mutex_unlock(&m->lock);
+	nubed_event(n, "woken", NULL, NULL, json_pack("{s:s, s:f, s:s?, s:i, s:s?}", "by", by,
+	    "need", need, "command", m->mc.wake_command, "exit", rc, "output", out),
+	    "woken by %s (%.2f core(s) of demand)%s%s", by, need, m->mc.wake_command != NULL ?
+	    ": wake command exit " : "", m->mc.wake_command != NULL ? (rc == 0 ? "0" :
+	    "non-zero") : "");
+	telemetry_start(n);
+	return true;
+}
+
+/* op_wake: a peer whose overload has no place among the active hosts wakes this one */
+void
+op_wake(nubed *n, rpc_job *j)
+{
+	double need = jnum(rpc_job_req(j), "need", 0);
+	bool woken = mape_wake(n, rpc_job_sender(j), need);
+
+	rpc_job_ok(j, json_pack("{s:b}", "woken", woken));
 }

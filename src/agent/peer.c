@@ -169,6 +169,7 @@ host_fill(mape *m, view *v, balance_host *h, const host_state *st, bool self)
 	h->active = st->active;
 	h->inactive = st->inactive;
 	h->online = true;
+	h->standby = self ? m->pw.standby : json_is_true(json_object_get(st->balance, "standby"));
 	arr = g_new0(balance_vm, MAX(st->vms->len, 1));
 	g_ptr_array_add(v->blocks, arr);
 	for (guint i = 0; i < st->vms->len; i++) {

@@ -23,6 +23,7 @@ const rpc_op rpc_ops[] = {
 	{ "plan", op_plan, true },
 	{ "migrate", op_migrate, true },
 	{ "drain", op_drain, true },
+	{ "wake", op_wake, false },
 	{ "events", op_events, false },
 	{ "image-status", op_image_status, false },
 	{ "image-commit", op_image_commit, false },

@@ -75,5 +75,6 @@ void op_release(nubed *n, rpc_job *j);
 void op_plan(nubed *n, rpc_job *j);
 void op_migrate(nubed *n, rpc_job *j);
 void op_drain(nubed *n, rpc_job *j);
+void op_wake(nubed *n, rpc_job *j);
 
 #endif

@@ -10,6 +10,7 @@
 #include "cli/output.h"
 #include "cli/stored.h"
 #include "cli/where.h"
+#include "guestcfg/guestcfg.h"
 #include "scenario/scenario.h"
 #include "store/store.h"
 
@@ -18,10 +19,12 @@ static const char exec_help[] =
 "       nube exec SCENARIO --cmd COMMAND [--vm VM] [--json] [--config FILE]\n"
 "\n"
 "Run the command sequence SEQ (an <exec seq> or a <cmd-seq>, expanded in order) in the\n"
-"VMs of a deployed scenario that have commands for it, wherever they run now, through\n"
-"their guest agent. VMs run in parallel, each VM's commands in order. Every VM's\n"
-"output and exit status are printed. --cmd runs one ad-hoc shell command instead, in\n"
-"VM or, without --vm, in every VM of the scenario.\n"
+"VMs of a deployed scenario that have commands or files for it, wherever they run now,\n"
+"through their guest agent. As under VNX, each seq first copies the VM's <filetree>s\n"
+"of that seq (host files read here), then runs its <exec>s (type=\"file\": the file's\n"
+"content; ostype=\"exec\": started in the background). VMs run in parallel, each VM's\n"
+"steps in order. Every VM's output and exit status are printed. --cmd runs one ad-hoc\n"
+"shell command instead, in VM or, without --vm, in every VM of the scenario.\n"
 "\n"
 "  -v, --vm VM         only this VM\n"
 "  -c, --cmd COMMAND   run COMMAND (with /bin/sh -c) instead of a sequence\n"
@@ -42,6 +45,7 @@ typedef struct {
 	const char *vm;
 	const char *host;	/* where it runs now, NULL if not found */
 	GPtrArray *seqs;	/* of const char* (borrowed), in order; empty with --cmd */
+	GPtrArray *steps;	/* of json_t*, one per seq: guestcfg_exec_steps */
 	guint next;		/* next seq to send */
 	json_t *results;	/* [{seq, exit, stdout, stderr} or {seq, error}] */
 	bool failed;
@@ -64,6 +68,7 @@ vm_exec_free(vm_exec *v)
 	if (v == NULL)
 		return;
 	g_ptr_array_unref(v->seqs);
+	g_ptr_array_unref(v->steps);
 	json_decref(v->results);
 	g_free(v);
 }
@@ -93,7 +98,10 @@ exec_done(client_call *call, void *ud)
 		json_t *ex = json_object_get(o, "exit");
 		json_t *r;
 
-		if (json_is_string(json_object_get(o, "error"))) {
+		if (json_is_string(json_object_get(o, "filetree"))) {
+			r = json_pack("{s:o, s:O, s:O}", "seq", out_json_str(seq), "filetree",
+			    json_object_get(o, "filetree"), "files", json_object_get(o, "files"));
+		} else if (json_is_string(json_object_get(o, "error"))) {
 			r = json_pack("{s:o, s:O}", "seq", out_json_str(seq), "error",
 			    json_object_get(o, "error"));
 			v->failed = true;
@@ -126,7 +134,7 @@ vm_exec_step(vm_exec *v)
 		json_object_set_new(req, "cmd", json_string(x->cmd));
 	} else {
 		json_object_set_new(req, "seq", json_string(v->seqs->pdata[v->next]));
-		json_object_set_new(req, "spec", json_string(x->spec));
+		json_object_set_new(req, "steps", json_incref(v->steps->pdata[v->next]));
 	}
 	json_object_set_new(req, "timeout_s", json_integer(x->timeout_s));
 	v->next++;
@@ -169,6 +177,7 @@ cmd_exec(session *sess, int argc, char **argv)
 	g_autoptr(GPtrArray) unanswered = NULL;
 	exec_run x = { 0 };
 	store_scenario *ss = NULL;
+	g_autoptr(diag) d = diag_new();
 	bool json = false, failed = false;
 	int timeout_s = 0, ch, rc;
 
@@ -233,22 +242,38 @@ cmd_exec(session *sess, int argc, char **argv)
 		v->x = &x;
 		v->vm = vm->name;
 		v->seqs = g_ptr_array_new();
+		v->steps = g_ptr_array_new_with_free_func((GDestroyNotify)json_decref);
 		v->results = json_array();
 		for (guint k = 0; k < seqs->len; k++) {
-			for (guint m = 0; m < vm->execs->len; m++) {
-				const sc_exec *ex = vm->execs->pdata[m];
+			g_autoptr(gc_seq) q = NULL;
+			gsize bytes = 0;
+			json_t *steps;
 
-				if (strcmp(ex->seq, seqs->pdata[k]) == 0) {
-					g_ptr_array_add(v->seqs, seqs->pdata[k]);
-					break;
-				}
+			/* its filetrees and execs of that seq, host files read here */
+			q = guestcfg_resolve(s, vm, seqs->pdata[k], GC_RESOLVE_DATA, d);
+			if (q == NULL || (q->trees->len == 0 && q->cmds->len == 0))
+				continue;
+			steps = guestcfg_exec_steps(s, vm, q, &bytes, d);
+			if (steps == NULL)
+				continue;
+			if (bytes > GC_MAX_SEED_BYTES) {
+				diag_error(d, s->file, 0, "vm '%s': seq '%s' carries %" G_GSIZE_FORMAT
+				    " bytes of files and commands (at most %u)", vm->name,
+				    (char *)seqs->pdata[k], bytes, GC_MAX_SEED_BYTES);
+				json_decref(steps);
+				continue;
 			}
+			g_ptr_array_add(v->seqs, seqs->pdata[k]);
+			g_ptr_array_add(v->steps, steps);
 		}
 		if (cmd == NULL && v->seqs->len == 0)
 			vm_exec_free(v);
 		else
 			g_ptr_array_add(vms, v);
 	}
+	diag_print(d, stderr);
+	if (diag_has_errors(d))
+		goto out;
 	if (vms->len == 0) {
 		out_err("no VM of '%s'%s%s%s has commands for sequence '%s'", name,
 		    only ? " (--vm " : "", only ? only : "", only ? ")" : "", seq);
@@ -319,6 +344,14 @@ cmd_exec(session *sess, int argc, char **argv)
 				if (client_jstr(o, "error") != NULL) {
 					printf("== %s%s %s: error: %s\n", v->vm, where_s, what,
 					    client_jstr(o, "error"));
+					continue;
+				}
+				if (client_jstr(o, "filetree") != NULL) {
+					json_int_t nf = json_integer_value(json_object_get(o, "files"));
+
+					printf("== %s%s %s: copied %" JSON_INTEGER_FORMAT " file%s to %s\n",
+					    v->vm, where_s, what, nf, nf == 1 ? "" : "s",
+					    client_jstr(o, "filetree"));
 					continue;
 				}
 				printf("== %s%s %s: exit %" JSON_INTEGER_FORMAT "\n", v->vm,

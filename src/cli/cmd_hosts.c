@@ -11,8 +11,10 @@ static const char hosts_help[] =
 "usage: nube hosts [--json] [--config FILE]\n"
 "\n"
 "List the hosts known to the broker (their retained online and state messages): CPUs,\n"
-"load, memory, VMs and fabric address. A host is online when its agent is connected\n"
-"and its last state is recent (within 3 telemetry intervals).\n"
+"load, memory, VMs, mode and fabric address. A host is online when its agent is\n"
+"connected and its last state is recent (within 3 telemetry intervals). Its mode is\n"
+"active, standby (emptied by consolidation: takes no VMs until woken), leaving (drain or\n"
+"evacuation running) or drained.\n"
 "\n"
 "  -j, --json          machine-readable output (a stable interface)\n"
 "      --config FILE   client config (default $NUBE_CONFIG, " CLIENT_CONF_SYSTEM ",\n"
@@ -20,6 +22,23 @@ static const char hosts_help[] =
 "  -h, --help          this help\n"
 "\n"
 "Exit status: 0 listed, 3 broker unreachable.\n";
+
+/* mode: what the host's balancer says it is doing with its VMs */
+static const char *
+mode(const host_state *st)
+{
+	const json_t *b = st != NULL ? st->balance : NULL;
+
+	if (b == NULL)
+		return NULL;
+	if (json_is_true(json_object_get(b, "standby")))
+		return "standby";
+	if (json_is_true(json_object_get(b, "leaving")))
+		return "leaving";
+	if (json_is_true(json_object_get(b, "drained")))
+		return "drained";
+	return "active";
+}
 
 /* what a host without a (valid) state shows in --json: zeros, no fabric address */
 static const host_state no_state;
@@ -41,7 +60,7 @@ cmd_hosts(session *s, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const heads[] = { "host", "online", "cpus", "load", "mem", "vms",
-	    "fabric" };
+	    "mode", "fabric" };
 	bool json = false;
 	int ch, rc;
 
@@ -84,11 +103,13 @@ cmd_hosts(session *s, int argc, char **argv)
 			    "mem_promised_mib", (json_int_t)st->mem_promised_mib,
 			    "mem_reserve_mib", (json_int_t)st->mem_reserve_mib, "vms", nvms(st),
 			    "fabric_addr", out_json_str(st->fabric_addr)));
+			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "mode",
+			    out_json_str(mode(h->state)));
 		}
 		json_object_set_new(root, "hosts", arr);
 		rc = out_json_print(root, stdout) < 0 ? CLI_FAIL : CLI_OK;
 	} else {
-		g_autoptr(out_table) t = out_table_new(7, heads);
+		g_autoptr(out_table) t = out_table_new(8, heads);
 
 		for (int col = 2; col <= 5; col++)
 			out_table_right(t, col);
@@ -98,7 +119,7 @@ cmd_hosts(session *s, int argc, char **argv)
 			const char *on = client_host_live(h) ? "yes" : h->online ? "stale" : "no";
 
 			if (st == NULL) {
-				out_table_addv(t, h->name, on, NULL, NULL, NULL, NULL, NULL);
+				out_table_addv(t, h->name, on, NULL, NULL, NULL, NULL, NULL, NULL);
 			} else {
 				g_autofree char *cpus = g_strdup_printf("%g", st->cpus);
 				g_autofree char *load = g_strdup_printf("%.2f", st->load);
@@ -106,7 +127,8 @@ cmd_hosts(session *s, int argc, char **argv)
 				    st->mem_used_mib, st->mem_total_mib);
 				g_autofree char *vms = g_strdup_printf("%d", nvms(st));
 
-				out_table_addv(t, h->name, on, cpus, load, mem, vms, st->fabric_addr);
+				out_table_addv(t, h->name, on, cpus, load, mem, vms, mode(st),
+				    st->fabric_addr);
 			}
 		}
 		out_table_print(t, stdout);

@@ -8,15 +8,21 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/output.h"
+#include "cli/stored.h"
+#include "guestcfg/guestcfg.h"
+#include "scenario/scenario.h"
 #include "store/store.h"
 
 #define UNDEPLOY_TIMEOUT_MS	60000
 
 static const char undeploy_help[] =
-"usage: nube undeploy SCENARIO [--force] [--timeout S] [--config FILE]\n"
+"usage: nube undeploy SCENARIO [--force] [--no-on-shutdown] [--timeout S] [--config FILE]\n"
 "\n"
 "Destroy a scenario's VMs and networks on every live host (not only where it was\n"
 "deployed: VMs may have migrated since) and free its allocations in the store.\n"
+"First, as VNX does before it shuts VMs down, the on_shutdown sequence (filetrees and\n"
+"execs with seq=\"on_shutdown\") runs in the VMs that have one, as `nube exec\n"
+"SCENARIO on_shutdown` would; its failure is reported and does not stop the undeploy.\n"
 "\n"
 "When a host that ran part of the scenario is offline, the live hosts are cleaned but\n"
 "the store keeps the scenario (state \"failed\") so its VNIs, MACs and addresses are not\n"
@@ -26,6 +32,7 @@ static const char undeploy_help[] =
 "undeploys one still in state \"deploying\" (refused otherwise: a deploy may be running).\n"
 "\n"
 "  -f, --force         forget the allocations even if a host could not be cleaned\n"
+"      --no-on-shutdown  do not run the on_shutdown sequence\n"
 "  -t, --timeout S     give up on a host silent for S seconds (default 60)\n"
 "      --config FILE   client config\n"
 "  -h, --help          this help\n"
@@ -51,12 +58,47 @@ counts_text(const json_t *reply)
 	return g_string_free(g, FALSE);
 }
 
+/* run_on_shutdown: `nube exec NAME on_shutdown` when some VM of the stored scenario has an
+ * element of that seq; 0 when none has or it succeeded everywhere */
+static int
+run_on_shutdown(session *sess, const char *name, int timeout_s)
+{
+	g_autoptr(scenario) s = NULL;
+	g_autofree char *tmo = g_strdup_printf("%d", MIN(timeout_s, 30));
+	char *argv[] = { "exec", (char *)name, GC_SEQ_ON_SHUTDOWN, "--timeout", tmo, NULL };
+	store_scenario *ss = NULL;
+	bool any = false;
+	int rc;
+
+	if ((s = stored_load(sess->st, name, &ss)) == NULL)
+		return -1;
+	store_scenario_free(ss);
+	for (guint i = 0; i < s->vms->len && !any; i++) {
+		const sc_vm *vm = s->vms->pdata[i];
+
+		for (guint k = 0; k < vm->execs->len && !any; k++)
+			any = guestcfg_seq_has(((sc_exec *)vm->execs->pdata[k])->seq,
+			    GC_SEQ_ON_SHUTDOWN);
+		for (guint k = 0; k < vm->filetrees->len && !any; k++)
+			any = guestcfg_seq_has(((sc_filetree *)vm->filetrees->pdata[k])->seq,
+			    GC_SEQ_ON_SHUTDOWN);
+	}
+	if (!any)
+		return 0;
+	printf("running the on_shutdown sequence of '%s'\n", name);
+	fflush(stdout);
+	optind = 0;	/* a fresh getopt scan of our own argv */
+	rc = cmd_exec(sess, G_N_ELEMENTS(argv) - 1, argv);
+	return rc == CLI_OK ? 0 : -1;
+}
+
 int
 cmd_undeploy(session *sess, int argc, char **argv)
 {
-	enum { OPT_CONFIG = 256 };
+	enum { OPT_CONFIG = 256, OPT_NO_ON_SHUTDOWN };
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
+		{ "no-on-shutdown", no_argument, NULL, OPT_NO_ON_SHUTDOWN },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "help", no_argument, NULL, 'h' },
@@ -68,7 +110,7 @@ cmd_undeploy(session *sess, int argc, char **argv)
 	g_autoptr(GHashTable) placed = NULL;
 	g_autoptr(GPtrArray) offline = g_ptr_array_new_with_free_func(g_free);
 	store_scenario *ss = NULL;
-	bool force = false, failed = false;
+	bool force = false, failed = false, on_shutdown = true;
 	int timeout_s = UNDEPLOY_TIMEOUT_MS / 1000, ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
@@ -79,6 +121,9 @@ cmd_undeploy(session *sess, int argc, char **argv)
 		case 't':
 			if (args_timeout(optarg, &timeout_s) < 0)
 				return out_usage("undeploy", "--timeout wants seconds (1..86400)");
+			break;
+		case OPT_NO_ON_SHUTDOWN:
+			on_shutdown = false;
 			break;
 		case OPT_CONFIG:
 			sess->config = optarg;
@@ -121,6 +166,11 @@ cmd_undeploy(session *sess, int argc, char **argv)
 		rc = sess->status;
 		goto out;
 	}
+
+	if (ss != NULL && on_shutdown && (strcmp(ss->state, "deployed") == 0 ||
+	    strcmp(ss->state, "degraded") == 0) && run_on_shutdown(sess, name, timeout_s) < 0)
+		out_err("warning: the on_shutdown sequence of '%s' failed in some VM (above); "
+		    "undeploying anyway", name);
 
 	/* hosts the store placed VMs on that are not live now */
 	if (ss != NULL) {

@@ -51,10 +51,75 @@ lv_error(void)
 	return m != NULL && *m != '\0' ? m : "unknown libvirt error";
 }
 
-/* hash path: sum, format by content and size; NULL with a message printed */
+/* ---- the sums already computed on this machine ----
+ * A GKeyFile in the user's cache folder (NUBE_IMAGE_SUMS overrides the path), one group per
+ * image path: its device, inode, size, mtime and ctime (ns) when it was hashed, its sum and
+ * format. A file whose stat still matches is not read again; any change (a copy, a touch,
+ * an edit in place: ctime moves) hashes it anew. */
+#define SUMS_FILE	"image-sums"
+
+static char *
+sums_path(void)
+{
+	const char *env = g_getenv("NUBE_IMAGE_SUMS");
+
+	return env != NULL && *env != '\0' ? g_strdup(env) :
+	    g_build_filename(g_get_user_cache_dir(), "nube", SUMS_FILE, NULL);
+}
+
+static char *
+stat_key(const struct stat *st)
+{
+	return g_strdup_printf("%ju:%ju:%jd:%jd.%09ld:%jd.%09ld", (uintmax_t)st->st_dev,
+	    (uintmax_t)st->st_ino, (intmax_t)st->st_size, (intmax_t)st->st_mtim.tv_sec,
+	    st->st_mtim.tv_nsec, (intmax_t)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+}
+
+/* sums_lookup: the cached sum and format of path if its stat still matches */
+static bool
+sums_lookup(const char *path, const struct stat *st, char **sum, char **format)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autofree char *file = sums_path(), *key = stat_key(st), *have = NULL;
+
+	if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, NULL))
+		return false;
+	have = g_key_file_get_string(kf, path, "stat", NULL);
+	if (have == NULL || strcmp(have, key) != 0)
+		return false;
+	*sum = g_key_file_get_string(kf, path, "sha256", NULL);
+	*format = g_key_file_get_string(kf, path, "format", NULL);
+	if (*sum == NULL || !proto_sha256_ok(*sum) || *format == NULL ||
+	    !proto_image_format_ok(*format)) {
+		g_clear_pointer(sum, g_free);
+		g_clear_pointer(format, g_free);
+		return false;
+	}
+	return true;
+}
+
+/* sums_store: remember path's sum; a cache that cannot be written only costs a re-hash */
+static void
+sums_store(const char *path, const struct stat *st, const char *sum, const char *format)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autofree char *file = sums_path(), *dir = g_path_get_dirname(file), *key = stat_key(st);
+
+	(void)g_key_file_load_from_file(kf, file, G_KEY_FILE_KEEP_COMMENTS, NULL);
+	g_key_file_set_string(kf, path, "stat", key);
+	g_key_file_set_string(kf, path, "sha256", sum);
+	g_key_file_set_string(kf, path, "format", format);
+	if (g_mkdir_with_parents(dir, 0700) == 0)
+		(void)g_key_file_save_to_file(kf, file, NULL);
+}
+
+/* hash path: sum, format by content and size (from the sums cache when the file has not
+ * changed since); NULL with a message printed */
 static image *
 image_hash(const char *path, bool quiet)
 {
+	g_autofree char *abs = g_canonicalize_filename(path, NULL);
+	g_autofree char *csum = NULL, *cformat = NULL;
 	unsigned char head[4] = { 0 };
 	size_t nhead = 0;
 	GChecksum *ck;
@@ -70,6 +135,18 @@ image_hash(const char *path, bool quiet)
 		if (fd >= 0)
 			close(fd);
 		return NULL;
+	}
+	if (sums_lookup(abs, &st, &csum, &cformat)) {
+		close(fd);
+		img = g_new0(image, 1);
+		img->path = g_strdup(path);
+		img->sha256 = g_steal_pointer(&csum);
+		img->format = strcmp(cformat, "qcow2") == 0 ? "qcow2" : "raw";
+		img->size = (uint64_t)st.st_size;
+		if (!quiet)
+			fprintf(stderr, "image '%s': sha256 %.12s..., %s (unchanged since hashed)\n",
+			    path, img->sha256, img->format);
+		return img;
 	}
 	if (!quiet)
 		fprintf(stderr, "image '%s': hashing %.0f MiB\n", path, st.st_size / 1048576.0);
@@ -97,6 +174,7 @@ image_hash(const char *path, bool quiet)
 	img->format = proto_image_format_of(head, nhead);
 	img->size = (uint64_t)st.st_size;
 	g_checksum_free(ck);
+	sums_store(abs, &st, img->sha256, img->format);
 	if (!quiet)
 		fprintf(stderr, "image '%s': sha256 %.12s..., %s, hashed in %.1f s\n", path,
 		    img->sha256, img->format, (g_get_monotonic_time() - t0) / 1e6);

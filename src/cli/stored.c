@@ -20,7 +20,9 @@ stored_load(store *st, const char *name, store_scenario **out)
 			out_err("scenario '%s' is not deployed (see 'nube status')", name);
 		return NULL;
 	}
-	s = scenario_parse_memory(ss->spec, strlen(ss->spec), name, d);
+	/* named by its file: host files it names are found next to it, as at deploy */
+	s = scenario_parse_memory(ss->spec, strlen(ss->spec), ss->source != NULL ? ss->source :
+	    name, d);
 	if (s == NULL || diag_has_errors(d)) {
 		diag_print(d, stderr);
 		out_err("the stored spec of '%s' does not parse", name);

@@ -204,6 +204,31 @@ gc_daemon_script(const char *text)
 	return g_string_free(out, FALSE);
 }
 
+/* gc_cmd_script: what vnxaced runs for c (*script, new string) and whether it runs detached
+ * (ostype exec/xexec) or waited for (system/xsystem). false when there is nothing to run:
+ * an empty script, or an ostype VNX does not run on Linux (a warning in d). */
+static bool
+gc_cmd_script(const scenario *s, const sc_vm *vm, const gc_cmd *c, char **script, bool *detach,
+		diag *d)
+{
+	*script = NULL;
+	if (strcmp(c->ostype, "system") == 0 || strcmp(c->ostype, "xsystem") == 0) {
+		*detach = false;
+	} else if (strcmp(c->ostype, "exec") == 0 || strcmp(c->ostype, "xexec") == 0) {
+		*detach = true;
+	} else {
+		diag_warn(d, s->file, c->ex->line, "vm '%s': exec ostype '%s' is not system, "
+				"exec, xsystem or xexec: not run (as under VNX)", vm->name, c->ostype);
+		return false;
+	}
+	*script = gc_daemon_script(c->text);
+	if ((*script)[0] == '\0') {
+		g_clear_pointer(script, g_free);
+		return false;
+	}
+	return true;
+}
+
 char *
 guestcfg_ci_user_data(const scenario *s, const sc_vm *vm, const gc_seq *on_boot, diag *d)
 {
@@ -232,22 +257,12 @@ guestcfg_ci_user_data(const scenario *s, const sc_vm *vm, const gc_seq *on_boot,
 		ok = gc_tree_files(s, vm, g_ptr_array_index(on_boot->trees, i), files, runcmd, d);
 	for (guint i = 0; ok && on_boot != NULL && i < on_boot->cmds->len; i++) {
 		const gc_cmd *c = g_ptr_array_index(on_boot->cmds, i);
-		g_autofree char *script = gc_daemon_script(c->text);
+		g_autofree char *script = NULL;
 		json_t *jscript, *cmd;
 		bool detach;
 
-		if (script[0] == '\0')
+		if (!gc_cmd_script(s, vm, c, &script, &detach, d))
 			continue;
-		if (strcmp(c->ostype, "system") == 0 || strcmp(c->ostype, "xsystem") == 0) {
-			detach = false;
-		} else if (strcmp(c->ostype, "exec") == 0 || strcmp(c->ostype, "xexec") == 0) {
-			detach = true;
-		} else {
-			diag_warn(d, s->file, c->ex->line, "vm '%s': exec ostype '%s' is not system, "
-					"exec, xsystem or xexec: not run (as under VNX)", vm->name,
-					c->ostype);
-			continue;
-		}
 		jscript = gc_str(script, d, s->file, c->ex->line, "exec command");
 		if (jscript == NULL) {
 			ok = false;
@@ -471,4 +486,50 @@ guestcfg_ci_network_config(const scenario *s, const sc_vm *vm, const gc_net *net
 		out = gc_dump(doc, NULL);
 	json_decref(doc);
 	return out;
+}
+
+/* ---- the steps of an exec of a seq ---- */
+
+json_t *
+guestcfg_exec_steps(const scenario *s, const sc_vm *vm, const gc_seq *q, gsize *bytes, diag *d)
+{
+	json_t *steps = json_array();
+	gsize total = 0;
+
+	for (guint i = 0; i < q->trees->len; i++) {
+		const gc_tree *t = g_ptr_array_index(q->trees, i);
+		json_t *files = json_array(), *runcmd = json_array(), *step;
+
+		if (!gc_tree_files(s, vm, t, files, runcmd, d)) {
+			json_decref(files);
+			json_decref(runcmd);
+			json_decref(steps);
+			return NULL;
+		}
+		for (guint k = 0; k < t->files->len; k++)
+			total += g_bytes_get_size(((gc_file *)g_ptr_array_index(t->files, k))->data);
+		step = json_pack("{s:s, s:o, s:o}", "filetree", t->ft->root, "write_files", files,
+				"runcmd", runcmd);
+		json_array_append_new(steps, step);
+	}
+	for (guint i = 0; i < q->cmds->len; i++) {
+		const gc_cmd *c = g_ptr_array_index(q->cmds, i);
+		g_autofree char *script = NULL;
+		json_t *jscript;
+		bool detach;
+
+		if (!gc_cmd_script(s, vm, c, &script, &detach, d))
+			continue;
+		jscript = gc_str(script, d, s->file, c->ex->line, "exec command");
+		if (jscript == NULL) {
+			json_decref(steps);
+			return NULL;
+		}
+		total += strlen(script);
+		json_array_append_new(steps, json_pack("{s:o, s:b}", "cmd", jscript, "detach",
+				detach));
+	}
+	if (bytes != NULL)
+		*bytes = total;
+	return steps;
 }

@@ -140,6 +140,7 @@
 
 #include <stdbool.h>
 #include <glib.h>
+#include <jansson.h>
 #include <libxml/tree.h>
 
 #include "scenario/scenario.h"
@@ -250,5 +251,15 @@ char *guestcfg_ci_user_data(const scenario *s, const sc_vm *vm, const gc_seq *on
 /* network-config: NULL with an error in d when a MAC is missing or an address is
  * malformed; a route whose gateway is on no interface is a warning and left out. */
 char *guestcfg_ci_network_config(const scenario *s, const sc_vm *vm, const gc_net *net, diag *d);
+
+/* guestcfg_exec_steps: what an agent does in vm for an exec of the seq q (resolved with
+ * GC_RESOLVE_DATA), in VNX's order (the daemon copies the filetrees, then runs the execs):
+ *   [{"filetree": ROOT, "write_files": [...as user-data's...], "runcmd": [[chmod...]]},
+ *    {"cmd": SCRIPT, "detach": bool}, ...]
+ * SCRIPT is what vnxaced runs (as in runcmd); detach for ostype exec/xexec; other ostypes are
+ * not run (a warning in d). *bytes (may be NULL) gets the file and script bytes carried.
+ * NULL with an error in d when a filetree cannot be written as files. New reference. */
+json_t *guestcfg_exec_steps(const scenario *s, const sc_vm *vm, const gc_seq *q, gsize *bytes,
+		diag *d);
 
 #endif

@@ -71,6 +71,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE event ADD COLUMN seq INTEGER;"
 	"ALTER TABLE event ADD COLUMN data TEXT;"
 	"CREATE UNIQUE INDEX event_host_seq ON event(host, seq);",
+	/* v3: where the scenario file was when it was deployed (absolute; NULL if unknown):
+	 * exec of a seq finds its <filetree> and <exec type="file"> host files from there */
+	"ALTER TABLE scenario ADD COLUMN source TEXT;",
 };
 
 #define STORE_SCHEMA_VERSION	((int)G_N_ELEMENTS(migrations))
@@ -342,8 +345,11 @@ step_insert(store *st, sqlite3_stmt *stmt, const char *what, diag *d)
 static int
 insert_plan(store *st, const scenario *s, const char *spec, const plan *p, diag *d)
 {
+	/* the scenario's file, absolute, when it is one (not standard input or a buffer) */
+	g_autofree char *source = s->file != NULL && g_file_test(s->file, G_FILE_TEST_IS_REGULAR) ?
+	    g_canonicalize_filename(s->file, NULL) : NULL;
 	static const char *const sqls[] = {
-		"INSERT INTO scenario(name, spec, state, algorithm, created) VALUES (?, ?, 'deploying', ?, ?)",
+		"INSERT INTO scenario(name, spec, state, algorithm, created, source) VALUES (?, ?, 'deploying', ?, ?, ?)",
 		"INSERT INTO placement(scenario, vm, host) VALUES (?, ?, ?)",
 		"INSERT INTO alloc_vni(vni, scenario, net) VALUES (?, ?, ?)",
 		"INSERT INTO alloc_mac(mac, scenario, vm, ifid) VALUES (?, ?, ?, ?)",
@@ -365,6 +371,10 @@ insert_plan(store *st, const scenario *s, const char *spec, const plan *p, diag 
 	sqlite3_bind_text(stmt[0], 2, spec != NULL ? spec : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt[0], 3, plan_algorithm_name(p->algorithm), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt[0], 4, g_get_real_time() / G_USEC_PER_SEC);
+	if (source != NULL)
+		sqlite3_bind_text(stmt[0], 5, source, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt[0], 5);
 	if (step_insert(st, stmt[0], "the scenario", d) < 0)
 		goto out;
 
@@ -708,6 +718,7 @@ store_scenario_free(store_scenario *s)
 	g_free(s->state);
 	g_free(s->algorithm);
 	g_free(s->spec);
+	g_free(s->source);
 	g_free(s);
 }
 
@@ -721,6 +732,7 @@ scenario_row(sqlite3_stmt *stmt)
 	s->algorithm = col_dup(stmt, 2);
 	s->spec = col_dup(stmt, 3);
 	s->created = sqlite3_column_int64(stmt, 4);
+	s->source = col_dup(stmt, 5);
 	return s;
 }
 
@@ -733,7 +745,7 @@ store_get(store *st, const char *name, GError **err)
 
 	if (st == NULL || name == NULL)
 		return NULL;
-	stmt = prepare(st, "SELECT name, state, algorithm, spec, created FROM scenario WHERE name = ?",
+	stmt = prepare(st, "SELECT name, state, algorithm, spec, created, source FROM scenario WHERE name = ?",
 	    err);
 	if (stmt == NULL)
 		return NULL;
@@ -756,7 +768,7 @@ store_list(store *st, GError **err)
 
 	if (st == NULL)
 		return NULL;
-	stmt = prepare(st, "SELECT name, state, algorithm, spec, created FROM scenario ORDER BY name",
+	stmt = prepare(st, "SELECT name, state, algorithm, spec, created, source FROM scenario ORDER BY name",
 	    err);
 	if (stmt == NULL)
 		return NULL;

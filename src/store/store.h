@@ -84,6 +84,7 @@ typedef struct {
 	char *algorithm;
 	char *spec;
 	int64_t created;	/* unix seconds */
+	char *source;		/* the scenario file's absolute path at deploy, or NULL */
 } store_scenario;
 
 void store_scenario_free(store_scenario *s);

@@ -255,9 +255,28 @@ static char *ip_text(const sc_ip *ip)
 	return g_strdup(ip->addr);
 }
 
-static void render_metadata(xmlNodePtr dom, const scenario *s, const sc_vm *vm,
-    const proto_vm_place *place)
+/* config_method: how the VM is configured, for `nube status`: "cloud-init+vnx" (the media it
+ * gets, each image reading the one it knows) or "qemu-ga" (the agent configures it) */
+static char *config_method(bool media, const proto_vm_place *place)
 {
+	GString *g = g_string_new(NULL);
+
+	for (guint i = 0; media && place && place->media && i < place->media->len; i++) {
+		const proto_medium *m = g_ptr_array_index(place->media, i);
+
+		g_string_append_printf(g, "%s%s", g->len ? "+" : "",
+		    strcmp(m->kind, PROTO_MEDIUM_CIDATA) == 0 ? "cloud-init" : m->kind);
+	}
+	if (g->len == 0)
+		g_string_append(g, "qemu-ga");
+	return g_string_free(g, FALSE);
+}
+
+static void render_metadata(xmlNodePtr dom, const scenario *s, const sc_vm *vm,
+    const proto_vm_place *place, bool media)
+{
+	g_autofree char *config = config_method(media, place);
+
 	xmlNodePtr md = xmlNewChild(dom, NULL, BAD_CAST "metadata", NULL);
 	xmlNodePtr m = xmlNewChild(md, NULL, BAD_CAST "vm", NULL);
 	xmlNsPtr ns = xmlNewNs(m, BAD_CAST VIRT_METADATA_NS, BAD_CAST VIRT_METADATA_PREFIX);
@@ -265,6 +284,7 @@ static void render_metadata(xmlNodePtr dom, const scenario *s, const sc_vm *vm,
 	xmlSetNs(m, ns);
 	set_prop(m, "scenario", s->name);
 	set_prop(m, "vm", vm->name);
+	set_prop(m, "config", config);
 	if (place && place->mgmt_addr)
 		set_prop(m, "mgmt", place->mgmt_addr);
 	for (guint i = 0; vm->ifs && i < vm->ifs->len; i++) {
@@ -369,7 +389,7 @@ char *virt_render_domain(virt *v, const scenario *s, const proto_deployment *dep
 	xmlDocSetRootElement(doc, dom);
 	set_prop(dom, "type", type);
 	add_text(dom, "name", domname);
-	render_metadata(dom, s, vm, place);
+	render_metadata(dom, s, vm, place, disk.boot == VIRT_BOOT_DISK);
 	set_prop(add_text(dom, "memory", mem), "unit", "MiB");
 	add_text(dom, "vcpu", vcpu);
 
@@ -625,6 +645,7 @@ void virt_dom_info_free(virt_dom_info *i)
 	g_free(i->domain);
 	g_free(i->scenario);
 	g_free(i->vm);
+	g_free(i->config);
 	g_free(i->state);
 	if (i->nets)
 		g_ptr_array_unref(i->nets);
@@ -689,6 +710,7 @@ static int parse_metadata(const char *md, virt_dom_info *i)
 	}
 	i->scenario = prop(root, "scenario");
 	i->vm = prop(root, "vm");
+	i->config = prop(root, "config");
 	for (xmlNodePtr c = root->children; c; c = c->next) {
 		if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST "if") != 0)
 			continue;
@@ -913,6 +935,94 @@ int virt_guest_exec(virt *v, const char *domname, const char *cmd, int timeout_s
 	if (!dom)
 		return -1;
 	int rc = exec_dom(v, dom, cmd, timeout_s, exit_code, out, errout, err);
+	virDomainFree(dom);
+	return rc;
+}
+
+/* run a command that must succeed (exit 0), its stderr in the error otherwise */
+static int exec_must(virt *v, virDomainPtr dom, const char *cmd, int timeout_s, GError **err)
+{
+	g_autofree char *out = NULL, *errout = NULL;
+	int code = -1;
+
+	if (exec_dom(v, dom, cmd, timeout_s, &code, &out, &errout, err) < 0)
+		return -1;
+	if (code != 0) {
+		g_set_error(err, VIRT_ERROR, 0, "'%s' in '%s' exited %d: %s", cmd,
+		    virDomainGetName(dom), code, g_strstrip(errout));
+		return -1;
+	}
+	return 0;
+}
+
+int virt_guest_write(virt *v, const char *domname, const char *path, const void *data,
+    size_t len, unsigned mode, const char *owner, int timeout_s, GError **err)
+{
+	int call_to = timeout_s > 0 && timeout_s < 10 ? timeout_s : 10;
+	g_autofree char *dir = NULL, *qdir = NULL, *qpath = NULL, *fix = NULL;
+	virDomainPtr dom;
+	json_int_t handle;
+	json_t *r;
+	int rc = -1;
+
+	if (!v || !domname || !path || path[0] != '/') {
+		g_set_error(err, VIRT_ERROR, 0, "write: missing connection, domain or absolute path");
+		return -1;
+	}
+	if (!(dom = lookup(v, domname, err)))
+		return -1;
+	dir = g_path_get_dirname(path);
+	qdir = g_shell_quote(dir);
+	qpath = g_shell_quote(path);
+	g_autofree char *mk = g_strdup_printf("mkdir -p %s", qdir);
+	if (exec_must(v, dom, mk, timeout_s, err) < 0)
+		goto out;
+	json_t *open_req = json_pack("{s:s, s:{s:s, s:s}}", "execute", "guest-file-open",
+	    "arguments", "path", path, "mode", "w");
+	r = agent_call(v, dom, open_req, call_to, err);
+	json_decref(open_req);
+	if (!r)
+		goto out;
+	handle = json_integer_value(r);
+	json_decref(r);
+	/* qemu-ga reads a request of at most 64 KiB (QGA_READ_COUNT_DEFAULT's 4 KiB reads into
+	 * a JSON parser limited by the channel): 32 KiB of data (43 KiB of base64) a call */
+	bool wrote = true;
+	size_t off = 0;
+	do {
+		size_t n = MIN(len - off, (size_t)32768);
+		g_autofree char *b64 = g_base64_encode((const guchar *)data + off, n);
+		json_t *w = json_pack("{s:s, s:{s:I, s:s}}", "execute", "guest-file-write",
+		    "arguments", "handle", handle, "buf-b64", b64);
+
+		r = agent_call(v, dom, w, call_to, err);
+		json_decref(w);
+		if (!r) {
+			wrote = false;
+			break;
+		}
+		json_decref(r);
+		off += n;
+	} while (off < len);
+	json_t *close_req = json_pack("{s:s, s:{s:I}}", "execute", "guest-file-close",
+	    "arguments", "handle", handle);
+	r = agent_call(v, dom, close_req, call_to, wrote ? err : NULL);
+	json_decref(close_req);
+	if (!wrote || !r)
+		goto out;
+	json_decref(r);
+	fix = g_strdup_printf("chmod %04o %s", mode & 07777, qpath);
+	if (owner) {
+		g_autofree char *qown = g_shell_quote(owner);
+		char *t = g_strdup_printf("%s && chown %s %s", fix, qown, qpath);
+
+		g_free(fix);
+		fix = t;
+	}
+	if (exec_must(v, dom, fix, timeout_s, err) < 0)
+		goto out;
+	rc = 0;
+out:
 	virDomainFree(dom);
 	return rc;
 }

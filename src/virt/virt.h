@@ -124,6 +124,7 @@ typedef struct {
 	char *domain;		/* libvirt name */
 	char *scenario;		/* from metadata */
 	char *vm;
+	char *config;		/* from metadata: "qemu-ga", "cloud-init+vnx", ...; NULL if older */
 	char *state;		/* "running", "paused", "shutoff", ... */
 	bool active;
 	uint64_t cpu_time_ns;	/* cumulative */
@@ -160,7 +161,11 @@ int virt_guest_configure(virt *v, const scenario *s, const proto_deployment *dep
 int virt_guest_exec(virt *v, const char *domname, const char *cmd, int timeout_s,
     int *exit_code, char **out, char **errout, GError **err);
 
-
+/* virt_guest_write: write len bytes of data to the file path in the guest through its agent
+ * (guest-file-open/write/close; parent folders made, file replaced), then set its mode and,
+ * when owner is not NULL, its owner ("user" or "user:group"). */
+int virt_guest_write(virt *v, const char *domname, const char *path, const void *data,
+    size_t len, unsigned mode, const char *owner, int timeout_s, GError **err);
 
 /* ---- configuration media (media.c) ----
  * A VM that boots its own image gets the media the deployment carries for it (of

@@ -19,6 +19,7 @@ static const rpcreq_field f_deploy[] = { OPT("scenario", RPCREQ_NAME),
 static const rpcreq_field f_undeploy[] = { REQ("scenario", RPCREQ_NAME), END };
 static const rpcreq_field f_exec[] = { REQ("scenario", RPCREQ_NAME), REQ("vm", RPCREQ_NAME),
 	OPT("cmd", RPCREQ_STR), OPT("seq", RPCREQ_STR), OPT("spec", RPCREQ_STR),
+	OPT("steps", RPCREQ_OBJECTS),
 	OPT_INT("timeout_s", 1, 86400), END };
 static const rpcreq_field f_status[] = { END };
 static const rpcreq_field f_net_ensure[] = { REQ("scenario", RPCREQ_NAME),
@@ -35,6 +36,7 @@ static const rpcreq_field f_plan[] = { OPT("execute", RPCREQ_BOOL), END };
 static const rpcreq_field f_migrate[] = { REQ("vm", RPCREQ_VMREF), OPT("dst", RPCREQ_HOST),
 	OPT("force", RPCREQ_BOOL), END };
 static const rpcreq_field f_drain[] = { OPT("cancel", RPCREQ_BOOL), END };
+static const rpcreq_field f_wake[] = { OPT("need", RPCREQ_NUM), END };
 static const rpcreq_field f_image_status[] = { REQ("sha256", RPCREQ_SHA256), END };
 static const rpcreq_field f_image_commit[] = { REQ("sha256", RPCREQ_SHA256),
 	REQ("format", RPCREQ_STR), END };
@@ -56,6 +58,7 @@ static const struct {
 	{ "plan", f_plan },
 	{ "migrate", f_migrate },
 	{ "drain", f_drain },
+	{ "wake", f_wake },
 	{ "events", f_events },
 	{ "image-status", f_image_status },
 	{ "image-commit", f_image_commit },
@@ -133,6 +136,13 @@ field_problem(const rpcreq_field *f, const json_t *v)
 	case RPCREQ_OBJECT:
 		if (!json_is_object(v))
 			return g_strdup_printf("\"%s\" must be an object", f->key);
+		return NULL;
+	case RPCREQ_OBJECTS:
+		if (!json_is_array(v))
+			return g_strdup_printf("\"%s\" must be an array of objects", f->key);
+		json_array_foreach(v, i, e)
+			if (!json_is_object(e))
+				return g_strdup_printf("\"%s\"[%zu] must be an object", f->key, i);
 		return NULL;
 	case RPCREQ_HOSTS:
 	case RPCREQ_STRS:

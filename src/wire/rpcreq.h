@@ -22,6 +22,7 @@ typedef enum {
 	RPCREQ_HOSTS,	/* array of host names */
 	RPCREQ_STRS,	/* array of strings */
 	RPCREQ_SHA256,	/* 64 lowercase hex digits (proto_sha256_ok) */
+	RPCREQ_OBJECTS,	/* array of objects (their members are the op's to check) */
 } rpcreq_type;
 
 typedef struct {

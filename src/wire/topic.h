@@ -32,9 +32,11 @@
  * rpc ops: "deploy" {"deployment": {deployment}, "guest_timeout_s"?: N} (the deployment's keys
  *   may also sit in the request itself) -> {"ok", "vms": [{"vm","domain"}], "nets", "warnings"};
  *   "undeploy" {"scenario": S} -> {"ok", "domains": n, "nets": m};
- *   "exec" {"scenario": S, "vm": V, "cmd": C | "seq": Q [, "spec": X], "timeout_s"?: N}
- *   -> {"ok", "exit", "stdout", "stderr", "results": [{"vm","seq","cmd","exit","stdout","stderr"}]}
- *   (without "spec" the agent uses the one it kept from the deploy);
+ *   "exec" {"scenario": S, "vm": V, "cmd": C | "seq": Q [, "steps": [...] | "spec": X],
+ *   "timeout_s"?: N} -> {"ok", "exit", "stdout", "stderr", "results": [{"vm","seq","cmd",
+ *   "exit","stdout","stderr"} or {"vm","seq","filetree","files"}]}; "steps" (the CLI's
+ *   guestcfg_exec_steps: filetrees with their files, then commands) is what the agent does;
+ *   without it the seq's execs of "spec" (or of the spec kept from the deploy) run;
  *   "status" {} -> {"vms": [{scenario, vm, domain, state, active, addrs, ifaces, nets}],
  *   "nets": [{"scenario","net","vni": V or 0,"bridge","remotes"}]} (one per net present on the
  *   host; ifaces: [{"if": id|null, "net", "addr"}]; addrs: "IFID NET ADDR" strings);
@@ -43,7 +45,8 @@
  *   journal, "more": events after the last returned exist};
  *   "net-ensure" {"scenario","net","vni","hosts","addrs"[, "mtu"][,
  *   "existing": true = only when the net is here already]},
- *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer).
+ *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer);
+ *   "wake" {"need"?: cores} (a peer: leave standby) -> {"ok", "woken": bool}.
  *   The fields each op takes and their types are in rpcreq.c; the agent refuses a request
  *   that does not fit before it runs (a wrong type is an error, never a default).
  *   Every reply carries "host". Replies are published with MQTT 5 user property

@@ -79,6 +79,7 @@ xc() { "$NUBE" exec $S --vm "$1" --cmd "$2" --json >"$T/xc.json" 2>"$T/xc.err"; 
 xc_out() { jq -r '.. | objects | select(has("stdout")) | .stdout' "$T/xc.json" 2>/dev/null; }
 
 lab_up 2
+export NUBE_IMAGE_SUMS=$T/image-sums	# a fresh sums cache: the first deploy hashes
 
 # 1. deploy: d1 boots Debian from its overlay on host1
 t0=$SECONDS
@@ -155,6 +156,17 @@ ok "moved back to host1 in $(jq .duration_ms "$T/mig2.json") ms: no image sent (
 assert_clean $S
 [ -z "$(pool 1)" ] && [ -z "$(pool 2)" ] || fail "pools after undeploy: host1 '$(pool 1)', host2 '$(pool 2)'"
 ok "undeploy: no volume left in either pool (the image caches keep the image: $(cache 1) / $(cache 2))"
+
+# 3b. the same image again: neither hashed (the sums cache knows it, unchanged) nor sent
+grep -q "^image '$IMG': hashing " "$T/deploy.err" || fail "the first deploy did not hash the image"
+"$NUBE" deploy "$T/dsk.xml" --restrictions "$T/dsk-r.xml" --timeout 900 >"$T/again.out" 2>"$T/again.err" ||
+	{ cat "$T/again.err" >&2; fail "second deploy dsk"; }
+grep -q "^image '$IMG': sha256 ${SHA:0:12}\.\.\., qcow2 (unchanged since hashed)$" "$T/again.err" ||
+	{ cat "$T/again.err" >&2; fail "the second deploy did not take the sum from the cache"; }
+grep -q "hashing\|MiB sent in" "$T/again.err" && { cat "$T/again.err" >&2; fail "the second deploy hashed or sent the image again"; }
+"$NUBE" undeploy $S >"$T/undeploy.out" 2>&1 || { cat "$T/undeploy.out" >&2; fail "undeploy 2"; }
+assert_clean $S
+ok "deployed again: the sum came from the sums cache, nothing hashed or sent"
 
 # 4. an image that is nowhere, without the fallback: refused before anything starts
 sed -i 's/^missing_image = .*/missing_image = error/' "$LAB_STATE/host1/nubed.conf"

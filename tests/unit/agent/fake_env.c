@@ -437,6 +437,16 @@ f_guest_exec(virt *v, const char *domname, const char *cmd, int timeout_s, int *
 	return -1;
 }
 
+static int
+f_guest_write(virt *v, const char *domname, const char *path, const void *data, size_t len,
+    unsigned mode, const char *owner, int timeout_s, GError **err)
+{
+	(void)v, (void)path, (void)data, (void)len, (void)mode, (void)owner, (void)timeout_s;
+	g_set_error(err, g_quark_from_static_string("fake"), 1, "fake: no guest agent in '%s'",
+	    domname);
+	return -1;
+}
+
 /* ---------------------------------------------------------------- netlink */
 
 static netdev *
@@ -623,6 +633,7 @@ static const agent_env fake_env = {
 	.virt_domain_image = f_domain_image,
 	.virt_volumes_delete = f_volumes_delete,
 	.virt_guest_exec = f_guest_exec,
+	.virt_guest_write = f_guest_write,
 	.net_open = f_net_open,
 	.net_close = f_net_close,
 	.net_list = f_net_list,

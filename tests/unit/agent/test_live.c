@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <glib/gstdio.h>
 
 #include "fake_env.h"
 #include "agent/mape.h"
@@ -352,6 +353,74 @@ test_drain(void **state)
 	fake_cluster_free(c);
 }
 
+/* consolidation: light h1 (one VM) empties itself onto busier h2 and goes on standby (its
+ * command ran, admission refuses, the state says so); then h2 overloads with no active host
+ * to take its load: it wakes h1 (wake command ran) and its next plan moves a VM there */
+static void
+test_consolidate_standby_wake(void **state)
+{
+	g_autofree char *dir = g_dir_make_tmp("nube-power-XXXXXX", NULL);
+	g_autofree char *bal = g_strdup_printf(BAL ";consolidate = true;consolidate-below = 0.3;"
+	    "consolidate-count = 2;power-cooldown = 600;standby-command = touch %s/standby-$NUBE_HOST;"
+	    "wake-command = touch %s/wake-$NUBE_HOST", dir, dir);
+	g_autofree char *sb = g_build_filename(dir, "standby-h1", NULL);
+	g_autofree char *wk = g_build_filename(dir, "wake-h1", NULL);
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, bal);
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, bal);
+	json_t *r, *e;
+	guint at = 0;
+
+	(void)state;
+	fake_dom_add(h1, "s", "a", 0.2, 256, NULL);	/* h1 0.1: light */
+	fake_dom_add(h2, "s", "b", 0.8, 256, NULL);	/* h2 0.4: over consolidate-below */
+	fake_host_start(h2);
+	fake_host_start(h1);
+	fake_sample(c);
+	assert_null(fake_event(c, "standby", NULL, &at, 0));	/* one light sample: not yet */
+	fake_sample(c);
+	e = fake_event(c, "standby", NULL, &at, WAIT_MS);
+	assert_non_null(e);
+	assert_string_equal(str(e, "host"), "h1");
+	assert_int_equal(num(e, "data.exit"), 0);
+	assert_true(fake_dom_on(h2, "s.a") && !fake_dom_on(h1, "s.a"));
+	assert_true(g_file_test(sb, G_FILE_TEST_EXISTS));
+	assert_false(g_file_test(wk, G_FILE_TEST_EXISTS));
+	assert_int_equal(fake_count(c, "standby"), 1);	/* h2 (0.5 now) stays active */
+	fake_sample(c);
+	assert_true(json_is_true(json_object_get(json_object_get(h1->n.last_state, "balance"),
+	    "standby")));
+	r = fake_rpc_as(c, "h2", "h1", json_pack("{s:s, s:s, s:f, s:f}", "op", "admit", "vm",
+	    "t.x", "cpu", 0.1, "mem", 16.0), WAIT_MS);
+	assert_non_null(r);
+	assert_false(json_is_true(json_object_get(r, "admitted")));
+	json_decref(r);
+
+	/* h2 overloads (0.5 + 0.5 = 1.0): no active destination, so it wakes h1, then moves */
+	h2->base_load = 0.5;
+	fake_sample(c);
+	fake_sample(c);
+	e = fake_event(c, "wake-request", NULL, &at, WAIT_MS);
+	assert_non_null(e);
+	assert_string_equal(str(e, "host"), "h2");
+	assert_string_equal(str(e, "data.host"), "h1");
+	e = fake_event(c, "woken", NULL, NULL, WAIT_MS);
+	assert_non_null(e);
+	assert_string_equal(str(e, "host"), "h1");
+	assert_string_equal(str(e, "data.by"), "h2");
+	assert_true(g_file_test(wk, G_FILE_TEST_EXISTS));
+	fake_sample(c);
+	fake_sample(c);
+	e = fake_event(c, "migrated", NULL, &at, WAIT_MS);
+	assert_non_null(e);
+	assert_string_equal(str(e, "data.dst"), "h1");
+	assert_int_equal(fake_count(c, "penalty"), 0);
+	fake_cluster_free(c);
+	g_remove(sb);
+	g_remove(wk);
+	g_rmdir(dir);
+}
+
 /* a migration libvirt refuses: the VM keeps running at home, the destination drops its
  * reservation and the net stretched for it, the plan ends in a penalty */
 static void
@@ -494,6 +563,7 @@ main(void)
 		cmocka_unit_test(test_migrate_best_host),
 		cmocka_unit_test(test_penalty),
 		cmocka_unit_test(test_drain),
+		cmocka_unit_test(test_consolidate_standby_wake),
 		cmocka_unit_test(test_failed_migration),
 		cmocka_unit_test(test_restart_reconcile),
 	};

@@ -476,6 +476,90 @@ test_simple_ubuntu64_on_boot_and_exec(void **state)
 	xmlFreeDoc(doc);
 }
 
+/* the steps of an exec of a seq: filetrees (as write_files, owner and octal perms), then
+ * the commands, detached for ostype exec; an unknown ostype is not run and warned */
+static void
+test_exec_steps(void **state)
+{
+	g_autoptr(scenario) s = load(DATA "simple_ubuntu64.xml");
+	const sc_vm *v = vm_of(s, "ubuntu64");
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(gc_seq) www = guestcfg_resolve(s, v, "start-www", GC_RESOLVE_DATA, d);
+	g_autoptr(gc_seq) down = guestcfg_resolve(s, v, GC_SEQ_ON_SHUTDOWN, GC_RESOLVE_DATA, d);
+	json_t *steps, *f;
+	g_autofree char *txt = NULL, *want = NULL;
+	gsize bytes = 0;
+
+	(void)state;
+	assert_non_null(www);
+	steps = guestcfg_exec_steps(s, v, www, &bytes, d);
+	assert_non_null(steps);
+	assert_int_equal(json_array_size(steps), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(steps, 0),
+	    "filetree")), "/var/www/");
+	f = json_array_get(json_object_get(json_array_get(steps, 0), "write_files"), 0);
+	assert_string_equal(json_string_value(json_object_get(f, "path")), "/var/www/txtfile/vnx.txt");
+	assert_string_equal(json_string_value(json_object_get(f, "permissions")), "0644");
+	assert_string_equal(json_string_value(json_object_get(f, "owner")), "www-data:www-data");
+	txt = b64_content(f);
+	want = file_text(DATA "conf/txtfile/vnx.txt");
+	assert_string_equal(txt, want);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(steps, 1), "cmd")),
+	    "service apache2 start");
+	assert_false(json_is_true(json_object_get(json_array_get(steps, 1), "detach")));
+	assert_int_equal(bytes, strlen(want) + strlen("service apache2 start"));
+	json_decref(steps);
+
+	/* on_shutdown: its filetree first, then its exec, though the file writes them apart */
+	assert_non_null(down);
+	steps = guestcfg_exec_steps(s, v, down, NULL, d);
+	assert_int_equal(json_array_size(steps), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(steps, 0),
+	    "filetree")), "/root/");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(steps, 1), "cmd")),
+	    "cp /root/on_shutdown.txt /root/on_shutdown2.txt");
+	json_decref(steps);
+	assert_false(diag_has_errors(d));
+}
+
+/* ostype exec runs detached, an ostype VNX does not run on Linux is left out with a warning */
+static void
+test_exec_steps_ostypes(void **state)
+{
+	g_autoptr(scenario) s = NULL;
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(gc_seq) q = NULL;
+	g_autofree char *file = NULL;
+	const sc_vm *v;
+	json_t *steps;
+
+	(void)state;
+	put("cmds.sh", "echo one\n# a comment\necho two\n");
+	put("s.xml", "<vnx><global><version>2.0</version><scenario_name>o</scenario_name>"
+	    "<vm_mgmt type=\"none\"/></global><net name=\"n\" mode=\"virtual_bridge\"/>"
+	    "<vm name=\"a\" type=\"libvirt\" subtype=\"kvm\" os=\"linux\">"
+	    "<if id=\"1\" net=\"n\"><ipv4>10.0.0.1/24</ipv4></if>"
+	    "<exec seq=\"x\" type=\"verbatim\" ostype=\"exec\">sleep 100</exec>"
+	    "<exec seq=\"x\" type=\"verbatim\" ostype=\"show\">show version</exec>"
+	    "<exec seq=\"x,y\" type=\"file\">cmds.sh</exec>"
+	    "</vm></vnx>");
+	file = g_build_filename(scratch, "s.xml", NULL);
+	s = load(file);
+	v = vm_of(s, "a");
+	q = guestcfg_resolve(s, v, "x", GC_RESOLVE_DATA, d);
+	assert_non_null(q);
+	steps = guestcfg_exec_steps(s, v, q, NULL, d);
+	assert_int_equal(json_array_size(steps), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(steps, 0), "cmd")),
+	    "sleep 100");
+	assert_true(json_is_true(json_object_get(json_array_get(steps, 0), "detach")));
+	/* type="file": the host file's content, VNX's processing (comment dropped) */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(steps, 1), "cmd")),
+	    "echo one\necho two");
+	assert_true(diag_contains(d, DIAG_WARNING, "ostype 'show'"));
+	json_decref(steps);
+}
+
 static void
 test_exec_multiline_and_glob(void **state)
 {
@@ -986,6 +1070,9 @@ main(void)
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_simple_ubuntu64_on_boot_and_exec),
 		cmocka_unit_test(test_exec_multiline_and_glob),
+		cmocka_unit_test(test_exec_steps),
+		cmocka_unit_test_setup_teardown(test_exec_steps_ostypes, scratch_setup,
+		    scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_missing_and_folders, scratch_setup,
 				scratch_teardown),
 		cmocka_unit_test(test_host_path),

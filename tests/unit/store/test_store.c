@@ -223,6 +223,7 @@ test_reserve_and_duplicate(void **state)
 	assert_string_equal(sc->spec, f.xml);
 	assert_string_equal(sc->algorithm, plan_algorithm_name(PLAN_ROUND_ROBIN));
 	assert_true(sc->created > 1600000000);
+	assert_null(sc->source);	/* "test.xml" is a buffer's name, not a file here */
 	store_scenario_free(sc);
 	assert_null(store_get(st, "nope", &err));
 	assert_null(err);

@@ -354,6 +354,9 @@ static void test_media_disks(void **state)
 	    "      <readonly/>\n", disk_dir);
 	if (!strstr(xml, vnx) || !strstr(xml, ci))
 		fail_msg("media disks missing in:\n%s", xml);
+	/* the metadata says how the VM is configured, for nube status */
+	if (!strstr(xml, "config=\"vnx+cloud-init\"") || !strstr(plain, "config=\"qemu-ga\""))
+		fail_msg("config method missing in metadata:\n%s", xml);
 	/* no image (h1), a missing one with the fallback (c1), its own kernel (k1): no media */
 	static const char *const others[] = { "h1", "c1", "k1" };
 	for (size_t i = 0; i < G_N_ELEMENTS(others); i++) {
