@@ -10,7 +10,10 @@
  * How it works
  *
  * 1. VMs that must share a host are merged into "units" with a union-find: affinity groups,
- *    net_deploy_together nets and net_deploy_at nets (all VMs of such a net on one host).
+ *    net_deploy_together nets and net_deploy_at nets (all VMs of such a net on one host),
+ *    and managed="no" nets: such a net is a bridge that exists on each host, which nube
+ *    neither makes nor stretches (agents never give it a VXLAN), so VMs on two hosts would
+ *    sit on two unlinked bridges.
  *    Each unit may carry a pin (vm_deploy_at / net_deploy_at); two different pins on one
  *    unit are an error naming both. Antiaffinity becomes unit-to-unit conflicts.
  * 2. Pinned units are placed first, then the chosen algorithm places the rest, only ever on
@@ -371,6 +374,16 @@ setup_units(pctx *c, diag *d)
 		}
 	}
 
+	/* managed="no" nets: every VM of the net together (see "How it works") */
+	for (int j = 0; j < c->nnets; j++) {
+		if (net_at(c, j)->managed)
+			continue;
+		g_array_set_size(tmp, 0);
+		net_vms(c, j, tmp);
+		for (guint m = 1; m < tmp->len; m++)
+			uf_union(parent, g_array_index(tmp, int, 0), g_array_index(tmp, int, m));
+	}
+
 	/* units numbered by their lowest VM index */
 	c->vm_unit = g_new(int, c->nvms);
 	c->nunits = 0;
@@ -555,8 +568,8 @@ setup_conflicts(pctx *c, diag *d)
 				if (c->vm_unit[o] == c->vm_unit[i]) {
 					diag_error(d, c->rfile, grp->line,
 					    "plan: antiaffinity group at %s:%d separates VMs '%s' and '%s', "
-					    "which must share a host (affinity, net_deploy_together or "
-					    "net_deploy_at)", c->rfile ? c->rfile : "restrictions",
+					    "which must share a host (affinity, net_deploy_together, "
+					    "net_deploy_at or a managed=\"no\" net)", c->rfile ? c->rfile : "restrictions",
 					    grp->line, vm_at(c, o)->name, vm_at(c, i)->name);
 					ok = -1;
 					bad = 1;

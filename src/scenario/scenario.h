@@ -30,7 +30,14 @@
 #define SC_DOMAIN_SEP		'.'
 #define SC_DOMAIN_SEP_STR	"."
 
-typedef enum { SC_NET_VIRTUAL_BRIDGE, SC_NET_OPENVSWITCH } sc_net_mode;
+/* every mode runs as a Linux bridge today; validate warns where that differs from VNX */
+typedef enum { SC_NET_VIRTUAL_BRIDGE, SC_NET_OPENVSWITCH, SC_NET_VETH, SC_NET_UML_SWITCH } sc_net_mode;
+
+/* net names an <if> may use without a <net>: VNX's reserved words. Interfaces on them are
+ * kept in sc_vm.reserved_ifs, never in sc_vm.ifs, so no bridge, VNI or plan sees them. */
+#define SC_NET_LO		"lo"		/* loopback addresses, own interface-id space */
+#define SC_NET_VM_MGMT		"vm_mgmt"	/* names the management interface */
+#define SC_NET_UNCONNECTED	"unconnected"	/* an interface with no link */
 
 typedef struct {
 	char *name;
@@ -39,6 +46,8 @@ typedef struct {
 	char *external;		/* host interface to attach, NULL if none */
 	bool managed;		/* managed="no" -> false: nube does not create it */
 	int vlan;		/* -1 when none */
+	bool p2p;		/* type="p2p" (with mode veth): exactly two interfaces */
+	int mtu;		/* mtu=, 0 when absent */
 } sc_net;
 
 typedef struct {
@@ -67,7 +76,7 @@ typedef struct {
 } sc_route;
 
 typedef struct {
-	char *seq;
+	char *seq;		/* one seq name: seq="a,b" in the file gives one sc_exec per name */
 	char *type;		/* "verbatim" or "file" */
 	char *ostype;		/* may be NULL */
 	char *text;		/* commands, verbatim, trimmed of the common leading/trailing blank lines */
@@ -77,7 +86,7 @@ typedef struct {
 } sc_exec;
 
 typedef struct {
-	char *seq;
+	char *seq;		/* one seq name, as for sc_exec */
 	char *root;		/* destination dir inside the VM */
 	char *src;		/* path on the operator side */
 	int line;
@@ -98,7 +107,8 @@ typedef struct {
 	char *fs_type;		/* "cow", "direct", ... */
 	char *kernel;		/* NULL if none */
 	bool fwd_ipv4, fwd_ipv6;/* <forwarding type="ip|ipv4|ipv6"/> */
-	GPtrArray *ifs;		/* of sc_if* in file order */
+	GPtrArray *ifs;		/* of sc_if* in file order, on declared nets only */
+	GPtrArray *reserved_ifs;/* of sc_if* on SC_NET_LO, SC_NET_VM_MGMT or SC_NET_UNCONNECTED */
 	GPtrArray *routes;	/* of sc_route* */
 	GPtrArray *execs;	/* of sc_exec* */
 	GPtrArray *filetrees;	/* of sc_filetree* */
@@ -119,7 +129,8 @@ typedef struct {
 	char *network;		/* "10.250.0.0" */
 	int mask;		/* 24 */
 	int offset;		/* first host offset */
-	char *net;		/* for type net: the scenario net name */
+	char *net;		/* for type net: the scenario net name (or a host bridge) */
+	bool net_managed;	/* <mgmt_net managed="no">: false, net is an existing host bridge */
 	int line;
 } sc_mgmt;
 
@@ -139,11 +150,93 @@ typedef struct {
 	GPtrArray *cmdseqs;	/* of sc_cmdseq* */
 	GPtrArray *host_ifs;	/* of sc_if* (<host><hostif>), id = index */
 	GPtrArray *host_routes;	/* of sc_route* */
+	GPtrArray *host_execs;	/* of sc_exec* (<host><exec>): their seqs count as defined */
+	int global_line;	/* line of <global>, 0 when absent */
+	GPtrArray *uses;	/* of sc_use*: the VNX constructs the file uses (scenario_use), NULL
+				 * when none was recorded */
 	/* name -> index+1 for scenario_vm/net lookups, filled by the parser; may be NULL
 	 * (hand-built models), lookups then scan */
 	GHashTable *vm_index;
 	GHashTable *net_index;
 } scenario;
+
+/* ---- VNX constructs and what nube does with them (features.c) ---- */
+
+typedef enum { SC_SUPPORT_DONE, SC_SUPPORT_DEGRADED, SC_SUPPORT_IGNORED } sc_support;
+
+/* construct keys: the report's names; features.c gives each its support and meaning */
+#define SC_F_NET_BRIDGE		"<net mode=virtual_bridge>"
+#define SC_F_NET_OVS		"<net mode=openvswitch>"
+#define SC_F_NET_OVS_SDN	"<net controller|of_version|hwaddr|fail_mode|stp>"
+#define SC_F_NET_CONNECTION	"<net><connection>"
+#define SC_F_NET_VLAN		"<net vlan>"
+#define SC_F_IF_VLAN		"<if><vlan> (tags, trunks)"
+#define SC_F_NET_UML		"<net mode=uml_switch>"
+#define SC_F_NET_UML_ATTRS	"<net sock|hub|capture_*|uml_switch_binary>"
+#define SC_F_NET_VETH		"<net mode=veth type=p2p>"
+#define SC_F_NET_EXTERNAL	"<net external>"
+#define SC_F_NET_UNMANAGED	"<net managed=no>"
+#define SC_F_NET_MTU		"<net mtu>"
+#define SC_F_SHAPING		"bw|delay|loss, <bw>"
+#define SC_F_VM_LIBVIRT		"<vm type=libvirt>"
+#define SC_F_VM_LXC		"<vm type=lxc>"
+#define SC_F_VM_FALLBACK	"<vm type=uml|dynamips|vbox|nsrouter>"
+#define SC_F_VM_OS		"<vm os=windows|android|olive|freebsd|openbsd>"
+#define SC_F_IF			"<if> <ipv4> <ipv6> <mac> <dns>"
+#define SC_F_IF_NAME		"<if name>"
+#define SC_F_IF_LO		"<if net=lo>"
+#define SC_F_IF_UNCONNECTED	"<if net=unconnected>"
+#define SC_F_IF_MGMT		"<if net=vm_mgmt>"
+#define SC_F_VM_MGMT		"<vm_mgmt type=private|net>"
+#define SC_F_HOST_MAPPING	"<vm_mgmt><host_mapping>"
+#define SC_F_ROUTE		"<route>"
+#define SC_F_FORWARDING		"<forwarding>"
+#define SC_F_EXEC		"<exec>"
+#define SC_F_FILETREE		"<filetree>"
+#define SC_F_CMDSEQ		"<cmd-seq>"
+#define SC_F_ON_BOOT		"<on_boot>"
+#define SC_F_KERNEL		"<kernel>"
+#define SC_F_HOSTIF		"<host><hostif>"
+#define SC_F_HOST_ROUTE		"<host><route>"
+#define SC_F_HOST_EXEC		"<host><exec>"
+#define SC_F_HOST_OTHER		"<host><physicalif|forwarding>"
+#define SC_F_SHAREDDIR		"<shareddir>"
+#define SC_F_SSH_KEY		"<ssh_key>"
+#define SC_F_STORAGE		"<storage|cdrom|boot>"
+#define SC_F_ROUTER_CONF	"<conf|dynamips_ext|olive_ext>"
+#define SC_F_CONSOLE		"<console|xterm|video>"
+#define SC_F_CPU_QUOTA		"<vm vcpu_quota>"
+#define SC_F_NO_EFFECT		"<help|seq_help|vnx_cfg|ssh_version|extension|exec_mode|...>"
+
+/* one use of a construct in the file */
+typedef struct {
+	const char *key;	/* an SC_F_* string (static) */
+	int line;
+	char *what;		/* e.g. "vm 'r1': <shareddir>" */
+} sc_use;
+
+/* per construct used: its support, its meaning, how often and where first */
+typedef struct {
+	const char *construct;	/* SC_F_* key, static */
+	sc_support support;
+	const char *how;	/* static */
+	guint count;
+	int first_line;
+} sc_feature;
+
+/* scenario_use: record a use of construct key (an SC_F_*) at line; fmt names it */
+void scenario_use(scenario *s, const char *key, int line, const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+void sc_use_free(gpointer p);
+
+/* scenario_features: the constructs s uses (of sc_feature), in the report's order; free
+ * with g_array_unref */
+GArray *scenario_features(const scenario *s);
+
+/* scenario_warn_features: one warning (file:line) per use of a construct nube degrades or
+ * ignores, unless validate words it itself; scenario_validate calls it */
+void scenario_warn_features(const scenario *s, diag *d);
+
+const char *sc_support_name(sc_support v);
 
 /* ---- restrictions (EDIV's <deployment_restrictions>) ---- */
 

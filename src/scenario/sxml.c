@@ -90,8 +90,12 @@ sxml_prop(const xmlNode *n, const char *attr)
 
 	if (v == NULL)
 		return NULL;
-	r = g_strdup((const char *)v);
+	r = g_strstrip(g_strdup((const char *)v));
 	xmlFree(v);
+	if (r[0] == '\0') {	/* VNX: an empty attribute (vlan="") is an absent one */
+		g_free(r);
+		return NULL;
+	}
 	return r;
 }
 

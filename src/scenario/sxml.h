@@ -15,7 +15,8 @@ xmlDoc *sxml_read(const char *buf, size_t len, const char *name, diag *d);
 /* sxml_line: line number of n (0 when unknown). */
 int sxml_line(const xmlNode *n);
 
-/* sxml_prop: attribute value as a new g_malloc'd string, or NULL when absent. */
+/* sxml_prop: attribute value, stripped of surrounding white space, as a new g_malloc'd
+ * string, or NULL when absent or empty (VNX reads vlan="" as no vlan). */
 char *sxml_prop(const xmlNode *n, const char *attr);
 
 /* sxml_text: text content of n with surrounding white space stripped; new string. */

@@ -77,12 +77,15 @@ val_canon(int family, const unsigned char *b)
 	return g_strdup(buf);
 }
 
-/* val_ips: check the addresses of one interface; remember them in seen (canonical text ->
- * "owner (line N)") and the subnets in nets (of val_net) for the route checks. Sets
- * dhcp4 or dhcp6 when a dhcp address of that family is present. */
+/* val_ips: check the addresses of one interface; remember them in seen ("segment address"
+ * -> "owner (line N)": an address must be unique on its L2 segment, as the same address
+ * on two isolated nets is legal) and the subnets in nets (of val_net, may be NULL) for the
+ * route checks. segment names the L2 segment: the net, or for a VM's loopback and
+ * unconnected interfaces something private to the VM. Sets dhcp4 or dhcp6 when a dhcp
+ * address of that family is present. */
 static void
-val_ips(val_ctx *c, const sc_if *f, const char *owner, GHashTable *seen, GArray *nets,
-		bool *dhcp4, bool *dhcp6)
+val_ips(val_ctx *c, const sc_if *f, const char *owner, const char *segment, GHashTable *seen,
+		GArray *nets, bool *dhcp4, bool *dhcp6)
 {
 	for (guint i = 0; i < f->ips->len; i++) {
 		const sc_ip *ip = g_ptr_array_index(f->ips, i);
@@ -109,11 +112,17 @@ val_ips(val_ctx *c, const sc_if *f, const char *owner, GHashTable *seen, GArray 
 		}
 		/* VNX's default mask is 255.255.255.0; for IPv6 a /64 is assumed */
 		n.prefix = ip->prefix >= 0 ? ip->prefix : (ip->family == 4 ? 24 : 64);
-		g_array_append_val(nets, n);
-		key = val_canon(ip->family, n.b);
+		if (nets != NULL)
+			g_array_append_val(nets, n);
+		{
+			g_autofree char *canon = val_canon(ip->family, n.b);
+
+			key = g_strconcat(segment, " ", canon, NULL);
+		}
 		prev = g_hash_table_lookup(seen, key);
 		if (prev != NULL) {
-			val_err(c, ip->line, "%s: address %s is already used by %s", owner, key, prev);
+			val_err(c, ip->line, "%s: address %s is already used on %s by %s", owner,
+			    strrchr(key, ' ') + 1, segment, prev);
 		} else {
 			g_hash_table_insert(seen, g_steal_pointer(&key),
 					g_strdup_printf("%s (line %d)", owner, ip->line));
@@ -302,6 +311,27 @@ val_if_common(val_ctx *c, const scenario *s, const sc_if *f, const char *owner, 
 	}
 }
 
+/* val_if_id: one interface id per VM (in the id space ids) */
+static void
+val_if_id(val_ctx *c, GHashTable *ids, const sc_if *f, const char *owner)
+{
+	gpointer first = g_hash_table_lookup(ids, GINT_TO_POINTER(f->id + 1));
+
+	if (first != NULL)
+		val_err(c, f->line, "%s: duplicate interface id %d (first at line %d)", owner, f->id,
+		    GPOINTER_TO_INT(first));
+	else
+		g_hash_table_insert(ids, GINT_TO_POINTER(f->id + 1), GINT_TO_POINTER(f->line));
+}
+
+/* val_windows_root: root is a Windows path (c:\temp) and v a Windows VM (VNX copies there) */
+static bool
+val_windows_root(const sc_vm *v, const char *root)
+{
+	return v->os != NULL && g_ascii_strncasecmp(v->os, "win", 3) == 0 &&
+	    g_ascii_isalpha(root[0]) && root[1] == ':' && (root[2] == '\\' || root[2] == '/');
+}
+
 bool
 scenario_validate(const scenario *s, diag *d)
 {
@@ -357,6 +387,9 @@ scenario_validate(const scenario *s, diag *d)
 
 		if (n->name[0] == '\0')
 			val_err(&c, n->line, "net with an empty name");
+		else if (strcmp(n->name, SC_NET_LO) == 0 || strcmp(n->name, SC_NET_UNCONNECTED) == 0)
+			val_err(&c, n->line, "net name '%s' is reserved by VNX (<if net=\"%s\"> needs "
+			    "no <net>)", n->name, n->name);
 		else if ((why = sc_name_check(n->name)) != NULL)
 			val_err(&c, n->line, "net name '%s' %s", n->name, why);
 		else if (prev != NULL)
@@ -370,7 +403,36 @@ scenario_validate(const scenario *s, diag *d)
 			val_warn(&c, n->line, "net '%s': vlan %d is ignored (the net is its own bridge "
 			    "and VXLAN segment)", n->name, n->vlan);
 		if (n->mode == SC_NET_OPENVSWITCH)
-			val_warn(&c, n->line, "net '%s': mode openvswitch runs as a Linux bridge", n->name);
+			val_warn(&c, n->line, "net '%s': mode openvswitch runs as a Linux bridge (no Open "
+			    "vSwitch: per-port VLAN tags and trunks, <connection> and an SDN "
+			    "controller are not available)", n->name);
+		else if (n->mode == SC_NET_UML_SWITCH)
+			val_warn(&c, n->line, "net '%s': mode uml_switch runs as a Linux bridge (a "
+			    "uml_switch's sock, hub and capture attributes are ignored)", n->name);
+		else if (n->mode == SC_NET_VETH)
+			val_warn(&c, n->line, "net '%s': mode veth runs as a Linux bridge with two ports, "
+			    "not a veth pair (same link, one more hop: the bridge forwards every frame)",
+			    n->name);
+		if (n->p2p) {
+			/* VNX (CheckSemantics 8g): a p2p net joins exactly two interfaces */
+			guint users = 0;
+
+			for (guint k = 0; k < s->vms->len; k++) {
+				const sc_vm *v = g_ptr_array_index(s->vms, k);
+
+				for (guint f = 0; f < v->ifs->len; f++)
+					if (strcmp(((const sc_if *)g_ptr_array_index(v->ifs, f))->net,
+					    n->name) == 0)
+						users++;
+			}
+			for (guint f = 0; f < s->host_ifs->len; f++)
+				if (strcmp(((const sc_if *)g_ptr_array_index(s->host_ifs, f))->net,
+				    n->name) == 0)
+					users++;
+			if (users != 2)
+				val_err(&c, n->line, "net '%s': a p2p net joins exactly two interfaces, "
+				    "not %u", n->name, users);
+		}
 		if (n->external != NULL)
 			val_warn(&c, n->line, "net '%s': external interface '%s' is not attached",
 			    n->name, n->external);
@@ -388,10 +450,12 @@ scenario_validate(const scenario *s, diag *d)
 			val_err(&c, s->mgmt.line, "vm_mgmt mask %d is out of range 1..30", s->mgmt.mask);
 		if (s->mgmt.offset < 0)
 			val_err(&c, s->mgmt.line, "vm_mgmt offset %d is negative", s->mgmt.offset);
-		if (s->mgmt.type == SC_MGMT_NET &&
-				(s->mgmt.net == NULL || scenario_net_index(s, s->mgmt.net) < 0))
-			val_err(&c, s->mgmt.line, "vm_mgmt type 'net' names unknown net '%s'",
-					s->mgmt.net != NULL ? s->mgmt.net : "");
+		/* VNX: a <mgmt_net> need not be a scenario <net>: with managed="no" it is a bridge
+		 * that exists on the host (virbr0), otherwise VNX makes it */
+		if (s->mgmt.type == SC_MGMT_NET && s->mgmt.net == NULL)
+			val_err(&c, s->mgmt.line, "vm_mgmt type 'net' names no net");
+		else if (s->mgmt.type == SC_MGMT_NET && (why = sc_name_check(s->mgmt.net)) != NULL)
+			val_err(&c, s->mgmt.line, "vm_mgmt net '%s' %s", s->mgmt.net, why);
 	}
 
 	/* VMs */
@@ -399,6 +463,7 @@ scenario_validate(const scenario *s, diag *d)
 		const sc_vm *v = g_ptr_array_index(s->vms, i);
 		const sc_vm *prev = g_hash_table_lookup(names, v->name);
 		g_autoptr(GHashTable) ids = g_hash_table_new(g_direct_hash, g_direct_equal);
+		g_autoptr(GHashTable) lo_ids = g_hash_table_new(g_direct_hash, g_direct_equal);
 		g_autoptr(GArray) nets = g_array_new(FALSE, FALSE, sizeof(val_net));
 		g_autofree char *owner = g_strdup_printf("vm '%s'", v->name);
 		bool vd4 = false, vd6 = false;
@@ -420,19 +485,30 @@ scenario_validate(const scenario *s, diag *d)
 					SC_VCPU_MAX);
 		for (guint k = 0; k < v->ifs->len; k++) {
 			const sc_if *f = g_ptr_array_index(v->ifs, k);
-			gpointer first = g_hash_table_lookup(ids, GINT_TO_POINTER(f->id + 1));
+			g_autofree char *seg = g_strdup_printf("net '%s'", f->net);
 
-			if (first != NULL)
-				val_err(&c, f->line, "%s: duplicate interface id %d (first at line %d)",
-						owner, f->id, GPOINTER_TO_INT(first));
-			else
-				g_hash_table_insert(ids, GINT_TO_POINTER(f->id + 1),
-						GINT_TO_POINTER(f->line));
+			val_if_id(&c, ids, f, owner);
 			if (f->id == 0 && s->mgmt.type != SC_MGMT_NONE)
 				val_err(&c, f->line, "%s: interface id 0 is reserved for the management "
 						"interface (vm_mgmt type is not none)", owner);
 			val_if_common(&c, s, f, owner, macs);
-			val_ips(&c, f, owner, addrs, nets, &vd4, &vd6);
+			val_ips(&c, f, owner, seg, addrs, nets, &vd4, &vd6);
+		}
+		/* VNX's reserved nets: lo has its own id space (CheckSemantics 9c) and no <mac>
+		 * (9e); vm_mgmt and unconnected share the ids of the other interfaces */
+		for (guint k = 0; k < v->reserved_ifs->len; k++) {
+			const sc_if *f = g_ptr_array_index(v->reserved_ifs, k);
+			bool lo = strcmp(f->net, SC_NET_LO) == 0;
+			g_autofree char *seg = strcmp(f->net, SC_NET_VM_MGMT) == 0 ?
+			    g_strdup("the management net") : g_strdup_printf("the %s of %s",
+			    lo ? "loopback" : "unconnected interfaces", owner);
+
+			val_if_id(&c, lo ? lo_ids : ids, f, owner);
+			if (lo && f->mac != NULL)
+				val_err(&c, f->line, "%s: <if net=\"lo\"> cannot have a <mac>", owner);
+			else if (f->mac != NULL)
+				val_if_common(&c, s, f, owner, macs);
+			val_ips(&c, f, owner, seg, addrs, lo ? NULL : nets, &vd4, &vd6);
 		}
 		for (guint k = 0; k < v->routes->len; k++) {
 			const sc_route *r = g_ptr_array_index(v->routes, k);
@@ -453,7 +529,7 @@ scenario_validate(const scenario *s, diag *d)
 			g_hash_table_add(seqs, f->seq);
 			if (f->src == NULL || f->src[0] == '\0')
 				val_err(&c, f->line, "%s: filetree seq '%s' names no source", owner, f->seq);
-			if (f->root == NULL || f->root[0] != '/')
+			if (f->root == NULL || (f->root[0] != '/' && !val_windows_root(v, f->root)))
 				val_err(&c, f->line, "%s: filetree root '%s' is not an absolute path", owner,
 						f->root != NULL ? f->root : "");
 		}
@@ -463,10 +539,14 @@ scenario_validate(const scenario *s, diag *d)
 	hostnets = g_array_new(FALSE, FALSE, sizeof(val_net));
 	for (guint i = 0; i < s->host_ifs->len; i++) {
 		const sc_if *f = g_ptr_array_index(s->host_ifs, i);
+		g_autofree char *seg = g_strdup_printf("net '%s'", f->net);
 
 		val_if_common(&c, s, f, "host", macs);
-		val_ips(&c, f, "host", addrs, hostnets, &dhcp4, &dhcp6);
+		val_ips(&c, f, "host", seg, addrs, hostnets, &dhcp4, &dhcp6);
 	}
+	/* seqs of <host><exec> are defined ones for cmd-seq (VNX runs them on the host) */
+	for (guint i = 0; i < s->host_execs->len; i++)
+		g_hash_table_add(seqs, ((const sc_exec *)g_ptr_array_index(s->host_execs, i))->seq);
 	for (guint i = 0; i < s->host_routes->len; i++) {
 		const sc_route *r = g_ptr_array_index(s->host_routes, i);
 
@@ -474,6 +554,7 @@ scenario_validate(const scenario *s, diag *d)
 	}
 
 	val_cmdseqs(&c, s, seqs);
+	scenario_warn_features(s, d);
 	return c.errors == 0;
 }
 

@@ -13,6 +13,7 @@ typedef struct {
 	scenario *s;
 	diag *d;
 	const char *file;
+	const char *owner;	/* "vm 'x'" while reading one, for scenario_use */
 	/* defaults from <vm_defaults> applied to every VM lacking its own */
 	char *def_fs, *def_fs_type, *def_kernel, *def_initrd;
 	bool def_fwd4, def_fwd6;
@@ -109,6 +110,8 @@ vnx_vm_free(gpointer p)
 	g_free(v->initrd);
 	if (v->ifs != NULL)
 		g_ptr_array_unref(v->ifs);
+	if (v->reserved_ifs != NULL)
+		g_ptr_array_unref(v->reserved_ifs);
 	if (v->routes != NULL)
 		g_ptr_array_unref(v->routes);
 	if (v->execs != NULL)
@@ -164,6 +167,10 @@ scenario_free(scenario *s)
 		g_ptr_array_unref(s->host_ifs);
 	if (s->host_routes != NULL)
 		g_ptr_array_unref(s->host_routes);
+	if (s->host_execs != NULL)
+		g_ptr_array_unref(s->host_execs);
+	if (s->uses != NULL)
+		g_ptr_array_unref(s->uses);
 	if (s->vm_index != NULL)
 		g_hash_table_unref(s->vm_index);
 	if (s->net_index != NULL)
@@ -285,6 +292,32 @@ vnx_unknown(vnx_ctx *c, const xmlNode *n, const xmlNode *parent)
 			(const char *)n->name, (const char *)parent->name);
 }
 
+/* vnx_silent: an element VNX knows and nube does not act on: recorded as a use of the
+ * construct it belongs to (the validate warning and --features say what is lost) */
+static void
+vnx_silent(vnx_ctx *c, const xmlNode *k, const char *owner)
+{
+	const char *e = (const char *)k->name;
+	const char *key;
+
+	if (strcmp(e, "shareddir") == 0)
+		key = SC_F_SHAREDDIR;
+	else if (strcmp(e, "ssh_key") == 0)
+		key = SC_F_SSH_KEY;
+	else if (strcmp(e, "storage") == 0 || strcmp(e, "cdrom") == 0 || strcmp(e, "boot") == 0)
+		key = SC_F_STORAGE;
+	else if (strcmp(e, "conf") == 0 || strcmp(e, "dynamips_ext") == 0 ||
+	    strcmp(e, "olive_ext") == 0)
+		key = SC_F_ROUTER_CONF;
+	else if (strcmp(e, "console") == 0 || strcmp(e, "xterm") == 0 || strcmp(e, "video") == 0)
+		key = SC_F_CONSOLE;
+	else if (strcmp(e, "physicalif") == 0 || strcmp(e, "forwarding") == 0)
+		key = SC_F_HOST_OTHER;
+	else
+		key = SC_F_NO_EFFECT;
+	scenario_use(c->s, key, sxml_line(k), "%s<%s>", owner, e);
+}
+
 /* vnx_required: attribute value or NULL after reporting that it is missing */
 static char *
 vnx_required(vnx_ctx *c, const xmlNode *n, const char *attr)
@@ -322,6 +355,7 @@ vnx_cmdseq(vnx_ctx *c, const xmlNode *n)
 		if (parts[i][0] != '\0')
 			g_ptr_array_add(cs->members, g_strdup(parts[i]));
 	}
+	scenario_use(c->s, SC_F_CMDSEQ, cs->line, "cmd-seq '%s'", cs->seq);
 	if (cs->members->len == 0)
 		diag_warn(c->d, c->file, cs->line, "cmd-seq '%s' is empty", cs->seq);
 	g_ptr_array_add(c->s->cmdseqs, cs);
@@ -399,7 +433,9 @@ vnx_vm_defaults(vnx_ctx *c, const xmlNode *n)
 		} else if (sxml_is(k, "basedir")) {
 			g_free(c->s->basedir);
 			c->s->basedir = sxml_text(k);
-		} else if (!sxml_in((const char *)k->name, silent)) {
+		} else if (sxml_in((const char *)k->name, silent)) {
+			vnx_silent(c, k, "<vm_defaults>: ");
+		} else {
 			vnx_unknown(c, k, n);
 		}
 	}
@@ -443,16 +479,22 @@ vnx_vm_mgmt(vnx_ctx *c, const xmlNode *n)
 		if (sxml_is(k, "mgmt_net")) {
 			static const char *const mattrs[] = { "net", "managed", "config", NULL };
 			char *net = sxml_prop(k, "net");
+			g_autofree char *managed = sxml_prop(k, "managed");
 
 			sxml_check_attrs(k, mattrs, c->file, c->d);
 			if (net != NULL) {
 				g_free(m->net);
 				m->net = net;
 			}
-		} else if (!sxml_is(k, "host_mapping")) {
+			m->net_managed = managed == NULL || strcmp(managed, "no") != 0;
+		} else if (sxml_is(k, "host_mapping")) {
+			scenario_use(c->s, SC_F_HOST_MAPPING, sxml_line(k), "<host_mapping>");
+		} else {
 			vnx_unknown(c, k, n);
 		}
 	}
+	if (m->type != SC_MGMT_NONE)
+		scenario_use(c->s, SC_F_VM_MGMT, m->line, "<vm_mgmt type=\"%s\">", type);
 	if (m->type == SC_MGMT_NET && m->net == NULL)
 		diag_error(c->d, c->file, m->line, "vm_mgmt type 'net' needs net= or <mgmt_net net=>");
 }
@@ -465,6 +507,9 @@ vnx_global(vnx_ctx *c, const xmlNode *n)
 	scenario *s = c->s;
 
 	sxml_check_attrs(n, (const char *const[]){ NULL }, c->file, c->d);
+	s->global_line = sxml_line(n);
+	if (s->name == NULL)
+		s->name_line = s->global_line;	/* a missing scenario_name is <global>'s fault */
 	for (const xmlNode *k = n->children; k != NULL; k = k->next) {
 		if (k->type != XML_ELEMENT_NODE)
 			continue;
@@ -493,10 +538,65 @@ vnx_global(vnx_ctx *c, const xmlNode *n)
 			vnx_vm_defaults(c, k);
 		} else if (sxml_is(k, "cmd-seq")) {
 			vnx_cmdseq(c, k);
-		} else if (!sxml_in((const char *)k->name, silent)) {
+		} else if (sxml_in((const char *)k->name, silent)) {
+			vnx_silent(c, k, "");
+		} else {
 			vnx_unknown(c, k, n);
 		}
 	}
+}
+
+/* vnx_attr_use: record a use of key when n has any of the attributes attrs */
+static void
+vnx_attr_use(vnx_ctx *c, const xmlNode *n, const char *const *attrs, const char *key,
+		const char *owner)
+{
+	for (const char *const *a = attrs; *a != NULL; a++) {
+		g_autofree char *v = sxml_prop(n, *a);
+
+		if (v != NULL) {
+			scenario_use(c->s, key, sxml_line(n), "%s: %s=\"%s\"", owner, *a, v);
+			return;
+		}
+	}
+}
+
+static void
+vnx_net_uses(vnx_ctx *c, const xmlNode *n, const sc_net *net)
+{
+	static const char *const sdn[] = { "controller", "of_version", "hwaddr", "fail_mode",
+		"stp", NULL };
+	static const char *const uml[] = { "sock", "hub", "capture_file", "capture_dev",
+		"capture_expression", "uml_switch_binary", NULL };
+	static const char *const shaping[] = { "bw", "delay", "loss", NULL };
+	g_autofree char *owner = g_strdup_printf("net '%s'", net->name);
+	int line = net->line;
+
+	switch (net->mode) {
+	case SC_NET_VIRTUAL_BRIDGE:
+		scenario_use(c->s, SC_F_NET_BRIDGE, line, "%s", owner);
+		break;
+	case SC_NET_OPENVSWITCH:
+		scenario_use(c->s, SC_F_NET_OVS, line, "%s", owner);
+		break;
+	case SC_NET_UML_SWITCH:
+		scenario_use(c->s, SC_F_NET_UML, line, "%s", owner);
+		break;
+	case SC_NET_VETH:
+		scenario_use(c->s, SC_F_NET_VETH, line, "%s", owner);
+		break;
+	}
+	vnx_attr_use(c, n, sdn, SC_F_NET_OVS_SDN, owner);
+	vnx_attr_use(c, n, uml, SC_F_NET_UML_ATTRS, owner);
+	vnx_attr_use(c, n, shaping, SC_F_SHAPING, owner);
+	if (net->vlan >= 0)
+		scenario_use(c->s, SC_F_NET_VLAN, line, "%s", owner);
+	if (net->external != NULL)
+		scenario_use(c->s, SC_F_NET_EXTERNAL, line, "%s", owner);
+	if (!net->managed)
+		scenario_use(c->s, SC_F_NET_UNMANAGED, line, "%s: managed=\"no\"", owner);
+	if (net->mtu > 0)
+		scenario_use(c->s, SC_F_NET_MTU, line, "%s: mtu=\"%d\"", owner, net->mtu);
 }
 
 static void
@@ -506,7 +606,8 @@ vnx_net(vnx_ctx *c, const xmlNode *n)
 		"capture_dev", "sock", "uml_switch_binary", "capture_file", "controller",
 		"of_version", "hwaddr", "fail_mode", "mtu", "stp", "hub", "type",
 		"capture_expression", "scope", "bw", "delay", "loss", NULL };
-	g_autofree char *name = NULL, *mode = NULL, *managed = NULL, *vlan = NULL;
+	g_autofree char *name = NULL, *mode = NULL, *managed = NULL, *vlan = NULL, *type = NULL;
+	g_autofree char *mtu = NULL;
 	sc_net *net;
 
 	sxml_check_attrs(n, attrs, c->file, c->d);
@@ -524,10 +625,29 @@ vnx_net(vnx_ctx *c, const xmlNode *n)
 		net->mode = SC_NET_VIRTUAL_BRIDGE;
 	else if (strcmp(mode, "openvswitch") == 0)
 		net->mode = SC_NET_OPENVSWITCH;
+	else if (strcmp(mode, "veth") == 0)
+		net->mode = SC_NET_VETH;
+	else if (strcmp(mode, "uml_switch") == 0)
+		net->mode = SC_NET_UML_SWITCH;
 	else
-		diag_error(c->d, c->file, net->line,
-				"net '%s': mode '%s' is not supported (virtual_bridge or openvswitch)",
-				net->name, mode);
+		diag_error(c->d, c->file, net->line, "net '%s': mode '%s' is not virtual_bridge, "
+		    "openvswitch, veth or uml_switch", net->name, mode);
+	/* VNX (CheckSemantics 8g): type lan (default), ppp or p2p; p2p only with mode veth and
+	 * mode veth only with type p2p */
+	type = sxml_prop(n, "type");
+	net->p2p = type != NULL && strcmp(type, "p2p") == 0;
+	if (type != NULL && strcmp(type, "lan") != 0 && strcmp(type, "ppp") != 0 && !net->p2p)
+		diag_error(c->d, c->file, net->line, "net '%s': type '%s' is not lan, ppp or p2p",
+		    net->name, type);
+	else if (net->mode == SC_NET_VETH && !net->p2p)
+		diag_error(c->d, c->file, net->line, "net '%s': mode veth needs type=\"p2p\"",
+		    net->name);
+	else if (net->p2p && net->mode != SC_NET_VETH)
+		diag_error(c->d, c->file, net->line, "net '%s': type p2p is only for mode veth",
+		    net->name);
+	mtu = sxml_prop(n, "mtu");
+	if (mtu != NULL)
+		vnx_int(c, n, "net mtu", mtu, 68, 65535, &net->mtu);
 	managed = sxml_prop(n, "managed");
 	if (managed != NULL) {
 		if (strcmp(managed, "no") == 0)
@@ -539,10 +659,16 @@ vnx_net(vnx_ctx *c, const xmlNode *n)
 	vlan = sxml_prop(n, "vlan");
 	if (vlan != NULL)
 		vnx_int(c, n, "net vlan", vlan, 0, 4095, &net->vlan);
+	vnx_net_uses(c, n, net);
 	for (const xmlNode *k = n->children; k != NULL; k = k->next) {
 		if (k->type != XML_ELEMENT_NODE)
 			continue;
-		if (!sxml_is(k, "bw") && !sxml_is(k, "connection"))
+		if (sxml_is(k, "bw"))
+			scenario_use(c->s, SC_F_SHAPING, sxml_line(k), "net '%s': <bw>", net->name);
+		else if (sxml_is(k, "connection"))
+			scenario_use(c->s, SC_F_NET_CONNECTION, sxml_line(k), "net '%s': <connection>",
+			    net->name);
+		else
 			vnx_unknown(c, k, n);
 	}
 	g_ptr_array_add(c->s->nets, net);
@@ -634,9 +760,29 @@ vnx_if(vnx_ctx *c, const xmlNode *n)
 			f->mac = sxml_text(k);
 		} else if (sxml_is(k, "dns")) {
 			g_ptr_array_add(f->dns, sxml_text(k));
-		} else if (!sxml_is(k, "vlan")) {
+		} else if (sxml_is(k, "vlan")) {
+			scenario_use(c->s, SC_F_IF_VLAN, sxml_line(k), "%s: interface %d: <vlan>",
+			    c->owner, f->id);
+		} else {
 			vnx_unknown(c, k, n);
 		}
+	}
+	{
+		static const char *const shaping[] = { "bw", "delay", "loss", NULL };
+		g_autofree char *owner = g_strdup_printf("%s: interface %d", c->owner, f->id);
+
+		vnx_attr_use(c, n, shaping, SC_F_SHAPING, owner);
+		if (strcmp(f->net, SC_NET_LO) == 0)
+			scenario_use(c->s, SC_F_IF_LO, f->line, "%s on net 'lo'", owner);
+		else if (strcmp(f->net, SC_NET_UNCONNECTED) == 0)
+			scenario_use(c->s, SC_F_IF_UNCONNECTED, f->line, "%s on net 'unconnected'",
+			    owner);
+		else if (strcmp(f->net, SC_NET_VM_MGMT) == 0)
+			scenario_use(c->s, SC_F_IF_MGMT, f->line, "%s on net 'vm_mgmt'", owner);
+		else
+			scenario_use(c->s, SC_F_IF, f->line, "%s", owner);
+		if (f->name != NULL)
+			scenario_use(c->s, SC_F_IF_NAME, f->line, "%s: name=\"%s\"", owner, f->name);
 	}
 	return f;
 }
@@ -665,58 +811,127 @@ vnx_route(vnx_ctx *c, const xmlNode *n)
 	return r;
 }
 
-static sc_exec *
-vnx_exec(vnx_ctx *c, const xmlNode *n)
+/* vnx_seqs: VNX splits seq="a, b" at commas (vnx.pl: split /,/); the names, stripped, empty
+ * ones dropped; reports a list of nothing */
+static GStrv
+vnx_seqs(vnx_ctx *c, const xmlNode *n, const char *seq)
+{
+	g_auto(GStrv) parts = g_strsplit(seq, ",", -1);
+	g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+	GStrv out;
+
+	for (guint i = 0; parts[i] != NULL; i++) {
+		g_strstrip(parts[i]);
+		if (parts[i][0] != '\0')
+			g_strv_builder_add(b, parts[i]);
+	}
+	out = g_strv_builder_end(b);
+	if (out[0] == NULL)
+		diag_error(c->d, c->file, sxml_line(n), "<%s> seq '%s' names no seq",
+		    (const char *)n->name, seq);
+	return out;
+}
+
+/* vnx_exec: one sc_exec per seq name of n, appended to out */
+static void
+vnx_exec(vnx_ctx *c, const xmlNode *n, GPtrArray *out)
 {
 	static const char *const attrs[] = { "seq", "type", "ostype", "user", NULL };
-	g_autofree char *seq = NULL, *type = NULL;
+	g_autofree char *seq = NULL, *type = NULL, *raw_text = NULL, *text = NULL;
+	g_auto(GStrv) seqs = NULL;
 	xmlChar *raw;
-	sc_exec *e;
 
 	sxml_check_attrs(n, attrs, c->file, c->d);
 	seq = vnx_required(c, n, "seq");
 	type = vnx_required(c, n, "type");
 	if (seq == NULL || type == NULL)
-		return NULL;
+		return;
 	if (strcmp(type, "verbatim") != 0 && strcmp(type, "file") != 0) {
 		diag_error(c->d, c->file, sxml_line(n), "exec type '%s' is not verbatim or file", type);
-		return NULL;
+		return;
 	}
-	e = g_new0(sc_exec, 1);
-	e->seq = g_steal_pointer(&seq);
-	e->type = g_steal_pointer(&type);
-	e->ostype = sxml_prop(n, "ostype");
-	e->line = sxml_line(n);
 	raw = xmlNodeGetContent(n);
-	e->raw = g_strdup(raw != NULL ? (const char *)raw : "");
-	e->text = vnx_dedent(e->raw);
+	raw_text = g_strdup(raw != NULL ? (const char *)raw : "");
 	xmlFree(raw);
-	if (e->text[0] == '\0')
-		diag_warn(c->d, c->file, e->line, "exec seq '%s' has no command", e->seq);
-	return e;
+	text = vnx_dedent(raw_text);
+	if (text[0] == '\0')
+		diag_warn(c->d, c->file, sxml_line(n), "exec seq '%s' has no command", seq);
+	seqs = vnx_seqs(c, n, seq);
+	for (guint i = 0; seqs[i] != NULL; i++) {
+		sc_exec *e = g_new0(sc_exec, 1);
+
+		e->seq = g_strdup(seqs[i]);
+		e->type = g_strdup(type);
+		e->ostype = sxml_prop(n, "ostype");
+		e->line = sxml_line(n);
+		e->raw = g_strdup(raw_text);
+		e->text = g_strdup(text);
+		g_ptr_array_add(out, e);
+	}
 }
 
-static sc_filetree *
-vnx_filetree(vnx_ctx *c, const xmlNode *n)
+/* vnx_filetree: one sc_filetree per seq name of n, appended to out */
+static void
+vnx_filetree(vnx_ctx *c, const xmlNode *n, GPtrArray *out)
 {
 	static const char *const attrs[] = { "seq", "root", "user", "group", "perms", NULL };
 	g_autofree char *seq = NULL, *root = NULL;
-	sc_filetree *f;
+	g_auto(GStrv) seqs = NULL;
 
 	sxml_check_attrs(n, attrs, c->file, c->d);
 	seq = vnx_required(c, n, "seq");
 	root = vnx_required(c, n, "root");
 	if (seq == NULL || root == NULL)
-		return NULL;
-	f = g_new0(sc_filetree, 1);
-	f->seq = g_steal_pointer(&seq);
-	f->root = g_steal_pointer(&root);
-	f->src = sxml_text(n);
-	f->line = sxml_line(n);
-	f->user = sxml_prop(n, "user");
-	f->group = sxml_prop(n, "group");
-	f->perms = sxml_prop(n, "perms");
-	return f;
+		return;
+	seqs = vnx_seqs(c, n, seq);
+	for (guint i = 0; seqs[i] != NULL; i++) {
+		sc_filetree *f = g_new0(sc_filetree, 1);
+
+		f->seq = g_strdup(seqs[i]);
+		f->root = g_strdup(root);
+		f->src = sxml_text(n);
+		f->line = sxml_line(n);
+		f->user = sxml_prop(n, "user");
+		f->group = sxml_prop(n, "group");
+		f->perms = sxml_prop(n, "perms");
+		g_ptr_array_add(out, f);
+	}
+}
+
+/* vnx_vm_uses: the VM's type and OS as uses (what runs it, what nube cannot run) */
+static void
+vnx_vm_uses(vnx_ctx *c, const xmlNode *n, const sc_vm *v)
+{
+	g_autofree char *quota = sxml_prop(n, "vcpu_quota");
+
+	if (g_ascii_strcasecmp(v->type, "libvirt") == 0)
+		scenario_use(c->s, SC_F_VM_LIBVIRT, v->line, "vm '%s'", v->name);
+	else if (g_ascii_strcasecmp(v->type, "lxc") == 0)
+		scenario_use(c->s, SC_F_VM_LXC, v->line, "vm '%s'", v->name);
+	else
+		scenario_use(c->s, SC_F_VM_FALLBACK, v->line, "vm '%s': type '%s'", v->name,
+		    v->type);
+	if (v->os != NULL && g_ascii_strcasecmp(v->os, "linux") != 0)
+		scenario_use(c->s, SC_F_VM_OS, v->line, "vm '%s': os '%s'", v->name, v->os);
+	if (quota != NULL)
+		scenario_use(c->s, SC_F_CPU_QUOTA, v->line, "vm '%s': vcpu_quota=\"%s\"", v->name,
+		    quota);
+}
+
+/* vnx_vm_child_use: the VM elements nube implements, as uses (the silent ones are
+ * vnx_silent's) */
+static void
+vnx_vm_child_use(vnx_ctx *c, const xmlNode *k, const char *owner)
+{
+	static const struct { const char *elem, *key; } m[] = {
+		{ "route", SC_F_ROUTE }, { "forwarding", SC_F_FORWARDING }, { "exec", SC_F_EXEC },
+		{ "filetree", SC_F_FILETREE }, { "on_boot", SC_F_ON_BOOT },
+		{ "kernel", SC_F_KERNEL },
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(m); i++)
+		if (sxml_is(k, m[i].elem))
+			scenario_use(c->s, m[i].key, sxml_line(k), "%s: <%s>", owner, m[i].elem);
 }
 
 static void
@@ -726,7 +941,7 @@ vnx_vm(vnx_ctx *c, const xmlNode *n)
 		"vcpu", "vcpu_quota", "order", "exec_mode", NULL };
 	static const char *const silent[] = { "boot", "cdrom", "storage", "shareddir", "video",
 		"conf", "shell", "basedir", "mng_if", "console", "user", "exec_mode", NULL };
-	g_autofree char *name = NULL, *type = NULL, *vcpu = NULL;
+	g_autofree char *name = NULL, *type = NULL, *vcpu = NULL, *owner = NULL;
 	sc_vm *v;
 	bool have_fs = false, have_kernel = false;
 
@@ -748,15 +963,20 @@ vnx_vm(vnx_ctx *c, const xmlNode *n)
 	v->fwd_ipv4 = c->def_fwd4;
 	v->fwd_ipv6 = c->def_fwd6;
 	v->ifs = g_ptr_array_new_with_free_func(vnx_if_free);
+	v->reserved_ifs = g_ptr_array_new_with_free_func(vnx_if_free);
 	v->routes = g_ptr_array_new_with_free_func(vnx_route_free);
 	v->execs = g_ptr_array_new_with_free_func(vnx_exec_free);
 	v->filetrees = g_ptr_array_new_with_free_func(vnx_filetree_free);
 	vcpu = sxml_prop(n, "vcpu");
 	if (vcpu != NULL)
 		vnx_int(c, n, "vcpu", vcpu, 0, G_MAXINT, &v->vcpu);
+	owner = g_strdup_printf("vm '%s'", v->name);
+	c->owner = owner;
+	vnx_vm_uses(c, n, v);
 	for (const xmlNode *k = n->children; k != NULL; k = k->next) {
 		if (k->type != XML_ELEMENT_NODE)
 			continue;
+		vnx_vm_child_use(c, k, owner);
 		if (sxml_is(k, "mem")) {
 			g_autofree char *t = sxml_text(k);
 
@@ -781,7 +1001,11 @@ vnx_vm(vnx_ctx *c, const xmlNode *n)
 		} else if (sxml_is(k, "if")) {
 			sc_if *f = vnx_if(c, k);
 
-			if (f != NULL)
+			if (f != NULL && (strcmp(f->net, SC_NET_LO) == 0 ||
+			    strcmp(f->net, SC_NET_VM_MGMT) == 0 ||
+			    strcmp(f->net, SC_NET_UNCONNECTED) == 0))
+				g_ptr_array_add(v->reserved_ifs, f);
+			else if (f != NULL)
 				g_ptr_array_add(v->ifs, f);
 		} else if (sxml_is(k, "route")) {
 			sc_route *r = vnx_route(c, k);
@@ -805,18 +1029,16 @@ vnx_vm(vnx_ctx *c, const xmlNode *n)
 				diag_error(c->d, c->file, sxml_line(k), "vm '%s': <on_boot> '%s': 'yes' "
 				    "or 'no' expected", v->name, t);
 		} else if (sxml_is(k, "exec")) {
-			sc_exec *e = vnx_exec(c, k);
-
-			if (e != NULL)
-				g_ptr_array_add(v->execs, e);
+			vnx_exec(c, k, v->execs);
 		} else if (sxml_is(k, "filetree")) {
-			sc_filetree *f = vnx_filetree(c, k);
-
-			if (f != NULL)
-				g_ptr_array_add(v->filetrees, f);
+			vnx_filetree(c, k, v->filetrees);
 		} else if (sxml_is(k, "cmd-seq")) {
 			vnx_cmdseq(c, k);
-		} else if (!sxml_in((const char *)k->name, silent)) {
+		} else if (sxml_in((const char *)k->name, silent)) {
+			g_autofree char *owner = g_strdup_printf("vm '%s': ", v->name);
+
+			vnx_silent(c, k, owner);
+		} else {
 			vnx_unknown(c, k, n);
 		}
 	}
@@ -828,6 +1050,7 @@ vnx_vm(vnx_ctx *c, const xmlNode *n)
 		v->kernel = g_strdup(c->def_kernel);
 		v->initrd = g_strdup(c->def_initrd);
 	}
+	c->owner = NULL;
 	g_ptr_array_add(c->s->vms, v);
 }
 
@@ -854,6 +1077,7 @@ vnx_host(vnx_ctx *c, const xmlNode *n)
 			f->net = g_steal_pointer(&net);
 			f->line = sxml_line(k);
 			f->ips = g_ptr_array_new_with_free_func(vnx_ip_free);
+			scenario_use(c->s, SC_F_HOSTIF, f->line, "host: <hostif net=\"%s\">", f->net);
 			for (const xmlNode *a = k->children; a != NULL; a = a->next) {
 				if (sxml_is(a, "ipv4"))
 					g_ptr_array_add(f->ips, vnx_ip(c, a, 4));
@@ -868,10 +1092,16 @@ vnx_host(vnx_ctx *c, const xmlNode *n)
 
 			if (r != NULL)
 				g_ptr_array_add(c->s->host_routes, r);
+			scenario_use(c->s, SC_F_HOST_ROUTE, sxml_line(k), "host: <route>");
 		} else if (sxml_is(k, "exec")) {
-			diag_warn(c->d, c->file, sxml_line(k),
-					"<exec> on the host is not run by nube, ignored");
-		} else if (!sxml_in((const char *)k->name, silent)) {
+			g_autofree char *seq = sxml_prop(k, "seq");
+
+			vnx_exec(c, k, c->s->host_execs);
+			scenario_use(c->s, SC_F_HOST_EXEC, sxml_line(k), "host: <exec seq=\"%s\">",
+			    seq != NULL ? seq : "");
+		} else if (sxml_in((const char *)k->name, silent)) {
+			vnx_silent(c, k, "host: ");
+		} else {
 			vnx_unknown(c, k, n);
 		}
 	}
@@ -908,6 +1138,8 @@ vnx_new(const char *name)
 	s->cmdseqs = g_ptr_array_new_with_free_func(vnx_cmdseq_free);
 	s->host_ifs = g_ptr_array_new_with_free_func(vnx_if_free);
 	s->host_routes = g_ptr_array_new_with_free_func(vnx_route_free);
+	s->host_execs = g_ptr_array_new_with_free_func(vnx_exec_free);
+	s->mgmt.net_managed = true;
 	s->mgmt.type = SC_MGMT_NONE;
 	s->mgmt.mask = 24;
 	return s;

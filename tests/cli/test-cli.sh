@@ -50,7 +50,36 @@ for f in "${good[@]}"; do
 done
 run validate "$data/lab.xml" --restrictions "$data/lab-restrictions.xml" --cluster-conf "$data/cluster.conf"
 expect_rc 0 "validate with restrictions"
-grep -q "^scenario 'clilab': 6 VMs, 3 nets, 0 warnings$" "$tmp/out" && ok || bad "validate lab.xml summary"
+# its two warnings: <vm_mgmt> and <host_mapping>, which nube does not plug
+grep -q "^scenario 'clilab': 6 VMs, 3 nets, 2 warnings$" "$tmp/out" && ok || bad "validate lab.xml summary"
+
+# ---- validate --features: what nube does with each VNX construct the file uses ----
+f=$src/tests/data/bad/vnx-constructs.xml
+run validate --features "$f"; expect_rc 0 "validate --features"
+grep -Eq '^CONSTRUCT +NUBE +USES +LINE +HOW$' "$tmp/out" && ok || bad "validate --features: table header"
+grep -Eq '^<net mode=openvswitch> +degraded +1 +15 +runs as a Linux bridge' "$tmp/out" && ok ||
+	bad "validate --features: openvswitch row"
+grep -Eq '^<host><hostif> +ignored +1 +44 ' "$tmp/out" && ok || bad "validate --features: hostif row"
+grep -q "^scenario '" "$tmp/out" && bad "validate --features printed the summary too" || ok
+grep -q ': warning: .*<shareddir>: ignored' "$tmp/err" && ok || bad "validate --features: warnings still on stderr"
+run validate --features --json "$f"; expect_rc 0 "validate --features --json"
+jq -e '.scenario == "constructs" and (.features | length) > 30 and
+	(.features[] | select(.construct == "<vm type=uml|dynamips|vbox|nsrouter>") |
+	 .support == "degraded" and .uses == 1 and .first_line == 36) and
+	(.features[] | select(.construct == "<net mode=virtual_bridge>") | .support == "implemented" and .uses == 3) and
+	all(.features[]; (.construct | type) == "string" and (.how | type) == "string" and
+	    (.support == "implemented" or .support == "degraded" or .support == "ignored"))' \
+	"$tmp/out" >/dev/null && ok || bad "validate --features --json: document"
+run validate --json "$f"; expect_rc 2 "validate --json without --features"
+# the fixture uses every construct nube knows; each is documented in README.md and nube.1
+# (there with '|' escaped, here with '-' escaped)
+"$nube" validate --features --json "$f" 2>/dev/null | jq -r '.features[].construct' >"$tmp/constructs"
+# 42: the rows of feats[] in src/scenario/features.c (a new row needs a use in the fixture)
+[ "$(wc -l <"$tmp/constructs")" -eq 42 ] && ok || bad "vnx-constructs.xml does not use every construct"
+while IFS= read -r c; do
+	grep -qF "| \`${c//|/\\|}\` |" "$src/README.md" && ok || bad "README.md has no row for $c"
+	grep -qF ".B \"${c//-/\\-}\"" "$src/man/nube.1" && ok || bad "nube.1 has no item for $c"
+done <"$tmp/constructs"
 
 # ---- validate: bad inputs exit 1 with file:line ----
 for f in "$data"/bad/*.xml; do

@@ -156,6 +156,57 @@ expect_failure(const scenario *s, const restrictions *r, const plan_host *h, int
 	return d;
 }
 
+/* a managed="no" net is a bridge that exists on each host and that agents never stretch:
+ * every algorithm keeps its VMs on one host (so the net needs no VNI), and a restriction
+ * that would split them is refused naming the net */
+static void
+test_unmanaged_net_together(void **state)
+{
+	scenario *s = fx_scenario_new("um");
+	restrictions *r = fx_restrictions_new();
+	plan_host *h = fx_hosts(3, 4096, 4);
+	int u, m;
+
+	(void)state;
+	u = fx_net(s, "U");
+	m = fx_net(s, "M");
+	((sc_net *)g_ptr_array_index(s->nets, u))->managed = false;
+	/* u1..u4 on U (u4 also on M), m1..m4 only on M: any spreading algorithm splits U */
+	fx_vm(s, "u1", 256, 1, "U", NULL);
+	fx_vm(s, "m1", 256, 1, "M", NULL);
+	fx_vm(s, "u2", 256, 1, "U", NULL);
+	fx_vm(s, "m2", 256, 1, "M", NULL);
+	fx_vm(s, "u3", 256, 1, "U", NULL);
+	fx_vm(s, "m3", 256, 1, "M", NULL);
+	fx_vm(s, "u4", 256, 1, "U", "M", NULL);
+	fx_vm(s, "m4", 256, 1, "M", NULL);
+	for (int k = 0; k < 4; k++) {
+		g_autoptr(diag) d = diag_new();
+		plan *p = plan_partition(s, r, h, 3, fx_algos[k], d);
+
+		if (p == NULL)
+			dump_diag(d);
+		assert_valid(p, s, r, h, 3, fx_algos[k]);
+		assert_int_equal(p->vm_host[2], p->vm_host[0]);
+		assert_int_equal(p->vm_host[4], p->vm_host[0]);
+		assert_int_equal(p->vm_host[6], p->vm_host[0]);
+		assert_int_equal(p->net_hosts[u]->len, 1);
+		plan_free(p);
+	}
+	/* antiaffinity between two of its VMs cannot hold */
+	fx_antiaffinity(r, 7, "u1", "u3", NULL);
+	for (int k = 0; k < 4; k++) {
+		g_autoptr(diag) d = expect_failure(s, r, h, 3, fx_algos[k]);
+
+		assert_true(diag_contains(d, DIAG_ERROR, "separates VMs 'u1' and 'u3'"));
+		assert_true(diag_contains(d, DIAG_ERROR, "managed=\"no\" net"));
+	}
+	(void)m;
+	plan_hosts_free(h, 3);
+	fx_restrictions_free(r);
+	fx_scenario_free(s);
+}
+
 /* memory promised to VMs already placed counts, not only what they use now (issue 7): three
  * 24 GiB hosts run 3 x 16 GiB guests that touch little; a second 3 x 16 GiB scenario fits by
  * used memory but not by promised memory, and the error names the hosts and their memory */
@@ -992,6 +1043,7 @@ main(void)
 		cmocka_unit_test(test_from_cluster),
 		cmocka_unit_test(test_random_feasible),
 		cmocka_unit_test(test_random_tight),
+		cmocka_unit_test(test_unmanaged_net_together),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -164,7 +164,9 @@ test_guest_fields(void **state)
 	(void)state;
 	assert_non_null(s);
 	assert_true(scenario_validate(s, d));
-	assert_int_equal(d->nwarnings, 0);
+	/* the only warning: if name= reaches VNX images only */
+	assert_int_equal(d->nwarnings, 1);
+	assert_true(diag_contains(d, DIAG_WARNING, "name=\"e0/0\": given to VNX images"));
 	assert_string_equal(s->basedir, "/srv/lab");
 	v = scenario_vm(s, "a");
 	f = vm_if(v, 0);
@@ -201,7 +203,11 @@ test_tutorial_lxc_values(void **state)
 
 	(void)state;
 	assert_true(valid);
-	assert_int_equal(d->items->len, 0);
+	/* only what nube does not do: the host's interface and routes */
+	assert_int_equal(d->items->len, 3);
+	expect(d, DIAG_WARNING, "tutorial_lxc_ubuntu.xml", 151, "host: <hostif net=\"Net3\">: ignored");
+	expect(d, DIAG_WARNING, "tutorial_lxc_ubuntu.xml", 155, "host: <route>: ignored");
+	expect(d, DIAG_WARNING, "tutorial_lxc_ubuntu.xml", 156, "host: <route>: ignored");
 	assert_string_equal(s->name, "tutorial_lxc_ubuntu");
 	assert_string_equal(s->version, "2.0");
 	assert_true(s->automac);
@@ -483,7 +489,7 @@ test_bad_no_name(void **state)
 
 	(void)state;
 	assert_false(valid);
-	expect(d, DIAG_ERROR, "no-name.xml", 2, "missing scenario_name");
+	expect(d, DIAG_ERROR, "no-name.xml", 3, "missing scenario_name");	/* at <global> */
 }
 
 static void
@@ -687,9 +693,11 @@ test_bad_dup_addr(void **state)
 
 	(void)state;
 	assert_false(valid);
-	expect(d, DIAG_ERROR, "dup-addr.xml", 15, "address 10.1.0.2 is already used by vm 'a' (line 9)");
+	expect(d, DIAG_ERROR, "dup-addr.xml", 15,
+	    "address 10.1.0.2 is already used on net 'Net0' by vm 'a' (line 9)");
 	/* written differently, same address */
-	expect(d, DIAG_ERROR, "dup-addr.xml", 16, "address 2001:db8::2 is already used by vm 'a'");
+	expect(d, DIAG_ERROR, "dup-addr.xml", 16,
+	    "address 2001:db8::2 is already used on net 'Net0' by vm 'a'");
 	expect(d, DIAG_ERROR, "dup-addr.xml", 21, "host: address 10.1.0.2 is already used");
 	assert_int_equal(d->nerrors, 3);
 }
@@ -777,11 +785,163 @@ test_bad_cmdseq_limits(void **state)
 	assert_int_equal(out->len, 1 + 8192);
 }
 
+/* issue 11, "accept what VNX accepts": what VNX's CheckSemantics takes must validate, with
+ * the reserved nets kept out of vm->ifs (no bridge, no plan sees them) */
+static void
+test_vnx_accepts(void **state)
+{
+	static const char xml[] = VNX_HEAD
+		"<vm_mgmt type='net'><mgmt_net net='virbr0' managed='no' config='dhcp'/></vm_mgmt>"
+		"</global>\n"
+		"<net name='A' mode='virtual_bridge' vlan='' external=''/>\n"		/* 2 */
+		"<net name='B' mode='virtual_bridge'/>\n"					/* 3 */
+		"<net name='P' mode='veth' type='p2p'/>\n"					/* 4 */
+		"<net name='U' mode='uml_switch'/>\n"					/* 5 */
+		"<vm name='r' type='libvirt' os='linux'>\n"					/* 6 */
+		"<if id='0' net='vm_mgmt'/>\n"						/* 7 */
+		"<if id='1' net='A'><ipv4>10.0.0.1/24</ipv4></if>\n"			/* 8 */
+		"<if id='1' net='lo'><ipv4>10.9.9.1/32</ipv4></if>\n"			/* 9 */
+		"<if id='2' net='B'><ipv4>10.0.0.1/24</ipv4></if>\n"			/* 10 */
+		"<if id='3' net='unconnected'/>\n"						/* 11 */
+		"<if id='4' net='P'/><if id='5' net='U'/>\n"				/* 12 */
+		"<exec seq='on_boot, start' type='verbatim'>echo hi</exec>\n"		/* 13 */
+		"<filetree seq='start,stop' root='/tmp'>conf</filetree>\n"			/* 14 */
+		"</vm>\n"
+		"<vm name='w' type='libvirt' os='win'>\n"					/* 16 */
+		"<if id='1' net='P'/>\n"
+		"<filetree seq='on_boot' root='c:\\temp'>conf</filetree>\n"		/* 18 */
+		"</vm>\n"
+		"<host><exec seq='hostseq' type='verbatim'>true</exec></host>\n"		/* 20 */
+		"<global><cmd-seq seq='all'>start,hostseq</cmd-seq></global>\n"
+		"</vnx>";
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = mem_parse(xml, d);
+	const sc_vm *r;
+	const sc_net *a;
+
+	(void)state;
+	assert_non_null(s);
+	if (!scenario_validate(s, d) || diag_has_errors(d)) {
+		diag_print(d, stderr);
+		fail_msg("a scenario VNX accepts was refused");
+	}
+	r = scenario_vm(s, "r");
+	/* only declared nets in ifs; the reserved ones beside them */
+	assert_int_equal(r->ifs->len, 4);
+	for (guint i = 0; i < r->ifs->len; i++)
+		assert_non_null(scenario_net(s, vm_if(r, i)->net));
+	assert_int_equal(r->reserved_ifs->len, 3);
+	assert_string_equal(((sc_if *)g_ptr_array_index(r->reserved_ifs, 0))->net, "vm_mgmt");
+	assert_string_equal(((sc_if *)g_ptr_array_index(r->reserved_ifs, 1))->net, "lo");
+	assert_string_equal(((sc_if *)g_ptr_array_index(r->reserved_ifs, 2))->net, "unconnected");
+	/* empty attributes are absent ones */
+	a = scenario_net(s, "A");
+	assert_int_equal(a->vlan, -1);
+	assert_null(a->external);
+	assert_true(scenario_net(s, "P")->p2p);
+	assert_int_equal(scenario_net(s, "P")->mode, SC_NET_VETH);
+	assert_int_equal(scenario_net(s, "U")->mode, SC_NET_UML_SWITCH);
+	/* seq lists are split, one entry per seq, in file order */
+	assert_int_equal(r->execs->len, 2);
+	assert_string_equal(vm_exec(r, "on_boot", 0)->text, "echo hi");
+	assert_string_equal(vm_exec(r, "start", 0)->text, "echo hi");
+	assert_int_equal(r->filetrees->len, 2);
+	assert_string_equal(((sc_filetree *)g_ptr_array_index(r->filetrees, 1))->seq, "stop");
+	/* a host exec's seq is a defined one: no warning on cmd-seq 'all' */
+	assert_false(diag_contains(d, DIAG_WARNING, "neither an exec/filetree"));
+	assert_int_equal(s->host_execs->len, 1);
+	/* the management net is an existing host bridge */
+	assert_int_equal(s->mgmt.type, SC_MGMT_NET);
+	assert_string_equal(s->mgmt.net, "virbr0");
+	assert_false(s->mgmt.net_managed);
+	/* VNX's default memory */
+	assert_int_equal(r->mem_mib, 256);
+	/* what runs differently is said */
+	expect(d, DIAG_WARNING, "mem.xml", 4, "mode veth runs as a Linux bridge with two ports");
+	expect(d, DIAG_WARNING, "mem.xml", 5, "mode uml_switch runs as a Linux bridge");
+}
+
+/* the defects next to those: still refused, at their line */
+static void
+test_vnx_defects_kept(void **state)
+{
+	static const char xml[] = VNX_HEAD "</global>\n"
+		"<net name='A' mode='virtual_bridge'/>\n"					/* 2 */
+		"<net name='P' mode='veth' type='p2p'/>\n"					/* 3 */
+		"<net name='lo' mode='virtual_bridge'/>\n"					/* 4 */
+		"<vm name='r' type='libvirt' os='linux'>\n"					/* 5 */
+		"<if id='1' net='A'><ipv4>10.0.0.1/24</ipv4></if>\n"			/* 6 */
+		"<if id='2' net='lo'><mac>02:00:00:00:00:09</mac></if>\n"			/* 7 */
+		"<if id='3' net='P'/>\n"							/* 8 */
+		"<filetree seq='on_boot' root='c:\\temp'>conf</filetree>\n"		/* 9 */
+		"<if id='4' net='Nope'/>\n"							/* 10 */
+		"<route type='ipv4' gw='10.0.1.1'>default</route>\n"			/* 11 */
+		"</vm>\n"
+		"<vm name='s' type='libvirt'><if id='1' net='A'><ipv4>10.0.0.1/24</ipv4></if>"
+		"<if id='2' net='P'/><if id='3' net='P'/></vm>\n"				/* 13 */
+		"</vnx>";
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = mem_parse(xml, d);
+
+	(void)state;
+	assert_non_null(s);
+	assert_false(scenario_validate(s, d));
+	expect(d, DIAG_ERROR, "mem.xml", 3, "net 'P': a p2p net joins exactly two interfaces, not 3");
+	expect(d, DIAG_ERROR, "mem.xml", 4, "net name 'lo' is reserved");
+	expect(d, DIAG_ERROR, "mem.xml", 7, "<if net=\"lo\"> cannot have a <mac>");
+	expect(d, DIAG_ERROR, "mem.xml", 9, "filetree root 'c:\\temp' is not an absolute path");
+	expect(d, DIAG_ERROR, "mem.xml", 10, "interface 4 is on unknown net 'Nope'");
+	expect(d, DIAG_ERROR, "mem.xml", 11, "route gateway 10.0.1.1 is not on any subnet");
+	expect(d, DIAG_ERROR, "mem.xml", 13, "address 10.0.0.1 is already used on net 'A' by vm 'r'");
+	assert_int_equal(d->nerrors, 7);
+}
+
+/* scenario_features: one row per construct used, in the table's order, with its count and
+ * first line; warned constructs are warned at each use */
+static void
+test_features(void **state)
+{
+	g_autoptr(diag) d = diag_new();
+	bool valid;
+	g_autoptr(scenario) s = load(BAD "vnx-constructs.xml", d, &valid);
+	g_autoptr(GArray) fs = NULL;
+	const sc_feature *first, *shaping = NULL, *conf = NULL;
+
+	(void)state;
+	assert_true(valid);
+	fs = scenario_features(s);
+	assert_int_equal(fs->len, 42);	/* the fixture uses every construct */
+	first = &g_array_index(fs, sc_feature, 0);
+	assert_string_equal(first->construct, SC_F_NET_BRIDGE);
+	assert_int_equal(first->support, SC_SUPPORT_DONE);
+	assert_int_equal(first->count, 3);
+	assert_int_equal(first->first_line, 18);
+	for (guint i = 0; i < fs->len; i++) {
+		const sc_feature *f = &g_array_index(fs, sc_feature, i);
+
+		assert_true(f->count > 0);
+		if (strcmp(f->construct, SC_F_SHAPING) == 0)
+			shaping = f;
+		if (strcmp(f->construct, SC_F_ROUTER_CONF) == 0)
+			conf = f;
+	}
+	assert_non_null(shaping);
+	assert_int_equal(shaping->support, SC_SUPPORT_IGNORED);
+	assert_non_null(conf);
+	assert_int_equal(conf->count, 2);		/* <dynamips_ext> and r2's <conf> */
+	assert_int_equal(conf->first_line, 12);
+	expect(d, DIAG_WARNING, "vnx-constructs.xml", 12, "<dynamips_ext>: ignored");
+	expect(d, DIAG_WARNING, "vnx-constructs.xml", 37, "vm 'r2': <conf>: ignored");
+	/* implemented constructs and the ones with no effect are not warned */
+	assert_false(diag_contains(d, DIAG_WARNING, "<console>"));
+	assert_false(diag_contains(d, DIAG_WARNING, "<help>"));
+}
+
 static void
 test_bad_mgmt_and_mac(void **state)
 {
 	static const char xml[] = VNX_HEAD
-		"<vm_mgmt type='net' net='Nope'/></global>\n"
+		"<vm_mgmt type='net' net='no/such'/></global>\n"
 		"<net name='N' mode='virtual_bridge'/>\n"
 		"<vm name='a' type='libvirt'><if id='0' net='N'><mac>02:00:00:00:00:01</mac></if></vm>\n"
 		"<vm name='b' type='libvirt'><if id='1' net='N'><mac>02:00:00:00:00:1</mac></if></vm>\n"
@@ -794,12 +954,12 @@ test_bad_mgmt_and_mac(void **state)
 	(void)state;
 	assert_non_null(s);
 	assert_false(scenario_validate(s, d));
-	expect(d, DIAG_ERROR, "mem.xml", 1, "vm_mgmt type 'net' names unknown net 'Nope'");
+	expect(d, DIAG_ERROR, "mem.xml", 1, "vm_mgmt net 'no/such' contains '/'");
 	expect(d, DIAG_ERROR, "mem.xml", 3, "interface id 0 is reserved for the management");
 	/* the same MAC written without the leading zero */
 	expect(d, DIAG_ERROR, "mem.xml", 4, "MAC 02:00:00:00:00:1 is already used by vm 'a'");
 	expect(d, DIAG_ERROR, "mem.xml", 5, "'zz:00' is not a MAC address");
-	expect(d, DIAG_ERROR, "mem.xml", 6, "mode 'veth' is not supported");
+	expect(d, DIAG_ERROR, "mem.xml", 6, "net 'U': mode veth needs type=\"p2p\"");
 	assert_int_equal(d->nerrors, 5);
 }
 
@@ -1166,6 +1326,9 @@ main(void)
 		cmocka_unit_test(test_bad_limits),
 		cmocka_unit_test(test_unknown_is_warning),
 		cmocka_unit_test(test_golden_all_errors),
+		cmocka_unit_test(test_vnx_accepts),
+		cmocka_unit_test(test_vnx_defects_kept),
+		cmocka_unit_test(test_features),
 		cmocka_unit_test(test_restrictions_example),
 		cmocka_unit_test(test_restrictions_unknown_names),
 		cmocka_unit_test(test_restrictions_affinity_vs_anti),
