@@ -13,6 +13,18 @@ dir=${NUBE_VNX_EXAMPLES:-${2:?usage: test-vnx-examples.sh NUBE EXAMPLES_DIR EXPE
 expect=${3:?usage: test-vnx-examples.sh NUBE EXAMPLES_DIR EXPECT_FILE}
 write=${4:-}
 
+# a checkout deeper down (a worktree, a CI clone in a subfolder): the nearest ancestor's
+# shared/vnx/examples
+if [ ! -d "$dir" ] && [ -z "${NUBE_VNX_EXAMPLES:-}" ]; then
+	a=$(cd "$(dirname "$0")/../.." && pwd)
+	while [ "$a" != / ]; do
+		a=$(dirname "$a")
+		if [ -d "$a/shared/vnx/examples" ]; then
+			dir=$a/shared/vnx/examples
+			break
+		fi
+	done
+fi
 if [ ! -d "$dir" ]; then
 	echo "FAIL: VNX examples folder '$dir' is missing (expected ../shared/vnx/examples beside" \
 		"the source tree; set NUBE_VNX_EXAMPLES to its path)" >&2
