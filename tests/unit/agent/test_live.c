@@ -11,6 +11,7 @@
 
 #include "fake_env.h"
 #include "agent/mape.h"
+#include "agent/mape_int.h"
 #include "wire/topic.h"
 
 #define WAIT_MS	20000	/* generous on a busy machine: every wait ends as soon as it can */
@@ -40,6 +41,20 @@ str(const json_t *o, const char *path)
 	for (int i = 0; keys[i] != NULL && o != NULL; i++)
 		o = json_object_get(o, keys[i]);
 	return json_string_value(o);
+}
+
+/* job_ended: h's balancer runs no job (its moves, releases included, are over) */
+static bool
+job_ended(fake_cluster *c, void *ud)
+{
+	mape *m = ((fake_host *)ud)->n.mape;
+	bool idle;
+
+	(void)c;
+	g_mutex_lock(&m->lock);
+	idle = !m->executing;
+	g_mutex_unlock(&m->lock);
+	return idle;
 }
 
 /* overload -> plan -> admission at the peer -> live migration -> arrival: the VM runs on h2,
@@ -92,7 +107,9 @@ test_overload_migrates(void **state)
 	assert_int_equal(fake_net_get(h2, "s", "n1")->remotes->len, 1);
 	assert_string_equal(fake_net_get(h2, "s", "n1")->remotes->pdata[0], "10.0.0.1");
 	/* arrival: the reservation counts until the next full interval (2 x 1 s + 1), not for
-	 * its 300 s time to live */
+	 * its 300 s time to live; h1 publishes "migrated" before it sends the release, so wait
+	 * until its job (release included) ended */
+	assert_true(fake_run_until(c, job_ended, h1, WAIT_MS));
 	fake_sample(c);
 	res = json_object_get(json_object_get(h2->n.last_state, "balance"), "reservations");
 	assert_int_equal(json_array_size(res), 1);
