@@ -18,7 +18,8 @@ static const char *const known_keys[][12] = {
 	    "state_dir", NULL },
 	{ "broker", "url", "username", "password", "cafile", NULL },
 	{ "metrics", "cgroup", "memory", "memory_reserve", NULL },
-	{ "guest", "kernel", "initrd", "type_fallback", "disk_dir", "image_dir", "missing_image", NULL },
+	{ "guest", "kernel", "initrd", "type_fallback", "disk_dir", "image_dir", "missing_image",
+	  "image_cache_max", NULL },
 };
 
 config *
@@ -292,6 +293,10 @@ config_load(const char *path, GError **err)
 		return NULL;
 	get_string(kf, "guest", "disk_dir", &c->disk_dir);
 	get_string(kf, "guest", "image_dir", &c->image_dir);
+	x = (long long)c->image_cache_max_mib;
+	if (get_int(kf, c->file, "guest", "image_cache_max", 0, 1LL << 40, &x, err) < 0)
+		return NULL;
+	c->image_cache_max_mib = (uint64_t)x;
 	if (c->disk_dir == NULL || c->disk_dir[0] != '/') {
 		g_set_error(err, CONFIG_ERROR, 0, "%s: [guest] disk_dir: an absolute path expected, "
 		    "got '%s'", c->file, c->disk_dir != NULL ? c->disk_dir : "");

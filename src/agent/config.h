@@ -50,6 +50,7 @@ typedef struct {
 	bool type_fallback;		/* default true */
 	char *disk_dir;			/* the "nube" storage pool: overlays, media (absolute) */
 	char *image_dir;		/* the "nube-images" pool: images by content (absolute) */
+	uint64_t image_cache_max_mib;	/* [0 = no limit] the cache's size, unused images evicted */
 	bool missing_image_fallback;	/* [guest] missing_image = test-guest: an image not
 					 * found boots the test guest, warning (default: error) */
 	/* [balance]: the core's keys (the sampling interval is [nubed] interval: bc.interval

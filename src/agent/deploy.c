@@ -431,6 +431,7 @@ op_deploy(nubed *n, rpc_job *j)
 	rpc_job_ok(j, json_pack("{s:s, s:o, s:I, s:o, s:f}", "scenario", dep->scenario, "vms", jv,
 	    "nets", (json_int_t)netnames->len, "warnings", jw,
 	    "seconds", (double)(g_get_monotonic_time() - t0) / 1e6));
+	image_cache_trim(n, v);	/* after the answer: the operator does not wait for it */
 	goto out;
 fail:
 	rollback(n, j, dep->scenario, &m, v, nd);
@@ -511,6 +512,7 @@ op_undeploy(nubed *n, rpc_job *j)
 		goto out;
 	}
 	nubed_spec_drop(n, scen);
+	image_cache_trim(n, v);
 	if (ndoms > 0 || nnets > 0)
 		nubed_event(n, "undeploy", scen, NULL, NULL, "%d domain%s and %d net%s removed", ndoms,
 		    ndoms == 1 ? "" : "s", nnets, nnets == 1 ? "" : "s");

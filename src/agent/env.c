@@ -103,6 +103,7 @@ const agent_env agent_env_real = {
 	.virt_image_commit = virt_image_commit,
 	.virt_image_send = virt_image_send,
 	.virt_domain_image = virt_domain_image,
+	.virt_image_evict = virt_image_evict,
 	.virt_render_domain = virt_render_domain,
 	.virt_define_start = virt_define_start,
 	.virt_destroy_undefine = virt_destroy_undefine,

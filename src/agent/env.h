@@ -46,6 +46,8 @@ struct agent_env {
 	    const char *format, void (*progress)(uint64_t sent, uint64_t total, void *ud),
 	    void *ud, GError **err);
 	char *(*virt_domain_image)(virt *v, const char *domname);
+	int (*virt_image_evict)(virt *v, uint64_t max_mib, const GPtrArray *in_use,
+	    GPtrArray *evicted, GError **err);
 	int (*virt_destroy_undefine)(virt *v, const char *domname, GError **err);
 	int (*virt_guest_configure)(virt *v, const scenario *s, const proto_deployment *dep,
 	    const char *vmname, int mtu, int timeout_s, GError **err);

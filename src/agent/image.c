@@ -57,3 +57,36 @@ op_image_commit(nubed *n, rpc_job *j)
 	    rpc_job_sender(j));
 	rpc_job_ok(j, json_pack("{s:s, s:s}", "sha256", sha, "format", fmt));
 }
+
+void
+image_cache_trim(nubed *n, virt *v)
+{
+	g_autoptr(GPtrArray) doms = NULL;
+	g_autoptr(GPtrArray) in_use = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) evicted = g_ptr_array_new_with_free_func(g_free);
+	GError *err = NULL;
+
+	if (n->cfg->image_cache_max_mib == 0)
+		return;
+	if ((doms = n->env->virt_list(v, &err)) == NULL) {
+		nubed_log(NLOG_WARN, "image cache: not trimmed: libvirt: %s", err->message);
+		g_error_free(err);
+		return;
+	}
+	for (guint i = 0; i < doms->len; i++) {
+		char *img = n->env->virt_domain_image(v,
+		    ((const virt_dom_info *)doms->pdata[i])->domain);
+
+		if (img != NULL)
+			g_ptr_array_add(in_use, img);
+	}
+	if (n->env->virt_image_evict(v, n->cfg->image_cache_max_mib, in_use, evicted, &err) < 0) {
+		nubed_log(NLOG_WARN, "image cache: %s", err->message);
+		g_clear_error(&err);
+	}
+	for (guint i = 0; i < evicted->len; i++)
+		nubed_event(n, "image-evicted", NULL, NULL, json_pack("{s:s, s:I}", "volume",
+		    (char *)evicted->pdata[i], (json_int_t)n->cfg->image_cache_max_mib),
+		    "image %s evicted from the cache (no VM here uses it; cache limit %" G_GUINT64_FORMAT
+		    " MiB)", (char *)evicted->pdata[i], n->cfg->image_cache_max_mib);
+}

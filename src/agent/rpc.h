@@ -7,6 +7,7 @@
 #define NUBE_AGENT_RPC_H
 
 #include "agent/nubed.h"
+#include "virt/virt.h"
 
 typedef struct rpc_job rpc_job;
 
@@ -69,6 +70,9 @@ void op_events(nubed *n, rpc_job *j);
 /* image.c */
 void op_image_status(nubed *n, rpc_job *j);
 void op_image_commit(nubed *n, rpc_job *j);
+/* image_cache_trim: after a deploy or an undeploy, evict the cached images no domain here
+ * uses while the cache is over [guest] image_cache_max (an event for each) */
+void image_cache_trim(nubed *n, virt *v);
 /* mape_ops.c (the balancer's) */
 void op_admit(nubed *n, rpc_job *j);
 void op_release(nubed *n, rpc_job *j);

@@ -500,6 +500,9 @@ virt_vm_disks_prepare(virt *v, const scenario *s, const proto_deployment *dep,
 		goto out;
 	}
 	virStoragePoolFree(pool);
+	/* a cached image's mtime is its last use: the cache evicts the least recent first */
+	if (g_str_has_prefix(d.image, v->image_dir) && utimensat(AT_FDCWD, d.image, NULL, 0) < 0)
+		g_debug("touch '%s': %s", d.image, g_strerror(errno));
 	rc = 0;
 out:
 	virt_vm_disk_clear(&d);
@@ -972,4 +975,91 @@ virt_domain_image(virt *v, const char *domname)
 	}
 	virStoragePoolFree(pool);
 	return out;
+}
+
+/* ---------------------------------------------------------------- cache eviction */
+
+typedef struct {
+	char *name;		/* "<sha256>.<format>" */
+	uint64_t bytes;		/* allocated */
+	struct timespec used;	/* mtime: committed or last booted from */
+} cached_image;
+
+static void
+cached_image_free(gpointer p)
+{
+	cached_image *c = p;
+
+	g_free(c->name);
+	g_free(c);
+}
+
+static gint
+older_first(gconstpointer a, gconstpointer b)
+{
+	const cached_image *x = *(cached_image *const *)a, *y = *(cached_image *const *)b;
+
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+	if (x->used.tv_nsec != y->used.tv_nsec)
+		return x->used.tv_nsec < y->used.tv_nsec ? -1 : 1;
+	return g_strcmp0(x->name, y->name);
+}
+
+int
+virt_image_evict(virt *v, uint64_t max_mib, const GPtrArray *in_use, GPtrArray *evicted,
+    GError **err)
+{
+	g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(cached_image_free);
+	g_autoptr(GDir) dp = NULL;
+	uint64_t total = 0, max = max_mib * 1048576ull;
+	const char *n;
+	int rc = 0;
+
+	if (max_mib == 0)
+		return 0;
+	if ((dp = g_dir_open(v->image_dir, 0, err)) == NULL)
+		return -1;
+	while ((n = g_dir_read_name(dp)) != NULL) {
+		g_autofree char *path = g_build_filename(v->image_dir, n, NULL);
+		g_autofree char *sha = NULL;
+		const char *fmt;
+		struct stat st;
+		cached_image *c;
+
+		if (proto_image_volume_parse(n, &sha, &fmt) < 0 || stat(path, &st) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;	/* uploads under way (".part") and strangers stay */
+		c = g_new0(cached_image, 1);
+		c->name = g_strdup(n);
+		c->bytes = (uint64_t)st.st_blocks * 512;
+		c->used = st.st_mtim;
+		total += c->bytes;
+		g_ptr_array_add(all, c);
+	}
+	if (total <= max)
+		return 0;
+	g_ptr_array_sort(all, older_first);
+	/* files of the pool, removed as virt_image_commit names them: directly, then the
+	 * pool refreshed */
+	for (guint i = 0; i < all->len && total > max; i++) {
+		cached_image *c = all->pdata[i];
+		g_autofree char *path = g_build_filename(v->image_dir, c->name, NULL);
+		bool used = false;
+
+		for (guint k = 0; in_use != NULL && k < in_use->len && !used; k++)
+			used = g_strcmp0(in_use->pdata[k], c->name) == 0;
+		if (used)
+			continue;
+		if (unlink(path) < 0 && errno != ENOENT) {
+			g_set_error(err, VIRT_ERROR, errno, "evict '%s': %s", path, g_strerror(errno));
+			rc = -1;
+			break;
+		}
+		total -= MIN(total, c->bytes);
+		if (evicted != NULL)
+			g_ptr_array_add(evicted, g_strdup(c->name));
+	}
+	image_pool_refresh(v);
+	return rc;
 }

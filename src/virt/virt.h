@@ -92,6 +92,14 @@ int virt_image_send(virt *v, const char *dest_uri, const char *sha256, const cha
  * NULL when it has none (new string) */
 char *virt_domain_image(virt *v, const char *domname);
 
+/* virt_image_evict: when the image cache holds more than max_mib (0: no limit), delete its
+ * images least recently used first (mtime: committed, or last given an overlay) until it
+ * fits, never one named in in_use (of char* volume names, "<sha256>.<format>", may be NULL)
+ * and never an upload under way; the names deleted are appended to evicted (may be NULL).
+ * What does not fit once every unused image is gone stays. */
+int virt_image_evict(virt *v, uint64_t max_mib, const GPtrArray *in_use, GPtrArray *evicted,
+    GError **err);
+
 /* virt_volumes_delete: delete every pool volume of domain domname (absent: not an error);
  * returns how many were deleted, or -1 + err */
 int virt_volumes_delete(virt *v, const char *domname, GError **err);

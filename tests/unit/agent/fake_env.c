@@ -438,6 +438,14 @@ f_guest_exec(virt *v, const char *domname, const char *cmd, int timeout_s, int *
 }
 
 static int
+f_image_evict(virt *v, uint64_t max_mib, const GPtrArray *in_use, GPtrArray *evicted,
+    GError **err)
+{
+	(void)v, (void)max_mib, (void)in_use, (void)evicted, (void)err;
+	return 0;	/* the fake hosts have no image cache */
+}
+
+static int
 f_guest_write(virt *v, const char *domname, const char *path, const void *data, size_t len,
     unsigned mode, const char *owner, int timeout_s, GError **err)
 {
@@ -631,6 +639,7 @@ static const agent_env fake_env = {
 	.virt_vm_disks_check = f_disks_ok,
 	.virt_vm_disks_prepare = f_disks_ok,
 	.virt_domain_image = f_domain_image,
+	.virt_image_evict = f_image_evict,
 	.virt_volumes_delete = f_volumes_delete,
 	.virt_guest_exec = f_guest_exec,
 	.virt_guest_write = f_guest_write,

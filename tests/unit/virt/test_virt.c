@@ -6,7 +6,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 #include <jansson.h>
 
@@ -420,6 +422,47 @@ static void test_image_cache(void **state)
 	virt_close(v);
 }
 
+/* over the cache's limit, the least recently used images no domain uses go first; an image
+ * in use and an upload under way stay, and nothing goes while the cache fits */
+static void test_image_evict(void **state)
+{
+	(void)state;
+	GError *e = NULL;
+	virt *v = open_test(false, NULL);
+	g_autoptr(GPtrArray) in_use = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *blob = g_malloc0(1 << 20);
+	char name[4][80];
+
+	for (int i = 0; i < 4; i++) {
+		g_autofree char *sum = g_compute_checksum_for_data(G_CHECKSUM_SHA256,
+		    (const guchar *)&i, sizeof i);
+		g_autofree char *path = NULL;
+		struct timespec t[2] = { { .tv_sec = 1000000 + i * 10 }, { .tv_sec = 1000000 + i * 10 } };
+
+		g_snprintf(name[i], sizeof name[i], "%s.%s", sum, i == 3 ? "part" : "qcow2");
+		path = g_build_filename(image_dir, name[i], NULL);
+		assert_true(g_file_set_contents(path, blob, 1 << 20, NULL));	/* 1 MiB each */
+		assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);	/* 0 oldest, 2 newest */
+	}
+	g_ptr_array_add(in_use, g_strdup(name[0]));
+	assert_ok(virt_image_evict(v, 0, in_use, gone, &e));		/* no limit */
+	assert_ok(virt_image_evict(v, 3, in_use, gone, &e));		/* 3 MiB: fits */
+	assert_int_equal(gone->len, 0);
+	assert_ok(virt_image_evict(v, 1, in_use, gone, &e));
+	/* 0 is in use, 1 is the oldest unused, then 2: both go; the upload (3) is not counted */
+	assert_int_equal(gone->len, 2);
+	assert_string_equal(gone->pdata[0], name[1]);
+	assert_string_equal(gone->pdata[1], name[2]);
+	for (int i = 0; i < 4; i++) {
+		g_autofree char *path = g_build_filename(image_dir, name[i], NULL);
+
+		assert_int_equal(g_file_test(path, G_FILE_TEST_EXISTS), i == 0 || i == 3);
+		unlink(path);
+	}
+	virt_close(v);
+}
+
 static void test_define_list_roundtrip(void **state)
 {
 	(void)state;
@@ -581,6 +624,7 @@ int main(void)
 		cmocka_unit_test(test_disks),
 		cmocka_unit_test(test_media_disks),
 		cmocka_unit_test(test_image_cache),
+		cmocka_unit_test(test_image_evict),
 		cmocka_unit_test(test_define_list_roundtrip),
 		cmocka_unit_test(test_foreign_domain),
 		cmocka_unit_test(test_errors),
