@@ -253,6 +253,23 @@ guestcfg_ci_user_data(const scenario *s, const sc_vm *vm, const gc_seq *on_boot,
 	json_array_append_new(sysctl, json_string("-p"));
 	json_array_append_new(sysctl, json_string(GC_FWD_SYSCTL_PATH));
 	json_array_append_new(runcmd, sysctl);
+	/* loopback addresses (<if net="lo">): on lo, before the on_boot commands */
+	for (guint i = 0; vm->reserved_ifs != NULL && i < vm->reserved_ifs->len; i++) {
+		const sc_if *f = g_ptr_array_index(vm->reserved_ifs, i);
+
+		for (guint k = 0; strcmp(f->net, SC_NET_LO) == 0 && f->ips != NULL &&
+		    k < f->ips->len; k++) {
+			const sc_ip *ip = g_ptr_array_index(f->ips, k);
+			g_autofree char *a = NULL;
+
+			if (ip->dhcp || ip->addr == NULL)
+				continue;
+			a = g_strdup_printf("%s/%d", ip->addr, ip->prefix >= 0 ? ip->prefix :
+			    ip->family == 6 ? 128 : 32);
+			json_array_append_new(runcmd, json_pack("[s, s, s, s, s, s, s]", "ip",
+			    ip->family == 6 ? "-6" : "-4", "addr", "replace", a, "dev", "lo"));
+		}
+	}
 	for (guint i = 0; ok && on_boot != NULL && i < on_boot->trees->len; i++)
 		ok = gc_tree_files(s, vm, g_ptr_array_index(on_boot->trees, i), files, runcmd, d);
 	for (guint i = 0; ok && on_boot != NULL && i < on_boot->cmds->len; i++) {

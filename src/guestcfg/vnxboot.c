@@ -239,6 +239,20 @@ guestcfg_vnxboot(const scenario *s, const sc_vm *vm, const char *id, const gc_ne
 			gc_attr(ifn, "name", f->name);
 		gc_if_ips(ifn, f);
 	}
+	/* loopback addresses: VNX writes them as interfaces of net "lo", without a MAC; its
+	 * daemon adds them to the guest's lo */
+	for (guint i = 0; vm->reserved_ifs != NULL && i < vm->reserved_ifs->len; i++) {
+		const sc_if *f = g_ptr_array_index(vm->reserved_ifs, i);
+		g_autofree char *idtext = g_strdup_printf("%d", f->id);
+		xmlNode *ifn;
+
+		if (strcmp(f->net, SC_NET_LO) != 0)
+			continue;
+		ifn = gc_child(vmn, "if", NULL);
+		gc_attr(ifn, "id", idtext);
+		gc_attr(ifn, "net", f->net);
+		gc_if_ips(ifn, f);
+	}
 	for (guint i = 0; vm->routes != NULL && i < vm->routes->len; i++) {
 		const sc_route *r = g_ptr_array_index(vm->routes, i);
 		xmlNode *n = gc_child(vmn, "route", r->dest);

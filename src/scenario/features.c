@@ -54,8 +54,8 @@ static const feat_def feats[] = {
 	{ SC_F_IF, SC_SUPPORT_DONE, "a NIC on the net's bridge, addressed in the guest", false },
 	{ SC_F_IF_NAME, SC_SUPPORT_DEGRADED, "given to VNX images (vnxboot.xml, as VNX does); "
 	    "cloud-init images keep the name ethID", true },
-	{ SC_F_IF_LO, SC_SUPPORT_IGNORED, "ignored: the loopback addresses are not configured in "
-	    "the guest", true },
+	{ SC_F_IF_LO, SC_SUPPORT_DONE, "its addresses are added to the guest's lo (qemu-ga, "
+	    "cloud-init runcmd, vnxboot.xml for VNX's daemon)", false },
 	{ SC_F_IF_UNCONNECTED, SC_SUPPORT_IGNORED, "ignored: the interface is not created (the "
 	    "other interfaces keep their ethID names)", true },
 	{ SC_F_IF_MGMT, SC_SUPPORT_IGNORED, "ignored: nube plugs no management interface",

@@ -1163,6 +1163,20 @@ static char *configure_script(const scenario *s, const sc_vm *vm, GPtrArray *mac
 			    ip->family == 6 ? "-6 " : "", qa, id);
 		}
 	}
+	/* loopback addresses (<if net="lo">) */
+	for (guint i = 0; vm->reserved_ifs != NULL && i < vm->reserved_ifs->len; i++) {
+		const sc_if *f = g_ptr_array_index(vm->reserved_ifs, i);
+
+		for (guint k = 0; strcmp(f->net, SC_NET_LO) == 0 && f->ips != NULL &&
+		    k < f->ips->len; k++) {
+			const sc_ip *ip = g_ptr_array_index(f->ips, k);
+
+			if (ip->dhcp || ip->addr == NULL)
+				continue;
+			g_string_append_printf(sh, "ip -%d addr replace %s/%d dev lo\n", ip->family,
+			    ip->addr, ip->prefix >= 0 ? ip->prefix : ip->family == 6 ? 128 : 32);
+		}
+	}
 	/* routes through a gateway on a DHCP net need the lease first */
 	for (guint i = 0; dhcp4 && vm->routes && vm->routes->len && i < vm->ifs->len; i++) {
 		const sc_if *ifc = g_ptr_array_index(vm->ifs, i);

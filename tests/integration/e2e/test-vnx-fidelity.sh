@@ -3,7 +3,8 @@
 # `nube validate` says they will (issue 11): a mode="veth" type="p2p" net runs as a two-port
 # bridge, stretched when its two VMs are on different hosts, and they ping over it; a seq
 # list <exec seq="on_boot,hello"> runs with `nube exec S hello` (VNX splits the list); an
-# <if net="unconnected"> and an <if net="lo"> give the VM no NIC; vlan="" is no vlan.
+# <if net="unconnected"> and an <if net="lo"> give the VM no NIC, the lo one's address is on
+# the guest's lo; vlan="" is no vlan.
 # Run as root from anywhere; honours NUBE_LAB_ID, NUBE, NUBED.
 source "$(dirname "$0")/lib.sh"
 need
@@ -44,11 +45,11 @@ EOF
 "$NUBE" validate "$T/f.xml" >"$T/v.out" 2>"$T/v.err" || { cat "$T/v.err"; fail "validate refused the scenario"; }
 grep -q "f.xml:9: warning: net 'P': mode veth runs as a Linux bridge with two ports" "$T/v.err" ||
 	{ cat "$T/v.err"; fail "no warning that the veth net is a bridge"; }
-grep -q "f.xml:15: warning: vm 'a': interface 3 on net 'lo': ignored" "$T/v.err" ||
-	{ cat "$T/v.err"; fail "no warning about the lo interface"; }
+! grep -q "interface 3 on net 'lo'" "$T/v.err" ||
+	{ cat "$T/v.err"; fail "the lo interface is warned about: it is configured"; }
 grep -q "f.xml:21: warning: vm 'b': interface 2 on net 'unconnected': ignored" "$T/v.err" ||
 	{ cat "$T/v.err"; fail "no warning about the unconnected interface"; }
-ok "validate accepts the scenario and names the veth net, lo and unconnected interfaces"
+ok "validate accepts the scenario and names the veth net and the unconnected interface"
 
 lab_up 2
 "$NUBE" deploy "$T/f.xml" --restrictions "$T/r.xml" >"$T/deploy.out" 2>"$T/deploy.err" ||
@@ -77,6 +78,10 @@ ok "exec hello runs a's <exec seq=\"on_boot,hello\"> and b's <exec seq=\"hello\"
 grep -q '^eth1$' "$T/nics.out" || { cat "$T/nics.out"; fail "b has no eth1"; }
 ! grep -q '^eth2$' "$T/nics.out" || { cat "$T/nics.out"; fail "b has an eth2 for its unconnected interface"; }
 ok "b's unconnected interface makes no NIC"
+
+"$NUBE" exec $S --vm a --cmd 'ip -4 addr show dev lo' >"$T/lo.out" 2>&1 || { cat "$T/lo.out"; fail "exec ip addr on a"; }
+grep -q 'inet 10.88.9.1/32' "$T/lo.out" || { cat "$T/lo.out"; fail "a's <if net=\"lo\"> address 10.88.9.1/32 is not on its lo"; }
+ok "a's loopback address 10.88.9.1/32 is on its lo"
 
 "$NUBE" undeploy $S >"$T/undeploy.out" 2>&1 || { cat "$T/undeploy.out"; fail "undeploy"; }
 assert_clean $S

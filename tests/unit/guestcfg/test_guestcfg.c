@@ -560,6 +560,58 @@ test_exec_steps_ostypes(void **state)
 	json_decref(steps);
 }
 
+/* <if net="lo">: its addresses go to the guest's lo — a runcmd for cloud-init, an <if
+ * net="lo"> without MAC in vnxboot.xml for VNX's daemon */
+static void
+test_loopback_addresses(void **state)
+{
+	g_autoptr(scenario) s = NULL;
+	g_autoptr(diag) d = diag_new();
+	g_autofree char *file = NULL, *ud = NULL;
+	g_autoptr(GPtrArray) m = NULL;
+	gc_net n = { 0 };
+	json_t *doc, *runcmd, *c;
+	const sc_vm *v;
+	xmlDoc *x, *back;
+	size_t i;
+	bool found = false;
+
+	(void)state;
+	put("lo.xml", "<vnx><global><version>2.0</version><scenario_name>l</scenario_name>"
+	    "<vm_mgmt type=\"none\"/></global><net name=\"n\" mode=\"virtual_bridge\"/>"
+	    "<vm name=\"a\" type=\"libvirt\" subtype=\"kvm\" os=\"linux\">"
+	    "<if id=\"1\" net=\"n\"><ipv4>10.0.0.1/24</ipv4></if>"
+	    "<if id=\"2\" net=\"lo\"><ipv4>10.9.9.9/32</ipv4></if>"
+	    "</vm></vnx>");
+	file = g_build_filename(scratch, "lo.xml", NULL);
+	s = load(file);
+	v = vm_of(s, "a");
+	ud = guestcfg_ci_user_data(s, v, NULL, d);
+	assert_non_null(ud);
+	doc = json_loads(ud + strlen("#cloud-config\n"), 0, NULL);
+	assert_non_null(doc);
+	runcmd = json_object_get(doc, "runcmd");
+	json_array_foreach(runcmd, i, c) {
+		g_autofree char *t = json_dumps(c, JSON_COMPACT);
+
+		found = found || strcmp(t, "[\"ip\",\"-4\",\"addr\",\"replace\",\"10.9.9.9/32\","
+		    "\"dev\",\"lo\"]") == 0;
+	}
+	assert_true(found);
+	json_decref(doc);
+	m = fake_macs(s, v);
+	n.macs = m;
+	x = guestcfg_vnxboot(s, v, "a-q", &n, NULL, d);
+	assert_non_null(x);
+	back = reparse(x);
+	assert_xs(back, "/create_conf/vm/if[@net='lo']/@id", "2");
+	assert_xs(back, "/create_conf/vm/if[@net='lo']/ipv4", "10.9.9.9");
+	assert_int_equal(xn(back, "/create_conf/vm/if[@net='lo']/@mac"), 0);
+	xmlFreeDoc(back);
+	xmlFreeDoc(x);
+	assert_false(diag_has_errors(d));
+}
+
 static void
 test_exec_multiline_and_glob(void **state)
 {
@@ -1071,6 +1123,8 @@ main(void)
 		cmocka_unit_test(test_simple_ubuntu64_on_boot_and_exec),
 		cmocka_unit_test(test_exec_multiline_and_glob),
 		cmocka_unit_test(test_exec_steps),
+		cmocka_unit_test_setup_teardown(test_loopback_addresses, scratch_setup,
+		    scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_exec_steps_ostypes, scratch_setup,
 		    scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_missing_and_folders, scratch_setup,
