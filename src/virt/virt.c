@@ -137,6 +137,11 @@ virt *virt_open(const virt_opts *o, GError **err)
 	v->image_dir = g_strdup(o && o->image_dir ? o->image_dir : VIRT_DEFAULT_IMAGE_DIR);
 	while (strlen(v->image_dir) > 1 && g_str_has_suffix(v->image_dir, "/"))
 		v->image_dir[strlen(v->image_dir) - 1] = '\0';
+	v->lxc_uri = g_strdup(o ? o->lxc_uri : NULL);
+	v->container_dir = g_strdup(o && o->container_dir ? o->container_dir : VIRT_DEFAULT_CONTAINER_DIR);
+	while (strlen(v->container_dir) > 1 && g_str_has_suffix(v->container_dir, "/"))
+		v->container_dir[strlen(v->container_dir) - 1] = '\0';
+	v->container_fallback = o ? o->container_fallback : false;
 	v->conn = virConnectOpen(uri);
 	if (!v->conn) {
 		virt_set_error(err, "connect to %s", uri);
@@ -156,6 +161,10 @@ void virt_close(virt *v)
 		return;
 	if (v->conn)
 		virConnectClose(v->conn);
+	if (v->lxc)
+		virConnectClose(v->lxc);
+	g_free(v->lxc_uri);
+	g_free(v->container_dir);
 	g_free(v->uri);
 	g_free(v->kernel);
 	g_free(v->initrd);
@@ -234,6 +243,16 @@ static void bridge_of(const scenario *s, const char *net, char buf[16], const ch
 	}
 	proto_bridge_name(s->name, net, buf);
 	*out = buf;
+}
+
+const char *virt_planned_mac(const proto_vm_place *p, const sc_if *ifc, guint i)
+{
+	return planned_mac(p, ifc, i);
+}
+
+void virt_bridge_of(const scenario *s, const char *net, char buf[16], const char **out)
+{
+	bridge_of(s, net, buf, out);
 }
 
 static xmlNodePtr add_text(xmlNodePtr parent, const char *name, const char *text)
@@ -328,6 +347,9 @@ static const char *vm_domain_type(virt *v, const sc_vm *vm, GPtrArray *warnings,
 	if (!t || g_ascii_strcasecmp(t, "libvirt") == 0 || g_ascii_strcasecmp(t, "qemu") == 0 ||
 	    g_ascii_strcasecmp(t, "kvm") == 0)
 		return v->domain_type;
+	/* lxc that is not a container here: virt_lxc_decide said why (or the disks will) */
+	if (virt_lxc_type(vm))
+		return v->domain_type;
 	if (!v->type_fallback) {
 		g_set_error(err, VIRT_ERROR, 0, "vm '%s': type '%s' not available on this host "
 		    "(type fallback is off)", vm->name, t);
@@ -351,6 +373,11 @@ char *virt_render_domain(virt *v, const scenario *s, const proto_deployment *dep
 		return NULL;
 	}
 	const proto_vm_place *place = find_place(dep, vmname);
+	int container = virt_lxc_decide(v, vm, warnings, err);
+	if (container < 0)
+		return NULL;
+	if (container)
+		return virt_lxc_render(v, s, dep, vm, mtu, render_metadata, err);
 	const char *type = vm_domain_type(v, vm, warnings, err);
 	if (!type)
 		return NULL;
@@ -475,6 +502,23 @@ static char *xml_domain_name(const char *xml)
 
 static char *prop(xmlNodePtr n, const char *name);
 
+/* the domain XML document is an LXC domain (<domain type="lxc">) */
+static bool xml_is_lxc(const char *xml)
+{
+	bool r = false;
+	xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+
+	if (root) {
+		g_autofree char *t = prop(root, "type");
+		r = g_strcmp0(t, "lxc") == 0;
+	}
+	if (doc)
+		xmlFreeDoc(doc);
+	return r;
+}
+
 /* the nube owner (scenario and vm of the <metadata> element in VIRT_METADATA_NS) of a domain
  * XML document; 0 and new strings, -1 when it has none */
 static int xml_owner(const char *xml, char **scen, char **vm)
@@ -553,7 +597,13 @@ static int define(virt *v, const char *xml, bool start, GError **err)
 		g_set_error(err, VIRT_ERROR, 0, "define: domain XML is malformed or has no <name>");
 		return -1;
 	}
-	virDomainPtr old = virDomainLookupByName(v->conn, name);
+	virConnectPtr conn = v->conn;
+	if (xml_is_lxc(xml)) {
+		if (virt_lxc_usable(v, err) < 0)
+			return -1;
+		conn = v->lxc;
+	}
+	virDomainPtr old = virDomainLookupByName(conn, name);
 	bool existed = old != NULL;
 	if (old) {
 		if (check_owner(v, old, name, xml, err) < 0) {
@@ -565,13 +615,13 @@ static int define(virt *v, const char *xml, bool start, GError **err)
 		if (active == 1 || !start)
 			return 0;
 	}
-	virDomainPtr dom = virDomainDefineXML(v->conn, xml);
+	virDomainPtr dom = virDomainDefineXML(conn, xml);
 	if (!dom) {
-		virt_set_error(err, "define '%s' on %s", name, v->uri);
+		virt_set_error(err, "define '%s' on %s", name, conn == v->conn ? v->uri : v->lxc_uri);
 		return -1;
 	}
 	if (start && virDomainCreate(dom) < 0) {
-		virt_set_error(err, "start '%s' on %s", name, v->uri);
+		virt_set_error(err, "start '%s' on %s", name, conn == v->conn ? v->uri : v->lxc_uri);
 		if (!existed)
 			virDomainUndefine(dom);	/* nothing half-made remains */
 		virDomainFree(dom);
@@ -598,6 +648,8 @@ int virt_destroy_undefine(virt *v, const char *domname, GError **err)
 		return -1;
 	}
 	virDomainPtr dom = virDomainLookupByName(v->conn, domname);
+	if (!dom)
+		dom = virt_lxc_lookup(v, domname);
 	if (!dom)
 		return virt_volumes_delete(v, domname, err) < 0 ? -1 : 0;
 	int rc = 0;
@@ -749,23 +801,22 @@ static void fill_stats(virt_dom_info *i, virDomainStatsRecordPtr r)
 	}
 }
 
-GPtrArray *virt_list(virt *v, GError **err)
+/* nube's domains of connection c into out; the LXC driver has no bulk statistics: its
+ * domains are read one by one (virDomainGetInfo: CPU time, memory the container uses) */
+static int list_conn(virConnectPtr c, const char *uri, bool lxc, GPtrArray *out, GError **err)
 {
-	if (!v) {
-		g_set_error(err, VIRT_ERROR, 0, "list: no connection");
-		return NULL;
-	}
 	virDomainStatsRecordPtr *recs = NULL;
+	virDomainPtr *doms = NULL;
 	unsigned int stats = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
 	    VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_VCPU;
-	int n = virConnectGetAllDomainStats(v->conn, stats, &recs, 0);
+	int n = lxc ? virConnectListAllDomains(c, &doms, 0) :
+	    virConnectGetAllDomainStats(c, stats, &recs, 0);
 	if (n < 0) {
-		virt_set_error(err, "list domains on %s", v->uri);
-		return NULL;
+		virt_set_error(err, "list domains on %s", uri);
+		return -1;
 	}
-	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)virt_dom_info_free);
 	for (int k = 0; k < n; k++) {
-		virDomainPtr dom = recs[k]->dom;
+		virDomainPtr dom = lxc ? doms[k] : recs[k]->dom;
 		char *md = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, VIRT_METADATA_NS, 0);
 		if (!md)
 			continue;	/* not nube's domain */
@@ -781,7 +832,9 @@ GPtrArray *virt_list(virt *v, GError **err)
 		}
 		i->domain = g_strdup(virDomainGetName(dom));
 		i->active = virDomainIsActive(dom) == 1;
-		fill_stats(i, recs[k]);
+		i->container = lxc;
+		if (!lxc)
+			fill_stats(i, recs[k]);
 		virDomainInfo info;
 		if (virDomainGetInfo(dom, &info) == 0) {
 			if (!i->state)
@@ -794,12 +847,44 @@ GPtrArray *virt_list(virt *v, GError **err)
 				i->mem_max_mib = info.maxMem / 1024;
 			if (!i->vcpus)
 				i->vcpus = info.nrVirtCpu;
+			/* a running container's memory is what its cgroup holds */
+			if (lxc && i->active)
+				i->mem_rss_mib = info.memory / 1024;
 		}
 		if (!i->state)
 			i->state = g_strdup("nostate");
 		g_ptr_array_add(out, i);
 	}
-	virDomainStatsRecordListFree(recs);
+	if (lxc) {
+		for (int k = 0; k < n; k++)
+			virDomainFree(doms[k]);
+		free(doms);
+	} else {
+		virDomainStatsRecordListFree(recs);
+	}
+	return 0;
+}
+
+GPtrArray *virt_list(virt *v, GError **err)
+{
+	if (!v) {
+		g_set_error(err, VIRT_ERROR, 0, "list: no connection");
+		return NULL;
+	}
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)virt_dom_info_free);
+	if (list_conn(v->conn, v->uri, false, out, err) < 0) {
+		g_ptr_array_unref(out);
+		return NULL;
+	}
+	/* containers, where this host can run them */
+	GError *e = NULL;
+	if (v->lxc_uri && (v->lxc || virt_lxc_usable(v, &e) == 0 || v->lxc) &&
+	    list_conn(v->lxc, v->lxc_uri, true, out, err) < 0) {
+		g_clear_error(&e);
+		g_ptr_array_unref(out);
+		return NULL;
+	}
+	g_clear_error(&e);
 	return out;
 }
 
@@ -909,7 +994,13 @@ int virt_guest_exec(virt *v, const char *domname, const char *cmd, int timeout_s
 		g_set_error(err, VIRT_ERROR, 0, "exec: missing connection, domain or command");
 		return -1;
 	}
-	virDomainPtr dom = lookup(v, domname, err);
+	virDomainPtr dom = virt_lxc_lookup(v, domname);
+	if (dom) {
+		int rc = virt_lxc_exec(v, dom, cmd, timeout_s, exit_code, out, errout, err);
+		virDomainFree(dom);
+		return rc;
+	}
+	dom = lookup(v, domname, err);
 	if (!dom)
 		return -1;
 	int rc = exec_dom(v, dom, cmd, timeout_s, exit_code, out, errout, err);
@@ -1094,7 +1185,12 @@ int virt_guest_configure(virt *v, const scenario *s, const proto_deployment *dep
 		return -1;
 	}
 	g_autofree char *domname = proto_domain_name(s->name, vmname);
-	virDomainPtr dom = lookup(v, domname, err);
+	virDomainPtr dom = virt_lxc_type(vm) ? virt_lxc_lookup(v, domname) : NULL;
+	if (dom) {	/* a container: configured through its layer before it started */
+		virDomainFree(dom);
+		return 0;
+	}
+	dom = lookup(v, domname, err);
 	if (!dom)
 		return -1;
 	int rc = -1;
@@ -1178,6 +1274,16 @@ int virt_migrate(virt *v, const char *domname, const char *dest_uri, const char 
 {
 	if (!v || !domname || !dest_uri) {
 		g_set_error(err, VIRT_ERROR, 0, "migrate: missing connection, domain or destination");
+		return -1;
+	}
+	virDomainPtr q = virDomainLookupByName(v->conn, domname);
+	virDomainPtr ct = q ? NULL : virt_lxc_lookup(v, domname);
+	if (q)
+		virDomainFree(q);
+	if (ct) {
+		virDomainFree(ct);
+		g_set_error(err, VIRT_ERROR, 0, "migrate '%s': a container cannot be live-migrated",
+		    domname);
 		return -1;
 	}
 	virDomainPtr dom = lookup(v, domname, err);

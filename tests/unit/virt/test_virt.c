@@ -142,6 +142,7 @@ static virt *open_test(bool fallback, const char *type)
 		.disk_dir = disk_dir,
 		.image_dir = image_dir,
 		.missing_image_fallback = fallback,
+		.container_fallback = fallback,	/* no lxc_uri: containers cannot run here */
 	};
 	virt *v = virt_open(&o, &e);
 	if (!v)
@@ -206,10 +207,12 @@ static void test_lxc_fallback(void **state)
 	assert_non_null(e);
 	assert_non_null(strstr(e->message, "type 'lxc' not available"));
 	g_clear_error(&e);
+	/* a container that cannot be one here is refused before anything is made, saying why */
 	assert_int_equal(virt_vm_disks_check(v, sc, dep, "c1", &e), -1);
 	assert_non_null(e);
-	assert_string_equal(e->message, "vm 'c1': filesystem "
-	    "'/usr/share/vnx/filesystems/rootfs_lxc_does_not_exist' not found on this host");
+	assert_string_equal(e->message, "vm 'c1': type 'lxc' not available on this host: no LXC "
+	    "connection configured ([nubed] lxc_uri) (no QEMU substitute: [guest] "
+	    "container_fallback is off)");
 	g_clear_error(&e);
 	assert_ok(virt_vm_disks_check(v, sc, dep, "h1", &e));	/* no image named: nothing to miss */
 	virt_close(v);
