@@ -801,6 +801,35 @@ static void fill_stats(virt_dom_info *i, virDomainStatsRecordPtr r)
 	}
 }
 
+/* rx/tx bytes of a running container, summed over its interfaces (host-side veth names from
+ * its live XML; libvirt reports them as the container sees them) */
+static void lxc_if_stats(virDomainPtr dom, virt_dom_info *i)
+{
+	char *xml = virDomainGetXMLDesc(dom, 0);
+	xmlDocPtr doc = xml ? xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING) : NULL;
+
+	free(xml);
+	if (!doc)
+		return;
+	xmlXPathContextPtr xc = xmlXPathNewContext(doc);
+	xmlXPathObjectPtr r = xmlXPathEvalExpression(BAD_CAST "/domain/devices/interface/target/@dev", xc);
+	for (int k = 0; r && r->nodesetval && k < r->nodesetval->nodeNr; k++) {
+		xmlChar *dev = xmlNodeGetContent(r->nodesetval->nodeTab[k]);
+		virDomainInterfaceStatsStruct st;
+
+		if (dev && virDomainInterfaceStats(dom, (const char *)dev, &st, sizeof st) == 0) {
+			i->rx_bytes += st.rx_bytes > 0 ? (uint64_t)st.rx_bytes : 0;
+			i->tx_bytes += st.tx_bytes > 0 ? (uint64_t)st.tx_bytes : 0;
+		}
+		xmlFree(dev);
+	}
+	virResetLastError();
+	xmlXPathFreeObject(r);
+	xmlXPathFreeContext(xc);
+	xmlFreeDoc(doc);
+}
+
 /* nube's domains of connection c into out; the LXC driver has no bulk statistics: its
  * domains are read one by one (virDomainGetInfo: CPU time, memory the container uses) */
 static int list_conn(virConnectPtr c, const char *uri, bool lxc, GPtrArray *out, GError **err)
@@ -851,6 +880,8 @@ static int list_conn(virConnectPtr c, const char *uri, bool lxc, GPtrArray *out,
 			if (lxc && i->active)
 				i->mem_rss_mib = info.memory / 1024;
 		}
+		if (lxc && i->active)
+			lxc_if_stats(dom, i);
 		if (!i->state)
 			i->state = g_strdup("nostate");
 		g_ptr_array_add(out, i);
