@@ -591,11 +591,11 @@ int virt_lxc_exec(virt *v, virDomainPtr dom, const char *cmd, int timeout_s, int
 				int l = snprintf(m, sizeof m, "setns of namespace %d of %d: errno %d", i + 1,
 				    nfd, e);
 				if (l > 0 && write(pe[1], m, (size_t)l) < 0)
-					_exit(125);
-				_exit(125);
+					l = 0;
+				kill(getpid(), SIGKILL);	/* "not entered": no exit status */
 			}
 		if (chdir("/") < 0)
-			_exit(125);
+			kill(getpid(), SIGKILL);
 		pid_t c = fork();
 		if (c == 0) {
 			char *const argv[] = { "/bin/sh", "-c", (char *)cmd, NULL };
@@ -611,7 +611,7 @@ int virt_lxc_exec(virt *v, virDomainPtr dom, const char *cmd, int timeout_s, int
 			_exit(127);
 		}
 		if (c < 0)
-			_exit(125);
+			kill(getpid(), SIGKILL);
 		int st = 0;
 		while (waitpid(c, &st, 0) < 0 && errno == EINTR)
 			;
@@ -662,7 +662,8 @@ int virt_lxc_exec(virt *v, virDomainPtr dom, const char *cmd, int timeout_s, int
 		return -1;
 	}
 	int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	if (code == 125) {
+	/* the child kills itself when it cannot enter (the command's own status is an exit) */
+	if (WIFSIGNALED(st)) {
 		g_set_error(err, VIRT_ERROR, 0, "exec in container '%s': cannot enter its namespaces "
 		    "(%s)", name, se->str);
 		return -1;
