@@ -14,12 +14,12 @@ G_DEFINE_QUARK(nube-config-error-quark, config_error)
 #define CONFIG_ERROR config_error_quark()
 
 static const char *const known_keys[][12] = {
-	{ "nubed", "host", "libvirt_uri", "fabric_addr", "migrate_uri_template", "interval",
+	{ "nubed", "host", "libvirt_uri", "lxc_uri", "fabric_addr", "migrate_uri_template", "interval",
 	    "state_dir", NULL },
 	{ "broker", "url", "username", "password", "cafile", NULL },
 	{ "metrics", "cgroup", "memory", "memory_reserve", NULL },
 	{ "guest", "kernel", "initrd", "type_fallback", "disk_dir", "image_dir", "missing_image",
-	  "image_cache_max", NULL },
+	    "image_cache_max", "container_dir", "container_fallback", NULL },
 };
 
 config *
@@ -28,6 +28,8 @@ config_new_defaults(void)
 	config *c = g_new0(config, 1);
 
 	c->libvirt_uri = g_strdup("qemu:///system");
+	c->lxc_uri = g_strdup("lxc:///system");
+	c->container_dir = g_strdup(CONFIG_DEFAULT_CONTAINER_DIR);
 	c->migrate_uri_template = g_strdup("qemu+tcp://%s/system");
 	c->interval_s = 10;
 	c->state_dir = g_strdup("/var/lib/nube/nubed");
@@ -56,6 +58,8 @@ config_free(config *c)
 	g_free(c->bal.wake_command);
 	g_free(c->host);
 	g_free(c->libvirt_uri);
+	g_free(c->lxc_uri);
+	g_free(c->container_dir);
 	g_free(c->fabric_addr);
 	g_free(c->migrate_uri_template);
 	g_free(c->state_dir);
@@ -256,6 +260,7 @@ config_load(const char *path, GError **err)
 	}
 	get_string(kf, "nubed", "host", &c->host);
 	get_string(kf, "nubed", "libvirt_uri", &c->libvirt_uri);
+	get_string(kf, "nubed", "lxc_uri", &c->lxc_uri);	/* empty: no containers here */
 	get_string(kf, "nubed", "fabric_addr", &c->fabric_addr);
 	get_string(kf, "nubed", "migrate_uri_template", &c->migrate_uri_template);
 	get_string(kf, "nubed", "state_dir", &c->state_dir);
@@ -297,6 +302,14 @@ config_load(const char *path, GError **err)
 	if (get_int(kf, c->file, "guest", "image_cache_max", 0, 1LL << 40, &x, err) < 0)
 		return NULL;
 	c->image_cache_max_mib = (uint64_t)x;
+	get_string(kf, "guest", "container_dir", &c->container_dir);
+	if (get_bool(kf, c->file, "guest", "container_fallback", &c->container_fallback, err) < 0)
+		return NULL;
+	if (c->container_dir == NULL || c->container_dir[0] != '/') {
+		g_set_error(err, CONFIG_ERROR, 0, "%s: [guest] container_dir: an absolute path "
+		    "expected, got '%s'", c->file, c->container_dir != NULL ? c->container_dir : "");
+		return NULL;
+	}
 	if (c->disk_dir == NULL || c->disk_dir[0] != '/') {
 		g_set_error(err, CONFIG_ERROR, 0, "%s: [guest] disk_dir: an absolute path expected, "
 		    "got '%s'", c->file, c->disk_dir != NULL ? c->disk_dir : "");

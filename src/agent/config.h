@@ -13,6 +13,7 @@
 #define CONFIG_DEFAULT_MEM_RESERVE_MIB	512
 #define CONFIG_DEFAULT_DISK_DIR	"/var/lib/nube/disks"
 #define CONFIG_DEFAULT_IMAGE_DIR	"/var/lib/nube/image-cache"
+#define CONFIG_DEFAULT_CONTAINER_DIR	"/var/lib/nube/containers"
 
 /* The agent's own keys of [balance] (the core's keys fill balance_config). */
 typedef struct {
@@ -34,6 +35,7 @@ typedef struct {
 	/* [nubed] */
 	char *host;
 	char *libvirt_uri;		/* default qemu:///system */
+	char *lxc_uri;			/* containers: default lxc:///system, NULL (empty) = none */
 	char *fabric_addr;
 	char *migrate_uri_template;	/* default qemu+tcp://%s/system */
 	int interval_s;			/* default 10 */
@@ -51,6 +53,9 @@ typedef struct {
 	char *disk_dir;			/* the "nube" storage pool: overlays, media (absolute) */
 	char *image_dir;		/* the "nube-images" pool: images by content (absolute) */
 	uint64_t image_cache_max_mib;	/* [0 = no limit] the cache's size, unused images evicted */
+	char *container_dir;		/* containers' layers (absolute) */
+	bool container_fallback;	/* no working LXC driver: lxc VMs run as QEMU guests
+					 * (default false: refused) */
 	bool missing_image_fallback;	/* [guest] missing_image = test-guest: an image not
 					 * found boots the test guest, warning (default: error) */
 	/* [balance]: the core's keys (the sampling interval is [nubed] interval: bc.interval

@@ -63,6 +63,9 @@ real_virt_open(nubed *n, GError **err)
 		.disk_dir = n->cfg->disk_dir,
 		.image_dir = n->cfg->image_dir,
 		.missing_image_fallback = n->cfg->missing_image_fallback,
+		.lxc_uri = n->cfg->lxc_uri,
+		.container_dir = n->cfg->container_dir,
+		.container_fallback = n->cfg->container_fallback,
 	};
 
 	return virt_open(&o, err);
@@ -113,6 +116,7 @@ const agent_env agent_env_real = {
 	.virt_migrate = virt_migrate,
 	.virt_media_used = virt_media_used,
 	.virt_media_write = virt_media_write,
+	.virt_lxc_probe = virt_lxc_probe,
 	.net_open = real_net_open,
 	.net_close = netdev_close,
 	.net_list = netdev_list,

@@ -61,6 +61,8 @@ struct agent_env {
 	    const char *vmname);
 	int (*virt_media_write)(virt *v, const char *domname, const GPtrArray *media,
 	    GError **err);
+	/* containers can run here (NULL in fakes: they cannot) */
+	int (*virt_lxc_probe)(virt *v, GError **err);
 	/* links (netdev.h) */
 	netdev *(*net_open)(nubed *n, GError **err);
 	void (*net_close)(netdev *nd);

@@ -108,6 +108,19 @@ inventory(nubed *n)
 			nubed_log(NLOG_INFO, "disks: storage pool '%s' on %s", VIRT_POOL,
 			    n->cfg->disk_dir);
 		}
+		/* said once: type="lxc" VMs are containers here, or why not */
+		if (n->cfg->lxc_uri == NULL)
+			nubed_log(NLOG_INFO, "containers: off ([nubed] lxc_uri is empty)");
+		else if (n->env->virt_lxc_probe != NULL && n->env->virt_lxc_probe(v, &err) == 0)
+			nubed_log(NLOG_INFO, "containers: libvirt's LXC driver on %s runs them (layers "
+			    "in %s)", n->cfg->lxc_uri, n->cfg->container_dir);
+		else {
+			nubed_log(NLOG_WARN, "containers: this host cannot run them: %s; type=\"lxc\" "
+			    "VMs are %s", err != NULL ? err->message : "no LXC probe",
+			    n->cfg->container_fallback ? "run as QEMU guests ([guest] container_fallback)" :
+			    "refused here");
+			g_clear_error(&err);
+		}
 		for (guint i = 0; i < doms->len; i++) {
 			const virt_dom_info *di = g_ptr_array_index(doms, i);
 

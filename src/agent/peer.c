@@ -195,8 +195,9 @@ host_fill(mape *m, view *v, balance_host *h, const host_state *st, bool self)
 				x->last_moved = mi->at;
 				x->prev_host = mi->prev_host;
 			}
+			/* a container cannot be live-migrated (no cold move yet): never planned */
 			x->pinned = g_hash_table_contains(m->busy, x->name) || x->scenario == NULL ||
-			    scenario_busy(m, x->scenario);
+			    scenario_busy(m, x->scenario) || sv->container;
 		}
 		k++;
 	}

@@ -25,6 +25,7 @@ telemetry_vm(const virt_dom_info *i, const telemetry_prev *prev, int64_t t_us, d
 	v->load = cpus > 0 ? v->cpu / cpus : 0.0;
 	v->mem_mib = i->mem_mib;
 	v->vcpus = i->vcpus;
+	v->container = i->container;
 	for (guint k = 0; i->nets != NULL && k < i->nets->len; k++)
 		g_ptr_array_add(v->nets, g_strdup(g_ptr_array_index(i->nets, k)));
 	return v;

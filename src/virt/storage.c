@@ -256,6 +256,9 @@ volumes_delete_on(virConnectPtr conn, const char *uri, const char *domname, GErr
 int
 virt_volumes_delete(virt *v, const char *domname, GError **err)
 {
+	/* a container's layer is one of its volumes */
+	if (virt_lxc_layer_remove(v, domname, err) < 0)
+		return -1;
 	return volumes_delete_on(v->conn, v->uri, domname, err);
 }
 
@@ -418,6 +421,10 @@ virt_vm_disks_check(virt *v, const scenario *s, const proto_deployment *dep, con
 		g_set_error(err, VIRT_ERROR, 0, "scenario '%s' has no vm '%s'", s->name, vmname);
 		return -1;
 	}
+	switch (virt_lxc_decide(v, vm, NULL, err)) {
+	case -1: return -1;
+	case 1: return 0;	/* a container: its rootfs is here */
+	}
 	if (virt_vm_disk_decide(v, s, dep, vm, &d, NULL, err) < 0)
 		return -1;
 	if (d.image != NULL && !d.overlay) {
@@ -473,6 +480,10 @@ virt_vm_disks_prepare(virt *v, const scenario *s, const proto_deployment *dep,
 	if (vm == NULL) {
 		g_set_error(err, VIRT_ERROR, 0, "scenario '%s' has no vm '%s'", s->name, vmname);
 		return -1;
+	}
+	switch (virt_lxc_decide(v, vm, NULL, err)) {
+	case -1: return -1;
+	case 1: return virt_lxc_prepare(v, s, dep, vm, 0, err);	/* its layer, configured */
 	}
 	if (virt_vm_disk_decide(v, s, dep, vm, &d, NULL, err) < 0)
 		return -1;

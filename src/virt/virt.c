@@ -137,6 +137,11 @@ virt *virt_open(const virt_opts *o, GError **err)
 	v->image_dir = g_strdup(o && o->image_dir ? o->image_dir : VIRT_DEFAULT_IMAGE_DIR);
 	while (strlen(v->image_dir) > 1 && g_str_has_suffix(v->image_dir, "/"))
 		v->image_dir[strlen(v->image_dir) - 1] = '\0';
+	v->lxc_uri = g_strdup(o ? o->lxc_uri : NULL);
+	v->container_dir = g_strdup(o && o->container_dir ? o->container_dir : VIRT_DEFAULT_CONTAINER_DIR);
+	while (strlen(v->container_dir) > 1 && g_str_has_suffix(v->container_dir, "/"))
+		v->container_dir[strlen(v->container_dir) - 1] = '\0';
+	v->container_fallback = o ? o->container_fallback : false;
 	v->conn = virConnectOpen(uri);
 	if (!v->conn) {
 		virt_set_error(err, "connect to %s", uri);
@@ -156,6 +161,10 @@ void virt_close(virt *v)
 		return;
 	if (v->conn)
 		virConnectClose(v->conn);
+	if (v->lxc)
+		virConnectClose(v->lxc);
+	g_free(v->lxc_uri);
+	g_free(v->container_dir);
 	g_free(v->uri);
 	g_free(v->kernel);
 	g_free(v->initrd);
@@ -236,6 +245,16 @@ static void bridge_of(const scenario *s, const char *net, char buf[16], const ch
 	*out = buf;
 }
 
+const char *virt_planned_mac(const proto_vm_place *p, const sc_if *ifc, guint i)
+{
+	return planned_mac(p, ifc, i);
+}
+
+void virt_bridge_of(const scenario *s, const char *net, char buf[16], const char **out)
+{
+	bridge_of(s, net, buf, out);
+}
+
 static xmlNodePtr add_text(xmlNodePtr parent, const char *name, const char *text)
 {
 	return xmlNewTextChild(parent, NULL, BAD_CAST name, BAD_CAST text);
@@ -273,9 +292,8 @@ static char *config_method(bool media, const proto_vm_place *place)
 }
 
 static void render_metadata(xmlNodePtr dom, const scenario *s, const sc_vm *vm,
-    const proto_vm_place *place, bool media)
+    const proto_vm_place *place, const char *config)
 {
-	g_autofree char *config = config_method(media, place);
 
 	xmlNodePtr md = xmlNewChild(dom, NULL, BAD_CAST "metadata", NULL);
 	xmlNodePtr m = xmlNewChild(md, NULL, BAD_CAST "vm", NULL);
@@ -348,6 +366,9 @@ static const char *vm_domain_type(virt *v, const sc_vm *vm, GPtrArray *warnings,
 	if (!t || g_ascii_strcasecmp(t, "libvirt") == 0 || g_ascii_strcasecmp(t, "qemu") == 0 ||
 	    g_ascii_strcasecmp(t, "kvm") == 0)
 		return v->domain_type;
+	/* lxc that is not a container here: virt_lxc_decide said why (or the disks will) */
+	if (virt_lxc_type(vm))
+		return v->domain_type;
 	if (!v->type_fallback) {
 		g_set_error(err, VIRT_ERROR, 0, "vm '%s': type '%s' not available on this host "
 		    "(type fallback is off)", vm->name, t);
@@ -371,6 +392,11 @@ char *virt_render_domain(virt *v, const scenario *s, const proto_deployment *dep
 		return NULL;
 	}
 	const proto_vm_place *place = find_place(dep, vmname);
+	int container = virt_lxc_decide(v, vm, warnings, err);
+	if (container < 0)
+		return NULL;
+	if (container)
+		return virt_lxc_render(v, s, dep, vm, mtu, render_metadata, err);
 	const char *type = vm_domain_type(v, vm, warnings, err);
 	if (!type)
 		return NULL;
@@ -389,7 +415,9 @@ char *virt_render_domain(virt *v, const scenario *s, const proto_deployment *dep
 	xmlDocSetRootElement(doc, dom);
 	set_prop(dom, "type", type);
 	add_text(dom, "name", domname);
-	render_metadata(dom, s, vm, place, disk.boot == VIRT_BOOT_DISK);
+	g_autofree char *config = config_method(disk.boot == VIRT_BOOT_DISK, place);
+
+	render_metadata(dom, s, vm, place, config);
 	set_prop(add_text(dom, "memory", mem), "unit", "MiB");
 	add_text(dom, "vcpu", vcpu);
 
@@ -495,6 +523,23 @@ static char *xml_domain_name(const char *xml)
 
 static char *prop(xmlNodePtr n, const char *name);
 
+/* the domain XML document is an LXC domain (<domain type="lxc">) */
+static bool xml_is_lxc(const char *xml)
+{
+	bool r = false;
+	xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+
+	if (root) {
+		g_autofree char *t = prop(root, "type");
+		r = g_strcmp0(t, "lxc") == 0;
+	}
+	if (doc)
+		xmlFreeDoc(doc);
+	return r;
+}
+
 /* the nube owner (scenario and vm of the <metadata> element in VIRT_METADATA_NS) of a domain
  * XML document; 0 and new strings, -1 when it has none */
 static int xml_owner(const char *xml, char **scen, char **vm)
@@ -573,7 +618,13 @@ static int define(virt *v, const char *xml, bool start, GError **err)
 		g_set_error(err, VIRT_ERROR, 0, "define: domain XML is malformed or has no <name>");
 		return -1;
 	}
-	virDomainPtr old = virDomainLookupByName(v->conn, name);
+	virConnectPtr conn = v->conn;
+	if (xml_is_lxc(xml)) {
+		if (virt_lxc_usable(v, err) < 0)
+			return -1;
+		conn = v->lxc;
+	}
+	virDomainPtr old = virDomainLookupByName(conn, name);
 	bool existed = old != NULL;
 	if (old) {
 		if (check_owner(v, old, name, xml, err) < 0) {
@@ -585,13 +636,13 @@ static int define(virt *v, const char *xml, bool start, GError **err)
 		if (active == 1 || !start)
 			return 0;
 	}
-	virDomainPtr dom = virDomainDefineXML(v->conn, xml);
+	virDomainPtr dom = virDomainDefineXML(conn, xml);
 	if (!dom) {
-		virt_set_error(err, "define '%s' on %s", name, v->uri);
+		virt_set_error(err, "define '%s' on %s", name, conn == v->conn ? v->uri : v->lxc_uri);
 		return -1;
 	}
 	if (start && virDomainCreate(dom) < 0) {
-		virt_set_error(err, "start '%s' on %s", name, v->uri);
+		virt_set_error(err, "start '%s' on %s", name, conn == v->conn ? v->uri : v->lxc_uri);
 		if (!existed)
 			virDomainUndefine(dom);	/* nothing half-made remains */
 		virDomainFree(dom);
@@ -618,6 +669,8 @@ int virt_destroy_undefine(virt *v, const char *domname, GError **err)
 		return -1;
 	}
 	virDomainPtr dom = virDomainLookupByName(v->conn, domname);
+	if (!dom)
+		dom = virt_lxc_lookup(v, domname);
 	if (!dom)
 		return virt_volumes_delete(v, domname, err) < 0 ? -1 : 0;
 	int rc = 0;
@@ -771,23 +824,51 @@ static void fill_stats(virt_dom_info *i, virDomainStatsRecordPtr r)
 	}
 }
 
-GPtrArray *virt_list(virt *v, GError **err)
+/* rx/tx bytes of a running container, summed over its interfaces (host-side veth names from
+ * its live XML; libvirt reports them as the container sees them) */
+static void lxc_if_stats(virDomainPtr dom, virt_dom_info *i)
 {
-	if (!v) {
-		g_set_error(err, VIRT_ERROR, 0, "list: no connection");
-		return NULL;
+	char *xml = virDomainGetXMLDesc(dom, 0);
+	xmlDocPtr doc = xml ? xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING) : NULL;
+
+	free(xml);
+	if (!doc)
+		return;
+	xmlXPathContextPtr xc = xmlXPathNewContext(doc);
+	xmlXPathObjectPtr r = xmlXPathEvalExpression(BAD_CAST "/domain/devices/interface/target/@dev", xc);
+	for (int k = 0; r && r->nodesetval && k < r->nodesetval->nodeNr; k++) {
+		xmlChar *dev = xmlNodeGetContent(r->nodesetval->nodeTab[k]);
+		virDomainInterfaceStatsStruct st;
+
+		if (dev && virDomainInterfaceStats(dom, (const char *)dev, &st, sizeof st) == 0) {
+			i->rx_bytes += st.rx_bytes > 0 ? (uint64_t)st.rx_bytes : 0;
+			i->tx_bytes += st.tx_bytes > 0 ? (uint64_t)st.tx_bytes : 0;
+		}
+		xmlFree(dev);
 	}
+	virResetLastError();
+	xmlXPathFreeObject(r);
+	xmlXPathFreeContext(xc);
+	xmlFreeDoc(doc);
+}
+
+/* nube's domains of connection c into out; the LXC driver has no bulk statistics: its
+ * domains are read one by one (virDomainGetInfo: CPU time, memory the container uses) */
+static int list_conn(virConnectPtr c, const char *uri, bool lxc, GPtrArray *out, GError **err)
+{
 	virDomainStatsRecordPtr *recs = NULL;
+	virDomainPtr *doms = NULL;
 	unsigned int stats = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
 	    VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_VCPU;
-	int n = virConnectGetAllDomainStats(v->conn, stats, &recs, 0);
+	int n = lxc ? virConnectListAllDomains(c, &doms, 0) :
+	    virConnectGetAllDomainStats(c, stats, &recs, 0);
 	if (n < 0) {
-		virt_set_error(err, "list domains on %s", v->uri);
-		return NULL;
+		virt_set_error(err, "list domains on %s", uri);
+		return -1;
 	}
-	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)virt_dom_info_free);
 	for (int k = 0; k < n; k++) {
-		virDomainPtr dom = recs[k]->dom;
+		virDomainPtr dom = lxc ? doms[k] : recs[k]->dom;
 		char *md = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, VIRT_METADATA_NS, 0);
 		if (!md)
 			continue;	/* not nube's domain */
@@ -803,7 +884,9 @@ GPtrArray *virt_list(virt *v, GError **err)
 		}
 		i->domain = g_strdup(virDomainGetName(dom));
 		i->active = virDomainIsActive(dom) == 1;
-		fill_stats(i, recs[k]);
+		i->container = lxc;
+		if (!lxc)
+			fill_stats(i, recs[k]);
 		virDomainInfo info;
 		if (virDomainGetInfo(dom, &info) == 0) {
 			if (!i->state)
@@ -816,12 +899,46 @@ GPtrArray *virt_list(virt *v, GError **err)
 				i->mem_max_mib = info.maxMem / 1024;
 			if (!i->vcpus)
 				i->vcpus = info.nrVirtCpu;
+			/* a running container's memory is what its cgroup holds */
+			if (lxc && i->active)
+				i->mem_rss_mib = info.memory / 1024;
 		}
+		if (lxc && i->active)
+			lxc_if_stats(dom, i);
 		if (!i->state)
 			i->state = g_strdup("nostate");
 		g_ptr_array_add(out, i);
 	}
-	virDomainStatsRecordListFree(recs);
+	if (lxc) {
+		for (int k = 0; k < n; k++)
+			virDomainFree(doms[k]);
+		free(doms);
+	} else {
+		virDomainStatsRecordListFree(recs);
+	}
+	return 0;
+}
+
+GPtrArray *virt_list(virt *v, GError **err)
+{
+	if (!v) {
+		g_set_error(err, VIRT_ERROR, 0, "list: no connection");
+		return NULL;
+	}
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)virt_dom_info_free);
+	if (list_conn(v->conn, v->uri, false, out, err) < 0) {
+		g_ptr_array_unref(out);
+		return NULL;
+	}
+	/* containers, where this host can run them */
+	GError *e = NULL;
+	if (v->lxc_uri && (v->lxc || virt_lxc_usable(v, &e) == 0 || v->lxc) &&
+	    list_conn(v->lxc, v->lxc_uri, true, out, err) < 0) {
+		g_clear_error(&e);
+		g_ptr_array_unref(out);
+		return NULL;
+	}
+	g_clear_error(&e);
 	return out;
 }
 
@@ -931,7 +1048,13 @@ int virt_guest_exec(virt *v, const char *domname, const char *cmd, int timeout_s
 		g_set_error(err, VIRT_ERROR, 0, "exec: missing connection, domain or command");
 		return -1;
 	}
-	virDomainPtr dom = lookup(v, domname, err);
+	virDomainPtr dom = virt_lxc_lookup(v, domname);
+	if (dom) {
+		int rc = virt_lxc_exec(v, dom, cmd, timeout_s, exit_code, out, errout, err);
+		virDomainFree(dom);
+		return rc;
+	}
+	dom = lookup(v, domname, err);
 	if (!dom)
 		return -1;
 	int rc = exec_dom(v, dom, cmd, timeout_s, exit_code, out, errout, err);
@@ -955,6 +1078,54 @@ static int exec_must(virt *v, virDomainPtr dom, const char *cmd, int timeout_s, 
 	return 0;
 }
 
+/* a container has no guest agent: the file goes in by commands run inside it (base64 in
+ * pieces of 48 KiB, under the kernel's 128 KiB per argument), never through the host's view
+ * of its root, where a symlink of the container could lead a write astray */
+static int lxc_write(virt *v, virDomainPtr dom, const char *path, const void *data, size_t len,
+    unsigned mode, const char *owner, int timeout_s, GError **err)
+{
+	g_autofree char *qpath = g_shell_quote(path), *dir = g_path_get_dirname(path);
+	g_autofree char *qdir = g_shell_quote(dir);
+	size_t off = 0;
+
+	do {
+		size_t n = MIN(len - off, (size_t)49152);
+		g_autofree char *b64 = g_base64_encode((const guchar *)data + off, n);
+		g_autofree char *cmd = off == 0 ?
+		    g_strdup_printf("mkdir -p %s && printf %%s '%s' | base64 -d > %s", qdir, b64, qpath) :
+		    g_strdup_printf("printf %%s '%s' | base64 -d >> %s", b64, qpath);
+		g_autofree char *out = NULL, *errout = NULL;
+		int code = -1;
+
+		if (virt_lxc_exec(v, dom, cmd, timeout_s, &code, &out, &errout, err) < 0)
+			return -1;
+		if (code != 0) {
+			g_set_error(err, VIRT_ERROR, 0, "write '%s' in '%s': exit %d: %s", path,
+			    virDomainGetName(dom), code, errout != NULL ? g_strstrip(errout) : "");
+			return -1;
+		}
+		off += n;
+	} while (off < len);
+	g_autofree char *fix = g_strdup_printf("chmod %04o %s", mode & 07777, qpath);
+	if (owner) {
+		g_autofree char *qown = g_shell_quote(owner);
+		char *t = g_strdup_printf("%s && chown %s %s", fix, qown, qpath);
+
+		g_free(fix);
+		fix = t;
+	}
+	g_autofree char *out = NULL, *errout = NULL;
+	int code = -1;
+	if (virt_lxc_exec(v, dom, fix, timeout_s, &code, &out, &errout, err) < 0)
+		return -1;
+	if (code != 0) {
+		g_set_error(err, VIRT_ERROR, 0, "'%s' in '%s': exit %d: %s", fix, virDomainGetName(dom),
+		    code, errout != NULL ? g_strstrip(errout) : "");
+		return -1;
+	}
+	return 0;
+}
+
 int virt_guest_write(virt *v, const char *domname, const char *path, const void *data,
     size_t len, unsigned mode, const char *owner, int timeout_s, GError **err)
 {
@@ -968,6 +1139,11 @@ int virt_guest_write(virt *v, const char *domname, const char *path, const void 
 	if (!v || !domname || !path || path[0] != '/') {
 		g_set_error(err, VIRT_ERROR, 0, "write: missing connection, domain or absolute path");
 		return -1;
+	}
+	if ((dom = virt_lxc_lookup(v, domname)) != NULL) {
+		rc = lxc_write(v, dom, path, data, len, mode, owner, timeout_s, err);
+		virDomainFree(dom);
+		return rc;
 	}
 	if (!(dom = lookup(v, domname, err)))
 		return -1;
@@ -1218,7 +1394,12 @@ int virt_guest_configure(virt *v, const scenario *s, const proto_deployment *dep
 		return -1;
 	}
 	g_autofree char *domname = proto_domain_name(s->name, vmname);
-	virDomainPtr dom = lookup(v, domname, err);
+	virDomainPtr dom = virt_lxc_type(vm) ? virt_lxc_lookup(v, domname) : NULL;
+	if (dom) {	/* a container: configured through its layer before it started */
+		virDomainFree(dom);
+		return 0;
+	}
+	dom = lookup(v, domname, err);
 	if (!dom)
 		return -1;
 	int rc = -1;
@@ -1302,6 +1483,16 @@ int virt_migrate(virt *v, const char *domname, const char *dest_uri, const char 
 {
 	if (!v || !domname || !dest_uri) {
 		g_set_error(err, VIRT_ERROR, 0, "migrate: missing connection, domain or destination");
+		return -1;
+	}
+	virDomainPtr q = virDomainLookupByName(v->conn, domname);
+	virDomainPtr ct = q ? NULL : virt_lxc_lookup(v, domname);
+	if (q)
+		virDomainFree(q);
+	if (ct) {
+		virDomainFree(ct);
+		g_set_error(err, VIRT_ERROR, 0, "migrate '%s': a container cannot be live-migrated",
+		    domname);
 		return -1;
 	}
 	virDomainPtr dom = lookup(v, domname, err);

@@ -27,7 +27,29 @@ typedef struct {
 	char *image_dir;	/* the VIRT_IMAGE_POOL pool's (default VIRT_DEFAULT_IMAGE_DIR) */
 	bool missing_image_fallback;	/* an image or kernel not found boots the test guest
 					 * with a warning instead of failing the VM */
+	char *lxc_uri;		/* libvirt's LXC driver (e.g. "lxc:///system"); NULL: type="lxc"
+				 * VMs cannot be containers here */
+	char *container_dir;	/* containers' layers (default VIRT_DEFAULT_CONTAINER_DIR) */
+	bool container_fallback;	/* LXC not working here: type="lxc" VMs run as QEMU
+					 * guests with a warning (default: refused) */
 } virt_opts;
+
+#define VIRT_DEFAULT_CONTAINER_DIR	"/var/lib/nube/containers"
+
+/*
+ * Containers. A type="lxc" VM whose <filesystem> is a directory on this host (a rootfs, e.g.
+ * guest/build-rootfs's debian12-lxc) is a libvirt LXC domain on lxc_uri when that driver can
+ * start containers here: its root is an overlay of that directory ("cow"; "direct": the
+ * directory itself), its interfaces join the same bridges as a QEMU guest's, and nube writes
+ * its configuration (hostname, interfaces, routes, forwarding, on_boot filetrees and
+ * commands) into its root before it starts. virt_list, virt_destroy_undefine,
+ * virt_guest_exec and virt_volumes_delete cover both connections; virt_migrate refuses
+ * containers. When the driver cannot work here, type="lxc" VMs are refused, or with
+ * container_fallback run as QEMU guests.
+ */
+/* virt_lxc_probe: 0 when this host can run containers, else -1 + why (one test container
+ * per URI and process; later calls answer from memory) */
+int virt_lxc_probe(virt *v, GError **err);
 
 /*
  * Disks. A VM whose <filesystem> names an image boots that image through the firmware
@@ -144,6 +166,7 @@ typedef struct {
 	GPtrArray *nets;	/* of char* net names, from metadata */
 	GPtrArray *addrs;	/* of char* "ifid net addr/len" entries, from metadata */
 	GPtrArray *ifaces;	/* of virt_dom_if*, the same addresses structured */
+	bool container;		/* an LXC domain (a container), not a QEMU guest */
 } virt_dom_info;
 
 /* One address of a VM's interface, from nube's metadata (strings owned). */

@@ -67,6 +67,7 @@ vm_copy(const host_state_vm *v)
 	c->vcpus = v->vcpus;
 	c->rx_bps = v->rx_bps;
 	c->tx_bps = v->tx_bps;
+	c->container = v->container;
 	for (guint k = 0; k < v->nets->len; k++)
 		g_ptr_array_add(c->nets, g_strdup(g_ptr_array_index(v->nets, k)));
 	return c;
@@ -92,14 +93,17 @@ host_state_copy(const host_state *s)
 static json_t *
 vm_to_json(const host_state_vm *v)
 {
-	json_t *nets = json_array();
+	json_t *nets = json_array(), *o;
 
 	for (guint k = 0; k < v->nets->len; k++)
 		json_array_append_new(nets, json_string(g_ptr_array_index(v->nets, k)));
-	return json_pack("{s:s?, s:s?, s:s, s:s?, s:b, s:f, s:f, s:I, s:i, s:f, s:f, s:o}",
+	o = json_pack("{s:s?, s:s?, s:s, s:s?, s:b, s:f, s:f, s:I, s:i, s:f, s:f, s:o}",
 	    "scenario", v->scenario, "vm", v->vm, "domain", v->domain, "state", v->state,
 	    "active", v->active, "cpu", v->cpu, "load", v->load, "mem_mib", (json_int_t)v->mem_mib,
 	    "vcpus", v->vcpus, "rx_bps", v->rx_bps, "tx_bps", v->tx_bps, "nets", nets);
+	if (v->container)
+		json_object_set_new(o, "container", json_true());
+	return o;
 }
 
 json_t *
@@ -214,6 +218,7 @@ vm_from_json(rd *r, const json_t *o)
 	v->vcpus = (int)rd_num(r, o, "vcpus", 0, 0);
 	v->rx_bps = rd_num(r, o, "rx_bps", 0, 0);
 	v->tx_bps = rd_num(r, o, "tx_bps", 0, 0);
+	v->container = rd_bool(r, o, "container", false);
 	nets = json_object_get(o, "nets");
 	if (nets != NULL && !json_is_array(nets))
 		rd_fail(r, "nets", "is not an array");

@@ -7,7 +7,8 @@
  *   absent when libvirt did not answer), "mem_reserve_mib", "fabric_addr", "domain_type"?,
  *   "libvirt": bool, "active", "inactive",
  *   "vms": [{"scenario"?, "vm"?, "domain", "state"?, "active", "cpu": CPUs used, "load":
- *   share of the host's capacity, "mem_mib", "vcpus", "rx_bps", "tx_bps", "nets": [N...]}],
+ *   share of the host's capacity, "mem_mib", "vcpus", "rx_bps", "tx_bps", "nets": [N...],
+ *   "container"?: true (an LXC container)}],
  *   "balance"?: {...} (the agent balancer's own view, see agent/mape.h)} */
 #ifndef NUBE_WIRE_HOSTSTATE_H
 #define NUBE_WIRE_HOSTSTATE_H
@@ -32,6 +33,8 @@ typedef struct {
 	int vcpus;
 	double rx_bps, tx_bps;
 	GPtrArray *nets;	/* of char*, the scenario nets it is attached to */
+	bool container;		/* a container ("container": true; absent = false): cannot be
+				 * live-migrated, so the balancer never picks it */
 } host_state_vm;
 
 typedef struct {

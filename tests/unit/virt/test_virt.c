@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "virt/virt.h"
+#include "virt/virt_int.h"
 
 #ifndef VT_SRCDIR
 #error VT_SRCDIR must name tests/unit/virt
@@ -144,6 +145,7 @@ static virt *open_test(bool fallback, const char *type)
 		.disk_dir = disk_dir,
 		.image_dir = image_dir,
 		.missing_image_fallback = fallback,
+		.container_fallback = fallback,	/* no lxc_uri: containers cannot run here */
 	};
 	virt *v = virt_open(&o, &e);
 	if (!v)
@@ -179,6 +181,62 @@ static void test_golden(void **state)
 	virt_close(v);
 }
 
+/* a container's configuration, written into its root before it starts (type="direct": the
+ * rootfs directory itself, no overlay): hostname, ifupdown stanzas, boot.sh with forwarding,
+ * routes and the on_boot commands (cmd-seq expanded), not the other seqs */
+static void test_lxc_config(void **state)
+{
+	(void)state;
+	GError *e = NULL;
+	g_autofree char *root = g_build_filename(tmpdir, "rootfs", NULL);
+	g_autofree char *xml = g_strdup_printf("<vnx><global><version>2.0</version>"
+	    "<scenario_name>ct</scenario_name><automac/><vm_mgmt type='none'/>"
+	    "<cmd-seq seq='on_boot'>b1,b2</cmd-seq></global>"
+	    "<net name='N0' mode='virtual_bridge'/><net name='N1' mode='virtual_bridge'/>"
+	    "<vm name='r1' type='lxc'><filesystem type='direct'>%s</filesystem>"
+	    "<if id='1' net='N0'><ipv4>10.0.0.1/24</ipv4><ipv6>2001:db8::1/64</ipv6></if>"
+	    "<if id='2' net='N1'><ipv4>10.0.1.1/24</ipv4></if>"
+	    "<route type='ipv4' gw='10.0.1.2'>10.0.2.0/24</route>"
+	    "<route type='ipv6' gw='2001:db8::2'>default</route>"
+	    "<forwarding type='ip'/>"
+	    "<exec seq='b1' type='verbatim'>echo one > /root/one</exec>"
+	    "<exec seq='b2' type='verbatim' ostype='system'>echo two</exec>"
+	    "<exec seq='other' type='verbatim'>echo never</exec>"
+	    "</vm></vnx>", root);
+	g_autoptr(diag) d = diag_new();
+	scenario *s = scenario_parse_memory(xml, strlen(xml), "ct.xml", d);
+	assert_non_null(s);
+	assert_true(scenario_validate(s, d));
+	assert_int_equal(g_mkdir_with_parents(root, 0755), 0);
+	virt *v = open_test(false, NULL);
+
+	assert_ok(virt_lxc_prepare(v, s, NULL, scenario_vm(s, "r1"), 0, &e));
+	g_autofree char *p1 = g_build_filename(root, "etc/hostname", NULL);
+	g_autofree char *p2 = g_build_filename(root, "etc/network/interfaces.d/nube", NULL);
+	g_autofree char *p3 = g_build_filename(root, "etc/nube/boot.sh", NULL);
+	g_autofree char *host = slurp(p1), *ifs = slurp(p2), *boot = slurp(p3);
+	assert_string_equal(host, "r1\n");
+	assert_non_null(strstr(ifs, "auto eth1\niface eth1 inet static\n    address 10.0.0.1/24\n"));
+	assert_non_null(strstr(ifs, "iface eth1 inet6 static\n    address 2001:db8::1/64\n"
+	    "    dad-attempts 0\n"));
+	assert_non_null(strstr(ifs, "auto eth2\niface eth2 inet static\n    address 10.0.1.1/24\n"));
+	assert_non_null(strstr(boot, "echo 1 > /proc/sys/net/ipv4/ip_forward\n"));
+	assert_non_null(strstr(boot, "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding\n"));
+	assert_non_null(strstr(boot, "ip route replace '10.0.2.0/24' via '10.0.1.2'"));
+	assert_non_null(strstr(boot, "ip -6 route replace 'default' via '2001:db8::2'"));
+	const char *one = strstr(boot, "/bin/sh -c 'echo one > /root/one'\n");
+	const char *two = strstr(boot, "/bin/sh -c 'echo two'\n");
+	assert_non_null(one);
+	assert_non_null(two);
+	assert_true(one < two);		/* the cmd-seq's order */
+	assert_null(strstr(boot, "never"));
+	struct stat st;
+	assert_int_equal(stat(p3, &st), 0);
+	assert_true((st.st_mode & 0111) != 0);
+	virt_close(v);
+	scenario_free(s);
+}
+
 static void test_lxc_fallback(void **state)
 {
 	(void)state;
@@ -208,10 +266,12 @@ static void test_lxc_fallback(void **state)
 	assert_non_null(e);
 	assert_non_null(strstr(e->message, "type 'lxc' not available"));
 	g_clear_error(&e);
+	/* a container that cannot be one here is refused before anything is made, saying why */
 	assert_int_equal(virt_vm_disks_check(v, sc, dep, "c1", &e), -1);
 	assert_non_null(e);
-	assert_string_equal(e->message, "vm 'c1': filesystem "
-	    "'/usr/share/vnx/filesystems/rootfs_lxc_does_not_exist' not found on this host");
+	assert_string_equal(e->message, "vm 'c1': type 'lxc' not available on this host: no LXC "
+	    "connection configured ([nubed] lxc_uri) (no QEMU substitute: [guest] "
+	    "container_fallback is off)");
 	g_clear_error(&e);
 	assert_ok(virt_vm_disks_check(v, sc, dep, "h1", &e));	/* no image named: nothing to miss */
 	virt_close(v);
@@ -620,6 +680,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_lxc_fallback),
+		cmocka_unit_test(test_lxc_config),
 		cmocka_unit_test(test_existing_files),
 		cmocka_unit_test(test_disks),
 		cmocka_unit_test(test_media_disks),

@@ -42,6 +42,34 @@ sample(void)
 	return s;
 }
 
+/* a container says so ("container": true) and a VM does not (the key is absent) */
+static void
+test_container(void **state)
+{
+	(void)state;
+	g_autoptr(host_state) s = sample();
+	host_state_vm *c = host_state_vm_new();
+	GError *err = NULL;
+
+	c->scenario = g_strdup("lab");
+	c->vm = g_strdup("h1");
+	c->domain = g_strdup("lab.h1");
+	c->active = true;
+	c->container = true;
+	g_ptr_array_add(s->vms, c);
+	json_t *j = host_state_to_json(s);
+	json_t *jv = json_object_get(j, "vms");
+	assert_null(json_object_get(json_array_get(jv, 0), "container"));
+	assert_true(json_is_true(json_object_get(json_array_get(jv, 1), "container")));
+	g_autoptr(host_state) b = host_state_from_json(j, &err);
+	assert_null(err);
+	assert_false(((host_state_vm *)g_ptr_array_index(b->vms, 0))->container);
+	assert_true(((host_state_vm *)g_ptr_array_index(b->vms, 1))->container);
+	g_autoptr(host_state) cp = host_state_copy(b);
+	assert_true(((host_state_vm *)g_ptr_array_index(cp->vms, 1))->container);
+	json_decref(j);
+}
+
 static void
 test_round_trip(void **state)
 {
@@ -163,6 +191,7 @@ main(void)
 		cmocka_unit_test(test_copy),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_fresh),
+		cmocka_unit_test(test_container),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

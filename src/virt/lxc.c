@@ -1,0 +1,690 @@
+/* lxc: containers — type="lxc" VMs as libvirt LXC domains on an overlay of their rootfs, configured through their layer, exec by namespace entry */
+#include "virt/virt.h"
+#include "virt/virt_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/libvirt-lxc.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#define LXC_INIT		"/sbin/init"
+#define LXC_EXEC_PATH		"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define LXC_OUT_MAX		(4u * 1024 * 1024)	/* captured bytes per stream */
+
+/* ---------------------------------------------------------------- can this host run them */
+
+/* what the probe found per LXC URI, for the life of the process: "" works, else why not */
+static GMutex probe_lock;
+static GHashTable *probe_seen;	/* uri -> reason (owned) */
+
+/* the probe: a transient container that runs /bin/true on the host's own root. libvirt's
+ * LXC driver connects even where it cannot start anything (this machine's hybrid cgroup
+ * layout: "Unable to create directory /sys/fs/cgroup/unified"); starting one tells. */
+static char *probe_start(virConnectPtr c)
+{
+	g_autofree char *xml = g_strdup_printf("<domain type='lxc'><name>nube-lxc-probe-%d</name>"
+	    "<memory unit='MiB'>32</memory><os><type>exe</type><init>/bin/true</init></os>"
+	    "<devices><console type='pty'/></devices></domain>", (int)getpid());
+	virDomainPtr d = virDomainCreateXML(c, xml, 0);
+
+	if (!d) {
+		const char *m = virGetLastErrorMessage();
+		return g_strdup_printf("a test container does not start: %s",
+		    m && *m ? m : "unknown libvirt error");
+	}
+	if (virDomainIsActive(d) == 1)
+		virDomainDestroy(d);
+	virDomainFree(d);
+	return g_strdup("");
+}
+
+int virt_lxc_usable(virt *v, GError **err)
+{
+	if (!v->lxc_uri || !*v->lxc_uri) {
+		g_set_error(err, VIRT_ERROR, 0, "no LXC connection configured ([nubed] lxc_uri)");
+		return -1;
+	}
+	if (!v->lxc) {
+		v->lxc = virConnectOpen(v->lxc_uri);
+		if (!v->lxc) {
+			virt_set_error(err, "libvirt's LXC driver: connect to %s", v->lxc_uri);
+			return -1;
+		}
+	}
+	g_mutex_lock(&probe_lock);
+	if (!probe_seen)
+		probe_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	const char *why = g_hash_table_lookup(probe_seen, v->lxc_uri);
+	if (!why) {
+		char *r = probe_start(v->lxc);
+		g_hash_table_insert(probe_seen, g_strdup(v->lxc_uri), r);
+		why = r;
+	}
+	int rc = *why ? -1 : 0;
+	if (rc < 0)
+		g_set_error(err, VIRT_ERROR, 0, "libvirt's LXC driver on %s: %s", v->lxc_uri, why);
+	g_mutex_unlock(&probe_lock);
+	return rc;
+}
+
+int virt_lxc_probe(virt *v, GError **err)
+{
+	if (!v) {
+		g_set_error(err, VIRT_ERROR, 0, "lxc probe: no connection");
+		return -1;
+	}
+	return virt_lxc_usable(v, err);
+}
+
+static bool is_dir(const char *p)
+{
+	struct stat st;
+
+	return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool virt_lxc_type(const sc_vm *vm)
+{
+	return vm && vm->type && g_ascii_strcasecmp(vm->type, "lxc") == 0;
+}
+
+int virt_lxc_decide(virt *v, const sc_vm *vm, GPtrArray *warnings, GError **err)
+{
+	GError *why = NULL;
+
+	if (!virt_lxc_type(vm))
+		return 0;
+	if (virt_lxc_usable(v, &why) < 0) {
+		if (v->container_fallback) {
+			if (warnings)
+				g_ptr_array_add(warnings, g_strdup_printf("vm '%s': type 'lxc' not available "
+				    "on this host, running it as %s (%s; [guest] container_fallback)",
+				    vm->name, v->domain_type, why->message));
+			g_error_free(why);
+			return 0;
+		}
+		g_set_error(err, VIRT_ERROR, 0, "vm '%s': type 'lxc' not available on this host: %s "
+		    "(no QEMU substitute: [guest] container_fallback is off)", vm->name, why->message);
+		g_error_free(why);
+		return -1;
+	}
+	/* a rootfs that is not here: the disks' own rule (an error, or the test guest) */
+	return is_dir(vm->filesystem) ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- the layer */
+
+static bool direct(const sc_vm *vm)
+{
+	return vm->fs_type && g_ascii_strcasecmp(vm->fs_type, "direct") == 0;
+}
+
+char *virt_lxc_dir(const virt *v, const char *domname)
+{
+	return g_build_filename(v->container_dir, domname, NULL);
+}
+
+/* the container's root: the merged overlay, or (type="direct") the rootfs itself */
+static char *root_of(const virt *v, const sc_vm *vm, const char *domname)
+{
+	if (direct(vm))
+		return g_strdup(vm->filesystem);
+	g_autofree char *d = virt_lxc_dir(v, domname);
+	return g_build_filename(d, "root", NULL);
+}
+
+static bool is_mountpoint(const char *p)
+{
+	struct stat a, b;
+	g_autofree char *up = g_build_filename(p, "..", NULL);
+
+	return stat(p, &a) == 0 && stat(up, &b) == 0 && (a.st_dev != b.st_dev);
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)f;
+	return (flag == FTW_DP ? rmdir(p) : unlink(p)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* rm -r that never crosses into another file system (a still-mounted overlay stays) */
+static int rm_tree(const char *p)
+{
+	struct stat st;
+
+	if (lstat(p, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	return nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+int virt_lxc_layer_remove(virt *v, const char *domname, GError **err)
+{
+	g_autofree char *d = virt_lxc_dir(v, domname);
+	g_autofree char *root = g_build_filename(d, "root", NULL);
+
+	if (!is_dir(d))
+		return 0;
+	if (is_mountpoint(root) && umount2(root, 0) < 0 && umount2(root, MNT_DETACH) < 0) {
+		g_set_error(err, VIRT_ERROR, 0, "container layer of '%s': unmount '%s': %s", domname,
+		    root, g_strerror(errno));
+		return -1;
+	}
+	if (rm_tree(d) < 0) {
+		g_set_error(err, VIRT_ERROR, 0, "container layer of '%s': remove '%s': %s", domname, d,
+		    g_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* write text to root/rel (parents made 0755), mode */
+static int put_file(const char *root, const char *rel, const void *data, gsize len, int mode,
+    GError **err)
+{
+	g_autofree char *p = g_build_filename(root, rel, NULL);
+	g_autofree char *dir = g_path_get_dirname(p);
+
+	if (g_mkdir_with_parents(dir, 0755) < 0) {
+		g_set_error(err, VIRT_ERROR, 0, "make '%s': %s", dir, g_strerror(errno));
+		return -1;
+	}
+	unlink(p);	/* a symlink in the rootfs must not lead the write elsewhere */
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0) {
+		g_set_error(err, VIRT_ERROR, 0, "write '%s': %s", p, g_strerror(errno));
+		return -1;
+	}
+	const char *b = data;
+	while (len > 0) {
+		ssize_t w = write(fd, b, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			g_set_error(err, VIRT_ERROR, 0, "write '%s': %s", p, g_strerror(errno));
+			close(fd);
+			return -1;
+		}
+		b += w;
+		len -= (gsize)w;
+	}
+	fchmod(fd, mode);
+	close(fd);
+	return 0;
+}
+
+static int put_text(const char *root, const char *rel, const char *text, GError **err)
+{
+	return put_file(root, rel, text, strlen(text), 0644, err);
+}
+
+/* the medium's vnxboot.xml: the roots of its <filetree>s, in order (filetree/<k>/ holds the
+ * k-th), of char* */
+static GPtrArray *filetree_roots(const proto_medium *m)
+{
+	GPtrArray *roots = g_ptr_array_new_with_free_func(g_free);
+
+	for (guint i = 0; m && i < m->files->len; i++) {
+		const proto_media_file *f = g_ptr_array_index(m->files, i);
+		if (strcmp(f->path, "vnxboot.xml") != 0)
+			continue;
+		gsize len = 0;
+		const char *x = g_bytes_get_data(f->data, &len);
+		xmlDocPtr doc = xmlReadMemory(x, (int)len, "vnxboot.xml", NULL,
+		    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+		xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+		for (xmlNodePtr vmn = root ? root->children : NULL; vmn; vmn = vmn->next) {
+			if (vmn->type != XML_ELEMENT_NODE || xmlStrcmp(vmn->name, BAD_CAST "vm") != 0)
+				continue;
+			for (xmlNodePtr c = vmn->children; c; c = c->next) {
+				if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST "filetree") != 0)
+					continue;
+				xmlChar *r = xmlGetProp(c, BAD_CAST "root");
+				g_ptr_array_add(roots, g_strdup(r ? (const char *)r : "/"));
+				xmlFree(r);
+			}
+		}
+		if (doc)
+			xmlFreeDoc(doc);
+	}
+	return roots;
+}
+
+/* the on_boot <filetree>s: filetree/<k>/<rel> of the "vnx" medium into <root of tree k>/<rel> */
+static int write_filetrees(const char *root, const proto_vm_place *pl, GError **err)
+{
+	const proto_medium *m = pl ? proto_vm_place_medium(pl, PROTO_MEDIUM_VNX) : NULL;
+	g_autoptr(GPtrArray) roots = filetree_roots(m);
+
+	for (guint i = 0; m && i < m->files->len; i++) {
+		const proto_media_file *f = g_ptr_array_index(m->files, i);
+		unsigned k = 0;
+		int off = 0;
+
+		if (sscanf(f->path, "filetree/%u/%n", &k, &off) != 1 || off == 0 || k < 1 ||
+		    k > roots->len || f->path[off] == '\0')
+			continue;
+		g_autofree char *rel = g_build_filename(g_ptr_array_index(roots, k - 1), f->path + off,
+		    NULL);
+		gsize len = 0;
+		const void *data = g_bytes_get_data(f->data, &len);
+		if (put_file(root, rel, data, len, (int)(f->mode & 07777), err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static char *addr_text(const sc_ip *ip)
+{
+	return ip->prefix >= 0 ? g_strdup_printf("%s/%d", ip->addr, ip->prefix) :
+	    g_strdup_printf("%s/%d", ip->addr, ip->family == 6 ? 64 : 24);
+}
+
+/* /etc/network/interfaces.d/nube: ifupdown stanzas of every <if> (the rootfs runs ifupdown) */
+static char *ifupdown_text(const sc_vm *vm, int mtu)
+{
+	GString *t = g_string_new("# written by nube for this container: its interfaces as the "
+	    "scenario gives them\n");
+
+	for (guint i = 0; vm->ifs && i < vm->ifs->len; i++) {
+		const sc_if *ifc = g_ptr_array_index(vm->ifs, i);
+		bool any = false;
+
+		g_string_append_printf(t, "\nauto eth%d\n", ifc->id);
+		for (guint k = 0; ifc->ips && k < ifc->ips->len; k++) {
+			const sc_ip *ip = g_ptr_array_index(ifc->ips, k);
+
+			if (ip->dhcp || !ip->addr) {
+				g_string_append_printf(t, "iface eth%d %s\n", ifc->id,
+				    ip->family == 6 ? "inet6 auto" : "inet dhcp");
+			} else {
+				g_autofree char *a = addr_text(ip);
+				g_string_append_printf(t, "iface eth%d %s static\n    address %s\n", ifc->id,
+				    ip->family == 6 ? "inet6" : "inet", a);
+				if (ip->family == 6)
+					g_string_append(t, "    dad-attempts 0\n");
+			}
+			if (mtu > 0 && !any)
+				g_string_append_printf(t, "    mtu %d\n", mtu);
+			any = true;
+		}
+		if (!any)
+			g_string_append_printf(t, "iface eth%d inet manual\n    up ip link set dev $IFACE up\n",
+			    ifc->id);
+	}
+	return g_string_free(t, FALSE);
+}
+
+/* /etc/nube/boot.sh, run once per boot by the rootfs's nube-boot.service after networking:
+ * forwarding, routes, then the on_boot commands (VNX runs them at every start) */
+static char *boot_text(const scenario *s, const sc_vm *vm)
+{
+	GString *t = g_string_new("#!/bin/sh\n# written by nube for this container: forwarding, "
+	    "routes and its on_boot commands\necho \"nube-boot: start $(date -u +%FT%TZ)\"\n");
+	g_autoptr(GPtrArray) seqs = g_ptr_array_new();
+
+	for (guint i = 0; vm->reserved_ifs != NULL && i < vm->reserved_ifs->len; i++) {
+		const sc_if *f = g_ptr_array_index(vm->reserved_ifs, i);
+
+		for (guint k = 0; strcmp(f->net, SC_NET_LO) == 0 && f->ips && k < f->ips->len; k++) {
+			const sc_ip *ip = g_ptr_array_index(f->ips, k);
+
+			if (!ip->dhcp && ip->addr)	/* <if net="lo">: on the container's lo */
+				g_string_append_printf(t, "ip -%d addr replace %s/%d dev lo\n",
+				    ip->family, ip->addr, ip->prefix >= 0 ? ip->prefix :
+				    ip->family == 6 ? 128 : 32);
+		}
+	}
+	if (vm->fwd_ipv4)
+		g_string_append(t, "echo 1 > /proc/sys/net/ipv4/ip_forward\n");
+	if (vm->fwd_ipv6)
+		g_string_append(t, "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding\n");
+	for (guint k = 0; vm->routes && k < vm->routes->len; k++) {
+		const sc_route *r = g_ptr_array_index(vm->routes, k);
+		g_autofree char *qd = g_shell_quote(r->dest ? r->dest : "default");
+		g_autofree char *qg = g_shell_quote(r->gw ? r->gw : "");
+		g_string_append_printf(t, "ip %sroute replace %s via %s || echo \"nube-boot: route %s "
+		    "via %s failed\" >&2\n", r->family == 6 ? "-6 " : "", qd, qg,
+		    r->dest ? r->dest : "default", r->gw ? r->gw : "");
+	}
+	if (scenario_expand_seq(s, "on_boot", seqs) == 0) {
+		for (guint q = 0; q < seqs->len; q++)
+			for (guint e = 0; vm->execs && e < vm->execs->len; e++) {
+				const sc_exec *x = g_ptr_array_index(vm->execs, e);
+
+				if (g_strcmp0(x->seq, g_ptr_array_index(seqs, q)) != 0 || !x->text ||
+				    g_strcmp0(x->type, "file") == 0)
+					continue;
+				g_autofree char *qc = g_shell_quote(x->text);
+				/* VNX: ostype "exec" does not wait, "system" (and the rest) does */
+				g_string_append_printf(t, "echo \"nube-boot: on_boot: %s\"\n/bin/sh -c %s%s\n",
+				    x->seq, qc, g_strcmp0(x->ostype, "exec") == 0 ? " &" : "");
+			}
+	}
+	g_string_append(t, "echo \"nube-boot: done $(date -u +%FT%TZ)\"\n");
+	return g_string_free(t, FALSE);
+}
+
+/* hostname, interfaces, forwarding and routes, filetrees, on_boot: into the container's root */
+static int write_config(const scenario *s, const sc_vm *vm, const proto_vm_place *pl,
+    const char *root, int mtu, GError **err)
+{
+	g_autofree char *host = g_strdup_printf("%s\n", vm->name);
+	g_autofree char *hosts = g_strdup_printf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n"
+	    "::1\tlocalhost ip6-localhost ip6-loopback\n", vm->name);
+	g_autofree char *ifs = ifupdown_text(vm, mtu);
+	g_autofree char *boot = boot_text(s, vm);
+
+	if (put_text(root, "etc/hostname", host, err) < 0 || put_text(root, "etc/hosts", hosts, err) < 0 ||
+	    put_text(root, "etc/network/interfaces.d/nube", ifs, err) < 0 ||
+	    write_filetrees(root, pl, err) < 0 ||
+	    put_file(root, "etc/nube/boot.sh", boot, strlen(boot), 0755, err) < 0)
+		return -1;
+	return 0;
+}
+
+int virt_lxc_prepare(virt *v, const scenario *s, const proto_deployment *dep, const sc_vm *vm,
+    int mtu, GError **err)
+{
+	g_autofree char *domname = proto_domain_name(s->name, vm->name);
+	g_autofree char *root = root_of(v, vm, domname);
+	const proto_vm_place *pl = dep ? proto_deployment_vm(dep, vm->name) : NULL;
+
+	if (!direct(vm)) {
+		g_autofree char *d = virt_lxc_dir(v, domname);
+		g_autofree char *upper = g_build_filename(d, "upper", NULL);
+		g_autofree char *work = g_build_filename(d, "work", NULL);
+
+		/* the layer of a container that still runs is its own: left as it is */
+		if (is_mountpoint(root)) {
+			virDomainPtr dom = v->lxc ? virDomainLookupByName(v->lxc, domname) : NULL;
+			bool live = dom && virDomainIsActive(dom) == 1;
+			if (dom)
+				virDomainFree(dom);
+			if (live)
+				return 0;
+		}
+		if (virt_lxc_layer_remove(v, domname, err) < 0)
+			return -1;
+		if (strpbrk(vm->filesystem, ",:\\") || strpbrk(d, ",:\\")) {
+			g_set_error(err, VIRT_ERROR, 0, "vm '%s': rootfs '%s' or layer '%s' has a ',', ':' "
+			    "or '\\' (overlayfs options cannot carry them)", vm->name, vm->filesystem, d);
+			return -1;
+		}
+		if (g_mkdir_with_parents(upper, 0755) < 0 || g_mkdir_with_parents(work, 0700) < 0 ||
+		    g_mkdir_with_parents(root, 0755) < 0) {
+			g_set_error(err, VIRT_ERROR, 0, "vm '%s': make the layer in '%s': %s", vm->name, d,
+			    g_strerror(errno));
+			return -1;
+		}
+		g_autofree char *opts = g_strdup_printf("lowerdir=%s,upperdir=%s,workdir=%s",
+		    vm->filesystem, upper, work);
+		if (mount("overlay", root, "overlay", 0, opts) < 0) {
+			g_set_error(err, VIRT_ERROR, 0, "vm '%s': mount an overlay of '%s' on '%s': %s",
+			    vm->name, vm->filesystem, root, g_strerror(errno));
+			int e2 = errno;
+			rm_tree(d);
+			errno = e2;
+			return -1;
+		}
+	}
+	if (write_config(s, vm, pl, root, mtu, err) < 0) {
+		g_prefix_error(err, "vm '%s': configuration: ", vm->name);
+		if (!direct(vm)) {
+			GError *e2 = NULL;
+			if (virt_lxc_layer_remove(v, domname, &e2) < 0)
+				g_error_free(e2);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the domain */
+
+static void set_prop(xmlNodePtr n, const char *name, const char *value)
+{
+	xmlNewProp(n, BAD_CAST name, BAD_CAST value);
+}
+
+char *virt_lxc_render(virt *v, const scenario *s, const proto_deployment *dep, const sc_vm *vm,
+    int mtu, void (*metadata)(xmlNodePtr dom, const scenario *s, const sc_vm *vm,
+    const proto_vm_place *place, const char *config), GError **err)
+{
+	(void)err;
+	g_autofree char *domname = proto_domain_name(s->name, vm->name);
+	g_autofree char *root = root_of(v, vm, domname);
+	const proto_vm_place *place = dep ? proto_deployment_vm(dep, vm->name) : NULL;
+	g_autofree char *mem = g_strdup_printf("%" G_GUINT64_FORMAT, vm->mem_mib ? vm->mem_mib :
+	    SC_DEFAULT_MEM_MIB);
+	g_autofree char *vcpu = g_strdup_printf("%d", vm->vcpu > 0 ? vm->vcpu : SC_DEFAULT_VCPU);
+
+	xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+	xmlNodePtr dom = xmlNewNode(NULL, BAD_CAST "domain");
+	xmlDocSetRootElement(doc, dom);
+	set_prop(dom, "type", "lxc");
+	xmlNewTextChild(dom, NULL, BAD_CAST "name", BAD_CAST domname);
+	metadata(dom, s, vm, place, "container");
+	set_prop(xmlNewTextChild(dom, NULL, BAD_CAST "memory", BAD_CAST mem), "unit", "MiB");
+	xmlNewTextChild(dom, NULL, BAD_CAST "vcpu", BAD_CAST vcpu);
+	xmlNodePtr os = xmlNewChild(dom, NULL, BAD_CAST "os", NULL);
+	xmlNewTextChild(os, NULL, BAD_CAST "type", BAD_CAST "exe");
+	xmlNewTextChild(os, NULL, BAD_CAST "init", BAD_CAST LXC_INIT);
+	/* its own network namespace even without interfaces */
+	xmlNewChild(xmlNewChild(dom, NULL, BAD_CAST "features", NULL), NULL, BAD_CAST "privnet", NULL);
+	xmlNewTextChild(dom, NULL, BAD_CAST "on_poweroff", BAD_CAST "destroy");
+	xmlNewTextChild(dom, NULL, BAD_CAST "on_reboot", BAD_CAST "restart");
+	xmlNewTextChild(dom, NULL, BAD_CAST "on_crash", BAD_CAST "destroy");
+	xmlNodePtr devs = xmlNewChild(dom, NULL, BAD_CAST "devices", NULL);
+	xmlNodePtr fs = xmlNewChild(devs, NULL, BAD_CAST "filesystem", NULL);
+	set_prop(fs, "type", "mount");
+	set_prop(fs, "accessmode", "passthrough");
+	set_prop(xmlNewChild(fs, NULL, BAD_CAST "source", NULL), "dir", root);
+	set_prop(xmlNewChild(fs, NULL, BAD_CAST "target", NULL), "dir", "/");
+	for (guint i = 0; vm->ifs && i < vm->ifs->len; i++) {
+		const sc_if *ifc = g_ptr_array_index(vm->ifs, i);
+		char brbuf[16];
+		const char *br;
+		const char *mac = virt_planned_mac(place, ifc, i);
+		g_autofree char *gdev = g_strdup_printf("eth%d", ifc->id);
+
+		virt_bridge_of(s, ifc->net, brbuf, &br);
+		xmlNodePtr n = xmlNewChild(devs, NULL, BAD_CAST "interface", NULL);
+		set_prop(n, "type", "bridge");
+		set_prop(xmlNewChild(n, NULL, BAD_CAST "source", NULL), "bridge", br);
+		if (mac)
+			set_prop(xmlNewChild(n, NULL, BAD_CAST "mac", NULL), "address", mac);
+		set_prop(xmlNewChild(n, NULL, BAD_CAST "guest", NULL), "dev", gdev);
+		if (mtu > 0) {
+			g_autofree char *m = g_strdup_printf("%d", mtu);
+			set_prop(xmlNewChild(n, NULL, BAD_CAST "mtu", NULL), "size", m);
+		}
+	}
+	set_prop(xmlNewChild(devs, NULL, BAD_CAST "console", NULL), "type", "pty");
+
+	xmlBufferPtr buf = xmlBufferCreate();
+	xmlNodeDump(buf, doc, dom, 0, 1);
+	char *out = g_strdup_printf("%s\n", (const char *)xmlBufferContent(buf));
+	xmlBufferFree(buf);
+	xmlFreeDoc(doc);
+	return out;
+}
+
+virDomainPtr virt_lxc_lookup(virt *v, const char *domname)
+{
+	if (!v->lxc) {
+		GError *e = NULL;
+		if (virt_lxc_usable(v, &e) < 0) {
+			g_error_free(e);
+			if (!v->lxc)
+				return NULL;
+		}
+	}
+	virDomainPtr d = virDomainLookupByName(v->lxc, domname);
+	if (!d)
+		virResetLastError();
+	return d;
+}
+
+/* ---------------------------------------------------------------- exec */
+
+/* read what is there from fd into s (up to LXC_OUT_MAX); false at end of file */
+static bool drain(int fd, GString *s)
+{
+	char buf[8192];
+	ssize_t r = read(fd, buf, sizeof buf);
+
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (r <= 0)
+		return false;
+	if (s->len < LXC_OUT_MAX)
+		g_string_append_len(s, buf, MIN((gsize)r, LXC_OUT_MAX - s->len));
+	return true;
+}
+
+int virt_lxc_exec(virt *v, virDomainPtr dom, const char *cmd, int timeout_s, int *exit_code,
+    char **out, char **errout, GError **err)
+{
+	int *fds = NULL;
+	const char *name = virDomainGetName(dom);
+	int nfd = virDomainLxcOpenNamespace(dom, &fds, 0);
+
+	if (nfd < 0) {
+		virt_set_error(err, "exec in container '%s' on %s: its namespaces", name, v->lxc_uri);
+		return -1;
+	}
+	/* a namespace the container shares with nubed (its user namespace) is not entered:
+	 * setns into one's own user namespace fails (EINVAL) */
+	static const char *const own_ns[] = { "user", "ipc", "mnt", "net", "pid", "uts", "cgroup" };
+	g_autofree bool *skip = g_new0(bool, nfd > 0 ? nfd : 1);
+	for (int i = 0; i < nfd; i++) {
+		struct stat a, b;
+		if (fstat(fds[i], &a) < 0)
+			continue;
+		for (size_t k = 0; k < G_N_ELEMENTS(own_ns); k++) {
+			g_autofree char *p = g_strdup_printf("/proc/self/ns/%s", own_ns[k]);
+			if (stat(p, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+				skip[i] = true;
+		}
+	}
+	int po[2], pe[2];
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+		g_set_error(err, VIRT_ERROR, 0, "exec in container '%s': pipe: %s", name, g_strerror(errno));
+		for (int i = 0; i < nfd; i++)
+			close(fds[i]);
+		free(fds);
+		return -1;
+	}
+	/* the child enters the namespaces (setns only: nothing that allocates after fork), then
+	 * forks the command so that it is inside the container's pid namespace too */
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < nfd; i++)
+			if (!skip[i] && setns(fds[i], 0) < 0) {
+				char m[96];
+				int e = errno;
+				int l = snprintf(m, sizeof m, "setns of namespace %d of %d: errno %d", i + 1,
+				    nfd, e);
+				if (l > 0 && write(pe[1], m, (size_t)l) < 0)
+					l = 0;
+				kill(getpid(), SIGKILL);	/* "not entered": no exit status */
+			}
+		if (chdir("/") < 0)
+			kill(getpid(), SIGKILL);
+		pid_t c = fork();
+		if (c == 0) {
+			char *const argv[] = { "/bin/sh", "-c", (char *)cmd, NULL };
+			char *const envp[] = { "PATH=" LXC_EXEC_PATH, "HOME=/root", "TERM=dumb",
+			    "LANG=C.UTF-8", NULL };
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			int nul = open("/dev/null", O_RDONLY);
+			if (nul >= 0)
+				dup2(nul, 0);
+			dup2(po[1], 1);
+			dup2(pe[1], 2);
+			execve("/bin/sh", argv, envp);
+			_exit(127);
+		}
+		if (c < 0)
+			kill(getpid(), SIGKILL);
+		int st = 0;
+		while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+			;
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0));
+	}
+	int fork_errno = errno;
+	for (int i = 0; i < nfd; i++)
+		close(fds[i]);
+	free(fds);
+	close(po[1]);
+	close(pe[1]);
+	if (pid < 0) {
+		close(po[0]);
+		close(pe[0]);
+		g_set_error(err, VIRT_ERROR, 0, "exec in container '%s': fork: %s", name,
+		    g_strerror(fork_errno));
+		return -1;
+	}
+	g_autoptr(GString) so = g_string_new(NULL);
+	g_autoptr(GString) se = g_string_new(NULL);
+	gint64 deadline = g_get_monotonic_time() + (gint64)(timeout_s > 0 ? timeout_s : 1) * G_USEC_PER_SEC;
+	bool oo = true, eo = true, late = false;
+	while (oo || eo) {
+		struct pollfd p[2] = { { oo ? po[0] : -1, POLLIN, 0 }, { eo ? pe[0] : -1, POLLIN, 0 } };
+		gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+		if (left <= 0) {
+			late = true;
+			break;
+		}
+		int r = poll(p, 2, (int)MIN(left, 1000));
+		if (r < 0 && errno != EINTR)
+			break;
+		if (oo && (p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			oo = drain(po[0], so);
+		if (eo && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			eo = drain(pe[0], se);
+	}
+	close(po[0]);
+	close(pe[0]);
+	if (late)
+		kill(pid, SIGKILL);	/* the command dies with it (PR_SET_PDEATHSIG) */
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (late) {
+		g_set_error(err, VIRT_ERROR, 0, "command in container '%s' did not finish within %d s",
+		    name, timeout_s);
+		return -1;
+	}
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	/* the child kills itself when it cannot enter (the command's own status is an exit) */
+	if (WIFSIGNALED(st)) {
+		g_set_error(err, VIRT_ERROR, 0, "exec in container '%s': cannot enter its namespaces "
+		    "(%s)", name, se->str);
+		return -1;
+	}
+	if (exit_code)
+		*exit_code = code;
+	if (out)
+		*out = g_strdup(so->str);
+	if (errout)
+		*errout = g_strdup(se->str);
+	return 0;
+}
