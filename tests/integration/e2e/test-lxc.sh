@@ -48,7 +48,10 @@ t0=$(date +%s%N)
 	{ cat "$T/deploy.err" "$T/deploy.out" >&2; fail "deploy"; }
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 ok "the tutorial deployed as containers in $ms ms"
-grep -q "warning" "$T/deploy.err" && { cat "$T/deploy.err"; fail "deploy warned (a container fell back?)"; }
+# the tutorial's <host> part is warned about (validate names it: nube joins no host to a
+# net); any other warning would be a container that fell back
+grep "warning" "$T/deploy.err" | grep -v ": warning: host: " | grep -q . &&
+	{ cat "$T/deploy.err"; fail "deploy warned (a container fell back?)"; }
 "$NUBE" status "$S" --json >"$T/status.json" || fail "status"
 nh=$(jq '[.vms[].host] | unique | length' "$T/status.json")
 [ "$nh" = 3 ] || fail "containers on $nh host(s), expected 3"
