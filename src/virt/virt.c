@@ -1078,6 +1078,15 @@ static int exec_must(virt *v, virDomainPtr dom, const char *cmd, int timeout_s, 
 	return 0;
 }
 
+/* the shell command giving the (quoted) path its mode and, when owner is set, its owner */
+static char *mode_owner_cmd(const char *qpath, unsigned mode, const char *owner)
+{
+	g_autofree char *qown = owner != NULL ? g_shell_quote(owner) : NULL;
+
+	return qown != NULL ? g_strdup_printf("chmod %04o %s && chown %s %s", mode & 07777, qpath,
+	    qown, qpath) : g_strdup_printf("chmod %04o %s", mode & 07777, qpath);
+}
+
 /* a container has no guest agent: the file goes in by commands run inside it (base64 in
  * pieces of 48 KiB, under the kernel's 128 KiB per argument), never through the host's view
  * of its root, where a symlink of the container could lead a write astray */
@@ -1106,14 +1115,7 @@ static int lxc_write(virt *v, virDomainPtr dom, const char *path, const void *da
 		}
 		off += n;
 	} while (off < len);
-	g_autofree char *fix = g_strdup_printf("chmod %04o %s", mode & 07777, qpath);
-	if (owner) {
-		g_autofree char *qown = g_shell_quote(owner);
-		char *t = g_strdup_printf("%s && chown %s %s", fix, qown, qpath);
-
-		g_free(fix);
-		fix = t;
-	}
+	g_autofree char *fix = mode_owner_cmd(qpath, mode, owner);
 	g_autofree char *out = NULL, *errout = NULL;
 	int code = -1;
 	if (virt_lxc_exec(v, dom, fix, timeout_s, &code, &out, &errout, err) < 0)
@@ -1187,14 +1189,7 @@ int virt_guest_write(virt *v, const char *domname, const char *path, const void 
 	if (!wrote || !r)
 		goto out;
 	json_decref(r);
-	fix = g_strdup_printf("chmod %04o %s", mode & 07777, qpath);
-	if (owner) {
-		g_autofree char *qown = g_shell_quote(owner);
-		char *t = g_strdup_printf("%s && chown %s %s", fix, qown, qpath);
-
-		g_free(fix);
-		fix = t;
-	}
+	fix = mode_owner_cmd(qpath, mode, owner);
 	if (exec_must(v, dom, fix, timeout_s, err) < 0)
 		goto out;
 	rc = 0;
