@@ -434,6 +434,8 @@ fail:
 	nubed_event(n, "deploy-failed", dep->scenario, NULL, NULL, "%s; rolled back",
 	    rpc_job_held(j) != NULL ? rpc_job_held(j) : "deploy failed");
 out:
+	if (v != NULL)		/* status shows what this job made or removed */
+		nubed_doms_refresh(n, v, NULL);
 	rpc_job_release(j);
 	if (tasks != NULL) {
 		for (guint i = 0; i < cfg->len; i++)
@@ -514,6 +516,8 @@ op_undeploy(nubed *n, rpc_job *j)
 	rpc_job_ok(j, json_pack("{s:s, s:i, s:i}", "scenario", scen, "domains", ndoms, "nets",
 	    nnets));
 out:
+	if (v != NULL)
+		nubed_doms_refresh(n, v, NULL);
 	g_mutex_unlock(lock);
 	g_clear_error(&err);
 	n->env->virt_close(v);
@@ -544,15 +548,40 @@ exec_one(nubed *n, virt *v, const char *dom, const char *vm, const char *seq, co
 	    "exit", code, "stdout", out != NULL ? out : "", "stderr", errout != NULL ? errout : "");
 }
 
+/* dom_running: the remembered listing has vm of scen running; *domain (g_free) its domain
+ * when listed at all, *state (may be NULL; g_free) its state then */
+static bool
+dom_running(nubed *n, const char *scen, const char *vm, char **domain, char **state)
+{
+	json_t *doms = nubed_doms_get(n, NULL), *o;
+	bool running = false;
+	size_t i;
+
+	json_array_foreach(doms, i, o) {
+		if (g_strcmp0(json_string_value(json_object_get(o, "scenario")), scen) != 0 ||
+		    g_strcmp0(json_string_value(json_object_get(o, "vm")), vm) != 0)
+			continue;
+		g_free(*domain);
+		*domain = g_strdup(json_string_value(json_object_get(o, "domain")));
+		if (state != NULL) {
+			g_free(*state);
+			*state = g_strdup(json_string_value(json_object_get(o, "state")));
+		}
+		running = json_is_true(json_object_get(o, "active"));
+		if (running)
+			break;
+	}
+	json_decref(doms);
+	return running && *domain != NULL;
+}
+
 void
 op_exec(nubed *n, rpc_job *j)
 {
 	const char *scen = rpc_job_str(j, "scenario", true), *vmname, *cmd, *seq;
-	g_autoptr(GPtrArray) doms = NULL;
 	g_autoptr(GString) out_all = g_string_new(NULL), err_all = g_string_new(NULL);
 	g_autofree char *domname = NULL, *error = NULL, *spec = NULL;
 	g_autoptr(scenario) s = NULL;
-	const virt_dom_info *found = NULL;
 	GError *err = NULL;
 	virt *v = NULL;
 	json_t *results = NULL;
@@ -569,31 +598,35 @@ op_exec(nubed *n, rpc_job *j)
 	if (json_is_integer(json_object_get(rpc_job_req(j), "timeout_s")))
 		timeout_s = (int)CLAMP(json_integer_value(json_object_get(rpc_job_req(j), "timeout_s")), 1,
 		    3600);
-	domname = proto_domain_name(scen, vmname);
 	v = nubed_virt_open(n, &err);
-	if (v == NULL || (doms = n->env->virt_list(v, &err)) == NULL) {
+	if (v == NULL) {
 		rpc_job_fail(j, "libvirt: %s", err->message);
 		goto out;
 	}
-	for (guint i = 0; i < doms->len; i++) {
-		const virt_dom_info *di = g_ptr_array_index(doms, i);
+	/* the remembered listing finds a running VM without listing every domain (forty
+	 * execs at once would list forty domains forty times); a VM it does not show running
+	 * is looked for in a fresh listing, which then answers */
+	if (!dom_running(n, scen, vmname, &domname, NULL)) {
+		g_autofree char *state = NULL;
 
-		if (g_strcmp0(di->scenario, scen) == 0 && g_strcmp0(di->vm, vmname) == 0)
-			found = di;
-	}
-	if (found == NULL) {
-		rpc_job_fail(j, "vm '%s' of scenario '%s' is not on host '%s'", vmname, scen,
-		    n->cfg->host);
-		goto out;
-	}
-	if (!found->active) {
-		rpc_job_fail(j, "vm '%s' of scenario '%s' is not running (%s)", vmname, scen,
-		    found->state != NULL ? found->state : "unknown state");
-		goto out;
+		if (nubed_doms_refresh(n, v, &err) < 0) {
+			rpc_job_fail(j, "libvirt: %s", err->message);
+			goto out;
+		}
+		g_clear_pointer(&domname, g_free);
+		if (!dom_running(n, scen, vmname, &domname, &state)) {
+			if (domname == NULL)
+				rpc_job_fail(j, "vm '%s' of scenario '%s' is not on host '%s'", vmname,
+				    scen, n->cfg->host);
+			else
+				rpc_job_fail(j, "vm '%s' of scenario '%s' is not running (%s)", vmname,
+				    scen, state != NULL ? state : "unknown state");
+			goto out;
+		}
 	}
 	results = json_array();
 	if (cmd != NULL) {
-		json_t *r = exec_one(n, v, found->domain, vmname, NULL, cmd, timeout_s, &code, out_all,
+		json_t *r = exec_one(n, v, domname, vmname, NULL, cmd, timeout_s, &code, out_all,
 		    err_all, &error);
 
 		if (r == NULL) {
@@ -639,7 +672,7 @@ op_exec(nubed *n, rpc_job *j)
 					    "supported", vmname, x->seq);
 					goto out;
 				}
-				r = exec_one(n, v, found->domain, vmname, x->seq, x->text, timeout_s,
+				r = exec_one(n, v, domname, vmname, x->seq, x->text, timeout_s,
 				    &code, out_all, err_all, &error);
 				if (r == NULL) {
 					rpc_job_fail(j, "%s", error);

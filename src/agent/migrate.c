@@ -446,6 +446,8 @@ move_run(mape *m, move_task *t)
 
 	/* 5. nets no VM here needs any more: drop here, and from the others' FDB */
 	after = m->n->env->virt_list(v, &err);
+	if (after != NULL)	/* status no longer shows it here */
+		nubed_doms_put(m->n, after);
 	for (guint i = 0; after != NULL && i < nets->len; i++) {
 		net_set *s = nets->pdata[i];
 		g_autoptr(GPtrArray) h3 = g_ptr_array_new_with_free_func(g_free);

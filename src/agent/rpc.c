@@ -15,7 +15,7 @@ const rpc_op rpc_ops[] = {
 	{ "deploy", op_deploy, false },
 	{ "undeploy", op_undeploy, false },
 	{ "exec", op_exec, false },
-	{ "status", op_status, false },
+	{ "status", op_status, true },	/* from memory: never queued behind work */
 	{ "net-ensure", op_net_ensure, false },
 	{ "net-remove", op_net_remove, false },
 	{ "admit", op_admit, true },
@@ -282,10 +282,16 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 	j->msg = bus_msg_copy(m);
 	j->req = req;
 	j->sender = g_strdup(sender);
-	if (found->main_loop)
+	if (found->main_loop) {
 		job_run(j);
-	else
-		g_thread_pool_push(n->pool, j, NULL);
+		return;
+	}
+	/* every worker busy: say so at once, so the caller's silence timeout counts from the
+	 * start of the work rather than from the request */
+	if (g_thread_pool_get_num_threads(n->pool) >= (guint)g_thread_pool_get_max_threads(n->pool))
+		nubed_reply(n, m, json_pack("{s:s}", "progress", g_thread_pool_unprocessed(n->pool) > 0 ?
+		    "queued behind other requests" : "queued"), false);
+	g_thread_pool_push(n->pool, j, NULL);
 }
 
 /* ---- helpers for handlers ---- */
@@ -327,36 +333,30 @@ strv_json(const GPtrArray *a)
 	return j;
 }
 
+/* status: the domains as this agent last listed them (telemetry rounds, and every op that
+ * makes, removes or moves one, refresh that listing), and the nets as the kernel has them
+ * (one netlink dump): no libvirt call per request, so it answers at once on the main loop
+ * however many domains and jobs the host has. Only before the first listing is libvirt
+ * asked. "listed_s" says how old the domains' listing is. */
 void
 op_status(nubed *n, rpc_job *j)
 {
-	g_autoptr(GPtrArray) doms = NULL, nets = NULL;
+	g_autoptr(GPtrArray) nets = NULL;
 	GError *err = NULL;
-	virt *v = nubed_virt_open(n, &err);
 	netdev *nd = NULL;
-	json_t *jv = json_array(), *jn = json_array();
+	json_t *jv = NULL, *jn = json_array();
+	double age = 0;
 
-	if (v == NULL || (doms = n->env->virt_list(v, &err)) == NULL) {
-		rpc_job_fail(j, "libvirt: %s", err->message);
-		goto out;
-	}
-	for (guint i = 0; i < doms->len; i++) {
-		const virt_dom_info *di = g_ptr_array_index(doms, i);
+	if ((jv = nubed_doms_get(n, &age)) == NULL) {
+		virt *v = nubed_virt_open(n, &err);
 
-		json_t *jif = json_array();
-
-		/* "ifaces" is the structured form: names may hold spaces, "addrs" (kept for
-		 * older CLIs) joins the fields with them */
-		for (guint k = 0; di->ifaces != NULL && k < di->ifaces->len; k++) {
-			const virt_dom_if *f = g_ptr_array_index(di->ifaces, k);
-
-			json_array_append_new(jif, json_pack("{s:o, s:s, s:s}", "if", f->id >= 0 ?
-			    json_integer(f->id) : json_null(), "net", f->net, "addr", f->addr));
+		if (v == NULL || nubed_doms_refresh(n, v, &err) < 0) {
+			rpc_job_fail(j, "libvirt: %s", err->message);
+			n->env->virt_close(v);
+			goto out;
 		}
-		json_array_append_new(jv, json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:o, s:o}",
-		    "scenario", di->scenario, "vm", di->vm, "domain", di->domain, "state", di->state,
-		    "active", di->active, "addrs", strv_json(di->addrs), "ifaces", jif, "nets",
-		    strv_json(di->nets)));
+		n->env->virt_close(v);
+		jv = nubed_doms_get(n, &age);
 	}
 	nd = n->env->net_open(n, &err);
 	if (nd != NULL)
@@ -372,13 +372,12 @@ op_status(nubed *n, rpc_job *j)
 		    ni->scenario, "net", ni->net, "bridge", ni->bridge, "vni", (json_int_t)ni->vni,
 		    "remotes", strv_json(ni->remotes)));
 	}
-	rpc_job_ok(j, json_pack("{s:O, s:O, s:s}", "vms", jv, "nets", jn, "fabric_addr",
-	    n->cfg->fabric_addr));
+	rpc_job_ok(j, json_pack("{s:O, s:O, s:s, s:f}", "vms", jv, "nets", jn, "fabric_addr",
+	    n->cfg->fabric_addr, "listed_s", age));
 out:
 	json_decref(jv);
 	json_decref(jn);
 	g_clear_error(&err);
-	n->env->virt_close(v);
 	n->env->net_close(nd);
 }
 

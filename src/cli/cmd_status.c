@@ -223,7 +223,7 @@ cmd_status(session *sess, int argc, char **argv)
 	g_autoptr(GError) e = NULL;
 	g_autoptr(GPtrArray) list = NULL;
 	g_autoptr(GPtrArray) where = NULL;
-	g_autoptr(GPtrArray) unanswered = NULL;
+	g_autoptr(GPtrArray) unanswered = NULL, silent = NULL;
 	json_auto_t *hostnets = NULL;
 	json_auto_t *nets = NULL;
 	g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(
@@ -263,7 +263,7 @@ cmd_status(session *sess, int argc, char **argv)
 	}
 	if (session_open(sess, SESSION_BUS) < 0)
 		return sess->status;
-	where = where_now(sess->c, &unanswered, &hostnets);
+	where = where_now(sess->c, &unanswered, &silent, &hostnets);
 	for (guint i = 0; i < unanswered->len; i++)
 		out_err("warning: %s", (char *)unanswered->pdata[i]);
 	nets = nets_now(hostnets, only);
@@ -312,9 +312,10 @@ cmd_status(session *sess, int argc, char **argv)
 
 				r->scenario = g_strdup(ss->name);
 				r->vm = g_strdup(vm->name);
-				r->state = g_strdup(ph != NULL && !client_host_live(client_host_get(sess->c,
-				    ph)) ? "unknown" : strcmp(ss->state, "deployed") == 0 ? "missing"
-				    : ss->state);
+				/* its host down or silent: nobody knows; else it is not there */
+				r->state = g_strdup(ph != NULL && (!client_host_live(client_host_get(sess->c,
+				    ph)) || where_silent(silent, ph)) ? "unknown" :
+				    strcmp(ss->state, "deployed") == 0 ? "missing" : ss->state);
 				r->addrs = json_array();
 				r->ifaces = json_array();
 				r->stored = true;
