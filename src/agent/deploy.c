@@ -74,6 +74,7 @@ typedef struct {
 	int timeout_s;
 	GThread *thread;
 	char *error;		/* NULL on success */
+	double seconds;		/* how long it took or waited */
 	gint done;		/* atomic: the thread finished */
 } configure_task;
 
@@ -82,6 +83,7 @@ configure_thread(gpointer p)
 {
 	configure_task *t = p;
 	GError *err = NULL;
+	gint64 t0 = g_get_monotonic_time();
 	virt *v = nubed_virt_open(t->n, &err);
 
 	if (v == NULL || t->n->env->virt_guest_configure(v, t->s, t->dep, t->vm, t->mtu, t->timeout_s,
@@ -90,6 +92,7 @@ configure_thread(gpointer p)
 	g_clear_error(&err);
 	if (v != NULL)
 		t->n->env->virt_close(v);
+	t->seconds = (double)(g_get_monotonic_time() - t0) / 1e6;
 	g_atomic_int_set(&t->done, 1);
 	return NULL;
 }
@@ -138,6 +141,19 @@ rollback(nubed *n, rpc_job *j, const char *scen, made *m, virt *v, netdev *nd)
 	(void)n;
 }
 
+/* json_strv_has: a (a JSON array of strings) holds s */
+static bool
+json_strv_has(const json_t *a, const char *s)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(a, i, e)
+		if (g_strcmp0(json_string_value(e), s) == 0)
+			return true;
+	return false;
+}
+
 /* the MTU each net of the scenario gets here, and which nets the VMs placed here touch */
 static int
 vm_mtu(const sc_vm *vm, GHashTable *net_mtu)
@@ -179,8 +195,12 @@ op_deploy(nubed *n, rpc_job *j)
 	GMutex *lock = NULL;
 	int fabric_mtu, guest_timeout = GUEST_TIMEOUT_S;
 	configure_task *tasks = NULL;
-	json_t *jw, *jv;
+	json_t *jw, *jv, *jf = json_array();
 	gint64 t0 = g_get_monotonic_time();
+	/* partial: a VM whose guest does not come up is removed and reported in "failed", the
+	 * others stay (a degraded scenario); else any failure rolls back all made here */
+	bool partial = json_is_true(json_object_get(rpc_job_req(j), "partial"));
+	const json_t *only = json_object_get(rpc_job_req(j), "only");	/* retry: these VMs */
 
 	if (!json_is_object(dj))
 		dj = rpc_job_req(j);	/* the deployment may also be the request itself */
@@ -201,7 +221,8 @@ op_deploy(nubed *n, rpc_job *j)
 		const proto_vm_place *p = g_ptr_array_index(dep->vms, i);
 		sc_vm *vm;
 
-		if (strcmp(p->host, n->cfg->host) != 0)
+		if (strcmp(p->host, n->cfg->host) != 0 || (only != NULL && !json_strv_has(only,
+		    p->vm)))
 			continue;
 		vm = scenario_vm(s, p->vm);
 		if (vm == NULL) {
@@ -372,7 +393,7 @@ op_deploy(nubed *n, rpc_job *j)
 		const sc_vm *vm = g_ptr_array_index(cfg, i);
 
 		tasks[i] = (configure_task){ n, s, dep, vm->name, vm_mtu(vm, net_mtu), guest_timeout,
-		    NULL, NULL, 0 };
+		    NULL, NULL, 0, 0 };
 		if (vm->no_start)	/* not running: nothing to configure now */
 			g_atomic_int_set(&tasks[i].done, 1);
 		else
@@ -398,13 +419,33 @@ op_deploy(nubed *n, rpc_job *j)
 			g_usleep(100 * 1000);
 		}
 		for (guint i = 0; i < cfg->len; i++) {
+			g_autofree char *dom = NULL;
+
 			if (tasks[i].thread == NULL)
 				continue;
 			g_thread_join(tasks[i].thread);
-			if (tasks[i].error == NULL)
-				rpc_job_progress(j, "vm '%s' configured", tasks[i].vm);
-			else if (failed < 0)
-				failed = (int)i;
+			if (tasks[i].error == NULL) {
+				rpc_job_progress(j, "vm '%s' configured in %.0f s", tasks[i].vm,
+				    tasks[i].seconds);
+				continue;
+			}
+			if (!partial) {
+				failed = failed < 0 ? (int)i : failed;
+				continue;
+			}
+			/* degraded: this VM goes (when this job made it), the others stay */
+			dom = proto_domain_name(dep->scenario, tasks[i].vm);
+			rpc_job_progress(j, "vm '%s' failed after %.0f s: %s", tasks[i].vm,
+			    tasks[i].seconds, tasks[i].error);
+			if (rpc_strv_has(m.doms, dom)) {
+				if (n->env->virt_destroy_undefine(v, dom, &err) < 0) {
+					nubed_log(NLOG_ERR, "vm '%s': remove after its failure: %s",
+					    tasks[i].vm, err->message);
+					g_clear_error(&err);
+				}
+			}
+			json_array_append_new(jf, json_pack("{s:s, s:s, s:s, s:f}", "vm", tasks[i].vm,
+			    "domain", dom, "error", tasks[i].error, "seconds", tasks[i].seconds));
 		}
 		if (failed >= 0) {
 			rpc_job_fail(j, "vm '%s': configure: %s", tasks[failed].vm, tasks[failed].error);
@@ -419,15 +460,29 @@ op_deploy(nubed *n, rpc_job *j)
 	for (guint i = 0; i < mine->len; i++) {
 		const sc_vm *vm = g_ptr_array_index(mine, i);
 		g_autofree char *dom = proto_domain_name(dep->scenario, vm->name);
+		bool bad = false;
+		size_t k;
+		json_t *f;
 
-		json_array_append_new(jv, json_pack("{s:s, s:s}", "vm", vm->name, "domain", dom));
+		json_array_foreach(jf, k, f)
+			bad = bad || g_strcmp0(json_string_value(json_object_get(f, "vm")),
+			    vm->name) == 0;
+		if (!bad)
+			json_array_append_new(jv, json_pack("{s:s, s:s}", "vm", vm->name, "domain",
+			    dom));
 	}
-	nubed_event(n, "deploy", dep->scenario, NULL, NULL, "%u vm%s and %u net%s deployed in %.1f s",
-	    mine->len, mine->len == 1 ? "" : "s", netnames->len, netnames->len == 1 ? "" : "s",
-	    (double)(g_get_monotonic_time() - t0) / 1e6);
-	rpc_job_ok(j, json_pack("{s:s, s:o, s:I, s:o, s:f}", "scenario", dep->scenario, "vms", jv,
-	    "nets", (json_int_t)netnames->len, "warnings", jw,
-	    "seconds", (double)(g_get_monotonic_time() - t0) / 1e6));
+	if (json_array_size(jf) > 0)
+		nubed_event(n, "deploy-degraded", dep->scenario, NULL, NULL, "%zu of %u vm%s "
+		    "deployed in %.1f s, %zu failed", json_array_size(jv), mine->len,
+		    mine->len == 1 ? "" : "s", (double)(g_get_monotonic_time() - t0) / 1e6,
+		    json_array_size(jf));
+	else
+		nubed_event(n, "deploy", dep->scenario, NULL, NULL, "%u vm%s and %u net%s deployed "
+		    "in %.1f s", mine->len, mine->len == 1 ? "" : "s", netnames->len,
+		    netnames->len == 1 ? "" : "s", (double)(g_get_monotonic_time() - t0) / 1e6);
+	rpc_job_ok(j, json_pack("{s:s, s:o, s:I, s:o, s:f, s:O}", "scenario", dep->scenario, "vms",
+	    jv, "nets", (json_int_t)netnames->len, "warnings", jw,
+	    "seconds", (double)(g_get_monotonic_time() - t0) / 1e6, "failed", jf));
 	goto out;
 fail:
 	rollback(n, j, dep->scenario, &m, v, nd);
@@ -450,6 +505,7 @@ out:
 	g_ptr_array_unref(m.doms);
 	g_ptr_array_unref(m.vols);
 	g_ptr_array_unref(m.nets);
+	json_decref(jf);
 	telemetry_start_async(n);
 }
 

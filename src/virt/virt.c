@@ -917,23 +917,88 @@ int virt_guest_exec(virt *v, const char *domname, const char *cmd, int timeout_s
 	return rc;
 }
 
-/* wait until the guest agent answers guest-ping */
+/* cpu_ns: the domain's CPU time, 0 when unknown */
+static unsigned long long cpu_ns(virDomainPtr dom)
+{
+	virDomainInfo info;
+
+	return virDomainGetInfo(dom, &info) == 0 ? info.cpuTime : 0;
+}
+
+/*
+ * Wait until the guest agent answers guest-ping: readiness per guest, not one clock for all.
+ * timeout_s is a guest's budget. One that still uses CPU when it runs out (over the last
+ * VIRT_STALL_S, at least VIRT_BUSY_PCT of a CPU: booting on a busy host) gets more, up to
+ * twice the budget in all; one that is idle then (a hung kernel, a guest waiting on nothing)
+ * or is not running any more is restarted once (destroy, start) and gets its budget again.
+ * The error says what was waited for, how long, and whether it was restarted.
+ */
+#define VIRT_STALL_S	10
+#define VIRT_BUSY_PCT	2
 static int wait_agent(virt *v, virDomainPtr dom, int timeout_s, GError **err)
 {
-	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+	gint64 t0 = g_get_monotonic_time(), now = t0;
+	gint64 deadline = t0 + (gint64)timeout_s * G_USEC_PER_SEC, hard = t0 + 2 * (gint64)timeout_s * G_USEC_PER_SEC;
+	gint64 win_t = t0, prev_t = t0;
+	unsigned long long win_cpu = cpu_ns(dom), prev_cpu = win_cpu;
+	bool restarted = false, busy = false;
+	double restarted_at = 0;
 	json_t *ping = json_pack("{s:s}", "execute", "guest-ping");
 
 	for (;;) {
 		GError *e = NULL;
 		json_t *r = agent_call(v, dom, ping, 2, &e);
+		bool active;
+
 		if (r) {
 			json_decref(r);
 			json_decref(ping);
 			return 0;
 		}
-		if (g_get_monotonic_time() >= deadline || virDomainIsActive(dom) != 1) {
-			g_set_error(err, VIRT_ERROR, 0, "guest agent of '%s' did not answer within %d s (%s)",
-			    virDomainGetName(dom), timeout_s, e->message);
+		now = g_get_monotonic_time();
+		active = virDomainIsActive(dom) == 1;
+		if (now - win_t >= VIRT_STALL_S * G_USEC_PER_SEC) {	/* CPU use over the last window */
+			unsigned long long c = cpu_ns(dom);
+
+			prev_t = win_t;
+			prev_cpu = win_cpu;
+			win_t = now;
+			win_cpu = c;
+		}
+		busy = active && win_t > prev_t && win_cpu > prev_cpu &&
+		    (double)(win_cpu - prev_cpu) / 1e3 >= (double)(win_t - prev_t) * VIRT_BUSY_PCT / 100.0;
+		if (now >= deadline && busy && now < hard) {
+			deadline = MIN(now + VIRT_STALL_S * G_USEC_PER_SEC, hard);	/* still booting */
+		} else if (((now >= deadline && !busy) || !active) && !restarted) {
+			/* stuck or gone: once more from the start */
+			restarted = true;
+			restarted_at = (double)(now - t0) / 1e6;
+			if (active)
+				virDomainDestroy(dom);
+			if (virDomainCreate(dom) < 0) {
+				g_autofree char *why = g_strdup(e->message);
+
+				g_error_free(e);
+				virt_set_error(err, "guest agent of '%s' did not answer within %.0f s (%s); "
+				    "restart", virDomainGetName(dom), restarted_at, why);
+				json_decref(ping);
+				return -1;
+			}
+			now = g_get_monotonic_time();
+			deadline = now + (gint64)timeout_s * G_USEC_PER_SEC;
+			hard = now + 2 * (gint64)timeout_s * G_USEC_PER_SEC;
+			win_t = prev_t = now;
+			win_cpu = prev_cpu = cpu_ns(dom);
+		} else if (now >= deadline || !active) {
+			g_autofree char *how = NULL;
+
+			how = restarted ? g_strdup_printf("%s; restarted once after %.0f s without "
+			    "progress", !active ? "not running" : busy ? "still using CPU" : "idle",
+			    restarted_at) : g_strdup(!active ? "not running" : busy ?
+			    "still using CPU at twice its time" : "idle");
+			g_set_error(err, VIRT_ERROR, 0, "guest agent of '%s' did not answer within "
+			    "%.0f s (%s; %s)", virDomainGetName(dom), (double)(now - t0) / 1e6, how,
+			    e->message);
 			g_error_free(e);
 			json_decref(ping);
 			return -1;
