@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/env.h"
+#include "agent/pace.h"
 #include "agent/telemetry.h"
 #include "wire/deployment.h"
 #include "wire/names.h"
@@ -95,6 +96,67 @@ configure_thread(gpointer p)
 	t->seconds = (double)(g_get_monotonic_time() - t0) / 1e6;
 	g_atomic_int_set(&t->done, 1);
 	return NULL;
+}
+
+/* tasks_join: wait for the configure threads of tasks[0..n) still running */
+static void
+tasks_join(configure_task *tasks, guint n)
+{
+	for (guint i = 0; tasks != NULL && i < n; i++)
+		if (tasks[i].thread != NULL) {
+			g_thread_join(tasks[i].thread);
+			tasks[i].thread = NULL;
+		}
+}
+
+/* Boot pacing of one deploy job: at most "ceiling" of its guests boot at once (started, guest
+ * agent not answered yet); the ceiling follows the host's CPU load (pace.h), measured each
+ * second while a start waits. */
+typedef struct {
+	int ceiling;		/* 0 until the first start */
+	metrics_sample prev;
+	bool have_prev;
+	int waited_s;		/* seconds starts waited in all */
+} pacer;
+
+static guint
+tasks_booting(configure_task *tasks, guint n)
+{
+	guint b = 0;
+
+	for (guint i = 0; i < n; i++)
+		b += g_atomic_int_get(&tasks[i].done) ? 0 : 1;
+	return b;
+}
+
+/* pace_wait: return once fewer than the ceiling of this job's guests are booting */
+static void
+pace_wait(nubed *n, rpc_job *j, pacer *p, configure_task *tasks, guint ntasks)
+{
+	metrics_sample ms;
+	gint64 last = g_get_monotonic_time();
+	guint b;
+
+	if (p->ceiling == 0) {
+		p->have_prev = n->env->metrics_read(n, &p->prev, NULL) == 0;
+		p->ceiling = pace_initial(p->have_prev ? p->prev.cpus : g_get_num_processors());
+	}
+	while ((b = tasks_booting(tasks, ntasks)) >= (guint)p->ceiling) {
+		g_usleep(G_USEC_PER_SEC);
+		p->waited_s++;
+		if (n->env->metrics_read(n, &ms, NULL) == 0) {
+			if (p->have_prev)
+				p->ceiling = pace_next(p->ceiling, metrics_load(&p->prev, &ms), ms.cpus);
+			p->prev = ms;
+			p->have_prev = true;
+		}
+		/* a heartbeat every 10 s keeps the caller's timeout from running out */
+		if (g_get_monotonic_time() - last >= 10 * G_USEC_PER_SEC) {
+			last = g_get_monotonic_time();
+			rpc_job_progress(j, "pacing boots: %u booting, at most %d at once at this "
+			    "load", b, p->ceiling);
+		}
+	}
 }
 
 typedef struct {
@@ -194,7 +256,8 @@ op_deploy(nubed *n, rpc_job *j)
 	netdev *nd = NULL;
 	GMutex *lock = NULL;
 	int fabric_mtu, guest_timeout = GUEST_TIMEOUT_S;
-	configure_task *tasks = NULL;
+	configure_task *tasks = NULL;	/* [cfg->len] of [mine->len] */
+	pacer pace = { 0 };
 	json_t *jw, *jv, *jf = json_array();
 	gint64 t0 = g_get_monotonic_time();
 	/* partial: a VM whose guest does not come up is removed and reported in "failed", the
@@ -242,6 +305,7 @@ op_deploy(nubed *n, rpc_job *j)
 		rpc_job_ok(j, json_pack("{s:s, s:[]}", "scenario", dep->scenario, "vms"));
 		goto out;
 	}
+	tasks = g_new0(configure_task, mine->len);
 	lock = nubed_scenario_mutex(n, dep->scenario);
 	g_mutex_lock(lock);
 	rpc_job_hold(j);		/* a failure is answered once the roll back is done */
@@ -365,6 +429,8 @@ op_deploy(nubed *n, rpc_job *j)
 			    "(<on_boot>no</on_boot>)", vm->name, dom);
 			continue;
 		}
+		/* paced: a guest starts when fewer than the ceiling of this job's are booting */
+		pace_wait(n, j, &pace, tasks, cfg->len);
 		if (n->env->virt_define_start(v, xml, &err) < 0) {
 			rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
 			goto fail;
@@ -372,33 +438,26 @@ op_deploy(nubed *n, rpc_job *j)
 		/* a roll back removes a domain made here, with its volumes */
 		if (!g_hash_table_contains(before_doms, dom))
 			g_ptr_array_add(m.doms, g_strdup(dom));
-		rpc_job_progress(j, "vm '%s' started as domain '%s'", vm->name, dom);
-	}
-	/* configure every guest at once through its agent, but those that configure themselves
-	 * from their media (their image's own daemon, after its boot) */
-	for (guint i = 0; i < mine->len; i++) {
-		const sc_vm *vm = g_ptr_array_index(mine, i);
-
-		if (!vm->no_start && g_hash_table_contains(media, vm))
-			rpc_job_progress(j, "vm '%s' configures itself from its media as it boots",
-			    vm->name);
-		else
-			g_ptr_array_add(cfg, (gpointer)vm);
+		/* configured through its guest agent as soon as it answers, but a VM that
+		 * configures itself from its media (its image's own daemon, after its boot) */
+		if (g_hash_table_contains(media, vm)) {
+			rpc_job_progress(j, "vm '%s' started as domain '%s'; it configures itself from "
+			    "its media as it boots", vm->name, dom);
+			continue;
+		}
+		tasks[cfg->len] = (configure_task){ n, s, dep, vm->name, vm_mtu(vm, net_mtu),
+		    guest_timeout, NULL, NULL, 0, 0 };
+		tasks[cfg->len].thread = g_thread_new("configure", configure_thread,
+		    &tasks[cfg->len]);
+		g_ptr_array_add(cfg, (gpointer)vm);
+		rpc_job_progress(j, "vm '%s' started as domain '%s' (%u of %u booting here, at most "
+		    "%d at once)", vm->name, dom, tasks_booting(tasks, cfg->len), mine->len,
+		    pace.ceiling);
 	}
 	if (cfg->len > 0)
-		rpc_job_progress(j, "configuring %u guest%s (waiting up to %d s for their agents)",
-		    cfg->len, cfg->len == 1 ? "" : "s", guest_timeout);
-	tasks = g_new0(configure_task, cfg->len);
-	for (guint i = 0; i < cfg->len; i++) {
-		const sc_vm *vm = g_ptr_array_index(cfg, i);
-
-		tasks[i] = (configure_task){ n, s, dep, vm->name, vm_mtu(vm, net_mtu), guest_timeout,
-		    NULL, NULL, 0, 0 };
-		if (vm->no_start)	/* not running: nothing to configure now */
-			g_atomic_int_set(&tasks[i].done, 1);
-		else
-			tasks[i].thread = g_thread_new("configure", configure_thread, &tasks[i]);
-	}
+		rpc_job_progress(j, "all started (starts waited %d s for boots to finish); "
+		    "configuring %u guest%s (each waited for up to %d s, more while it makes "
+		    "progress)", pace.waited_s, cfg->len, cfg->len == 1 ? "" : "s", guest_timeout);
 	{
 		int failed = -1;
 		gint64 w0 = g_get_monotonic_time(), last = w0;
@@ -413,8 +472,10 @@ op_deploy(nubed *n, rpc_job *j)
 				break;
 			if (g_get_monotonic_time() - last >= 10 * G_USEC_PER_SEC) {
 				last = g_get_monotonic_time();
-				rpc_job_progress(j, "waiting for %u guest agent%s (%d s)", left,
-				    left == 1 ? "" : "s", (int)((last - w0) / G_USEC_PER_SEC));
+				rpc_job_progress(j, "waiting for %u guest agent%s (%d s): %u of %u vm%s "
+				    "ready, %u booting", left, left == 1 ? "" : "s",
+				    (int)((last - w0) / G_USEC_PER_SEC), mine->len - left, mine->len,
+				    mine->len == 1 ? "" : "s", left);
 			}
 			g_usleep(100 * 1000);
 		}
@@ -424,6 +485,7 @@ op_deploy(nubed *n, rpc_job *j)
 			if (tasks[i].thread == NULL)
 				continue;
 			g_thread_join(tasks[i].thread);
+			tasks[i].thread = NULL;
 			if (tasks[i].error == NULL) {
 				rpc_job_progress(j, "vm '%s' configured in %.0f s", tasks[i].vm,
 				    tasks[i].seconds);
@@ -485,6 +547,7 @@ op_deploy(nubed *n, rpc_job *j)
 	    "seconds", (double)(g_get_monotonic_time() - t0) / 1e6, "failed", jf));
 	goto out;
 fail:
+	tasks_join(tasks, cfg->len);	/* their domains go now: no thread may touch them */
 	rollback(n, j, dep->scenario, &m, v, nd);
 	nubed_event(n, "deploy-failed", dep->scenario, NULL, NULL, "%s; rolled back",
 	    rpc_job_held(j) != NULL ? rpc_job_held(j) : "deploy failed");
@@ -493,6 +556,7 @@ out:
 		nubed_doms_refresh(n, v, NULL);
 	rpc_job_release(j);
 	if (tasks != NULL) {
+		tasks_join(tasks, cfg->len);
 		for (guint i = 0; i < cfg->len; i++)
 			g_free(tasks[i].error);
 		g_free(tasks);
