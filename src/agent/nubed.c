@@ -260,7 +260,7 @@ strv_json(const GPtrArray *a)
 }
 
 void
-nubed_doms_put(nubed *n, const GPtrArray *doms)
+nubed_doms_put(nubed *n, const GPtrArray *doms, double listed_at)
 {
 	json_t *jv = json_array();
 
@@ -282,9 +282,21 @@ nubed_doms_put(nubed *n, const GPtrArray *doms)
 		    strv_json(di->nets)));
 	}
 	g_mutex_lock(&n->doms_lock);
-	json_decref(n->doms);
-	n->doms = jv;
-	n->doms_at = nubed_now(n);
+	if (n->doms == NULL || listed_at >= n->doms_at) {	/* an older listing never wins */
+		json_decref(n->doms);
+		n->doms = jv;
+		n->doms_at = listed_at;
+	} else {
+		json_decref(jv);
+	}
+	g_mutex_unlock(&n->doms_lock);
+}
+
+void
+nubed_doms_stale(nubed *n)
+{
+	g_mutex_lock(&n->doms_lock);
+	n->doms_stale_at = nubed_now(n);
 	g_mutex_unlock(&n->doms_lock);
 }
 
@@ -294,7 +306,7 @@ nubed_doms_get(nubed *n, double *age_s)
 	json_t *r;
 
 	g_mutex_lock(&n->doms_lock);
-	r = json_incref(n->doms);
+	r = n->doms_stale_at < n->doms_at ? json_incref(n->doms) : NULL;
 	if (age_s != NULL)
 		*age_s = r != NULL ? nubed_now(n) - n->doms_at : 0;
 	g_mutex_unlock(&n->doms_lock);
@@ -304,10 +316,11 @@ nubed_doms_get(nubed *n, double *age_s)
 int
 nubed_doms_refresh(nubed *n, virt *v, GError **err)
 {
+	double t = nubed_now(n);
 	g_autoptr(GPtrArray) doms = v != NULL ? n->env->virt_list(v, err) : NULL;
 
 	if (doms == NULL)
 		return -1;
-	nubed_doms_put(n, doms);
+	nubed_doms_put(n, doms, t);
 	return 0;
 }
