@@ -15,7 +15,7 @@ const rpc_op rpc_ops[] = {
 	{ "deploy", op_deploy, false },
 	{ "undeploy", op_undeploy, false },
 	{ "exec", op_exec, false },
-	{ "status", op_status, true },	/* from memory: never queued behind work */
+	{ "status", op_status, true },	/* its own thread: never queued behind work */
 	{ "net-ensure", op_net_ensure, false },
 	{ "net-remove", op_net_remove, false },
 	{ "admit", op_admit, true },
@@ -334,35 +334,74 @@ strv_json(const GPtrArray *a)
 }
 
 /* status: the domains as this agent last listed them (telemetry rounds, and every op that
- * makes, removes or moves one, refresh that listing), and the nets as the kernel has them
- * (one netlink dump): no libvirt call per request, so it answers at once on the main loop
- * however many domains and jobs the host has. Only before the first listing is libvirt
- * asked. "listed_s" says how old the domains' listing is. */
-void
-op_status(nubed *n, rpc_job *j)
+ * makes, removes or moves one, refresh that listing), checked against libvirt's list of
+ * domain names and whether they run (two calls whatever their number: a domain removed or
+ * stopped behind nube's back shows so at once), and the nets as the kernel has them (one
+ * netlink dump). No per-domain stats or metadata calls, and its own thread: it answers at
+ * once however many domains and jobs the host has. Only before the first listing, or after
+ * a domain arrived, is the full listing made. "listed_s" is the listing's age. */
+typedef struct {
+	nubed *n;
+	bus_msg *msg;		/* the deferred request */
+} status_req;
+
+static json_t *
+status_vms(nubed *n, virt *v, double *age, GError **err)
 {
+	g_autoptr(GHashTable) st = NULL;
+	json_t *jv = nubed_doms_get(n, age), *out, *o;
+	size_t i;
+
+	if (jv == NULL) {
+		if (nubed_doms_refresh(n, v, err) < 0)
+			return NULL;
+		return nubed_doms_get(n, age);
+	}
+	if ((st = n->env->virt_states(v, err)) == NULL) {
+		json_decref(jv);
+		return NULL;
+	}
+	out = json_array();
+	json_array_foreach(jv, i, o) {
+		int now = GPOINTER_TO_INT(g_hash_table_lookup(st, json_string_value(json_object_get(o,
+		    "domain"))));
+		json_t *c;
+
+		if (now == 0)
+			continue;	/* gone */
+		c = json_copy(o);
+		if ((now == 1) != json_is_true(json_object_get(o, "active"))) {
+			json_object_set_new(c, "active", json_boolean(now == 1));
+			json_object_set_new(c, "state", json_string(now == 1 ? "running" : "shutoff"));
+		}
+		json_array_append_new(out, c);
+	}
+	json_decref(jv);
+	return out;
+}
+
+static gpointer
+status_thread(gpointer p)
+{
+	status_req *r = p;
+	nubed *n = r->n;
 	g_autoptr(GPtrArray) nets = NULL;
 	GError *err = NULL;
+	virt *v = nubed_virt_open(n, &err);
 	netdev *nd = NULL;
-	json_t *jv = NULL, *jn = json_array();
+	json_t *jv = NULL, *jn = json_array(), *body;
 	double age = 0;
 
-	if ((jv = nubed_doms_get(n, &age)) == NULL) {
-		virt *v = nubed_virt_open(n, &err);
-
-		if (v == NULL || nubed_doms_refresh(n, v, &err) < 0) {
-			rpc_job_fail(j, "libvirt: %s", err->message);
-			n->env->virt_close(v);
-			goto out;
-		}
-		n->env->virt_close(v);
-		jv = nubed_doms_get(n, &age);
+	if (v == NULL || (jv = status_vms(n, v, &age, &err)) == NULL) {
+		body = json_pack("{s:b, s:s+}", "ok", 0, "error", "libvirt: ", err->message);
+		goto out;
 	}
 	nd = n->env->net_open(n, &err);
 	if (nd != NULL)
 		nets = n->env->net_list(nd, &err);
 	if (nets == NULL) {
-		rpc_job_fail(j, "netlink: %s", err != NULL ? err->message : "unknown error");
+		body = json_pack("{s:b, s:s+}", "ok", 0, "error", "netlink: ", err != NULL ?
+		    err->message : "unknown error");
 		goto out;
 	}
 	for (guint i = 0; i < nets->len; i++) {
@@ -372,13 +411,28 @@ op_status(nubed *n, rpc_job *j)
 		    ni->scenario, "net", ni->net, "bridge", ni->bridge, "vni", (json_int_t)ni->vni,
 		    "remotes", strv_json(ni->remotes)));
 	}
-	rpc_job_ok(j, json_pack("{s:O, s:O, s:s, s:f}", "vms", jv, "nets", jn, "fabric_addr",
-	    n->cfg->fabric_addr, "listed_s", age));
+	body = json_pack("{s:b, s:O, s:O, s:s, s:f}", "ok", 1, "vms", jv, "nets", jn,
+	    "fabric_addr", n->cfg->fabric_addr, "listed_s", age);
 out:
+	nubed_reply(n, r->msg, body, true);
 	json_decref(jv);
 	json_decref(jn);
 	g_clear_error(&err);
+	n->env->virt_close(v);
 	n->env->net_close(nd);
+	bus_msg_free(r->msg);
+	g_free(r);
+	return NULL;
+}
+
+void
+op_status(nubed *n, rpc_job *j)
+{
+	status_req *r = g_new0(status_req, 1);
+
+	r->n = n;
+	r->msg = rpc_job_defer(j);
+	g_thread_unref(g_thread_new("status", status_thread, r));
 }
 
 /* ---- events ---- */

@@ -749,6 +749,36 @@ static void fill_stats(virt_dom_info *i, virDomainStatsRecordPtr r)
 	}
 }
 
+GHashTable *virt_states(virt *v, GError **err)
+{
+	static const unsigned int flags[] = { VIR_CONNECT_LIST_DOMAINS_ACTIVE,
+	    VIR_CONNECT_LIST_DOMAINS_INACTIVE };
+	GHashTable *out;
+
+	if (!v) {
+		g_set_error(err, VIRT_ERROR, 0, "states: no connection");
+		return NULL;
+	}
+	out = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	for (size_t f = 0; f < G_N_ELEMENTS(flags); f++) {
+		virDomainPtr *doms = NULL;
+		int n = virConnectListAllDomains(v->conn, &doms, flags[f]);
+
+		if (n < 0) {
+			virt_set_error(err, "list domains on %s", v->uri);
+			g_hash_table_unref(out);
+			return NULL;
+		}
+		for (int k = 0; k < n; k++) {
+			g_hash_table_replace(out, g_strdup(virDomainGetName(doms[k])),
+			    GINT_TO_POINTER(f == 0 ? 1 : 2));
+			virDomainFree(doms[k]);
+		}
+		free(doms);
+	}
+	return out;
+}
+
 GPtrArray *virt_list(virt *v, GError **err)
 {
 	if (!v) {
