@@ -66,7 +66,7 @@ one_deploy() {
 	t1=$(date +%s%N)
 	# when the last domain was started and the last guest configured
 	started=$(grep "started as domain" "$T/err" | tail -1 | cut -d' ' -f1)
-	configured=$(grep "configured$" "$T/err" | tail -1 | cut -d' ' -f1)
+	configured=$(grep -E "configured( in [0-9]+ s)?$" "$T/err" | tail -1 | cut -d' ' -f1)
 	hosts=$("$NUBE" status "$name" --json | jq '[.vms[] | select(.state=="running") | .host] | unique | length')
 	running=$("$NUBE" status "$name" --json | jq '[.vms[] | select(.state=="running")] | length')
 	[ "$running" = "$nvm" ] || { echo "deploy-bench: $running of $nvm running" >&2; return 1; }

@@ -6,6 +6,7 @@
 
 #include "agent/env.h"
 #include "agent/mape.h"
+#include "agent/pace.h"
 #include "agent/telemetry.h"
 #include "wire/deployment.h"
 #include "wire/names.h"
@@ -75,6 +76,7 @@ typedef struct {
 	int timeout_s;
 	GThread *thread;
 	char *error;		/* NULL on success */
+	double seconds;		/* how long it took or waited */
 	gint done;		/* atomic: the thread finished */
 } configure_task;
 
@@ -83,6 +85,7 @@ configure_thread(gpointer p)
 {
 	configure_task *t = p;
 	GError *err = NULL;
+	gint64 t0 = g_get_monotonic_time();
 	virt *v = nubed_virt_open(t->n, &err);
 
 	if (v == NULL || t->n->env->virt_guest_configure(v, t->s, t->dep, t->vm, t->mtu, t->timeout_s,
@@ -91,8 +94,70 @@ configure_thread(gpointer p)
 	g_clear_error(&err);
 	if (v != NULL)
 		t->n->env->virt_close(v);
+	t->seconds = (double)(g_get_monotonic_time() - t0) / 1e6;
 	g_atomic_int_set(&t->done, 1);
 	return NULL;
+}
+
+/* tasks_join: wait for the configure threads of tasks[0..n) still running */
+static void
+tasks_join(configure_task *tasks, guint n)
+{
+	for (guint i = 0; tasks != NULL && i < n; i++)
+		if (tasks[i].thread != NULL) {
+			g_thread_join(tasks[i].thread);
+			tasks[i].thread = NULL;
+		}
+}
+
+/* Boot pacing of one deploy job: at most "ceiling" of its guests boot at once (started, guest
+ * agent not answered yet); the ceiling follows the host's CPU load (pace.h), measured each
+ * second while a start waits. */
+typedef struct {
+	int ceiling;		/* 0 until the first start */
+	metrics_sample prev;
+	bool have_prev;
+	int waited_s;		/* seconds starts waited in all */
+} pacer;
+
+static guint
+tasks_booting(configure_task *tasks, guint n)
+{
+	guint b = 0;
+
+	for (guint i = 0; i < n; i++)
+		b += g_atomic_int_get(&tasks[i].done) ? 0 : 1;
+	return b;
+}
+
+/* pace_wait: return once fewer than the ceiling of this job's guests are booting */
+static void
+pace_wait(nubed *n, rpc_job *j, pacer *p, configure_task *tasks, guint ntasks)
+{
+	metrics_sample ms;
+	gint64 last = g_get_monotonic_time();
+	guint b;
+
+	if (p->ceiling == 0) {
+		p->have_prev = n->env->metrics_read(n, &p->prev, NULL) == 0;
+		p->ceiling = pace_initial(p->have_prev ? p->prev.cpus : g_get_num_processors());
+	}
+	while ((b = tasks_booting(tasks, ntasks)) >= (guint)p->ceiling) {
+		g_usleep(G_USEC_PER_SEC);
+		p->waited_s++;
+		if (n->env->metrics_read(n, &ms, NULL) == 0) {
+			if (p->have_prev)
+				p->ceiling = pace_next(p->ceiling, metrics_load(&p->prev, &ms), ms.cpus);
+			p->prev = ms;
+			p->have_prev = true;
+		}
+		/* a heartbeat every 10 s keeps the caller's timeout from running out */
+		if (g_get_monotonic_time() - last >= 10 * G_USEC_PER_SEC) {
+			last = g_get_monotonic_time();
+			rpc_job_progress(j, "pacing boots: %u booting, at most %d at once at this "
+			    "load", b, p->ceiling);
+		}
+	}
 }
 
 typedef struct {
@@ -139,6 +204,19 @@ rollback(nubed *n, rpc_job *j, const char *scen, made *m, virt *v, netdev *nd)
 	(void)n;
 }
 
+/* json_strv_has: a (a JSON array of strings) holds s */
+static bool
+json_strv_has(const json_t *a, const char *s)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(a, i, e)
+		if (g_strcmp0(json_string_value(e), s) == 0)
+			return true;
+	return false;
+}
+
 /* the MTU each net of the scenario gets here, and which nets the VMs placed here touch */
 static int
 vm_mtu(const sc_vm *vm, GHashTable *net_mtu)
@@ -179,9 +257,14 @@ op_deploy(nubed *n, rpc_job *j)
 	netdev *nd = NULL;
 	GMutex *lock = NULL;
 	int fabric_mtu, guest_timeout = GUEST_TIMEOUT_S;
-	configure_task *tasks = NULL;
-	json_t *jw, *jv;
+	configure_task *tasks = NULL;	/* [cfg->len] of [mine->len] */
+	pacer pace = { 0 };
+	json_t *jw, *jv, *jf = json_array();
 	gint64 t0 = g_get_monotonic_time();
+	/* partial: a VM whose guest does not come up is removed and reported in "failed", the
+	 * others stay (a degraded scenario); else any failure rolls back all made here */
+	bool partial = json_is_true(json_object_get(rpc_job_req(j), "partial"));
+	const json_t *only = json_object_get(rpc_job_req(j), "only");	/* retry: these VMs */
 
 	if (!json_is_object(dj))
 		dj = rpc_job_req(j);	/* the deployment may also be the request itself */
@@ -204,7 +287,8 @@ op_deploy(nubed *n, rpc_job *j)
 		const proto_vm_place *p = g_ptr_array_index(dep->vms, i);
 		sc_vm *vm;
 
-		if (strcmp(p->host, n->cfg->host) != 0)
+		if (strcmp(p->host, n->cfg->host) != 0 || (only != NULL && !json_strv_has(only,
+		    p->vm)))
 			continue;
 		vm = scenario_vm(s, p->vm);
 		if (vm == NULL) {
@@ -224,6 +308,7 @@ op_deploy(nubed *n, rpc_job *j)
 		rpc_job_ok(j, json_pack("{s:s, s:[]}", "scenario", dep->scenario, "vms"));
 		goto out;
 	}
+	tasks = g_new0(configure_task, mine->len);
 	lock = nubed_scenario_mutex(n, dep->scenario);
 	g_mutex_lock(lock);
 	rpc_job_hold(j);		/* a failure is answered once the roll back is done */
@@ -347,6 +432,8 @@ op_deploy(nubed *n, rpc_job *j)
 			    "(<on_boot>no</on_boot>)", vm->name, dom);
 			continue;
 		}
+		/* paced: a guest starts when fewer than the ceiling of this job's are booting */
+		pace_wait(n, j, &pace, tasks, cfg->len);
 		if (n->env->virt_define_start(v, xml, &err) < 0) {
 			rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
 			goto fail;
@@ -354,33 +441,26 @@ op_deploy(nubed *n, rpc_job *j)
 		/* a roll back removes a domain made here, with its volumes */
 		if (!g_hash_table_contains(before_doms, dom))
 			g_ptr_array_add(m.doms, g_strdup(dom));
-		rpc_job_progress(j, "vm '%s' started as domain '%s'", vm->name, dom);
-	}
-	/* configure every guest at once through its agent, but those that configure themselves
-	 * from their media (their image's own daemon, after its boot) */
-	for (guint i = 0; i < mine->len; i++) {
-		const sc_vm *vm = g_ptr_array_index(mine, i);
-
-		if (!vm->no_start && g_hash_table_contains(media, vm))
-			rpc_job_progress(j, "vm '%s' configures itself from its media as it boots",
-			    vm->name);
-		else
-			g_ptr_array_add(cfg, (gpointer)vm);
+		/* configured through its guest agent as soon as it answers, but a VM that
+		 * configures itself from its media (its image's own daemon, after its boot) */
+		if (g_hash_table_contains(media, vm)) {
+			rpc_job_progress(j, "vm '%s' started as domain '%s'; it configures itself from "
+			    "its media as it boots", vm->name, dom);
+			continue;
+		}
+		tasks[cfg->len] = (configure_task){ n, s, dep, vm->name, vm_mtu(vm, net_mtu),
+		    guest_timeout, NULL, NULL, 0, 0 };
+		tasks[cfg->len].thread = g_thread_new("configure", configure_thread,
+		    &tasks[cfg->len]);
+		g_ptr_array_add(cfg, (gpointer)vm);
+		rpc_job_progress(j, "vm '%s' started as domain '%s' (%u of %u booting here, at most "
+		    "%d at once)", vm->name, dom, tasks_booting(tasks, cfg->len), mine->len,
+		    pace.ceiling);
 	}
 	if (cfg->len > 0)
-		rpc_job_progress(j, "configuring %u guest%s (waiting up to %d s for their agents)",
-		    cfg->len, cfg->len == 1 ? "" : "s", guest_timeout);
-	tasks = g_new0(configure_task, cfg->len);
-	for (guint i = 0; i < cfg->len; i++) {
-		const sc_vm *vm = g_ptr_array_index(cfg, i);
-
-		tasks[i] = (configure_task){ n, s, dep, vm->name, vm_mtu(vm, net_mtu), guest_timeout,
-		    NULL, NULL, 0 };
-		if (vm->no_start)	/* not running: nothing to configure now */
-			g_atomic_int_set(&tasks[i].done, 1);
-		else
-			tasks[i].thread = g_thread_new("configure", configure_thread, &tasks[i]);
-	}
+		rpc_job_progress(j, "all started (starts waited %d s for boots to finish); "
+		    "configuring %u guest%s (each waited for up to %d s, more while it makes "
+		    "progress)", pace.waited_s, cfg->len, cfg->len == 1 ? "" : "s", guest_timeout);
 	{
 		int failed = -1;
 		gint64 w0 = g_get_monotonic_time(), last = w0;
@@ -395,19 +475,42 @@ op_deploy(nubed *n, rpc_job *j)
 				break;
 			if (g_get_monotonic_time() - last >= 10 * G_USEC_PER_SEC) {
 				last = g_get_monotonic_time();
-				rpc_job_progress(j, "waiting for %u guest agent%s (%d s)", left,
-				    left == 1 ? "" : "s", (int)((last - w0) / G_USEC_PER_SEC));
+				rpc_job_progress(j, "waiting for %u guest agent%s (%d s): %u of %u vm%s "
+				    "ready, %u booting", left, left == 1 ? "" : "s",
+				    (int)((last - w0) / G_USEC_PER_SEC), mine->len - left, mine->len,
+				    mine->len == 1 ? "" : "s", left);
 			}
 			g_usleep(100 * 1000);
 		}
 		for (guint i = 0; i < cfg->len; i++) {
+			g_autofree char *dom = NULL;
+
 			if (tasks[i].thread == NULL)
 				continue;
 			g_thread_join(tasks[i].thread);
-			if (tasks[i].error == NULL)
-				rpc_job_progress(j, "vm '%s' configured", tasks[i].vm);
-			else if (failed < 0)
-				failed = (int)i;
+			tasks[i].thread = NULL;
+			if (tasks[i].error == NULL) {
+				rpc_job_progress(j, "vm '%s' configured in %.0f s", tasks[i].vm,
+				    tasks[i].seconds);
+				continue;
+			}
+			if (!partial) {
+				failed = failed < 0 ? (int)i : failed;
+				continue;
+			}
+			/* degraded: this VM goes (when this job made it), the others stay */
+			dom = proto_domain_name(dep->scenario, tasks[i].vm);
+			rpc_job_progress(j, "vm '%s' failed after %.0f s: %s", tasks[i].vm,
+			    tasks[i].seconds, tasks[i].error);
+			if (rpc_strv_has(m.doms, dom)) {
+				if (n->env->virt_destroy_undefine(v, dom, &err) < 0) {
+					nubed_log(NLOG_ERR, "vm '%s': remove after its failure: %s",
+					    tasks[i].vm, err->message);
+					g_clear_error(&err);
+				}
+			}
+			json_array_append_new(jf, json_pack("{s:s, s:s, s:s, s:f}", "vm", tasks[i].vm,
+			    "domain", dom, "error", tasks[i].error, "seconds", tasks[i].seconds));
 		}
 		if (failed >= 0) {
 			rpc_job_fail(j, "vm '%s': configure: %s", tasks[failed].vm, tasks[failed].error);
@@ -422,24 +525,42 @@ op_deploy(nubed *n, rpc_job *j)
 	for (guint i = 0; i < mine->len; i++) {
 		const sc_vm *vm = g_ptr_array_index(mine, i);
 		g_autofree char *dom = proto_domain_name(dep->scenario, vm->name);
+		bool bad = false;
+		size_t k;
+		json_t *f;
 
-		json_array_append_new(jv, json_pack("{s:s, s:s}", "vm", vm->name, "domain", dom));
+		json_array_foreach(jf, k, f)
+			bad = bad || g_strcmp0(json_string_value(json_object_get(f, "vm")),
+			    vm->name) == 0;
+		if (!bad)
+			json_array_append_new(jv, json_pack("{s:s, s:s}", "vm", vm->name, "domain",
+			    dom));
 	}
-	nubed_event(n, "deploy", dep->scenario, NULL, NULL, "%u vm%s and %u net%s deployed in %.1f s",
-	    mine->len, mine->len == 1 ? "" : "s", netnames->len, netnames->len == 1 ? "" : "s",
-	    (double)(g_get_monotonic_time() - t0) / 1e6);
-	rpc_job_ok(j, json_pack("{s:s, s:o, s:I, s:o, s:f}", "scenario", dep->scenario, "vms", jv,
-	    "nets", (json_int_t)netnames->len, "warnings", jw,
-	    "seconds", (double)(g_get_monotonic_time() - t0) / 1e6));
+	if (json_array_size(jf) > 0)
+		nubed_event(n, "deploy-degraded", dep->scenario, NULL, NULL, "%zu of %u vm%s "
+		    "deployed in %.1f s, %zu failed", json_array_size(jv), mine->len,
+		    mine->len == 1 ? "" : "s", (double)(g_get_monotonic_time() - t0) / 1e6,
+		    json_array_size(jf));
+	else
+		nubed_event(n, "deploy", dep->scenario, NULL, NULL, "%u vm%s and %u net%s deployed "
+		    "in %.1f s", mine->len, mine->len == 1 ? "" : "s", netnames->len,
+		    netnames->len == 1 ? "" : "s", (double)(g_get_monotonic_time() - t0) / 1e6);
+	rpc_job_ok(j, json_pack("{s:s, s:o, s:I, s:o, s:f, s:O}", "scenario", dep->scenario, "vms",
+	    jv, "nets", (json_int_t)netnames->len, "warnings", jw,
+	    "seconds", (double)(g_get_monotonic_time() - t0) / 1e6, "failed", jf));
 	image_cache_trim(n, v);	/* after the answer: the operator does not wait for it */
 	goto out;
 fail:
+	tasks_join(tasks, cfg->len);	/* their domains go now: no thread may touch them */
 	rollback(n, j, dep->scenario, &m, v, nd);
 	nubed_event(n, "deploy-failed", dep->scenario, NULL, NULL, "%s; rolled back",
 	    rpc_job_held(j) != NULL ? rpc_job_held(j) : "deploy failed");
 out:
+	if (v != NULL)		/* status shows what this job made or removed */
+		nubed_doms_refresh(n, v, NULL);
 	rpc_job_release(j);
 	if (tasks != NULL) {
+		tasks_join(tasks, cfg->len);
 		for (guint i = 0; i < cfg->len; i++)
 			g_free(tasks[i].error);
 		g_free(tasks);
@@ -452,6 +573,7 @@ out:
 	g_ptr_array_unref(m.doms);
 	g_ptr_array_unref(m.vols);
 	g_ptr_array_unref(m.nets);
+	json_decref(jf);
 	telemetry_start_async(n);
 }
 
@@ -519,6 +641,8 @@ op_undeploy(nubed *n, rpc_job *j)
 	rpc_job_ok(j, json_pack("{s:s, s:i, s:i}", "scenario", scen, "domains", ndoms, "nets",
 	    nnets));
 out:
+	if (v != NULL)
+		nubed_doms_refresh(n, v, NULL);
 	g_mutex_unlock(lock);
 	g_clear_error(&err);
 	n->env->virt_close(v);
@@ -609,15 +733,40 @@ exec_filetree(nubed *n, virt *v, const char *dom, const char *vm, const char *se
 	    "files", (int)json_array_size(files));
 }
 
+/* dom_running: the remembered listing has vm of scen running; *domain (g_free) its domain
+ * when listed at all, *state (may be NULL; g_free) its state then */
+static bool
+dom_running(nubed *n, const char *scen, const char *vm, char **domain, char **state)
+{
+	json_t *doms = nubed_doms_get(n, NULL), *o;
+	bool running = false;
+	size_t i;
+
+	json_array_foreach(doms, i, o) {
+		if (g_strcmp0(json_string_value(json_object_get(o, "scenario")), scen) != 0 ||
+		    g_strcmp0(json_string_value(json_object_get(o, "vm")), vm) != 0)
+			continue;
+		g_free(*domain);
+		*domain = g_strdup(json_string_value(json_object_get(o, "domain")));
+		if (state != NULL) {
+			g_free(*state);
+			*state = g_strdup(json_string_value(json_object_get(o, "state")));
+		}
+		running = json_is_true(json_object_get(o, "active"));
+		if (running)
+			break;
+	}
+	json_decref(doms);
+	return running && *domain != NULL;
+}
+
 void
 op_exec(nubed *n, rpc_job *j)
 {
 	const char *scen = rpc_job_str(j, "scenario", true), *vmname, *cmd, *seq;
-	g_autoptr(GPtrArray) doms = NULL;
 	g_autoptr(GString) out_all = g_string_new(NULL), err_all = g_string_new(NULL);
 	g_autofree char *domname = NULL, *error = NULL, *spec = NULL;
 	g_autoptr(scenario) s = NULL;
-	const virt_dom_info *found = NULL;
 	GError *err = NULL;
 	virt *v = NULL;
 	json_t *results = NULL;
@@ -634,31 +783,35 @@ op_exec(nubed *n, rpc_job *j)
 	if (json_is_integer(json_object_get(rpc_job_req(j), "timeout_s")))
 		timeout_s = (int)CLAMP(json_integer_value(json_object_get(rpc_job_req(j), "timeout_s")), 1,
 		    3600);
-	domname = proto_domain_name(scen, vmname);
 	v = nubed_virt_open(n, &err);
-	if (v == NULL || (doms = n->env->virt_list(v, &err)) == NULL) {
+	if (v == NULL) {
 		rpc_job_fail(j, "libvirt: %s", err->message);
 		goto out;
 	}
-	for (guint i = 0; i < doms->len; i++) {
-		const virt_dom_info *di = g_ptr_array_index(doms, i);
+	/* the remembered listing finds a running VM without listing every domain (forty
+	 * execs at once would list forty domains forty times); a VM it does not show running
+	 * is looked for in a fresh listing, which then answers */
+	if (!dom_running(n, scen, vmname, &domname, NULL)) {
+		g_autofree char *state = NULL;
 
-		if (g_strcmp0(di->scenario, scen) == 0 && g_strcmp0(di->vm, vmname) == 0)
-			found = di;
-	}
-	if (found == NULL) {
-		rpc_job_fail(j, "vm '%s' of scenario '%s' is not on host '%s'", vmname, scen,
-		    n->cfg->host);
-		goto out;
-	}
-	if (!found->active) {
-		rpc_job_fail(j, "vm '%s' of scenario '%s' is not running (%s)", vmname, scen,
-		    found->state != NULL ? found->state : "unknown state");
-		goto out;
+		if (nubed_doms_refresh(n, v, &err) < 0) {
+			rpc_job_fail(j, "libvirt: %s", err->message);
+			goto out;
+		}
+		g_clear_pointer(&domname, g_free);
+		if (!dom_running(n, scen, vmname, &domname, &state)) {
+			if (domname == NULL)
+				rpc_job_fail(j, "vm '%s' of scenario '%s' is not on host '%s'", vmname,
+				    scen, n->cfg->host);
+			else
+				rpc_job_fail(j, "vm '%s' of scenario '%s' is not running (%s)", vmname,
+				    scen, state != NULL ? state : "unknown state");
+			goto out;
+		}
 	}
 	results = json_array();
 	if (cmd != NULL) {
-		json_t *r = exec_one(n, v, found->domain, vmname, NULL, cmd, timeout_s, &code, out_all,
+		json_t *r = exec_one(n, v, domname, vmname, NULL, cmd, timeout_s, &code, out_all,
 		    err_all, &error);
 
 		if (r == NULL) {
@@ -680,7 +833,7 @@ op_exec(nubed *n, rpc_job *j)
 			json_t *r;
 
 			if (json_is_array(json_object_get(st, "write_files"))) {
-				r = exec_filetree(n, v, found->domain, vmname, seq, st, timeout_s,
+				r = exec_filetree(n, v, domname, vmname, seq, st, timeout_s,
 				    &error);
 			} else if (text != NULL && json_is_true(json_object_get(st, "detach"))) {
 				/* ostype exec: started, not waited for (as vnxaced forks it); a
@@ -690,10 +843,10 @@ op_exec(nubed *n, rpc_job *j)
 				g_autofree char *bg = g_strdup_printf("(sh -c %s </dev/null "
 				    ">/dev/null 2>&1 &)", q);
 
-				r = exec_one(n, v, found->domain, vmname, seq, bg, timeout_s, &code,
+				r = exec_one(n, v, domname, vmname, seq, bg, timeout_s, &code,
 				    out_all, err_all, &error);
 			} else if (text != NULL) {
-				r = exec_one(n, v, found->domain, vmname, seq, text, timeout_s, &code,
+				r = exec_one(n, v, domname, vmname, seq, text, timeout_s, &code,
 				    out_all, err_all, &error);
 			} else {
 				error = g_strdup_printf("vm '%s': malformed exec step", vmname);
@@ -740,7 +893,7 @@ op_exec(nubed *n, rpc_job *j)
 					    "supported", vmname, x->seq);
 					goto out;
 				}
-				r = exec_one(n, v, found->domain, vmname, x->seq, x->text, timeout_s,
+				r = exec_one(n, v, domname, vmname, x->seq, x->text, timeout_s,
 				    &code, out_all, err_all, &error);
 				if (r == NULL) {
 					rpc_job_fail(j, "%s", error);

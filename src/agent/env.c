@@ -96,6 +96,7 @@ const agent_env agent_env_real = {
 	.virt_open = real_virt_open,
 	.virt_close = virt_close,
 	.virt_list = virt_list,
+	.virt_states = virt_states,
 	.virt_domain_type = virt_domain_type,
 	.virt_define_only = virt_define_only,
 	.virt_pool_ensure = virt_pool_ensure,

@@ -29,6 +29,7 @@ struct agent_env {
 	virt *(*virt_open)(nubed *n, GError **err);
 	void (*virt_close)(virt *v);
 	GPtrArray *(*virt_list)(virt *v, GError **err);
+	GHashTable *(*virt_states)(virt *v, GError **err);
 	const char *(*virt_domain_type)(const virt *v);
 	char *(*virt_render_domain)(virt *v, const scenario *s, const proto_deployment *dep,
 	    const char *vmname, int mtu, GPtrArray *warnings, GError **err);

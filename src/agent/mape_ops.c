@@ -109,6 +109,8 @@ op_release(nubed *n, rpc_job *j)
 	} else
 		k = balance_reservations_release(m->res, vm);
 	g_mutex_unlock(&m->lock);
+	if (ok)		/* status lists the domains again before it answers */
+		nubed_doms_stale(n);
 	nubed_log(NLOG_INFO, "reservation of '%s' from %s released (%s)", vm, sender,
 	    ok ? "arrived" : "migration failed");
 	rpc_job_ok(j, json_pack("{s:i}", "released", k));

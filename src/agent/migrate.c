@@ -307,6 +307,7 @@ move_run(mape *m, move_task *t)
 	virt_migrate_stats stats = { 0 };
 	GError *err = NULL;
 	virt *v = NULL;
+	double t_after;
 	json_t *r;
 
 	res->status = MOVE_FAILED;
@@ -445,7 +446,10 @@ move_run(mape *m, move_task *t)
 	release_at(m, mv->dst, mv->vm, true);
 
 	/* 5. nets no VM here needs any more: drop here, and from the others' FDB */
+	t_after = nubed_now(m->n);
 	after = m->n->env->virt_list(v, &err);
+	if (after != NULL)	/* status no longer shows it here */
+		nubed_doms_put(m->n, after, t_after);
 	for (guint i = 0; after != NULL && i < nets->len; i++) {
 		net_set *s = nets->pdata[i];
 		g_autoptr(GPtrArray) h3 = g_ptr_array_new_with_free_func(g_free);

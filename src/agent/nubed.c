@@ -23,6 +23,7 @@ nubed_init(nubed *n, config *cfg, const agent_env *env)
 	g_mutex_init(&n->specs_lock);
 	g_mutex_init(&n->scen_lock);
 	g_mutex_init(&n->event_lock);
+	g_mutex_init(&n->doms_lock);
 	n->specs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	n->scen_mutex = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	n->prev_vm = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -244,4 +245,82 @@ nubed_scenario_mutex(nubed *n, const char *scenario)
 	}
 	g_mutex_unlock(&n->scen_lock);
 	return m;
+}
+
+/* ---- the domains status answers with ---- */
+
+static json_t *
+strv_json(const GPtrArray *a)
+{
+	json_t *j = json_array();
+
+	for (guint i = 0; a != NULL && i < a->len; i++)
+		json_array_append_new(j, json_string(g_ptr_array_index(a, i)));
+	return j;
+}
+
+void
+nubed_doms_put(nubed *n, const GPtrArray *doms, double listed_at)
+{
+	json_t *jv = json_array();
+
+	for (guint i = 0; doms != NULL && i < doms->len; i++) {
+		const virt_dom_info *di = g_ptr_array_index(doms, i);
+		json_t *jif = json_array();
+
+		/* "ifaces" is the structured form: names may hold spaces, "addrs" (kept for
+		 * older CLIs) joins the fields with them */
+		for (guint k = 0; di->ifaces != NULL && k < di->ifaces->len; k++) {
+			const virt_dom_if *f = g_ptr_array_index(di->ifaces, k);
+
+			json_array_append_new(jif, json_pack("{s:o, s:s, s:s}", "if", f->id >= 0 ?
+			    json_integer(f->id) : json_null(), "net", f->net, "addr", f->addr));
+		}
+		json_array_append_new(jv, json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:o, s:o}",
+		    "scenario", di->scenario, "vm", di->vm, "domain", di->domain, "state", di->state,
+		    "active", di->active, "addrs", strv_json(di->addrs), "ifaces", jif, "nets",
+		    strv_json(di->nets)));
+	}
+	g_mutex_lock(&n->doms_lock);
+	if (n->doms == NULL || listed_at >= n->doms_at) {	/* an older listing never wins */
+		json_decref(n->doms);
+		n->doms = jv;
+		n->doms_at = listed_at;
+	} else {
+		json_decref(jv);
+	}
+	g_mutex_unlock(&n->doms_lock);
+}
+
+void
+nubed_doms_stale(nubed *n)
+{
+	g_mutex_lock(&n->doms_lock);
+	n->doms_stale_at = nubed_now(n);
+	g_mutex_unlock(&n->doms_lock);
+}
+
+json_t *
+nubed_doms_get(nubed *n, double *age_s)
+{
+	json_t *r;
+
+	g_mutex_lock(&n->doms_lock);
+	r = n->doms_stale_at < n->doms_at ? json_incref(n->doms) : NULL;
+	if (age_s != NULL)
+		*age_s = r != NULL ? nubed_now(n) - n->doms_at : 0;
+	g_mutex_unlock(&n->doms_lock);
+	return r;
+}
+
+int
+nubed_doms_refresh(nubed *n, virt *v, GError **err)
+{
+	double t = nubed_now(n);
+	g_autoptr(GPtrArray) doms = v != NULL ? n->env->virt_list(v, err) : NULL;
+
+	if (doms == NULL)
+		return -1;
+	nubed_doms_put(n, doms, t);
+	return 0;
 }

@@ -51,6 +51,13 @@ typedef struct nubed {
 	/* the event journal (journal.h; nubed_state_open), NULL: events are only published */
 	struct journal *journal;
 	GMutex event_lock;	/* journal append + publish of one event, in seq order */
+	/* what "status" answers without asking libvirt: the last listing of this host's
+	 * domains as the reply's "vms", refreshed by every telemetry round and by the ops that
+	 * make, remove or move domains (nubed_doms_put), under doms_lock */
+	GMutex doms_lock;
+	json_t *doms;		/* NULL before the first listing */
+	double doms_at;		/* nubed_now when that listing began */
+	double doms_stale_at;	/* nubed_now of the last change it cannot show (0: none) */
 } nubed;
 
 /* nubed_init: n zeroed, then cfg (taken) and env set, tables and topics made. */
@@ -100,6 +107,17 @@ struct virt *nubed_virt_open(nubed *n, GError **err);
 void nubed_spec_put(nubed *n, const char *scenario, const char *spec);
 char *nubed_spec_get(nubed *n, const char *scenario);
 void nubed_spec_drop(nubed *n, const char *scenario);
+
+/* nubed_doms_put: remember doms (virt_dom_info*, borrowed), listed from listed_at on
+ * (nubed_now before the listing), as the domains this host has now.
+ * nubed_doms_get: that listing as status's "vms" (new reference), NULL before the first and
+ * while it is stale; *age_s (may be NULL) its age.
+ * nubed_doms_stale: a domain arrived (a migration): listings begun before now are stale.
+ * nubed_doms_refresh: list with v and put; 0 or -1 + err. Thread-safe. */
+void nubed_doms_put(nubed *n, const GPtrArray *doms, double listed_at);
+void nubed_doms_stale(nubed *n);
+json_t *nubed_doms_get(nubed *n, double *age_s);
+int nubed_doms_refresh(nubed *n, struct virt *v, GError **err);
 
 /* nubed_scenario_mutex: the mutex serialising work on one scenario (thread-safe) */
 GMutex *nubed_scenario_mutex(nubed *n, const char *scenario);

@@ -15,7 +15,7 @@ const rpc_op rpc_ops[] = {
 	{ "deploy", op_deploy, false },
 	{ "undeploy", op_undeploy, false },
 	{ "exec", op_exec, false },
-	{ "status", op_status, false },
+	{ "status", op_status, true },	/* its own thread: never queued behind work */
 	{ "net-ensure", op_net_ensure, false },
 	{ "net-remove", op_net_remove, false },
 	{ "admit", op_admit, true },
@@ -283,10 +283,16 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 	j->msg = bus_msg_copy(m);
 	j->req = req;
 	j->sender = g_strdup(sender);
-	if (found->main_loop)
+	if (found->main_loop) {
 		job_run(j);
-	else
-		g_thread_pool_push(n->pool, j, NULL);
+		return;
+	}
+	/* every worker busy: say so at once, so the caller's silence timeout counts from the
+	 * start of the work rather than from the request */
+	if (g_thread_pool_get_num_threads(n->pool) >= (guint)g_thread_pool_get_max_threads(n->pool))
+		nubed_reply(n, m, json_pack("{s:s}", "progress", g_thread_pool_unprocessed(n->pool) > 0 ?
+		    "queued behind other requests" : "queued"), false);
+	g_thread_pool_push(n->pool, j, NULL);
 }
 
 /* ---- helpers for handlers ---- */
@@ -328,42 +334,75 @@ strv_json(const GPtrArray *a)
 	return j;
 }
 
-void
-op_status(nubed *n, rpc_job *j)
+/* status: the domains as this agent last listed them (telemetry rounds, and every op that
+ * makes, removes or moves one, refresh that listing), checked against libvirt's list of
+ * domain names and whether they run (two calls whatever their number: a domain removed or
+ * stopped behind nube's back shows so at once), and the nets as the kernel has them (one
+ * netlink dump). No per-domain stats or metadata calls, and its own thread: it answers at
+ * once however many domains and jobs the host has. Only before the first listing, or after
+ * a domain arrived, is the full listing made. "listed_s" is the listing's age. */
+typedef struct {
+	nubed *n;
+	bus_msg *msg;		/* the deferred request */
+} status_req;
+
+static json_t *
+status_vms(nubed *n, virt *v, double *age, GError **err)
 {
-	g_autoptr(GPtrArray) doms = NULL, nets = NULL;
+	g_autoptr(GHashTable) st = NULL;
+	json_t *jv = nubed_doms_get(n, age), *out, *o;
+	size_t i;
+
+	if (jv == NULL) {
+		if (nubed_doms_refresh(n, v, err) < 0)
+			return NULL;
+		return nubed_doms_get(n, age);
+	}
+	if ((st = n->env->virt_states(v, err)) == NULL) {
+		json_decref(jv);
+		return NULL;
+	}
+	out = json_array();
+	json_array_foreach(jv, i, o) {
+		int now = GPOINTER_TO_INT(g_hash_table_lookup(st, json_string_value(json_object_get(o,
+		    "domain"))));
+		json_t *c;
+
+		if (now == 0)
+			continue;	/* gone */
+		c = json_copy(o);
+		if ((now == 1) != json_is_true(json_object_get(o, "active"))) {
+			json_object_set_new(c, "active", json_boolean(now == 1));
+			json_object_set_new(c, "state", json_string(now == 1 ? "running" : "shutoff"));
+		}
+		json_array_append_new(out, c);
+	}
+	json_decref(jv);
+	return out;
+}
+
+static gpointer
+status_thread(gpointer p)
+{
+	status_req *r = p;
+	nubed *n = r->n;
+	g_autoptr(GPtrArray) nets = NULL;
 	GError *err = NULL;
 	virt *v = nubed_virt_open(n, &err);
 	netdev *nd = NULL;
-	json_t *jv = json_array(), *jn = json_array();
+	json_t *jv = NULL, *jn = json_array(), *body;
+	double age = 0;
 
-	if (v == NULL || (doms = n->env->virt_list(v, &err)) == NULL) {
-		rpc_job_fail(j, "libvirt: %s", err->message);
+	if (v == NULL || (jv = status_vms(n, v, &age, &err)) == NULL) {
+		body = json_pack("{s:b, s:s+}", "ok", 0, "error", "libvirt: ", err->message);
 		goto out;
-	}
-	for (guint i = 0; i < doms->len; i++) {
-		const virt_dom_info *di = g_ptr_array_index(doms, i);
-
-		json_t *jif = json_array();
-
-		/* "ifaces" is the structured form: names may hold spaces, "addrs" (kept for
-		 * older CLIs) joins the fields with them */
-		for (guint k = 0; di->ifaces != NULL && k < di->ifaces->len; k++) {
-			const virt_dom_if *f = g_ptr_array_index(di->ifaces, k);
-
-			json_array_append_new(jif, json_pack("{s:o, s:s, s:s}", "if", f->id >= 0 ?
-			    json_integer(f->id) : json_null(), "net", f->net, "addr", f->addr));
-		}
-		json_array_append_new(jv, json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:o, s:o}",
-		    "scenario", di->scenario, "vm", di->vm, "domain", di->domain, "state", di->state,
-		    "active", di->active, "addrs", strv_json(di->addrs), "ifaces", jif, "nets",
-		    strv_json(di->nets)));
 	}
 	nd = n->env->net_open(n, &err);
 	if (nd != NULL)
 		nets = n->env->net_list(nd, &err);
 	if (nets == NULL) {
-		rpc_job_fail(j, "netlink: %s", err != NULL ? err->message : "unknown error");
+		body = json_pack("{s:b, s:s+}", "ok", 0, "error", "netlink: ", err != NULL ?
+		    err->message : "unknown error");
 		goto out;
 	}
 	for (guint i = 0; i < nets->len; i++) {
@@ -373,14 +412,28 @@ op_status(nubed *n, rpc_job *j)
 		    ni->scenario, "net", ni->net, "bridge", ni->bridge, "vni", (json_int_t)ni->vni,
 		    "remotes", strv_json(ni->remotes)));
 	}
-	rpc_job_ok(j, json_pack("{s:O, s:O, s:s}", "vms", jv, "nets", jn, "fabric_addr",
-	    n->cfg->fabric_addr));
+	body = json_pack("{s:b, s:O, s:O, s:s, s:f}", "ok", 1, "vms", jv, "nets", jn,
+	    "fabric_addr", n->cfg->fabric_addr, "listed_s", age);
 out:
+	nubed_reply(n, r->msg, body, true);
 	json_decref(jv);
 	json_decref(jn);
 	g_clear_error(&err);
 	n->env->virt_close(v);
 	n->env->net_close(nd);
+	bus_msg_free(r->msg);
+	g_free(r);
+	return NULL;
+}
+
+void
+op_status(nubed *n, rpc_job *j)
+{
+	status_req *r = g_new0(status_req, 1);
+
+	r->n = n;
+	r->msg = rpc_job_defer(j);
+	g_thread_unref(g_thread_new("status", status_thread, r));
 }
 
 /* ---- events ---- */

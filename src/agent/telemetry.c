@@ -47,7 +47,11 @@ sample(nubed *n, metrics_sample *ms, GPtrArray **vms, GError **err)
 	if (n->tel_virt == NULL)
 		n->tel_virt = nubed_virt_open(n, &verr);
 	if (n->tel_virt != NULL) {
+		double t = nubed_now(n);
+
 		*vms = n->env->virt_list(n->tel_virt, &verr);
+		if (*vms != NULL)	/* what status answers until the next listing */
+			nubed_doms_put(n, *vms, t);
 		if (*vms == NULL) {	/* reconnect next time */
 			n->env->virt_close(n->tel_virt);
 			n->tel_virt = NULL;

@@ -12,6 +12,7 @@
 #define CLI_FAIL	1	/* invalid input or the operation failed */
 #define CLI_USAGE	2	/* bad command line */
 #define CLI_UNAVAILABLE	3	/* broker or hosts unreachable */
+#define CLI_DEGRADED	4	/* deployed, but some VMs failed (state 'degraded') */
 
 /* the partition algorithm plan and deploy use when none is given (plan_algorithm_from_name) */
 #define CLI_DEFAULT_ALGORITHM	"weighted-round-robin"

@@ -61,8 +61,9 @@ request_fits(const char *what, const json_t *j)
 }
 
 static const char deploy_help[] =
-"usage: nube deploy SCENARIO [--algorithm A] [--restrictions FILE] [--timeout S] [--json]\n"
-"                   [--config FILE]\n"
+"usage: nube deploy SCENARIO [--algorithm A] [--restrictions FILE] [--timeout S]\n"
+"                   [--all-or-nothing] [--json] [--config FILE]\n"
+"       nube deploy --retry-failed NAME [--timeout S] [--config FILE]\n"
 "\n"
 "Validate a VNX 2.0 scenario, split it over the live hosts, record the allocations\n"
 "(VNIs, MACs, addresses) in the store and send every host its part in parallel. Each\n"
@@ -72,22 +73,31 @@ static const char deploy_help[] =
 "offline, or nube is interrupted (SIGINT, SIGTERM), the whole deployment is rolled back\n"
 "on every host and forgotten by the store; when a host cannot be rolled back, or the\n"
 "broker is lost, the store keeps it as \"failed\" with its allocations until 'nube\n"
-"undeploy --force'. On success the placement and the warnings are printed. A VM\n"
+"undeploy --force'. A VM whose guest does not come up (see --timeout) does not throw\n"
+"the rest away: it is removed and named (its host, what was waited for, how long), the\n"
+"others keep running and the scenario is stored as \"degraded\" (exit status 4);\n"
+"--retry-failed deploys only those VMs again, on their hosts. On success the\n"
+"placement and the warnings are printed. A VM\n"
 "that boots its own image (<filesystem>, no <kernel>) gets configuration media (VNX's\n"
 "vnxboot.xml and filetrees, a cloud-init seed) built here: its on_boot files must exist.\n"
 "\n"
 "  -a, --algorithm A         round-robin, weighted-round-robin, least-loaded or graph\n"
 "                            (default " CLI_DEFAULT_ALGORITHM ")\n"
 "  -r, --restrictions FILE   deployment restrictions (EDIV format)\n"
-"  -t, --timeout S           give up on guests whose agent is not up within S seconds\n"
-"                            and on a host silent for longer (default [deploy] timeout\n"
-"                            of the config, else 120)\n"
+"  -t, --timeout S           a guest's time to come up (its agent answers): one still\n"
+"                            using CPU gets up to twice that, one that is idle is\n"
+"                            restarted once and gets it again; also how long a host\n"
+"                            may stay silent (default [deploy] timeout of the config,\n"
+"                            else 120)\n"
+"      --all-or-nothing      any failed VM rolls the whole deployment back\n"
+"      --retry-failed NAME   deploy again only the failed VMs of degraded scenario NAME\n"
 "  -j, --json                print the placement as JSON (as 'nube plan --json')\n"
 "      --config FILE         client config\n"
 "  -h, --help                this help\n"
 "\n"
 "Exit status: 0 deployed, 1 invalid input, no placement or deployment failed (rolled\n"
-"back), 2 bad command line, 3 broker unreachable or no live host.\n";
+"back), 2 bad command line, 3 broker unreachable or no live host, 4 deployed degraded\n"
+"(some VMs failed, the others run).\n";
 
 typedef struct {
 	GHashTable *targets;	/* host name -> client_call* (deploy) */
@@ -99,6 +109,9 @@ typedef struct {
 	GHashTable *gone;	/* hosts whose offline message is waiting for its verdict */
 	guint gone_timer;	/* the wait for that verdict, 0 when none */
 	json_t *warnings;	/* [{"host", "warning"}] from the agents' replies */
+	json_t *failed_vms;	/* [{"host", "vm", "error", "seconds"}]: VMs that did not come
+				 * up, removed by their agent (a degraded deploy) */
+	json_t *ready_vms;	/* [{"host", "vm"}]: VMs their agent deployed */
 } deploy_run;
 
 /* how long an agent's offline message waits before it is blamed: a broker shutting down
@@ -135,7 +148,25 @@ deploy_done(client_call *call, void *ud)
 		    "warning", v));
 		nw++;
 	}
-	if (call->ok)
+	json_array_foreach(json_object_get(call->reply, "vms"), i, v)
+		if (call->ok && client_jstr(v, "vm") != NULL)
+			json_array_append_new(r->ready_vms, json_pack("{s:s, s:s}", "host", call->host,
+			    "vm", client_jstr(v, "vm")));
+	json_array_foreach(json_object_get(call->reply, "failed"), i, v) {
+		const json_t *sec = json_object_get(v, "seconds");
+
+		if (!call->ok || client_jstr(v, "vm") == NULL)
+			continue;
+		json_array_append_new(r->failed_vms, json_pack("{s:s, s:s, s:s, s:f}", "host",
+		    call->host, "vm", client_jstr(v, "vm"), "error", client_jstr(v, "error") != NULL ?
+		    client_jstr(v, "error") : "unknown error", "seconds", json_is_number(sec) ?
+		    json_number_value(sec) : 0.0));
+	}
+	if (call->ok && json_array_size(json_object_get(call->reply, "failed")) > 0)
+		fprintf(stderr, "%s: done, %zu vm%s failed\n", call->host,
+		    json_array_size(json_object_get(call->reply, "failed")),
+		    json_array_size(json_object_get(call->reply, "failed")) == 1 ? "" : "s");
+	else if (call->ok)
 		fprintf(stderr, nw ? "%s: done (%zu warning%s)\n" : "%s: done\n", call->host, nw,
 		    nw == 1 ? "" : "s");
 	else
@@ -271,11 +302,59 @@ rollback(client *c, const char *scenario, GPtrArray *hosts, int timeout_ms, GPtr
 	g_ptr_array_unref(calls);
 }
 
+/* record_failed: the store marks the VMs of failed (deploy_run.failed_vms) failed with why
+ * and those of ready fine again, and the scenario "degraded" while any VM has failed, else
+ * "deployed"; every failed VM is named on stderr. Returns how many VMs of the scenario are
+ * failed now, or -1 when the store could not record it (printed). */
+static int
+record_failed(store *st, const char *name, const json_t *failed, const json_t *ready)
+{
+	g_autoptr(GError) e = NULL;
+	g_autoptr(GHashTable) now = NULL;
+	const json_t *f;
+	size_t i;
+
+	json_array_foreach(ready, i, f)
+		if (store_set_failed(st, name, client_jstr(f, "vm"), NULL, &e) < 0)
+			goto err;
+	json_array_foreach(failed, i, f) {
+		g_autofree char *why = g_strdup_printf("on host '%s' after %.0f s: %s",
+		    client_jstr(f, "host"), json_number_value(json_object_get(f, "seconds")),
+		    client_jstr(f, "error"));
+
+		out_err("vm '%s' failed %s", client_jstr(f, "vm"), why);
+		if (store_set_failed(st, name, client_jstr(f, "vm"), why, &e) < 0)
+			goto err;
+	}
+	if ((now = store_failed(st, name, &e)) == NULL)
+		goto err;
+	if (store_set_state(st, name, g_hash_table_size(now) > 0 ? "degraded" : "deployed", &e) < 0)
+		goto err;
+	return (int)g_hash_table_size(now);
+err:
+	out_err("store: %s", e->message);
+	return -1;
+}
+
+/* degraded_note: the lines a degraded scenario ends with */
+static void
+degraded_note(const char *name, int nfailed, guint nvms)
+{
+	out_err("'%s' is degraded: %d of %u VMs failed and were removed, the others run "
+	    "(state 'degraded')", name, nfailed, nvms);
+	out_err("when the cause is fixed, 'nube deploy --retry-failed %s' deploys them again; "
+		"'nube undeploy %s' removes all", name, name);
+}
+
+static int retry_failed(session *sess, const char *name, int timeout_s);
+
 int
 cmd_deploy(session *sess, int argc, char **argv)
 {
-	enum { OPT_CONFIG = 256 };
+	enum { OPT_CONFIG = 256, OPT_ALL = 257, OPT_RETRY = 258 };
 	static const struct option opts[] = {
+		{ "all-or-nothing", no_argument, NULL, OPT_ALL },
+		{ "retry-failed", no_argument, NULL, OPT_RETRY },
 		{ "algorithm", required_argument, NULL, 'a' },
 		{ "restrictions", required_argument, NULL, 'r' },
 		{ "timeout", required_argument, NULL, 't' },
@@ -300,8 +379,8 @@ cmd_deploy(session *sess, int argc, char **argv)
 	deploy_run run = { 0 };
 	guint sig_int = 0, sig_term = 0;
 	plan_algorithm algo;
-	bool json = false, reserved = false;
-	int timeout_s = 0, ch, rc = CLI_FAIL;
+	bool json = false, reserved = false, all_or_nothing = false, retry = false;
+	int timeout_s = 0, ch, rc = CLI_FAIL, nfailed = 0;
 	gsize speclen = 0;
 	int64_t t0 = cli_now_ms();
 
@@ -320,6 +399,12 @@ cmd_deploy(session *sess, int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case OPT_ALL:
+			all_or_nothing = true;
+			break;
+		case OPT_RETRY:
+			retry = true;
+			break;
 		case OPT_CONFIG:
 			sess->config = optarg;
 			break;
@@ -333,6 +418,13 @@ cmd_deploy(session *sess, int argc, char **argv)
 	if (optind != argc - 1)
 		return out_usage("deploy", optind >= argc ? "a scenario file is required"
 		    : "only one scenario file");
+	if (retry) {
+		if (rpath != NULL || all_or_nothing || json)
+			return out_usage("deploy", "--retry-failed takes only --timeout and --config");
+		if (out_check_name("deploy", "scenario", argv[optind], false) != 0)
+			return CLI_USAGE;
+		return retry_failed(sess, argv[optind], timeout_s);
+	}
 	if (plan_algorithm_from_name(aname, &algo) < 0) {
 		g_autofree char *m = g_strdup_printf("unknown algorithm '%s'", aname);
 
@@ -410,6 +502,16 @@ cmd_deploy(session *sess, int argc, char **argv)
 
 	/* 4. every host with VMs gets the deployment in parallel; it picks its own part */
 	dep = proto_deployment_from_plan(s, p, spec, host_fabric, sess->c);
+	{	/* kept (without media) for a later --retry-failed */
+		json_t *kj = proto_deployment_to_json(dep);
+		g_autofree char *kt = json_dumps(kj, JSON_COMPACT);
+
+		json_decref(kj);
+		if (store_set_deployment(sess->st, s->name, kt, &e) < 0) {
+			out_err("store: %s", e->message);
+			goto out;
+		}
+	}
 	if (media_attach(mp, dep, d) < 0)
 		goto out;
 	/* the images the VMs boot, by content, in every host's cache before any host starts */
@@ -418,6 +520,8 @@ cmd_deploy(session *sess, int argc, char **argv)
 	run.targets = g_hash_table_new(g_str_hash, g_str_equal);
 	run.gone = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	run.warnings = json_array();
+	run.failed_vms = json_array();
+	run.ready_vms = json_array();
 	run.url = sess->conf->url;
 	bus_on_connect(sess->c->bus, deploy_bus, &run);
 	for (int h = 0; h < p->nhosts; h++) {
@@ -453,9 +557,10 @@ cmd_deploy(session *sess, int argc, char **argv)
 		for (guint i = 0; i < used->len; i++) {
 			const char *h = used->pdata[i];
 			client_call *call = client_call_start(sess->c, h,
-			    json_pack("{s:s, s:s, s:o, s:i}", "op", "deploy", "scenario", s->name,
-			    "deployment", for_host(dj, h), "guest_timeout_s", timeout_s),
-			    (timeout_s + 15) * 1000, &pending, progress_print, deploy_done, &run);
+			    json_pack("{s:s, s:s, s:o, s:i, s:b}", "op", "deploy", "scenario", s->name,
+			    "deployment", for_host(dj, h), "guest_timeout_s", timeout_s, "partial",
+			    !all_or_nothing), (timeout_s + 15) * 1000, &pending, progress_print,
+			    deploy_done, &run);
 
 			g_hash_table_insert(run.targets, (gpointer)h, call);
 		}
@@ -489,21 +594,21 @@ cmd_deploy(session *sess, int argc, char **argv)
 	g_source_remove(sig_term);
 	sig_int = sig_term = 0;
 
-	/* 5. done */
-	if (store_set_state(sess->st, s->name, "deployed", &e) < 0) {
-		out_err("store: %s", e->message);
+	/* 5. done: every VM up, or those that did not come up named (degraded) */
+	if ((nfailed = record_failed(sess->st, s->name, run.failed_vms, NULL)) < 0)
 		goto out;
-	}
 	{
 		size_t nw = json_array_size(run.warnings), i;
 		g_autofree char *msg = g_strdup_printf("%u VMs on %u hosts, algorithm %s, %.1f s"
-		    "%s%.0zu%s", s->vms->len, used->len, plan_algorithm_name(algo),
+		    "%s%.0zu%s%s%.0d%s", s->vms->len, used->len, plan_algorithm_name(algo),
 		    (double)(cli_now_ms() - t0) / 1000.0, nw ? ", " : "", nw,
-		    nw == 0 ? "" : nw == 1 ? " warning" : " warnings");
+		    nw == 0 ? "" : nw == 1 ? " warning" : " warnings", nfailed ? ", " : "", nfailed,
+		    nfailed ? " failed" : "");
 		json_t *w;
 
-		store_event(sess->st, cli_now_ms(), NULL, "deploy", s->name, NULL, msg, NULL);
-		fprintf(stderr, "deployed '%s': %s\n", s->name, msg);
+		store_event(sess->st, cli_now_ms(), NULL, nfailed ? "deploy-degraded" : "deploy",
+		    s->name, NULL, msg, NULL);
+		fprintf(stderr, "deployed '%s'%s: %s\n", s->name, nfailed ? " degraded" : "", msg);
 		json_array_foreach(run.warnings, i, w)
 			out_err("warning: host '%s': %s", client_jstr(w, "host"),
 			    client_jstr(w, "warning"));
@@ -513,10 +618,15 @@ cmd_deploy(session *sess, int argc, char **argv)
 		json_auto_t *j = out_plan_json(s, p);
 
 		json_object_set(j, "warnings", run.warnings);
+		json_object_set(j, "failed", run.failed_vms);
 		rc = out_json_print(j, stdout) < 0 ? CLI_FAIL : CLI_OK;
 	} else {
 		out_plan_print(s, p, stdout);
 		rc = CLI_OK;
+	}
+	if (nfailed > 0) {
+		degraded_note(s->name, nfailed, s->vms->len);
+		rc = rc == CLI_OK ? CLI_DEGRADED : rc;
 	}
 out:
 	if (sig_int != 0)
@@ -558,7 +668,136 @@ out:
 	if (run.gone != NULL)
 		g_hash_table_unref(run.gone);
 	json_decref(run.warnings);
+	json_decref(run.failed_vms);
+	json_decref(run.ready_vms);
 	g_free(run.why);
+	return rc;
+}
+
+/* retry_failed: nube deploy --retry-failed NAME: the failed VMs of degraded NAME, each on the
+ * host it was placed on, with the deployment kept in the store (media built again); a VM
+ * that comes up is fine again, one that does not stays failed (removed again); a host that
+ * fails rolls back only what it made for this retry. */
+static int
+retry_failed(session *sess, const char *name, int timeout_s)
+{
+	g_autoptr(GError) e = NULL;
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(scenario) s = NULL;
+	g_autoptr(proto_deployment) dep = NULL;
+	g_autoptr(media_prep) mp = NULL;
+	g_autoptr(GHashTable) failed = NULL, placed = NULL, by_host = NULL;
+	g_autofree char *dtext = NULL;
+	store_scenario *ss = NULL;
+	json_auto_t *dj0 = NULL;
+	json_t *dj;
+	deploy_run run = { 0 };
+	GHashTableIter it;
+	gpointer k, v;
+	int rc = CLI_FAIL, pending = 0, nfailed;
+	int64_t t0 = cli_now_ms();
+
+	if (session_open(sess, SESSION_STORE) < 0)
+		return sess->status;
+	if ((ss = store_get(sess->st, name, &e)) == NULL) {
+		out_err(e != NULL ? "store: %s" : "scenario '%s' is not deployed (see 'nube status')",
+		    e != NULL ? e->message : name);
+		return CLI_FAIL;
+	}
+	if (strcmp(ss->state, "degraded") != 0) {
+		out_err("scenario '%s' is '%s', not 'degraded': it has no failed VMs to retry", name,
+		    ss->state);
+		goto out;
+	}
+	if ((failed = store_failed(sess->st, name, &e)) == NULL ||
+	    (placed = store_placements(sess->st, name, &e)) == NULL) {
+		out_err("store: %s", e->message);
+		goto out;
+	}
+	dtext = store_deployment(sess->st, name, &e);
+	if (dtext == NULL || (dj0 = json_loads(dtext, 0, NULL)) == NULL) {
+		out_err("scenario '%s': %s", name, e != NULL ? e->message : "the store kept no "
+		    "deployment of it (deployed by an older nube): undeploy and deploy it again");
+		goto out;
+	}
+	s = scenario_parse_memory(ss->spec, strlen(ss->spec), name, d);
+	if (s != NULL && !diag_has_errors(d))
+		mp = media_prepare(s, d);
+	if (s == NULL || diag_has_errors(d) || (dep = proto_deployment_from_json(dj0, d)) == NULL ||
+	    media_attach(mp, dep, d) < 0) {
+		diag_print(d, stderr);
+		out_err("scenario '%s': its stored spec or deployment cannot be used again", name);
+		goto out;
+	}
+	if (session_open(sess, SESSION_BUS) < 0) {
+		rc = sess->status;
+		goto out;
+	}
+	if (timeout_s == 0)
+		timeout_s = sess->conf->timeout_s;
+	/* the failed VMs by the host they were placed on: every such host must be live */
+	by_host = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)json_decref);
+	g_hash_table_iter_init(&it, failed);
+	while (g_hash_table_iter_next(&it, &k, NULL)) {
+		const char *h = g_hash_table_lookup(placed, k);
+		json_t *l;
+
+		if (h == NULL || !client_host_live(client_host_get(sess->c, h))) {
+			out_err("vm '%s' of '%s' is placed on host '%s', which is not live", (char *)k,
+			    name, h != NULL ? h : "?");
+			goto out;
+		}
+		if ((l = g_hash_table_lookup(by_host, h)) == NULL)
+			g_hash_table_insert(by_host, (gpointer)h, l = json_array());
+		json_array_append_new(l, json_string(k));
+	}
+	if (images_send(sess, s, dep, false, timeout_s) < 0)
+		goto out;
+	run.targets = g_hash_table_new(g_str_hash, g_str_equal);
+	run.warnings = json_array();
+	run.failed_vms = json_array();
+	run.ready_vms = json_array();
+	run.url = sess->conf->url;
+	fprintf(stderr, "retrying %u failed vm%s of '%s' on %u host%s\n", g_hash_table_size(failed),
+	    g_hash_table_size(failed) == 1 ? "" : "s", name, g_hash_table_size(by_host),
+	    g_hash_table_size(by_host) == 1 ? "" : "s");
+	dj = proto_deployment_to_json(dep);
+	g_hash_table_iter_init(&it, by_host);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		g_hash_table_insert(run.targets, k, client_call_start(sess->c, k,
+		    json_pack("{s:s, s:s, s:o, s:i, s:b, s:O}", "op", "deploy", "scenario", name,
+		    "deployment", for_host(dj, k), "guest_timeout_s", timeout_s, "partial", 1,
+		    "only", v), (timeout_s + 15) * 1000, &pending, progress_print, deploy_done,
+		    &run));
+	json_decref(dj);
+	client_wait_calls(&pending, NULL, -1);
+	if (run.failed)		/* a host failed as a whole: its retried VMs are still failed */
+		out_err("retry: %s", run.why);
+	if ((nfailed = record_failed(sess->st, name, run.failed_vms, run.ready_vms)) < 0)
+		goto out;
+	{
+		g_autofree char *msg = g_strdup_printf("retry of %u failed vm%s: %zu up, %d failed, "
+		    "%.1f s", g_hash_table_size(failed), g_hash_table_size(failed) == 1 ? "" : "s",
+		    json_array_size(run.ready_vms), nfailed, (double)(cli_now_ms() - t0) / 1000.0);
+
+		store_event(sess->st, cli_now_ms(), NULL, nfailed ? "deploy-degraded" : "deploy",
+		    name, NULL, msg, NULL);
+		fprintf(stderr, "%s '%s': %s\n", nfailed ? "still degraded" : "deployed", name, msg);
+	}
+	if (nfailed > 0) {
+		degraded_note(name, nfailed, s->vms->len);
+		rc = CLI_DEGRADED;
+	} else {
+		rc = CLI_OK;
+	}
+out:
+	if (run.targets != NULL)
+		g_hash_table_unref(run.targets);
+	json_decref(run.warnings);
+	json_decref(run.failed_vms);
+	json_decref(run.ready_vms);
+	g_free(run.why);
+	store_scenario_free(ss);
 	return rc;
 }
 

@@ -174,7 +174,8 @@ cmd_exec(session *sess, int argc, char **argv)
 	g_autoptr(GPtrArray) seqs = g_ptr_array_new();
 	g_autoptr(GPtrArray) vms = g_ptr_array_new_with_free_func((GDestroyNotify)vm_exec_free);
 	g_autoptr(GPtrArray) where = NULL;
-	g_autoptr(GPtrArray) unanswered = NULL;
+	g_autoptr(GPtrArray) unanswered = NULL, silent = NULL;
+	g_autoptr(GHashTable) placed = NULL;
 	exec_run x = { 0 };
 	store_scenario *ss = NULL;
 	g_autoptr(diag) d = diag_new();
@@ -286,20 +287,27 @@ cmd_exec(session *sess, int argc, char **argv)
 		goto out;
 	}
 	x.timeout_s = timeout_s > 0 ? timeout_s : sess->conf->timeout_s;
-	where = where_now(sess->c, &unanswered, NULL);
+	where = where_now(sess->c, &unanswered, &silent, NULL);
 	for (guint i = 0; i < unanswered->len; i++)
 		out_err("warning: %s", (char *)unanswered->pdata[i]);
+	placed = store_placements(sess->st, name, NULL);
 	for (guint i = 0; i < vms->len; i++) {
 		vm_exec *v = vms->pdata[i];
 		vm_where *w = where_find(where, name, v->vm);
+		const char *ph = placed != NULL ? g_hash_table_lookup(placed, v->vm) : NULL;
 
-		if (w == NULL) {
+		/* a host too busy to answer status is asked anyway for the VMs placed on it:
+		 * its agent says whether it runs them */
+		if (w == NULL && where_silent(silent, ph)) {
+			v->host = ph;
+		} else if (w == NULL) {
 			json_array_append_new(v->results, json_pack("{s:o, s:s}", "seq",
 			    out_json_str(seq), "error", "not running on any live host"));
 			v->failed = true;
 			continue;
+		} else {
+			v->host = w->host;
 		}
-		v->host = w->host;
 		x.pending++;
 		vm_exec_step(v);
 	}

@@ -147,7 +147,7 @@ cmd_migrate(session *sess, int argc, char **argv)
 		out_err("migrate: host '%s' is not live on %s", to, sess->conf->url);
 		return CLI_UNAVAILABLE;
 	}
-	where = where_now(sess->c, &unanswered, NULL);
+	where = where_now(sess->c, &unanswered, NULL, NULL);
 	for (guint i = 0; i < unanswered->len; i++)
 		out_err("warning: %s", (char *)unanswered->pdata[i]);
 	if ((w = where_find(where, name, vm)) == NULL) {

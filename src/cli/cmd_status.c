@@ -16,8 +16,9 @@ static const char status_help[] =
 "\n"
 "Show where every VM of the deployed scenarios (or of SCENARIO) runs now, as the hosts\n"
 "report it, joined with the store (column \"stored\": the scenario's state there, e.g.\n"
-"deploying, deployed, failed): a VM the store knows but no host runs is \"missing\"\n"
-"(\"unknown\" when the host it was placed on did not answer); a VM a host runs that\n"
+"deploying, deployed, degraded, failed): a VM the store knows but no host runs is\n"
+"\"missing\" (\"unknown\" when the host it was placed on is down or did not answer,\n"
+"\"failed\" when it did not come up in a degraded deploy); a VM a host runs that\n"
 "the store does not know is listed as well. The store is corrected from what the hosts\n"
 "report: a VM of a deployed scenario that moved gets its new host there, and a net\n"
 "that a migration stretched onto another host (or that shrank to one) its VNI.\n"
@@ -54,7 +55,8 @@ static void
 correct_placements(store *st, const store_scenario *ss, const scenario *s, GHashTable *placed,
     GPtrArray *where)
 {
-	if (strcmp(ss->state, "deployed") != 0 || placed == NULL)
+	if ((strcmp(ss->state, "deployed") != 0 && strcmp(ss->state, "degraded") != 0) ||
+	    placed == NULL)
 		return;		/* a deploy or undeploy may be under way */
 	for (guint k = 0; k < s->vms->len; k++) {
 		const sc_vm *vm = s->vms->pdata[k];
@@ -186,7 +188,7 @@ record_vnis(store *st, const store_scenario *ss, const json_t *nets)
 	const json_t *n;
 	size_t i;
 
-	if (strcmp(ss->state, "deployed") != 0)
+	if (strcmp(ss->state, "deployed") != 0 && strcmp(ss->state, "degraded") != 0)
 		return;
 	if ((have = store_net_vnis(st, ss->name, &e)) == NULL) {
 		out_err("warning: store: %s", e->message);
@@ -223,7 +225,7 @@ cmd_status(session *sess, int argc, char **argv)
 	g_autoptr(GError) e = NULL;
 	g_autoptr(GPtrArray) list = NULL;
 	g_autoptr(GPtrArray) where = NULL;
-	g_autoptr(GPtrArray) unanswered = NULL;
+	g_autoptr(GPtrArray) unanswered = NULL, silent = NULL;
 	json_auto_t *hostnets = NULL;
 	json_auto_t *nets = NULL;
 	g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(
@@ -263,7 +265,7 @@ cmd_status(session *sess, int argc, char **argv)
 	}
 	if (session_open(sess, SESSION_BUS) < 0)
 		return sess->status;
-	where = where_now(sess->c, &unanswered, &hostnets);
+	where = where_now(sess->c, &unanswered, &silent, &hostnets);
 	for (guint i = 0; i < unanswered->len; i++)
 		out_err("warning: %s", (char *)unanswered->pdata[i]);
 	nets = nets_now(hostnets, only);
@@ -273,7 +275,7 @@ cmd_status(session *sess, int argc, char **argv)
 		store_scenario *ss = list->pdata[i];
 		g_autoptr(diag) d = diag_new();
 		g_autoptr(scenario) s = NULL;
-		g_autoptr(GHashTable) placed = NULL;
+		g_autoptr(GHashTable) placed = NULL, failed = NULL;
 
 		if (only != NULL && strcmp(ss->name, only) != 0)
 			continue;
@@ -286,6 +288,10 @@ cmd_status(session *sess, int argc, char **argv)
 		else if (!json && strcmp(ss->state, "failed") == 0)
 			out_err("note: '%s' failed: its hosts may still run parts of it ('nube "
 			    "undeploy %s' cleans them)", ss->name, ss->name);
+		else if (!json && strcmp(ss->state, "degraded") == 0)
+			out_err("note: '%s' is degraded: some VMs failed to come up ('nube deploy "
+			    "--retry-failed %s' tries them again)", ss->name, ss->name);
+		failed = store_failed(sess->st, ss->name, NULL);
 		s = scenario_parse_memory(ss->spec, strlen(ss->spec), ss->name, d);
 		placed = store_placements(sess->st, ss->name, NULL);
 		if (s != NULL)
@@ -312,9 +318,13 @@ cmd_status(session *sess, int argc, char **argv)
 
 				r->scenario = g_strdup(ss->name);
 				r->vm = g_strdup(vm->name);
-				r->state = g_strdup(ph != NULL && !client_host_live(client_host_get(sess->c,
-				    ph)) ? "unknown" : strcmp(ss->state, "deployed") == 0 ? "missing"
-				    : ss->state);
+				/* its deploy failed (degraded); its host down or silent: nobody
+				 * knows; else it is not there */
+				r->state = g_strdup(failed != NULL && g_hash_table_contains(failed,
+				    vm->name) ? "failed" : ph != NULL && (!client_host_live(
+				    client_host_get(sess->c, ph)) || where_silent(silent, ph)) ?
+				    "unknown" : strcmp(ss->state, "deployed") == 0 ||
+				    strcmp(ss->state, "degraded") == 0 ? "missing" : ss->state);
 				r->addrs = json_array();
 				r->ifaces = json_array();
 				r->stored = true;

@@ -3,8 +3,6 @@
 
 #include <string.h>
 
-#define STATUS_TIMEOUT_MS	5000
-
 void
 vm_where_free(vm_where *w)
 {
@@ -23,6 +21,7 @@ vm_where_free(vm_where *w)
 typedef struct {
 	GPtrArray *where;	/* of vm_where* */
 	GPtrArray *failed;	/* of char* "host: reason" */
+	GPtrArray *silent;	/* of char*: hosts that did not answer */
 	json_t *nets;		/* [{"host", "scenario", "net", "vni"}] */
 } status_ctx;
 
@@ -34,8 +33,9 @@ status_done(client_call *call, void *ud)
 	size_t i;
 
 	if (!call->ok) {
-		g_ptr_array_add(sc->failed, g_strdup_printf("host '%s': %s", call->host,
-		    call->error));
+		g_ptr_array_add(sc->failed, g_strdup_printf("host '%s' did not answer status: %s",
+		    call->host, call->error));
+		g_ptr_array_add(sc->silent, g_strdup(call->host));
 		return;
 	}
 	vms = json_object_get(call->reply, "vms");
@@ -69,21 +69,26 @@ status_done(client_call *call, void *ud)
 }
 
 GPtrArray *
-where_now(client *c, GPtrArray **failed, json_t **nets)
+where_now(client *c, GPtrArray **failed, GPtrArray **silent, json_t **nets)
 {
 	status_ctx sc = {
 		.where = g_ptr_array_new_with_free_func((GDestroyNotify)vm_where_free),
 		.failed = g_ptr_array_new_with_free_func(g_free),
+		.silent = g_ptr_array_new_with_free_func(g_free),
 		.nets = json_array(),
 	};
 
 	/* status_done collects the answers; the calls themselves are not needed */
 	g_ptr_array_unref(client_call_live(c, json_pack("{s:s}", "op", "status"),
-	    STATUS_TIMEOUT_MS, status_done, &sc));
+	    WHERE_SILENCE_MS, status_done, &sc));
 	if (failed != NULL)
 		*failed = sc.failed;
 	else
 		g_ptr_array_unref(sc.failed);
+	if (silent != NULL)
+		*silent = sc.silent;
+	else
+		g_ptr_array_unref(sc.silent);
 	if (nets != NULL)
 		*nets = sc.nets;
 	else
@@ -101,4 +106,13 @@ where_find(GPtrArray *where, const char *scenario, const char *vm)
 			return w;
 	}
 	return NULL;
+}
+
+bool
+where_silent(const GPtrArray *silent, const char *name)
+{
+	for (guint i = 0; silent != NULL && name != NULL && i < silent->len; i++)
+		if (strcmp(silent->pdata[i], name) == 0)
+			return true;
+	return false;
 }

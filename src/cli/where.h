@@ -22,11 +22,18 @@ typedef struct {
 
 void vm_where_free(vm_where *w);
 
-/* where_now: ask every live host of c what it runs. Returns vm_where* (owned by the array,
- * g_ptr_array_unref); hosts that did not answer go to *failed as "host 'h': reason" (new
- * array of strings; failed may be NULL); the scenario nets each host has go to *nets as
- * [{"host", "scenario", "net", "vni": 0 = none}] (new reference; nets may be NULL). */
-GPtrArray *where_now(client *c, GPtrArray **failed, json_t **nets);
+/* where_now: ask every live host of c what it runs (agents answer from memory; a host silent
+ * for WHERE_SILENCE_MS, progress re-arming it, counts as not answering). Returns vm_where*
+ * (owned by the array, g_ptr_array_unref); hosts that did not answer go to *failed as "host
+ * 'h': reason" (new array of strings; failed may be NULL) and their names to *silent (new
+ * array of strings; may be NULL): what they run is unknown, not absent; the scenario nets
+ * each host has go to *nets as [{"host", "scenario", "net", "vni": 0 = none}] (new
+ * reference; nets may be NULL). */
+#define WHERE_SILENCE_MS	5000
+GPtrArray *where_now(client *c, GPtrArray **failed, GPtrArray **silent, json_t **nets);
+
+/* where_silent: name is in silent (a where_now answer, may be NULL) */
+bool where_silent(const GPtrArray *silent, const char *name);
 
 /* where_find: the entry of scenario's vm in where, or NULL (borrowed) */
 vm_where *where_find(GPtrArray *where, const char *scenario, const char *vm);

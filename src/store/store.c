@@ -71,7 +71,12 @@ static const char *const migrations[] = {
 	"ALTER TABLE event ADD COLUMN seq INTEGER;"
 	"ALTER TABLE event ADD COLUMN data TEXT;"
 	"CREATE UNIQUE INDEX event_host_seq ON event(host, seq);",
-	/* v3: where the scenario file was when it was deployed (absolute; NULL if unknown):
+	/* v3: a deploy may leave a scenario "degraded": the VMs that failed keep why in their
+	 * placement; the deployment message (without media) is kept so that the failed VMs can
+	 * be deployed again alone */
+	"ALTER TABLE placement ADD COLUMN failed TEXT;"
+	"ALTER TABLE scenario ADD COLUMN deployment TEXT;",
+	/* v4: where the scenario file was when it was deployed (absolute; NULL if unknown):
 	 * exec of a seq finds its <filetree> and <exec type="file"> host files from there */
 	"ALTER TABLE scenario ADD COLUMN source TEXT;",
 };
@@ -552,7 +557,8 @@ run_update(store *st, const char *sql, const char *a, const char *b, const char 
 int
 store_set_state(store *st, const char *scenario, const char *state, GError **err)
 {
-	static const char *const states[] = { "deploying", "deployed", "failed", "undeploying" };
+	static const char *const states[] = { "deploying", "deployed", "degraded", "failed",
+	    "undeploying" };
 	g_autofree char *missing = NULL;
 	bool ok = false;
 
@@ -806,6 +812,85 @@ store_placements(store *st, const char *scenario, GError **err)
 		g_hash_table_unref(out);
 		return NULL;
 	}
+	return out;
+}
+
+int
+store_set_failed(store *st, const char *scenario, const char *vm, const char *why,
+    GError **err)
+{
+	g_autofree char *missing = NULL;
+
+	if (st == NULL || scenario == NULL || vm == NULL) {
+		g_set_error_literal(err, STORE_ERROR, STORE_ERROR_INVALID,
+		    "store: a failed VM needs scenario and VM");
+		return -1;
+	}
+	missing = g_strdup_printf("no VM '%s' of scenario '%s' in the store", vm, scenario);
+	return run_update(st, "UPDATE placement SET failed = ?3 WHERE scenario = ?1 AND vm = ?2",
+	    scenario, vm, why, missing, err);
+}
+
+GHashTable *
+store_failed(store *st, const char *scenario, GError **err)
+{
+	GHashTable *out;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (st == NULL || scenario == NULL)
+		return NULL;
+	stmt = prepare(st, "SELECT vm, failed FROM placement WHERE scenario = ? AND failed IS NOT "
+	    "NULL", err);
+	if (stmt == NULL)
+		return NULL;
+	sqlite3_bind_text(stmt, 1, scenario, -1, SQLITE_STATIC);
+	out = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		g_hash_table_insert(out, col_dup(stmt, 0), col_dup(stmt, 1));
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		set_db_error(st, err, "reading failed VMs");
+		g_hash_table_unref(out);
+		return NULL;
+	}
+	return out;
+}
+
+int
+store_set_deployment(store *st, const char *scenario, const char *deployment, GError **err)
+{
+	g_autofree char *missing = NULL;
+
+	if (st == NULL || scenario == NULL || deployment == NULL) {
+		g_set_error_literal(err, STORE_ERROR, STORE_ERROR_INVALID,
+		    "store: a deployment needs scenario and text");
+		return -1;
+	}
+	missing = g_strdup_printf("no scenario '%s' in the store", scenario);
+	return run_update(st, "UPDATE scenario SET deployment = ?2 WHERE name = ?1", scenario,
+	    deployment, NULL, missing, err);
+}
+
+char *
+store_deployment(store *st, const char *scenario, GError **err)
+{
+	sqlite3_stmt *stmt;
+	char *out = NULL;
+	int rc;
+
+	if (st == NULL || scenario == NULL)
+		return NULL;
+	stmt = prepare(st, "SELECT deployment FROM scenario WHERE name = ?", err);
+	if (stmt == NULL)
+		return NULL;
+	sqlite3_bind_text(stmt, 1, scenario, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		out = col_dup(stmt, 0);
+	else if (rc != SQLITE_DONE)
+		set_db_error(st, err, "reading a deployment");
+	sqlite3_finalize(stmt);
 	return out;
 }
 

@@ -55,7 +55,8 @@ int store_vni_range_check(uint32_t vni_min, uint32_t vni_max, GError **err);
 int store_used_sets(store *st, GHashTable **vnis, GHashTable **macs, GHashTable **addrs,
     GError **err);
 
-/* store_set_state: "deploying", "deployed", "failed", "undeploying" */
+/* store_set_state: "deploying", "deployed", "degraded" (some VMs failed: store_failed, the
+ * others run), "failed", "undeploying" */
 int store_set_state(store *st, const char *scenario, const char *state, GError **err);
 
 /* store_set_placement: record that vm now runs on host (after a migration) */
@@ -95,6 +96,19 @@ GPtrArray *store_list(store *st, GError **err);
 
 /* store_placements: GHashTable vm -> host (both char*, owned by the table) */
 GHashTable *store_placements(store *st, const char *scenario, GError **err);
+
+/* store_set_failed: the deploy of vm failed for why (NULL: it is fine again). 0 or -1 + err
+ * (no such placement). store_failed: GHashTable vm -> why of the failed VMs of scenario
+ * (g_hash_table_unref), NULL + err on a database error. */
+int store_set_failed(store *st, const char *scenario, const char *vm, const char *why,
+    GError **err);
+GHashTable *store_failed(store *st, const char *scenario, GError **err);
+
+/* store_set_deployment: keep the deployment message (JSON text, without media) a scenario
+ * was deployed with; store_deployment: it (g_free), or NULL (none kept, or + err) */
+int store_set_deployment(store *st, const char *scenario, const char *deployment,
+    GError **err);
+char *store_deployment(store *st, const char *scenario, GError **err);
 
 /* store_event: append the CLI's own event to the log (no seq); fields may be NULL; ts in unix
  * milliseconds */

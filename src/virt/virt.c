@@ -919,6 +919,55 @@ static int list_conn(virConnectPtr c, const char *uri, bool lxc, GPtrArray *out,
 	return 0;
 }
 
+/* the names and run states (1 running, 2 not) of the domains of connection c into out */
+static int states_conn(virConnectPtr c, const char *uri, GHashTable *out, GError **err)
+{
+	static const unsigned int flags[] = { VIR_CONNECT_LIST_DOMAINS_ACTIVE,
+	    VIR_CONNECT_LIST_DOMAINS_INACTIVE };
+
+	for (size_t f = 0; f < G_N_ELEMENTS(flags); f++) {
+		virDomainPtr *doms = NULL;
+		int n = virConnectListAllDomains(c, &doms, flags[f]);
+
+		if (n < 0) {
+			virt_set_error(err, "list domains on %s", uri);
+			return -1;
+		}
+		for (int k = 0; k < n; k++) {
+			g_hash_table_replace(out, g_strdup(virDomainGetName(doms[k])),
+			    GINT_TO_POINTER(f == 0 ? 1 : 2));
+			virDomainFree(doms[k]);
+		}
+		free(doms);
+	}
+	return 0;
+}
+
+GHashTable *virt_states(virt *v, GError **err)
+{
+	GHashTable *out;
+
+	if (!v) {
+		g_set_error(err, VIRT_ERROR, 0, "states: no connection");
+		return NULL;
+	}
+	out = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	if (states_conn(v->conn, v->uri, out, err) < 0) {
+		g_hash_table_unref(out);
+		return NULL;
+	}
+	/* containers, where this host can run them (as virt_list) */
+	GError *e = NULL;
+	if (v->lxc_uri && (v->lxc || virt_lxc_usable(v, &e) == 0 || v->lxc) &&
+	    states_conn(v->lxc, v->lxc_uri, out, err) < 0) {
+		g_clear_error(&e);
+		g_hash_table_unref(out);
+		return NULL;
+	}
+	g_clear_error(&e);
+	return out;
+}
+
 GPtrArray *virt_list(virt *v, GError **err)
 {
 	if (!v) {
@@ -1198,23 +1247,88 @@ out:
 	return rc;
 }
 
-/* wait until the guest agent answers guest-ping */
+/* cpu_ns: the domain's CPU time, 0 when unknown */
+static unsigned long long cpu_ns(virDomainPtr dom)
+{
+	virDomainInfo info;
+
+	return virDomainGetInfo(dom, &info) == 0 ? info.cpuTime : 0;
+}
+
+/*
+ * Wait until the guest agent answers guest-ping: readiness per guest, not one clock for all.
+ * timeout_s is a guest's budget. One that still uses CPU when it runs out (over the last
+ * VIRT_STALL_S, at least VIRT_BUSY_PCT of a CPU: booting on a busy host) gets more, up to
+ * twice the budget in all; one that is idle then (a hung kernel, a guest waiting on nothing)
+ * or is not running any more is restarted once (destroy, start) and gets its budget again.
+ * The error says what was waited for, how long, and whether it was restarted.
+ */
+#define VIRT_STALL_S	10
+#define VIRT_BUSY_PCT	2
 static int wait_agent(virt *v, virDomainPtr dom, int timeout_s, GError **err)
 {
-	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+	gint64 t0 = g_get_monotonic_time(), now = t0;
+	gint64 deadline = t0 + (gint64)timeout_s * G_USEC_PER_SEC, hard = t0 + 2 * (gint64)timeout_s * G_USEC_PER_SEC;
+	gint64 win_t = t0, prev_t = t0;
+	unsigned long long win_cpu = cpu_ns(dom), prev_cpu = win_cpu;
+	bool restarted = false, busy = false;
+	double restarted_at = 0;
 	json_t *ping = json_pack("{s:s}", "execute", "guest-ping");
 
 	for (;;) {
 		GError *e = NULL;
 		json_t *r = agent_call(v, dom, ping, 2, &e);
+		bool active;
+
 		if (r) {
 			json_decref(r);
 			json_decref(ping);
 			return 0;
 		}
-		if (g_get_monotonic_time() >= deadline || virDomainIsActive(dom) != 1) {
-			g_set_error(err, VIRT_ERROR, 0, "guest agent of '%s' did not answer within %d s (%s)",
-			    virDomainGetName(dom), timeout_s, e->message);
+		now = g_get_monotonic_time();
+		active = virDomainIsActive(dom) == 1;
+		if (now - win_t >= VIRT_STALL_S * G_USEC_PER_SEC) {	/* CPU use over the last window */
+			unsigned long long c = cpu_ns(dom);
+
+			prev_t = win_t;
+			prev_cpu = win_cpu;
+			win_t = now;
+			win_cpu = c;
+		}
+		busy = active && win_t > prev_t && win_cpu > prev_cpu &&
+		    (double)(win_cpu - prev_cpu) / 1e3 >= (double)(win_t - prev_t) * VIRT_BUSY_PCT / 100.0;
+		if (now >= deadline && busy && now < hard) {
+			deadline = MIN(now + VIRT_STALL_S * G_USEC_PER_SEC, hard);	/* still booting */
+		} else if (((now >= deadline && !busy) || !active) && !restarted) {
+			/* stuck or gone: once more from the start */
+			restarted = true;
+			restarted_at = (double)(now - t0) / 1e6;
+			if (active)
+				virDomainDestroy(dom);
+			if (virDomainCreate(dom) < 0) {
+				g_autofree char *why = g_strdup(e->message);
+
+				g_error_free(e);
+				virt_set_error(err, "guest agent of '%s' did not answer within %.0f s (%s); "
+				    "restart", virDomainGetName(dom), restarted_at, why);
+				json_decref(ping);
+				return -1;
+			}
+			now = g_get_monotonic_time();
+			deadline = now + (gint64)timeout_s * G_USEC_PER_SEC;
+			hard = now + 2 * (gint64)timeout_s * G_USEC_PER_SEC;
+			win_t = prev_t = now;
+			win_cpu = prev_cpu = cpu_ns(dom);
+		} else if (now >= deadline || !active) {
+			g_autofree char *how = NULL;
+
+			how = restarted ? g_strdup_printf("%s; restarted once after %.0f s without "
+			    "progress", !active ? "not running" : busy ? "still using CPU" : "idle",
+			    restarted_at) : g_strdup(!active ? "not running" : busy ?
+			    "still using CPU at twice its time" : "idle");
+			g_set_error(err, VIRT_ERROR, 0, "guest agent of '%s' did not answer within "
+			    "%.0f s (%s; %s)", virDomainGetName(dom), (double)(now - t0) / 1e6, how,
+			    e->message);
 			g_error_free(e);
 			json_decref(ping);
 			return -1;

@@ -178,6 +178,11 @@ typedef struct {
 
 void virt_dom_info_free(virt_dom_info *i);
 
+/* virt_states: every domain on this host, by name -> GINT_TO_POINTER(1) running (active),
+ * (2) not running; two libvirt calls whatever the number of domains (no stats, no metadata:
+ * which are nube's is virt_list's business). New table (g_hash_table_unref) or NULL + err. */
+GHashTable *virt_states(virt *v, GError **err);
+
 /* virt_list: nube's domains on this host (those with our metadata), active and inactive;
  * returns a new GPtrArray of virt_dom_info* (free with g_ptr_array_unref) or NULL + err. */
 GPtrArray *virt_list(virt *v, GError **err);

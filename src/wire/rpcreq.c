@@ -15,7 +15,8 @@
 /* deploy: the deployment's own keys (spec, vms, nets, ...) may sit in the request itself;
  * proto_deployment_from_json checks those */
 static const rpcreq_field f_deploy[] = { OPT("scenario", RPCREQ_NAME),
-	OPT("deployment", RPCREQ_OBJECT), OPT_INT("guest_timeout_s", 1, 86400), END };
+	OPT("deployment", RPCREQ_OBJECT), OPT_INT("guest_timeout_s", 1, 86400),
+	OPT("partial", RPCREQ_BOOL), OPT("only", RPCREQ_STRS), END };
 static const rpcreq_field f_undeploy[] = { REQ("scenario", RPCREQ_NAME), END };
 static const rpcreq_field f_exec[] = { REQ("scenario", RPCREQ_NAME), REQ("vm", RPCREQ_NAME),
 	OPT("cmd", RPCREQ_STR), OPT("seq", RPCREQ_STR), OPT("spec", RPCREQ_STR),

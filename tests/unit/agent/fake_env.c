@@ -331,6 +331,21 @@ f_virt_list(virt *v, GError **err)
 	return a;
 }
 
+static GHashTable *
+f_virt_states(virt *v, GError **err)
+{
+	fake_host *h = (fake_host *)v;
+	GHashTable *t = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+	(void)err;
+	g_mutex_lock(&h->c->lock);
+	for (guint i = 0; i < h->doms->len; i++)
+		g_hash_table_replace(t, g_strdup(((const fake_dom *)h->doms->pdata[i])->domain),
+		    GINT_TO_POINTER(1));
+	g_mutex_unlock(&h->c->lock);
+	return t;
+}
+
 static int
 f_virt_migrate(virt *v, const char *domname, const char *dest_uri, const char *migrate_uri,
     virt_migrate_stats *stats, GError **err)
@@ -629,6 +644,7 @@ static const agent_env fake_env = {
 	.virt_open = f_virt_open,
 	.virt_close = f_virt_close,
 	.virt_list = f_virt_list,
+	.virt_states = f_virt_states,
 	.virt_domain_type = f_domain_type,
 	.virt_migrate = f_virt_migrate,
 	.virt_media_used = f_media_used,

@@ -11,6 +11,7 @@
 
 #include "agent/config.h"
 #include "agent/metrics.h"
+#include "agent/pace.h"
 
 static const char stat_a[] =
     "cpu  100 5 50 1000 20 3 2 7 0 0\n"
@@ -328,6 +329,25 @@ test_config(void **state)
 	rm_rf(dir);
 }
 
+/* pace: the boot ceiling starts at two guests per CPU of the host's capacity, halves when
+ * the host is saturated, grows by one when it has room, within 1..4 per CPU */
+static void
+test_pace(void **state)
+{
+	(void)state;
+	assert_int_equal(pace_initial(2), 4);
+	assert_int_equal(pace_initial(0.66), 1);	/* a host capped to 66 % of a CPU */
+	assert_int_equal(pace_initial(0), 1);
+	assert_int_equal(pace_next(4, 0.95, 2), 2);	/* saturated: halve */
+	assert_int_equal(pace_next(2, 1.0, 2), 1);
+	assert_int_equal(pace_next(1, 1.0, 2), 1);	/* never below one */
+	assert_int_equal(pace_next(4, 0.7, 2), 4);	/* between: keep */
+	assert_int_equal(pace_next(4, 0.2, 2), 5);	/* room: one more */
+	assert_int_equal(pace_next(8, 0.0, 2), 8);	/* at most four per CPU */
+	assert_int_equal(pace_next(2, 0.0, 0.5), 2);	/* but at least two */
+	assert_int_equal(pace_next(9, 0.7, 2), 8);	/* a ceiling past the cap comes down */
+}
+
 int
 main(void)
 {
@@ -340,6 +360,7 @@ main(void)
 		cmocka_unit_test(test_read_tree),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_config_balance),
+		cmocka_unit_test(test_pace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
