@@ -276,10 +276,10 @@ nubed_doms_put(nubed *n, const GPtrArray *doms, double listed_at)
 			json_array_append_new(jif, json_pack("{s:o, s:s, s:s}", "if", f->id >= 0 ?
 			    json_integer(f->id) : json_null(), "net", f->net, "addr", f->addr));
 		}
-		json_array_append_new(jv, json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:o, s:o}",
+		json_array_append_new(jv, json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:o, s:o, s:s?}",
 		    "scenario", di->scenario, "vm", di->vm, "domain", di->domain, "state", di->state,
 		    "active", di->active, "addrs", strv_json(di->addrs), "ifaces", jif, "nets",
-		    strv_json(di->nets)));
+		    strv_json(di->nets), "config", di->config));
 	}
 	g_mutex_lock(&n->doms_lock);
 	if (n->doms == NULL || listed_at >= n->doms_at) {	/* an older listing never wins */

@@ -22,6 +22,9 @@ static const char status_help[] =
 "the store does not know is listed as well. The store is corrected from what the hosts\n"
 "report: a VM of a deployed scenario that moved gets its new host there, and a net\n"
 "that a migration stretched onto another host (or that shrank to one) its VNI.\n"
+"Column \"config\" says how each VM is configured: \"qemu-ga\" (nube, through the guest\n"
+"agent), \"vnx+cloud-init\" (the image configures itself from the media it got: VNX's\n"
+"daemon or cloud-init, whichever it carries) or \"container\" (written into its root).\n"
 "\n"
 "  -j, --json          machine-readable output (a stable interface), with the nets as\n"
 "                      the hosts have them: {\"net\", \"hosts\", \"vni\": V or null}\n"
@@ -41,6 +44,7 @@ row_from_where(const vm_where *w, const char *sc_state)
 	r->vm = g_strdup(w->vm);
 	r->host = g_strdup(w->host);
 	r->state = g_strdup(w->state);
+	r->config = g_strdup(w->config);
 	r->addrs = json_incref(w->addrs);
 	r->ifaces = json_incref(w->ifaces);
 	r->stored = sc_state != NULL;
@@ -220,7 +224,7 @@ cmd_status(session *sess, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const heads[] = { "scenario", "stored", "vm", "host", "state",
-	    "addresses" };
+	    "config", "addresses" };
 	const char *only = NULL;
 	g_autoptr(GError) e = NULL;
 	g_autoptr(GPtrArray) list = NULL;
@@ -358,13 +362,15 @@ cmd_status(session *sess, int argc, char **argv)
 			    "scenario", r->scenario, "vm", r->vm, "host", out_json_str(r->host),
 			    "state", r->state, "addrs", r->addrs, "ifaces", r->ifaces,
 			    "stored", r->stored, "scenario_state", out_json_str(r->sc_state)));
+			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "config",
+			    out_json_str(r->config));
 		}
 		json_object_set_new(root, "scenarios", json_incref(scen));
 		json_object_set_new(root, "vms", arr);
 		json_object_set(root, "nets", nets);
 		rc = out_json_print(root, stdout) < 0 ? CLI_FAIL : CLI_OK;
 	} else {
-		g_autoptr(out_table) t = out_table_new(6, heads);
+		g_autoptr(out_table) t = out_table_new(7, heads);
 
 		for (guint i = 0; i < rows->len; i++) {
 			vm_where *r = rows->pdata[i];
@@ -378,7 +384,7 @@ cmd_status(session *sess, int argc, char **argv)
 				g_string_append_printf(a, "%s%s", a->len ? "," : "",
 				    json_string_value(v));
 			out_table_addv(t, r->scenario, r->sc_state != NULL ? r->sc_state : "no",
-			    r->vm, r->host, st, a->len ? a->str : NULL);
+			    r->vm, r->host, st, r->config, a->len ? a->str : NULL);
 		}
 		out_table_print(t, stdout);
 		rc = CLI_OK;

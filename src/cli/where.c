@@ -12,6 +12,7 @@ vm_where_free(vm_where *w)
 	g_free(w->vm);
 	g_free(w->host);
 	g_free(w->state);
+	g_free(w->config);
 	g_free(w->sc_state);
 	json_decref(w->addrs);
 	json_decref(w->ifaces);
@@ -53,6 +54,7 @@ status_done(client_call *call, void *ud)
 		w->host = g_strdup(call->host);
 		w->state = g_strdup(client_jstr(o, "state") != NULL ? client_jstr(o, "state") :
 		    "unknown");
+		w->config = g_strdup(client_jstr(o, "config"));
 		client_vm_addrs(o, &w->addrs, &w->ifaces);
 		g_ptr_array_add(sc->where, w);
 	}

@@ -14,6 +14,8 @@ typedef struct {
 	char *vm;
 	char *host;		/* NULL in a status row of a VM no host runs */
 	char *state;
+	char *config;		/* how the VM is configured ("qemu-ga", "vnx+cloud-init",
+				 * "container"), NULL when its agent does not say */
 	json_t *addrs;		/* array of "addr/len" strings (owned) */
 	json_t *ifaces;		/* array of {"if", "net", "addr"} (owned) */
 	bool stored;		/* status rows: the store knows the VM */

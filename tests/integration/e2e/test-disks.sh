@@ -110,6 +110,9 @@ in_host 1 virsh -q -c qemu:///system dumpxml "$S.d1" >"$T/d1.xml"
 grep -q "<boot dev='hd'/>" "$T/d1.xml" && ! grep -q "<kernel>" "$T/d1.xml" ||
 	{ cat "$T/d1.xml" >&2; fail "d1 does not boot from its disk through the firmware"; }
 ok "deploy in $BOOT s: image uploaded to host1's cache only; d1 boots from dsk.d1.qcow2 in host1's pool on it, host2's pool is empty"
+"$NUBE" status $S --json | jq -e '[.vms[] | select(.vm == "d1") | .config] == ["vnx+cloud-init"] and
+    [.vms[] | select(.vm == "t1") | .config] == ["qemu-ga"]' >/dev/null ||
+	{ "$NUBE" status $S; fail "nube status: d1 (its image, with media) should be vnx+cloud-init, t1 qemu-ga"; }
 
 # d1 configures itself (cloud-init) as it boots: the deploy does not wait for it
 retry 900 xc d1 'cat /etc/os-release; hostname' || { cat "$T/xc.err" "$T/xc.json" >&2; fail "exec in d1"; }

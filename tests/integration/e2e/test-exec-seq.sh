@@ -57,6 +57,9 @@ EOF
 "$NUBE" deploy "$T/s.xml" --restrictions "$T/r.xml" >"$T/deploy.out" 2>&1 ||
 	{ cat "$T/deploy.out"; fail "deploy"; }
 ok "deployed a on host1, b on host2"
+"$NUBE" status $S --json | jq -e '[.vms[] | .config] == ["qemu-ga", "qemu-ga"]' >/dev/null ||
+	{ "$NUBE" status $S; fail "nube status does not say the test guests are configured through qemu-ga"; }
+"$NUBE" status $S | grep -q "qemu-ga" || fail "nube status's table has no config column"
 
 # gx VM CMD: CMD's stdout in VM (through nube exec --cmd)
 gx() { "$NUBE" exec $S --vm "$1" --cmd "$2" --json | jq -j '.results[0].stdout'; }

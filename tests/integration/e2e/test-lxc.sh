@@ -131,6 +131,9 @@ retry 90 "$NUBE" exec $M --vm q1 --cmd 'ping -c 3 -W 2 10.9.0.1' ||
 retry 30 "$NUBE" exec $M --vm c1 --cmd 'ping -c 3 -W 2 10.9.0.2' ||
 	{ cat "$T/retry.out" >&2; fail "c1 (container) cannot ping q1 (QEMU)"; }
 ok "container and QEMU guest ping each other across hosts"
+"$NUBE" status $M --json | jq -e '[.vms[] | select(.vm == "c1") | .config] == ["container"] and
+    [.vms[] | select(.vm == "q1") | .config] == ["qemu-ga"]' >/dev/null ||
+	{ "$NUBE" status $M; fail "nube status: c1 should be configured as a container, q1 through qemu-ga"; }
 "$NUBE" exec $M --vm c1 --cmd 'cat /root/on_boot.out' >"$T/onboot.out" 2>&1 || { cat "$T/onboot.out"; fail "exec in c1"; }
 grep -q "hello from the filetree" "$T/onboot.out" && grep -qx c1 "$T/onboot.out" ||
 	{ cat "$T/onboot.out"; fail "c1's on_boot filetree and command did not run"; }
