@@ -66,7 +66,7 @@ jq -e '.scenarios == [{"scenario": "fill", "state": "deployed"}]
 	and ([.vms[] | select(.vm == "a2") | .ifaces[0] == {"if": 1, "net": "Net0", "addr": "10.9.0.2/24"}] == [true])' \
 	"$T/status.json" >/dev/null || { cat "$T/status.json" >&2; fail "status --json"; }
 "$NUBE" status fill >"$T/status.txt" || fail "status (table)"
-grep -Eq '^fill +deployed +a2 +host[12] +running +10\.9\.0\.2/24 *$' "$T/status.txt" ||
+grep -Eq '^fill +deployed +a2 +host[12] +running +qemu-ga +10\.9\.0\.2/24 *$' "$T/status.txt" ||
 	{ cat "$T/status.txt" >&2; fail "status table lacks the store state or the address"; }
 ok "status shows the store's state and structured interface data"
 
