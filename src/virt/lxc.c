@@ -359,8 +359,11 @@ static char *boot_text(const scenario *s, const sc_vm *vm)
 		const sc_route *r = g_ptr_array_index(vm->routes, k);
 		g_autofree char *qd = g_shell_quote(r->dest ? r->dest : "default");
 		g_autofree char *qg = g_shell_quote(r->gw ? r->gw : "");
-		g_string_append_printf(t, "ip %sroute replace %s via %s || echo \"nube-boot: route %s "
-		    "via %s failed\" >&2\n", r->family == 6 ? "-6 " : "", qd, qg,
+		/* the interface with the gateway's subnet may still be coming up (ifupdown runs
+		 * beside this unit): try for 30 s before giving up on the route */
+		g_string_append_printf(t, "n=0; until ip %sroute replace %s via %s 2>/dev/null; do "
+		    "n=$((n + 1)); if [ $n -ge 60 ]; then echo \"nube-boot: route %s via %s failed\" "
+		    ">&2; break; fi; sleep 0.5; done\n", r->family == 6 ? "-6 " : "", qd, qg,
 		    r->dest ? r->dest : "default", r->gw ? r->gw : "");
 	}
 	if (scenario_expand_seq(s, "on_boot", seqs) == 0) {
