@@ -790,8 +790,10 @@ store_list(store *st, GError **err)
 	return out;
 }
 
-GHashTable *
-store_placements(store *st, const char *scenario, GError **err)
+/* pair_map: the two text columns of sql's rows (bound to scenario) as a hash table, first
+ * -> second; NULL + err (what names the read) */
+static GHashTable *
+pair_map(store *st, const char *sql, const char *scenario, const char *what, GError **err)
 {
 	GHashTable *out;
 	sqlite3_stmt *stmt;
@@ -799,7 +801,7 @@ store_placements(store *st, const char *scenario, GError **err)
 
 	if (st == NULL || scenario == NULL)
 		return NULL;
-	stmt = prepare(st, "SELECT vm, host FROM placement WHERE scenario = ?", err);
+	stmt = prepare(st, sql, err);
 	if (stmt == NULL)
 		return NULL;
 	sqlite3_bind_text(stmt, 1, scenario, -1, SQLITE_STATIC);
@@ -808,11 +810,18 @@ store_placements(store *st, const char *scenario, GError **err)
 		g_hash_table_insert(out, col_dup(stmt, 0), col_dup(stmt, 1));
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE) {
-		set_db_error(st, err, "reading placements");
+		set_db_error(st, err, what);
 		g_hash_table_unref(out);
 		return NULL;
 	}
 	return out;
+}
+
+GHashTable *
+store_placements(store *st, const char *scenario, GError **err)
+{
+	return pair_map(st, "SELECT vm, host FROM placement WHERE scenario = ?", scenario,
+	    "reading placements", err);
 }
 
 int
@@ -834,27 +843,8 @@ store_set_failed(store *st, const char *scenario, const char *vm, const char *wh
 GHashTable *
 store_failed(store *st, const char *scenario, GError **err)
 {
-	GHashTable *out;
-	sqlite3_stmt *stmt;
-	int rc;
-
-	if (st == NULL || scenario == NULL)
-		return NULL;
-	stmt = prepare(st, "SELECT vm, failed FROM placement WHERE scenario = ? AND failed IS NOT "
-	    "NULL", err);
-	if (stmt == NULL)
-		return NULL;
-	sqlite3_bind_text(stmt, 1, scenario, -1, SQLITE_STATIC);
-	out = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		g_hash_table_insert(out, col_dup(stmt, 0), col_dup(stmt, 1));
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE) {
-		set_db_error(st, err, "reading failed VMs");
-		g_hash_table_unref(out);
-		return NULL;
-	}
-	return out;
+	return pair_map(st, "SELECT vm, failed FROM placement WHERE scenario = ? AND failed IS NOT "
+	    "NULL", scenario, "reading failed VMs", err);
 }
 
 int
