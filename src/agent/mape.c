@@ -516,6 +516,10 @@ mape_balance_json(mape *m, double now)
 	    "migrations_refused", m->n_refused);
 	json_object_set_new(out, "consolidate", json_boolean(m->bc.consolidate));
 	json_object_set_new(out, "standby", json_boolean(m->pw.standby));
+	json_object_set_new(out, "predict", json_boolean(m->bc.predict));
+	if (m->bc.predict && m->self_hist.n > 0)
+		json_object_set_new(out, "load_predicted", json_real(balance_predict_load(&m->bc,
+		    m->self_hist.v, (size_t)m->self_hist.n)));
 	return out;
 }
 
@@ -541,6 +545,7 @@ mape_on_state(host_state *state, void *ud)
 	g_mutex_lock(&m->lock);
 	host_state_free(m->self_state);
 	m->self_state = host_state_copy(state);	/* telemetry publishes and frees state */
+	load_hist_push(&m->self_hist, m->bc.predict_window, m->self_state);
 	m->state_seq++;
 	g_cond_broadcast(&m->cond);
 	balance_reservations_expire(m->res, now);
@@ -699,6 +704,7 @@ mape_free(mape *m)
 	g_hash_table_unref(m->busy);
 	balance_reservations_free(m->res);
 	host_state_free(m->self_state);
+	g_free(m->self_hist.v);
 	g_mutex_clear(&m->lock);
 	g_cond_clear(&m->cond);
 	g_free(m);

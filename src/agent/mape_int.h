@@ -7,11 +7,20 @@
 #include "agent/persist.h"
 #include "balance/balance.h"
 
+/* A host's recent load samples, oldest first, at most [balance] predict-window of them: what
+ * the core's trend prediction reads (balance_predict_load). */
+typedef struct {
+	double *v;
+	int n;
+	int64_t ts_ms;		/* of the newest sample: a state seen twice counts once */
+} load_hist;
+
 /* What this agent knows of another host (main loop writes, under m->lock). */
 typedef struct {
 	bool online;
 	bool has_online;	/* an online message was seen */
 	host_state *state;	/* last state (owned) or NULL */
+	load_hist hist;
 } peer;
 
 /* outcome of one move */
@@ -51,6 +60,7 @@ struct mape {
 	bool reconciling;	/* the start-up net reconcile still tells the peers (uses m) */
 	balance_power pw;	/* consolidation: standby or active, low-load count, hysteresis */
 	host_state *self_state;	/* last own sample (owned) */
+	load_hist self_hist;
 	unsigned state_seq;
 	unsigned n_ok, n_failed, n_refused;
 };
@@ -110,6 +120,8 @@ void mape_progress(mape *m, const bus_msg *msg, const char *fmt, ...) G_GNUC_PRI
 
 /* peer.c */
 void peer_free(gpointer p);
+/* load_hist_push: add st's load unless it is the sample already last; keeps cap samples */
+void load_hist_push(load_hist *h, int cap, const host_state *st);
 int peer_subscribe(mape *m, GError **err);
 /* peer_view_build: self (m->self_state) + usable peers (with_peers: online, fresh, not
  * leaving); under m->lock. false when there is no own sample yet. */

@@ -14,7 +14,23 @@ peer_free(gpointer p)
 	peer *x = p;
 
 	host_state_free(x->state);
+	g_free(x->hist.v);
 	g_free(x);
+}
+
+void
+load_hist_push(load_hist *h, int cap, const host_state *st)
+{
+	if (st == NULL || cap < 1 || (h->n > 0 && st->ts_ms == h->ts_ms))
+		return;
+	if (h->v == NULL)
+		h->v = g_new0(double, cap);
+	if (h->n == cap) {
+		memmove(h->v, h->v + 1, (size_t)(cap - 1) * sizeof *h->v);
+		h->n--;
+	}
+	h->v[h->n++] = st->load;
+	h->ts_ms = st->ts_ms;
 }
 
 /* ------------------------------------------------------------------ states of the peers */
@@ -61,6 +77,10 @@ on_peer_state(bus *b, const bus_msg *msg, void *ud)
 
 		host_state_free(p->state);
 		p->state = st;
+		if (st == NULL)
+			p->hist.n = 0;
+		else
+			load_hist_push(&p->hist, m->bc.predict_window, st);
 	}
 	g_mutex_unlock(&m->lock);
 }
@@ -152,7 +172,8 @@ scenario_busy(mape *m, const char *scen)
 
 /* fill h from state st (under m->lock); self: pin VMs migrating now and add cooldown data */
 static void
-host_fill(mape *m, view *v, balance_host *h, const host_state *st, bool self)
+host_fill(mape *m, view *v, balance_host *h, const host_state *st, const load_hist *hist,
+    bool self)
 {
 	balance_vm *arr;
 	size_t k = 0;
@@ -164,8 +185,17 @@ host_fill(mape *m, view *v, balance_host *h, const host_state *st, bool self)
 	h->mem_promised = st->has_promised ? (double)st->mem_promised_mib : 0;
 	h->mem_reserve = (double)st->mem_reserve_mib;
 	h->load = st->load;
-	if (!self)	/* what the peer already promised to incoming VMs */
-		h->load += jnum(st->balance, "reserved_load", 0);
+	/* the trend of its recent samples (predict on): acts before the second sample over the
+	 * threshold, and a destination about to rise is judged on where it is going */
+	if (m->bc.predict && hist != NULL && hist->n > 0)
+		h->load_predicted = balance_predict_load(&m->bc, hist->v, (size_t)hist->n);
+	if (!self) {	/* what the peer already promised to incoming VMs */
+		double r = jnum(st->balance, "reserved_load", 0);
+
+		h->load += r;
+		if (h->load_predicted > 0)
+			h->load_predicted += r;
+	}
 	h->active = st->active;
 	h->inactive = st->inactive;
 	h->online = true;
@@ -220,22 +250,26 @@ peer_view_build(mape *m, view *v, bool with_peers)
 	GHashTableIter it;
 	gpointer key, val;
 	g_autoptr(GPtrArray) sts = g_ptr_array_new();
+	g_autoptr(GPtrArray) hists = g_ptr_array_new();
 
 	memset(v, 0, sizeof *v);
 	if (m->self_state == NULL)
 		return false;
 	g_ptr_array_add(sts, m->self_state);
+	g_ptr_array_add(hists, &m->self_hist);
 	if (with_peers) {
 		g_hash_table_iter_init(&it, m->peers);
 		while (g_hash_table_iter_next(&it, &key, &val))
-			if (strcmp(key, m->n->cfg->host) != 0 && peer_usable(m, val))
+			if (strcmp(key, m->n->cfg->host) != 0 && peer_usable(m, val)) {
 				g_ptr_array_add(sts, ((peer *)val)->state);
+				g_ptr_array_add(hists, &((peer *)val)->hist);
+			}
 	}
 	v->blocks = g_ptr_array_new_with_free_func(g_free);
 	v->hosts = g_new0(balance_host, sts->len);
 	v->n = sts->len;
 	for (guint i = 0; i < sts->len; i++)
-		host_fill(m, v, &v->hosts[i], sts->pdata[i], i == 0);
+		host_fill(m, v, &v->hosts[i], sts->pdata[i], hists->pdata[i], i == 0);
 	return true;
 }
 

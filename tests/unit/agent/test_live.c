@@ -438,6 +438,54 @@ test_consolidate_standby_wake(void **state)
 	g_rmdir(dir);
 }
 
+/* ramp: h1's load rises 0.30, 0.42, 0.56, 0.70, 0.84 (one sample each, threshold 0.6,
+ * alarm-count 2) beside an idle h2; the number of the sample after which h1 planned, 0 for
+ * none. With prediction its trend crosses the threshold before its load does. */
+static int
+ramp(bool predict)
+{
+	static const double base[] = { 0.20, 0.32, 0.46, 0.60, 0.74 };
+	g_autofree char *bal = g_strdup_printf(BAL ";predict = %s;predict-window = 6",
+	    predict ? "true" : "false");
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, bal);
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, bal);
+	guint at = 0;
+	int when = 0;
+
+	fake_dom_add(h1, "s", "a", 0.2, 256, net1);	/* 0.1 of h1 */
+	fake_net_add(h1, "s", "n1", 0, NULL);
+	fake_host_start(h2);
+	fake_host_start(h1);
+	for (int i = 0; i < 5 && when == 0; i++) {
+		h1->base_load = base[i];
+		fake_sample(c);
+		if (fake_event(c, "plan", NULL, &at, 0) != NULL)
+			when = i + 1;
+	}
+	/* the balance JSON of its state says what it predicted */
+	if (predict)
+		assert_true(num(h1->n.last_state, "balance.load_predicted") >
+		    num(h1->n.last_state, "load"));
+	else
+		assert_null(json_object_get(json_object_get(h1->n.last_state, "balance"),
+		    "load_predicted"));
+	assert_true(fake_run_until(c, job_ended, h1, WAIT_MS));
+	fake_cluster_free(c);
+	return when;
+}
+
+/* prediction in the live agent: the trend of a host's own samples makes it act on the third
+ * sample of the ramp (load 0.56, still under 0.6, predicted 0.70); without it, it waits for
+ * two samples over the threshold (the fifth) */
+static void
+test_predict(void **state)
+{
+	(void)state;
+	assert_int_equal(ramp(true), 3);
+	assert_int_equal(ramp(false), 5);
+}
+
 /* a migration libvirt refuses: the VM keeps running at home, the destination drops its
  * reservation and the net stretched for it, the plan ends in a penalty */
 static void
@@ -581,6 +629,7 @@ main(void)
 		cmocka_unit_test(test_penalty),
 		cmocka_unit_test(test_drain),
 		cmocka_unit_test(test_consolidate_standby_wake),
+		cmocka_unit_test(test_predict),
 		cmocka_unit_test(test_failed_migration),
 		cmocka_unit_test(test_restart_reconcile),
 	};
