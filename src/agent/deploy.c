@@ -118,7 +118,81 @@ typedef struct {
 	metrics_sample prev;
 	bool have_prev;
 	int waited_s;		/* seconds starts waited in all */
+	guint waited_for;	/* guests the job waits for (started, configured by nube) */
+	gint64 t_first;		/* monotonic time of the first start, 0 before */
+	bool *said;		/* [i]: tasks[i]'s readiness was reported */
 } pacer;
+
+/* Where one deploy job's guests are: ready (configured), failed, booting (started, not
+ * answered yet), and an estimate of the seconds until every guest it waits for is ready
+ * (the rate at which guests became ready since the first start; -1 before the first). */
+typedef struct {
+	guint ready, failed, booting;
+	int eta_s;
+} boot_counts;
+
+static boot_counts
+boots_count(configure_task *tasks, guint n, guint waited_for, gint64 t_first)
+{
+	boot_counts b = { 0, 0, 0, -1 };
+	double el = (double)(g_get_monotonic_time() - t_first) / G_USEC_PER_SEC;
+
+	for (guint i = 0; i < n; i++) {
+		if (!g_atomic_int_get(&tasks[i].done))
+			b.booting++;
+		else if (tasks[i].error == NULL)
+			b.ready++;
+		else
+			b.failed++;
+	}
+	if (b.ready > 0 && waited_for > b.ready + b.failed && el > 0)
+		b.eta_s = (int)((waited_for - b.ready - b.failed) * el / b.ready + 0.5);
+	else if (waited_for <= b.ready + b.failed)
+		b.eta_s = 0;
+	return b;
+}
+
+/* boots_text: "R of W ready, B booting, P to start[, F failed], ~E s left" (g_free) */
+static char *
+boots_text(configure_task *tasks, guint n, guint waited_for, gint64 t_first)
+{
+	boot_counts b = boots_count(tasks, n, waited_for, t_first);
+	GString *s = g_string_new(NULL);
+
+	g_string_printf(s, "%u of %u ready, %u booting", b.ready, waited_for, b.booting);
+	if (waited_for > n)
+		g_string_append_printf(s, ", %u to start", waited_for - n);
+	if (b.failed > 0)
+		g_string_append_printf(s, ", %u failed", b.failed);
+	if (b.eta_s > 0)
+		g_string_append_printf(s, ", ~%d s left (estimate)", b.eta_s);
+	return g_string_free(s, FALSE);
+}
+
+/* report_ready: each guest that became ready since the last call, with where the others
+ * are; the number still booting */
+static guint
+report_ready(rpc_job *j, pacer *p, configure_task *tasks, guint n)
+{
+	guint left = 0;
+
+	for (guint i = 0; i < n; i++) {
+		if (!g_atomic_int_get(&tasks[i].done)) {
+			left++;
+			continue;
+		}
+		if (p->said[i] || tasks[i].error != NULL)
+			continue;
+		p->said[i] = true;
+		{
+			g_autofree char *t = boots_text(tasks, n, p->waited_for, p->t_first);
+
+			rpc_job_progress(j, "vm '%s' configured in %.0f s: %s", tasks[i].vm,
+			    tasks[i].seconds, t);
+		}
+	}
+	return left;
+}
 
 static guint
 tasks_booting(configure_task *tasks, guint n)
@@ -144,6 +218,7 @@ pace_wait(nubed *n, rpc_job *j, pacer *p, configure_task *tasks, guint ntasks)
 	}
 	while ((b = tasks_booting(tasks, ntasks)) >= (guint)p->ceiling) {
 		g_usleep(G_USEC_PER_SEC);
+		report_ready(j, p, tasks, ntasks);
 		p->waited_s++;
 		if (n->env->metrics_read(n, &ms, NULL) == 0) {
 			if (p->have_prev)
@@ -154,8 +229,10 @@ pace_wait(nubed *n, rpc_job *j, pacer *p, configure_task *tasks, guint ntasks)
 		/* a heartbeat every 10 s keeps the caller's timeout from running out */
 		if (g_get_monotonic_time() - last >= 10 * G_USEC_PER_SEC) {
 			last = g_get_monotonic_time();
-			rpc_job_progress(j, "pacing boots: %u booting, at most %d at once at this "
-			    "load", b, p->ceiling);
+			g_autofree char *t = boots_text(tasks, ntasks, p->waited_for, p->t_first);
+
+			rpc_job_progress(j, "pacing boots: %s; at most %d at once at this load", t,
+			    p->ceiling);
 		}
 	}
 }
@@ -256,7 +333,7 @@ op_deploy(nubed *n, rpc_job *j)
 	virt *v = NULL;
 	netdev *nd = NULL;
 	GMutex *lock = NULL;
-	int fabric_mtu, guest_timeout = GUEST_TIMEOUT_S;
+	int fabric_mtu, guest_timeout = GUEST_TIMEOUT_S, intervm_delay = 0, started = 0;
 	configure_task *tasks = NULL;	/* [cfg->len] of [mine->len] */
 	pacer pace = { 0 };
 	json_t *jw, *jv, *jf = json_array();
@@ -278,6 +355,10 @@ op_deploy(nubed *n, rpc_job *j)
 	if (json_is_integer(json_object_get(rpc_job_req(j), "guest_timeout_s")))
 		guest_timeout = (int)CLAMP(json_integer_value(json_object_get(rpc_job_req(j),
 		    "guest_timeout_s")), 1, 3600);
+	/* VNX's --intervm-delay: seconds between two starts on this host */
+	if (json_is_integer(json_object_get(rpc_job_req(j), "intervm_delay_s")))
+		intervm_delay = (int)CLAMP(json_integer_value(json_object_get(rpc_job_req(j),
+		    "intervm_delay_s")), 0, 3600);
 	s = load_spec(j, dep->spec, dep->scenario);
 	if (s == NULL)
 		goto out;
@@ -308,7 +389,10 @@ op_deploy(nubed *n, rpc_job *j)
 		rpc_job_ok(j, json_pack("{s:s, s:[]}", "scenario", dep->scenario, "vms"));
 		goto out;
 	}
+	/* started as VNX starts them: <vm order> first, by it, then in file order */
+	scenario_vms_start_sort(mine);
 	tasks = g_new0(configure_task, mine->len);
+	pace.said = g_new0(bool, mine->len);
 	lock = nubed_scenario_mutex(n, dep->scenario);
 	g_mutex_lock(lock);
 	rpc_job_hold(j);		/* a failure is answered once the roll back is done */
@@ -389,6 +473,14 @@ op_deploy(nubed *n, rpc_job *j)
 		else
 			rpc_job_progress(j, "net '%s' ready (local, mtu %d)", net, mtu);
 	}
+	/* the guests this job waits for: started here and configured by nube (a VM with media
+	 * configures itself, one with <on_boot>no</on_boot> is only defined) */
+	for (guint i = 0; i < mine->len; i++) {
+		const sc_vm *vm = g_ptr_array_index(mine, i);
+
+		if (!vm->no_start && !n->env->virt_media_used(v, s, dep, vm->name))
+			pace.waited_for++;
+	}
 	for (guint i = 0; i < mine->len; i++) {
 		const sc_vm *vm = g_ptr_array_index(mine, i);
 		g_autofree char *xml = NULL;
@@ -432,8 +524,20 @@ op_deploy(nubed *n, rpc_job *j)
 			    "(<on_boot>no</on_boot>)", vm->name, dom);
 			continue;
 		}
+		if (started++ > 0 && intervm_delay > 0) {
+			for (int w = 0; w < intervm_delay; w++) {
+				/* said again every 10 s: the caller's timeout follows progress */
+				if (w % 10 == 0)
+					rpc_job_progress(j, "waiting %d s before vm '%s' "
+					    "(--intervm-delay %d)", intervm_delay - w, vm->name,
+					    intervm_delay);
+				g_usleep(G_USEC_PER_SEC);
+			}
+		}
 		/* paced: a guest starts when fewer than the ceiling of this job's are booting */
 		pace_wait(n, j, &pace, tasks, cfg->len);
+		if (pace.t_first == 0)
+			pace.t_first = g_get_monotonic_time();
 		if (n->env->virt_define_start(v, xml, &err) < 0) {
 			rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
 			goto fail;
@@ -467,18 +571,17 @@ op_deploy(nubed *n, rpc_job *j)
 
 		/* a heartbeat every 10 s keeps the caller's timeout from running out */
 		for (;;) {
-			guint left = 0;
+			guint left = report_ready(j, &pace, tasks, cfg->len);
 
-			for (guint i = 0; i < cfg->len; i++)
-				left += g_atomic_int_get(&tasks[i].done) ? 0 : 1;
 			if (left == 0)
 				break;
 			if (g_get_monotonic_time() - last >= 10 * G_USEC_PER_SEC) {
 				last = g_get_monotonic_time();
-				rpc_job_progress(j, "waiting for %u guest agent%s (%d s): %u of %u vm%s "
-				    "ready, %u booting", left, left == 1 ? "" : "s",
-				    (int)((last - w0) / G_USEC_PER_SEC), mine->len - left, mine->len,
-				    mine->len == 1 ? "" : "s", left);
+				g_autofree char *t = boots_text(tasks, cfg->len, pace.waited_for,
+				    pace.t_first);
+
+				rpc_job_progress(j, "waiting for %u guest agent%s (%d s): %s", left,
+				    left == 1 ? "" : "s", (int)((last - w0) / G_USEC_PER_SEC), t);
 			}
 			g_usleep(100 * 1000);
 		}
@@ -490,8 +593,9 @@ op_deploy(nubed *n, rpc_job *j)
 			g_thread_join(tasks[i].thread);
 			tasks[i].thread = NULL;
 			if (tasks[i].error == NULL) {
-				rpc_job_progress(j, "vm '%s' configured in %.0f s", tasks[i].vm,
-				    tasks[i].seconds);
+				if (!pace.said[i])
+					rpc_job_progress(j, "vm '%s' configured in %.0f s",
+					    tasks[i].vm, tasks[i].seconds);
 				continue;
 			}
 			if (!partial) {
@@ -564,6 +668,7 @@ out:
 		for (guint i = 0; i < cfg->len; i++)
 			g_free(tasks[i].error);
 		g_free(tasks);
+		g_free(pace.said);
 	}
 	if (lock != NULL)
 		g_mutex_unlock(lock);

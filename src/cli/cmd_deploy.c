@@ -62,7 +62,7 @@ request_fits(const char *what, const json_t *j)
 
 static const char deploy_help[] =
 "usage: nube deploy SCENARIO [--algorithm A] [--restrictions FILE] [--timeout S]\n"
-"                   [--all-or-nothing] [--json] [--config FILE]\n"
+"                   [--all-or-nothing] [--intervm-delay S] [--json] [--config FILE]\n"
 "       nube deploy --retry-failed NAME [--timeout S] [--config FILE]\n"
 "\n"
 "Validate a VNX 2.0 scenario, split it over the live hosts, record the allocations\n"
@@ -90,6 +90,10 @@ static const char deploy_help[] =
 "                            may stay silent (default [deploy] timeout of the config,\n"
 "                            else 120)\n"
 "      --all-or-nothing      any failed VM rolls the whole deployment back\n"
+"      --intervm-delay S     wait S seconds between two VM starts on each host (as\n"
+"                            VNX's option; hosts start theirs in parallel). Each host\n"
+"                            starts its VMs in VNX's order: <vm order=N> first, by N,\n"
+"                            then the others in file order\n"
 "      --retry-failed NAME   deploy again only the failed VMs of degraded scenario NAME\n"
 "  -j, --json                print the placement as JSON (as 'nube plan --json')\n"
 "      --config FILE         client config\n"
@@ -351,8 +355,9 @@ static int retry_failed(session *sess, const char *name, int timeout_s);
 int
 cmd_deploy(session *sess, int argc, char **argv)
 {
-	enum { OPT_CONFIG = 256, OPT_ALL = 257, OPT_RETRY = 258 };
+	enum { OPT_CONFIG = 256, OPT_ALL = 257, OPT_RETRY = 258, OPT_DELAY = 259 };
 	static const struct option opts[] = {
+		{ "intervm-delay", required_argument, NULL, OPT_DELAY },
 		{ "all-or-nothing", no_argument, NULL, OPT_ALL },
 		{ "retry-failed", no_argument, NULL, OPT_RETRY },
 		{ "algorithm", required_argument, NULL, 'a' },
@@ -380,7 +385,7 @@ cmd_deploy(session *sess, int argc, char **argv)
 	guint sig_int = 0, sig_term = 0;
 	plan_algorithm algo;
 	bool json = false, reserved = false, all_or_nothing = false, retry = false;
-	int timeout_s = 0, ch, rc = CLI_FAIL, nfailed = 0;
+	int timeout_s = 0, ch, rc = CLI_FAIL, nfailed = 0, intervm_delay = 0;
 	gsize speclen = 0;
 	int64_t t0 = cli_now_ms();
 
@@ -405,6 +410,10 @@ cmd_deploy(session *sess, int argc, char **argv)
 		case OPT_RETRY:
 			retry = true;
 			break;
+		case OPT_DELAY:
+			if (args_seconds(optarg, 0, 3600, &intervm_delay) < 0)
+				return out_usage("deploy", "--intervm-delay wants seconds (0..3600)");
+			break;
 		case OPT_CONFIG:
 			sess->config = optarg;
 			break;
@@ -419,7 +428,7 @@ cmd_deploy(session *sess, int argc, char **argv)
 		return out_usage("deploy", optind >= argc ? "a scenario file is required"
 		    : "only one scenario file");
 	if (retry) {
-		if (rpath != NULL || all_or_nothing || json)
+		if (rpath != NULL || all_or_nothing || json || intervm_delay > 0)
 			return out_usage("deploy", "--retry-failed takes only --timeout and --config");
 		if (out_check_name("deploy", "scenario", argv[optind], false) != 0)
 			return CLI_USAGE;
@@ -557,9 +566,10 @@ cmd_deploy(session *sess, int argc, char **argv)
 		for (guint i = 0; i < used->len; i++) {
 			const char *h = used->pdata[i];
 			client_call *call = client_call_start(sess->c, h,
-			    json_pack("{s:s, s:s, s:o, s:i, s:b}", "op", "deploy", "scenario", s->name,
-			    "deployment", for_host(dj, h), "guest_timeout_s", timeout_s, "partial",
-			    !all_or_nothing), (timeout_s + 15) * 1000, &pending, progress_print,
+			    json_pack("{s:s, s:s, s:o, s:i, s:b, s:i}", "op", "deploy", "scenario",
+			    s->name, "deployment", for_host(dj, h), "guest_timeout_s", timeout_s,
+			    "partial", !all_or_nothing, "intervm_delay_s", intervm_delay),
+			    (timeout_s + 15) * 1000, &pending, progress_print,
 			    deploy_done, &run);
 
 			g_hash_table_insert(run.targets, (gpointer)h, call);
@@ -599,8 +609,9 @@ cmd_deploy(session *sess, int argc, char **argv)
 		goto out;
 	{
 		size_t nw = json_array_size(run.warnings), i;
-		g_autofree char *msg = g_strdup_printf("%u VMs on %u hosts, algorithm %s, %.1f s"
-		    "%s%.0zu%s%s%.0d%s", s->vms->len, used->len, plan_algorithm_name(algo),
+		g_autofree char *msg = g_strdup_printf("%u VM%s on %u host%s, algorithm %s, %.1f s"
+		    "%s%.0zu%s%s%.0d%s", s->vms->len, s->vms->len == 1 ? "" : "s", used->len,
+		    used->len == 1 ? "" : "s", plan_algorithm_name(algo),
 		    (double)(cli_now_ms() - t0) / 1000.0, nw ? ", " : "", nw,
 		    nw == 0 ? "" : nw == 1 ? " warning" : " warnings", nfailed ? ", " : "", nfailed,
 		    nfailed ? " failed" : "");

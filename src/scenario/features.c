@@ -72,6 +72,9 @@ static const feat_def feats[] = {
 	{ SC_F_CMDSEQ, SC_SUPPORT_DONE, "expanded to its seqs, as VNX does", false },
 	{ SC_F_ON_BOOT, SC_SUPPORT_DONE, "no: the VM is defined on its host, not started",
 	    false },
+	{ SC_F_VM_ORDER, SC_SUPPORT_DONE, "start order on each host (these first, by order, "
+	    "then the others in file order, as VNX starts them); hosts boot their VMs in "
+	    "parallel", false },
 	{ SC_F_KERNEL, SC_SUPPORT_DONE, "direct kernel boot from the VM's host", false },
 	{ SC_F_HOSTIF, SC_SUPPORT_IGNORED, "ignored: no host joins the net, the addresses are not "
 	    "configured anywhere (the lab is not reachable from the host)", true },

@@ -114,6 +114,8 @@ typedef struct {
 	GPtrArray *filetrees;	/* of sc_filetree* */
 	char *initrd;		/* <kernel initrd="...">, NULL if none */
 	bool no_start;		/* <on_boot>no</on_boot>: defined on its host, not started */
+	bool has_order;		/* <vm order="N">: start order (VNX starts these first, by N, */
+	int order;		/* then the others in file order) */
 } sc_vm;
 
 typedef struct {
@@ -195,6 +197,7 @@ typedef enum { SC_SUPPORT_DONE, SC_SUPPORT_DEGRADED, SC_SUPPORT_IGNORED } sc_sup
 #define SC_F_FILETREE		"<filetree>"
 #define SC_F_CMDSEQ		"<cmd-seq>"
 #define SC_F_ON_BOOT		"<on_boot>"
+#define SC_F_VM_ORDER		"<vm order>"
 #define SC_F_KERNEL		"<kernel>"
 #define SC_F_HOSTIF		"<host><hostif>"
 #define SC_F_HOST_ROUTE		"<host><route>"
@@ -295,6 +298,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(scenario, scenario_free)
 
 /* lookups: return the object or NULL; index variants return -1 when absent */
 sc_vm *scenario_vm(const scenario *s, const char *name);
+/* scenario_vms_start_sort: vms (of sc_vm*) in VNX's start order: the VMs with an order
+ * attribute first, by it, then the others, each group in file order */
+void scenario_vms_start_sort(GPtrArray *vms);
 sc_net *scenario_net(const scenario *s, const char *name);
 int scenario_vm_index(const scenario *s, const char *name);
 int scenario_net_index(const scenario *s, const char *name);

@@ -970,6 +970,16 @@ vnx_vm(vnx_ctx *c, const xmlNode *n)
 	vcpu = sxml_prop(n, "vcpu");
 	if (vcpu != NULL)
 		vnx_int(c, n, "vcpu", vcpu, 0, G_MAXINT, &v->vcpu);
+	{
+		g_autofree char *order = sxml_prop(n, "order");
+
+		/* VNX: digits only, else "vm NAME has invalid order string" */
+		if (order != NULL && vnx_int(c, n, "order", order, 0, G_MAXINT, &v->order)) {
+			v->has_order = true;
+			scenario_use(c->s, SC_F_VM_ORDER, v->line, "vm '%s': order=\"%s\"",
+			    v->name, order);
+		}
+	}
 	owner = g_strdup_printf("vm '%s'", v->name);
 	c->owner = owner;
 	vnx_vm_uses(c, n, v);
@@ -1258,6 +1268,24 @@ scenario_vm(const scenario *s, const char *name)
 	int i = scenario_vm_index(s, name);
 
 	return i < 0 ? NULL : g_ptr_array_index(s->vms, i);
+}
+
+static gint
+start_cmp(gconstpointer a, gconstpointer b)
+{
+	const sc_vm *x = *(sc_vm *const *)a, *y = *(sc_vm *const *)b;
+
+	if (x->has_order != y->has_order)
+		return x->has_order ? -1 : 1;
+	if (x->has_order && x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return (x->line > y->line) - (x->line < y->line);
+}
+
+void
+scenario_vms_start_sort(GPtrArray *vms)
+{
+	g_ptr_array_sort(vms, start_cmp);
 }
 
 sc_net *

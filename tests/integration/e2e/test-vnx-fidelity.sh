@@ -4,7 +4,9 @@
 # bridge, stretched when its two VMs are on different hosts, and they ping over it; a seq
 # list <exec seq="on_boot,hello"> runs with `nube exec S hello` (VNX splits the list); an
 # <if net="unconnected"> and an <if net="lo"> give the VM no NIC, the lo one's address is on
-# the guest's lo; vlan="" is no vlan.
+# the guest's lo; vlan="" is no vlan. Start order (issue 13): three VMs on one host start
+# as VNX starts them (<vm order> first, by it, then file order), `--intervm-delay` waits
+# between them, and the progress names each guest as it becomes ready with the counts.
 # Run as root from anywhere; honours NUBE_LAB_ID, NUBE, NUBED.
 source "$(dirname "$0")/lib.sh"
 need
@@ -85,3 +87,34 @@ ok "a's loopback address 10.88.9.1/32 is on its lo"
 
 "$NUBE" undeploy $S >"$T/undeploy.out" 2>&1 || { cat "$T/undeploy.out"; fail "undeploy"; }
 assert_clean $S
+
+# ---- start order and --intervm-delay on one host ----
+O=ordered
+cat >"$T/o.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<vnx>
+  <global><version>2.0</version><scenario_name>$O</scenario_name><automac/><vm_mgmt type="none"/></global>
+  <net name="N" mode="virtual_bridge"/>
+  <vm name="c" type="libvirt"><if id="1" net="N"><ipv4>10.88.2.3/24</ipv4></if></vm>
+  <vm name="d" type="libvirt" order="2"><if id="1" net="N"><ipv4>10.88.2.4/24</ipv4></if></vm>
+  <vm name="e" type="libvirt" order="1"><if id="1" net="N"><ipv4>10.88.2.5/24</ipv4></if></vm>
+</vnx>
+EOF
+cat >"$T/o-r.xml" <<'EOF'
+<deployment_restrictions>
+  <vm_deploy_at vm="c" host="host1"/><vm_deploy_at vm="d" host="host1"/><vm_deploy_at vm="e" host="host1"/>
+</deployment_restrictions>
+EOF
+"$NUBE" deploy "$T/o.xml" --restrictions "$T/o-r.xml" --intervm-delay 2 >"$T/o.out" 2>"$T/o.err" ||
+	{ cat "$T/o.err" >&2; fail "deploy of the ordered scenario"; }
+grep -o "vm '[cde]' started as domain" "$T/o.err" | cut -d"'" -f2 | tr -d '\n' >"$T/o.order"
+[ "$(cat "$T/o.order")" = edc ] || { cat "$T/o.err"; fail "start order $(cat "$T/o.order"), want edc (order=1, order=2, then file order)"; }
+ok "host1 started e (order 1), d (order 2), then c"
+[ "$(grep -c "waiting 2 s before vm '[dc]' (--intervm-delay 2)" "$T/o.err")" = 2 ] ||
+	{ cat "$T/o.err"; fail "no intervm delay before d and c"; }
+ok "--intervm-delay 2 waited before the second and the third start"
+grep -Eq "host1: vm '[cde]' configured in [0-9]+ s: [123] of 3 ready, " "$T/o.err" ||
+	{ cat "$T/o.err"; fail "progress does not name each ready guest with the counts"; }
+ok "progress names each guest as it is ready, with how many of the host's are ready and booting"
+"$NUBE" undeploy $O >"$T/o-undeploy.out" 2>&1 || { cat "$T/o-undeploy.out"; fail "undeploy $O"; }
+assert_clean $O

@@ -356,6 +356,44 @@ mem_parse(const char *xml, diag *d)
 	return scenario_parse_memory(xml, strlen(xml), "mem.xml", d);
 }
 
+/* <vm order>: VNX's start order — the ordered VMs first, by order, then the others in file
+ * order; anything but digits is an error at the VM's line */
+static void
+test_vm_order(void **state)
+{
+	static const char xml[] = VNX_HEAD "</global>\n"
+		"<vm name='a' type='libvirt'/>\n"
+		"<vm name='b' type='libvirt' order='10'/>\n"
+		"<vm name='c' type='libvirt'/>\n"
+		"<vm name='d' type='libvirt' order=' 2 '/>\n"
+		"<vm name='e' type='libvirt' order='10'/>\n"
+		"<vm name='f' type='libvirt' order='0'/>\n"
+		"</vnx>";
+	static const char bad[] = VNX_HEAD "</global>\n"
+		"<vm name='a' type='libvirt'/>\n"
+		"<vm name='b' type='libvirt' order='first'/>\n"
+		"</vnx>";
+	static const char *const want[] = { "f", "d", "b", "e", "a", "c" };
+	g_autoptr(diag) d = diag_new();
+	g_autoptr(diag) d2 = diag_new();
+	g_autoptr(scenario) s = mem_parse(xml, d);
+	g_autoptr(scenario) s2 = mem_parse(bad, d2);
+	g_autoptr(GPtrArray) vms = g_ptr_array_new();
+
+	(void)state;
+	assert_non_null(s);
+	assert_false(diag_has_errors(d));
+	for (guint i = 0; i < s->vms->len; i++)
+		g_ptr_array_add(vms, g_ptr_array_index(s->vms, i));
+	scenario_vms_start_sort(vms);
+	for (guint i = 0; i < G_N_ELEMENTS(want); i++)
+		assert_string_equal(((sc_vm *)g_ptr_array_index(vms, i))->name, want[i]);
+	assert_false(scenario_vm(s, "a")->has_order);
+	assert_int_equal(scenario_vm(s, "d")->order, 2);
+	assert_true(diag_has_errors(d2));
+	expect(d2, DIAG_ERROR, "mem.xml", 3, "order: 'first' is not an integer");
+}
+
 /* <on_boot>no</on_boot>: the VM is defined, not started; anything but yes/no is an error;
  * without <mem> a VM gets VNX's 256 MiB */
 static void
@@ -910,7 +948,7 @@ test_features(void **state)
 	(void)state;
 	assert_true(valid);
 	fs = scenario_features(s);
-	assert_int_equal(fs->len, 42);	/* the fixture uses every construct */
+	assert_int_equal(fs->len, 43);	/* the fixture uses every construct */
 	first = &g_array_index(fs, sc_feature, 0);
 	assert_string_equal(first->construct, SC_F_NET_BRIDGE);
 	assert_int_equal(first->support, SC_SUPPORT_DONE);
@@ -1317,6 +1355,7 @@ main(void)
 		cmocka_unit_test(test_bad_dup_if),
 		cmocka_unit_test(test_bad_dup_direct),
 		cmocka_unit_test(test_on_boot),
+		cmocka_unit_test(test_vm_order),
 		cmocka_unit_test(test_bad_addresses),
 		cmocka_unit_test(test_bad_dup_addr),
 		cmocka_unit_test(test_bad_routes),
