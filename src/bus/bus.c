@@ -949,6 +949,34 @@ bus_request(bus *b, const char *topic, json_t *j, int timeout_ms, bus_reply_cb c
 }
 
 int
+bus_mark(bus *b, int timeout_ms, bus_reply_cb cb, void *ud, GError **err)
+{
+	static const char body[] = "{\"ok\": true, \"marker\": true}";
+	unsigned char corr[16];
+	mosquitto_property *props = NULL;
+	g_autofree char *topic = topic_reply(b->user, b->client_id, b->user);
+	bus_req *r;
+	int rc;
+
+	random_bytes(corr, sizeof corr);
+	mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, corr, sizeof corr);
+	rc = bus_publish_props(b, topic, body, (int)strlen(body), 1, false, props, err);
+	mosquitto_property_free_all(&props);
+	if (rc < 0)
+		return -1;
+	r = g_new0(bus_req, 1);
+	r->b = b;
+	r->corr = hex_of(corr, sizeof corr);
+	r->reply_topic = g_steal_pointer(&topic);
+	r->cb = cb;
+	r->ud = ud;
+	r->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
+	g_hash_table_replace(b->reqs, r->corr, r);
+	bus_req_arm(r);
+	return 0;
+}
+
+int
 bus_reply(bus *b, const bus_msg *m, json_t *j, bool final, GError **err)
 {
 	mosquitto_property *props = NULL;

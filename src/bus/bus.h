@@ -70,6 +70,14 @@ int bus_publish_json(bus *b, const char *topic, json_t *j, int qos, bool retain,
 int bus_request(bus *b, const char *topic, json_t *j, int timeout_ms, bus_reply_cb cb, void *ud,
     GError **err);
 
+/* bus_mark: publish a marker on this client's own reply topic (nube/v1/reply/<user>/<id>/<user>,
+ * which the broker's ACL lets only <user> write); cb gets it back as a final reply {"ok": true,
+ * "marker": true} once the broker delivered every message it had queued for this client
+ * before — the retained messages of the subscriptions made before the call included (the
+ * broker sends a client's QoS 1 messages in order) — or a timeout after timeout_ms. 0 or
+ * -1 + err. */
+int bus_mark(bus *b, int timeout_ms, bus_reply_cb cb, void *ud, GError **err);
+
 /* bus_reply: answer the request m (no-op when it has no response topic); final=false for
  * progress messages. A reply over PROTO_MAX_MESSAGE is replaced by a final error reply. */
 int bus_reply(bus *b, const bus_msg *m, json_t *j, bool final, GError **err);

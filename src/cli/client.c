@@ -295,8 +295,21 @@ discover_settled(void *ud)
 	gint64 now = g_get_monotonic_time();
 	gint64 last = w->c->last_msg_us > w->start_us ? w->c->last_msg_us : w->start_us;
 
+	if (w->c->marked)
+		return true;
 	return now - w->start_us >= DISCOVER_MIN_MS * 1000 &&
 	    now - last >= DISCOVER_QUIET_MS * 1000;
+}
+
+static void
+on_marker(bus *b, json_t *reply, bool final, const char *err_msg, void *ud)
+{
+	client *c = ud;
+
+	(void)b;
+	(void)err_msg;
+	if (final && reply != NULL)
+		c->marked = true;
 }
 
 int
@@ -312,6 +325,12 @@ client_discover(client *c, GError **err)
 		c->discovering = false;
 		return -1;
 	}
+	/* the broker sends the retained states, then the marker: discovery ends when it is
+	 * back. A broker whose ACL does not let the user write its own reply topic drops the
+	 * marker: then the burst is over after DISCOVER_QUIET_MS of silence. */
+	c->marked = false;
+	if (bus_mark(c->bus, DISCOVER_MAX_MS, on_marker, c, NULL) < 0)
+		g_debug("discovery: no marker, waiting for the retained burst to end");
 	w.start_us = g_get_monotonic_time();
 	client_wait(discover_settled, &w, DISCOVER_MAX_MS);
 	c->discovering = false;

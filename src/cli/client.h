@@ -61,6 +61,8 @@ typedef struct {
 	GPtrArray *calls;	/* of client_call*, owned */
 	bool discovering;
 	gint64 last_msg_us;	/* monotonic time of the last discovery message */
+	bool marked;		/* discovery: the broker's marker came back (bus_mark): every
+				 * retained status was delivered */
 } client;
 
 /* client_connect: connect to the broker of conf and wait (bounded) for the connection.
