@@ -7,19 +7,21 @@
 # deployed, time `nube status` and `nube exec --cmd true` on every VM (exit status too), and
 # undeploy. One line per round: build vms round deploy-rc deploy-s status-s status-rc
 # exec-s exec-rc.
-# Usage: bench/storm/storm-bench.sh --old BUILD_DIR [--vms "40 60"] [--rounds 3]
+# Usage: bench/storm/storm-bench.sh --old BUILD_DIR [--new BUILD_DIR] [--vms "40 60"] [--rounds 3]
+# (--new: default this tree's build; give a copy to keep rebuilding meanwhile)
 # Run as root, under the lab lock (flock -o /tmp/nube-lab.lock); honours NUBE_LAB_ID.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 LAB="$REPO/lab/nube-lab"
 export NUBE_CONFIG=/run/nube-lab${NUBE_LAB_ID:-}/nube.conf
-old="" sizes="40 60" rounds=3
+old="" new="$REPO/build" sizes="40 60" rounds=3
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--old) old=$2; shift ;;
+	--new) new=$2; shift ;;
 	--vms) sizes=$2; shift ;;
 	--rounds) rounds=$2; shift ;;
-	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,13p' "$0"; exit 0 ;;
 	*) echo "storm-bench: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 	shift
@@ -27,6 +29,8 @@ done
 [ "$(id -u)" = 0 ] || { echo "storm-bench: run as root" >&2; exit 2; }
 [ -n "$old" ] && [ -x "$old/src/cli/nube" ] && [ -x "$old/src/agent/nubed" ] ||
 	{ echo "storm-bench: --old BUILD_DIR with src/cli/nube and src/agent/nubed" >&2; exit 2; }
+[ -x "$new/src/cli/nube" ] && [ -x "$new/src/agent/nubed" ] ||
+	{ echo "storm-bench: --new BUILD_DIR with src/cli/nube and src/agent/nubed" >&2; exit 2; }
 T=$(mktemp -d /tmp/nube-storm-bench.XXXXXX)
 trap '"$LAB" down >/dev/null 2>&1 || true; rm -rf "$T"' EXIT
 
@@ -90,4 +94,4 @@ run() {
 echo "# storm-bench: sizes '$sizes', $rounds rounds, 3-host lab, $(nproc) CPUs, load now $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# build vms round deploy-rc deploy-s status-s status-rc exec-s exec-rc"
 run "$old" old
-run "$REPO/build" new
+run "$new" new
