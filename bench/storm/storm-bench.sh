@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
 	--new) new=$2; shift ;;
 	--vms) sizes=$2; shift ;;
 	--rounds) rounds=$2; shift ;;
-	-h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
 	*) echo "storm-bench: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 	shift
