@@ -25,6 +25,8 @@ nubed_init(nubed *n, config *cfg, const agent_env *env)
 	g_mutex_init(&n->event_lock);
 	g_mutex_init(&n->doms_lock);
 	n->specs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	n->unmanaged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+	    (GDestroyNotify)g_hash_table_unref);
 	n->scen_mutex = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	n->prev_vm = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	n->state_topic = topic_host(cfg->host, "state");
@@ -194,6 +196,7 @@ nubed_spec_put(nubed *n, const char *scenario, const char *spec)
 	dir = g_path_get_dirname(path);
 	g_mutex_lock(&n->specs_lock);
 	g_hash_table_replace(n->specs, g_strdup(scenario), g_strdup(spec));
+	g_hash_table_remove(n->unmanaged, scenario);
 	g_mutex_unlock(&n->specs_lock);
 	if (g_mkdir_with_parents(dir, 0700) < 0 || !g_file_set_contents(path, spec, -1, &err)) {
 		nubed_log(NLOG_WARN, "cannot keep the spec of '%s' in %s: %s", scenario, dir,
@@ -219,6 +222,43 @@ nubed_spec_get(nubed *n, const char *scenario)
 	return s;
 }
 
+bool
+nubed_net_unmanaged(nubed *n, const char *scenario, const char *net)
+{
+	GHashTable *set;
+	bool r;
+
+	g_mutex_lock(&n->specs_lock);
+	set = g_hash_table_lookup(n->unmanaged, scenario);
+	if (set != NULL) {
+		r = g_hash_table_contains(set, net);
+		g_mutex_unlock(&n->specs_lock);
+		return r;
+	}
+	g_mutex_unlock(&n->specs_lock);
+	{
+		g_autofree char *spec = nubed_spec_get(n, scenario);
+		g_autoptr(diag) d = diag_new();
+		g_autoptr(scenario) s = NULL;
+
+		if (spec == NULL)
+			return false;
+		s = scenario_parse_memory(spec, strlen(spec), "spec.xml", d);
+		set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+		for (guint i = 0; s != NULL && i < s->nets->len; i++) {
+			const sc_net *x = g_ptr_array_index(s->nets, i);
+
+			if (!x->managed)
+				g_hash_table_add(set, g_strdup(x->name));
+		}
+	}
+	r = g_hash_table_contains(set, net);
+	g_mutex_lock(&n->specs_lock);
+	g_hash_table_replace(n->unmanaged, g_strdup(scenario), set);
+	g_mutex_unlock(&n->specs_lock);
+	return r;
+}
+
 void
 nubed_spec_drop(nubed *n, const char *scenario)
 {
@@ -226,6 +266,7 @@ nubed_spec_drop(nubed *n, const char *scenario)
 
 	g_mutex_lock(&n->specs_lock);
 	g_hash_table_remove(n->specs, scenario);
+	g_hash_table_remove(n->unmanaged, scenario);
 	g_mutex_unlock(&n->specs_lock);
 	if (path != NULL && unlink(path) < 0 && errno != ENOENT)
 		nubed_log(NLOG_WARN, "remove %s: %s", path, g_strerror(errno));

@@ -44,6 +44,8 @@ typedef struct nubed {
 	/* specs of scenarios deployed here (for exec by seq without a spec), under specs_lock */
 	GMutex specs_lock;
 	GHashTable *specs;	/* scenario -> spec text */
+	GHashTable *unmanaged;	/* scenario -> GHashTable set of its managed="no" nets, parsed
+				 * from the spec once (dropped with it) */
 	/* one mutex per scenario serialises deploy/undeploy/net ops of that scenario */
 	GMutex scen_lock;
 	GHashTable *scen_mutex;	/* scenario -> GMutex* (never freed: bounded by scenarios) */
@@ -106,6 +108,10 @@ struct virt *nubed_virt_open(nubed *n, GError **err);
 /* nubed_spec_*: remembered specs of deployed scenarios (thread-safe). get returns a copy. */
 void nubed_spec_put(nubed *n, const char *scenario, const char *spec);
 char *nubed_spec_get(nubed *n, const char *scenario);
+/* nubed_net_unmanaged: net of scenario is managed="no" in its remembered spec (an existing
+ * host bridge nube neither makes nor stretches: a VM on it must stay on its host); false when
+ * the spec is unknown */
+bool nubed_net_unmanaged(nubed *n, const char *scenario, const char *net);
 void nubed_spec_drop(nubed *n, const char *scenario);
 
 /* nubed_doms_put: remember doms (virt_dom_info*, borrowed), listed from listed_at on

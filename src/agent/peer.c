@@ -228,6 +228,11 @@ host_fill(mape *m, view *v, balance_host *h, const host_state *st, const load_hi
 			/* a container cannot be live-migrated (no cold move yet): never planned */
 			x->pinned = g_hash_table_contains(m->busy, x->name) || x->scenario == NULL ||
 			    scenario_busy(m, x->scenario) || sv->container;
+			/* on a managed="no" net (a bridge of this host that nube does not stretch)
+			 * it would lose its link elsewhere: it stays, as the planner kept it */
+			for (guint k = 0; !x->pinned && k < sv->nets->len; k++)
+				x->pinned = nubed_net_unmanaged(m->n, x->scenario,
+				    sv->nets->pdata[k]);
 		}
 		k++;
 	}

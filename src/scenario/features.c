@@ -35,7 +35,8 @@ static const feat_def feats[] = {
 	{ SC_F_NET_EXTERNAL, SC_SUPPORT_IGNORED, "ignored: the host interface is not attached, "
 	    "the net does not reach outside the lab", false },
 	{ SC_F_NET_UNMANAGED, SC_SUPPORT_DEGRADED, "an existing bridge of that name on the host: "
-	    "nube neither makes nor stretches it, so the plan keeps its VMs on one host", true },
+	    "nube neither makes nor stretches it, so the plan keeps its VMs on one host and the "
+	    "balancer never moves them", true },
 	{ SC_F_NET_MTU, SC_SUPPORT_IGNORED, "ignored: the bridge keeps the host's MTU (less the "
 	    "VXLAN overhead when stretched)", true },
 	{ SC_F_SHAPING, SC_SUPPORT_IGNORED, "ignored: no traffic shaping, links run at full "

@@ -119,6 +119,43 @@ test_overload_migrates(void **state)
 	fake_cluster_free(c);
 }
 
+/* a VM on a managed="no" net (a bridge of its host that nube neither makes nor stretches)
+ * stays: the only move that would relieve h1 is that VM's (the other does not fit on h2),
+ * so h1 plans none and takes a penalty */
+static void
+test_unmanaged_net_pins(void **state)
+{
+	static const char *const ext[] = { "ext", NULL };
+	static const char spec[] = "<vnx><global><version>2.0</version><scenario_name>s"
+	    "</scenario_name></global><net name='ext' mode='virtual_bridge' managed='no'/>"
+	    "<net name='n1' mode='virtual_bridge'/>"
+	    "<vm name='a' type='libvirt'><if id='1' net='ext'/></vm>"
+	    "<vm name='b' type='libvirt'><if id='1' net='n1'/></vm></vnx>";
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, BAL);
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, BAL);
+	guint at = 0;
+
+	(void)state;
+	fake_dom_add(h1, "s", "a", 0.4, 256, ext);	/* load (0.4 + 1.0) / 2 = 0.7 */
+	fake_dom_add(h1, "s", "b", 1.0, 256, net1);
+	fake_net_add(h1, "s", "n1", 0, NULL);
+	h2->base_load = 0.3;	/* takes a (0.5), not b (0.8) */
+	nubed_spec_put(&h1->n, "s", spec);
+	assert_true(nubed_net_unmanaged(&h1->n, "s", "ext"));
+	assert_false(nubed_net_unmanaged(&h1->n, "s", "n1"));
+	assert_false(nubed_net_unmanaged(&h1->n, "t", "ext"));	/* unknown scenario */
+	fake_host_start(h2);
+	fake_host_start(h1);
+	fake_sample(c);
+	fake_sample(c);
+	assert_non_null(fake_event(c, "penalty", NULL, &at, WAIT_MS));
+	assert_true(fake_run_until(c, job_ended, h1, WAIT_MS));
+	assert_int_equal(fake_count(c, "migrated"), 0);
+	assert_true(fake_dom_on(h1, "s.a") && fake_dom_on(h1, "s.b"));
+	fake_cluster_free(c);
+}
+
 /* the operator's migrate: refused by a full destination (VM stays), admitted when forced */
 static void
 test_refuse_then_force(void **state)
@@ -630,6 +667,7 @@ main(void)
 		cmocka_unit_test(test_drain),
 		cmocka_unit_test(test_consolidate_standby_wake),
 		cmocka_unit_test(test_predict),
+		cmocka_unit_test(test_unmanaged_net_pins),
 		cmocka_unit_test(test_failed_migration),
 		cmocka_unit_test(test_restart_reconcile),
 	};
