@@ -300,6 +300,7 @@ job_consolidate(exec_job *job)
 	rc = mape_power_hook(m, m->mc.standby_command, "standby", &out);
 	g_mutex_lock(&m->lock);
 	balance_power_standby(&m->pw, nubed_now(m->n));
+	mape_persist(m);	/* a restarted agent stays on standby */
 	g_mutex_unlock(&m->lock);
 	nubed_event(m->n, "standby", NULL, NULL, json_pack("{s:i, s:s?, s:i, s:s?, s:o}", "moves",
 	    ok, "command", m->mc.standby_command, "exit", rc, "output", out, "results",
@@ -439,9 +440,10 @@ mape_persist(mape *m)
 	g_autofree char *path = nubed_state_path(m->n, PERSIST_FILE);
 	GError *err = NULL;
 
-	if (persist_save(path, m->moved, &m->pen, nubed_now(m->n),
+	if (persist_save(path, m->moved, &m->pen, &m->pw, nubed_now(m->n),
 	    (double)m->n->env->wall_ms(m->n) / 1000.0, &err) < 0) {
-		nubed_log(NLOG_WARN, "cooldown and penalty not saved: %s", err->message);
+		nubed_log(NLOG_WARN, "cooldown, penalty and power state not saved: %s",
+		    err->message);
 		g_error_free(err);
 	}
 }
@@ -454,14 +456,16 @@ restore(mape *m)
 	GError *err = NULL;
 
 	g_mutex_lock(&m->lock);
-	if (persist_load(path, m->moved, &m->pen, nubed_now(m->n),
+	if (persist_load(path, m->moved, &m->pen, &m->pw, nubed_now(m->n),
 	    (double)m->n->env->wall_ms(m->n) / 1000.0, m->bc.cooldown, &err) < 0) {
 		nubed_log(NLOG_WARN, "cooldown and penalty not restored: %s", err->message);
 		g_error_free(err);
-	} else if (g_hash_table_size(m->moved) > 0 || m->pen.active || m->pen.failures > 0) {
+	} else if (g_hash_table_size(m->moved) > 0 || m->pen.active || m->pen.failures > 0 ||
+	    m->pw.standby) {
 		nubed_log(NLOG_INFO, "restored from %s: %u VM(s) in their cooldown, penalty %s "
-		    "(%d failure(s) in a row)", path, g_hash_table_size(m->moved),
-		    m->pen.active ? "active" : "inactive", m->pen.failures);
+		    "(%d failure(s) in a row)%s", path, g_hash_table_size(m->moved),
+		    m->pen.active ? "active" : "inactive", m->pen.failures, m->pw.standby ?
+		    ", on standby (woken by a peer or a deploy)" : "");
 	}
 	g_mutex_unlock(&m->lock);
 }

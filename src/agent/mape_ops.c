@@ -299,6 +299,7 @@ mape_wake(nubed *n, const char *by, double need)
 	rc = mape_power_hook(m, m->mc.wake_command, "wake", &out);
 	g_mutex_lock(&m->lock);
 	balance_power_wake(&m->pw, nubed_now(n));
+	mape_persist(m);
 	g_mutex_unlock(&m->lock);
 	nubed_event(n, "woken", NULL, NULL, json_pack("{s:s, s:f, s:s?, s:i, s:s?}", "by", by,
 	    "need", need, "command", m->mc.wake_command, "exit", rc, "output", out),

@@ -1,4 +1,5 @@
-/* persist: save and load the cooldown and penalty state of the balancer (JSON, atomic) */
+/* persist: save and load the cooldown, penalty and power state of the balancer (JSON,
+ * atomic) */
 #include "agent/persist.h"
 
 #include <errno.h>
@@ -13,7 +14,8 @@ G_DEFINE_QUARK(nube-persist-error-quark, persist_error)
  * The file:
  *   {"version": 1, "saved": wall s,
  *    "moved": [{"domain": D, "at": wall s, "prev_host": H | null}, ...],
- *    "penalty": {"active": bool, "until": wall s, "failures": n}}
+ *    "penalty": {"active": bool, "until": wall s, "failures": n},
+ *    "power": {"standby": bool, "changed": wall s | null}}	("power" optional: active)
  */
 
 persist_moved *
@@ -39,7 +41,7 @@ persist_moved_free(gpointer p)
 
 int
 persist_save(const char *path, GHashTable *moved, const balance_penalty *pen,
-    double mono_now, double wall_now, GError **err)
+    const balance_power *pw, double mono_now, double wall_now, GError **err)
 {
 	json_auto_t *doc = NULL;
 	json_t *arr = json_array();
@@ -61,6 +63,10 @@ persist_save(const char *path, GHashTable *moved, const balance_penalty *pen,
 	doc = json_pack("{s:i, s:f, s:o, s:{s:b, s:f, s:i}}", "version", PERSIST_VERSION,
 	    "saved", wall_now, "moved", arr, "penalty", "active", pen->active, "until",
 	    pen->active ? wall_now - (mono_now - pen->until) : 0.0, "failures", pen->failures);
+	if (pw != NULL)
+		json_object_set_new(doc, "power", json_pack("{s:b, s:o}", "standby", pw->standby,
+		    "changed", pw->changed == BALANCE_NEVER ? json_null() :
+		    json_real(wall_now - (mono_now - pw->changed))));
 	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	if (g_mkdir_with_parents(dir, 0755) < 0) {
 		int e = errno;
@@ -78,8 +84,8 @@ persist_save(const char *path, GHashTable *moved, const balance_penalty *pen,
 }
 
 int
-persist_load(const char *path, GHashTable *moved, balance_penalty *pen, double mono_now,
-    double wall_now, double max_age, GError **err)
+persist_load(const char *path, GHashTable *moved, balance_penalty *pen, balance_power *pw,
+    double mono_now, double wall_now, double max_age, GError **err)
 {
 	g_autofree char *text = NULL;
 	g_autoptr(GError) e = NULL;
@@ -87,7 +93,7 @@ persist_load(const char *path, GHashTable *moved, balance_penalty *pen, double m
 	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
 	json_auto_t *doc = NULL;
 	json_error_t je;
-	const json_t *arr, *pj, *x;
+	const json_t *arr, *pj, *x, *pwj, *ch;
 	balance_penalty p = { 0 };
 	size_t i;
 
@@ -112,6 +118,15 @@ persist_load(const char *path, GHashTable *moved, balance_penalty *pen, double m
 	    !json_is_integer(json_object_get(pj, "failures"))) {
 		g_set_error(err, PERSIST_ERROR, 1, "loading '%s': not a version %d balance state "
 		    "(needs \"moved\" and \"penalty\")", path, PERSIST_VERSION);
+		return -1;
+	}
+	pwj = json_object_get(doc, "power");
+	ch = json_object_get(pwj, "changed");
+	if (pwj != NULL && (!json_is_object(pwj) ||
+	    !json_is_boolean(json_object_get(pwj, "standby")) ||
+	    !(json_is_null(ch) || json_is_number(ch)))) {
+		g_set_error(err, PERSIST_ERROR, 1, "loading '%s': \"power\" needs a boolean "
+		    "\"standby\" and a number or null \"changed\"", path);
 		return -1;
 	}
 	json_array_foreach(arr, i, x) {
@@ -146,5 +161,10 @@ persist_load(const char *path, GHashTable *moved, balance_penalty *pen, double m
 		keep->pdata[i] = NULL;
 	}
 	*pen = p;
+	if (pw != NULL && pwj != NULL) {
+		pw->standby = json_is_true(json_object_get(pwj, "standby"));
+		pw->changed = json_is_number(ch) ? mono_now - (wall_now - json_number_value(ch)) :
+		    BALANCE_NEVER;
+	}
 	return 0;
 }

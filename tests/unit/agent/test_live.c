@@ -444,6 +444,13 @@ test_consolidate_standby_wake(void **state)
 	fake_sample(c);
 	assert_true(json_is_true(json_object_get(json_object_get(h1->n.last_state, "balance"),
 	    "standby")));
+	/* h1's balancer starts again from its state_dir (a restarted agent): still on standby */
+	h1->n.mape = mape_new(&h1->n);
+	h1->n.on_sample_ud = h1->n.mape;
+	assert_int_equal(mape_start(h1->n.mape, NULL), 0);
+	fake_sample(c);
+	assert_true(json_is_true(json_object_get(json_object_get(h1->n.last_state, "balance"),
+	    "standby")));
 	r = fake_rpc_as(c, "h2", "h1", json_pack("{s:s, s:s, s:f, s:f}", "op", "admit", "vm",
 	    "t.x", "cpu", 0.1, "mem", 16.0), WAIT_MS);
 	assert_non_null(r);
