@@ -246,6 +246,33 @@ typedef struct {
 	GPtrArray *nets;	/* of char*: nets this job created */
 } made;
 
+/* setup_failed: a VM whose render, disks, media or define failed (step says which; err is
+ * consumed). In a degraded deploy it alone goes — its domain and volumes removed when this job
+ * made them — and is reported in jf like a guest that never came up: true, go on with the
+ * others. Else the job fails: false (the caller rolls everything back). */
+static bool
+setup_failed(nubed *n, rpc_job *j, virt *v, bool partial, bool made_here, json_t *jf,
+    const char *scen, const char *vm, const char *step, GError **err)
+{
+	g_autofree char *dom = proto_domain_name(scen, vm);
+	g_autofree char *msg = g_strdup_printf("%s: %s", step, (*err)->message);
+
+	g_clear_error(err);
+	if (!partial) {
+		rpc_job_fail(j, "vm '%s': %s", vm, msg);
+		return false;
+	}
+	rpc_job_progress(j, "vm '%s' failed: %s", vm, msg);
+	nubed_log(NLOG_WARN, "vm '%s': %s: removed, the others go on (degraded deploy)", vm, msg);
+	if (made_here && n->env->virt_destroy_undefine(v, dom, err) < 0) {
+		nubed_log(NLOG_ERR, "vm '%s': remove after its failure: %s", vm, (*err)->message);
+		g_clear_error(err);
+	}
+	json_array_append_new(jf, json_pack("{s:s, s:s, s:s, s:f}", "vm", vm, "domain", dom,
+	    "error", msg, "seconds", 0.0));
+	return true;
+}
+
 static void
 rollback(nubed *n, rpc_job *j, const char *scen, made *m, virt *v, netdev *nd)
 {
@@ -336,6 +363,7 @@ op_deploy(nubed *n, rpc_job *j)
 	int fabric_mtu, guest_timeout = GUEST_TIMEOUT_S, intervm_delay = 0, started = 0;
 	configure_task *tasks = NULL;	/* [cfg->len] of [mine->len] */
 	pacer pace = { 0 };
+	g_autofree bool *waits = NULL;	/* [i]: the job waits for mine[i]'s guest */
 	json_t *jw, *jv, *jf = json_array();
 	gint64 t0 = g_get_monotonic_time();
 	/* partial: a VM whose guest does not come up is removed and reported in "failed", the
@@ -475,11 +503,12 @@ op_deploy(nubed *n, rpc_job *j)
 	}
 	/* the guests this job waits for: started here and configured by nube (a VM with media
 	 * configures itself, one with <on_boot>no</on_boot> is only defined) */
+	waits = g_new0(bool, mine->len);
 	for (guint i = 0; i < mine->len; i++) {
 		const sc_vm *vm = g_ptr_array_index(mine, i);
 
-		if (!vm->no_start && !n->env->virt_media_used(v, s, dep, vm->name))
-			pace.waited_for++;
+		waits[i] = !vm->no_start && !n->env->virt_media_used(v, s, dep, vm->name);
+		pace.waited_for += waits[i] ? 1 : 0;
 	}
 	for (guint i = 0; i < mine->len; i++) {
 		const sc_vm *vm = g_ptr_array_index(mine, i);
@@ -487,9 +516,15 @@ op_deploy(nubed *n, rpc_job *j)
 		g_autofree char *dom = proto_domain_name(dep->scenario, vm->name);
 		guint nw = warnings->len;
 
+		bool made_here = !g_hash_table_contains(before_doms, dom);
+
 		xml = n->env->virt_render_domain(v, s, dep, vm->name, vm_mtu(vm, net_mtu), warnings, &err);
 		if (xml == NULL) {
-			rpc_job_fail(j, "vm '%s': render: %s", vm->name, err->message);
+			if (setup_failed(n, j, v, partial, false, jf, dep->scenario, vm->name,
+			    "render", &err)) {
+				pace.waited_for -= waits[i] ? 1 : 0;
+				continue;
+			}
 			goto fail;
 		}
 		for (guint k = nw; k < warnings->len; k++) {
@@ -501,7 +536,11 @@ op_deploy(nubed *n, rpc_job *j)
 		if (!g_hash_table_contains(before_doms, dom))
 			g_ptr_array_add(m.vols, g_strdup(dom));
 		if (n->env->virt_vm_disks_prepare(v, s, dep, vm->name, &err) < 0) {
-			rpc_job_fail(j, "vm '%s': disks: %s", vm->name, err->message);
+			if (setup_failed(n, j, v, partial, made_here, jf, dep->scenario, vm->name,
+			    "disks", &err)) {
+				pace.waited_for -= waits[i] ? 1 : 0;
+				continue;
+			}
 			goto fail;
 		}
 		/* its configuration media: volumes of the domain too */
@@ -510,12 +549,20 @@ op_deploy(nubed *n, rpc_job *j)
 		if (g_hash_table_contains(media, vm) && !g_hash_table_contains(before_doms, dom) &&
 		    n->env->virt_media_write(v, dom, proto_deployment_vm(dep, vm->name)->media,
 		    &err) < 0) {
-			rpc_job_fail(j, "vm '%s': configuration media: %s", vm->name, err->message);
+			if (setup_failed(n, j, v, partial, made_here, jf, dep->scenario, vm->name,
+			    "configuration media", &err)) {
+				pace.waited_for -= waits[i] ? 1 : 0;
+				continue;
+			}
 			goto fail;
 		}
 		if (vm->no_start) {
 			if (n->env->virt_define_only(v, xml, &err) < 0) {
-				rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
+				if (setup_failed(n, j, v, partial, made_here, jf, dep->scenario,
+				    vm->name, "define", &err)) {
+					pace.waited_for -= waits[i] ? 1 : 0;
+					continue;
+				}
 				goto fail;
 			}
 			if (!g_hash_table_contains(before_doms, dom))
@@ -539,7 +586,11 @@ op_deploy(nubed *n, rpc_job *j)
 		if (pace.t_first == 0)
 			pace.t_first = g_get_monotonic_time();
 		if (n->env->virt_define_start(v, xml, &err) < 0) {
-			rpc_job_fail(j, "vm '%s': define: %s", vm->name, err->message);
+			if (setup_failed(n, j, v, partial, made_here, jf, dep->scenario, vm->name,
+			    "define", &err)) {
+				pace.waited_for -= waits[i] ? 1 : 0;
+				continue;
+			}
 			goto fail;
 		}
 		/* a roll back removes a domain made here, with its volumes */

@@ -7,7 +7,8 @@
 # 'degraded' (store, `nube status`, where 'bad' is "failed"); exec reaches the others;
 # undeploy of the degraded scenario leaves nothing; after the initrd is fixed,
 # `nube deploy --retry-failed degr` brings 'bad' up alone (a1, a2 untouched) and the scenario
-# is 'deployed'. No pass/fail depends on timing: 'bad' fails because its guest powers off
+# is 'deployed'. A VM libvirt refuses to start (300 vCPUs) fails alone as well, the VM beside
+# it on the same host runs. No pass/fail depends on timing: 'bad' fails because its guest powers off
 # (twice: it is restarted once), the good guests get a long --timeout.
 # Run as root; honours NUBE_LAB_ID, NUBE, NUBED.
 source "$(dirname "$0")/lib.sh"
@@ -109,4 +110,34 @@ grep -qx bad "$T/x2.out" || fail "the retried VM is not configured (hostname)"
 ok "after the fix, --retry-failed brought 'bad' up alone; '$S' is deployed"
 "$NUBE" undeploy $S >"$T/u2.out" 2>&1 || { cat "$T/u2.out" >&2; fail "undeploy"; }
 assert_clean $S
+
+# 5. a VM libvirt refuses to start (300 vCPUs, over the machine type's limit) fails alone too:
+# the others on its host go on
+S2=degr2
+cat >"$T/$S2.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<vnx><global><version>2.0</version><scenario_name>$S2</scenario_name><automac/>
+<vm_mgmt type="none"/></global>
+<net name="Net0" mode="virtual_bridge"/>
+<vm name="big" type="libvirt" subtype="kvm" os="linux" vcpu="300"><if id="1" net="Net0"><ipv4>10.9.1.2/24</ipv4></if></vm>
+<vm name="c1" type="libvirt" subtype="kvm" os="linux"><if id="1" net="Net0"><ipv4>10.9.1.1/24</ipv4></if></vm>
+</vnx>
+EOF
+cat >"$T/$S2-r.xml" <<'EOF'
+<deployment_restrictions><vm_deploy_at vm="big" host="host1"/><vm_deploy_at vm="c1" host="host1"/></deployment_restrictions>
+EOF
+rc=0
+"$NUBE" deploy "$T/$S2.xml" --restrictions "$T/$S2-r.xml" --timeout 300 >"$T/d2.out" 2>"$T/d2.err" || rc=$?
+cat "$T/d2.err"
+[ "$rc" = 4 ] || fail "deploy with a VM libvirt refuses: exit $rc, expected 4 (degraded)"
+grep -Eq "^nube: vm 'big' failed on host 'host1' after [0-9]+ s: define: " "$T/d2.err" ||
+	fail "the refused VM is not named with its host and the step that failed (define)"
+"$NUBE" status $S2 --json >"$T/st3.json"
+jq -e '([.vms[] | select(.vm == "big")][0].state == "failed")
+	and ([.vms[] | select(.vm == "c1")][0].state == "running")' "$T/st3.json" >/dev/null ||
+	{ cat "$T/st3.json" >&2; fail "status: 'big' not failed or c1 not running"; }
+host_domains 1 | grep -qx "$S2.big" && fail "the refused VM's domain stays on host1"
+ok "a VM libvirt refuses to start fails alone: c1 on the same host runs"
+"$NUBE" undeploy $S2 >"$T/u3.out" 2>&1 || { cat "$T/u3.out" >&2; fail "undeploy $S2"; }
+assert_clean $S2
 ok "done"
