@@ -51,7 +51,7 @@ scenario() {
 	} >"$T/storm$n.xml"
 }
 
-secs() { echo "scale=1; ($(date +%s%N) - $1) / 1000000000" | bc; }
+secs() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
 
 # run BUILD LABEL: a fresh 3-host lab with BUILD's agents, every size and round with its nube
 run() {

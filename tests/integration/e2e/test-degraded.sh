@@ -7,7 +7,7 @@
 # 'degraded' (store, `nube status`, where 'bad' is "failed"); exec reaches the others;
 # undeploy of the degraded scenario leaves nothing; after the initrd is fixed,
 # `nube deploy --retry-failed degr` brings 'bad' up alone (a1, a2 untouched) and the scenario
-# is 'deployed'. A VM libvirt refuses to start (300 vCPUs) fails alone as well, the VM beside
+# is 'deployed'. A VM libvirt refuses to start (256 vCPUs) fails alone as well, the VM beside
 # it on the same host runs. No pass/fail depends on timing: 'bad' fails because its guest powers off
 # (twice: it is restarted once), the good guests get a long --timeout.
 # Run as root; honours NUBE_LAB_ID, NUBE, NUBED.
@@ -111,7 +111,7 @@ ok "after the fix, --retry-failed brought 'bad' up alone; '$S' is deployed"
 "$NUBE" undeploy $S >"$T/u2.out" 2>&1 || { cat "$T/u2.out" >&2; fail "undeploy"; }
 assert_clean $S
 
-# 5. a VM libvirt refuses to start (300 vCPUs, over the machine type's limit) fails alone too:
+# 5. a VM libvirt refuses to start (256 vCPUs, over the pc machine type's 255) fails alone too:
 # the others on its host go on
 S2=degr2
 cat >"$T/$S2.xml" <<EOF
@@ -119,7 +119,7 @@ cat >"$T/$S2.xml" <<EOF
 <vnx><global><version>2.0</version><scenario_name>$S2</scenario_name><automac/>
 <vm_mgmt type="none"/></global>
 <net name="Net0" mode="virtual_bridge"/>
-<vm name="big" type="libvirt" subtype="kvm" os="linux" vcpu="300"><if id="1" net="Net0"><ipv4>10.9.1.2/24</ipv4></if></vm>
+<vm name="big" type="libvirt" subtype="kvm" os="linux" vcpu="256"><if id="1" net="Net0"><ipv4>10.9.1.2/24</ipv4></if></vm>
 <vm name="c1" type="libvirt" subtype="kvm" os="linux"><if id="1" net="Net0"><ipv4>10.9.1.1/24</ipv4></if></vm>
 </vnx>
 EOF
