@@ -902,6 +902,23 @@ bus_publish_json(bus *b, const char *topic, json_t *j, int qos, bool retain, GEr
 	return bus_publish_props(b, topic, s, (int)strlen(s), qos, retain, NULL, err);
 }
 
+/* bus_req_add: wait for the answer correlated by corr on reply_topic (taken) */
+static void
+bus_req_add(bus *b, const unsigned char *corr, size_t corr_len, char *reply_topic,
+    int timeout_ms, bus_reply_cb cb, void *ud)
+{
+	bus_req *r = g_new0(bus_req, 1);
+
+	r->b = b;
+	r->corr = hex_of(corr, corr_len);
+	r->reply_topic = reply_topic;
+	r->cb = cb;
+	r->ud = ud;
+	r->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
+	g_hash_table_replace(b->reqs, r->corr, r);
+	bus_req_arm(r);
+}
+
 int
 bus_request(bus *b, const char *topic, json_t *j, int timeout_ms, bus_reply_cb cb, void *ud,
     GError **err)
@@ -910,7 +927,6 @@ bus_request(bus *b, const char *topic, json_t *j, int timeout_ms, bus_reply_cb c
 	mosquitto_property *props = NULL;
 	g_autofree char *s = json_dumps(j, JSON_COMPACT);
 	g_autofree char *host = NULL, *reply_topic = NULL;
-	bus_req *r;
 	size_t len;
 	int rc;
 
@@ -936,15 +952,7 @@ bus_request(bus *b, const char *topic, json_t *j, int timeout_ms, bus_reply_cb c
 	mosquitto_property_free_all(&props);
 	if (rc < 0)
 		return -1;
-	r = g_new0(bus_req, 1);
-	r->b = b;
-	r->corr = hex_of(corr, sizeof corr);
-	r->reply_topic = g_steal_pointer(&reply_topic);
-	r->cb = cb;
-	r->ud = ud;
-	r->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
-	g_hash_table_replace(b->reqs, r->corr, r);
-	bus_req_arm(r);
+	bus_req_add(b, corr, sizeof corr, g_steal_pointer(&reply_topic), timeout_ms, cb, ud);
 	return 0;
 }
 
@@ -955,7 +963,6 @@ bus_mark(bus *b, int timeout_ms, bus_reply_cb cb, void *ud, GError **err)
 	unsigned char corr[16];
 	mosquitto_property *props = NULL;
 	g_autofree char *topic = topic_reply(b->user, b->client_id, b->user);
-	bus_req *r;
 	int rc;
 
 	random_bytes(corr, sizeof corr);
@@ -964,15 +971,7 @@ bus_mark(bus *b, int timeout_ms, bus_reply_cb cb, void *ud, GError **err)
 	mosquitto_property_free_all(&props);
 	if (rc < 0)
 		return -1;
-	r = g_new0(bus_req, 1);
-	r->b = b;
-	r->corr = hex_of(corr, sizeof corr);
-	r->reply_topic = g_steal_pointer(&topic);
-	r->cb = cb;
-	r->ud = ud;
-	r->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
-	g_hash_table_replace(b->reqs, r->corr, r);
-	bus_req_arm(r);
+	bus_req_add(b, corr, sizeof corr, g_steal_pointer(&topic), timeout_ms, cb, ud);
 	return 0;
 }
 
