@@ -195,6 +195,8 @@ host_fill(mape *m, view *v, balance_host *h, const host_state *st, const load_hi
 		h->load += r;
 		if (h->load_predicted > 0)
 			h->load_predicted += r;
+		/* and the memory its admissions reserved, as its admission counts it */
+		h->mem_promised += jnum(st->balance, "reserved_mem", 0);
 	}
 	h->active = st->active;
 	h->inactive = st->inactive;

@@ -455,10 +455,27 @@ typedef struct {
 	const balance_host *h;
 	double load;
 	double mem_used;
+	double promised;	/* memory promised to its VMs + reserve (promise_fits) */
 	int active;
 	double score;
 	size_t idx;
 } seed_host;
+
+/* promised_of: what a destination's admission counts against its memory: the memory promised
+ * to its VMs (and to arrivals it reserved for) plus its reserve */
+static double
+promised_of(const balance_host *h)
+{
+	return h->mem_promised + h->mem_reserve;
+}
+
+/* promise_fits: a VM of mem MiB more keeps a destination's promises within its memory — the
+ * hard rule of admission (balance_admit), so a planned move is not refused for memory */
+static bool
+promise_fits(const balance_host *h, double promised, double mem)
+{
+	return h->mem_total <= 0 || promised + mem <= h->mem_total;
+}
 
 typedef struct {
 	const balance_vm *vm;
@@ -502,7 +519,7 @@ seed_hosts(const balance_config *cfg, const balance_host *self, const balance_ho
 		if (!usable_peer(self, &peers[j]))
 			continue;
 		H[m] = (seed_host){ .h = &peers[j], .load = peers[j].load, .mem_used = peers[j].mem_used,
-			.active = peers[j].active, .idx = j };
+			.promised = promised_of(&peers[j]), .active = peers[j].active, .idx = j };
 		seed_rescore(cfg, &H[m]);
 		m++;
 	}
@@ -748,6 +765,7 @@ typedef struct {
 	double load;
 	double mem_used;
 	double mem_limit;
+	double promised;	/* promised_of, plus what this plan sends it */
 } nube_host;
 
 static double
@@ -781,7 +799,8 @@ nube_cost(const nube_ctx *x, size_t i, size_t j, double *cost, double *after, in
 	if (x->cool[i] && same_name(vm->prev_host, h->h->name))
 		return false;
 	double a = h->load + vm->cpu / h->h->cpus;
-	if (!(a < x->limit) || h->mem_used + vm->mem > h->mem_limit)
+	if (!(a < x->limit) || h->mem_used + vm->mem > h->mem_limit ||
+	    !promise_fits(h->h, h->promised, vm->mem))
 		return false;
 	int d = 0;
 	if (x->nx)
@@ -854,7 +873,7 @@ plan_nube(const balance_config *cfg, const balance_host *self, const balance_hos
 			continue;
 		cand[m] = &peers[j];
 		H[m] = (nube_host){ &peers[j], balance_effective_load(&peers[j]), peers[j].mem_used,
-			nube_mem_limit(cfg, &peers[j]) };
+			nube_mem_limit(cfg, &peers[j]), promised_of(&peers[j]) };
 		m++;
 	}
 	if (m == 0) {
@@ -949,6 +968,7 @@ plan_nube(const balance_config *cfg, const balance_host *self, const balance_hos
 		src_mem -= vm->mem;
 		H[bj].load = bafter[bi];
 		H[bj].mem_used += vm->mem;
+		H[bj].promised += vm->mem;
 		if (use_net)
 			net_apply(&nx, bi, bj);
 		need_load = src > target;
@@ -1083,7 +1103,8 @@ balance_drain(balance_policy policy, const balance_config *cfg, const balance_ho
 			double after = H[j].load + delta;
 			double mem_lim = seed ? H[j].h->mem_total : nube_mem_limit(cfg, H[j].h);
 			double free_mem = mem_lim - H[j].mem_used;
-			bool load_ok = after < limit, mem_ok = vm->mem <= free_mem;
+			bool load_ok = after < limit, mem_ok = vm->mem <= free_mem &&
+			    promise_fits(H[j].h, H[j].promised, vm->mem);
 			if (least < 0 || after < least_after) {
 				least = (long)j;
 				least_after = after;
@@ -1133,6 +1154,7 @@ balance_drain(balance_policy policy, const balance_config *cfg, const balance_ho
 		p->mem_after -= vm->mem;
 		d->load = best_after;
 		d->mem_used += vm->mem;
+		d->promised += vm->mem;
 		d->active++;
 		seed_rescore(cfg, d);
 		if (seed)
@@ -1294,7 +1316,7 @@ balance_consolidate(const balance_config *cfg, const balance_host *self,
 		/* towards busier hosts only: two light hosts never trade VMs */
 		if (!usable_peer(self, h) || h->mem_total <= 0 || l < own)
 			continue;
-		H[m++] = (nube_host){ h, l, h->mem_used, nube_mem_limit(cfg, h) };
+		H[m++] = (nube_host){ h, l, h->mem_used, nube_mem_limit(cfg, h), promised_of(h) };
 	}
 	g_autofree drain_vm *V = g_new(drain_vm, self->n_vms ? self->n_vms : 1);
 	size_t n = 0;
@@ -1316,7 +1338,8 @@ balance_consolidate(const balance_config *cfg, const balance_host *self,
 		for (size_t j = 0; j < m; j++) {
 			p->checks++;
 			double after = H[j].load + vm->cpu / H[j].h->cpus;
-			if (!(after < limit) || H[j].mem_used + vm->mem > H[j].mem_limit)
+			if (!(after < limit) || H[j].mem_used + vm->mem > H[j].mem_limit ||
+			    !promise_fits(H[j].h, H[j].promised, vm->mem))
 				continue;
 			if (same_name(vm->prev_host, H[j].h->name) && in_cooldown(cfg, vm, now))
 				continue;
@@ -1345,6 +1368,7 @@ balance_consolidate(const balance_config *cfg, const balance_host *self,
 		p->mem_after -= vm->mem;
 		d->load = best_after;
 		d->mem_used += vm->mem;
+		d->promised += vm->mem;
 	}
 	if (p->unplaced->len > 0) {
 		for (guint i = 0; i < p->moves->len; i++)

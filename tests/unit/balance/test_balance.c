@@ -483,6 +483,43 @@ test_nube_memory_hard_limit(void **state)
 	assert_false(n2->solved);
 }
 
+/* the memory a destination promised to its VMs (and its reserve) counts as admission counts
+ * it: a host whose guests do not touch their memory yet, but that promised nearly all of it,
+ * is not planned as a destination (its admission would refuse the move) — plan and drain */
+static void
+test_nube_promised_memory(void **state)
+{
+	(void)state;
+	balance_config c = seed_cfg();
+	balance_vm v = vm("v", 2, 2 * GIB);
+	balance_host self = host("self", 8, 16, 0.3, 0.7, 1, 0);
+	self.vms = &v;
+	self.n_vms = 1;
+	/* "promised" uses 10 % of its memory but promised 15 of its 16 GiB */
+	balance_host peers[2] = { host("promised", 8, 16, 0.1, 0.1, 1, 0),
+		host("other", 8, 16, 0.4, 0.2, 1, 0) };
+	peers[0].mem_promised = 15 * GIB;
+	peers[0].mem_reserve = 512;
+	g_autoptr(balance_plan) n = balance_plan_new(BALANCE_POLICY_NUBE, &c, &self, peers, 2, 0);
+	assert_int_equal(n->moves->len, 1);
+	assert_string_equal(((balance_move *)n->moves->pdata[0])->dst, "other");
+	g_autoptr(balance_plan) d = balance_drain(BALANCE_POLICY_NUBE, &c, &self, peers, 2, 0);
+	assert_int_equal(d->moves->len, 1);
+	assert_string_equal(((balance_move *)d->moves->pdata[0])->dst, "other");
+	/* once "other" cannot take it either, nothing is planned rather than a refused move */
+	peers[1].mem_promised = 15 * GIB;
+	g_autoptr(balance_plan) n2 = balance_plan_new(BALANCE_POLICY_NUBE, &c, &self, peers, 2, 0);
+	assert_int_equal(n2->moves->len, 0);
+	g_autoptr(balance_plan) d2 = balance_drain(BALANCE_POLICY_NUBE, &c, &self, peers, 2, 0);
+	assert_int_equal(d2->moves->len, 0);
+	assert_non_null(strstr(((balance_unplaced *)d2->unplaced->pdata[0])->reason, "memory"));
+	/* with its promise lifted, "promised" (less loaded) is the destination again */
+	peers[0].mem_promised = 0;
+	g_autoptr(balance_plan) n3 = balance_plan_new(BALANCE_POLICY_NUBE, &c, &self, peers, 2, 0);
+	assert_int_equal(n3->moves->len, 1);
+	assert_string_equal(((balance_move *)n3->moves->pdata[0])->dst, "promised");
+}
+
 /* nube keeps destinations under threshold - margin and brings the source under it too */
 static void
 test_nube_margin(void **state)
@@ -739,6 +776,7 @@ main(void)
 		cmocka_unit_test(test_plan_move),
 		cmocka_unit_test(test_two_sources_one_destination),
 		cmocka_unit_test(test_nube_memory_hard_limit),
+		cmocka_unit_test(test_nube_promised_memory),
 		cmocka_unit_test(test_nube_margin),
 		cmocka_unit_test(test_nube_cooldown),
 		cmocka_unit_test(test_nube_net_locality),
