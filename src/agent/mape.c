@@ -618,6 +618,7 @@ mape_on_state(host_state *state, void *ud)
 		    pen_before.failures != m->pen.failures)
 			mape_persist(m);
 	}
+	heal_check(m);	/* a peer gone past the grace time: restart its VMs (heal.c) */
 	json_decref(state->balance);
 	state->balance = mape_balance_json(m, now);
 	g_mutex_unlock(&m->lock);
@@ -656,6 +657,7 @@ mape_start(mape *m, GError **err)
 	if (peer_subscribe(m, err) < 0)
 		return -1;
 	peer_reconcile_nets(m);
+	heal_fence_start(m);
 	return 0;
 }
 
@@ -692,7 +694,7 @@ mape_free(mape *m)
 	g_cond_broadcast(&m->cond);
 	g_mutex_unlock(&m->lock);
 	/* a job still running uses m: then m is left to the exiting process */
-	if (m->executing || m->running > 0 || m->reconciling)
+	if (m->executing || m->running > 0 || m->reconciling || m->heal_jobs > 0)
 		return;
 	g_hash_table_unref(m->peers);
 	g_hash_table_unref(m->moved);

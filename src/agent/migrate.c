@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent/env.h"
+#include "agent/heal.h"
 #include "net/netdev.h"
 #include "wire/names.h"
 
@@ -22,8 +23,8 @@ move_result_free(gpointer p)
 }
 
 /* "qemu+tcp://%s/system" with addr for the one %s (config_check guarantees exactly one) */
-static char *
-fill_template(const char *tmpl, const char *addr)
+char *
+mape_fill_template(const char *tmpl, const char *addr)
 {
 	const char *p = strstr(tmpl, "%s");
 
@@ -278,13 +279,15 @@ find_dom(GPtrArray *list, const char *dom)
 	return NULL;
 }
 
-/* release: tell dst the migration of dom ended (ok or not) */
+/* release: tell dst the migration of dom ended (ok or not); when it arrived, its entry of
+ * the heal record goes with it (heal.h) */
 static void
 release_at(mape *m, const char *dst, const char *dom, bool ok)
 {
 	char *e = NULL;
-	json_t *r = nubed_call(m->n, dst, json_pack("{s:s, s:s, s:b}", "op", "release", "vm", dom, "ok",
-	    ok), &e);
+	json_t *entry = ok ? heal_record_take(m->n, dom) : NULL;
+	json_t *r = nubed_call(m->n, dst, json_pack("{s:s, s:s, s:b, s:o?}", "op", "release", "vm",
+	    dom, "ok", ok, "heal", entry), &e);
 
 	if (r == NULL) {
 		nubed_log(NLOG_WARN, "release of '%s' at %s: %s", dom, dst, e);
@@ -348,7 +351,7 @@ move_run(mape *m, move_task *t)
 		goto out;
 	}
 
-	dest_uri = fill_template(m->n->cfg->migrate_uri_template, addr);
+	dest_uri = mape_fill_template(m->n->cfg->migrate_uri_template, addr);
 
 	/* 2. the image its disk sits on, on the destination (sent once, checked there) */
 	if (image_to(m, v, mv->dst, dest_uri, mv->vm, &res->why) < 0) {

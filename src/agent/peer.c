@@ -14,6 +14,7 @@ peer_free(gpointer p)
 	peer *x = p;
 
 	host_state_free(x->state);
+	json_decref(x->heal);
 	g_free(x);
 }
 
@@ -78,8 +79,15 @@ on_peer_online(bus *b, const bus_msg *msg, void *ud)
 	{
 		peer *p = peer_get(m, h);
 
+		bool was = p->has_online && p->online;
+
 		p->has_online = true;
 		p->online = msg->len == 1 && msg->payload[0] == '1';
+		if (p->online)
+			p->gone_at = 0;
+		else if (p->gone_at <= 0 && (was || msg->len > 0))
+			p->gone_at = nubed_now(m->n);	/* its grace time counts from now */
+		(void)was;
 	}
 	g_mutex_unlock(&m->lock);
 }
@@ -90,7 +98,8 @@ peer_subscribe(mape *m, GError **err)
 	nubed *n = m->n;
 
 	if (n->env->subscribe(n, TOPIC_STATE_ALL, on_peer_state, m, err) < 0 ||
-	    n->env->subscribe(n, TOPIC_ONLINE_ALL, on_peer_online, m, err) < 0)
+	    n->env->subscribe(n, TOPIC_ONLINE_ALL, on_peer_online, m, err) < 0 ||
+	    n->env->subscribe(n, TOPIC_HEAL_ALL, heal_on_record, m, err) < 0)
 		return -1;
 	return 0;
 }

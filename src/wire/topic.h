@@ -8,6 +8,11 @@
  *   host/<h>/state    retained  telemetry JSON every interval (wire/hoststate.h); memory in
  *                     MiB: mem_total_mib, mem_used_mib, mem_promised_mib (configured memory
  *                     of its VMs), mem_reserve_mib (kept for the host)
+ *   host/<h>/heal     retained  self-healing's record of what runs on h, enough to restart it
+ *                     elsewhere when h is gone (src/agent/heal.h): {"host", "ts", "scenarios":
+ *                     {S: {"spec", "algorithm"}}, "vms": {domain: {"scenario", "vm", "gen",
+ *                     "place": {a deployment's vm}, "nets": [its nets' placements]}},
+ *                     "healed": {gone host: ts of its record this host restarted}}
  *   host/<h>/rpc/<sender>  requests to host h from <sender>: "operator" (the CLI) or a host
  *                     name (a peer agent). The broker's ACL lets an agent (user = host name)
  *                     write only .../rpc/<its own name> and the operator only .../rpc/operator,
@@ -76,6 +81,7 @@
 #define TOPIC_EVENTS		PROTO_TOPIC_ROOT "events"
 #define TOPIC_STATE_ALL		PROTO_TOPIC_ROOT "host/+/state"
 #define TOPIC_ONLINE_ALL	PROTO_TOPIC_ROOT "host/+/online"
+#define TOPIC_HEAL_ALL		PROTO_TOPIC_ROOT "host/+/heal"
 
 /* topic_host: "nube/v1/host/<host>/<leaf>" (g_free); leaf "state", "online", "rpc/+", ... */
 char *topic_host(const char *host, const char *leaf);

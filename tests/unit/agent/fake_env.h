@@ -42,6 +42,7 @@ struct fake_host {
 	GPtrArray *subs;	/* subscriptions of the agent */
 	uint64_t busy, total;	/* /proc/stat counters */
 	int fail_migrations;	/* the next N migrations from here fail */
+	bool libvirt_down;	/* virt_probe of its libvirtd fails */
 	int samples;		/* own samples published */
 };
 
