@@ -610,7 +610,8 @@ heal_check(mape *m)
 
 		if (strcmp(key, n->cfg->host) == 0)
 			continue;
-		hc.online = p->online && p->state != NULL &&
+		/* as peer_usable counts it: a fresh state, and no last will after it */
+		hc.online = (p->online || !p->has_online) && p->state != NULL &&
 		    host_state_fresh(p->state, n->env->wall_ms(n));
 		if (p->state != NULL) {
 			hc.standby = json_is_true(json_object_get(p->state->balance, "standby"));

@@ -168,6 +168,20 @@ f_publish(nubed *n, const char *topic, json_t *j, bool retain)
 	json_decref(j);
 }
 
+void
+fake_publish(fake_cluster *c, const char *topic, const char *payload)
+{
+	delivery *d = g_new0(delivery, 1);
+
+	d->c = c;
+	d->topic = g_strdup(topic);
+	d->payload = g_strdup(payload);
+	if (g_main_context_is_owner(NULL))
+		deliver(d);
+	else
+		queue(deliver, d);
+}
+
 static int
 f_subscribe(nubed *n, const char *pattern, bus_msg_cb cb, void *ud, GError **err)
 {

@@ -82,6 +82,10 @@ void fake_net_add(fake_host *h, const char *scenario, const char *net, uint32_t 
 /* fake_net_get: the net on h, or NULL (borrowed; under no lock: the test's own thread) */
 fake_net *fake_net_get(fake_host *h, const char *scenario, const char *net);
 
+/* fake_publish: deliver payload (raw text, not JSON-encoded) on topic to every agent
+ * subscribed to it, as the broker would (a last will "0" on host/<h>/online) */
+void fake_publish(fake_cluster *c, const char *topic, const char *payload);
+
 /* fake_sample: move the clock by the interval, then one telemetry round of every host
  * (in order), each published and seen by its peers before the next */
 void fake_sample(fake_cluster *c);
