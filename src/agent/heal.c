@@ -344,6 +344,35 @@ carrier_addr(mape *m, const char *host)
 	return peer_fabric_addr(m, host);
 }
 
+/* image_on: the image of a VM ({"sha256", "format"}) on dst, sent from this host's cache when
+ * dst lacks it; 0 or -1 + *why */
+static int
+image_on(mape *m, const char *dst, const json_t *image, char **why)
+{
+	const char *sha = jstr(image, "sha256"), *fmt = jstr(image, "format");
+	g_autofree char *addr = carrier_addr(m, dst), *uri = NULL;
+	GError *err = NULL;
+	virt *v;
+	int rc;
+
+	if (sha == NULL || fmt == NULL)
+		return 0;
+	if (addr == NULL) {
+		*why = g_strdup_printf("no fabric address known for %s", dst);
+		return -1;
+	}
+	v = nubed_virt_open(m->n, &err);
+	if (v == NULL) {
+		*why = g_strdup_printf("libvirt: %s", err->message);
+		g_error_free(err);
+		return -1;
+	}
+	uri = mape_fill_template(m->n->cfg->migrate_uri_template, addr);
+	rc = mape_image_send(m, v, dst, uri, sha, fmt, why);
+	m->n->env->virt_close(v);
+	return rc;
+}
+
 /* heal_one: restart domain of gone's record rec on the best destination that admits it; the
  * destination's name (g_free) or NULL + *why */
 static char *
@@ -353,6 +382,7 @@ heal_one(mape *m, const json_t *rec, const char *gone, const char *domain, doubl
 	const json_t *e = json_object_get(json_object_get(rec, "vms"), domain), *np;
 	const char *scen = json_string_value(json_object_get(e, "scenario"));
 	json_int_t gen = json_integer_value(json_object_get(e, "gen")) + 1;
+	const json_t *image = json_object_get(json_object_get(e, "place"), "image");
 	g_autoptr(GPtrArray) cands = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GString) refused = g_string_new(NULL);
 	size_t i;
@@ -398,6 +428,16 @@ heal_one(mape *m, const json_t *rec, const char *gone, const char *domain, doubl
 			continue;
 		}
 		json_decref(r);
+		/* its image by content: sent from this host's cache when dst lacks it */
+		if (image != NULL && strcmp(dst, m->n->cfg->host) != 0 &&
+		    image_on(m, dst, image, &e2) < 0) {
+			g_string_append_printf(refused, "%s%s: %s", refused->len ? "; " : "", dst, e2);
+			g_clear_pointer(&e2, g_free);
+			call(m, dst, json_pack("{s:s, s:s, s:b}", "op", "release", "vm", domain, "ok",
+			    0), &e2);
+			g_free(e2);
+			continue;
+		}
 		if (call(m, dst, json_pack("{s:s, s:s, s:s, s:I}", "op", "heal", "host", gone,
 		    "domain", domain, "gen", gen), &e2) < 0) {
 			g_string_append_printf(refused, "%s%s: %s", refused->len ? "; " : "", dst, e2);
@@ -601,6 +641,7 @@ heal_check(mape *m)
 
 	if (!n->cfg->heal || m->stopping)
 		return;
+	/* a host with [heal] enabled = false is no candidate (its states say "heal": false) */
 	g_array_append_val(cand, ((heal_candidate){ n->cfg->host, true, m->pw.standby,
 	    m->leaving || m->drained }));
 	g_hash_table_iter_init(&it, m->peers);
@@ -615,7 +656,8 @@ heal_check(mape *m)
 		    host_state_fresh(p->state, n->env->wall_ms(n));
 		if (p->state != NULL) {
 			hc.standby = json_is_true(json_object_get(p->state->balance, "standby"));
-			hc.leaving = json_is_true(json_object_get(p->state->balance, "leaving"));
+			hc.leaving = json_is_true(json_object_get(p->state->balance, "leaving")) ||
+			    json_is_false(json_object_get(p->state->balance, "heal"));
 		}
 		g_array_append_val(cand, hc);
 	}

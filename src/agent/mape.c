@@ -516,6 +516,7 @@ mape_balance_json(mape *m, double now)
 	    "migrations_refused", m->n_refused);
 	json_object_set_new(out, "consolidate", json_boolean(m->bc.consolidate));
 	json_object_set_new(out, "standby", json_boolean(m->pw.standby));
+	json_object_set_new(out, "heal", json_boolean(m->n->cfg->heal));	/* may heal others */
 	return out;
 }
 

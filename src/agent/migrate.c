@@ -219,14 +219,23 @@ image_to(mape *m, virt *v, const char *dst, const char *dest_uri, const char *do
 	g_autofree char *vol = m->n->env->virt_domain_image(v, dom);
 	g_autofree char *sha = NULL;
 	const char *fmt = NULL;
+
+	if (vol == NULL || proto_image_volume_parse(vol, &sha, &fmt) < 0)
+		return 0;	/* no overlay on a cached image */
+	return mape_image_send(m, v, dst, dest_uri, sha, fmt, why);
+}
+
+int
+mape_image_send(mape *m, virt *v, const char *dst, const char *dest_uri, const char *sha,
+    const char *fmt, char **why)
+{
+	g_autofree char *vol = g_strdup_printf("%s.%s", sha, fmt);
 	char *e = NULL;
 	GError *err = NULL;
 	json_t *r;
 	gint64 t0 = g_get_monotonic_time();
 	image_progress pr = { m, NULL, dst, t0 };
 
-	if (vol == NULL || proto_image_volume_parse(vol, &sha, &fmt) < 0)
-		return 0;	/* no overlay on a cached image */
 	r = nubed_call(m->n, dst, json_pack("{s:s, s:s}", "op", "image-status", "sha256", sha), &e);
 	if (r == NULL) {
 		*why = g_strdup_printf("image %.12s... on %s: %s", sha, dst, e);
