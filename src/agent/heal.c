@@ -140,12 +140,12 @@ heal_record_take(nubed *n, const char *domain)
 	const char *scen;
 
 	g_mutex_lock(&n->heal_lock);
-	e = json_incref(json_object_get(json_object_get(n->heal_rec, "vms"), domain));
+	/* the handed-over copy carries the spec */
+	e = json_deep_copy(json_object_get(json_object_get(n->heal_rec, "vms"), domain));
 	if (e != NULL) {
 		json_object_del(json_object_get(n->heal_rec, "vms"), domain);
 		scen = json_string_value(json_object_get(e, "scenario"));
 		sc = json_object_get(json_object_get(n->heal_rec, "scenarios"), scen);
-		e = json_deep_copy(e);	/* the handed-over copy carries the spec */
 		json_object_set(e, "spec", json_object_get(sc, "spec"));
 		json_object_set(e, "algorithm", json_object_get(sc, "algorithm"));
 		if (!scenario_used(n->heal_rec, scen))

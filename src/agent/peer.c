@@ -79,15 +79,12 @@ on_peer_online(bus *b, const bus_msg *msg, void *ud)
 	{
 		peer *p = peer_get(m, h);
 
-		bool was = p->has_online && p->online;
-
 		p->has_online = true;
 		p->online = msg->len == 1 && msg->payload[0] == '1';
 		if (p->online)
 			p->gone_at = 0;
-		else if (p->gone_at <= 0 && (was || msg->len > 0))
-			p->gone_at = nubed_now(m->n);	/* its grace time counts from now */
-		(void)was;
+		else if (p->gone_at <= 0)	/* self-healing's grace time counts from now */
+			p->gone_at = nubed_now(m->n);
 	}
 	g_mutex_unlock(&m->lock);
 }
