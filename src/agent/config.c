@@ -20,6 +20,7 @@ static const char *const known_keys[][12] = {
 	{ "metrics", "cgroup", "memory", "memory_reserve", NULL },
 	{ "guest", "kernel", "initrd", "type_fallback", "disk_dir", "image_dir", "missing_image",
 	    "image_cache_max", "container_dir", "container_fallback", NULL },
+	{ "heal", "enabled", "grace", NULL },
 };
 
 config *
@@ -44,6 +45,8 @@ config_new_defaults(void)
 	c->bc.interval = c->interval_s;
 	c->bal = (config_balance){ .max_migrations = 1, .evacuate = false, .evacuate_timeout = 600,
 		.link_mbps = 1000, .rpc_timeout = 15, .enabled = true };
+	c->heal = true;
+	c->heal_grace = 60;
 	c->unknown = g_ptr_array_new_with_free_func(g_free);
 	return c;
 }
@@ -335,6 +338,9 @@ config_load(const char *path, GError **err)
 		}
 	}
 	if (load_balance(kf, c, err) < 0)
+		return NULL;
+	if (get_bool(kf, c->file, "heal", "enabled", &c->heal, err) < 0 ||
+	    get_double(kf, c->file, "heal", "grace", 1, 86400, &c->heal_grace, err) < 0)
 		return NULL;
 	c->bc.interval = c->interval_s;
 	note_unknown(kf, c);

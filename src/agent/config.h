@@ -62,6 +62,9 @@ typedef struct {
 	 * follows interval_s) and the agent's */
 	balance_config bc;
 	config_balance bal;
+	/* [heal]: restart the VMs of a host gone past a grace time on the others (heal.h) */
+	bool heal;			/* [true] enabled */
+	double heal_grace;		/* [60] s a host must stay gone (last will, libvirtd silent) */
 	/* unknown keys, as "[section] key" (warnings, not errors) */
 	GPtrArray *unknown;
 } config;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/env.h"
+#include "agent/heal.h"
 #include "agent/mape.h"
 #include "agent/pace.h"
 #include "agent/telemetry.h"
@@ -673,6 +674,30 @@ op_deploy(nubed *n, rpc_job *j)
 		}
 	}
 	nubed_spec_put(n, dep->scenario, dep->spec);
+	/* self-healing's record: what another host needs to restart these VMs */
+	{
+		const json_t *hg = json_object_get(rpc_job_req(j), "heal_gen");
+
+		for (guint i = 0; i < mine->len; i++) {
+			const sc_vm *vm = g_ptr_array_index(mine, i);
+			g_autoptr(GPtrArray) vnets = g_ptr_array_new();
+			bool bad = false;
+			size_t k;
+			json_t *f;
+
+			json_array_foreach(jf, k, f)
+				bad = bad || g_strcmp0(json_string_value(json_object_get(f, "vm")),
+				    vm->name) == 0;
+			if (bad)
+				continue;
+			for (guint q = 0; q < vm->ifs->len; q++)
+				g_ptr_array_add(vnets, ((sc_if *)g_ptr_array_index(vm->ifs, q))->net);
+			g_ptr_array_add(vnets, NULL);
+			heal_record_deployed(n, dj, vm->name, (const char *const *)vnets->pdata,
+			    json_is_integer(hg) ? json_integer_value(hg) : 1);
+		}
+		heal_record_publish(n);
+	}
 	jw = json_array();
 	for (guint i = 0; i < warnings->len; i++)
 		json_array_append_new(jw, json_string(g_ptr_array_index(warnings, i)));
@@ -790,6 +815,7 @@ op_undeploy(nubed *n, rpc_job *j)
 		goto out;
 	}
 	nubed_spec_drop(n, scen);
+	heal_record_drop_scenario(n, scen);
 	image_cache_trim(n, v);
 	if (ndoms > 0 || nnets > 0)
 		nubed_event(n, "undeploy", scen, NULL, NULL, "%d domain%s and %d net%s removed", ndoms,

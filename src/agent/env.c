@@ -71,6 +71,13 @@ real_virt_open(nubed *n, GError **err)
 	return virt_open(&o, err);
 }
 
+static int
+real_virt_probe(nubed *n, const char *uri, GError **err)
+{
+	(void)n;
+	return virt_peer_probe(uri, err);
+}
+
 static netdev *
 real_net_open(nubed *n, GError **err)
 {
@@ -117,6 +124,7 @@ const agent_env agent_env_real = {
 	.virt_migrate = virt_migrate,
 	.virt_media_used = virt_media_used,
 	.virt_media_write = virt_media_write,
+	.virt_probe = real_virt_probe,
 	.virt_lxc_probe = virt_lxc_probe,
 	.net_open = real_net_open,
 	.net_close = netdev_close,

@@ -62,6 +62,9 @@ struct agent_env {
 	    const char *vmname);
 	int (*virt_media_write)(virt *v, const char *domname, const GPtrArray *media,
 	    GError **err);
+	/* virt_probe: a libvirtd answers at uri (self-healing: is a gone host's libvirtd
+	 * there?); 0, or -1 + err */
+	int (*virt_probe)(nubed *n, const char *uri, GError **err);
 	/* containers can run here (NULL in fakes: they cannot) */
 	int (*virt_lxc_probe)(virt *v, GError **err);
 	/* links (netdev.h) */

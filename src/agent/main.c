@@ -9,6 +9,7 @@
 #include <glib-unix.h>
 
 #include "agent/env.h"
+#include "agent/heal.h"
 #include "agent/mape.h"
 #include "agent/nubed.h"
 #include "agent/rpc.h"
@@ -258,6 +259,7 @@ main(int argc, char **argv)
 		nubed_log(NLOG_WARN, "%s (events are published but not journaled)", err->message);
 		g_clear_error(&err);
 	}
+	heal_record_load(&n);	/* what runs here, for the peers when this host is gone */
 	n.loop = g_main_loop_new(NULL, FALSE);
 	n.pool = g_thread_pool_new(rpc_job_run, &n, 8, FALSE, &err);
 	g_assert(n.pool != NULL);	/* exclusive = FALSE: creation cannot fail */

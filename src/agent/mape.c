@@ -524,6 +524,7 @@ mape_balance_json(mape *m, double now)
 	if (m->bc.predict && m->self_hist.n > 0)
 		json_object_set_new(out, "load_predicted", json_real(balance_predict_load(&m->bc,
 		    m->self_hist.v, (size_t)m->self_hist.n)));
+	json_object_set_new(out, "heal", json_boolean(m->n->cfg->heal));	/* may heal others */
 	return out;
 }
 
@@ -627,6 +628,7 @@ mape_on_state(host_state *state, void *ud)
 		    pen_before.failures != m->pen.failures)
 			mape_persist(m);
 	}
+	heal_check(m);	/* a peer gone past the grace time: restart its VMs (heal.c) */
 	json_decref(state->balance);
 	state->balance = mape_balance_json(m, now);
 	g_mutex_unlock(&m->lock);
@@ -665,6 +667,7 @@ mape_start(mape *m, GError **err)
 	if (peer_subscribe(m, err) < 0)
 		return -1;
 	peer_reconcile_nets(m);
+	heal_fence_start(m);
 	return 0;
 }
 
@@ -701,7 +704,7 @@ mape_free(mape *m)
 	g_cond_broadcast(&m->cond);
 	g_mutex_unlock(&m->lock);
 	/* a job still running uses m: then m is left to the exiting process */
-	if (m->executing || m->running > 0 || m->reconciling)
+	if (m->executing || m->running > 0 || m->reconciling || m->heal_jobs > 0)
 		return;
 	g_hash_table_unref(m->peers);
 	g_hash_table_unref(m->moved);

@@ -21,6 +21,10 @@ typedef struct {
 	bool has_online;	/* an online message was seen */
 	host_state *state;	/* last state (owned) or NULL */
 	load_hist hist;
+	/* self-healing (heal.c) */
+	json_t *heal;		/* its retained heal record (owned) or NULL */
+	double gone_at;		/* nubed_now when its last will was seen; 0: not gone */
+	bool healing;		/* a heal job for it runs here */
 } peer;
 
 /* outcome of one move */
@@ -58,6 +62,7 @@ struct mape {
 	bool drained;		/* an operator drain finished: stays out of admissions */
 	bool stopping;		/* mape_free called: jobs end early */
 	bool reconciling;	/* the start-up net reconcile still tells the peers (uses m) */
+	int heal_jobs;		/* heal and fencing threads running (use m) */
 	balance_power pw;	/* consolidation: standby or active, low-load count, hysteresis */
 	host_state *self_state;	/* last own sample (owned) */
 	load_hist self_hist;
@@ -135,7 +140,24 @@ char *peer_fabric_addr(mape *m, const char *host);
  * carriers told from a thread (m->reconciling while it runs) */
 void peer_reconcile_nets(mape *m);
 
+/* heal.c */
+/* heal_check: on each own sample (main loop, under m->lock): start healing a peer gone past
+ * [heal] grace when this host is the healer */
+void heal_check(mape *m);
+/* heal_fence_start: at start-up, once the peers' heal records came, remove the local copies
+ * of VMs a peer restarted with a higher generation while this host was gone */
+void heal_fence_start(mape *m);
+/* heal_on_record: the bus callback of nube/v1/host/+/heal (ud = mape*) */
+void heal_on_record(bus *b, const bus_msg *msg, void *ud);
+
 /* migrate.c */
+/* mape_image_send: the cached image sha256/fmt on dst (dest_uri its libvirt): asked for,
+ * sent from this host's cache when dst lacks it, checked and named there; 0 or -1 + *why
+ * (g_free) */
+int mape_image_send(mape *m, struct virt *v, const char *dst, const char *dest_uri, const char *sha,
+    const char *fmt, char **why);
+/* mape_fill_template: the migrate URI template with addr (g_free) */
+char *mape_fill_template(const char *tmpl, const char *addr);
 void move_result_free(gpointer p);
 /* migrate_moves: run the moves of plan, at most mc.max_migrations at once, results appended
  * to job->results and progress to job->reply_to. Returns how many succeeded. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/env.h"
+#include "agent/heal.h"
 #include "agent/rpc.h"
 #include "agent/telemetry.h"
 #include "wire/names.h"
@@ -111,6 +112,8 @@ op_release(nubed *n, rpc_job *j)
 	g_mutex_unlock(&m->lock);
 	if (ok)		/* status lists the domains again before it answers */
 		nubed_doms_stale(n);
+	if (ok && json_is_object(json_object_get(req, "heal")))	/* its heal record entry */
+		heal_record_give(n, vm, json_object_get(req, "heal"));
 	nubed_log(NLOG_INFO, "reservation of '%s' from %s released (%s)", vm, sender,
 	    ok ? "arrived" : "migration failed");
 	rpc_job_ok(j, json_pack("{s:i}", "released", k));

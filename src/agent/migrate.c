@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent/env.h"
+#include "agent/heal.h"
 #include "net/netdev.h"
 #include "wire/names.h"
 
@@ -22,8 +23,8 @@ move_result_free(gpointer p)
 }
 
 /* "qemu+tcp://%s/system" with addr for the one %s (config_check guarantees exactly one) */
-static char *
-fill_template(const char *tmpl, const char *addr)
+char *
+mape_fill_template(const char *tmpl, const char *addr)
 {
 	const char *p = strstr(tmpl, "%s");
 
@@ -218,14 +219,23 @@ image_to(mape *m, virt *v, const char *dst, const char *dest_uri, const char *do
 	g_autofree char *vol = m->n->env->virt_domain_image(v, dom);
 	g_autofree char *sha = NULL;
 	const char *fmt = NULL;
+
+	if (vol == NULL || proto_image_volume_parse(vol, &sha, &fmt) < 0)
+		return 0;	/* no overlay on a cached image */
+	return mape_image_send(m, v, dst, dest_uri, sha, fmt, why);
+}
+
+int
+mape_image_send(mape *m, virt *v, const char *dst, const char *dest_uri, const char *sha,
+    const char *fmt, char **why)
+{
+	g_autofree char *vol = g_strdup_printf("%s.%s", sha, fmt);
 	char *e = NULL;
 	GError *err = NULL;
 	json_t *r;
 	gint64 t0 = g_get_monotonic_time();
 	image_progress pr = { m, NULL, dst, t0 };
 
-	if (vol == NULL || proto_image_volume_parse(vol, &sha, &fmt) < 0)
-		return 0;	/* no overlay on a cached image */
 	r = nubed_call(m->n, dst, json_pack("{s:s, s:s}", "op", "image-status", "sha256", sha), &e);
 	if (r == NULL) {
 		*why = g_strdup_printf("image %.12s... on %s: %s", sha, dst, e);
@@ -278,13 +288,15 @@ find_dom(GPtrArray *list, const char *dom)
 	return NULL;
 }
 
-/* release: tell dst the migration of dom ended (ok or not) */
+/* release: tell dst the migration of dom ended (ok or not); when it arrived, its entry of
+ * the heal record goes with it (heal.h) */
 static void
 release_at(mape *m, const char *dst, const char *dom, bool ok)
 {
 	char *e = NULL;
-	json_t *r = nubed_call(m->n, dst, json_pack("{s:s, s:s, s:b}", "op", "release", "vm", dom, "ok",
-	    ok), &e);
+	json_t *entry = ok ? heal_record_take(m->n, dom) : NULL;
+	json_t *r = nubed_call(m->n, dst, json_pack("{s:s, s:s, s:b, s:o?}", "op", "release", "vm",
+	    dom, "ok", ok, "heal", entry), &e);
 
 	if (r == NULL) {
 		nubed_log(NLOG_WARN, "release of '%s' at %s: %s", dom, dst, e);
@@ -348,7 +360,7 @@ move_run(mape *m, move_task *t)
 		goto out;
 	}
 
-	dest_uri = fill_template(m->n->cfg->migrate_uri_template, addr);
+	dest_uri = mape_fill_template(m->n->cfg->migrate_uri_template, addr);
 
 	/* 2. the image its disk sits on, on the destination (sent once, checked there) */
 	if (image_to(m, v, mv->dst, dest_uri, mv->vm, &res->why) < 0) {

@@ -24,6 +24,9 @@ nubed_init(nubed *n, config *cfg, const agent_env *env)
 	g_mutex_init(&n->scen_lock);
 	g_mutex_init(&n->event_lock);
 	g_mutex_init(&n->doms_lock);
+	g_mutex_init(&n->heal_lock);
+	n->heal_rec = json_pack("{s:{}, s:{}, s:{}}", "scenarios", "vms", "healed");
+	n->heal_topic = topic_host(cfg->host, "heal");
 	n->specs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	n->unmanaged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 	    (GDestroyNotify)g_hash_table_unref);

@@ -60,6 +60,12 @@ typedef struct nubed {
 	json_t *doms;		/* NULL before the first listing */
 	double doms_at;		/* nubed_now when that listing began */
 	double doms_stale_at;	/* nubed_now of the last change it cannot show (0: none) */
+	/* self-healing's record of what runs here (heal.h), under heal_lock: published retained
+	 * on nube/v1/host/<h>/heal and kept in <state_dir>/<h>/heal.json */
+	GMutex heal_lock;
+	json_t *heal_rec;	/* {"scenarios": {S: {spec, algorithm}}, "vms": {domain: entry},
+				 * "healed": {host: ts}} */
+	char *heal_topic;
 } nubed;
 
 /* nubed_init: n zeroed, then cfg (taken) and env set, tables and topics made. */

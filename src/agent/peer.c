@@ -15,6 +15,7 @@ peer_free(gpointer p)
 
 	host_state_free(x->state);
 	g_free(x->hist.v);
+	json_decref(x->heal);
 	g_free(x);
 }
 
@@ -100,6 +101,10 @@ on_peer_online(bus *b, const bus_msg *msg, void *ud)
 
 		p->has_online = true;
 		p->online = msg->len == 1 && msg->payload[0] == '1';
+		if (p->online)
+			p->gone_at = 0;
+		else if (p->gone_at <= 0)	/* self-healing's grace time counts from now */
+			p->gone_at = nubed_now(m->n);
 	}
 	g_mutex_unlock(&m->lock);
 }
@@ -110,7 +115,8 @@ peer_subscribe(mape *m, GError **err)
 	nubed *n = m->n;
 
 	if (n->env->subscribe(n, TOPIC_STATE_ALL, on_peer_state, m, err) < 0 ||
-	    n->env->subscribe(n, TOPIC_ONLINE_ALL, on_peer_online, m, err) < 0)
+	    n->env->subscribe(n, TOPIC_ONLINE_ALL, on_peer_online, m, err) < 0 ||
+	    n->env->subscribe(n, TOPIC_HEAL_ALL, heal_on_record, m, err) < 0)
 		return -1;
 	return 0;
 }

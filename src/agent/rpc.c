@@ -24,6 +24,7 @@ const rpc_op rpc_ops[] = {
 	{ "migrate", op_migrate, true },
 	{ "drain", op_drain, true },
 	{ "wake", op_wake, false },
+	{ "heal", op_heal, false },
 	{ "events", op_events, false },
 	{ "image-status", op_image_status, false },
 	{ "image-commit", op_image_commit, false },
@@ -64,6 +65,12 @@ const json_t *
 rpc_job_req(const rpc_job *j)
 {
 	return j->req;
+}
+
+void
+rpc_job_req_set(rpc_job *j, const char *key, json_t *v)
+{
+	json_object_set_new(j->req, key, v);
 }
 
 const char *

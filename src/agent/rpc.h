@@ -31,6 +31,9 @@ void rpc_job_run(gpointer data, gpointer user_data);
 /* the job of a request, for its handler */
 const json_t *rpc_job_req(const rpc_job *j);		/* the request (borrowed) */
 const char *rpc_job_sender(const rpc_job *j);		/* "operator" or a host name */
+/* rpc_job_req_set: set key of the request to v (stolen): a handler that hands the request
+ * on to another (heal's deployment for op_deploy) */
+void rpc_job_req_set(rpc_job *j, const char *key, json_t *v);
 /* rpc_job_str: string field key of the request, or NULL; required: fails the job then */
 const char *rpc_job_str(rpc_job *j, const char *key, bool required);
 /* rpc_job_ok: final success: body (stolen, may be NULL) + "ok": true */
@@ -80,5 +83,8 @@ void op_plan(nubed *n, rpc_job *j);
 void op_migrate(nubed *n, rpc_job *j);
 void op_drain(nubed *n, rpc_job *j);
 void op_wake(nubed *n, rpc_job *j);
+/* heal.c: "heal" {host, domain, gen}: restart domain of gone host here from that host's own
+ * retained heal record, as a deploy */
+void op_heal(nubed *n, rpc_job *j);
 
 #endif

@@ -213,6 +213,38 @@ record_vnis(store *st, const store_scenario *ss, const json_t *nets)
 	}
 }
 
+/* heal_notes: for the VMs of rows that a "healed" event of the store's log (the newest 5000)
+ * put on the host they run on now, why it is there: {"scenario/vm": msg text} (new) */
+static GHashTable *
+heal_notes(store *st, const GPtrArray *rows)
+{
+	GHashTable *h = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_autoptr(GPtrArray) evs = store_events(st, 0, 5000, NULL);
+
+	for (guint i = 0; evs != NULL && i < evs->len; i++) {
+		const store_event_row *ev = evs->pdata[i];
+		json_auto_t *d = NULL;
+
+		if (g_strcmp0(ev->type, "healed") != 0 || ev->scenario == NULL || ev->vm == NULL ||
+		    ev->data == NULL || (d = json_loads(ev->data, 0, NULL)) == NULL)
+			continue;
+		for (guint k = 0; k < rows->len; k++) {
+			const vm_where *r = rows->pdata[k];
+
+			if (g_strcmp0(r->scenario, ev->scenario) != 0 || g_strcmp0(r->vm, ev->vm) != 0 ||
+			    g_strcmp0(r->host, json_string_value(json_object_get(d, "dst"))) != 0)
+				continue;
+			g_hash_table_replace(h, g_strdup_printf("%s/%s", r->scenario, r->vm),
+			    g_strdup_printf("restarted on %s after host %s was gone: its disk "
+			    "changes since it started on %s were lost",
+			    json_string_value(json_object_get(d, "dst")),
+			    json_string_value(json_object_get(d, "src")),
+			    json_string_value(json_object_get(d, "src"))));
+		}
+	}
+	return h;
+}
+
 int
 cmd_status(session *sess, int argc, char **argv)
 {
@@ -236,6 +268,7 @@ cmd_status(session *sess, int argc, char **argv)
 	    (GDestroyNotify)vm_where_free);
 	g_autoptr(GHashTable) used = g_hash_table_new(g_direct_hash, g_direct_equal);
 	json_auto_t *scen = json_array();
+	g_autoptr(GHashTable) notes = NULL;
 	bool json = false, known = false;
 	int ch, rc;
 
@@ -351,6 +384,7 @@ cmd_status(session *sess, int argc, char **argv)
 		return CLI_FAIL;
 	}
 
+	notes = heal_notes(sess->st, rows);
 	if (json) {
 		json_auto_t *root = json_object();
 		json_t *arr = json_array();
@@ -364,6 +398,14 @@ cmd_status(session *sess, int argc, char **argv)
 			    "stored", r->stored, "scenario_state", out_json_str(r->sc_state)));
 			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "config",
 			    out_json_str(r->config));
+			{
+				g_autofree char *key = g_strdup_printf("%s/%s", r->scenario, r->vm);
+				const char *note = g_hash_table_lookup(notes, key);
+
+				if (note != NULL)
+					json_object_set_new(json_array_get(arr, json_array_size(arr) -
+					    1), "healed", json_string(note));
+			}
 		}
 		json_object_set_new(root, "scenarios", json_incref(scen));
 		json_object_set_new(root, "vms", arr);
@@ -387,6 +429,14 @@ cmd_status(session *sess, int argc, char **argv)
 			    r->vm, r->host, st, r->config, a->len ? a->str : NULL);
 		}
 		out_table_print(t, stdout);
+		for (guint i = 0; i < rows->len; i++) {
+			vm_where *r = rows->pdata[i];
+			g_autofree char *key = g_strdup_printf("%s/%s", r->scenario, r->vm);
+			const char *note = g_hash_table_lookup(notes, key);
+
+			if (note != NULL)
+				printf("note: '%s' of '%s' was %s\n", r->vm, r->scenario, note);
+		}
 		rc = CLI_OK;
 	}
 	return rc;

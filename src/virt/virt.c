@@ -1555,6 +1555,19 @@ static void read_job_stats(virTypedParameterPtr p, int np, virt_migrate_stats *s
 		st->data_bytes = ull;
 }
 
+int virt_peer_probe(const char *uri, GError **err)
+{
+	virConnectPtr c = virConnectOpen(uri);
+
+	if (!c) {
+		g_set_error(err, VIRT_ERROR, virGetLastErrorCode(), "%s: %s", uri,
+		    virGetLastErrorMessage());
+		return -1;
+	}
+	virConnectClose(c);
+	return 0;
+}
+
 /* completed-job stats of the migrated domain as the destination sees them; 0 when found */
 static int dest_job_stats(const char *dest_uri, const char *domname, virt_migrate_stats *st)
 {

@@ -47,6 +47,10 @@ typedef struct {
  * containers. When the driver cannot work here, type="lxc" VMs are refused, or with
  * container_fallback run as QEMU guests.
  */
+/* virt_peer_probe: a libvirtd answers at uri (a connection opens and is closed again): 0, or -1
+ * + why. Self-healing asks a gone host's libvirtd before it restarts that host's VMs. */
+int virt_peer_probe(const char *uri, GError **err);
+
 /* virt_lxc_probe: 0 when this host can run containers, else -1 + why (one test container
  * per URI and process; later calls answer from memory) */
 int virt_lxc_probe(virt *v, GError **err);

@@ -32,7 +32,9 @@ static const rpcreq_field f_admit[] = { REQ("vm", RPCREQ_VMREF), OPT("scenario",
 	REQ("cpu", RPCREQ_NUM), REQ("mem", RPCREQ_NUM), OPT("load_generated", RPCREQ_NUM),
 	OPT("force", RPCREQ_BOOL), END };
 static const rpcreq_field f_release[] = { REQ("vm", RPCREQ_VMREF), OPT("ok", RPCREQ_BOOL),
-	END };
+	OPT("heal", RPCREQ_OBJECT), END };
+static const rpcreq_field f_heal[] = { REQ("host", RPCREQ_HOST), REQ("domain", RPCREQ_VMREF),
+	REQ_INT("gen", 2, G_MAXINT64), END };
 static const rpcreq_field f_plan[] = { OPT("execute", RPCREQ_BOOL), END };
 static const rpcreq_field f_migrate[] = { REQ("vm", RPCREQ_VMREF), OPT("dst", RPCREQ_HOST),
 	OPT("force", RPCREQ_BOOL), END };
@@ -60,6 +62,7 @@ static const struct {
 	{ "migrate", f_migrate },
 	{ "drain", f_drain },
 	{ "wake", f_wake },
+	{ "heal", f_heal },
 	{ "events", f_events },
 	{ "image-status", f_image_status },
 	{ "image-commit", f_image_commit },

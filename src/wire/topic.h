@@ -8,6 +8,11 @@
  *   host/<h>/state    retained  telemetry JSON every interval (wire/hoststate.h); memory in
  *                     MiB: mem_total_mib, mem_used_mib, mem_promised_mib (configured memory
  *                     of its VMs), mem_reserve_mib (kept for the host)
+ *   host/<h>/heal     retained  self-healing's record of what runs on h, enough to restart it
+ *                     elsewhere when h is gone (src/agent/heal.h): {"host", "ts", "scenarios":
+ *                     {S: {"spec", "algorithm"}}, "vms": {domain: {"scenario", "vm", "gen",
+ *                     "place": {a deployment's vm}, "nets": [its nets' placements]}},
+ *                     "healed": {gone host: ts of its record this host restarted}}
  *   host/<h>/rpc/<sender>  requests to host h from <sender>: "operator" (the CLI) or a host
  *                     name (a peer agent). The broker's ACL lets an agent (user = host name)
  *                     write only .../rpc/<its own name> and the operator only .../rpc/operator,
@@ -46,7 +51,11 @@
  *   "net-ensure" {"scenario","net","vni","hosts","addrs"[, "mtu"][,
  *   "existing": true = only when the net is here already]},
  *   "net-remove" {"scenario","net"}; "admit", "migrate", "drain", ... (balancer);
- *   "wake" {"need"?: cores} (a peer: leave standby) -> {"ok", "woken": bool}.
+ *   "wake" {"need"?: cores} (a peer: leave standby) -> {"ok", "woken": bool};
+ *   "heal" {"host": gone host, "domain", "gen": new generation >= 2} (a peer, the healer:
+ *   restart that VM here from the gone host's own retained heal record, as a deploy; refused
+ *   unless the receiver sees that host gone and its record lists the VM below gen) -> the
+ *   deploy's answer.
  *   The fields each op takes and their types are in rpcreq.c; the agent refuses a request
  *   that does not fit before it runs (a wrong type is an error, never a default).
  *   Every reply carries "host". Replies are published with MQTT 5 user property
@@ -76,6 +85,7 @@
 #define TOPIC_EVENTS		PROTO_TOPIC_ROOT "events"
 #define TOPIC_STATE_ALL		PROTO_TOPIC_ROOT "host/+/state"
 #define TOPIC_ONLINE_ALL	PROTO_TOPIC_ROOT "host/+/online"
+#define TOPIC_HEAL_ALL		PROTO_TOPIC_ROOT "host/+/heal"
 
 /* topic_host: "nube/v1/host/<host>/<leaf>" (g_free); leaf "state", "online", "rpc/+", ... */
 char *topic_host(const char *host, const char *leaf);
@@ -103,7 +113,8 @@ char *topic_reply_sub(const char *user, const char *client_id);
 int topic_reply_parse(const char *topic, char **user, char **client_id, char **host);
 
 /* topic_op_peer: whether another agent (sender = a host name) may send op: only the
- * balancer's admit, release, net-ensure and net-remove; everything else
+ * balancer's admit, release, net-ensure, net-remove, image-status, image-commit, wake and
+ * self-healing's heal; everything else
  * (deploy, undeploy, exec, status, drain, migrate, plan, ...) only the operator */
 bool topic_op_peer(const char *op);
 

@@ -4,7 +4,7 @@
 set -uo pipefail
 D=$(cd "$(dirname "$0")" && pwd)
 failed=()
-for t in test-overload.sh test-penalty.sh test-evacuate.sh test-admission.sh test-drain.sh test-standby.sh; do
+for t in test-overload.sh test-penalty.sh test-evacuate.sh test-admission.sh test-drain.sh test-standby.sh test-heal.sh; do
 	echo "==== balance: $t"
 	t0=$SECONDS
 	if [ ! -x "$D/$t" ]; then

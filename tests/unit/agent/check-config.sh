@@ -19,6 +19,7 @@ expect 0 no-broker.conf "configuration ok" --broker mqtt://127.0.0.1:1883
 expect 1 good.conf "[nubed] host: 'bad/name' is not a valid host name" --host bad/name
 expect 1 bad-balance.conf "bad-balance.conf: [balance] interval: not a [balance] key: the sampling interval is [nubed] interval"
 expect 1 bad-syntax.conf "bad-syntax.conf:"
+expect 1 bad-heal.conf "bad-heal.conf: [heal] grace: '0.5' is not a number in 1..86400"
 expect 1 bad-vni.conf "bad-vni.conf: [nubed] vni_min: not a nubed key any more: a deploy's VNIs come from the store (nube.conf [deploy], within 1..15728639), a net a migration stretches gets one from 15728640..16777215"
 expect 1 does-not-exist.conf "does-not-exist.conf:"
 echo "$pass passed, $fail failed"

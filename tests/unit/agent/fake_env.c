@@ -168,6 +168,20 @@ f_publish(nubed *n, const char *topic, json_t *j, bool retain)
 	json_decref(j);
 }
 
+void
+fake_publish(fake_cluster *c, const char *topic, const char *payload)
+{
+	delivery *d = g_new0(delivery, 1);
+
+	d->c = c;
+	d->topic = g_strdup(topic);
+	d->payload = g_strdup(payload);
+	if (g_main_context_is_owner(NULL))
+		deliver(d);
+	else
+		queue(deliver, d);
+}
+
 static int
 f_subscribe(nubed *n, const char *pattern, bus_msg_cb cb, void *ud, GError **err)
 {
@@ -285,6 +299,27 @@ f_virt_open(nubed *n, GError **err)
 {
 	(void)err;
 	return (virt *)host_of(n);
+}
+
+/* a fake host's libvirtd answers while the host is in the cluster and not marked down */
+static int
+f_virt_probe(nubed *n, const char *uri, GError **err)
+{
+	fake_cluster *c = host_of(n)->c;
+	bool up = false;
+
+	g_mutex_lock(&c->lock);
+	for (guint i = 0; i < c->hosts->len; i++) {
+		fake_host *h = c->hosts->pdata[i];
+
+		if (strstr(uri, h->addr) != NULL)
+			up = !h->libvirt_down;
+	}
+	g_mutex_unlock(&c->lock);
+	if (up)
+		return 0;
+	g_set_error(err, g_quark_from_static_string("fake"), 1, "fake: %s does not answer", uri);
+	return -1;
 }
 
 static void
@@ -642,6 +677,7 @@ static const agent_env fake_env = {
 	.subscribe = f_subscribe,
 	.connected = f_connected,
 	.virt_open = f_virt_open,
+	.virt_probe = f_virt_probe,
 	.virt_close = f_virt_close,
 	.virt_list = f_virt_list,
 	.virt_states = f_virt_states,

@@ -42,6 +42,7 @@ struct fake_host {
 	GPtrArray *subs;	/* subscriptions of the agent */
 	uint64_t busy, total;	/* /proc/stat counters */
 	int fail_migrations;	/* the next N migrations from here fail */
+	bool libvirt_down;	/* virt_probe of its libvirtd fails */
 	int samples;		/* own samples published */
 };
 
@@ -80,6 +81,10 @@ void fake_net_add(fake_host *h, const char *scenario, const char *net, uint32_t 
     const char *const *remotes);
 /* fake_net_get: the net on h, or NULL (borrowed; under no lock: the test's own thread) */
 fake_net *fake_net_get(fake_host *h, const char *scenario, const char *net);
+
+/* fake_publish: deliver payload (raw text, not JSON-encoded) on topic to every agent
+ * subscribed to it, as the broker would (a last will "0" on host/<h>/online) */
+void fake_publish(fake_cluster *c, const char *topic, const char *payload);
 
 /* fake_sample: move the clock by the interval, then one telemetry round of every host
  * (in order), each published and seen by its peers before the next */

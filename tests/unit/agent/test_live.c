@@ -12,6 +12,7 @@
 #include "fake_env.h"
 #include "agent/mape.h"
 #include "agent/mape_int.h"
+#include "agent/heal.h"
 #include "wire/topic.h"
 
 #define WAIT_MS	20000	/* generous on a busy machine: every wait ends as soon as it can */
@@ -599,6 +600,154 @@ test_restart_reconcile(void **state)
 	fake_cluster_free(c);
 }
 
+/* a one-VM deployment of scenario s as a deploy gives it: vm on host, its net n1 (VNI 100)
+ * carried by host and other */
+static json_t *
+heal_dj(const char *vm, const char *host, const char *addr, const char *other,
+    const char *other_addr)
+{
+	return json_pack("{s:s, s:s, s:n, s:[{s:s, s:s, s:[]}], s:[{s:s, s:i, s:[s,s], s:[s,s]}]}",
+	    "scenario", "s", "spec", "<vnx/>", "algorithm", "vms", "vm", vm, "host", host, "macs",
+	    "nets", "net", "n1", "vni", 100, "hosts", host, other, "addrs", addr, other_addr);
+}
+
+/* heal_deployment: the VM placed on the destination, the gone host out of its nets' carriers */
+static void
+test_heal_deployment(void **state)
+{
+	json_t *dj = heal_dj("c", "h3", "10.0.0.3", "h1", "10.0.0.1");
+	json_t *rec = json_pack("{s:{s:{s:s, s:n}}, s:{s:{s:s, s:s, s:i, s:O, s:O}}}", "scenarios",
+	    "s", "spec", "<vnx/>", "algorithm", "vms", "s.c", "scenario", "s", "vm", "c", "gen", 1,
+	    "place", json_array_get(json_object_get(dj, "vms"), 0), "nets",
+	    json_object_get(dj, "nets"));
+	json_t *d = heal_deployment(rec, "s.c", "h3", "h2", "10.0.0.2"), *np;
+
+	(void)state;
+	assert_non_null(d);
+	assert_string_equal(str(d, "spec"), "<vnx/>");
+	assert_string_equal(str(json_array_get(json_object_get(d, "vms"), 0), "host"), "h2");
+	np = json_array_get(json_object_get(d, "nets"), 0);
+	assert_int_equal(num(np, "vni"), 100);
+	assert_int_equal(json_array_size(json_object_get(np, "hosts")), 2);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(np, "hosts"), 0)), "h1");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(np, "hosts"), 1)), "h2");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(np, "addrs"), 1)),
+	    "10.0.0.2");
+	json_decref(d);
+	/* onto a host that carried the net already: listed once */
+	d = heal_deployment(rec, "s.c", "h3", "h1", "10.0.0.1");
+	np = json_array_get(json_object_get(d, "nets"), 0);
+	assert_int_equal(json_array_size(json_object_get(np, "hosts")), 1);
+	json_decref(d);
+	assert_null(heal_deployment(rec, "s.x", "h3", "h1", "10.0.0.1"));	/* no such VM */
+	json_decref(rec);
+	json_decref(dj);
+}
+
+/* self-healing's detection and election: h3's last will fires; while its libvirtd answers
+ * nothing is restarted (heal-deferred); once it is silent past the grace, exactly one survivor
+ * (h1, the lowest name) starts healing, asks for admission and sends "heal" to the
+ * destination, which deploys from h3's own record (the fake cannot render a domain: the
+ * restart fails there, reported) */
+static void
+test_heal_elect(void **state)
+{
+	static const char *const n1[] = { "n1", NULL };
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, BAL);
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, BAL);
+	fake_host *h3 = fake_host_add(c, "h3", "10.0.0.3", 2, 4096, BAL);
+	json_t *dj = heal_dj("c", "h3", "10.0.0.3", "h1", "10.0.0.1"), *e;
+	guint at = 0;
+
+	(void)state;
+	for (guint i = 0; i < c->hosts->len; i++)
+		((fake_host *)c->hosts->pdata[i])->n.cfg->heal_grace = 3;
+	fake_dom_add(h3, "s", "c", 0.1, 128, n1);
+	heal_record_deployed(&h3->n, dj, "c", n1, 1);
+	fake_host_start(h1);
+	fake_host_start(h2);
+	fake_host_start(h3);
+	heal_record_publish(&h3->n);
+	fake_sample(c);
+	fake_sample(c);
+	/* the last will; h3's libvirtd still answers */
+	fake_publish(c, "nube/v1/host/h3/online", "0");
+	for (int i = 0; i < 5; i++)
+		fake_sample(c);
+	e = fake_event(c, "heal-deferred", NULL, &at, WAIT_MS);
+	assert_non_null(e);
+	assert_string_equal(str(e, "host"), "h1");
+	assert_int_equal(fake_count(c, "heal-start"), 0);
+	/* now it is silent too */
+	h3->libvirt_down = true;
+	at = 0;
+	for (int i = 0; i < 5 && fake_count(c, "heal-start") == 0; i++)
+		fake_sample(c);
+	e = fake_event(c, "heal-start", NULL, &at, WAIT_MS);
+	assert_non_null(e);
+	assert_string_equal(str(e, "host"), "h1");
+	assert_string_equal(str(e, "data.host"), "h3");
+	e = fake_event(c, "heal-failed", "c", &at, WAIT_MS);	/* the fake renders no domain */
+	assert_non_null(e);
+	assert_string_equal(str(e, "data.src"), "h3");
+	assert_non_null(strstr(str(e, "data.error"), "spec"));	/* it got as far as the deploy */
+	for (int i = 0; i < 3; i++)
+		fake_sample(c);
+	assert_true(fake_count(c, "heal-start") >= 1);	/* a failed heal is tried again */
+	/* h2 never acted: every heal-start is h1's */
+	for (guint i = 0; i < c->events->len; i++) {
+		const json_t *x = c->events->pdata[i];
+
+		if (g_strcmp0(str(x, "type"), "heal-start") == 0)
+			assert_string_equal(str(x, "host"), "h1");
+	}
+	/* a peer may not make a host restart a VM of a host that is not gone */
+	e = fake_rpc_as(c, "h1", "h2", json_pack("{s:s, s:s, s:s, s:i}", "op", "heal", "host", "h1",
+	    "domain", "s.c", "gen", 2), WAIT_MS);
+	assert_non_null(e);
+	assert_false(json_is_true(json_object_get(e, "ok")));
+	json_decref(e);
+	json_decref(dj);
+	fake_cluster_free(c);
+}
+
+/* fencing: a host that comes back finds a peer's record claiming its VM at a higher
+ * generation (restarted there while it was gone): its stale copy is removed, never run */
+static void
+test_heal_fence(void **state)
+{
+	static const char *const n1[] = { "n1", NULL };
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 2, 4096, BAL);
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, BAL);
+	json_t *d1 = heal_dj("c", "h1", "10.0.0.1", "h2", "10.0.0.2");
+	json_t *d2 = heal_dj("c", "h2", "10.0.0.2", "h1", "10.0.0.1");
+	json_t *e;
+	guint at = 0;
+
+	(void)state;
+	fake_dom_add(h1, "s", "c", 0.1, 128, n1);	/* restarted here: generation 2 */
+	fake_dom_add(h2, "s", "c", 0.1, 128, n1);	/* the stale copy (generation 1) */
+	fake_dom_add(h2, "s", "d", 0.1, 128, n1);	/* claimed by nobody: kept */
+	heal_record_deployed(&h1->n, d1, "c", n1, 2);
+	heal_record_deployed(&h2->n, d2, "c", n1, 1);
+	fake_host_start(h1);
+	fake_host_start(h2);		/* h2 comes back */
+	heal_record_publish(&h1->n);
+	e = fake_event(c, "fenced", "c", &at, WAIT_MS);
+	assert_non_null(e);
+	assert_string_equal(str(e, "host"), "h2");
+	assert_int_equal(num(e, "data.claimed_gen"), 2);
+	assert_false(fake_dom_on(h2, "s.c"));
+	assert_true(fake_dom_on(h2, "s.d"));
+	assert_true(fake_dom_on(h1, "s.c"));
+	assert_int_equal(fake_count(c, "fenced"), 1);
+	json_decref(d1);
+	json_decref(d2);
+	fake_cluster_free(c);
+}
+
 /* dispatch: the op table decides who may send what, fields are checked before any handler,
  * status reads the fake libvirt and kernel */
 static void
@@ -677,6 +826,9 @@ main(void)
 		cmocka_unit_test(test_unmanaged_net_pins),
 		cmocka_unit_test(test_failed_migration),
 		cmocka_unit_test(test_restart_reconcile),
+		cmocka_unit_test(test_heal_deployment),
+		cmocka_unit_test(test_heal_elect),
+		cmocka_unit_test(test_heal_fence),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
