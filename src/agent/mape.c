@@ -155,6 +155,42 @@ running_here(mape *m)
 	return k;
 }
 
+/* A reply held until the next own state is published (reply_after_state). */
+typedef struct {
+	nubed *n;
+	bus_msg *to;
+	json_t *body;
+} held_reply;
+
+static void
+held_reply_send(void *p)
+{
+	held_reply *h = p;
+
+	nubed_reply(h->n, h->to, h->body, true);
+	bus_msg_free(h->to);
+	g_free(h);
+}
+
+static void
+held_reply_start(void *p)
+{
+	held_reply *h = p;
+
+	telemetry_then(h->n, held_reply_send, h);
+}
+
+void
+reply_after_state(nubed *n, bus_msg *to, json_t *body)
+{
+	held_reply *h = g_new0(held_reply, 1);
+
+	h->n = n;
+	h->to = to;
+	h->body = body;
+	nubed_post(n, held_reply_start, h);
+}
+
 /* job_drain: move every VM away (operator drain or leave); reply/done at the end */
 static void
 job_drain(exec_job *job)
@@ -233,8 +269,10 @@ job_drain(exec_job *job)
 			g_usleep(G_USEC_PER_SEC * (gulong)MIN(10, m->n->cfg->interval_s * 2));
 	}
 	g_mutex_lock(&m->lock);
-	if (!leave)
+	if (!leave) {
 		m->drained = left == 0;
+		m->leaving = false;	/* an operator's drain is over: not leaving any more */
+	}
 	g_mutex_unlock(&m->lock);
 	if (left == 0)
 		nubed_event(m->n, "drain-done", NULL, NULL, json_pack("{s:o}", "moves",
@@ -251,7 +289,9 @@ job_drain(exec_job *job)
 		if (left != 0)
 			json_object_set_new(body, "error", json_sprintf("%s cannot be emptied: %d VM(s) "
 			    "left: %s", m->n->cfg->host, left, why != NULL ? why : "time is up"));
-		nubed_reply(m->n, job->reply_to, body, true);
+		/* answered once the state saying so is out: whatever the operator asks next (a
+		 * drain of another host) finds this host's new state at the peers first */
+		reply_after_state(m->n, g_steal_pointer(&job->reply_to), body);
 	}
 }
 

@@ -119,6 +119,10 @@ json_t *mape_balance_json(mape *m, double now);	/* under m->lock */
 /* mape_persist: save m->moved and m->pen to <state_dir>/<host>/PERSIST_FILE (under m->lock;
  * a failure is logged) */
 void mape_persist(mape *m);
+/* reply_after_state: answer to (taken) with body (stolen) once this host's next state is
+ * published — a peer then reads that state before anything the requester does next; any
+ * thread */
+void reply_after_state(nubed *n, bus_msg *to, json_t *body);
 balance_policy mape_move_policy(const mape *m);	/* policy none counts as nube for moves */
 /* mape_progress: a progress message to request msg (NULL: nothing); any thread */
 void mape_progress(mape *m, const bus_msg *msg, const char *fmt, ...) G_GNUC_PRINTF(3, 4);

@@ -261,9 +261,9 @@ op_drain(nubed *n, rpc_job *j)
 		g_mutex_lock(&m->lock);
 		m->drained = false;
 		g_mutex_unlock(&m->lock);
-		telemetry_start(n);	/* peers see it in the next state, not an interval on */
 		nubed_event(n, "drain-cancelled", NULL, NULL, NULL, "this host takes VMs again");
-		rpc_job_ok(j, NULL);
+		/* answered once the peers have the state that says so, not an interval on */
+		reply_after_state(n, rpc_job_defer(j), json_pack("{s:b}", "ok", 1));
 		return;
 	}
 	g_mutex_lock(&m->lock);

@@ -34,7 +34,13 @@ telemetry_vm(const virt_dom_info *i, const telemetry_prev *prev, int64_t t_us, d
 typedef struct {
 	nubed *n;
 	host_state *state;	/* result, NULL on failure */
+	GPtrArray *waiters;	/* of tel_waiter*: told once this round is published */
 } tel_job;
+
+typedef struct {
+	void (*fn)(void *ud);
+	void *ud;
+} tel_waiter;
 
 /* one sample of host + VMs; fills vms (may stay NULL when libvirt is away) */
 static int
@@ -170,6 +176,14 @@ tel_publish(void *p)
 			n->env->publish(n, n->state_topic, json_incref(n->last_state), true);
 	}
 	host_state_free(j->state);
+	for (guint i = 0; j->waiters != NULL && i < j->waiters->len; i++) {
+		tel_waiter *w = j->waiters->pdata[i];
+
+		w->fn(w->ud);
+		g_free(w);
+	}
+	if (j->waiters != NULL)
+		g_ptr_array_unref(j->waiters);
 	g_free(j);
 	if (n->telemetry_again) {
 		n->telemetry_again = false;
@@ -199,6 +213,8 @@ telemetry_start(nubed *n)
 	n->telemetry_busy = true;
 	j = g_new0(tel_job, 1);
 	j->n = n;
+	j->waiters = n->tel_waiters;	/* this round is the one they wait for */
+	n->tel_waiters = NULL;
 	/* its own thread: a long deploy filling the pool never delays telemetry */
 	g_thread_unref(g_thread_new("telemetry", tel_thread, j));
 }
@@ -207,6 +223,19 @@ static void
 start_main(void *p)
 {
 	telemetry_start(p);
+}
+
+void
+telemetry_then(nubed *n, void (*fn)(void *ud), void *ud)
+{
+	tel_waiter *w = g_new0(tel_waiter, 1);
+
+	w->fn = fn;
+	w->ud = ud;
+	if (n->tel_waiters == NULL)
+		n->tel_waiters = g_ptr_array_new();
+	g_ptr_array_add(n->tel_waiters, w);
+	telemetry_start(n);	/* busy: the round after the one in flight takes them */
 }
 
 void

@@ -12,6 +12,10 @@
  * telemetry_start_async: the same from any thread. */
 void telemetry_start(nubed *n);
 void telemetry_start_async(nubed *n);
+/* telemetry_then: start a round (or ask for one after the round in flight) and call fn(ud)
+ * on the main thread once that round's state is published — what a peer reads next reflects
+ * everything done before the call. Main thread only. */
+void telemetry_then(nubed *n, void (*fn)(void *ud), void *ud);
 
 /* telemetry_vm: one VM's entry of the host state from its previous and current counters
  * (pure; prev may be NULL: rates 0). cpus = host CPU capacity. Free with host_state_vm_free. */
