@@ -17,6 +17,13 @@ mape_move_policy(const mape *m)
 	return m->bc.policy == BALANCE_POLICY_NONE ? BALANCE_POLICY_NUBE : m->bc.policy;
 }
 
+bool
+mape_containers_move(const mape *m, bool by_operator)
+{
+	return m->mc.move_containers == CONFIG_MOVE_COLD ||
+	    (by_operator && m->mc.move_containers == CONFIG_MOVE_OPERATOR);
+}
+
 void
 mape_progress(mape *m, const bus_msg *msg, const char *fmt, ...)
 {
@@ -181,7 +188,7 @@ job_drain(exec_job *job)
 		pass++;
 		g_mutex_lock(&m->lock);
 		left = m->self_state != NULL ? self_vms(m) : -1;
-		if (left == 0 || !peer_view_build(m, &v, true)) {
+		if (left == 0 || !peer_view_build(m, &v, true, mape_containers_move(m, true))) {
 			g_mutex_unlock(&m->lock);
 			if (left == 0)
 				break;
@@ -546,7 +553,7 @@ mape_on_state(host_state *state, void *ud)
 	balance_reservations_expire(m->res, now);
 	pen_was = m->pen.active;
 	pen_before = m->pen;
-	if (peer_view_build(m, &v, true)) {
+	if (peer_view_build(m, &v, true, mape_containers_move(m, false))) {
 		st = balance_analyse(&m->det, &m->pen, &m->bc, &v.hosts[0], v.n - 1, now);
 		if (pen_was && !m->pen.active && v.hosts[0].load < m->bc.load_threshold)
 			nubed_event(m->n, "penalty-cancelled", NULL, NULL, json_pack("{s:f}", "load",

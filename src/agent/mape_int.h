@@ -21,7 +21,8 @@ typedef struct {
 	char *vm, *scenario, *dst;
 	move_status status;
 	char *why;
-	int64_t duration_ms, downtime_ms;
+	int64_t duration_ms, downtime_ms;	/* a cold move: both its interruption */
+	bool cold;		/* a container's cold move (stop, copy its layer, start there) */
 } move_result;
 
 typedef enum { JOB_PLAN, JOB_MIGRATE, JOB_DRAIN, JOB_LEAVE, JOB_CONSOLIDATE, JOB_WAKE } job_kind;
@@ -104,7 +105,10 @@ json_t *mape_balance_json(mape *m, double now);	/* under m->lock */
 /* mape_persist: save m->moved and m->pen to <state_dir>/<host>/PERSIST_FILE (under m->lock;
  * a failure is logged) */
 void mape_persist(mape *m);
-balance_policy mape_move_policy(const mape *m);	/* policy none counts as nube for moves */
+balance_policy mape_move_policy(const mape *m);
+/* mape_containers_move: [balance] move-containers lets containers move in plans made by the
+ * operator's request (by_operator: nube migrate, drain, evacuation) or the balancer's own */
+bool mape_containers_move(const mape *m, bool by_operator);	/* policy none counts as nube for moves */
 /* mape_progress: a progress message to request msg (NULL: nothing); any thread */
 void mape_progress(mape *m, const bus_msg *msg, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
@@ -112,8 +116,9 @@ void mape_progress(mape *m, const bus_msg *msg, const char *fmt, ...) G_GNUC_PRI
 void peer_free(gpointer p);
 int peer_subscribe(mape *m, GError **err);
 /* peer_view_build: self (m->self_state) + usable peers (with_peers: online, fresh, not
- * leaving); under m->lock. false when there is no own sample yet. */
-bool peer_view_build(mape *m, view *v, bool with_peers);
+ * leaving); under m->lock. Own containers are pinned unless containers (pass
+ * mape_containers_move: who plans the moves). false when there is no own sample yet. */
+bool peer_view_build(mape *m, view *v, bool with_peers, bool containers);
 void peer_view_clear(view *v);
 /* peer_host_of_addr: host name of a fabric address (under m->lock, borrowed) or NULL */
 const char *peer_host_of_addr(mape *m, const char *addr);

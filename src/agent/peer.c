@@ -152,7 +152,7 @@ scenario_busy(mape *m, const char *scen)
 
 /* fill h from state st (under m->lock); self: pin VMs migrating now and add cooldown data */
 static void
-host_fill(mape *m, view *v, balance_host *h, const host_state *st, bool self)
+host_fill(mape *m, view *v, balance_host *h, const host_state *st, bool self, bool containers)
 {
 	balance_vm *arr;
 	size_t k = 0;
@@ -195,9 +195,10 @@ host_fill(mape *m, view *v, balance_host *h, const host_state *st, bool self)
 				x->last_moved = mi->at;
 				x->prev_host = mi->prev_host;
 			}
-			/* a container cannot be live-migrated (no cold move yet): never planned */
+			/* a container moves cold (stopped, layer copied, started there): only in
+			 * the views of the moves [balance] move-containers allows */
 			x->pinned = g_hash_table_contains(m->busy, x->name) || x->scenario == NULL ||
-			    scenario_busy(m, x->scenario) || sv->container;
+			    scenario_busy(m, x->scenario) || (sv->container && !containers);
 		}
 		k++;
 	}
@@ -215,7 +216,7 @@ peer_usable(mape *m, const peer *p)
 }
 
 bool
-peer_view_build(mape *m, view *v, bool with_peers)
+peer_view_build(mape *m, view *v, bool with_peers, bool containers)
 {
 	GHashTableIter it;
 	gpointer key, val;
@@ -235,7 +236,7 @@ peer_view_build(mape *m, view *v, bool with_peers)
 	v->hosts = g_new0(balance_host, sts->len);
 	v->n = sts->len;
 	for (guint i = 0; i < sts->len; i++)
-		host_fill(m, v, &v->hosts[i], sts->pdata[i], i == 0);
+		host_fill(m, v, &v->hosts[i], sts->pdata[i], i == 0, containers);
 	return true;
 }
 

@@ -48,7 +48,8 @@ import_event(store *st, const json_t *ev, GError **err)
 {
 	int rc = store_event_import(st, ev, err);
 
-	if (rc == 1 && g_strcmp0(client_jstr(ev, "type"), "migrated") == 0)
+	if (rc == 1 && (g_strcmp0(client_jstr(ev, "type"), "migrated") == 0 ||
+	    g_strcmp0(client_jstr(ev, "type"), "moved-cold") == 0))
 		placement(st, client_jstr(ev, "scenario"), client_jstr(ev, "vm"),
 		    client_jstr(json_object_get(ev, "data"), "dst"));
 	return rc;

@@ -992,7 +992,44 @@ done:
 	return rc;
 }
 
-int virt_cold_in(virt *v, const char *xml, const char *sha256, GError **err)
+/* only what virt_lxc_render makes: type lxc, devices filesystem (one, on "/"), bridged
+ * interfaces, console */
+static int cold_xml_safe(const cold_xml *x, GError **err)
+{
+	xmlNodePtr dom = xmlDocGetRootElement(x->doc);
+	xmlChar *type = xmlGetProp(dom, BAD_CAST "type");
+	bool lxc = type && xmlStrcmp(type, BAD_CAST "lxc") == 0;
+	int nfs = 0;
+
+	xmlFree(type);
+	if (!lxc) {
+		g_set_error(err, VIRT_ERROR, 0, "cold move of '%s': not an LXC domain", x->name);
+		return -1;
+	}
+	for (xmlNodePtr c = dom->children; c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST "devices") != 0)
+			continue;
+		for (xmlNodePtr d = c->children; d; d = d->next) {
+			if (d->type != XML_ELEMENT_NODE || xmlStrcmp(d->name, BAD_CAST "console") == 0)
+				continue;
+			xmlChar *t = xmlGetProp(d, BAD_CAST "type");
+			bool ok = (xmlStrcmp(d->name, BAD_CAST "filesystem") == 0 && nfs++ == 0 && t &&
+			    xmlStrcmp(t, BAD_CAST "mount") == 0) ||
+			    (xmlStrcmp(d->name, BAD_CAST "interface") == 0 && t &&
+			    xmlStrcmp(t, BAD_CAST "bridge") == 0);
+			xmlFree(t);
+			if (!ok) {
+				g_set_error(err, VIRT_ERROR, 0, "cold move of '%s': device <%s> is not one "
+				    "nube gives a container", x->name, (const char *)d->name);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+int virt_cold_in(virt *v, const char *xml, const char *sha256, const char *domname,
+    GError **err)
 {
 	cold_xml x;
 	g_autofree char *name = NULL, *d = NULL, *upper = NULL, *root = NULL, *tarf = NULL,
@@ -1005,8 +1042,14 @@ int virt_cold_in(virt *v, const char *xml, const char *sha256, GError **err)
 	if (cold_xml_read(xml, &x, err) < 0)
 		return -1;
 	name = g_strdup(x.name);
-	if (proto_split_domain(name, NULL, NULL) < 0) {
-		g_set_error(err, VIRT_ERROR, 0, "cold move: '%s' is not a domain name of nube's", name);
+	if (proto_split_domain(name, NULL, NULL) < 0 || g_strcmp0(name, domname) != 0) {
+		g_set_error(err, VIRT_ERROR, 0, "cold move: the XML names '%s', not '%s'", name,
+		    domname);
+		g_clear_pointer(&name, g_free);
+		goto out;
+	}
+	if (cold_xml_safe(&x, err) < 0) {
+		g_clear_pointer(&name, g_free);
 		goto out;
 	}
 	vol = virt_cold_volume(name);

@@ -85,8 +85,12 @@ int virt_cold_out(virt *v, const char *domname, int grace_s, virt_cold *out, GEr
 int virt_cold_back(virt *v, const char *domname, GError **err);
 /* virt_cold_in: the destination's half: the received "<domain>.layer.tar" of VIRT_POOL
  * checked against sha256, unpacked, mounted on the rootfs the XML's metadata names, the
- * domain defined and started. 0, or -1 + err with nothing of it left here. */
-int virt_cold_in(virt *v, const char *xml, const char *sha256, GError **err);
+ * domain defined and started. The XML must be a container as nube renders them, named
+ * domname (an LXC domain whose devices are its root filesystem, bridged interfaces and a
+ * console): a peer cannot make this host mount or pass through anything else. 0, or -1 +
+ * err with nothing of it left here. */
+int virt_cold_in(virt *v, const char *xml, const char *sha256, const char *domname,
+    GError **err);
 /* virt_volume_send: copy volume name of VIRT_POOL to VIRT_POOL of dest_uri (same name,
  * replaced), through libvirt storage streams; progress as virt_image_send. 0 or -1 + err (no
  * copy left there). */

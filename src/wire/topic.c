@@ -11,6 +11,7 @@
 /* the balancer's requests between agents (src/agent/migrate.c, peer.c: nubed_call) */
 static const char *const topic_peer_ops[] = {
 	"admit", "release", "net-ensure", "net-remove", "image-status", "image-commit", "wake",
+	"cold-receive",
 };
 
 bool
