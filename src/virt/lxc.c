@@ -993,8 +993,9 @@ done:
 }
 
 /* only what virt_lxc_render makes: type lxc, devices filesystem (one, on "/"), bridged
- * interfaces, console */
-static int cold_xml_safe(const cold_xml *x, GError **err)
+ * interfaces, console; the <emulator> libvirt adds is dropped (this host's libvirt puts its
+ * own back: a peer does not choose the program that runs) */
+static int cold_xml_safe(cold_xml *x, GError **err)
 {
 	xmlNodePtr dom = xmlDocGetRootElement(x->doc);
 	xmlChar *type = xmlGetProp(dom, BAD_CAST "type");
@@ -1009,7 +1010,13 @@ static int cold_xml_safe(const cold_xml *x, GError **err)
 	for (xmlNodePtr c = dom->children; c; c = c->next) {
 		if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST "devices") != 0)
 			continue;
-		for (xmlNodePtr d = c->children; d; d = d->next) {
+		for (xmlNodePtr d = c->children, next; d; d = next) {
+			next = d->next;
+			if (d->type == XML_ELEMENT_NODE && xmlStrcmp(d->name, BAD_CAST "emulator") == 0) {
+				xmlUnlinkNode(d);
+				xmlFreeNode(d);
+				continue;
+			}
 			if (d->type != XML_ELEMENT_NODE || xmlStrcmp(d->name, BAD_CAST "console") == 0)
 				continue;
 			xmlChar *t = xmlGetProp(d, BAD_CAST "type");
@@ -1123,8 +1130,7 @@ out:
 		if (virt_lxc_layer_remove(v, name, &e2) < 0)
 			g_error_free(e2);
 	}
-	if (name)
-		unlink_volume(v, name);
+	unlink_volume(v, domname);
 	cold_xml_clear(&x);
 	return rc;
 }
