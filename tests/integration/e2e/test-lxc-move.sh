@@ -89,7 +89,7 @@ jq -e -s '[.[] | select(.type == "moved-cold" and .vm == "c1")][0] | .host == "h
 	.data.dst == "host3" and .data.interruption_ms > 0 and .data.layer_bytes > 0 and
 	(.data.copy_ms | type) == "number"' "$T/events" >/dev/null ||
 	{ cat "$T/events"; fail "the moved-cold event lacks host, dst, interruption_ms, layer_bytes or copy_ms"; }
-jq -r -s '[.[] | select(.type == "moved-cold")][0].message' "$T/events"
+jq -r -s '[.[] | select(.type == "moved-cold")][0].msg' "$T/events"
 [ "$(host_of c1)" = host3 ] && [ "$(placed c1)" = host3 ] || fail "status says '$(host_of c1)', store '$(placed c1)', not host3"
 ok "nube events: one moved-cold event with its interruption; nube status and the store say host3"
 
