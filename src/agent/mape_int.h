@@ -106,9 +106,11 @@ json_t *mape_balance_json(mape *m, double now);	/* under m->lock */
  * a failure is logged) */
 void mape_persist(mape *m);
 balance_policy mape_move_policy(const mape *m);
-/* mape_containers_move: [balance] move-containers lets containers move in plans made by the
- * operator's request (by_operator: nube migrate, drain, evacuation) or the balancer's own */
-bool mape_containers_move(const mape *m, bool by_operator);	/* policy none counts as nube for moves */
+/* mape_container_movable: a container may move in a plan made for the operator (by_operator:
+ * nube migrate, drain, evacuation) or by the balancer itself, by its own move-containers
+ * (vm_move: "never", "operator", "cold", from nube deploy --move-containers) or, when NULL,
+ * the host's [balance] move-containers */
+bool mape_container_movable(const mape *m, const char *vm_move, bool by_operator);	/* policy none counts as nube for moves */
 /* mape_progress: a progress message to request msg (NULL: nothing); any thread */
 void mape_progress(mape *m, const bus_msg *msg, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
@@ -116,9 +118,10 @@ void mape_progress(mape *m, const bus_msg *msg, const char *fmt, ...) G_GNUC_PRI
 void peer_free(gpointer p);
 int peer_subscribe(mape *m, GError **err);
 /* peer_view_build: self (m->self_state) + usable peers (with_peers: online, fresh, not
- * leaving); under m->lock. Own containers are pinned unless containers (pass
- * mape_containers_move: who plans the moves). false when there is no own sample yet. */
-bool peer_view_build(mape *m, view *v, bool with_peers, bool containers);
+ * leaving); under m->lock. Own containers are pinned unless mape_container_movable says
+ * the planner (by_operator: the operator's migrate, drain or an evacuation; else the
+ * balancer's own plan) may move them. false when there is no own sample yet. */
+bool peer_view_build(mape *m, view *v, bool with_peers, bool by_operator);
 void peer_view_clear(view *v);
 /* peer_host_of_addr: host name of a fabric address (under m->lock, borrowed) or NULL */
 const char *peer_host_of_addr(mape *m, const char *addr);

@@ -131,7 +131,7 @@ op_plan(nubed *n, rpc_job *j)
 
 	now = nubed_now(n);
 	g_mutex_lock(&m->lock);
-	if (!peer_view_build(m, &v, true, mape_containers_move(m, false))) {
+	if (!peer_view_build(m, &v, true, false)) {
 		g_mutex_unlock(&m->lock);
 		rpc_job_fail(j, "no own sample yet");
 		return;
@@ -207,6 +207,7 @@ op_migrate(nubed *n, rpc_job *j)
 	balance_plan *plan;
 	exec_job *job;
 	bool container = false;
+	const char *move = NULL;
 	view v;
 
 	if (dst != NULL && strcmp(dst, n->cfg->host) == 0) {
@@ -225,11 +226,12 @@ op_migrate(nubed *n, rpc_job *j)
 		if (sv->active && (g_strcmp0(sv->domain, vm) == 0 || g_strcmp0(sv->vm, vm) == 0)) {
 			dom = sv->domain;
 			container = sv->container;
+			move = sv->move;
 		}
 	}
-	if (dom != NULL && container && !mape_containers_move(m, true)) {
-		rpc_job_fail(j, "'%s' is a container and this host's [balance] move-containers is "
-		    "never", vm);
+	if (dom != NULL && container && !mape_container_movable(m, move, true)) {
+		rpc_job_fail(j, "'%s' is a container and its move-containers is never (%s)", vm,
+		    move != NULL ? "nube deploy --move-containers" : "this host's [balance]");
 		goto out;
 	}
 	if (dom == NULL || !peer_view_build(m, &v, true, true)) {

@@ -152,7 +152,7 @@ scenario_busy(mape *m, const char *scen)
 
 /* fill h from state st (under m->lock); self: pin VMs migrating now and add cooldown data */
 static void
-host_fill(mape *m, view *v, balance_host *h, const host_state *st, bool self, bool containers)
+host_fill(mape *m, view *v, balance_host *h, const host_state *st, bool self, bool by_operator)
 {
 	balance_vm *arr;
 	size_t k = 0;
@@ -198,7 +198,8 @@ host_fill(mape *m, view *v, balance_host *h, const host_state *st, bool self, bo
 			/* a container moves cold (stopped, layer copied, started there): only in
 			 * the views of the moves [balance] move-containers allows */
 			x->pinned = g_hash_table_contains(m->busy, x->name) || x->scenario == NULL ||
-			    scenario_busy(m, x->scenario) || (sv->container && !containers);
+			    scenario_busy(m, x->scenario) ||
+			    (sv->container && !mape_container_movable(m, sv->move, by_operator));
 		}
 		k++;
 	}
@@ -216,7 +217,7 @@ peer_usable(mape *m, const peer *p)
 }
 
 bool
-peer_view_build(mape *m, view *v, bool with_peers, bool containers)
+peer_view_build(mape *m, view *v, bool with_peers, bool by_operator)
 {
 	GHashTableIter it;
 	gpointer key, val;
@@ -236,7 +237,7 @@ peer_view_build(mape *m, view *v, bool with_peers, bool containers)
 	v->hosts = g_new0(balance_host, sts->len);
 	v->n = sts->len;
 	for (guint i = 0; i < sts->len; i++)
-		host_fill(m, v, &v->hosts[i], sts->pdata[i], i == 0, containers);
+		host_fill(m, v, &v->hosts[i], sts->pdata[i], i == 0, by_operator);
 	return true;
 }
 

@@ -502,6 +502,11 @@ char *virt_lxc_render(virt *v, const scenario *s, const proto_deployment *dep, c
 		if (md->type == XML_ELEMENT_NODE && xmlStrcmp(md->name, BAD_CAST "metadata") == 0 &&
 		    md->children && !direct(vm))
 			set_prop(md->children, "rootfs", vm->filesystem);
+	/* who may move it: nube deploy --move-containers, travels with it too */
+	for (xmlNodePtr md = dom->children; md; md = md->next)
+		if (md->type == XML_ELEMENT_NODE && xmlStrcmp(md->name, BAD_CAST "metadata") == 0 &&
+		    md->children && dep && dep->move_containers)
+			set_prop(md->children, "move", dep->move_containers);
 	set_prop(xmlNewTextChild(dom, NULL, BAD_CAST "memory", BAD_CAST mem), "unit", "MiB");
 	xmlNewTextChild(dom, NULL, BAD_CAST "vcpu", BAD_CAST vcpu);
 	xmlNodePtr os = xmlNewChild(dom, NULL, BAD_CAST "os", NULL);

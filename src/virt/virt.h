@@ -214,6 +214,8 @@ typedef struct {
 	GPtrArray *addrs;	/* of char* "ifid net addr/len" entries, from metadata */
 	GPtrArray *ifaces;	/* of virt_dom_if*, the same addresses structured */
 	bool container;		/* an LXC domain (a container), not a QEMU guest */
+	char *move;		/* from metadata: who may move the container ("never",
+				 * "operator", "cold"), NULL: the host's [balance] says */
 } virt_dom_info;
 
 /* One address of a VM's interface, from nube's metadata (strings owned). */

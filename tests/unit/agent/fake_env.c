@@ -318,6 +318,7 @@ f_virt_list(virt *v, GError **err)
 		x->state = g_strdup(d->stopped ? "shutoff" : "running");
 		x->active = !d->stopped;
 		x->container = d->container;
+		x->move = g_strdup(d->move);
 		x->cpu_time_ns = (uint64_t)llround(d->cpu * (h->c->now - d->started) * 1e9);
 		x->vcpus = 1;
 		x->mem_mib = x->mem_max_mib = x->mem_rss_mib = d->mem_mib;

@@ -23,6 +23,7 @@ typedef struct {
 	double started;		/* fake time its counters started (on this host) */
 	bool container;		/* an LXC container: moves cold (fake virt_cold_*) */
 	bool stopped;		/* a container stopped by virt_cold_out, not started again yet */
+	char *move;		/* its metadata's move-containers (nube deploy), NULL: none */
 } fake_dom;
 
 /* One scenario net on a fake host. */

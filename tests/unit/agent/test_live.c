@@ -370,6 +370,27 @@ test_cold_move(void **state)
 	assert_non_null(strstr(str(r, "error"), "move-containers is never"));
 	json_decref(r);
 	assert_true(fake_dom_on(h4, "u.c"));
+	/* 6. a scenario's own move-containers (nube deploy --move-containers, in the domain's
+	 * metadata) overrides its host's: never on h1 (operator) refuses the operator */
+	fake_container_add(h1, "v", "c", 0.1, 128, NULL);
+	g_mutex_lock(&c->lock);
+	((fake_dom *)h1->doms->pdata[h1->doms->len - 1])->move = g_strdup("never");
+	g_mutex_unlock(&c->lock);
+	fake_sample(c);
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s, s:s}", "op", "migrate", "vm", "v.c", "dst",
+	    "h2"), WAIT_MS);
+	assert_non_null(r);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_non_null(strstr(str(r, "error"), "never (nube deploy --move-containers)"));
+	json_decref(r);
+	assert_true(mape_container_movable(h1->n.mape, NULL, true));
+	assert_false(mape_container_movable(h1->n.mape, NULL, false));
+	assert_true(mape_container_movable(h1->n.mape, "cold", false));
+	assert_false(mape_container_movable(h3->n.mape, "never", true));
+	assert_false(mape_container_movable(h3->n.mape, "operator", false));
+	assert_true(mape_container_movable(h3->n.mape, NULL, false));
+	assert_false(mape_container_movable(h4->n.mape, NULL, true));
+	assert_true(mape_container_movable(h4->n.mape, "operator", true));
 	fake_cluster_free(c);
 }
 
