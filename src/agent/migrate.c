@@ -294,6 +294,8 @@ release_at(mape *m, const char *dst, const char *dom, bool ok)
 	json_decref(r);
 }
 
+#define COLD_UNPACK_MIB_S	10	/* the slowest a destination may hash + unpack a layer */
+
 /* what a cold move measured (ms, bytes) */
 typedef struct {
 	int64_t interruption_ms;	/* stop asked here .. running on the destination */
@@ -352,8 +354,13 @@ cold_move(mape *m, virt *v, const balance_move *mv, const char *scenario, const 
 	}
 	cs->copy_ms = (g_get_monotonic_time() - t1) / 1000;
 	t1 = g_get_monotonic_time();
-	r = nubed_call(m->n, mv->dst, json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "cold-receive",
-	    "vm", mv->vm, "scenario", scenario, "xml", c.xml, "sha256", c.sha256), &e);
+	/* the destination hashes and unpacks the layer before it answers: [balance] rpc-timeout
+	 * plus a second per COLD_UNPACK_MIB_S MiB of it (a late answer would leave the container
+	 * started on both hosts: this one starts it again when the answer does not come) */
+	r = nubed_call_timeout(m->n, mv->dst, json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op",
+	    "cold-receive", "vm", mv->vm, "scenario", scenario, "xml", c.xml, "sha256", c.sha256),
+	    (int)(m->n->cfg->bal.rpc_timeout * 1000 + c.bytes / (COLD_UNPACK_MIB_S * 1048576.0) *
+	    1000), &e);
 	if (r == NULL) {
 		*why = g_strdup_printf("%s did not start it: %s", mv->dst, e);
 		g_free(e);

@@ -9,7 +9,8 @@
 #    `moved-cold` event with its interruption; `nube status` and the store say host3;
 #  - `nube drain host3` moves it cold again (the default move-containers = operator);
 #  - with [balance] move-containers = never on its host, `nube migrate` refuses it;
-#  - undeploy leaves no container, layer, tar volume, link or store row on any host.
+#  - undeploy leaves no container, layer, tar volume, link or store row on any host;
+#  - deployed with --move-containers never, c1 carries it and nube migrate refuses it.
 # Needs the rootfs: guest/build-guest --image lxc. Run as root; honours NUBE_LAB_ID, NUBE, NUBED.
 source "$(dirname "$0")/lib.sh"
 need
@@ -127,3 +128,16 @@ done
 no_tars
 assert_clean $S
 ok "undeploy left no container, layer, tar, mount, link or store row"
+
+# 5. the scenario's own --move-containers wins over a host's key: never, on host1 (operator)
+"$NUBE" deploy "$D/lxc-move.xml" --restrictions "$D/lxc-move-restrictions.xml" --move-containers never \
+	>"$T/deploy2.out" 2>"$T/deploy2.err" || { cat "$T/deploy2.err" "$T/deploy2.out" >&2; fail "deploy --move-containers never"; }
+in_host 1 virsh -c lxc:///system dumpxml "$S.c1" | grep -q 'move="never"' || fail "c1's metadata lacks move=\"never\""
+rc=0
+"$NUBE" migrate $S c1 --to host3 >"$T/never2.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "move-containers is never (nube deploy --move-containers)" "$T/never2.out" ||
+	{ cat "$T/never2.out"; fail "--move-containers never: migrate exited $rc"; }
+[ "$(running_ct 1)" = "$S.c1" ] || fail "c1 no longer runs on host1"
+"$NUBE" undeploy $S >"$T/undeploy2.out" 2>&1 || { cat "$T/undeploy2.out" >&2; fail "undeploy"; }
+assert_clean $S
+ok "deployed with --move-containers never, c1 carries it and nube migrate refuses it on host1 (whose key is operator)"
