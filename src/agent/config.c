@@ -44,7 +44,8 @@ config_new_defaults(void)
 	balance_config_defaults(&c->bc);
 	c->bc.interval = c->interval_s;
 	c->bal = (config_balance){ .max_migrations = 1, .evacuate = false, .evacuate_timeout = 600,
-		.link_mbps = 1000, .rpc_timeout = 15, .enabled = true };
+		.link_mbps = 1000, .rpc_timeout = 15, .enabled = true,
+		.move_containers = CONFIG_MOVE_OPERATOR, .cold_stop_grace = 5 };
 	c->heal = true;
 	c->heal_grace = 60;
 	c->unknown = g_ptr_array_new_with_free_func(g_free);
@@ -202,7 +203,22 @@ load_balance(GKeyFile *kf, config *c, GError **err)
 			rc = get_double(kf, c->file, "balance", keys[i], 0.001, 1e7, &b->link_mbps, err);
 		else if (strcmp(k, "rpc-timeout") == 0)
 			rc = get_double(kf, c->file, "balance", keys[i], 1, 3600, &b->rpc_timeout, err);
-		else if (strcmp(k, "standby-command") == 0) {
+		else if (strcmp(k, "cold-stop-grace") == 0)
+			rc = get_double(kf, c->file, "balance", keys[i], 0, 300, &b->cold_stop_grace,
+			    err);
+		else if (strcmp(k, "move-containers") == 0) {
+			if (g_strcmp0(v, "never") == 0)
+				b->move_containers = CONFIG_MOVE_NEVER;
+			else if (g_strcmp0(v, "operator") == 0)
+				b->move_containers = CONFIG_MOVE_OPERATOR;
+			else if (g_strcmp0(v, "cold") == 0)
+				b->move_containers = CONFIG_MOVE_COLD;
+			else {
+				g_set_error(err, CONFIG_ERROR, 1, "%s: [balance] %s: '%s' is not never, "
+				    "operator or cold", c->file, keys[i], v != NULL ? v : "");
+				rc = -1;
+			}
+		} else if (strcmp(k, "standby-command") == 0) {
 			g_free(b->standby_command);
 			b->standby_command = v != NULL && *v != '\0' ? g_strdup(v) : NULL;
 		} else if (strcmp(k, "wake-command") == 0) {

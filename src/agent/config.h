@@ -16,6 +16,15 @@
 #define CONFIG_DEFAULT_CONTAINER_DIR	"/var/lib/nube/containers"
 
 /* The agent's own keys of [balance] (the core's keys fill balance_config). */
+/* [balance] move-containers: who may move a container (always by a cold move: stop, copy its
+ * layer, start on the destination) */
+typedef enum {
+	CONFIG_MOVE_NEVER,	/* "never": containers stay where they were deployed */
+	CONFIG_MOVE_OPERATOR,	/* "operator" (default): nube migrate, drain and evacuation on
+				 * exit move them; the balancer's own plans never do */
+	CONFIG_MOVE_COLD,	/* "cold": the balancer's plans may too */
+} config_move_containers;
+
 typedef struct {
 	int max_migrations;		/* [1] migrations in flight from this host at once, 1..16 */
 	bool evacuate;			/* [false] move every VM away before exiting */
@@ -28,6 +37,9 @@ typedef struct {
 	 * cannot absorb its load wakes it; NULL: the state changes, nothing runs */
 	char *standby_command;
 	char *wake_command;
+	config_move_containers move_containers;	/* [operator] */
+	double cold_stop_grace;		/* [5] s a container has to shut down before a cold
+					 * move destroys it; 0: destroyed at once */
 } config_balance;
 
 typedef struct {

@@ -67,6 +67,14 @@ struct agent_env {
 	int (*virt_probe)(nubed *n, const char *uri, GError **err);
 	/* containers can run here (NULL in fakes: they cannot) */
 	int (*virt_lxc_probe)(virt *v, GError **err);
+	/* a container's cold move (virt.h; NULL in fakes: containers are not moved) */
+	int (*virt_cold_out)(virt *v, const char *domname, int grace_s, virt_cold *out,
+	    GError **err);
+	int (*virt_cold_back)(virt *v, const char *domname, GError **err);
+	int (*virt_cold_in)(virt *v, const char *xml, const char *sha256, const char *domname,
+	    GError **err);
+	int (*virt_volume_send)(virt *v, const char *dest_uri, const char *name,
+	    void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud, GError **err);
 	/* links (netdev.h) */
 	netdev *(*net_open)(nubed *n, GError **err);
 	void (*net_close)(netdev *nd);

@@ -400,7 +400,7 @@ heal_one(mape *m, const json_t *rec, const char *gone, const char *domain, doubl
 			g_ptr_array_add(cands, g_strdup(d));
 	}
 	g_mutex_lock(&m->lock);
-	if (peer_view_build(m, &v, true)) {
+	if (peer_view_build(m, &v, true, false)) {
 		size_t *order = g_new(size_t, v.n), k = heal_rank(v.hosts, v.n, mem, order);
 
 		for (size_t q = 0; q < k; q++)

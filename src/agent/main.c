@@ -15,6 +15,9 @@
 #include "agent/rpc.h"
 #include "agent/telemetry.h"
 
+#define INOTIFY_INSTANCES	"/proc/sys/fs/inotify/max_user_instances"
+#define INOTIFY_INSTANCES_FEW	1024	/* fewer: a warning for hosts that run containers */
+
 /* ---- broker session ---- */
 
 static void
@@ -112,10 +115,21 @@ inventory(nubed *n)
 		/* said once: type="lxc" VMs are containers here, or why not */
 		if (n->cfg->lxc_uri == NULL)
 			nubed_log(NLOG_INFO, "containers: off ([nubed] lxc_uri is empty)");
-		else if (n->env->virt_lxc_probe != NULL && n->env->virt_lxc_probe(v, &err) == 0)
+		else if (n->env->virt_lxc_probe != NULL && n->env->virt_lxc_probe(v, &err) == 0) {
+			g_autofree char *ino = NULL;
+			long k;
+
 			nubed_log(NLOG_INFO, "containers: libvirt's LXC driver on %s runs them (layers "
 			    "in %s)", n->cfg->lxc_uri, n->cfg->container_dir);
-		else {
+			/* systemd in a container takes inotify instances from root's share (no user
+			 * namespace of its own): Debian's 128 lets about two dozen run */
+			if (g_file_get_contents(INOTIFY_INSTANCES, &ino, NULL, NULL) &&
+			    (k = strtol(ino, NULL, 10)) > 0 && k < INOTIFY_INSTANCES_FEW)
+				nubed_log(NLOG_WARN, "containers: %s is %ld: containers share it with "
+				    "root, systemd takes ~5 each, so only about %ld of them run here "
+				    "(raise it with sysctl fs.inotify.max_user_instances)",
+				    INOTIFY_INSTANCES, k, k / 5);
+		} else {
 			nubed_log(NLOG_WARN, "containers: this host cannot run them: %s; type=\"lxc\" "
 			    "VMs are %s", err != NULL ? err->message : "no LXC probe",
 			    n->cfg->container_fallback ? "run as QEMU guests ([guest] container_fallback)" :

@@ -17,6 +17,20 @@ mape_move_policy(const mape *m)
 	return m->bc.policy == BALANCE_POLICY_NONE ? BALANCE_POLICY_NUBE : m->bc.policy;
 }
 
+bool
+mape_container_movable(const mape *m, const char *vm_move, bool by_operator)
+{
+	config_move_containers p = m->mc.move_containers;
+
+	if (g_strcmp0(vm_move, "never") == 0)
+		p = CONFIG_MOVE_NEVER;
+	else if (g_strcmp0(vm_move, "operator") == 0)
+		p = CONFIG_MOVE_OPERATOR;
+	else if (g_strcmp0(vm_move, "cold") == 0)
+		p = CONFIG_MOVE_COLD;
+	return p == CONFIG_MOVE_COLD || (by_operator && p == CONFIG_MOVE_OPERATOR);
+}
+
 void
 mape_progress(mape *m, const bus_msg *msg, const char *fmt, ...)
 {
@@ -217,7 +231,7 @@ job_drain(exec_job *job)
 		pass++;
 		g_mutex_lock(&m->lock);
 		left = m->self_state != NULL ? self_vms(m) : -1;
-		if (left == 0 || !peer_view_build(m, &v, true)) {
+		if (left == 0 || !peer_view_build(m, &v, true, true)) {
 			g_mutex_unlock(&m->lock);
 			if (left == 0)
 				break;
@@ -596,7 +610,7 @@ mape_on_state(host_state *state, void *ud)
 	balance_reservations_expire(m->res, now);
 	pen_was = m->pen.active;
 	pen_before = m->pen;
-	if (peer_view_build(m, &v, true)) {
+	if (peer_view_build(m, &v, true, false)) {
 		st = balance_analyse(&m->det, &m->pen, &m->bc, &v.hosts[0], v.n - 1, now);
 		if (pen_was && !m->pen.active && v.hosts[0].load < m->bc.load_threshold)
 			nubed_event(m->n, "penalty-cancelled", NULL, NULL, json_pack("{s:f}", "load",

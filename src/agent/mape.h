@@ -12,7 +12,7 @@
  * Configuration: the [balance] group of nubed.conf, read with the rest by config.c.
  *
  * Events (nubed_event): alone, plan, penalty, penalty-cancelled, admit, refuse,
- * migrate-start, migrated, migrate-failed, net-cleanup, drain-start, drain-done,
+ * migrate-start, migrated, moved-cold, migrate-failed, net-cleanup, drain-start, drain-done,
  * drain-failed, drain-cancelled. */
 #ifndef NUBE_AGENT_MAPE_H
 #define NUBE_AGENT_MAPE_H

@@ -34,7 +34,8 @@ typedef struct {
 	char *vm, *scenario, *dst;
 	move_status status;
 	char *why;
-	int64_t duration_ms, downtime_ms;
+	int64_t duration_ms, downtime_ms;	/* a cold move: both its interruption */
+	bool cold;		/* a container's cold move (stop, copy its layer, start there) */
 } move_result;
 
 typedef enum { JOB_PLAN, JOB_MIGRATE, JOB_DRAIN, JOB_LEAVE, JOB_CONSOLIDATE, JOB_WAKE } job_kind;
@@ -124,6 +125,11 @@ void mape_persist(mape *m);
  * thread */
 void reply_after_state(nubed *n, bus_msg *to, json_t *body);
 balance_policy mape_move_policy(const mape *m);	/* policy none counts as nube for moves */
+/* mape_container_movable: a container may move in a plan made for the operator (by_operator:
+ * nube migrate, drain, evacuation) or by the balancer itself, by its own move-containers
+ * (vm_move: "never", "operator", "cold", from nube deploy --move-containers) or, when NULL,
+ * the host's [balance] move-containers */
+bool mape_container_movable(const mape *m, const char *vm_move, bool by_operator);
 /* mape_progress: a progress message to request msg (NULL: nothing); any thread */
 void mape_progress(mape *m, const bus_msg *msg, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
@@ -133,8 +139,10 @@ void peer_free(gpointer p);
 void load_hist_push(load_hist *h, int cap, const host_state *st);
 int peer_subscribe(mape *m, GError **err);
 /* peer_view_build: self (m->self_state) + usable peers (with_peers: online, fresh, not
- * leaving); under m->lock. false when there is no own sample yet. */
-bool peer_view_build(mape *m, view *v, bool with_peers);
+ * leaving); under m->lock. Own containers are pinned unless mape_container_movable says
+ * the planner (by_operator: the operator's migrate, drain or an evacuation; else the
+ * balancer's own plan) may move them. false when there is no own sample yet. */
+bool peer_view_build(mape *m, view *v, bool with_peers, bool by_operator);
 void peer_view_clear(view *v);
 /* peer_host_of_addr: host name of a fabric address (under m->lock, borrowed) or NULL */
 const char *peer_host_of_addr(mape *m, const char *addr);

@@ -61,7 +61,7 @@ op_admit(nubed *n, rpc_job *j)
 	if (m->leaving || m->drained) {
 		g_snprintf(a.reason, sizeof a.reason, "this host is %s",
 		    m->leaving ? "leaving (drain or shutdown)" : "drained");
-	} else if (!peer_view_build(m, &v, false)) {
+	} else if (!peer_view_build(m, &v, false, false)) {
 		g_snprintf(a.reason, sizeof a.reason, "no own sample yet");
 	} else {
 		r.source = sender;
@@ -134,7 +134,7 @@ op_plan(nubed *n, rpc_job *j)
 
 	now = nubed_now(n);
 	g_mutex_lock(&m->lock);
-	if (!peer_view_build(m, &v, true)) {
+	if (!peer_view_build(m, &v, true, false)) {
 		g_mutex_unlock(&m->lock);
 		rpc_job_fail(j, "no own sample yet");
 		return;
@@ -209,6 +209,8 @@ op_migrate(nubed *n, rpc_job *j)
 	const char *vm = jstr(req, "vm"), *dst = jstr(req, "dst"), *dom = NULL;
 	balance_plan *plan;
 	exec_job *job;
+	bool container = false;
+	const char *move = NULL;
 	view v;
 
 	if (dst != NULL && strcmp(dst, n->cfg->host) == 0) {
@@ -224,10 +226,18 @@ op_migrate(nubed *n, rpc_job *j)
 	for (guint i = 0; m->self_state != NULL && i < m->self_state->vms->len; i++) {
 		const host_state_vm *sv = m->self_state->vms->pdata[i];
 
-		if (sv->active && (g_strcmp0(sv->domain, vm) == 0 || g_strcmp0(sv->vm, vm) == 0))
+		if (sv->active && (g_strcmp0(sv->domain, vm) == 0 || g_strcmp0(sv->vm, vm) == 0)) {
 			dom = sv->domain;
+			container = sv->container;
+			move = sv->move;
+		}
 	}
-	if (dom == NULL || !peer_view_build(m, &v, true)) {
+	if (dom != NULL && container && !mape_container_movable(m, move, true)) {
+		rpc_job_fail(j, "'%s' is a container and its move-containers is never (%s)", vm,
+		    move != NULL ? "nube deploy --move-containers" : "this host's [balance]");
+		goto out;
+	}
+	if (dom == NULL || !peer_view_build(m, &v, true, true)) {
 		rpc_job_fail(j, "no running VM '%s' here", vm);
 		goto out;
 	}
@@ -321,4 +331,52 @@ op_wake(nubed *n, rpc_job *j)
 	bool woken = mape_wake(n, rpc_job_sender(j), need);
 
 	rpc_job_ok(j, json_pack("{s:b}", "woken", woken));
+}
+
+/* op_cold_receive: the destination's half of a container's cold move — a peer this host
+ * admitted the container from has sent its layer ("<domain>.layer.tar" in the pool); check,
+ * unpack and start it here (virt_cold_in). Only for a container with a live reservation of
+ * the sender's; the domain XML is checked there (a container as nube renders them). */
+void
+op_cold_receive(nubed *n, rpc_job *j)
+{
+	mape *m = balancer(n);
+	const json_t *req = rpc_job_req(j);
+	const char *vm = jstr(req, "vm"), *xml = jstr(req, "xml"), *sha = jstr(req, "sha256");
+	const char *sender = rpc_job_sender(j);
+	bool reserved = false;
+	GError *err = NULL;
+	gint64 t0 = g_get_monotonic_time();
+	double now = nubed_now(n);
+	virt *v;
+
+	g_mutex_lock(&m->lock);
+	for (guint i = 0; i < m->res->items->len; i++) {
+		const balance_reservation *x = m->res->items->pdata[i];
+
+		if (strcmp(x->vm, vm) == 0 && g_strcmp0(x->source, sender) == 0 && x->expires > now)
+			reserved = true;
+	}
+	g_mutex_unlock(&m->lock);
+	if (!reserved) {
+		rpc_job_fail(j, "cold-receive: '%s' from %s was not admitted here", vm, sender);
+		return;
+	}
+	if (n->env->virt_cold_in == NULL) {
+		rpc_job_fail(j, "cold-receive: this host does not take containers by a cold move");
+		return;
+	}
+	v = nubed_virt_open(n, &err);
+	if (v == NULL || n->env->virt_cold_in(v, xml, sha, vm, &err) < 0) {
+		rpc_job_fail(j, "%s", err->message);
+		g_clear_error(&err);
+		if (v != NULL)
+			n->env->virt_close(v);
+		return;
+	}
+	n->env->virt_close(v);
+	nubed_doms_stale(n);
+	nubed_log(NLOG_INFO, "container '%s' from %s runs here (cold move)", vm, sender);
+	rpc_job_ok(j, json_pack("{s:s, s:I}", "vm", vm, "start_ms",
+	    (json_int_t)((g_get_monotonic_time() - t0) / 1000)));
 }

@@ -3,6 +3,7 @@
  * running a plan's moves a few at a time */
 #include "agent/mape_int.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "agent/env.h"
@@ -305,6 +306,100 @@ release_at(mape *m, const char *dst, const char *dom, bool ok)
 	json_decref(r);
 }
 
+#define COLD_UNPACK_MIB_S	10	/* the slowest a destination may hash + unpack a layer */
+
+/* what a cold move measured (ms, bytes) */
+typedef struct {
+	int64_t interruption_ms;	/* stop asked here .. running on the destination */
+	int64_t stop_ms, pack_ms, copy_ms, start_ms;
+	uint64_t bytes;
+} cold_stats;
+
+typedef struct {
+	const char *dom, *dst;
+	gint64 t0;
+} layer_progress;
+
+static void
+layer_sent(uint64_t sent, uint64_t total, void *ud)
+{
+	layer_progress *p = ud;
+	double s = (double)(g_get_monotonic_time() - p->t0) / G_USEC_PER_SEC;
+
+	nubed_log(NLOG_INFO, "layer of '%s' to %s: %.1f of %.1f MiB (%.1f MiB/s)", p->dom, p->dst,
+	    sent / 1048576.0, total / 1048576.0, s > 0 ? sent / 1048576.0 / s : 0.0);
+}
+
+/* cold_move: a container's move, its nets ready on the destination: stopped and packed here
+ * (virt_cold_out), its layer sent over libvirt (virt_volume_send), started there (the
+ * destination's cold-receive op), removed here. On any failure it runs here again
+ * (virt_cold_back) and *restarted says whether that worked. 0 + cs, or -1 + *why. */
+static int
+cold_move(mape *m, virt *v, const balance_move *mv, const char *scenario, const char *dest_uri,
+    cold_stats *cs, bool *restarted, char **why)
+{
+	const agent_env *env = m->n->env;
+	virt_cold c = { 0 };
+	GError *err = NULL;
+	gint64 t0 = g_get_monotonic_time(), t1;
+	layer_progress pr = { mv->vm, mv->dst, 0 };
+	char *e = NULL;
+	json_t *r;
+
+	*restarted = false;
+	if (env->virt_cold_out == NULL || env->virt_cold_back == NULL ||
+	    env->virt_volume_send == NULL) {
+		*why = g_strdup("this host cannot move containers");
+		return -1;
+	}
+	if (env->virt_cold_out(v, mv->vm, (int)ceil(m->mc.cold_stop_grace), &c, &err) < 0) {
+		*why = g_strdup(err->message);
+		goto back;
+	}
+	cs->stop_ms = c.stop_ms;
+	cs->pack_ms = c.pack_ms;
+	cs->bytes = c.bytes;
+	t1 = pr.t0 = g_get_monotonic_time();
+	if (env->virt_volume_send(v, dest_uri, c.volume, layer_sent, &pr, &err) < 0) {
+		*why = g_strdup_printf("sending the layer to %s: %s", mv->dst, err->message);
+		goto back;
+	}
+	cs->copy_ms = (g_get_monotonic_time() - t1) / 1000;
+	t1 = g_get_monotonic_time();
+	/* the destination hashes and unpacks the layer before it answers: [balance] rpc-timeout
+	 * plus a second per COLD_UNPACK_MIB_S MiB of it (a late answer would leave the container
+	 * started on both hosts: this one starts it again when the answer does not come) */
+	r = nubed_call_timeout(m->n, mv->dst, json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op",
+	    "cold-receive", "vm", mv->vm, "scenario", scenario, "xml", c.xml, "sha256", c.sha256),
+	    (int)(m->n->cfg->bal.rpc_timeout * 1000 + c.bytes / (COLD_UNPACK_MIB_S * 1048576.0) *
+	    1000), &e);
+	if (r == NULL) {
+		*why = g_strdup_printf("%s did not start it: %s", mv->dst, e);
+		g_free(e);
+		goto back;
+	}
+	json_decref(r);
+	cs->start_ms = (g_get_monotonic_time() - t1) / 1000;
+	cs->interruption_ms = (g_get_monotonic_time() - t0) / 1000;
+	/* gone from here: domain, layer, the tar */
+	if (env->virt_destroy_undefine(v, mv->vm, &err) < 0) {
+		nubed_log(NLOG_WARN, "cold move of '%s': removing it here: %s", mv->vm, err->message);
+		g_clear_error(&err);
+	}
+	virt_cold_clear(&c);
+	return 0;
+back:
+	g_clear_error(&err);
+	if (env->virt_cold_back(v, mv->vm, &err) < 0) {
+		nubed_log(NLOG_WARN, "cold move of '%s': it does not run here again: %s", mv->vm,
+		    err->message);
+		g_clear_error(&err);
+	} else
+		*restarted = true;
+	virt_cold_clear(&c);
+	return -1;
+}
+
 /* move_run: admission, networks, live migration, cleanup for one move. Fills t->res. */
 static void
 move_run(mape *m, move_task *t)
@@ -313,6 +408,9 @@ move_run(mape *m, move_task *t)
 	exec_job *job = t->job;
 	move_result *res = t->res;
 	g_autofree char *addr = NULL, *dest_uri = NULL, *mig_uri = NULL, *e = NULL;
+	g_autofree char *cold_why = NULL;
+	cold_stats cs = { 0 };
+	bool restarted = false;
 	g_autoptr(GPtrArray) list = NULL, nets = NULL, after = NULL;
 	const virt_dom_info *info;
 	const char *vm;		/* the VM's name in the scenario (events), mv->vm is its domain */
@@ -406,23 +504,36 @@ move_run(mape *m, move_task *t)
 		}
 	}
 
-	/* 4. live migration */
+	/* 4. live migration, or for a container a cold move */
 	g_mutex_lock(&m->lock);
 	g_hash_table_add(m->busy, g_strdup(mv->vm));
 	g_mutex_unlock(&m->lock);
-	nubed_event(m->n, "migrate-start", info->scenario, vm, json_pack("{s:s, s:s, s:s, s:s?}",
-	    "src", m->n->cfg->host, "dst", mv->dst, "domain", mv->vm, "why", mv->why),
-	    "migrating '%s' to %s: %s", mv->vm, mv->dst, mv->why != NULL ? mv->why : "");
+	res->cold = info->container;
+	nubed_event(m->n, "migrate-start", info->scenario, vm, json_pack("{s:s, s:s, s:s, s:s?, "
+	    "s:b}", "src", m->n->cfg->host, "dst", mv->dst, "domain", mv->vm, "why", mv->why, "cold",
+	    info->container), "%s '%s' to %s: %s", info->container ? "moving (cold: stop, copy, "
+	    "start)" : "migrating", mv->vm, mv->dst, mv->why != NULL ? mv->why : "");
 	mig_uri = g_strdup_printf("tcp://%s", addr);
-	if (m->n->env->virt_migrate(v, mv->vm, dest_uri, mig_uri, &stats, &err) < 0) {
-		res->why = g_strdup_printf("migration failed: %s", err->message);
+	if (info->container ? cold_move(m, v, mv, info->scenario, dest_uri, &cs, &restarted,
+	    &cold_why) < 0 : m->n->env->virt_migrate(v, mv->vm, dest_uri, mig_uri, &stats, &err) < 0) {
+		const char *what = info->container ? cold_why : err->message;
+
+		res->why = g_strdup_printf("%s failed: %s", info->container ? "cold move" :
+		    "migration", what);
 		g_mutex_lock(&m->lock);
 		g_hash_table_remove(m->busy, mv->vm);
 		g_mutex_unlock(&m->lock);
-		nubed_event(m->n, "migrate-failed", info->scenario, vm, json_pack("{s:s, s:s, s:s, "
-		    "s:s}", "src", m->n->cfg->host, "dst", mv->dst, "domain", mv->vm, "error",
-		    err->message),
-		    "'%s' to %s failed, it keeps running here: %s", mv->vm, mv->dst, err->message);
+		if (info->container)
+			nubed_event(m->n, "migrate-failed", info->scenario, vm, json_pack("{s:s, s:s, "
+			    "s:s, s:s, s:b, s:b}", "src", m->n->cfg->host, "dst", mv->dst, "domain",
+			    mv->vm, "error", what, "cold", true, "restarted", restarted),
+			    "cold move of '%s' to %s failed, %s: %s", mv->vm, mv->dst, restarted ?
+			    "it runs here again" : "IT DOES NOT RUN HERE AGAIN", what);
+		else
+			nubed_event(m->n, "migrate-failed", info->scenario, vm, json_pack("{s:s, s:s, "
+			    "s:s, s:s}", "src", m->n->cfg->host, "dst", mv->dst, "domain", mv->vm,
+			    "error", what),
+			    "'%s' to %s failed, it keeps running here: %s", mv->vm, mv->dst, what);
 		release_at(m, mv->dst, mv->vm, false);
 		/* undo the network change: the old carrier lists, no net left on dst */
 		for (guint i = 0; i < nets->len; i++) {
@@ -445,16 +556,34 @@ move_run(mape *m, move_task *t)
 	m->n_ok++;	/* counted before the event: a state read after it includes the move */
 	g_mutex_unlock(&m->lock);
 	res->status = MOVE_OK;
-	res->duration_ms = stats.duration_ms;
-	res->downtime_ms = stats.downtime_ms;
-	nubed_event(m->n, "migrated", info->scenario, vm, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, "
-	    "s:f, s:f, s:f, s:f, s:s?}", "src", m->n->cfg->host, "dst", mv->dst, "domain", mv->vm,
-	    "duration_ms", (json_int_t)stats.duration_ms, "downtime_ms", (json_int_t)stats.downtime_ms,
-	    "data_bytes", (json_int_t)stats.data_bytes, "src_load_after", mv->src_load_after,
-	    "dst_load_after", mv->dst_load_after, "src_load_before", mv->src_load_before,
-	    "dst_load_before", mv->dst_load_before, "why", mv->why),
-	    "'%s' moved to %s in %lld ms (downtime %lld ms)", mv->vm, mv->dst,
-	    (long long)stats.duration_ms, (long long)stats.downtime_ms);
+	if (info->container) {
+		res->duration_ms = res->downtime_ms = cs.interruption_ms;
+		nubed_event(m->n, "moved-cold", info->scenario, vm, json_pack("{s:s, s:s, s:s, s:I, "
+		    "s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:s?}", "src", m->n->cfg->host,
+		    "dst", mv->dst, "domain", mv->vm, "interruption_ms",
+		    (json_int_t)cs.interruption_ms, "stop_ms", (json_int_t)cs.stop_ms, "pack_ms",
+		    (json_int_t)cs.pack_ms, "copy_ms", (json_int_t)cs.copy_ms, "start_ms",
+		    (json_int_t)cs.start_ms, "layer_bytes", (json_int_t)cs.bytes,
+		    "src_load_after", mv->src_load_after, "dst_load_after", mv->dst_load_after,
+		    "src_load_before", mv->src_load_before, "dst_load_before", mv->dst_load_before,
+		    "why", mv->why),
+		    "'%s' moved cold to %s: interrupted %lld ms (stop %lld, pack %lld, copy %lld of "
+		    "%.1f KiB, start %lld)", mv->vm, mv->dst, (long long)cs.interruption_ms,
+		    (long long)cs.stop_ms, (long long)cs.pack_ms, (long long)cs.copy_ms,
+		    cs.bytes / 1024.0, (long long)cs.start_ms);
+	} else {
+		res->duration_ms = stats.duration_ms;
+		res->downtime_ms = stats.downtime_ms;
+		nubed_event(m->n, "migrated", info->scenario, vm, json_pack("{s:s, s:s, s:s, s:I, "
+		    "s:I, s:I, s:f, s:f, s:f, s:f, s:s?}", "src", m->n->cfg->host, "dst", mv->dst,
+		    "domain", mv->vm, "duration_ms", (json_int_t)stats.duration_ms, "downtime_ms",
+		    (json_int_t)stats.downtime_ms, "data_bytes", (json_int_t)stats.data_bytes,
+		    "src_load_after", mv->src_load_after, "dst_load_after", mv->dst_load_after,
+		    "src_load_before", mv->src_load_before, "dst_load_before", mv->dst_load_before,
+		    "why", mv->why),
+		    "'%s' moved to %s in %lld ms (downtime %lld ms)", mv->vm, mv->dst,
+		    (long long)stats.duration_ms, (long long)stats.downtime_ms);
+	}
 	release_at(m, mv->dst, mv->vm, true);
 
 	/* 5. nets no VM here needs any more: drop here, and from the others' FDB */
@@ -562,8 +691,9 @@ migrate_moves(exec_job *job, const balance_plan *plan)
 
 		if (r->status == MOVE_OK) {
 			ok++;
-			mape_progress(m, job->reply_to, "'%s' moved to %s in %lld ms (downtime %lld ms)",
-			    r->vm, r->dst, (long long)r->duration_ms, (long long)r->downtime_ms);
+			mape_progress(m, job->reply_to, r->cold ? "'%s' moved cold to %s: interrupted "
+			    "%lld ms" : "'%s' moved to %s in %lld ms (downtime %lld ms)", r->vm, r->dst,
+			    (long long)r->duration_ms, (long long)r->downtime_ms);
 		} else
 			mape_progress(m, job->reply_to, "'%s' not moved: %s", r->vm, r->why);
 	}
@@ -578,11 +708,11 @@ migrate_results_json(const exec_job *job)
 	for (guint i = 0; i < job->results->len; i++) {
 		const move_result *r = job->results->pdata[i];
 
-		json_array_append_new(a, json_pack("{s:s, s:s?, s:s, s:s, s:s?, s:I, s:I}", "vm",
+		json_array_append_new(a, json_pack("{s:s, s:s?, s:s, s:s, s:s?, s:I, s:I, s:b}", "vm",
 		    r->vm, "scenario", r->scenario, "dst", r->dst, "status",
 		    r->status == MOVE_OK ? "moved" : r->status == MOVE_REFUSED ? "refused" :
 		    "failed", "why", r->why, "duration_ms", (json_int_t)r->duration_ms,
-		    "downtime_ms", (json_int_t)r->downtime_ms));
+		    "downtime_ms", (json_int_t)r->downtime_ms, "cold", r->cold));
 	}
 	return a;
 }

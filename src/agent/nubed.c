@@ -139,9 +139,15 @@ nubed_reply(nubed *n, const bus_msg *msg, json_t *body, bool final)
 json_t *
 nubed_call(nubed *n, const char *host, json_t *req, char **why)
 {
+	return nubed_call_timeout(n, host, req, (int)(n->cfg->bal.rpc_timeout * 1000), why);
+}
+
+json_t *
+nubed_call_timeout(nubed *n, const char *host, json_t *req, int timeout_ms, char **why)
+{
 	g_autofree char *topic = topic_rpc(host, n->cfg->host);
 	GError *err = NULL;
-	json_t *r = n->env->call(n, topic, req, (int)(n->cfg->bal.rpc_timeout * 1000), &err);
+	json_t *r = n->env->call(n, topic, req, timeout_ms, &err);
 	const char *e;
 
 	if (r == NULL) {

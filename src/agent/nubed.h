@@ -105,6 +105,8 @@ void nubed_reply(nubed *n, const bus_msg *msg, json_t *body, bool final);
  * (worker threads only). The reply (json_decref) when it says "ok": true; NULL + *why
  * (g_free) otherwise: its error, a timeout or a lost connection. */
 json_t *nubed_call(nubed *n, const char *host, json_t *req, char **why);
+/* nubed_call_timeout: the same, waiting up to timeout_ms */
+json_t *nubed_call_timeout(nubed *n, const char *host, json_t *req, int timeout_ms, char **why);
 
 /* nubed_now: monotonic seconds of the environment's clock */
 double nubed_now(nubed *n);

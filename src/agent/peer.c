@@ -179,7 +179,7 @@ scenario_busy(mape *m, const char *scen)
 /* fill h from state st (under m->lock); self: pin VMs migrating now and add cooldown data */
 static void
 host_fill(mape *m, view *v, balance_host *h, const host_state *st, const load_hist *hist,
-    bool self)
+    bool self, bool by_operator)
 {
 	balance_vm *arr;
 	size_t k = 0;
@@ -233,9 +233,11 @@ host_fill(mape *m, view *v, balance_host *h, const host_state *st, const load_hi
 				x->last_moved = mi->at;
 				x->prev_host = mi->prev_host;
 			}
-			/* a container cannot be live-migrated (no cold move yet): never planned */
+			/* a container moves cold (stopped, layer copied, started there): only in
+			 * the views of the moves [balance] move-containers allows */
 			x->pinned = g_hash_table_contains(m->busy, x->name) || x->scenario == NULL ||
-			    scenario_busy(m, x->scenario) || sv->container;
+			    scenario_busy(m, x->scenario) ||
+			    (sv->container && !mape_container_movable(m, sv->move, by_operator));
 			/* on a managed="no" net (a bridge of this host that nube does not stretch)
 			 * it would lose its link elsewhere: it stays, as the planner kept it */
 			for (guint k = 0; !x->pinned && k < sv->nets->len; k++)
@@ -258,7 +260,7 @@ peer_usable(mape *m, const peer *p)
 }
 
 bool
-peer_view_build(mape *m, view *v, bool with_peers)
+peer_view_build(mape *m, view *v, bool with_peers, bool by_operator)
 {
 	GHashTableIter it;
 	gpointer key, val;
@@ -282,7 +284,7 @@ peer_view_build(mape *m, view *v, bool with_peers)
 	v->hosts = g_new0(balance_host, sts->len);
 	v->n = sts->len;
 	for (guint i = 0; i < sts->len; i++)
-		host_fill(m, v, &v->hosts[i], sts->pdata[i], hists->pdata[i], i == 0);
+		host_fill(m, v, &v->hosts[i], sts->pdata[i], hists->pdata[i], i == 0, by_operator);
 	return true;
 }
 

@@ -78,6 +78,7 @@ void op_image_commit(nubed *n, rpc_job *j);
 void image_cache_trim(nubed *n, virt *v);
 /* mape_ops.c (the balancer's) */
 void op_admit(nubed *n, rpc_job *j);
+void op_cold_receive(nubed *n, rpc_job *j);
 void op_release(nubed *n, rpc_job *j);
 void op_plan(nubed *n, rpc_job *j);
 void op_migrate(nubed *n, rpc_job *j);

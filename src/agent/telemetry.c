@@ -26,6 +26,7 @@ telemetry_vm(const virt_dom_info *i, const telemetry_prev *prev, int64_t t_us, d
 	v->mem_mib = i->mem_mib;
 	v->vcpus = i->vcpus;
 	v->container = i->container;
+	v->move = g_strdup(i->move);
 	for (guint k = 0; i->nets != NULL && k < i->nets->len; k++)
 		g_ptr_array_add(v->nets, g_strdup(g_ptr_array_index(i->nets, k)));
 	return v;

@@ -62,7 +62,8 @@ request_fits(const char *what, const json_t *j)
 
 static const char deploy_help[] =
 "usage: nube deploy SCENARIO [--algorithm A] [--restrictions FILE] [--timeout S]\n"
-"                   [--all-or-nothing] [--intervm-delay S] [--json] [--config FILE]\n"
+"                   [--all-or-nothing] [--intervm-delay S]\n"
+"                   [--move-containers never|operator|cold] [--json] [--config FILE]\n"
 "       nube deploy --retry-failed NAME [--timeout S] [--config FILE]\n"
 "\n"
 "Validate a VNX 2.0 scenario, split it over the live hosts, record the allocations\n"
@@ -96,6 +97,11 @@ static const char deploy_help[] =
 "                            starts its VMs in VNX's order: <vm order=N> first, by N,\n"
 "                            then the others in file order\n"
 "      --retry-failed NAME   deploy again only the failed VMs of degraded scenario NAME\n"
+"      --move-containers W   who may move the scenario's containers (type=\"lxc\"; always\n"
+"                            by a cold move: stopped, layer copied, started there):\n"
+"                            never; operator (nube migrate, drain, evacuation); cold\n"
+"                            (the balancer too). Default: each host's nubed.conf\n"
+"                            [balance] move-containers (whose default is operator)\n"
 "  -j, --json                print the placement as JSON (as 'nube plan --json')\n"
 "      --config FILE         client config\n"
 "  -h, --help                this help\n"
@@ -356,11 +362,12 @@ static int retry_failed(session *sess, const char *name, int timeout_s);
 int
 cmd_deploy(session *sess, int argc, char **argv)
 {
-	enum { OPT_CONFIG = 256, OPT_ALL = 257, OPT_RETRY = 258, OPT_DELAY = 259 };
+	enum { OPT_CONFIG = 256, OPT_ALL = 257, OPT_RETRY = 258, OPT_DELAY = 259, OPT_MOVE = 260 };
 	static const struct option opts[] = {
 		{ "intervm-delay", required_argument, NULL, OPT_DELAY },
 		{ "all-or-nothing", no_argument, NULL, OPT_ALL },
 		{ "retry-failed", no_argument, NULL, OPT_RETRY },
+		{ "move-containers", required_argument, NULL, OPT_MOVE },
 		{ "algorithm", required_argument, NULL, 'a' },
 		{ "restrictions", required_argument, NULL, 'r' },
 		{ "timeout", required_argument, NULL, 't' },
@@ -369,7 +376,7 @@ cmd_deploy(session *sess, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *rpath = NULL, *aname = CLI_DEFAULT_ALGORITHM;
+	const char *rpath = NULL, *aname = CLI_DEFAULT_ALGORITHM, *move = NULL;
 	g_autoptr(diag) d = diag_new();
 	g_autoptr(scenario) s = NULL;
 	g_autoptr(restrictions) r = NULL;
@@ -415,6 +422,12 @@ cmd_deploy(session *sess, int argc, char **argv)
 			if (args_seconds(optarg, 0, 3600, &intervm_delay) < 0)
 				return out_usage("deploy", "--intervm-delay wants seconds (0..3600)");
 			break;
+		case OPT_MOVE:
+			if (!proto_move_containers_ok(optarg))
+				return out_usage("deploy", "--move-containers wants never, operator or "
+				    "cold");
+			move = optarg;
+			break;
 		case OPT_CONFIG:
 			sess->config = optarg;
 			break;
@@ -429,7 +442,7 @@ cmd_deploy(session *sess, int argc, char **argv)
 		return out_usage("deploy", optind >= argc ? "a scenario file is required"
 		    : "only one scenario file");
 	if (retry) {
-		if (rpath != NULL || all_or_nothing || json || intervm_delay > 0)
+		if (rpath != NULL || all_or_nothing || json || intervm_delay > 0 || move != NULL)
 			return out_usage("deploy", "--retry-failed takes only --timeout and --config");
 		if (out_check_name("deploy", "scenario", argv[optind], false) != 0)
 			return CLI_USAGE;
@@ -512,6 +525,7 @@ cmd_deploy(session *sess, int argc, char **argv)
 
 	/* 4. every host with VMs gets the deployment in parallel; it picks its own part */
 	dep = proto_deployment_from_plan(s, p, spec, host_fabric, sess->c);
+	dep->move_containers = g_strdup(move);
 	{	/* kept (without media) for a later --retry-failed */
 		json_t *kj = proto_deployment_to_json(dep);
 		g_autofree char *kt = json_dumps(kj, JSON_COMPACT);

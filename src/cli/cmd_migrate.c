@@ -20,7 +20,9 @@ static const char migrate_help[] =
 "                    [--config FILE]\n"
 "\n"
 "Move the running VM of a deployed scenario by live migration from the host it runs on\n"
-"now to HOST, or without --to to the host its agent's balancer finds best. The\n"
+"now to HOST, or without --to to the host its agent's balancer finds best. A container\n"
+"(type=\"lxc\") moves cold: stopped, its copy-on-write layer copied, started on HOST\n"
+"(unless the source's nubed.conf says [balance] move-containers = never). The\n"
 "destination admits it under its usual thresholds (load and memory) unless --force.\n"
 "The agent's progress is printed on stderr; at the end the source, destination,\n"
 "duration and downtime. The store then records the VM's new host.\n"
@@ -28,7 +30,8 @@ static const char migrate_help[] =
 "  -t, --to HOST       the destination (default: the balancer's best host)\n"
 "  -f, --force         the destination admits the VM even above its thresholds\n"
 "  -j, --json          the result as JSON: {\"scenario\", \"vm\", \"src\", \"dst\", \"status\",\n"
-"                      \"duration_ms\", \"downtime_ms\", \"why\"}\n"
+"                      \"duration_ms\", \"downtime_ms\", \"cold\", \"why\"} (a cold move:\n"
+"                      both times are its interruption)\n"
 "      --timeout S     give up after S seconds without news from the agent (default\n"
 "                      [deploy] timeout of the config, else 120)\n"
 "      --config FILE   client config\n"
@@ -187,16 +190,21 @@ cmd_migrate(session *sess, int argc, char **argv)
 		out_err("warning: store: the new host of '%s' is not recorded: %s", vm,
 		    e->message);
 	if (json) {
-		json_auto_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:I, s:I}", "scenario", name,
+		json_auto_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:b}", "scenario", name,
 		    "vm", vm, "src", src, "dst", out_json_str(dst), "status", mv != NULL &&
 		    client_jstr(mv, "status") != NULL ? client_jstr(mv, "status") : "failed",
 		    "duration_ms", mv != NULL ? jint(mv, "duration_ms") : (json_int_t)-1,
-		    "downtime_ms", mv != NULL ? jint(mv, "downtime_ms") : (json_int_t)-1);
+		    "downtime_ms", mv != NULL ? jint(mv, "downtime_ms") : (json_int_t)-1, "cold",
+		    mv != NULL && json_is_true(json_object_get(mv, "cold")));
 
 		if (!moved)
 			json_object_set_new(o, "why", out_json_str(why != NULL ? why : "failed"));
 		if (out_json_print(o, stdout) < 0)
 			return CLI_FAIL;
+	} else if (moved && json_is_true(json_object_get(mv, "cold"))) {
+		printf("'%s' of '%s' moved cold from %s to %s: stopped, its layer copied, started "
+		    "there; interrupted %" JSON_INTEGER_FORMAT " ms\n", vm, name, src, dst,
+		    jint(mv, "downtime_ms"));
 	} else if (moved) {
 		printf("'%s' of '%s' moved from %s to %s in %" JSON_INTEGER_FORMAT " ms (downtime %"
 		    JSON_INTEGER_FORMAT " ms)\n", vm, name, src, dst, jint(mv, "duration_ms"),

@@ -48,8 +48,10 @@ import_event(store *st, const json_t *ev, GError **err)
 {
 	int rc = store_event_import(st, ev, err);
 
-	/* a migration, or a restart of a gone host's VM elsewhere (self-healing), moves it */
+	/* a migration, a cold move, or a restart of a gone host's VM elsewhere (self-healing)
+	 * moves it */
 	if (rc == 1 && (g_strcmp0(client_jstr(ev, "type"), "migrated") == 0 ||
+	    g_strcmp0(client_jstr(ev, "type"), "moved-cold") == 0 ||
 	    g_strcmp0(client_jstr(ev, "type"), "healed") == 0))
 		placement(st, client_jstr(ev, "scenario"), client_jstr(ev, "vm"),
 		    client_jstr(json_object_get(ev, "data"), "dst"));

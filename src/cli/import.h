@@ -9,7 +9,7 @@
 #include "store/store.h"
 
 /* import_event: store one agent event (as published or as the "events" op returns it: with
- * "host" and "seq"; borrowed) with store_event_import; when it is new and a "migrated" event,
+ * "host" and "seq"; borrowed) with store_event_import; when it is new and a "migrated" or "moved-cold" event,
  * its VM's placement becomes data.dst. 1 new, 0 known already, -1 + err (the event is not
  * stored; a placement that cannot be recorded is only a warning on stderr). */
 int import_event(store *st, const json_t *ev, GError **err);

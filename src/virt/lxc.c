@@ -402,6 +402,41 @@ static int write_config(const scenario *s, const sc_vm *vm, const proto_vm_place
 	return 0;
 }
 
+/* mount_layer: the overlay of rootfs with domname's layer (upper/work in its folder, made when
+ * missing) on its root; fresh: a layer made now is removed again when the mount fails. 0 or
+ * -1 + err. */
+static int mount_layer(virt *v, const char *domname, const char *rootfs, bool fresh, GError **err)
+{
+	g_autofree char *d = virt_lxc_dir(v, domname);
+	g_autofree char *upper = g_build_filename(d, "upper", NULL);
+	g_autofree char *work = g_build_filename(d, "work", NULL);
+	g_autofree char *root = g_build_filename(d, "root", NULL);
+
+	if (strpbrk(rootfs, ",:\\") || strpbrk(d, ",:\\")) {
+		g_set_error(err, VIRT_ERROR, 0, "rootfs '%s' or layer '%s' has a ',', ':' or '\\' "
+		    "(overlayfs options cannot carry them)", rootfs, d);
+		return -1;
+	}
+	if (is_mountpoint(root))
+		return 0;
+	if (g_mkdir_with_parents(upper, 0755) < 0 || g_mkdir_with_parents(work, 0700) < 0 ||
+	    g_mkdir_with_parents(root, 0755) < 0) {
+		g_set_error(err, VIRT_ERROR, 0, "make the layer in '%s': %s", d, g_strerror(errno));
+		return -1;
+	}
+	g_autofree char *opts = g_strdup_printf("lowerdir=%s,upperdir=%s,workdir=%s", rootfs, upper,
+	    work);
+	if (mount("overlay", root, "overlay", 0, opts) < 0) {
+		int e2 = errno;
+		g_set_error(err, VIRT_ERROR, 0, "mount an overlay of '%s' on '%s': %s", rootfs, root,
+		    g_strerror(e2));
+		if (fresh)
+			rm_tree(d);
+		return -1;
+	}
+	return 0;
+}
+
 int virt_lxc_prepare(virt *v, const scenario *s, const proto_deployment *dep, const sc_vm *vm,
     int mtu, GError **err)
 {
@@ -410,10 +445,6 @@ int virt_lxc_prepare(virt *v, const scenario *s, const proto_deployment *dep, co
 	const proto_vm_place *pl = dep ? proto_deployment_vm(dep, vm->name) : NULL;
 
 	if (!direct(vm)) {
-		g_autofree char *d = virt_lxc_dir(v, domname);
-		g_autofree char *upper = g_build_filename(d, "upper", NULL);
-		g_autofree char *work = g_build_filename(d, "work", NULL);
-
 		/* the layer of a container that still runs is its own: left as it is */
 		if (is_mountpoint(root)) {
 			virDomainPtr dom = v->lxc ? virDomainLookupByName(v->lxc, domname) : NULL;
@@ -423,27 +454,9 @@ int virt_lxc_prepare(virt *v, const scenario *s, const proto_deployment *dep, co
 			if (live)
 				return 0;
 		}
-		if (virt_lxc_layer_remove(v, domname, err) < 0)
-			return -1;
-		if (strpbrk(vm->filesystem, ",:\\") || strpbrk(d, ",:\\")) {
-			g_set_error(err, VIRT_ERROR, 0, "vm '%s': rootfs '%s' or layer '%s' has a ',', ':' "
-			    "or '\\' (overlayfs options cannot carry them)", vm->name, vm->filesystem, d);
-			return -1;
-		}
-		if (g_mkdir_with_parents(upper, 0755) < 0 || g_mkdir_with_parents(work, 0700) < 0 ||
-		    g_mkdir_with_parents(root, 0755) < 0) {
-			g_set_error(err, VIRT_ERROR, 0, "vm '%s': make the layer in '%s': %s", vm->name, d,
-			    g_strerror(errno));
-			return -1;
-		}
-		g_autofree char *opts = g_strdup_printf("lowerdir=%s,upperdir=%s,workdir=%s",
-		    vm->filesystem, upper, work);
-		if (mount("overlay", root, "overlay", 0, opts) < 0) {
-			g_set_error(err, VIRT_ERROR, 0, "vm '%s': mount an overlay of '%s' on '%s': %s",
-			    vm->name, vm->filesystem, root, g_strerror(errno));
-			int e2 = errno;
-			rm_tree(d);
-			errno = e2;
+		if (virt_lxc_layer_remove(v, domname, err) < 0 ||
+		    mount_layer(v, domname, vm->filesystem, true, err) < 0) {
+			g_prefix_error(err, "vm '%s': ", vm->name);
 			return -1;
 		}
 	}
@@ -484,6 +497,16 @@ char *virt_lxc_render(virt *v, const scenario *s, const proto_deployment *dep, c
 	set_prop(dom, "type", "lxc");
 	xmlNewTextChild(dom, NULL, BAD_CAST "name", BAD_CAST domname);
 	metadata(dom, s, vm, place, "container");
+	/* the rootfs under the layer travels with the domain: a cold move mounts it again */
+	for (xmlNodePtr md = dom->children; md; md = md->next)
+		if (md->type == XML_ELEMENT_NODE && xmlStrcmp(md->name, BAD_CAST "metadata") == 0 &&
+		    md->children && !direct(vm))
+			set_prop(md->children, "rootfs", vm->filesystem);
+	/* who may move it: nube deploy --move-containers, travels with it too */
+	for (xmlNodePtr md = dom->children; md; md = md->next)
+		if (md->type == XML_ELEMENT_NODE && xmlStrcmp(md->name, BAD_CAST "metadata") == 0 &&
+		    md->children && dep && dep->move_containers)
+			set_prop(md->children, "move", dep->move_containers);
 	set_prop(xmlNewTextChild(dom, NULL, BAD_CAST "memory", BAD_CAST mem), "unit", "MiB");
 	xmlNewTextChild(dom, NULL, BAD_CAST "vcpu", BAD_CAST vcpu);
 	xmlNodePtr os = xmlNewChild(dom, NULL, BAD_CAST "os", NULL);
@@ -690,4 +713,429 @@ int virt_lxc_exec(virt *v, virDomainPtr dom, const char *cmd, int timeout_s, int
 	if (errout)
 		*errout = g_strdup(se->str);
 	return 0;
+}
+
+/* ---------------------------------------------------------------- cold move */
+
+void virt_cold_clear(virt_cold *c)
+{
+	if (!c)
+		return;
+	g_free(c->xml);
+	g_free(c->volume);
+	g_free(c->sha256);
+	memset(c, 0, sizeof *c);
+}
+
+char *virt_cold_volume(const char *domname)
+{
+	return g_strconcat(domname, VIRT_LAYER_SUFFIX, NULL);
+}
+
+/* what a container's domain XML says for a cold move: its name, the rootfs under its layer
+ * (nube's metadata) and the <filesystem> mounted on "/" (its source element); borrowed from
+ * doc, NULL when absent */
+typedef struct {
+	xmlDocPtr doc;
+	const char *name;
+	char *rootfs;		/* xmlFree */
+	xmlNodePtr root_source;	/* <source dir=...> of the filesystem on "/" */
+} cold_xml;
+
+static void cold_xml_clear(cold_xml *x)
+{
+	if (x->rootfs)
+		xmlFree(x->rootfs);
+	if (x->doc)
+		xmlFreeDoc(x->doc);
+	memset(x, 0, sizeof *x);
+}
+
+static int cold_xml_read(const char *xml, cold_xml *x, GError **err)
+{
+	memset(x, 0, sizeof *x);
+	x->doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	xmlNodePtr dom = x->doc ? xmlDocGetRootElement(x->doc) : NULL;
+
+	if (!dom || xmlStrcmp(dom->name, BAD_CAST "domain") != 0) {
+		g_set_error(err, VIRT_ERROR, 0, "cold move: the domain XML does not parse");
+		cold_xml_clear(x);
+		return -1;
+	}
+	for (xmlNodePtr c = dom->children; c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		if (xmlStrcmp(c->name, BAD_CAST "name") == 0 && c->children && c->children->content)
+			x->name = (const char *)c->children->content;
+		if (xmlStrcmp(c->name, BAD_CAST "metadata") == 0)
+			for (xmlNodePtr m = c->children; m; m = m->next)
+				if (m->type == XML_ELEMENT_NODE && m->ns && m->ns->href &&
+				    xmlStrcmp(m->ns->href, BAD_CAST VIRT_METADATA_NS) == 0 && !x->rootfs)
+					x->rootfs = (char *)xmlGetProp(m, BAD_CAST "rootfs");
+		if (xmlStrcmp(c->name, BAD_CAST "devices") == 0)
+			for (xmlNodePtr f = c->children; f; f = f->next) {
+				xmlNodePtr src = NULL;
+				bool slash = false;
+
+				if (f->type != XML_ELEMENT_NODE || xmlStrcmp(f->name, BAD_CAST "filesystem") != 0)
+					continue;
+				for (xmlNodePtr e = f->children; e; e = e->next) {
+					if (e->type != XML_ELEMENT_NODE)
+						continue;
+					if (xmlStrcmp(e->name, BAD_CAST "source") == 0)
+						src = e;
+					if (xmlStrcmp(e->name, BAD_CAST "target") == 0) {
+						xmlChar *t = xmlGetProp(e, BAD_CAST "dir");
+						slash = t && xmlStrcmp(t, BAD_CAST "/") == 0;
+						xmlFree(t);
+					}
+				}
+				if (slash && src)
+					x->root_source = src;
+			}
+	}
+	if (!x->name || !x->rootfs || !x->root_source) {
+		g_set_error(err, VIRT_ERROR, 0, "cold move of '%s': its domain has no %s", x->name ?
+		    x->name : "?", !x->name ? "name" : !x->rootfs ? "rootfs in nube's metadata "
+		    "(deployed by an older nube, or type=\"direct\": its root is the rootfs itself)" :
+		    "root filesystem");
+		cold_xml_clear(x);
+		return -1;
+	}
+	return 0;
+}
+
+/* run argv (tar), its stderr into the error; 0 or -1 + err */
+static int run_tool(char **argv, GError **err)
+{
+	g_autofree char *errout = NULL;
+	GError *e = NULL;
+	int st = 0;
+
+	if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+	    NULL, NULL, &errout, &st, &e)) {
+		g_set_error(err, VIRT_ERROR, 0, "%s: %s", argv[0], e->message);
+		g_error_free(e);
+		return -1;
+	}
+	if (!g_spawn_check_wait_status(st, &e)) {
+		g_set_error(err, VIRT_ERROR, 0, "%s: %s: %s", argv[0], e->message,
+		    errout ? g_strstrip(errout) : "");
+		g_error_free(e);
+		return -1;
+	}
+	return 0;
+}
+
+/* sha256 of a file (g_free) and its size; NULL + err */
+static char *file_sha256(const char *path, uint64_t *bytes, GError **err)
+{
+	g_autoptr(GChecksum) ck = g_checksum_new(G_CHECKSUM_SHA256);
+	g_autofree char *buf = g_malloc(1 << 20);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint64_t n = 0;
+	ssize_t r;
+
+	if (fd < 0) {
+		g_set_error(err, VIRT_ERROR, 0, "read '%s': %s", path, g_strerror(errno));
+		return NULL;
+	}
+	while ((r = read(fd, buf, 1 << 20)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			g_set_error(err, VIRT_ERROR, 0, "read '%s': %s", path, g_strerror(errno));
+			close(fd);
+			return NULL;
+		}
+		g_checksum_update(ck, (const guchar *)buf, (gsize)r);
+		n += (uint64_t)r;
+	}
+	close(fd);
+	if (bytes)
+		*bytes = n;
+	return g_strdup(g_checksum_get_string(ck));
+}
+
+/* the pool sees a file written into its folder (or gone from it) */
+static void pool_refresh(virt *v)
+{
+	virStoragePoolPtr p = virStoragePoolLookupByName(v->conn, VIRT_POOL);
+
+	if (p) {
+		virStoragePoolRefresh(p, 0);
+		virStoragePoolFree(p);
+	} else
+		virResetLastError();
+}
+
+static void unlink_volume(virt *v, const char *domname)
+{
+	g_autofree char *vol = virt_cold_volume(domname);
+	g_autofree char *path = g_build_filename(v->disk_dir, vol, NULL);
+
+	if (unlink(path) == 0)
+		pool_refresh(v);
+}
+
+/* the overlay xattr that names a lower file by its handle: meaningless on another host's
+ * copy of the rootfs, so it does not travel (overlayfs then treats the file as its own) */
+#define TAR_XATTRS	"--xattrs", "--xattrs-include=*", "--xattrs-exclude=trusted.overlay.origin"
+
+int virt_cold_out(virt *v, const char *domname, int grace_s, virt_cold *out, GError **err)
+{
+	virDomainPtr dom = virt_lxc_lookup(v, domname);
+	g_autofree char *d = virt_lxc_dir(v, domname);
+	g_autofree char *upper = g_build_filename(d, "upper", NULL);
+	g_autofree char *root = g_build_filename(d, "root", NULL);
+	g_autofree char *tarf = NULL;
+	cold_xml x;
+	gint64 t0;
+	int rc = -1;
+
+	memset(out, 0, sizeof *out);
+	if (!dom) {
+		g_set_error(err, VIRT_ERROR, 0, "cold move: '%s' is not a container here", domname);
+		return -1;
+	}
+	out->xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+	if (!out->xml) {
+		virt_set_error(err, "cold move: the XML of '%s'", domname);
+		goto done;
+	}
+	if (cold_xml_read(out->xml, &x, err) < 0)
+		goto done;
+	xmlChar *src = xmlGetProp(x.root_source, BAD_CAST "dir");
+	bool layered = g_strcmp0((const char *)src, root) == 0;
+	xmlFree(src);
+	cold_xml_clear(&x);
+	if (!layered || !is_dir(upper)) {
+		g_set_error(err, VIRT_ERROR, 0, "cold move of '%s': its root is not a layer in '%s' "
+		    "(type=\"direct\" containers are not moved)", domname, d);
+		goto done;
+	}
+	/* stop: its own shutdown for up to grace_s, then destroyed */
+	t0 = g_get_monotonic_time();
+	if (virDomainIsActive(dom) == 1) {
+		if (grace_s > 0 && virDomainShutdown(dom) == 0) {
+			gint64 end = t0 + (gint64)grace_s * G_USEC_PER_SEC;
+
+			while (virDomainIsActive(dom) == 1 && g_get_monotonic_time() < end)
+				g_usleep(G_USEC_PER_SEC / 20);
+		}
+		virResetLastError();
+		if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0) {
+			virt_set_error(err, "cold move: stop '%s'", domname);
+			goto done;
+		}
+	}
+	out->stop_ms = (g_get_monotonic_time() - t0) / 1000;
+	/* the layer, still: unmounted, then one tar of it in the pool */
+	t0 = g_get_monotonic_time();
+	if (is_mountpoint(root) && umount2(root, 0) < 0 && umount2(root, MNT_DETACH) < 0) {
+		g_set_error(err, VIRT_ERROR, 0, "cold move: unmount '%s': %s", root, g_strerror(errno));
+		goto done;
+	}
+	out->volume = virt_cold_volume(domname);
+	tarf = g_build_filename(v->disk_dir, out->volume, NULL);
+	char *argv[] = { "tar", "--create", "--file", tarf, "--directory", upper, "--numeric-owner",
+	    "--sparse", "--acls", TAR_XATTRS, ".", NULL };
+	if (run_tool(argv, err) < 0) {
+		unlink(tarf);
+		g_prefix_error(err, "cold move: pack the layer of '%s': ", domname);
+		goto done;
+	}
+	out->sha256 = file_sha256(tarf, &out->bytes, err);
+	if (!out->sha256) {
+		unlink(tarf);
+		goto done;
+	}
+	pool_refresh(v);
+	out->pack_ms = (g_get_monotonic_time() - t0) / 1000;
+	rc = 0;
+done:
+	virDomainFree(dom);
+	return rc;
+}
+
+int virt_cold_back(virt *v, const char *domname, GError **err)
+{
+	virDomainPtr dom = virt_lxc_lookup(v, domname);
+	g_autofree char *xml = NULL;
+	cold_xml x;
+	int rc = -1;
+
+	unlink_volume(v, domname);
+	if (!dom) {
+		g_set_error(err, VIRT_ERROR, 0, "restart: '%s' is not a container here", domname);
+		return -1;
+	}
+	if (virDomainIsActive(dom) == 1) {
+		virDomainFree(dom);
+		return 0;
+	}
+	xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+	if (!xml) {
+		virt_set_error(err, "restart: the XML of '%s'", domname);
+		goto done;
+	}
+	if (cold_xml_read(xml, &x, err) < 0)
+		goto done;
+	rc = mount_layer(v, domname, x.rootfs, false, err);
+	cold_xml_clear(&x);
+	if (rc < 0)
+		goto done;
+	rc = -1;
+	if (virDomainCreate(dom) < 0) {
+		virt_set_error(err, "restart '%s' on %s", domname, v->lxc_uri);
+		goto done;
+	}
+	rc = 0;
+done:
+	virDomainFree(dom);
+	return rc;
+}
+
+/* only what virt_lxc_render makes: type lxc, devices filesystem (one, on "/"), bridged
+ * interfaces, console; the <emulator> libvirt adds is dropped (this host's libvirt puts its
+ * own back: a peer does not choose the program that runs) */
+static int cold_xml_safe(cold_xml *x, GError **err)
+{
+	xmlNodePtr dom = xmlDocGetRootElement(x->doc);
+	xmlChar *type = xmlGetProp(dom, BAD_CAST "type");
+	bool lxc = type && xmlStrcmp(type, BAD_CAST "lxc") == 0;
+	int nfs = 0;
+
+	xmlFree(type);
+	if (!lxc) {
+		g_set_error(err, VIRT_ERROR, 0, "cold move of '%s': not an LXC domain", x->name);
+		return -1;
+	}
+	for (xmlNodePtr c = dom->children; c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST "devices") != 0)
+			continue;
+		for (xmlNodePtr d = c->children, next; d; d = next) {
+			next = d->next;
+			if (d->type == XML_ELEMENT_NODE && xmlStrcmp(d->name, BAD_CAST "emulator") == 0) {
+				xmlUnlinkNode(d);
+				xmlFreeNode(d);
+				continue;
+			}
+			if (d->type != XML_ELEMENT_NODE || xmlStrcmp(d->name, BAD_CAST "console") == 0)
+				continue;
+			xmlChar *t = xmlGetProp(d, BAD_CAST "type");
+			bool ok = (xmlStrcmp(d->name, BAD_CAST "filesystem") == 0 && nfs++ == 0 && t &&
+			    xmlStrcmp(t, BAD_CAST "mount") == 0) ||
+			    (xmlStrcmp(d->name, BAD_CAST "interface") == 0 && t &&
+			    xmlStrcmp(t, BAD_CAST "bridge") == 0);
+			xmlFree(t);
+			if (!ok) {
+				g_set_error(err, VIRT_ERROR, 0, "cold move of '%s': device <%s> is not one "
+				    "nube gives a container", x->name, (const char *)d->name);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+int virt_cold_in(virt *v, const char *xml, const char *sha256, const char *domname,
+    GError **err)
+{
+	cold_xml x;
+	g_autofree char *name = NULL, *d = NULL, *upper = NULL, *root = NULL, *tarf = NULL,
+	    *vol = NULL, *sum = NULL, *xml2 = NULL;
+	virDomainPtr dom = NULL;
+	int rc = -1;
+
+	if (virt_lxc_usable(v, err) < 0)
+		return -1;
+	if (cold_xml_read(xml, &x, err) < 0)
+		return -1;
+	name = g_strdup(x.name);
+	if (proto_split_domain(name, NULL, NULL) < 0 || g_strcmp0(name, domname) != 0) {
+		g_set_error(err, VIRT_ERROR, 0, "cold move: the XML names '%s', not '%s'", name,
+		    domname);
+		g_clear_pointer(&name, g_free);
+		goto out;
+	}
+	if (cold_xml_safe(&x, err) < 0) {
+		g_clear_pointer(&name, g_free);
+		goto out;
+	}
+	vol = virt_cold_volume(name);
+	tarf = g_build_filename(v->disk_dir, vol, NULL);
+	if (!is_dir(x.rootfs)) {
+		g_set_error(err, VIRT_ERROR, 0, "cold move of '%s': its rootfs '%s' is not on this host",
+		    name, x.rootfs);
+		goto out;
+	}
+	if ((dom = virt_lxc_lookup(v, name)) != NULL) {
+		g_set_error(err, VIRT_ERROR, 0, "cold move: a container '%s' exists here already", name);
+		virDomainFree(dom);
+		dom = NULL;
+		goto out;
+	}
+	/* the layer is what its source packed, or nothing */
+	if (!(sum = file_sha256(tarf, NULL, err)))
+		goto out;
+	if (strcmp(sum, sha256) != 0) {
+		g_set_error(err, VIRT_ERROR, 0, "cold move of '%s': the layer received has sha256 %s, "
+		    "its source sent %s", name, sum, sha256);
+		goto out;
+	}
+	d = virt_lxc_dir(v, name);
+	upper = g_build_filename(d, "upper", NULL);
+	root = g_build_filename(d, "root", NULL);
+	if (virt_lxc_layer_remove(v, name, err) < 0)
+		goto out;
+	if (g_mkdir_with_parents(upper, 0755) < 0) {
+		g_set_error(err, VIRT_ERROR, 0, "make '%s': %s", upper, g_strerror(errno));
+		goto out;
+	}
+	char *argv[] = { "tar", "--extract", "--file", tarf, "--directory", upper, "--numeric-owner",
+	    "--same-permissions", "--same-owner", "--acls", TAR_XATTRS, NULL };
+	if (run_tool(argv, err) < 0) {
+		g_prefix_error(err, "cold move: unpack the layer of '%s': ", name);
+		goto out;
+	}
+	if (mount_layer(v, name, x.rootfs, false, err) < 0)
+		goto out;
+	xmlSetProp(x.root_source, BAD_CAST "dir", BAD_CAST root);
+	{
+		xmlChar *buf = NULL;
+		int len = 0;
+
+		xmlDocDumpMemory(x.doc, &buf, &len);
+		xml2 = g_strndup((const char *)buf, (gsize)len);
+		xmlFree(buf);
+	}
+	dom = virDomainDefineXML(v->lxc, xml2);
+	if (!dom) {
+		virt_set_error(err, "cold move: define '%s' on %s", name, v->lxc_uri);
+		goto out;
+	}
+	if (virDomainCreate(dom) < 0) {
+		virt_set_error(err, "cold move: start '%s' on %s", name, v->lxc_uri);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0 && dom) {
+		if (virDomainIsActive(dom) == 1)
+			virDomainDestroy(dom);
+		virDomainUndefine(dom);
+	}
+	if (dom)
+		virDomainFree(dom);
+	if (rc < 0 && d) {
+		GError *e2 = NULL;
+
+		if (virt_lxc_layer_remove(v, name, &e2) < 0)
+			g_error_free(e2);
+	}
+	unlink_volume(v, domname);
+	cold_xml_clear(&x);
+	return rc;
 }

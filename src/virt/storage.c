@@ -1074,3 +1074,46 @@ virt_image_evict(virt *v, uint64_t max_mib, const GPtrArray *in_use, GPtrArray *
 	image_pool_refresh(v);
 	return rc;
 }
+
+int
+virt_volume_send(virt *v, const char *dest_uri, const char *name,
+    void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud, GError **err)
+{
+	g_autofree char *path = g_build_filename(v->disk_dir, name, NULL);
+	virConnectPtr dc;
+	virStoragePoolPtr sp = NULL, dp = NULL;
+	struct stat st;
+	int rc = -1;
+
+	if (stat(path, &st) < 0) {
+		g_set_error(err, VIRT_ERROR, errno, "volume '%s': %s", path, g_strerror(errno));
+		return -1;
+	}
+	dc = virConnectOpen(dest_uri);
+	if (dc == NULL) {
+		virt_set_error(err, "connect to %s", dest_uri);
+		return -1;
+	}
+	sp = pool_of(v->conn, v->uri, VIRT_POOL, err);
+	dp = sp != NULL ? pool_of(dc, dest_uri, VIRT_POOL, err) : NULL;
+	if (dp == NULL)
+		goto out;
+	if (volume_delete(dp, dest_uri, name, err) < 0 ||
+	    volume_create(dp, dest_uri, name, (uint64_t)st.st_size, "raw", NULL, NULL, err) < 0)
+		goto out;
+	if (volume_upload(v, dc, dest_uri, sp, name, dp, name, progress, ud, err) < 0) {
+		GError *e2 = NULL;
+
+		volume_delete(dp, dest_uri, name, &e2);
+		g_clear_error(&e2);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (sp != NULL)
+		virStoragePoolFree(sp);
+	if (dp != NULL)
+		virStoragePoolFree(dp);
+	virConnectClose(dc);
+	return rc;
+}

@@ -699,6 +699,7 @@ void virt_dom_info_free(virt_dom_info *i)
 	g_free(i->scenario);
 	g_free(i->vm);
 	g_free(i->config);
+	g_free(i->move);
 	g_free(i->state);
 	if (i->nets)
 		g_ptr_array_unref(i->nets);
@@ -764,6 +765,7 @@ static int parse_metadata(const char *md, virt_dom_info *i)
 	i->scenario = prop(root, "scenario");
 	i->vm = prop(root, "vm");
 	i->config = prop(root, "config");
+	i->move = prop(root, "move");
 	for (xmlNodePtr c = root->children; c; c = c->next) {
 		if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST "if") != 0)
 			continue;

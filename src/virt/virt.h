@@ -56,6 +56,52 @@ int virt_peer_probe(const char *uri, GError **err);
 int virt_lxc_probe(virt *v, GError **err);
 
 /*
+ * Cold move of a container (a live migration cannot move one): its source stops it
+ * (virt_cold_out: its own shutdown for up to grace_s, then destroyed), unmounts its layer and
+ * packs the layer's upper folder into one tar (GNU tar: owners, modes, ACLs, xattrs, the
+ * overlay's whiteouts and opaque folders) as the volume "<domain>.layer.tar" of VIRT_POOL,
+ * sends that volume to the destination's VIRT_POOL (virt_volume_send: a libvirt storage
+ * stream, as images travel), and the destination (virt_cold_in) checks its sha256, unpacks
+ * it as the container's layer on the same rootfs (the path in its metadata must be a folder
+ * there), defines the domain from the source's XML with its own layer as root and starts it.
+ * The source then removes the container (virt_destroy_undefine); when anything failed it
+ * starts it again where it was (virt_cold_back). The tar volume is gone from both hosts at
+ * the end, whatever happened (it is also one of the domain's volumes, VIRT_VOLUME_SUFFIXES).
+ */
+typedef struct {
+	char *xml;		/* the container's persistent domain XML, nube's metadata included */
+	char *volume;		/* virt_cold_volume(domain) */
+	char *sha256;		/* of the tar */
+	uint64_t bytes;		/* of the tar */
+	int64_t stop_ms;	/* shutdown (or destroy) */
+	int64_t pack_ms;	/* unmount + tar + sha256 */
+} virt_cold;
+
+void virt_cold_clear(virt_cold *c);
+/* virt_cold_volume: "<domname>.layer.tar" (g_free) */
+char *virt_cold_volume(const char *domname);
+/* virt_cold_out: stop container domname and pack its layer (see above), out filled (clear it
+ * with virt_cold_clear). A container that has no layer (type="direct") or no rootfs in its
+ * metadata is refused before it is stopped. -1 + err: call virt_cold_back if it was stopped. */
+int virt_cold_out(virt *v, const char *domname, int grace_s, virt_cold *out, GError **err);
+/* virt_cold_back: the packed container runs again here, on its layer (tar volume dropped);
+ * one already running is left alone. 0 or -1 + err. */
+int virt_cold_back(virt *v, const char *domname, GError **err);
+/* virt_cold_in: the destination's half: the received "<domain>.layer.tar" of VIRT_POOL
+ * checked against sha256, unpacked, mounted on the rootfs the XML's metadata names, the
+ * domain defined and started. The XML must be a container as nube renders them, named
+ * domname (an LXC domain whose devices are its root filesystem, bridged interfaces and a
+ * console): a peer cannot make this host mount or pass through anything else. 0, or -1 +
+ * err with nothing of it left here. */
+int virt_cold_in(virt *v, const char *xml, const char *sha256, const char *domname,
+    GError **err);
+/* virt_volume_send: copy volume name of VIRT_POOL to VIRT_POOL of dest_uri (same name,
+ * replaced), through libvirt storage streams; progress as virt_image_send. 0 or -1 + err (no
+ * copy left there). */
+int virt_volume_send(virt *v, const char *dest_uri, const char *name,
+    void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud, GError **err);
+
+/*
  * Disks. A VM whose <filesystem> names an image boots that image through the firmware
  * (BIOS), as its first virtio disk (vda):
  *   type="cow"     a qcow2 overlay "<domain>.qcow2" on the image, a volume of the dir storage
@@ -80,7 +126,8 @@ int virt_lxc_probe(virt *v, GError **err);
 #define VIRT_DEFAULT_DISK_DIR	"/var/lib/nube/disks"
 #define VIRT_IMAGE_POOL		"nube-images"
 #define VIRT_DEFAULT_IMAGE_DIR	"/var/lib/nube/image-cache"
-#define VIRT_VOLUME_SUFFIXES	{ ".qcow2", ".vnx.iso", ".cidata.iso", NULL }
+#define VIRT_LAYER_SUFFIX	".layer.tar"	/* a container's layer on its way (cold move) */
+#define VIRT_VOLUME_SUFFIXES	{ ".qcow2", ".vnx.iso", ".cidata.iso", VIRT_LAYER_SUFFIX, NULL }
 
 /* virt_pool_ensure: the VIRT_POOL dir pool on disk_dir and the VIRT_IMAGE_POOL one on
  * image_dir exist, are built, active, autostarted and refreshed; a pool of either name on
@@ -171,6 +218,8 @@ typedef struct {
 	GPtrArray *addrs;	/* of char* "ifid net addr/len" entries, from metadata */
 	GPtrArray *ifaces;	/* of virt_dom_if*, the same addresses structured */
 	bool container;		/* an LXC domain (a container), not a QEMU guest */
+	char *move;		/* from metadata: who may move the container ("never",
+				 * "operator", "cold"), NULL: the host's [balance] says */
 } virt_dom_info;
 
 /* One address of a VM's interface, from nube's metadata (strings owned). */

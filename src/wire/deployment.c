@@ -188,6 +188,7 @@ proto_deployment_free(proto_deployment *d)
 	g_free(d->scenario);
 	g_free(d->spec);
 	g_free(d->algorithm);
+	g_free(d->move_containers);
 	if (d->vms != NULL)
 		g_ptr_array_unref(d->vms);
 	if (d->nets != NULL)
@@ -293,6 +294,13 @@ media_to_json(const GPtrArray *media)
 	return a;
 }
 
+bool
+proto_move_containers_ok(const char *s)
+{
+	return g_strcmp0(s, "never") == 0 || g_strcmp0(s, "operator") == 0 ||
+	    g_strcmp0(s, "cold") == 0;
+}
+
 json_t *
 proto_deployment_to_json(const proto_deployment *d)
 {
@@ -303,6 +311,8 @@ proto_deployment_to_json(const proto_deployment *d)
 	json_object_set_new(j, "scenario", str_or_null(d->scenario));
 	json_object_set_new(j, "spec", str_or_null(d->spec));
 	json_object_set_new(j, "algorithm", str_or_null(d->algorithm));
+	if (d->move_containers != NULL)
+		json_object_set_new(j, "move_containers", json_string(d->move_containers));
 	for (guint i = 0; i < d->vms->len; i++) {
 		const proto_vm_place *v = g_ptr_array_index(d->vms, i);
 
@@ -631,7 +641,7 @@ proto_deployment_from_json(const json_t *j, diag *d)
 	g_autoptr(proto_deployment) dep = NULL;
 	g_autoptr(GHashTable) seen = NULL;
 	bool bad = false;
-	const char *scen, *spec, *algo;
+	const char *scen, *spec, *algo, *move;
 	const json_t *vms, *nets, *e;
 	size_t i;
 
@@ -642,6 +652,12 @@ proto_deployment_from_json(const json_t *j, diag *d)
 	scen = get_str(j, "scenario", true, PROTO_NAME, "deployment", d, &bad);
 	spec = get_str(j, "spec", true, PROTO_ANY, "deployment", d, &bad);
 	algo = get_str(j, "algorithm", false, PROTO_ANY, "deployment", d, &bad);
+	move = get_str(j, "move_containers", false, PROTO_ANY, "deployment", d, &bad);
+	if (move != NULL && !proto_move_containers_ok(move)) {
+		diag_error(d, NULL, 0, "deployment: \"move_containers\" must be never, operator or "
+		    "cold, not '%s'", move);
+		bad = true;
+	}
 	vms = json_object_get(j, "vms");
 	nets = json_object_get(j, "nets");
 	if (vms == NULL || !json_is_array(vms)) {
@@ -658,6 +674,7 @@ proto_deployment_from_json(const json_t *j, diag *d)
 	dep->scenario = g_strdup(scen);
 	dep->spec = g_strdup(spec);
 	dep->algorithm = g_strdup(algo);
+	dep->move_containers = g_strdup(move);
 	seen = g_hash_table_new(g_str_hash, g_str_equal);
 	json_array_foreach(vms, i, e) {
 		proto_vm_place *v = vm_from_json(e, i, d);

@@ -63,9 +63,15 @@ typedef struct {
 	char *scenario;
 	char *spec;		/* VNX XML text */
 	char *algorithm;
+	char *move_containers;	/* "never", "operator" or "cold": who may move its containers
+				 * (nube deploy --move-containers; NULL: each host's [balance]
+				 * move-containers decides) */
 	GPtrArray *vms;		/* of proto_vm_place* */
 	GPtrArray *nets;	/* of proto_net_place* */
 } proto_deployment;
+
+/* proto_move_containers_ok: s is "never", "operator" or "cold" */
+bool proto_move_containers_ok(const char *s);
 
 /* proto_deployment_from_plan: build from a validated scenario, a plan with allocations and
  * the spec text; host_addr(name) gives each host's fabric address (may return NULL).

@@ -45,6 +45,7 @@ host_state_vm_free(host_state_vm *v)
 		return;
 	g_free(v->scenario);
 	g_free(v->vm);
+	g_free(v->move);
 	g_free(v->domain);
 	g_free(v->state);
 	g_ptr_array_unref(v->nets);
@@ -68,6 +69,7 @@ vm_copy(const host_state_vm *v)
 	c->rx_bps = v->rx_bps;
 	c->tx_bps = v->tx_bps;
 	c->container = v->container;
+	c->move = g_strdup(v->move);
 	for (guint k = 0; k < v->nets->len; k++)
 		g_ptr_array_add(c->nets, g_strdup(g_ptr_array_index(v->nets, k)));
 	return c;
@@ -103,6 +105,8 @@ vm_to_json(const host_state_vm *v)
 	    "vcpus", v->vcpus, "rx_bps", v->rx_bps, "tx_bps", v->tx_bps, "nets", nets);
 	if (v->container)
 		json_object_set_new(o, "container", json_true());
+	if (v->move != NULL)
+		json_object_set_new(o, "move", json_string(v->move));
 	return o;
 }
 
@@ -219,6 +223,7 @@ vm_from_json(rd *r, const json_t *o)
 	v->rx_bps = rd_num(r, o, "rx_bps", 0, 0);
 	v->tx_bps = rd_num(r, o, "tx_bps", 0, 0);
 	v->container = rd_bool(r, o, "container", false);
+	v->move = rd_str(r, o, "move", false);
 	nets = json_object_get(o, "nets");
 	if (nets != NULL && !json_is_array(nets))
 		rd_fail(r, "nets", "is not an array");

@@ -34,7 +34,8 @@ typedef struct {
 	double rx_bps, tx_bps;
 	GPtrArray *nets;	/* of char*, the scenario nets it is attached to */
 	bool container;		/* a container ("container": true; absent = false): cannot be
-				 * live-migrated, so the balancer never picks it */
+				 * live-migrated, moves only by a cold move */
+	char *move;		/* a container's own move-containers ("move"), NULL: the host's */
 } host_state_vm;
 
 typedef struct {

@@ -11,7 +11,7 @@ export NUBE_GUEST_CONFIG_CASES=${NUBE_GUEST_CONFIG_CASES:-cloud}
 echo "NOTE: test-guest-config.sh runs the image case(s): $NUBE_GUEST_CONFIG_CASES"
 for t in test-broker-acl.sh test-deploy.sh test-deploy-fail.sh test-agent-restart.sh test-names.sh \
 	test-overcommit.sh test-broker-loss.sh test-net-reconcile.sh test-migrate.sh test-control-plane.sh \
-	test-exec-seq.sh test-disks.sh test-guest-config.sh test-vnx-fidelity.sh test-lxc.sh test-degraded.sh; do
+	test-exec-seq.sh test-disks.sh test-guest-config.sh test-vnx-fidelity.sh test-lxc.sh test-lxc-move.sh test-degraded.sh; do
 	echo "==== e2e: $t"
 	t0=$SECONDS
 	if [ ! -x "$D/$t" ]; then

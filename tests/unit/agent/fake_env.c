@@ -350,8 +350,10 @@ f_virt_list(virt *v, GError **err)
 		x->domain = g_strdup(d->domain);
 		x->scenario = g_strdup(d->scenario);
 		x->vm = g_strdup(d->vm);
-		x->state = g_strdup("running");
-		x->active = true;
+		x->state = g_strdup(d->stopped ? "shutoff" : "running");
+		x->active = !d->stopped;
+		x->container = d->container;
+		x->move = g_strdup(d->move);
 		x->cpu_time_ns = (uint64_t)llround(d->cpu * (h->c->now - d->started) * 1e9);
 		x->vcpus = 1;
 		x->mem_mib = x->mem_max_mib = x->mem_rss_mib = d->mem_mib;
@@ -432,6 +434,107 @@ f_destroy_undefine(virt *v, const char *domname, GError **err)
 			break;
 		}
 	g_mutex_unlock(&h->c->lock);
+	return 0;
+}
+
+/* a container's cold move: out stops it (h->fail_migrations makes it fail), the layer's
+ * volume goes nowhere, in takes the stopped container of any host, back starts it again */
+static fake_dom *
+dom_of(fake_host *h, const char *domname)
+{
+	for (guint i = 0; i < h->doms->len; i++)
+		if (strcmp(((fake_dom *)h->doms->pdata[i])->domain, domname) == 0)
+			return h->doms->pdata[i];
+	return NULL;
+}
+
+static int
+f_cold_out(virt *v, const char *domname, int grace_s, virt_cold *out, GError **err)
+{
+	fake_host *h = (fake_host *)v;
+	fake_dom *d;
+	int rc = 0;
+
+	(void)grace_s;
+	memset(out, 0, sizeof *out);
+	g_mutex_lock(&h->c->lock);
+	d = dom_of(h, domname);
+	if (d == NULL || !d->container) {
+		g_set_error(err, g_quark_from_static_string("fake"), 1, "fake: '%s' is no container "
+		    "here", domname);
+		rc = -1;
+	} else {
+		d->stopped = true;
+		if (h->fail_migrations > 0) {
+			h->fail_migrations--;
+			g_set_error(err, g_quark_from_static_string("fake"), 1, "fake: packing the "
+			    "layer of '%s' failed", domname);
+			rc = -1;
+		}
+	}
+	g_mutex_unlock(&h->c->lock);
+	if (rc == 0) {
+		out->xml = g_strdup(domname);
+		out->volume = virt_cold_volume(domname);
+		out->sha256 = g_strnfill(64, 'a');
+		out->bytes = 4096;
+		out->stop_ms = 10;
+		out->pack_ms = 5;
+	}
+	return rc;
+}
+
+static int
+f_cold_back(virt *v, const char *domname, GError **err)
+{
+	fake_host *h = (fake_host *)v;
+	fake_dom *d;
+
+	g_mutex_lock(&h->c->lock);
+	d = dom_of(h, domname);
+	if (d != NULL)
+		d->stopped = false;
+	g_mutex_unlock(&h->c->lock);
+	if (d == NULL)
+		g_set_error(err, g_quark_from_static_string("fake"), 1, "fake: no '%s'", domname);
+	return d != NULL ? 0 : -1;
+}
+
+static int
+f_cold_in(virt *v, const char *xml, const char *sha256, const char *domname, GError **err)
+{
+	fake_host *h = (fake_host *)v;
+	fake_cluster *c = h->c;
+	fake_dom *d = NULL;
+
+	(void)sha256;
+	g_mutex_lock(&c->lock);
+	for (guint i = 0; i < c->hosts->len && d == NULL; i++) {
+		fake_host *x = c->hosts->pdata[i];
+		fake_dom *y = x != h ? dom_of(x, domname) : NULL;
+
+		if (y != NULL && y->stopped && strcmp(xml, domname) == 0) {
+			g_ptr_array_remove(x->doms, y);	/* no free function: it moves */
+			d = y;
+		}
+	}
+	if (d != NULL) {
+		d->stopped = false;
+		d->started = c->now;
+		g_ptr_array_add(h->doms, d);
+	}
+	g_mutex_unlock(&c->lock);
+	if (d == NULL)
+		g_set_error(err, g_quark_from_static_string("fake"), 1, "fake: no stopped '%s'",
+		    domname);
+	return d != NULL ? 0 : -1;
+}
+
+static int
+f_volume_send(virt *v, const char *dest_uri, const char *name,
+    void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud, GError **err)
+{
+	(void)v, (void)dest_uri, (void)name, (void)progress, (void)ud, (void)err;
 	return 0;
 }
 
@@ -683,6 +786,10 @@ static const agent_env fake_env = {
 	.virt_states = f_virt_states,
 	.virt_domain_type = f_domain_type,
 	.virt_migrate = f_virt_migrate,
+	.virt_cold_out = f_cold_out,
+	.virt_cold_back = f_cold_back,
+	.virt_cold_in = f_cold_in,
+	.virt_volume_send = f_volume_send,
 	.virt_media_used = f_media_used,
 	.virt_media_write = f_media_write,
 	.virt_destroy_undefine = f_destroy_undefine,
@@ -819,6 +926,16 @@ fake_dom_add(fake_host *h, const char *scenario, const char *vm, double cpu, uin
 	g_mutex_lock(&h->c->lock);
 	d->started = h->c->now;
 	g_ptr_array_add(h->doms, d);
+	g_mutex_unlock(&h->c->lock);
+}
+
+void
+fake_container_add(fake_host *h, const char *scenario, const char *vm, double cpu,
+    uint64_t mem_mib, const char *const *nets)
+{
+	fake_dom_add(h, scenario, vm, cpu, mem_mib, nets);
+	g_mutex_lock(&h->c->lock);
+	((fake_dom *)h->doms->pdata[h->doms->len - 1])->container = true;
 	g_mutex_unlock(&h->c->lock);
 }
 

@@ -21,6 +21,9 @@ typedef struct {
 	double cpu;		/* cores it burns */
 	uint64_t mem_mib;
 	double started;		/* fake time its counters started (on this host) */
+	bool container;		/* an LXC container: moves cold (fake virt_cold_*) */
+	bool stopped;		/* a container stopped by virt_cold_out, not started again yet */
+	char *move;		/* its metadata's move-containers (nube deploy), NULL: none */
 } fake_dom;
 
 /* One scenario net on a fake host. */
@@ -73,6 +76,9 @@ fake_host *fake_host_find(fake_cluster *c, const char *name);
 /* fake_dom_add: a running domain "<scenario>.<vm>" on h burning cpu cores, on nets (NULL-
  * ended, may be NULL) */
 void fake_dom_add(fake_host *h, const char *scenario, const char *vm, double cpu,
+    uint64_t mem_mib, const char *const *nets);
+/* fake_container_add: the same, a container (moves by the fake cold move) */
+void fake_container_add(fake_host *h, const char *scenario, const char *vm, double cpu,
     uint64_t mem_mib, const char *const *nets);
 /* fake_dom_on: whether domain runs on h */
 bool fake_dom_on(fake_host *h, const char *domain);

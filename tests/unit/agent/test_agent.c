@@ -243,6 +243,8 @@ test_config(void **state)
 	assert_int_equal(c->bal.max_migrations, 2);
 	assert_false(c->bal.enabled);
 	assert_float_equal(c->bal.rpc_timeout, 15, 1e-9);	/* default */
+	assert_int_equal(c->bal.move_containers, CONFIG_MOVE_OPERATOR);	/* default */
+	assert_float_equal(c->bal.cold_stop_grace, 5, 1e-9);	/* default */
 	assert_float_equal(c->bc.interval, 5, 1e-9);
 	assert_int_equal(config_check(c, &err), 0);
 	/* unknown keys outside [balance] are reported, not errors */
@@ -297,6 +299,19 @@ test_config(void **state)
 	assert_null(config_load(p, &err));
 	assert_non_null(strstr(err->message, "[metrics] memory: 'lots' is not an integer"));
 	g_clear_error(&err);
+	g_free(p);
+	p = conf_file(dir, "[balance]\nmove-containers = sometimes\n");
+	assert_null(config_load(p, &err));
+	assert_non_null(strstr(err->message, "[balance] move-containers: 'sometimes' is not never, "
+	    "operator or cold"));
+	g_clear_error(&err);
+	g_free(p);
+	p = conf_file(dir, "[balance]\nmove_containers = cold\ncold-stop-grace = 0\n");
+	c = config_load(p, &err);
+	assert_non_null(c);
+	assert_int_equal(c->bal.move_containers, CONFIG_MOVE_COLD);
+	assert_float_equal(c->bal.cold_stop_grace, 0, 1e-9);
+	config_free(c);
 	g_free(p);
 	p = conf_file(dir, "[guest]\ntype_fallback = maybe\n");
 	assert_null(config_load(p, &err));

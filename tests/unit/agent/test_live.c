@@ -322,6 +322,116 @@ test_migrate_best_host(void **state)
 	fake_cluster_free(c);
 }
 
+/* containers move cold: the operator's migrate (default move-containers = operator) stops,
+ * copies and starts one on the destination (moved-cold with its interruption, results say
+ * cold); a failed pack restarts it here (migrate-failed, restarted); the balancer's own
+ * plans leave an overloading container alone unless move-containers = cold; never refuses
+ * even the operator */
+static void
+test_cold_move(void **state)
+{
+	fake_cluster *c = fake_cluster_new();
+	fake_host *h1 = fake_host_add(c, "h1", "10.0.0.1", 4, 4096, BAL);	/* room */
+	fake_host *h2 = fake_host_add(c, "h2", "10.0.0.2", 2, 4096, BAL);
+	fake_host *h3 = fake_host_add(c, "h3", "10.0.0.3", 2, 4096, BAL ";move-containers = cold");
+	fake_host *h4 = fake_host_add(c, "h4", "10.0.0.4", 2, 4096,
+	    BAL ";move-containers = never;enabled = no");
+	json_t *r, *e, *mv;
+	guint at = 0;
+
+	(void)state;
+	fake_container_add(h1, "s", "c", 0.2, 128, net1);
+	fake_net_add(h1, "s", "n1", 0, NULL);
+	fake_host_start(h4);
+	fake_host_start(h3);
+	fake_host_start(h2);
+	fake_host_start(h1);
+	fake_sample(c);
+	/* 1. a failed pack: it runs here again */
+	h1->fail_migrations = 1;
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s, s:s}", "op", "migrate", "vm", "s.c", "dst",
+	    "h2"), WAIT_MS);
+	assert_non_null(r);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	e = fake_event(c, "migrate-failed", "c", &at, WAIT_MS);
+	assert_non_null(e);
+	assert_true(json_is_true(json_object_get(json_object_get(e, "data"), "restarted")));
+	assert_true(fake_dom_on(h1, "s.c"));
+	assert_false(fake_net_get(h2, "s", "n1") != NULL);	/* its net undone there */
+	/* 2. the operator's move */
+	fake_sample(c);
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s, s:s}", "op", "migrate", "vm", "s.c", "dst",
+	    "h2"), WAIT_MS);
+	assert_non_null(r);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	mv = json_array_get(json_object_get(r, "moves"), 0);
+	assert_string_equal(str(mv, "status"), "moved");
+	assert_true(json_is_true(json_object_get(mv, "cold")));
+	json_decref(r);
+	e = fake_event(c, "moved-cold", "c", &at, WAIT_MS);
+	assert_non_null(e);
+	assert_string_equal(str(e, "data.dst"), "h2");
+	assert_true(num(e, "data.interruption_ms") >= 0);
+	assert_int_equal(num(e, "data.layer_bytes"), 4096);
+	assert_int_equal(fake_count(c, "migrated"), 0);
+	assert_true(fake_dom_on(h2, "s.c"));
+	assert_false(fake_dom_on(h1, "s.c"));
+	assert_non_null(fake_net_get(h2, "s", "n1"));
+	assert_true(fake_run_until(c, job_ended, h1, WAIT_MS));
+	/* 3. h2's balancer (operator) does not move its overloading containers (0.8; h1 would
+	 * take either) */
+	fake_container_add(h2, "s", "hot", 1.4, 128, NULL);
+	fake_sample(c);
+	fake_sample(c);
+	fake_sample(c);
+	assert_true(fake_run_until(c, job_ended, h2, WAIT_MS));
+	assert_int_equal(fake_count(c, "moved-cold"), 1);
+	assert_true(fake_dom_on(h2, "s.hot"));
+	/* 4. h3's (cold) does */
+	fake_container_add(h3, "t", "hot", 1.3, 128, NULL);	/* 0.65 here, 0.33 on h1 */
+	fake_sample(c);
+	fake_sample(c);
+	fake_sample(c);
+	e = fake_event(c, "moved-cold", "hot", &at, WAIT_MS);
+	assert_non_null(e);
+	assert_string_equal(str(e, "host"), "h3");
+	assert_false(fake_dom_on(h3, "t.hot"));
+	assert_true(fake_run_until(c, job_ended, h3, WAIT_MS));
+	/* 5. never: the operator is refused */
+	fake_container_add(h4, "u", "c", 0.1, 128, NULL);
+	fake_sample(c);
+	r = fake_rpc(c, "h4", json_pack("{s:s, s:s, s:s}", "op", "migrate", "vm", "u.c", "dst",
+	    "h1"), WAIT_MS);
+	assert_non_null(r);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_non_null(strstr(str(r, "error"), "move-containers is never"));
+	json_decref(r);
+	assert_true(fake_dom_on(h4, "u.c"));
+	/* 6. a scenario's own move-containers (nube deploy --move-containers, in the domain's
+	 * metadata) overrides its host's: never on h1 (operator) refuses the operator */
+	fake_container_add(h1, "v", "c", 0.1, 128, NULL);
+	g_mutex_lock(&c->lock);
+	((fake_dom *)h1->doms->pdata[h1->doms->len - 1])->move = g_strdup("never");
+	g_mutex_unlock(&c->lock);
+	fake_sample(c);
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s, s:s}", "op", "migrate", "vm", "v.c", "dst",
+	    "h2"), WAIT_MS);
+	assert_non_null(r);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_non_null(strstr(str(r, "error"), "never (nube deploy --move-containers)"));
+	json_decref(r);
+	assert_true(mape_container_movable(h1->n.mape, NULL, true));
+	assert_false(mape_container_movable(h1->n.mape, NULL, false));
+	assert_true(mape_container_movable(h1->n.mape, "cold", false));
+	assert_false(mape_container_movable(h3->n.mape, "never", true));
+	assert_false(mape_container_movable(h3->n.mape, "operator", false));
+	assert_true(mape_container_movable(h3->n.mape, NULL, false));
+	assert_false(mape_container_movable(h4->n.mape, NULL, true));
+	assert_true(mape_container_movable(h4->n.mape, "operator", true));
+	fake_cluster_free(c);
+}
+
 /* no move possible: a penalty of 30 s; when it is over and the host is still overloaded the
  * next one is 40 s (penalty-step 10) */
 static void
@@ -821,6 +931,7 @@ main(void)
 		cmocka_unit_test(test_migrate_best_host),
 		cmocka_unit_test(test_penalty),
 		cmocka_unit_test(test_drain),
+		cmocka_unit_test(test_cold_move),
 		cmocka_unit_test(test_consolidate_standby_wake),
 		cmocka_unit_test(test_predict),
 		cmocka_unit_test(test_unmanaged_net_pins),
