@@ -421,6 +421,17 @@ f_virt_migrate(virt *v, const char *domname, const char *dest_uri, const char *m
 	return 0;
 }
 
+static void
+fake_dom_free(fake_dom *d)
+{
+	g_free(d->scenario);
+	g_free(d->vm);
+	g_free(d->domain);
+	g_strfreev(d->nets);
+	g_free(d->move);
+	g_free(d);
+}
+
 static int
 f_destroy_undefine(virt *v, const char *domname, GError **err)
 {
@@ -430,7 +441,7 @@ f_destroy_undefine(virt *v, const char *domname, GError **err)
 	g_mutex_lock(&h->c->lock);
 	for (guint i = 0; i < h->doms->len; i++)
 		if (strcmp(((fake_dom *)h->doms->pdata[i])->domain, domname) == 0) {
-			g_ptr_array_remove_index(h->doms, i);
+			fake_dom_free(g_ptr_array_remove_index(h->doms, i));
 			break;
 		}
 	g_mutex_unlock(&h->c->lock);
