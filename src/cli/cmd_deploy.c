@@ -593,6 +593,15 @@ cmd_deploy(session *sess, int argc, char **argv)
 		/* a failure stops the wait at once; the hosts still working are then waited
 		 * for (bounded by their own timeouts) so the roll back does not race them */
 		client_wait_calls(&pending, &run.failed, -1);
+		/* every VM failed: nothing of the lab runs, so it is no degraded lab but a failed
+		 * deploy, rolled back like one */
+		if (!run.failed && s->vms->len > 0 &&
+		    json_array_size(run.failed_vms) >= s->vms->len) {
+			const json_t *f = json_array_get(run.failed_vms, 0);
+
+			deploy_fail(&run, "every VM failed, the first: vm '%s' on host '%s': %s",
+			    client_jstr(f, "vm"), client_jstr(f, "host"), client_jstr(f, "error"));
+		}
 		if (run.failed) {
 			out_err("deploy failed: %s", run.why);
 			if (!run.broker_lost)
