@@ -32,6 +32,8 @@ typedef struct nubed {
 	 * none is) */
 	bool telemetry_busy;
 	bool telemetry_again;	/* a round was asked while one was running */
+	bool sampled;		/* a telemetry round was published (or failed) since start */
+	GPtrArray *early_jobs;	/* of rpc_job*: balancer ops that came before (rpc.c; main) */
 	GPtrArray *tel_waiters;	/* of tel_waiter* (telemetry.c): run once the next round that
 				 * starts is published (telemetry_then; main thread) */
 	struct virt *tel_virt;	/* long-lived connection of the telemetry job */

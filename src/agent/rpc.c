@@ -292,6 +292,14 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 	j->req = req;
 	j->sender = g_strdup(sender);
 	if (found->main_loop) {
+		/* the balancer's ops read its own state: right after a start, before the first
+		 * round, it would say no VM runs here */
+		if (!n->sampled && found->fn != op_status) {
+			if (n->early_jobs == NULL)
+				n->early_jobs = g_ptr_array_new();
+			g_ptr_array_add(n->early_jobs, j);
+			return;
+		}
 		job_run(j);
 		return;
 	}
@@ -301,6 +309,16 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 		nubed_reply(n, m, json_pack("{s:s}", "progress", g_thread_pool_unprocessed(n->pool) > 0 ?
 		    "queued behind other requests" : "queued"), false);
 	g_thread_pool_push(n->pool, j, NULL);
+}
+
+void
+rpc_run_early(nubed *n)
+{
+	g_autoptr(GPtrArray) jobs = n->early_jobs;
+
+	n->early_jobs = NULL;
+	for (guint i = 0; jobs != NULL && i < jobs->len; i++)
+		job_run(jobs->pdata[i]);
 }
 
 /* ---- helpers for handlers ---- */

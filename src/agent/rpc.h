@@ -22,8 +22,13 @@ typedef struct {
 extern const rpc_op rpc_ops[];
 const rpc_op *rpc_op_find(const char *op);
 
-/* rpc_on_message: bus callback for the rpc subscription (ud = nubed*); main loop */
+/* rpc_on_message: bus callback for the rpc subscription (ud = nubed*); main loop. A
+ * main-loop op other than status that arrives before the agent's first telemetry round
+ * (its balancer knows nothing of its own VMs yet) waits for it: rpc_run_early. */
 void rpc_on_message(bus *b, const bus_msg *m, void *ud);
+/* rpc_run_early: the first telemetry round is done: run the ops that waited for it (main
+ * loop) */
+void rpc_run_early(nubed *n);
 
 /* rpc_job_run: GThreadPool function (data = job, user_data = nubed*) */
 void rpc_job_run(gpointer data, gpointer user_data);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent/env.h"
+#include "agent/rpc.h"
 
 host_state_vm *
 telemetry_vm(const virt_dom_info *i, const telemetry_prev *prev, int64_t t_us, double cpus)
@@ -177,6 +178,10 @@ tel_publish(void *p)
 			n->env->publish(n, n->state_topic, json_incref(n->last_state), true);
 	}
 	host_state_free(j->state);
+	if (!n->sampled) {	/* the ops that came before it run now */
+		n->sampled = true;
+		rpc_run_early(n);
+	}
 	for (guint i = 0; j->waiters != NULL && i < j->waiters->len; i++) {
 		tel_waiter *w = j->waiters->pdata[i];
 

@@ -1116,6 +1116,22 @@ fake_rpc_as(fake_cluster *c, const char *sender, const char *host, json_t *req,
 	return json_incref(q->reply);
 }
 
+char *
+fake_rpc_start(fake_cluster *c, const char *host, json_t *req)
+{
+	g_autofree char *topic = topic_rpc(host, TOPIC_OPERATOR);
+
+	return start_request(c, TOPIC_OPERATOR, topic, req);
+}
+
+json_t *
+fake_rpc_wait(fake_cluster *c, const char *id, int timeout_ms)
+{
+	if (!fake_run_until(c, call_done, (void *)id, timeout_ms))
+		return NULL;
+	return json_incref(pending_get(c, id)->reply);
+}
+
 json_t *
 fake_rpc(fake_cluster *c, const char *host, json_t *req, int timeout_ms)
 {

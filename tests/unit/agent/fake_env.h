@@ -110,6 +110,10 @@ guint fake_count(fake_cluster *c, const char *type);
 
 /* fake_rpc: the operator's request req (stolen) to host, answered within timeout_ms: the
  * final reply (json_decref) or NULL; progress messages are in c->op_replies too */
+/* fake_rpc_start / fake_rpc_wait: the operator's request in two steps (the id: g_free);
+ * wait gives the final reply (json_decref) or NULL after timeout_ms */
+char *fake_rpc_start(fake_cluster *c, const char *host, json_t *req);
+json_t *fake_rpc_wait(fake_cluster *c, const char *id, int timeout_ms);
 json_t *fake_rpc(fake_cluster *c, const char *host, json_t *req, int timeout_ms);
 /* fake_rpc_as: the same, sent as sender (a host name: a peer's request) */
 json_t *fake_rpc_as(fake_cluster *c, const char *sender, const char *host, json_t *req,
