@@ -237,6 +237,11 @@ op_migrate(nubed *n, rpc_job *j)
 		    move != NULL ? "nube deploy --move-containers" : "this host's [balance]");
 		goto out;
 	}
+	if (dom == NULL && !rpc_job_retried(j)) {
+		/* not in the last sample: it may have arrived since (a migration back at once) */
+		rpc_job_after_sample(j);
+		goto out;
+	}
 	if (dom == NULL || !peer_view_build(m, &v, true, true)) {
 		rpc_job_fail(j, "no running VM '%s' here", vm);
 		goto out;

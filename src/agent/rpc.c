@@ -6,6 +6,7 @@
 
 #include "agent/env.h"
 #include "agent/journal.h"
+#include "agent/telemetry.h"
 #include "wire/names.h"
 #include "wire/rpcreq.h"
 #include "wire/topic.h"
@@ -40,6 +41,8 @@ struct rpc_job {
 	char *sender;
 	bool answered;
 	bool hold;		/* rpc_job_fail keeps the first error in held (see rpc_job_release) */
+	bool again;		/* rpc_job_after_sample: runs again after the next round */
+	bool retried;		/* this is that second run */
 	char *held;
 };
 
@@ -187,6 +190,10 @@ static void
 job_run(rpc_job *j)
 {
 	j->op->fn(j->n, j);
+	if (j->again) {		/* kept for its second run (rpc_job_after_sample) */
+		j->again = false;
+		return;
+	}
 	if (!j->answered)
 		rpc_job_fail(j, "internal error: '%s' ended without an answer", j->op->op);
 	rpc_job_free(j);
@@ -309,6 +316,29 @@ rpc_on_message(bus *b, const bus_msg *m, void *ud)
 		nubed_reply(n, m, json_pack("{s:s}", "progress", g_thread_pool_unprocessed(n->pool) > 0 ?
 		    "queued behind other requests" : "queued"), false);
 	g_thread_pool_push(n->pool, j, NULL);
+}
+
+static void
+rerun_main(void *p)
+{
+	rpc_job *j = p;
+
+	j->retried = true;
+	job_run(j);
+}
+
+void
+rpc_job_after_sample(rpc_job *j)
+{
+	g_assert(j->op->main_loop && !j->answered && !j->retried);
+	j->again = true;
+	telemetry_then(j->n, rerun_main, j);
+}
+
+bool
+rpc_job_retried(const rpc_job *j)
+{
+	return j->retried;
 }
 
 void

@@ -26,6 +26,11 @@ const rpc_op *rpc_op_find(const char *op);
  * main-loop op other than status that arrives before the agent's first telemetry round
  * (its balancer knows nothing of its own VMs yet) waits for it: rpc_run_early. */
 void rpc_on_message(bus *b, const bus_msg *m, void *ud);
+/* rpc_job_after_sample: a main-loop op that found its own last sample too old (a VM that just
+ * arrived is not in it) returns without answering after this call: it runs once more, with
+ * rpc_job_retried true, once the next telemetry round is published */
+void rpc_job_after_sample(rpc_job *j);
+bool rpc_job_retried(const rpc_job *j);
 /* rpc_run_early: the first telemetry round is done: run the ops that waited for it (main
  * loop) */
 void rpc_run_early(nubed *n);

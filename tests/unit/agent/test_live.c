@@ -896,6 +896,11 @@ test_rpc_dispatch(void **state)
 		assert_string_equal(str(r, "note"), "under every threshold: nothing to do");
 		json_decref(r);
 	}
+	/* a VM not in the last sample is looked for again in a fresh one before the answer */
+	r = fake_rpc(c, "h1", json_pack("{s:s, s:s}", "op", "migrate", "vm", "zz"), WAIT_MS);
+	assert_non_null(r);
+	assert_string_equal(str(r, "error"), "no running VM 'zz' here");
+	json_decref(r);
 	r = fake_rpc(c, "h1", json_pack("{s:s}", "op", "status"), WAIT_MS);
 	assert_true(json_is_true(json_object_get(r, "ok")));
 	assert_string_equal(str(r, "host"), "h1");
