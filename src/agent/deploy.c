@@ -248,9 +248,11 @@ typedef struct {
 } made;
 
 /* setup_failed: a VM whose render, disks, media or define failed (step says which; err is
- * consumed). In a degraded deploy it alone goes — its domain and volumes removed when this job
- * made them — and is reported in jf like a guest that never came up: true, go on with the
- * others. Else the job fails: false (the caller rolls everything back). */
+ * consumed). In a degraded deploy it alone goes — the volumes this job may have made for it
+ * removed (made_here: no domain of that name was here before; never the domain itself: a
+ * define that fails leaves none of its own, and one that is not nube's stays untouched) —
+ * and is reported in jf like a guest that never came up: true, go on with the others. Else
+ * the job fails: false (the caller rolls everything back). */
 static bool
 setup_failed(nubed *n, rpc_job *j, virt *v, bool partial, bool made_here, json_t *jf,
     const char *scen, const char *vm, const char *step, GError **err)
@@ -265,7 +267,7 @@ setup_failed(nubed *n, rpc_job *j, virt *v, bool partial, bool made_here, json_t
 	}
 	rpc_job_progress(j, "vm '%s' failed: %s", vm, msg);
 	nubed_log(NLOG_WARN, "vm '%s': %s: removed, the others go on (degraded deploy)", vm, msg);
-	if (made_here && n->env->virt_destroy_undefine(v, dom, err) < 0) {
+	if (made_here && n->env->virt_volumes_delete(v, dom, err) < 0) {
 		nubed_log(NLOG_ERR, "vm '%s': remove after its failure: %s", vm, (*err)->message);
 		g_clear_error(err);
 	}
