@@ -247,6 +247,19 @@ typedef struct {
 	GPtrArray *nets;	/* of char*: nets this job created */
 } made;
 
+/* in_failed: vm is named in jf, the job's failed VMs ([{"vm", ...}]) */
+static bool
+in_failed(const json_t *jf, const char *vm)
+{
+	size_t k;
+	const json_t *f;
+
+	json_array_foreach(jf, k, f)
+		if (g_strcmp0(json_string_value(json_object_get(f, "vm")), vm) == 0)
+			return true;
+	return false;
+}
+
 /* setup_failed: a VM whose render, disks, media or define failed (step says which; err is
  * consumed). In a degraded deploy it alone goes — the volumes this job may have made for it
  * removed (made_here: no domain of that name was here before; never the domain itself: a
@@ -683,14 +696,8 @@ op_deploy(nubed *n, rpc_job *j)
 		for (guint i = 0; i < mine->len; i++) {
 			const sc_vm *vm = g_ptr_array_index(mine, i);
 			g_autoptr(GPtrArray) vnets = g_ptr_array_new();
-			bool bad = false;
-			size_t k;
-			json_t *f;
 
-			json_array_foreach(jf, k, f)
-				bad = bad || g_strcmp0(json_string_value(json_object_get(f, "vm")),
-				    vm->name) == 0;
-			if (bad)
+			if (in_failed(jf, vm->name))
 				continue;
 			for (guint q = 0; q < vm->ifs->len; q++)
 				g_ptr_array_add(vnets, ((sc_if *)g_ptr_array_index(vm->ifs, q))->net);
@@ -707,14 +714,8 @@ op_deploy(nubed *n, rpc_job *j)
 	for (guint i = 0; i < mine->len; i++) {
 		const sc_vm *vm = g_ptr_array_index(mine, i);
 		g_autofree char *dom = proto_domain_name(dep->scenario, vm->name);
-		bool bad = false;
-		size_t k;
-		json_t *f;
 
-		json_array_foreach(jf, k, f)
-			bad = bad || g_strcmp0(json_string_value(json_object_get(f, "vm")),
-			    vm->name) == 0;
-		if (!bad)
+		if (!in_failed(jf, vm->name))
 			json_array_append_new(jv, json_pack("{s:s, s:s}", "vm", vm->name, "domain",
 			    dom));
 	}

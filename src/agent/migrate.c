@@ -194,20 +194,20 @@ net_remove_on(mape *m, const char *host, const char *scen, const char *net, char
 
 /* ------------------------------------------------------------------ one migration */
 
+/* A volume on its way to dst (an image, a container's layer), for the log. */
 typedef struct {
-	mape *m;
-	const char *vol;
+	const char *what;	/* "image 0123456789ab...", "layer of 's.c1'" */
 	const char *dst;
 	gint64 t0;
-} image_progress;
+} send_progress;
 
 static void
-image_sent(uint64_t sent, uint64_t total, void *ud)
+volume_sent(uint64_t sent, uint64_t total, void *ud)
 {
-	image_progress *p = ud;
+	send_progress *p = ud;
 	double s = (double)(g_get_monotonic_time() - p->t0) / G_USEC_PER_SEC;
 
-	nubed_log(NLOG_INFO, "image %.12s... to %s: %.0f of %.0f MiB (%.1f MiB/s)", p->vol, p->dst,
+	nubed_log(NLOG_INFO, "%s to %s: %.1f of %.1f MiB (%.1f MiB/s)", p->what, p->dst,
 	    sent / 1048576.0, total / 1048576.0, s > 0 ? sent / 1048576.0 / s : 0.0);
 }
 
@@ -230,12 +230,11 @@ int
 mape_image_send(mape *m, virt *v, const char *dst, const char *dest_uri, const char *sha,
     const char *fmt, char **why)
 {
-	g_autofree char *vol = g_strdup_printf("%s.%s", sha, fmt);
+	g_autofree char *what = g_strdup_printf("image %.12s...", sha);
 	char *e = NULL;
 	GError *err = NULL;
 	json_t *r;
-	gint64 t0 = g_get_monotonic_time();
-	image_progress pr = { m, NULL, dst, t0 };
+	send_progress pr = { what, dst, g_get_monotonic_time() };
 
 	r = nubed_call(m->n, dst, json_pack("{s:s, s:s}", "op", "image-status", "sha256", sha), &e);
 	if (r == NULL) {
@@ -248,9 +247,8 @@ mape_image_send(mape *m, virt *v, const char *dst, const char *dest_uri, const c
 		return 0;
 	}
 	json_decref(r);
-	pr.vol = vol;
 	nubed_log(NLOG_INFO, "image %.12s... (%s): %s lacks it, sending it", sha, fmt, dst);
-	if (m->n->env->virt_image_send(v, dest_uri, sha, fmt, image_sent, &pr, &err) < 0) {
+	if (m->n->env->virt_image_send(v, dest_uri, sha, fmt, volume_sent, &pr, &err) < 0) {
 		*why = g_strdup_printf("sending image %.12s... to %s: %s", sha, dst, err->message);
 		g_clear_error(&err);
 		return -1;
@@ -264,9 +262,9 @@ mape_image_send(mape *m, virt *v, const char *dst, const char *dest_uri, const c
 	}
 	json_decref(r);
 	nubed_event(m->n, "image-sent", NULL, NULL, json_pack("{s:s, s:s, s:s, s:f}", "sha256", sha,
-	    "format", fmt, "dst", dst, "seconds", (double)(g_get_monotonic_time() - t0) /
+	    "format", fmt, "dst", dst, "seconds", (double)(g_get_monotonic_time() - pr.t0) /
 	    G_USEC_PER_SEC), "image %.12s... (%s) sent to %s in %.1f s", sha, fmt, dst,
-	    (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC);
+	    (double)(g_get_monotonic_time() - pr.t0) / G_USEC_PER_SEC);
 	return 0;
 }
 
@@ -315,21 +313,6 @@ typedef struct {
 	uint64_t bytes;
 } cold_stats;
 
-typedef struct {
-	const char *dom, *dst;
-	gint64 t0;
-} layer_progress;
-
-static void
-layer_sent(uint64_t sent, uint64_t total, void *ud)
-{
-	layer_progress *p = ud;
-	double s = (double)(g_get_monotonic_time() - p->t0) / G_USEC_PER_SEC;
-
-	nubed_log(NLOG_INFO, "layer of '%s' to %s: %.1f of %.1f MiB (%.1f MiB/s)", p->dom, p->dst,
-	    sent / 1048576.0, total / 1048576.0, s > 0 ? sent / 1048576.0 / s : 0.0);
-}
-
 /* cold_move: a container's move, its nets ready on the destination: stopped and packed here
  * (virt_cold_out), its layer sent over libvirt (virt_volume_send), started there (the
  * destination's cold-receive op), removed here. On any failure it runs here again
@@ -342,7 +325,8 @@ cold_move(mape *m, virt *v, const balance_move *mv, const char *scenario, const 
 	virt_cold c = { 0 };
 	GError *err = NULL;
 	gint64 t0 = g_get_monotonic_time(), t1;
-	layer_progress pr = { mv->vm, mv->dst, 0 };
+	g_autofree char *what = g_strdup_printf("layer of '%s'", mv->vm);
+	send_progress pr = { what, mv->dst, 0 };
 	char *e = NULL;
 	json_t *r;
 
@@ -360,7 +344,7 @@ cold_move(mape *m, virt *v, const balance_move *mv, const char *scenario, const 
 	cs->pack_ms = c.pack_ms;
 	cs->bytes = c.bytes;
 	t1 = pr.t0 = g_get_monotonic_time();
-	if (env->virt_volume_send(v, dest_uri, c.volume, layer_sent, &pr, &err) < 0) {
+	if (env->virt_volume_send(v, dest_uri, c.volume, volume_sent, &pr, &err) < 0) {
 		*why = g_strdup_printf("sending the layer to %s: %s", mv->dst, err->message);
 		goto back;
 	}

@@ -250,10 +250,11 @@ nubed_net_unmanaged(nubed *n, const char *scenario, const char *net)
 		g_autoptr(diag) d = diag_new();
 		g_autoptr(scenario) s = NULL;
 
-		if (spec == NULL)
-			return false;
-		s = scenario_parse_memory(spec, strlen(spec), "spec.xml", d);
+		/* no spec known: an empty set, kept like the others (a spec put drops it), so the
+		 * balancer's every sample does not look for the file again */
 		set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+		if (spec != NULL)
+			s = scenario_parse_memory(spec, strlen(spec), "spec.xml", d);
 		for (guint i = 0; s != NULL && i < s->nets->len; i++) {
 			const sc_net *x = g_ptr_array_index(s->nets, i);
 

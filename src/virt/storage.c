@@ -904,45 +904,39 @@ out:
 	return rc;
 }
 
-int
-virt_image_send(virt *v, const char *dest_uri, const char *sha256, const char *format,
+/* send_volume: copy volume src_vol of this host's pool (a file of bytes bytes) to volume
+ * dst_vol of the same pool on dest_uri over libvirt streams (delete, create, upload; a
+ * failed upload leaves nothing there). in_cache: say a missing source is not in this host's
+ * image cache. */
+static int
+send_volume(virt *v, const char *dest_uri, const char *pool, const char *src_vol,
+    const char *dst_vol, uint64_t bytes, bool in_cache,
     void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud, GError **err)
 {
-	g_autofree char *vol = proto_image_volume(sha256, format);
-	g_autofree char *part = g_strdup_printf("%s.part", sha256);
-	g_autofree char *path = g_build_filename(v->image_dir, vol, NULL);
-	virConnectPtr dc;
+	virConnectPtr dc = virConnectOpen(dest_uri);
 	virStoragePoolPtr sp = NULL, dp = NULL;
 	virStorageVolPtr sv = NULL;
-	struct stat st;
 	int rc = -1;
 
-	/* the file's bytes, not the volume's capacity (a qcow2's virtual size) */
-	if (stat(path, &st) < 0) {
-		g_set_error(err, VIRT_ERROR, errno, "image '%s': %s", path, g_strerror(errno));
-		return -1;
-	}
-	dc = virConnectOpen(dest_uri);
 	if (dc == NULL) {
 		virt_set_error(err, "connect to %s", dest_uri);
 		return -1;
 	}
-	sp = pool_of(v->conn, v->uri, VIRT_IMAGE_POOL, err);
-	dp = sp != NULL ? pool_of(dc, dest_uri, VIRT_IMAGE_POOL, err) : NULL;
+	sp = pool_of(v->conn, v->uri, pool, err);
+	dp = sp != NULL ? pool_of(dc, dest_uri, pool, err) : NULL;
 	if (dp == NULL)
 		goto out;
-	sv = virStorageVolLookupByName(sp, vol);
-	if (sv == NULL) {
-		virt_set_error(err, "image '%s' in this host's cache", vol);
+	if (in_cache && (sv = virStorageVolLookupByName(sp, src_vol)) == NULL) {
+		virt_set_error(err, "image '%s' in this host's cache", src_vol);
 		goto out;
 	}
-	if (volume_delete(dp, dest_uri, part, err) < 0 ||
-	    volume_create(dp, dest_uri, part, (uint64_t)st.st_size, "raw", NULL, NULL, err) < 0)
+	if (volume_delete(dp, dest_uri, dst_vol, err) < 0 ||
+	    volume_create(dp, dest_uri, dst_vol, bytes, "raw", NULL, NULL, err) < 0)
 		goto out;
-	if (volume_upload(v, dc, dest_uri, sp, vol, dp, part, progress, ud, err) < 0) {
+	if (volume_upload(v, dc, dest_uri, sp, src_vol, dp, dst_vol, progress, ud, err) < 0) {
 		GError *e2 = NULL;
 
-		volume_delete(dp, dest_uri, part, &e2);
+		volume_delete(dp, dest_uri, dst_vol, &e2);
 		g_clear_error(&e2);
 		goto out;
 	}
@@ -956,6 +950,24 @@ out:
 		virStoragePoolFree(dp);
 	virConnectClose(dc);
 	return rc;
+}
+
+int
+virt_image_send(virt *v, const char *dest_uri, const char *sha256, const char *format,
+    void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud, GError **err)
+{
+	g_autofree char *vol = proto_image_volume(sha256, format);
+	g_autofree char *part = g_strdup_printf("%s.part", sha256);
+	g_autofree char *path = g_build_filename(v->image_dir, vol, NULL);
+	struct stat st;
+
+	/* the file's bytes, not the volume's capacity (a qcow2's virtual size) */
+	if (stat(path, &st) < 0) {
+		g_set_error(err, VIRT_ERROR, errno, "image '%s': %s", path, g_strerror(errno));
+		return -1;
+	}
+	return send_volume(v, dest_uri, VIRT_IMAGE_POOL, vol, part, (uint64_t)st.st_size, true,
+	    progress, ud, err);
 }
 
 char *
@@ -1080,40 +1092,12 @@ virt_volume_send(virt *v, const char *dest_uri, const char *name,
     void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud, GError **err)
 {
 	g_autofree char *path = g_build_filename(v->disk_dir, name, NULL);
-	virConnectPtr dc;
-	virStoragePoolPtr sp = NULL, dp = NULL;
 	struct stat st;
-	int rc = -1;
 
 	if (stat(path, &st) < 0) {
 		g_set_error(err, VIRT_ERROR, errno, "volume '%s': %s", path, g_strerror(errno));
 		return -1;
 	}
-	dc = virConnectOpen(dest_uri);
-	if (dc == NULL) {
-		virt_set_error(err, "connect to %s", dest_uri);
-		return -1;
-	}
-	sp = pool_of(v->conn, v->uri, VIRT_POOL, err);
-	dp = sp != NULL ? pool_of(dc, dest_uri, VIRT_POOL, err) : NULL;
-	if (dp == NULL)
-		goto out;
-	if (volume_delete(dp, dest_uri, name, err) < 0 ||
-	    volume_create(dp, dest_uri, name, (uint64_t)st.st_size, "raw", NULL, NULL, err) < 0)
-		goto out;
-	if (volume_upload(v, dc, dest_uri, sp, name, dp, name, progress, ud, err) < 0) {
-		GError *e2 = NULL;
-
-		volume_delete(dp, dest_uri, name, &e2);
-		g_clear_error(&e2);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (sp != NULL)
-		virStoragePoolFree(sp);
-	if (dp != NULL)
-		virStoragePoolFree(dp);
-	virConnectClose(dc);
-	return rc;
+	return send_volume(v, dest_uri, VIRT_POOL, name, name, (uint64_t)st.st_size, false,
+	    progress, ud, err);
 }
