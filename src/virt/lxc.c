@@ -24,6 +24,7 @@
 #include <libxml/tree.h>
 
 #define LXC_INIT		"/sbin/init"
+#define LXC_SHIM		"/etc/nube/init"	/* runs LXC_INIT once its cgroups are right */
 #define LXC_EXEC_PATH		"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define LXC_OUT_MAX		(4u * 1024 * 1024)	/* captured bytes per stream */
 
@@ -174,8 +175,43 @@ static int rm_tree(const char *p)
 	return nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
+static int rmdir_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)f;
+	if (flag == FTW_DP)
+		rmdir(p);	/* a group still holding a process stays */
+	return 0;
+}
+
+/* The groups the init shim joined in name=systemd and cgroup2 outlive their container:
+ * libvirt removes only its own controllers' groups. Remove those whose container is gone
+ * (its memory group, libvirt's, no longer exists) and that hold no process. */
+static void cgroup_sweep(void)
+{
+	static const char *const hiers[] = { "/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified" };
+
+	for (guint i = 0; i < G_N_ELEMENTS(hiers); i++) {
+		g_autofree char *m = g_build_filename(hiers[i], "machine", NULL);
+		GDir *d = g_dir_open(m, 0, NULL);
+		const char *e;
+
+		while (d && (e = g_dir_read_name(d)) != NULL) {
+			if (!g_str_has_prefix(e, "lxc-") || !g_str_has_suffix(e, ".libvirt-lxc"))
+				continue;
+			g_autofree char *mem = g_build_filename("/sys/fs/cgroup/memory/machine", e, NULL);
+			g_autofree char *dir = g_build_filename(m, e, NULL);
+			if (!is_dir(mem))
+				nftw(dir, rmdir_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+		}
+		if (d)
+			g_dir_close(d);
+	}
+}
+
 int virt_lxc_layer_remove(virt *v, const char *domname, GError **err)
 {
+	cgroup_sweep();
 	g_autofree char *d = virt_lxc_dir(v, domname);
 	g_autofree char *root = g_build_filename(d, "root", NULL);
 
@@ -384,6 +420,48 @@ static char *boot_text(const scenario *s, const sc_vm *vm)
 	return g_string_free(t, FALSE);
 }
 
+/* /etc/nube/init, the container's first program when its rootfs has a shell. Without
+ * systemd-machined, libvirt's LXC driver makes the container's cgroup in the controllers it
+ * manages (/machine/lxc-<pid>-<name>.libvirt-lxc) but leaves it at the root of the
+ * name=systemd and cgroup2 hierarchies, and gives it no cgroup namespace: the rootfs's
+ * systemd then takes the host's whole cgroup tree for its own — it moves itself out of the
+ * container's memory cgroup, and its clean-up removes other containers' cgroups made a moment
+ * before libvirt_lxc joins them ("Unable to write to .../machine/lxc-.../tasks"). The shim
+ * joins the container's own cgroup in those two hierarchies too, as machined would, and
+ * runs the rootfs's init; where the placement is already the container's own it does
+ * nothing. */
+static const char init_shim[] =
+    "#!/bin/sh\n"
+    "# written by nube: join this container's cgroup in the name=systemd and cgroup2\n"
+    "# hierarchies (libvirt without machined leaves it at their root), then run init\n"
+    "p=\n"
+    "while IFS=: read -r _ c g; do\n"
+    "\tcase \",$c,\" in *,memory,*) p=$g ;; esac\n"
+    "done < /proc/self/cgroup\n"
+    "if [ -n \"$p\" ] && [ \"$p\" != / ]; then\n"
+    "\twhile IFS=: read -r _ c g; do\n"
+    "\t\t[ \"$g\" = / ] || continue\n"
+    "\t\tcase \"$c\" in\n"
+    "\t\tname=systemd) d=/sys/fs/cgroup/systemd; m= ;;\n"
+    "\t\t'') d=/dev/.nube-cgroup2; m=1\n"
+    "\t\t\tmkdir -p $d && mount -t cgroup2 cgroup2 $d 2>/dev/null || { rmdir $d; continue; } ;;\n"
+    "\t\t*) continue ;;\n"
+    "\t\tesac\n"
+    "\t\tmkdir -p \"$d$p\" 2>/dev/null && echo $$ > \"$d$p/cgroup.procs\" 2>/dev/null\n"
+    "\t\t[ -z \"$m\" ] || { umount $d; rmdir $d; }\n"
+    "\tdone < /proc/self/cgroup\n"
+    "fi\n"
+    "exec " LXC_INIT " \"$@\"\n";
+
+/* the shim runs where the rootfs has a shell (bin/sh, through a merged /usr too) */
+static bool shim_wanted(const char *rootfs)
+{
+	g_autofree char *sh = g_build_filename(rootfs, "bin", "sh", NULL);
+	struct stat st;
+
+	return stat(sh, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /* hostname, interfaces, forwarding and routes, filetrees, on_boot: into the container's root */
 static int write_config(const scenario *s, const sc_vm *vm, const proto_vm_place *pl,
     const char *root, int mtu, GError **err)
@@ -398,6 +476,9 @@ static int write_config(const scenario *s, const sc_vm *vm, const proto_vm_place
 	    put_text(root, "etc/network/interfaces.d/nube", ifs, err) < 0 ||
 	    write_filetrees(root, pl, err) < 0 ||
 	    put_file(root, "etc/nube/boot.sh", boot, strlen(boot), 0755, err) < 0)
+		return -1;
+	if (shim_wanted(vm->filesystem) && put_file(root, "etc/nube/init", init_shim,
+	    sizeof init_shim - 1, 0755, err) < 0)
 		return -1;
 	return 0;
 }
@@ -511,7 +592,8 @@ char *virt_lxc_render(virt *v, const scenario *s, const proto_deployment *dep, c
 	xmlNewTextChild(dom, NULL, BAD_CAST "vcpu", BAD_CAST vcpu);
 	xmlNodePtr os = xmlNewChild(dom, NULL, BAD_CAST "os", NULL);
 	xmlNewTextChild(os, NULL, BAD_CAST "type", BAD_CAST "exe");
-	xmlNewTextChild(os, NULL, BAD_CAST "init", BAD_CAST LXC_INIT);
+	xmlNewTextChild(os, NULL, BAD_CAST "init", BAD_CAST (shim_wanted(vm->filesystem) ?
+	    LXC_SHIM : LXC_INIT));
 	/* its own network namespace even without interfaces */
 	xmlNewChild(xmlNewChild(dom, NULL, BAD_CAST "features", NULL), NULL, BAD_CAST "privnet", NULL);
 	xmlNewTextChild(dom, NULL, BAD_CAST "on_poweroff", BAD_CAST "destroy");
