@@ -47,6 +47,12 @@ struct agent_env {
 	    const char *format, void (*progress)(uint64_t sent, uint64_t total, void *ud),
 	    void *ud, GError **err);
 	char *(*virt_domain_image)(virt *v, const char *domname);
+	/* rootfs folders by content (virt.h); NULL in a fake environment: none here */
+	bool (*virt_rootfs_present)(virt *v, const char *sha256);
+	int (*virt_rootfs_commit)(virt *v, const char *sha256, GError **err);
+	int (*virt_rootfs_send)(virt *v, const char *dest_uri, const char *sha256,
+	    void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud, GError **err);
+	char *(*virt_lxc_rootfs_sha256)(virt *v, const char *domname);
 	int (*virt_image_evict)(virt *v, uint64_t max_mib, const GPtrArray *in_use,
 	    GPtrArray *evicted, GError **err);
 	int (*virt_destroy_undefine)(virt *v, const char *domname, GError **err);

@@ -344,12 +344,11 @@ carrier_addr(mape *m, const char *host)
 	return peer_fabric_addr(m, host);
 }
 
-/* image_on: the image of a VM ({"sha256", "format"}) on dst, sent from this host's cache when
- * dst lacks it; 0 or -1 + *why */
+/* image_on: the image of a VM (sha256, format; "rootfs": a container's rootfs folder) on dst,
+ * sent from this host's cache when dst lacks it; 0 or -1 + *why */
 static int
-image_on(mape *m, const char *dst, const json_t *image, char **why)
+image_on(mape *m, const char *dst, const char *sha, const char *fmt, char **why)
 {
-	const char *sha = jstr(image, "sha256"), *fmt = jstr(image, "format");
 	g_autofree char *addr = carrier_addr(m, dst), *uri = NULL;
 	GError *err = NULL;
 	virt *v;
@@ -383,6 +382,7 @@ heal_one(mape *m, const json_t *rec, const char *gone, const char *domain, doubl
 	const char *scen = json_string_value(json_object_get(e, "scenario"));
 	json_int_t gen = json_integer_value(json_object_get(e, "gen")) + 1;
 	const json_t *image = json_object_get(json_object_get(e, "place"), "image");
+	const json_t *rootfs = json_object_get(json_object_get(e, "place"), "rootfs");
 	g_autoptr(GPtrArray) cands = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GString) refused = g_string_new(NULL);
 	size_t i;
@@ -428,9 +428,11 @@ heal_one(mape *m, const json_t *rec, const char *gone, const char *domain, doubl
 			continue;
 		}
 		json_decref(r);
-		/* its image by content: sent from this host's cache when dst lacks it */
-		if (image != NULL && strcmp(dst, m->n->cfg->host) != 0 &&
-		    image_on(m, dst, image, &e2) < 0) {
+		/* its image (or a container's rootfs) by content: sent from this host's cache when
+		 * dst lacks it */
+		if (strcmp(dst, m->n->cfg->host) != 0 && ((image != NULL && image_on(m, dst,
+		    jstr(image, "sha256"), jstr(image, "format"), &e2) < 0) || (rootfs != NULL &&
+		    image_on(m, dst, jstr(rootfs, "sha256"), "rootfs", &e2) < 0))) {
 			g_string_append_printf(refused, "%s%s: %s", refused->len ? "; " : "", dst, e2);
 			g_clear_pointer(&e2, g_free);
 			call(m, dst, json_pack("{s:s, s:s, s:b}", "op", "release", "vm", domain, "ok",

@@ -26,6 +26,8 @@ op_image_status(nubed *n, rpc_job *j)
 	json_object_set_new(present, "qcow2", json_boolean(n->env->virt_image_present(v, sha,
 	    "qcow2")));
 	json_object_set_new(present, "raw", json_boolean(n->env->virt_image_present(v, sha, "raw")));
+	json_object_set_new(present, "rootfs", json_boolean(n->env->virt_rootfs_present != NULL &&
+	    n->env->virt_rootfs_present(v, sha)));
 	n->env->virt_close(v);
 	rpc_job_ok(j, json_pack("{s:s, s:o}", "sha256", sha, "present", present));
 }
@@ -56,6 +58,40 @@ op_image_commit(nubed *n, rpc_job *j)
 	nubed_log(NLOG_INFO, "image %.12s... (%s) is in the cache, from '%s'", sha, fmt,
 	    rpc_job_sender(j));
 	rpc_job_ok(j, json_pack("{s:s, s:s}", "sha256", sha, "format", fmt));
+}
+
+/* rootfs-commit: the rootfs folder uploaded as "<sha256>.rootfs.part" unpacked, checked and
+ * named (virt_rootfs_commit) */
+void
+op_rootfs_commit(nubed *n, rpc_job *j)
+{
+	const char *sha = rpc_job_str(j, "sha256", true);
+	GError *err = NULL;
+	gint64 t0 = g_get_monotonic_time();
+	virt *v;
+
+	if (sha == NULL)
+		return;
+	if (!proto_sha256_ok(sha)) {
+		rpc_job_fail(j, "rootfs-commit: '%s' is not a sha256", sha);
+		return;
+	}
+	if (n->env->virt_rootfs_commit == NULL) {
+		rpc_job_fail(j, "rootfs-commit: this host keeps no rootfs folders");
+		return;
+	}
+	v = nubed_virt_open(n, &err);
+	if (v == NULL || n->env->virt_rootfs_commit(v, sha, &err) < 0) {
+		rpc_job_fail(j, "%s", err->message);
+		g_clear_error(&err);
+		if (v != NULL)
+			n->env->virt_close(v);
+		return;
+	}
+	n->env->virt_close(v);
+	nubed_log(NLOG_INFO, "rootfs %.12s... is in the cache, from '%s' (unpacked and checked in "
+	    "%.1f s)", sha, rpc_job_sender(j), (g_get_monotonic_time() - t0) / 1e6);
+	rpc_job_ok(j, json_pack("{s:s}", "sha256", sha));
 }
 
 void

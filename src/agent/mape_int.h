@@ -163,9 +163,9 @@ void heal_fence_start(mape *m);
 void heal_on_record(bus *b, const bus_msg *msg, void *ud);
 
 /* migrate.c */
-/* mape_image_send: the cached image sha256/fmt on dst (dest_uri its libvirt): asked for,
- * sent from this host's cache when dst lacks it, checked and named there; 0 or -1 + *why
- * (g_free) */
+/* mape_image_send: the cached image sha256/fmt ("rootfs": a container's rootfs folder) on dst
+ * (dest_uri its libvirt): asked for, sent from this host's cache when dst lacks it, checked
+ * and named there; 0 or -1 + *why (g_free) */
 int mape_image_send(mape *m, struct virt *v, const char *dst, const char *dest_uri, const char *sha,
     const char *fmt, char **why);
 /* mape_fill_template: the migrate URI template with addr (g_free) */

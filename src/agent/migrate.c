@@ -235,6 +235,7 @@ mape_image_send(mape *m, virt *v, const char *dst, const char *dest_uri, const c
 	GError *err = NULL;
 	json_t *r;
 	send_progress pr = { what, dst, g_get_monotonic_time() };
+	bool tree = strcmp(fmt, "rootfs") == 0;	/* a container's rootfs folder */
 
 	r = nubed_call(m->n, dst, json_pack("{s:s, s:s}", "op", "image-status", "sha256", sha), &e);
 	if (r == NULL) {
@@ -248,12 +249,21 @@ mape_image_send(mape *m, virt *v, const char *dst, const char *dest_uri, const c
 	}
 	json_decref(r);
 	nubed_log(NLOG_INFO, "image %.12s... (%s): %s lacks it, sending it", sha, fmt, dst);
-	if (m->n->env->virt_image_send(v, dest_uri, sha, fmt, volume_sent, &pr, &err) < 0) {
+	if (tree && m->n->env->virt_rootfs_send == NULL) {
+		*why = g_strdup_printf("rootfs %.12s... is not on %s, and this host cannot send it",
+		    sha, dst);
+		return -1;
+	}
+	if ((tree ? m->n->env->virt_rootfs_send(v, dest_uri, sha, volume_sent, &pr, &err) :
+	    m->n->env->virt_image_send(v, dest_uri, sha, fmt, volume_sent, &pr, &err)) < 0) {
 		*why = g_strdup_printf("sending image %.12s... to %s: %s", sha, dst, err->message);
 		g_clear_error(&err);
 		return -1;
 	}
-	r = nubed_call(m->n, dst, json_pack("{s:s, s:s, s:s}", "op", "image-commit", "sha256", sha,
+	/* a rootfs is unpacked and summed there before the answer: two minutes more */
+	r = tree ? nubed_call_timeout(m->n, dst, json_pack("{s:s, s:s}", "op", "rootfs-commit",
+	    "sha256", sha), (int)(m->n->cfg->bal.rpc_timeout * 1000 + 120000), &e) :
+	    nubed_call(m->n, dst, json_pack("{s:s, s:s, s:s}", "op", "image-commit", "sha256", sha,
 	    "format", fmt), &e);
 	if (r == NULL) {
 		*why = g_strdup_printf("image %.12s... on %s: %s", sha, dst, e);
@@ -313,6 +323,19 @@ typedef struct {
 	uint64_t bytes;
 } cold_stats;
 
+/* rootfs_to: container dom's rootfs (by content) in dst's cache afterwards: asked for, else
+ * sent from this host's copy and checked there (rootfs-commit). 0 (also when it has no
+ * rootfs by content) or -1 + *why. */
+static int
+rootfs_to(mape *m, virt *v, const char *dst, const char *dest_uri, const char *dom, char **why)
+{
+	const agent_env *env = m->n->env;
+	g_autofree char *sha = env->virt_lxc_rootfs_sha256 ? env->virt_lxc_rootfs_sha256(v, dom) :
+	    NULL;
+
+	return sha == NULL ? 0 : mape_image_send(m, v, dst, dest_uri, sha, "rootfs", why);
+}
+
 /* cold_move: a container's move, its nets ready on the destination: stopped and packed here
  * (virt_cold_out), its layer sent over libvirt (virt_volume_send), started there (the
  * destination's cold-receive op), removed here. On any failure it runs here again
@@ -336,6 +359,9 @@ cold_move(mape *m, virt *v, const balance_move *mv, const char *scenario, const 
 		*why = g_strdup("this host cannot move containers");
 		return -1;
 	}
+	/* its rootfs by content, while it still runs: the destination layers it on its copy */
+	if (rootfs_to(m, v, mv->dst, dest_uri, mv->vm, why) < 0)
+		return -1;
 	if (env->virt_cold_out(v, mv->vm, (int)ceil(m->mc.cold_stop_grace), &c, &err) < 0) {
 		*why = g_strdup(err->message);
 		goto back;

@@ -29,6 +29,7 @@ const rpc_op rpc_ops[] = {
 	{ "events", op_events, false },
 	{ "image-status", op_image_status, false },
 	{ "image-commit", op_image_commit, false },
+	{ "rootfs-commit", op_rootfs_commit, false },
 	{ "cold-receive", op_cold_receive, false },
 	{ NULL, NULL, false },
 };

@@ -83,6 +83,7 @@ void op_events(nubed *n, rpc_job *j);
 /* image.c */
 void op_image_status(nubed *n, rpc_job *j);
 void op_image_commit(nubed *n, rpc_job *j);
+void op_rootfs_commit(nubed *n, rpc_job *j);
 /* image_cache_trim: after a deploy or an undeploy, evict the cached images no domain here
  * uses while the cache is over [guest] image_cache_max (an event for each) */
 void image_cache_trim(nubed *n, virt *v);

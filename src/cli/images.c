@@ -15,6 +15,7 @@
 
 #include "cli/output.h"
 #include "guestcfg/guestcfg.h"
+#include "virt/virt.h"
 #include "wire/names.h"
 
 #define IMAGE_POOL	"nube-images"	/* the agents' image cache (virt.h VIRT_IMAGE_POOL) */
@@ -23,8 +24,8 @@
 typedef struct {
 	char *path;		/* on this machine */
 	char *sha256;
-	const char *format;
-	uint64_t size;
+	const char *format;	/* "qcow2", "raw", or "rootfs": a container's rootfs folder */
+	uint64_t size;		/* a folder's: its files' bytes */
 } image;
 
 static void
@@ -77,10 +78,10 @@ stat_key(const struct stat *st)
 
 /* sums_lookup: the cached sum and format of path if its stat still matches */
 static bool
-sums_lookup(const char *path, const struct stat *st, char **sum, char **format)
+sums_lookup_key(const char *path, const char *key, char **sum, char **format)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
-	g_autofree char *file = sums_path(), *key = stat_key(st), *have = NULL;
+	g_autofree char *file = sums_path(), *have = NULL;
 
 	if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, NULL))
 		return false;
@@ -90,7 +91,7 @@ sums_lookup(const char *path, const struct stat *st, char **sum, char **format)
 	*sum = g_key_file_get_string(kf, path, "sha256", NULL);
 	*format = g_key_file_get_string(kf, path, "format", NULL);
 	if (*sum == NULL || !proto_sha256_ok(*sum) || *format == NULL ||
-	    !proto_image_format_ok(*format)) {
+	    (!proto_image_format_ok(*format) && strcmp(*format, "rootfs") != 0)) {
 		g_clear_pointer(sum, g_free);
 		g_clear_pointer(format, g_free);
 		return false;
@@ -98,12 +99,20 @@ sums_lookup(const char *path, const struct stat *st, char **sum, char **format)
 	return true;
 }
 
+static bool
+sums_lookup(const char *path, const struct stat *st, char **sum, char **format)
+{
+	g_autofree char *key = stat_key(st);
+
+	return sums_lookup_key(path, key, sum, format);
+}
+
 /* sums_store: remember path's sum; a cache that cannot be written only costs a re-hash */
 static void
-sums_store(const char *path, const struct stat *st, const char *sum, const char *format)
+sums_store_key(const char *path, const char *key, const char *sum, const char *format)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
-	g_autofree char *file = sums_path(), *dir = g_path_get_dirname(file), *key = stat_key(st);
+	g_autofree char *file = sums_path(), *dir = g_path_get_dirname(file);
 
 	(void)g_key_file_load_from_file(kf, file, G_KEY_FILE_KEEP_COMMENTS, NULL);
 	g_key_file_set_string(kf, path, "stat", key);
@@ -111,6 +120,14 @@ sums_store(const char *path, const struct stat *st, const char *sum, const char 
 	g_key_file_set_string(kf, path, "format", format);
 	if (g_mkdir_with_parents(dir, 0700) == 0)
 		(void)g_key_file_save_to_file(kf, file, NULL);
+}
+
+static void
+sums_store(const char *path, const struct stat *st, const char *sum, const char *format)
+{
+	g_autofree char *key = stat_key(st);
+
+	sums_store_key(path, key, sum, format);
 }
 
 /* hash path: sum, format by content and size (from the sums cache when the file has not
@@ -179,6 +196,71 @@ image_hash(const char *path, bool quiet)
 		fprintf(stderr, "image '%s': sha256 %.12s..., %s, hashed in %.1f s\n", path,
 		    img->sha256, img->format, (g_get_monotonic_time() - t0) / 1e6);
 	return img;
+}
+
+/* hash the rootfs folder path: its content id (virt_tree_sum), from the sums cache when
+ * its stamp (every entry's lstat) has not changed since; NULL with a message printed */
+static image *
+rootfs_hash(const char *path, bool quiet)
+{
+	g_autofree char *abs = g_canonicalize_filename(path, NULL);
+	g_autofree char *group = g_strconcat("rootfs:", abs, NULL);
+	g_autofree char *stamp = NULL, *csum = NULL, *cformat = NULL;
+	GError *err = NULL;
+	uint64_t bytes = 0;
+	gint64 t0 = g_get_monotonic_time();
+	image *img;
+
+	stamp = virt_tree_stamp(path, &bytes, &err);
+	if (stamp == NULL) {
+		out_err("%s", err->message);
+		g_error_free(err);
+		return NULL;
+	}
+	img = g_new0(image, 1);
+	img->path = g_strdup(path);
+	img->format = "rootfs";
+	img->size = bytes;
+	if (sums_lookup_key(group, stamp, &csum, &cformat) && strcmp(cformat, "rootfs") == 0) {
+		img->sha256 = g_steal_pointer(&csum);
+		if (!quiet)
+			fprintf(stderr, "rootfs '%s': content %.12s... (unchanged since summed)\n", path,
+			    img->sha256);
+		return img;
+	}
+	if (!quiet)
+		fprintf(stderr, "rootfs '%s': summing %.0f MiB\n", path, bytes / 1048576.0);
+	img->sha256 = virt_tree_sum(path, NULL, &err);
+	if (img->sha256 == NULL) {
+		out_err("%s", err->message);
+		g_error_free(err);
+		image_free(img);
+		return NULL;
+	}
+	sums_store_key(group, stamp, img->sha256, "rootfs");
+	if (!quiet)
+		fprintf(stderr, "rootfs '%s': content %.12s..., summed in %.1f s\n", path, img->sha256,
+		    (g_get_monotonic_time() - t0) / 1e6);
+	return img;
+}
+
+typedef struct {
+	const image *img;
+	const char *host;
+	gint64 t0;
+	bool quiet;
+} tree_progress;
+
+static void
+tree_sent(uint64_t sent, uint64_t total, void *ud)
+{
+	tree_progress *p = ud;
+	double s = (g_get_monotonic_time() - p->t0) / 1e6;
+
+	if (!p->quiet)
+		fprintf(stderr, "%s: rootfs %.12s...: %.0f MiB of tar sent (files: %.0f MiB; %.1f "
+		    "MiB/s)\n", p->host, p->img->sha256, sent / 1048576.0, total / 1048576.0,
+		    s > 0 ? sent / 1048576.0 / s : 0.0);
 }
 
 /* one synchronous call to host; the reply (new) or NULL with *why (new) */
@@ -325,10 +407,23 @@ ensure_on(session *sess, const image *img, const char *host, bool quiet, int tim
 	if (!quiet)
 		fprintf(stderr, "%s: image %.12s... not in its cache: sending '%s' (%.0f MiB) to %s\n",
 		    host, img->sha256, img->path, img->size / 1048576.0, uri);
-	if (upload(img, host, uri, quiet) < 0)
+	if (strcmp(img->format, "rootfs") == 0) {
+		g_autofree char *part = virt_rootfs_part(img->sha256);
+		tree_progress tp = { img, host, g_get_monotonic_time(), quiet };
+		GError *err = NULL;
+
+		if (virt_tree_upload(uri, img->path, part, img->size, tree_sent, &tp, &err) < 0) {
+			out_err("rootfs '%s' to %s: %s", img->path, host, err->message);
+			g_error_free(err);
+			return -1;
+		}
+		r = call(sess->c, host, json_pack("{s:s, s:s}", "op", "rootfs-commit", "sha256",
+		    img->sha256), timeout_s, &why);
+	} else if (upload(img, host, uri, quiet) < 0)
 		return -1;
-	r = call(sess->c, host, json_pack("{s:s, s:s, s:s}", "op", "image-commit", "sha256",
-	    img->sha256, "format", img->format), timeout_s, &why);
+	else
+		r = call(sess->c, host, json_pack("{s:s, s:s, s:s}", "op", "image-commit", "sha256",
+		    img->sha256, "format", img->format), timeout_s, &why);
 	if (r == NULL) {
 		out_err("image '%s' on %s: %s", img->path, host, why);
 		g_free(why);
@@ -360,20 +455,27 @@ images_send(session *sess, const scenario *s, proto_deployment *dep, bool quiet,
 		    g_ascii_strcasecmp(vm->fs_type, "direct") == 0))
 			continue;
 		path = guestcfg_host_path(s, vm->filesystem);
-		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		if (stat(path, &st) < 0 || !(S_ISREG(st.st_mode) || (S_ISDIR(st.st_mode) &&
+		    vm->type != NULL && g_ascii_strcasecmp(vm->type, "lxc") == 0)))
 			continue;	/* not here: the host's own file of that path, if any */
 		img = g_hash_table_lookup(by_path, path);
 		if (img == NULL) {
-			img = image_hash(path, quiet);
+			img = S_ISDIR(st.st_mode) ? rootfs_hash(path, quiet) : image_hash(path, quiet);
 			if (img == NULL)
 				return -1;
 			g_hash_table_insert(by_path, img->path, img);
+		}
+		if (strcmp(img->format, "rootfs") == 0) {
+			g_free(pl->rootfs_sha256);
+			pl->rootfs_sha256 = g_strdup(img->sha256);
+			goto send;
 		}
 		g_free(pl->image_sha256);
 		g_free(pl->image_format);
 		pl->image_sha256 = g_strdup(img->sha256);
 		pl->image_format = g_strdup(img->format);
 		pl->image_size = img->size;
+send:
 		key = g_strdup_printf("%s %s", pl->host, img->sha256);
 		if (g_hash_table_contains(done, key))
 			continue;

@@ -105,7 +105,21 @@ bool virt_lxc_type(const sc_vm *vm)
 	return vm && vm->type && g_ascii_strcasecmp(vm->type, "lxc") == 0;
 }
 
-int virt_lxc_decide(virt *v, const sc_vm *vm, GPtrArray *warnings, GError **err)
+static bool direct(const sc_vm *vm);
+
+/* the folder under vm's layer: the host's cached copy of the rootfs the deployment names by
+ * content, else the folder of the path the scenario wrote (g_free) */
+static char *rootfs_of(const virt *v, const proto_deployment *dep, const sc_vm *vm)
+{
+	const proto_vm_place *pl = dep ? proto_deployment_vm(dep, vm->name) : NULL;
+
+	if (pl && pl->rootfs_sha256 && !direct(vm))
+		return virt_rootfs_path(v, pl->rootfs_sha256);
+	return g_strdup(vm->filesystem);
+}
+
+int virt_lxc_decide(virt *v, const proto_deployment *dep, const sc_vm *vm, GPtrArray *warnings,
+    GError **err)
 {
 	GError *why = NULL;
 
@@ -125,8 +139,16 @@ int virt_lxc_decide(virt *v, const sc_vm *vm, GPtrArray *warnings, GError **err)
 		g_error_free(why);
 		return -1;
 	}
+	g_autofree char *rootfs = rootfs_of(v, dep, vm);
+	const proto_vm_place *pl = dep ? proto_deployment_vm(dep, vm->name) : NULL;
+
+	if (pl && pl->rootfs_sha256 && !direct(vm) && !is_dir(rootfs)) {
+		g_set_error(err, VIRT_ERROR, 0, "vm '%s': rootfs '%s' (content %.12s...) is not in "
+		    "this host's cache %s", vm->name, vm->filesystem, pl->rootfs_sha256, rootfs);
+		return -1;
+	}
 	/* a rootfs that is not here: the disks' own rule (an error, or the test guest) */
-	return is_dir(vm->filesystem) ? 1 : 0;
+	return is_dir(rootfs) ? 1 : 0;
 }
 
 /* ---------------------------------------------------------------- the layer */
@@ -464,7 +486,7 @@ static bool shim_wanted(const char *rootfs)
 
 /* hostname, interfaces, forwarding and routes, filetrees, on_boot: into the container's root */
 static int write_config(const scenario *s, const sc_vm *vm, const proto_vm_place *pl,
-    const char *root, int mtu, GError **err)
+    const char *rootfs, const char *root, int mtu, GError **err)
 {
 	g_autofree char *host = g_strdup_printf("%s\n", vm->name);
 	g_autofree char *hosts = g_strdup_printf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n"
@@ -477,7 +499,7 @@ static int write_config(const scenario *s, const sc_vm *vm, const proto_vm_place
 	    write_filetrees(root, pl, err) < 0 ||
 	    put_file(root, "etc/nube/boot.sh", boot, strlen(boot), 0755, err) < 0)
 		return -1;
-	if (shim_wanted(vm->filesystem) && put_file(root, "etc/nube/init", init_shim,
+	if (shim_wanted(rootfs) && put_file(root, "etc/nube/init", init_shim,
 	    sizeof init_shim - 1, 0755, err) < 0)
 		return -1;
 	return 0;
@@ -523,6 +545,7 @@ int virt_lxc_prepare(virt *v, const scenario *s, const proto_deployment *dep, co
 {
 	g_autofree char *domname = proto_domain_name(s->name, vm->name);
 	g_autofree char *root = root_of(v, vm, domname);
+	g_autofree char *rootfs = rootfs_of(v, dep, vm);
 	const proto_vm_place *pl = dep ? proto_deployment_vm(dep, vm->name) : NULL;
 
 	if (!direct(vm)) {
@@ -536,12 +559,12 @@ int virt_lxc_prepare(virt *v, const scenario *s, const proto_deployment *dep, co
 				return 0;
 		}
 		if (virt_lxc_layer_remove(v, domname, err) < 0 ||
-		    mount_layer(v, domname, vm->filesystem, true, err) < 0) {
+		    mount_layer(v, domname, rootfs, true, err) < 0) {
 			g_prefix_error(err, "vm '%s': ", vm->name);
 			return -1;
 		}
 	}
-	if (write_config(s, vm, pl, root, mtu, err) < 0) {
+	if (write_config(s, vm, pl, rootfs, root, mtu, err) < 0) {
 		g_prefix_error(err, "vm '%s': configuration: ", vm->name);
 		if (!direct(vm)) {
 			GError *e2 = NULL;
@@ -567,6 +590,7 @@ char *virt_lxc_render(virt *v, const scenario *s, const proto_deployment *dep, c
 	(void)err;
 	g_autofree char *domname = proto_domain_name(s->name, vm->name);
 	g_autofree char *root = root_of(v, vm, domname);
+	g_autofree char *rootfs = rootfs_of(v, dep, vm);
 	const proto_vm_place *place = dep ? proto_deployment_vm(dep, vm->name) : NULL;
 	g_autofree char *mem = g_strdup_printf("%" G_GUINT64_FORMAT, vm->mem_mib ? vm->mem_mib :
 	    SC_DEFAULT_MEM_MIB);
@@ -582,7 +606,12 @@ char *virt_lxc_render(virt *v, const scenario *s, const proto_deployment *dep, c
 	for (xmlNodePtr md = dom->children; md; md = md->next)
 		if (md->type == XML_ELEMENT_NODE && xmlStrcmp(md->name, BAD_CAST "metadata") == 0 &&
 		    md->children && !direct(vm))
-			set_prop(md->children, "rootfs", vm->filesystem);
+			set_prop(md->children, "rootfs", rootfs);
+	/* and its content id: a cold move's destination layers it on its own copy */
+	for (xmlNodePtr md = dom->children; md; md = md->next)
+		if (md->type == XML_ELEMENT_NODE && xmlStrcmp(md->name, BAD_CAST "metadata") == 0 &&
+		    md->children && !direct(vm) && place && place->rootfs_sha256)
+			set_prop(md->children, "rootfs-sha256", place->rootfs_sha256);
 	/* who may move it: nube deploy --move-containers, travels with it too */
 	for (xmlNodePtr md = dom->children; md; md = md->next)
 		if (md->type == XML_ELEMENT_NODE && xmlStrcmp(md->name, BAD_CAST "metadata") == 0 &&
@@ -592,7 +621,7 @@ char *virt_lxc_render(virt *v, const scenario *s, const proto_deployment *dep, c
 	xmlNewTextChild(dom, NULL, BAD_CAST "vcpu", BAD_CAST vcpu);
 	xmlNodePtr os = xmlNewChild(dom, NULL, BAD_CAST "os", NULL);
 	xmlNewTextChild(os, NULL, BAD_CAST "type", BAD_CAST "exe");
-	xmlNewTextChild(os, NULL, BAD_CAST "init", BAD_CAST (shim_wanted(vm->filesystem) ?
+	xmlNewTextChild(os, NULL, BAD_CAST "init", BAD_CAST (shim_wanted(rootfs) ?
 	    LXC_SHIM : LXC_INIT));
 	/* its own network namespace even without interfaces */
 	xmlNewChild(xmlNewChild(dom, NULL, BAD_CAST "features", NULL), NULL, BAD_CAST "privnet", NULL);
@@ -821,6 +850,8 @@ typedef struct {
 	xmlDocPtr doc;
 	const char *name;
 	char *rootfs;		/* xmlFree */
+	char *rootfs_sha256;	/* xmlFree; NULL: the rootfs is the folder of that path */
+	xmlNodePtr meta;	/* nube's metadata element */
 	xmlNodePtr root_source;	/* <source dir=...> of the filesystem on "/" */
 } cold_xml;
 
@@ -828,6 +859,8 @@ static void cold_xml_clear(cold_xml *x)
 {
 	if (x->rootfs)
 		xmlFree(x->rootfs);
+	if (x->rootfs_sha256)
+		xmlFree(x->rootfs_sha256);
 	if (x->doc)
 		xmlFreeDoc(x->doc);
 	memset(x, 0, sizeof *x);
@@ -853,8 +886,11 @@ static int cold_xml_read(const char *xml, cold_xml *x, GError **err)
 		if (xmlStrcmp(c->name, BAD_CAST "metadata") == 0)
 			for (xmlNodePtr m = c->children; m; m = m->next)
 				if (m->type == XML_ELEMENT_NODE && m->ns && m->ns->href &&
-				    xmlStrcmp(m->ns->href, BAD_CAST VIRT_METADATA_NS) == 0 && !x->rootfs)
+				    xmlStrcmp(m->ns->href, BAD_CAST VIRT_METADATA_NS) == 0 && !x->meta) {
+					x->meta = m;
 					x->rootfs = (char *)xmlGetProp(m, BAD_CAST "rootfs");
+					x->rootfs_sha256 = (char *)xmlGetProp(m, BAD_CAST "rootfs-sha256");
+				}
 		if (xmlStrcmp(c->name, BAD_CAST "devices") == 0)
 			for (xmlNodePtr f = c->children; f; f = f->next) {
 				xmlNodePtr src = NULL;
@@ -886,6 +922,25 @@ static int cold_xml_read(const char *xml, cold_xml *x, GError **err)
 		return -1;
 	}
 	return 0;
+}
+
+char *virt_lxc_rootfs_sha256(virt *v, const char *domname)
+{
+	virDomainPtr dom = virt_lxc_lookup(v, domname);
+	g_autofree char *xml = dom ? virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE) : NULL;
+	char *sha = NULL;
+	cold_xml x;
+	GError *e = NULL;
+
+	if (dom)
+		virDomainFree(dom);
+	virResetLastError();
+	if (xml && cold_xml_read(xml, &x, &e) == 0) {
+		sha = x.rootfs_sha256 ? g_strdup(x.rootfs_sha256) : NULL;
+		cold_xml_clear(&x);
+	}
+	g_clear_error(&e);
+	return sha;
 }
 
 /* run argv (tar), its stderr into the error; 0 or -1 + err */
@@ -1148,9 +1203,21 @@ int virt_cold_in(virt *v, const char *xml, const char *sha256, const char *domna
 	}
 	vol = virt_cold_volume(name);
 	tarf = g_build_filename(v->disk_dir, vol, NULL);
+	if (x.rootfs_sha256) {
+		/* this host's copy of the same content */
+		if (!proto_sha256_ok(x.rootfs_sha256)) {
+			g_set_error(err, VIRT_ERROR, 0, "cold move of '%s': rootfs-sha256 '%s' is not a "
+			    "sha256", name, x.rootfs_sha256);
+			goto out;
+		}
+		g_autofree char *mine = virt_rootfs_path(v, x.rootfs_sha256);
+		xmlFree(x.rootfs);
+		x.rootfs = (char *)xmlStrdup(BAD_CAST mine);
+		xmlSetProp(x.meta, BAD_CAST "rootfs", BAD_CAST mine);
+	}
 	if (!is_dir(x.rootfs)) {
-		g_set_error(err, VIRT_ERROR, 0, "cold move of '%s': its rootfs '%s' is not on this host",
-		    name, x.rootfs);
+		g_set_error(err, VIRT_ERROR, 0, "cold move of '%s': its rootfs '%s'%s is not on this "
+		    "host", name, x.rootfs, x.rootfs_sha256 ? " (by content)" : "");
 		goto out;
 	}
 	if ((dom = virt_lxc_lookup(v, name)) != NULL) {

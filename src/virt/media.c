@@ -151,7 +151,7 @@ bool virt_media_used(virt *v, const scenario *s, const proto_deployment *dep, co
 	virt_vm_disk d;
 	bool used;
 
-	if (!vm || !p || !p->media || p->media->len == 0 || virt_lxc_decide(v, vm, NULL, NULL) != 0 ||
+	if (!vm || !p || !p->media || p->media->len == 0 || virt_lxc_decide(v, dep, vm, NULL, NULL) != 0 ||
 	    virt_vm_disk_decide(v, s, dep, vm, &d, NULL, NULL) < 0)
 		return false;	/* a container reads its filetrees from them, through its layer */
 	used = d.boot == VIRT_BOOT_DISK;

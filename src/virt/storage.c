@@ -421,7 +421,7 @@ virt_vm_disks_check(virt *v, const scenario *s, const proto_deployment *dep, con
 		g_set_error(err, VIRT_ERROR, 0, "scenario '%s' has no vm '%s'", s->name, vmname);
 		return -1;
 	}
-	switch (virt_lxc_decide(v, vm, NULL, err)) {
+	switch (virt_lxc_decide(v, dep, vm, NULL, err)) {
 	case -1: return -1;
 	case 1: return 0;	/* a container: its rootfs is here */
 	}
@@ -481,7 +481,7 @@ virt_vm_disks_prepare(virt *v, const scenario *s, const proto_deployment *dep,
 		g_set_error(err, VIRT_ERROR, 0, "scenario '%s' has no vm '%s'", s->name, vmname);
 		return -1;
 	}
-	switch (virt_lxc_decide(v, vm, NULL, err)) {
+	switch (virt_lxc_decide(v, dep, vm, NULL, err)) {
 	case -1: return -1;
 	case 1: return virt_lxc_prepare(v, s, dep, vm, 0, err);	/* its layer, configured */
 	}

@@ -392,7 +392,7 @@ char *virt_render_domain(virt *v, const scenario *s, const proto_deployment *dep
 		return NULL;
 	}
 	const proto_vm_place *place = find_place(dep, vmname);
-	int container = virt_lxc_decide(v, vm, warnings, err);
+	int container = virt_lxc_decide(v, dep, vm, warnings, err);
 	if (container < 0)
 		return NULL;
 	if (container)

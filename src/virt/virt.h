@@ -78,6 +78,9 @@ typedef struct {
 } virt_cold;
 
 void virt_cold_clear(virt_cold *c);
+/* virt_lxc_rootfs_sha256: the content id of the rootfs under container domname's layer
+ * (g_free), NULL when it has none (a folder by path, not a container, not here) */
+char *virt_lxc_rootfs_sha256(virt *v, const char *domname);
 /* virt_cold_volume: "<domname>.layer.tar" (g_free) */
 char *virt_cold_volume(const char *domname);
 /* virt_cold_out: stop container domname and pack its layer (see above), out filled (clear it
@@ -128,6 +131,40 @@ int virt_volume_send(virt *v, const char *dest_uri, const char *name,
 #define VIRT_DEFAULT_IMAGE_DIR	"/var/lib/nube/image-cache"
 #define VIRT_LAYER_SUFFIX	".layer.tar"	/* a container's layer on its way (cold move) */
 #define VIRT_VOLUME_SUFFIXES	{ ".qcow2", ".vnx.iso", ".cidata.iso", VIRT_LAYER_SUFFIX, NULL }
+
+/*
+ * Rootfs folders by content. A container's rootfs folder travels as a disk image does: its
+ * content id (virt_tree_sum) is computed where the scenario is deployed from, the folder is
+ * sent as a GNU tar stream (owners by number, modes, ACLs, xattrs) to a host whose cache lacks
+ * it, as volume "<sha256>.rootfs.part" of VIRT_IMAGE_POOL (virt_tree_upload), and that host
+ * unpacks it and checks the unpacked folder's id before naming it
+ * container_dir/.rootfs/<sha256> (virt_rootfs_commit). A container whose deployment says
+ * which rootfs it uses (proto_vm_place.rootfs_sha256) is layered on that folder, whatever path
+ * the scenario wrote; a cold move's source sends it first when the destination lacks it
+ * (virt_rootfs_send). The id: sha256 over every entry's path, type, mode, owner, xattrs but
+ * the overlay's, symlink target, device numbers and file content, entries in byte order of
+ * names, times left out ("nube-tree-1"). */
+/* virt_tree_sum: the content id of folder dir (g_free) and its files' bytes; NULL + err */
+char *virt_tree_sum(const char *dir, uint64_t *bytes, GError **err);
+/* virt_tree_stamp: a cheap sum of dir's entries' lstat (inode, size, times, mode, owner, no
+ * content): the same stamp means the content id computed with it still holds */
+char *virt_tree_stamp(const char *dir, uint64_t *bytes, GError **err);
+/* virt_tree_upload: tar of dir into volume volname of VIRT_IMAGE_POOL at uri (replaced; bytes:
+ * the files' bytes, for the volume's first size and progress). 0 or -1 + err (no volume left). */
+int virt_tree_upload(const char *uri, const char *dir, const char *volname, uint64_t bytes,
+    void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud, GError **err);
+/* virt_rootfs_part: "<sha256>.rootfs.part" (g_free) */
+char *virt_rootfs_part(const char *sha256);
+/* virt_rootfs_path: container_dir/.rootfs/<sha256> (g_free) */
+char *virt_rootfs_path(const virt *v, const char *sha256);
+bool virt_rootfs_present(virt *v, const char *sha256);
+/* virt_rootfs_commit: unpack the upload "<sha256>.rootfs.part", check the folder's id and name
+ * it; the upload is gone afterwards either way. 0 or -1 + err (nothing of it kept). */
+int virt_rootfs_commit(virt *v, const char *sha256, GError **err);
+/* virt_rootfs_send: this host's cached rootfs sha256 to dest_uri's image pool (then its agent's
+ * rootfs-commit). 0 or -1 + err. */
+int virt_rootfs_send(virt *v, const char *dest_uri, const char *sha256,
+    void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud, GError **err);
 
 /* virt_pool_ensure: the VIRT_POOL dir pool on disk_dir and the VIRT_IMAGE_POOL one on
  * image_dir exist, are built, active, autostarted and refreshed; a pool of either name on

@@ -51,7 +51,8 @@ int virt_lxc_usable(virt *v, GError **err);
 /* virt_lxc_decide: 1 when vm runs as a container here, 0 when not (not lxc; the QEMU
  * fallback, a warning into warnings; a rootfs not here: the disks' rules apply), -1 + err
  * when it is lxc, the driver cannot work and the fallback is off. */
-int virt_lxc_decide(virt *v, const sc_vm *vm, GPtrArray *warnings, GError **err);
+int virt_lxc_decide(virt *v, const proto_deployment *dep, const sc_vm *vm, GPtrArray *warnings,
+    GError **err);
 /* virt_lxc_dir: container_dir/<domname> (g_free) */
 char *virt_lxc_dir(const virt *v, const char *domname);
 /* virt_lxc_prepare: mount the layer (a running container's is kept) and write vm's

@@ -152,6 +152,7 @@ proto_vm_place_free(gpointer p)
 		g_ptr_array_unref(v->media);
 	g_free(v->image_sha256);
 	g_free(v->image_format);
+	g_free(v->rootfs_sha256);
 	g_free(v);
 }
 
@@ -326,6 +327,8 @@ proto_deployment_to_json(const proto_deployment *d)
 			json_object_set_new(o, "image", json_pack("{s:s, s:s, s:I}", "sha256",
 			    v->image_sha256, "format", v->image_format != NULL ? v->image_format :
 			    "raw", "size", (json_int_t)v->image_size));
+		if (v->rootfs_sha256 != NULL)
+			json_object_set_new(o, "rootfs", json_pack("{s:s}", "sha256", v->rootfs_sha256));
 		json_array_append_new(vms, o);
 	}
 	for (guint i = 0; i < d->nets->len; i++) {
@@ -588,6 +591,18 @@ vm_from_json(const json_t *o, size_t idx, diag *d)
 		v->image_sha256 = g_strdup(sha);
 		v->image_format = g_strdup(fmt);
 		v->image_size = (uint64_t)json_integer_value(size);
+	}
+	img = json_object_get(o, "rootfs");
+	if (img != NULL && !json_is_null(img)) {
+		const char *sha = json_string_value(json_object_get(img, "sha256"));
+
+		if (!json_is_object(img) || !proto_sha256_ok(sha)) {
+			diag_error(d, NULL, 0, "%s: \"rootfs\" must be {\"sha256\": 64 lowercase hex "
+			    "digits}", where);
+			proto_vm_place_free(v);
+			return NULL;
+		}
+		v->rootfs_sha256 = g_strdup(sha);
 	}
 	return v;
 }

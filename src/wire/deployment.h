@@ -47,6 +47,9 @@ typedef struct {
 	char *image_sha256;
 	char *image_format;	/* "qcow2" or "raw" */
 	uint64_t image_size;	/* bytes */
+	/* a container's rootfs folder by content (virt.h, "Rootfs folders by content"): the host
+	 * layers it on its cached copy; NULL: the folder of that path on the host */
+	char *rootfs_sha256;
 } proto_vm_place;
 
 /* Which hosts carry one net, and its VNI (0 = single host, no VXLAN). */

@@ -95,6 +95,16 @@ grep -qx 1 "$T/r1.out" || fail "forwarding is off in r1"
 grep -q "nube-boot: done" "$T/r1.out" || fail "nube's boot script did not finish in r1"
 grep -q "10.1.1.1/24" "$T/r1.out" || fail "r1's eth2 lacks 10.1.1.1/24"
 ok "r1: hostname, rootfs, forwarding, addresses and its boot script, seen from inside"
+# its systemd runs in r1's own cgroup, not at the root of the host's tree (the init shim)
+"$NUBE" exec $S --vm r1 --cmd 'cat /proc/1/cgroup' >"$T/cg.out" 2>&1 || { cat "$T/cg.out"; fail "exec cat /proc/1/cgroup in r1"; }
+own="/machine/lxc-[0-9]+-$S\\.r1\\.libvirt-lxc"
+if [ -d /sys/fs/cgroup/memory ]; then	# cgroup v1: libvirt's memory group, and systemd's own
+	grep -Eq "^[0-9]+:memory:$own" "$T/cg.out" && grep -Eq "^[0-9]+:name=systemd:$own" "$T/cg.out" ||
+		{ cat "$T/cg.out"; fail "r1's init is not in r1's own memory and name=systemd groups"; }
+else
+	grep -Eq "^0::$own" "$T/cg.out" || { cat "$T/cg.out"; fail "r1's init is not in r1's own cgroup"; }
+fi
+ok "r1's systemd runs in r1's own cgroup"
 rc=0
 "$NUBE" exec $S ls12 >"$T/exec.out" 2>"$T/exec.err" || rc=$?
 cat "$T/exec.out"
@@ -117,6 +127,10 @@ for k in $(lab_hosts); do
 	in_host "$k" sh -c 'grep -q " /var/lib/nube/containers/" /proc/mounts' && fail "host$k still has a layer mounted"
 done
 assert_clean $S
+if [ -d /sys/fs/cgroup/systemd/machine ]; then
+	left=$(ls /sys/fs/cgroup/systemd/machine | grep -F -- "-$S." || true)
+	[ -z "$left" ] || fail "name=systemd groups of the containers left: $(echo $left)"
+fi
 ok "undeploy left no container, layer, mount, link or store row"
 
 # a container and a QEMU guest on one net across two hosts
