@@ -386,11 +386,12 @@ ensure_on(session *sess, const image *img, const char *host, bool quiet, int tim
 	char *why = NULL;
 	json_t *r;
 	bool present;
+	const char *kind = strcmp(img->format, "rootfs") == 0 ? "rootfs" : "image";
 
 	r = call(sess->c, host, json_pack("{s:s, s:s}", "op", "image-status", "sha256",
 	    img->sha256), timeout_s, &why);
 	if (r == NULL) {
-		out_err("image '%s' on %s: %s", img->path, host, why);
+		out_err("%s '%s' on %s: %s", kind, img->path, host, why);
 		g_free(why);
 		return -1;
 	}
@@ -399,14 +400,15 @@ ensure_on(session *sess, const image *img, const char *host, bool quiet, int tim
 	if (present)
 		return 0;
 	if (addr == NULL) {
-		out_err("image '%s' to %s: the host reports no fabric address", img->path, host);
+		out_err("%s '%s' to %s: the host reports no fabric address", kind, img->path,
+		    host);
 		return -1;
 	}
 	uri = strstr(sess->conf->libvirt_uri, "%s") != NULL ?
 	    g_strdup_printf(sess->conf->libvirt_uri, addr) : g_strdup(sess->conf->libvirt_uri);
 	if (!quiet)
-		fprintf(stderr, "%s: image %.12s... not in its cache: sending '%s' (%.0f MiB) to %s\n",
-		    host, img->sha256, img->path, img->size / 1048576.0, uri);
+		fprintf(stderr, "%s: %s %.12s... not in its cache: sending '%s' (%.0f MiB) to %s\n",
+		    host, kind, img->sha256, img->path, img->size / 1048576.0, uri);
 	if (strcmp(img->format, "rootfs") == 0) {
 		g_autofree char *part = virt_rootfs_part(img->sha256);
 		tree_progress tp = { img, host, g_get_monotonic_time(), quiet };
@@ -425,13 +427,13 @@ ensure_on(session *sess, const image *img, const char *host, bool quiet, int tim
 		r = call(sess->c, host, json_pack("{s:s, s:s, s:s}", "op", "image-commit", "sha256",
 		    img->sha256, "format", img->format), timeout_s, &why);
 	if (r == NULL) {
-		out_err("image '%s' on %s: %s", img->path, host, why);
+		out_err("%s '%s' on %s: %s", kind, img->path, host, why);
 		g_free(why);
 		return -1;
 	}
 	json_decref(r);
 	if (!quiet)
-		fprintf(stderr, "%s: image %.12s... checked and cached\n", host, img->sha256);
+		fprintf(stderr, "%s: %s %.12s... checked and cached\n", host, kind, img->sha256);
 	return 0;
 }
 

@@ -197,13 +197,15 @@ static char *tree_walk(const char *dir, bool stamp, uint64_t *bytes, GError **er
 	    err };
 	struct stat st;
 	char *sum = NULL;
+	/* the folder a path names, through symbolic links (the tree's own are kept) */
+	g_autofree char *real = realpath(dir, NULL);
 
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+	if (real == NULL || stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
 		g_set_error(err, VIRT_ERROR, 0, "rootfs '%s' is not a folder", dir);
 	else {
 		/* the id's version first: another rule of summing is another id */
 		g_checksum_update(w.ck, (const guchar *)"nube-tree-1", 12);
-		if (walk_tree(&w, dir, "") == 0)
+		if (walk_tree(&w, real, "") == 0)
 			sum = g_strdup(g_checksum_get_string(w.ck));
 		else
 			g_prefix_error(err, "rootfs '%s': ", dir);

@@ -43,6 +43,7 @@ static const rpcreq_field f_wake[] = { OPT("need", RPCREQ_NUM), END };
 static const rpcreq_field f_image_status[] = { REQ("sha256", RPCREQ_SHA256), END };
 static const rpcreq_field f_image_commit[] = { REQ("sha256", RPCREQ_SHA256),
 	REQ("format", RPCREQ_STR), END };
+static const rpcreq_field f_rootfs_commit[] = { REQ("sha256", RPCREQ_SHA256), END };
 static const rpcreq_field f_cold_receive[] = { REQ("vm", RPCREQ_VMREF),
 	OPT("scenario", RPCREQ_NAME), REQ("xml", RPCREQ_STR), REQ("sha256", RPCREQ_SHA256), END };
 static const rpcreq_field f_events[] = { REQ_INT("since", 0, G_MAXINT64),
@@ -68,6 +69,7 @@ static const struct {
 	{ "events", f_events },
 	{ "image-status", f_image_status },
 	{ "image-commit", f_image_commit },
+	{ "rootfs-commit", f_rootfs_commit },
 	{ "cold-receive", f_cold_receive },
 };
 

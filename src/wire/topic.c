@@ -12,7 +12,7 @@
 static const char *const topic_peer_ops[] = {
 	"admit", "release", "net-ensure", "net-remove", "image-status", "image-commit", "wake",
 	"heal",
-	"cold-receive",
+	"cold-receive", "rootfs-commit",
 };
 
 bool

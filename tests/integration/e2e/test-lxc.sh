@@ -72,6 +72,18 @@ done
 [ "$total" = 6 ] || fail "$total of 6 VMs found as containers"
 ! pgrep -f "qemu-system.*$S" >/dev/null || fail "a QEMU process runs for $S"
 ok "6 containers on 3 hosts (virsh -c lxc:///system), no QEMU domain or process for them"
+# the rootfs reached each host by content: one checked copy in its cache, under every layer
+sha=$(sed -n "s/.*rootfs '[^']*': content \([0-9a-f]\{12\}\).*/\1/p" "$T/deploy.err" | head -1)
+[ -n "$sha" ] || { cat "$T/deploy.err"; fail "deploy did not sum the rootfs"; }
+grep -q "rootfs $sha\.\.\.: .* sent" "$T/deploy.err" || { cat "$T/deploy.err"; fail "the rootfs was not sent"; }
+for k in $(lab_hosts); do
+	c=$(ls "$LAB_STATE/host$k/containers/.rootfs" 2>/dev/null || true)
+	[ "$(echo $c | wc -w)" = 1 ] && [ "${c#"$sha"}" != "$c" ] ||
+		fail "host$k's rootfs cache holds '$c', not one copy of $sha..."
+	in_host "$k" grep -q "lowerdir=/var/lib/nube/containers/.rootfs/$c," /proc/mounts ||
+		fail "host$k's layers are not on its cached rootfs $c"
+done
+ok "the rootfs reached each host by content ($sha...), one copy each, under every layer"
 
 retry 90 "$NUBE" exec $S --vm h1 --cmd 'ping -c 3 -W 2 10.1.2.2' ||
 	{ cat "$T/retry.out" >&2; fail "h1 cannot ping h3 (10.1.2.2)"; }
@@ -97,7 +109,7 @@ grep -q "10.1.1.1/24" "$T/r1.out" || fail "r1's eth2 lacks 10.1.1.1/24"
 ok "r1: hostname, rootfs, forwarding, addresses and its boot script, seen from inside"
 # its systemd runs in r1's own cgroup, not at the root of the host's tree (the init shim)
 "$NUBE" exec $S --vm r1 --cmd 'cat /proc/1/cgroup' >"$T/cg.out" 2>&1 || { cat "$T/cg.out"; fail "exec cat /proc/1/cgroup in r1"; }
-own="/machine/lxc-[0-9]+-$S\\.r1\\.libvirt-lxc"
+own="/machine/lxc-[0-9]+-[^/]*\\.r1\\.libvirt-lxc"	# libvirt drops the name's '_'s
 if [ -d /sys/fs/cgroup/memory ]; then	# cgroup v1: libvirt's memory group, and systemd's own
 	grep -Eq "^[0-9]+:memory:$own" "$T/cg.out" && grep -Eq "^[0-9]+:name=systemd:$own" "$T/cg.out" ||
 		{ cat "$T/cg.out"; fail "r1's init is not in r1's own memory and name=systemd groups"; }
@@ -128,7 +140,7 @@ for k in $(lab_hosts); do
 done
 assert_clean $S
 if [ -d /sys/fs/cgroup/systemd/machine ]; then
-	left=$(ls /sys/fs/cgroup/systemd/machine | grep -F -- "-$S." || true)
+	left=$(ls /sys/fs/cgroup/systemd/machine | grep -F -- "-$(echo "$S" | tr -d _)." || true)
 	[ -z "$left" ] || fail "name=systemd groups of the containers left: $(echo $left)"
 fi
 ok "undeploy left no container, layer, mount, link or store row"
@@ -138,6 +150,8 @@ M=lxc_mixed
 "$NUBE" deploy "$REPO/tests/data/lxc/lxc-mixed.xml" --restrictions "$REPO/tests/data/lxc/lxc-mixed-restrictions.xml" \
 	>"$T/mixed.out" 2>"$T/mixed.err" || { cat "$T/mixed.err" "$T/mixed.out" >&2; fail "deploy of the mixed scenario"; }
 [ "$(host_ct 1)" = "$M.c1" ] || fail "c1 is not a container on host1: $(host_ct 1)"
+! grep -q "not in its cache: sending" "$T/mixed.err" || { cat "$T/mixed.err"; fail "the rootfs was sent again"; }
+grep -q "rootfs '[^']*': content $sha" "$T/mixed.err" || { cat "$T/mixed.err"; fail "the mixed deploy's rootfs is not $sha..."; }
 [ "$(host_domains 2)" = "$M.q1" ] || fail "q1 is not a QEMU domain on host2: $(host_domains 2)"
 ok "c1 is a container on host1, q1 a QEMU guest on host2"
 retry 90 "$NUBE" exec $M --vm q1 --cmd 'ping -c 3 -W 2 10.9.0.1' ||
