@@ -93,6 +93,14 @@ jq -e -s '[.[] | select(.type == "moved-cold" and .vm == "c1")][0] | .host == "h
 jq -r -s '[.[] | select(.type == "moved-cold")][0].msg' "$T/events"
 [ "$(host_of c1)" = host3 ] && [ "$(placed c1)" = host3 ] || fail "status says '$(host_of c1)', store '$(placed c1)', not host3"
 ok "nube events: one moved-cold event with its interruption; nube status and the store say host3"
+# host3 had no copy of the rootfs (c1 and c2 were deployed on host1 and host2): host1 sent its
+# copy, by content, once (the failed move above already did; it is kept)
+[ -n "$(ls "$LAB_STATE/host1/containers/.rootfs")" ] &&
+	[ "$(ls "$LAB_STATE/host3/containers/.rootfs" 2>/dev/null)" = "$(ls "$LAB_STATE/host1/containers/.rootfs")" ] ||
+	fail "host3's rootfs cache ('$(ls "$LAB_STATE/host3/containers/.rootfs" 2>/dev/null)') is not host1's"
+jq -e -s '[.[] | select(.type == "image-sent" and .data.format == "rootfs" and .data.dst == "host3")] |
+	length == 1' "$T/events" >/dev/null || { cat "$T/events"; fail "not one image-sent event of the rootfs to host3"; }
+ok "host1 sent the rootfs to host3 once, by content, before it stopped c1"
 
 # 3. drain moves containers (move-containers = operator, the default)
 "$NUBE" drain host3 --timeout 120 >"$T/drain.out" 2>"$T/drain.err" || { cat "$T/drain.err" "$T/drain.out" >&2; fail "nube drain host3"; }
