@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/xattr.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -482,6 +483,137 @@ static void test_image_cache(void **state)
 	virt_close(v);
 }
 
+/* run a shell command line (tar) for the rootfs test; fails the test when it fails */
+static void sh(const char *cmd)
+{
+	gint st = 0;
+	GError *e = NULL;
+	g_autofree char *err = NULL;
+	char *argv[] = { "/bin/sh", "-c", (char *)cmd, NULL };
+
+	if (!g_spawn_sync(NULL, argv, NULL, 0, NULL, NULL, NULL, &err, &st, &e) ||
+	    !g_spawn_check_wait_status(st, &e))
+		fail_msg("%s: %s %s", cmd, e->message, err ? err : "");
+}
+
+static char *tree_sum(const char *dir)
+{
+	GError *e = NULL;
+	char *s = virt_tree_sum(dir, NULL, &e);
+
+	if (!s)
+		fail_msg("virt_tree_sum %s: %s", dir, e->message);
+	return s;
+}
+
+/* a rootfs folder's content id: the same for a copy (times aside), another for any change
+ * of content, mode, link target, name or xattr; the stamp moves with a touch; a host's
+ * cache takes an upload only when what it unpacked sums to what was claimed */
+static void test_rootfs_cache(void **state)
+{
+	(void)state;
+	GError *e = NULL;
+	g_autofree char *tree = g_build_filename(tmpdir, "tree", NULL);
+	g_autofree char *copy = g_build_filename(tmpdir, "tree-copy", NULL);
+	g_autofree char *cdir = g_build_filename(tmpdir, "containers", NULL);
+	g_autofree char *cmd = g_strdup_printf("set -e; mkdir -p %s/etc %s/e; printf x > %s/etc/a; "
+	    "chmod 640 %s/etc/a; printf hello > %s/b; ln -s etc/a %s/lnk", tree, tree, tree, tree,
+	    tree, tree);
+
+	sh(cmd);
+	g_autofree char *s1 = tree_sum(tree);
+	g_autofree char *s1b = tree_sum(tree);
+	assert_string_equal(s1, s1b);
+	uint64_t bytes = 0;
+	g_autofree char *st1 = virt_tree_stamp(tree, &bytes, &e);
+	assert_non_null(st1);
+	assert_int_equal(bytes, 6);	/* "x" and "hello" */
+
+	/* a copy through tar, its times changed: same id, another stamp */
+	g_free(cmd);
+	cmd = g_strdup_printf("set -e; mkdir %s; tar -C %s -cf - . | tar -C %s -xpf -; touch -d "
+	    "2001-01-01 %s/b %s/etc", copy, tree, copy, copy, copy);
+	sh(cmd);
+	g_autofree char *s2 = tree_sum(copy);
+	assert_string_equal(s1, s2);
+	g_autofree char *st2 = virt_tree_stamp(copy, NULL, &e);
+	assert_string_not_equal(st1, st2);
+	g_autofree char *link = g_build_filename(tmpdir, "tree-link", NULL);	/* through a link */
+	assert_int_equal(symlink(tree, link), 0);
+	g_autofree char *s3 = tree_sum(link);
+	assert_string_equal(s1, s3);
+	unlink(link);
+
+	/* any change of what is in it: another id */
+	static const char *const changes[][2] = {
+		{ "chmod 644 %s/etc/a", "chmod 640 %s/etc/a" },
+		{ "printf y > %s/b", "printf hello > %s/b" },
+		{ "ln -sfn b %s/lnk", "ln -sfn etc/a %s/lnk" },
+		{ "mv %s/b %s/c", "mv %s/c %s/b" },
+		{ "mkdir %s/e/f", "rmdir %s/e/f" },
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(changes); i++) {
+		g_autofree char *c = g_strdup_printf(changes[i][0], copy, copy);
+		g_autofree char *u = g_strdup_printf(changes[i][1], copy, copy);
+		sh(c);
+		g_autofree char *sc2 = tree_sum(copy);
+		if (strcmp(sc2, s1) == 0)
+			fail_msg("'%s' did not change the id", c);
+		sh(u);
+		g_autofree char *back = tree_sum(copy);
+		assert_string_equal(back, s1);
+	}
+	g_autofree char *xf = g_build_filename(copy, "b", NULL);
+	if (lsetxattr(xf, "user.nube-test", "1", 1, 0) == 0) {
+		g_autofree char *sx = tree_sum(copy);
+		if (strcmp(sx, s1) == 0)
+			fail_msg("an xattr did not change the id");
+		assert_int_equal(lremovexattr(xf, "user.nube-test"), 0);
+	} else
+		print_message("(user xattrs not supported in %s: that change not checked)\n", tmpdir);
+
+	/* a host's cache */
+	virt_opts o = { .uri = "test:///default", .guest_kernel = KERNEL, .guest_initrd = INITRD,
+	    .disk_dir = disk_dir, .image_dir = image_dir, .container_dir = cdir };
+	virt *v = virt_open(&o, &e);
+	assert_non_null(v);
+	g_autofree char *pv = virt_rootfs_part(s1);
+	g_autofree char *part = g_build_filename(image_dir, pv, NULL);
+	g_autofree char *final = virt_rootfs_path(v, s1);
+	assert_false(virt_rootfs_present(v, s1));
+	/* an upload that is not that content: refused, nothing of it kept */
+	g_free(cmd);
+	cmd = g_strdup_printf("printf z > %s/b && tar -C %s -cf %s . && printf hello > %s/b", copy,
+	    copy, part, copy);
+	sh(cmd);
+	assert_int_equal(virt_rootfs_commit(v, s1, &e), -1);
+	assert_non_null(e);
+	assert_non_null(strstr(e->message, "the folder received sums to"));
+	g_clear_error(&e);
+	assert_false(g_file_test(part, G_FILE_TEST_EXISTS));
+	assert_false(virt_rootfs_present(v, s1));
+	g_autofree char *tmpd = g_strconcat(final, ".part", NULL);
+	assert_false(g_file_test(tmpd, G_FILE_TEST_EXISTS));
+	/* garbage: refused */
+	assert_true(g_file_set_contents(part, "not a tar", -1, NULL));
+	assert_int_equal(virt_rootfs_commit(v, s1, &e), -1);
+	g_clear_error(&e);
+	assert_false(virt_rootfs_present(v, s1));
+	/* the real thing */
+	g_free(cmd);
+	cmd = g_strdup_printf("tar -C %s --numeric-owner -cf %s .", tree, part);
+	sh(cmd);
+	assert_ok(virt_rootfs_commit(v, s1, &e));
+	assert_true(virt_rootfs_present(v, s1));
+	assert_false(g_file_test(part, G_FILE_TEST_EXISTS));
+	g_autofree char *s4 = tree_sum(final);
+	assert_string_equal(s4, s1);
+	virt_close(v);
+	g_free(cmd);
+	cmd = g_strdup_printf("rm -rf %s %s %s", tree, copy, cdir);
+	sh(cmd);
+}
+
 /* over the cache's limit, the least recently used images no domain uses go first; an image
  * in use and an upload under way stay, and nothing goes while the cache fits */
 static void test_image_evict(void **state)
@@ -689,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_media_disks),
 		cmocka_unit_test(test_image_cache),
 		cmocka_unit_test(test_image_evict),
+		cmocka_unit_test(test_rootfs_cache),
 		cmocka_unit_test(test_define_list_roundtrip),
 		cmocka_unit_test(test_foreign_domain),
 		cmocka_unit_test(test_errors),
