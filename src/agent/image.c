@@ -115,6 +115,13 @@ image_cache_trim(nubed *n, virt *v)
 
 		if (img != NULL)
 			g_ptr_array_add(in_use, img);
+		/* a container's rootfs by content: never evicted under its layer */
+		img = n->env->virt_lxc_rootfs_sha256 ? n->env->virt_lxc_rootfs_sha256(v,
+		    ((const virt_dom_info *)doms->pdata[i])->domain) : NULL;
+		if (img != NULL) {
+			g_ptr_array_add(in_use, g_strconcat(img, ".rootfs", NULL));
+			g_free(img);
+		}
 	}
 	if (n->env->virt_image_evict(v, n->cfg->image_cache_max_mib, in_use, evicted, &err) < 0) {
 		nubed_log(NLOG_WARN, "image cache: %s", err->message);

@@ -563,6 +563,8 @@ int virt_lxc_prepare(virt *v, const scenario *s, const proto_deployment *dep, co
 			g_prefix_error(err, "vm '%s': ", vm->name);
 			return -1;
 		}
+		if (pl && pl->rootfs_sha256)
+			virt_rootfs_touch(rootfs);	/* the cache's last use */
 	}
 	if (write_config(s, vm, pl, rootfs, root, mtu, err) < 0) {
 		g_prefix_error(err, "vm '%s': configuration: ", vm->name);

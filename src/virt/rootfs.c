@@ -22,7 +22,6 @@
 #include <libvirt/virterror.h>
 
 #define CHUNK		(1 << 20)
-#define ROOTFS_SUB	".rootfs"	/* container_dir/.rootfs/<sha256> */
 #define ROOTFS_PART	".rootfs.part"	/* "<sha256>.rootfs.part", the upload */
 /* GNU tar as the cold move packs a layer: owners by number, modes, ACLs, every xattr but the
  * overlay's own (its file handles mean nothing elsewhere) */
@@ -360,7 +359,7 @@ char *virt_rootfs_part(const char *sha256)
 
 char *virt_rootfs_path(const virt *v, const char *sha256)
 {
-	return g_build_filename(v->container_dir, ROOTFS_SUB, sha256, NULL);
+	return g_build_filename(v->container_dir, VIRT_ROOTFS_SUB, sha256, NULL);
 }
 
 static bool is_dir(const char *p)
@@ -390,6 +389,25 @@ static void rm_tree(const char *p)
 
 	if (lstat(p, &st) == 0)
 		nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+int virt_rootfs_remove(virt *v, const char *sha256, GError **err)
+{
+	g_autofree char *p = virt_rootfs_path(v, sha256);
+	struct stat st;
+
+	if (lstat(p, &st) < 0)
+		return 0;
+	if (nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0) {
+		g_set_error(err, VIRT_ERROR, errno, "evict rootfs '%s': %s", p, g_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void virt_rootfs_touch(const char *dir)
+{
+	utimensat(AT_FDCWD, dir, NULL, 0);
 }
 
 static void image_pool_refresh(virt *v)

@@ -1060,6 +1060,31 @@ virt_image_evict(virt *v, uint64_t max_mib, const GPtrArray *in_use, GPtrArray *
 		total += c->bytes;
 		g_ptr_array_add(all, c);
 	}
+	/* containers' rootfs folders by content ("<sha256>.rootfs"): their files' bytes, the
+	 * folder's mtime (named, or last layered on) */
+	{
+		g_autofree char *rdir = g_build_filename(v->container_dir, VIRT_ROOTFS_SUB, NULL);
+		g_autoptr(GDir) rp = g_dir_open(rdir, 0, NULL);
+
+		while (rp != NULL && (n = g_dir_read_name(rp)) != NULL) {
+			g_autofree char *path = g_build_filename(rdir, n, NULL);
+			uint64_t bytes = 0;
+			struct stat st;
+			cached_image *c;
+			char *stamp;
+
+			if (!proto_sha256_ok(n) || stat(path, &st) < 0 || !S_ISDIR(st.st_mode) ||
+			    (stamp = virt_tree_stamp(path, &bytes, NULL)) == NULL)
+				continue;	/* unpacking ("<sha256>.part") and strangers stay */
+			g_free(stamp);
+			c = g_new0(cached_image, 1);
+			c->name = g_strconcat(n, VIRT_ROOTFS_SUFFIX, NULL);
+			c->bytes = bytes;
+			c->used = st.st_mtim;
+			total += c->bytes;
+			g_ptr_array_add(all, c);
+		}
+	}
 	if (total <= max)
 		return 0;
 	g_ptr_array_sort(all, older_first);
@@ -1074,7 +1099,15 @@ virt_image_evict(virt *v, uint64_t max_mib, const GPtrArray *in_use, GPtrArray *
 			used = g_strcmp0(in_use->pdata[k], c->name) == 0;
 		if (used)
 			continue;
-		if (unlink(path) < 0 && errno != ENOENT) {
+		if (g_str_has_suffix(c->name, VIRT_ROOTFS_SUFFIX)) {
+			g_autofree char *sha = g_strndup(c->name, strlen(c->name) -
+			    strlen(VIRT_ROOTFS_SUFFIX));
+
+			if (virt_rootfs_remove(v, sha, err) < 0) {
+				rc = -1;
+				break;
+			}
+		} else if (unlink(path) < 0 && errno != ENOENT) {
 			g_set_error(err, VIRT_ERROR, errno, "evict '%s': %s", path, g_strerror(errno));
 			rc = -1;
 			break;

@@ -72,4 +72,14 @@ virDomainPtr virt_lxc_lookup(virt *v, const char *domname);
 int virt_lxc_exec(virt *v, virDomainPtr dom, const char *cmd, int timeout_s, int *exit_code,
     char **out, char **errout, GError **err);
 
+/* rootfs.c: the folder of the rootfs cache (container_dir/VIRT_ROOTFS_SUB/<sha256>), the
+ * name an in-use list and an eviction give one ("<sha256>" VIRT_ROOTFS_SUFFIX) */
+#define VIRT_ROOTFS_SUB		".rootfs"
+#define VIRT_ROOTFS_SUFFIX	".rootfs"
+/* virt_rootfs_remove: that folder gone — never one a container is layered on (an overlay's
+ * lower folder must not change under it): the caller knows which are in use. 0 or -1 + err */
+int virt_rootfs_remove(virt *v, const char *sha256, GError **err);
+/* virt_rootfs_touch: the folder was layered on now (its mtime: least recently used goes first) */
+void virt_rootfs_touch(const char *dir);
+
 #endif

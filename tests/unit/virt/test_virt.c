@@ -608,6 +608,21 @@ static void test_rootfs_cache(void **state)
 	assert_false(g_file_test(part, G_FILE_TEST_EXISTS));
 	g_autofree char *s4 = tree_sum(final);
 	assert_string_equal(s4, s1);
+	/* eviction over the cache's limit: never one in use, else the least recently used */
+	g_free(cmd);
+	cmd = g_strdup_printf("truncate -s 2M %s/big", final);	/* 2 MiB of files > 1 MiB */
+	sh(cmd);
+	g_autofree char *name = g_strconcat(s1, ".rootfs", NULL);
+	g_autoptr(GPtrArray) in_use = g_ptr_array_new();
+	g_autoptr(GPtrArray) evicted = g_ptr_array_new_with_free_func(g_free);
+	g_ptr_array_add(in_use, name);
+	assert_ok(virt_image_evict(v, 1, in_use, evicted, &e));
+	assert_int_equal(evicted->len, 0);
+	assert_true(virt_rootfs_present(v, s1));
+	assert_ok(virt_image_evict(v, 1, NULL, evicted, &e));
+	assert_int_equal(evicted->len, 1);
+	assert_string_equal(g_ptr_array_index(evicted, 0), name);
+	assert_false(virt_rootfs_present(v, s1));
 	virt_close(v);
 	g_free(cmd);
 	cmd = g_strdup_printf("rm -rf %s %s %s", tree, copy, cdir);
