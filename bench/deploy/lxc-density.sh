@@ -1,6 +1,6 @@
 #!/bin/bash
 # lxc-density.sh: how many containers one lab host runs before deploy time per node doubles.
-# On a 1-host lab, deploys N = 4, 8, 16, 32, ... type="lxc" VMs (nube's debian12-lxc rootfs,
+# On a 1-host lab, deploys N = 4, 8, 16, 24, 32, 48, 64, ... type="lxc" VMs (nube's debian12-lxc rootfs,
 # 128 MiB each, 16 to a net, one address each) and times `nube deploy` (wall clock until the
 # host answered: every container configured and started), checks that all N run and that the
 # last one answers a ping from the first of its net, estimates the memory they hold (the
@@ -65,6 +65,10 @@ for _ in $(seq 1 60); do
 done
 [ "$n" = 1 ] || { echo "lxc-density: the host is not live" >&2; exit 1; }
 
+# the rootfs reaches the host's cache (by content) with a first deploy of one container: not timed
+scenario 1
+"$NUBE" deploy "$T/s1.xml" --timeout 300 >"$T/out" 2>"$T/err" || { cat "$T/err" >&2; echo "lxc-density: warm-up deploy failed" >&2; exit 1; }
+"$NUBE" undeploy "$S" --timeout 300 >/dev/null || { echo "lxc-density: warm-up undeploy failed" >&2; exit 1; }
 echo "# lxc-density: 1-host lab, $(nproc) CPUs, $(awk '/^MemTotal:/ {print int($2/1024)}' /proc/meminfo) MiB, rootfs $ROOTFS, fs.inotify.max_user_instances $(sysctl -n fs.inotify.max_user_instances)"
 echo "# N deploy-ms ms-per-node x-of-first running mem-MiB-per-container(MemAvailable-delta)"
 t_start=$SECONDS first="" per_ct=64 verdict="" last_ok=0
@@ -115,7 +119,8 @@ while [ "$N" -le "$max" ]; do
 		verdict="doubled: $per ms per node at N=$N, $first ms at N=4"
 		break
 	fi
-	N=$(( N * 2 ))
+	# doubling up to 16, then finer: 24, 32, 48, 64, 96, ...
+	if [ "$N" -lt 16 ]; then N=$(( N * 2 )); elif [ $(( N & (N - 1) )) = 0 ]; then N=$(( N * 3 / 2 )); else N=$(( N * 4 / 3 )); fi
 done
 [ -n "$verdict" ] || verdict="--max $max reached"
 echo "# largest N deployed: $last_ok; stopped: $verdict; run $(( SECONDS - t_start )) s"
