@@ -289,19 +289,17 @@ setup_failed(nubed *n, rpc_job *j, virt *v, bool partial, bool made_here, json_t
 	return true;
 }
 
+static int destroy_each(nubed *n, virt *v, GPtrArray *doms, GString *errors);
+
 static void
 rollback(nubed *n, rpc_job *j, const char *scen, made *m, virt *v, netdev *nd)
 {
 	GError *err = NULL;
+	g_autoptr(GString) errors = g_string_new(NULL);
 
-	for (guint i = 0; i < m->doms->len; i++) {
-		const char *d = g_ptr_array_index(m->doms, i);
-
-		if (n->env->virt_destroy_undefine(v, d, &err) < 0) {
-			nubed_log(NLOG_ERR, "roll back: %s", err->message);
-			g_clear_error(&err);
-		}
-	}
+	destroy_each(n, v, m->doms, errors);
+	if (errors->len > 0)
+		nubed_log(NLOG_ERR, "roll back: %s", errors->str);
 	for (guint i = 0; i < m->vols->len; i++) {
 		const char *d = g_ptr_array_index(m->vols, i);
 
@@ -763,6 +761,60 @@ out:
 
 /* ---- undeploy ---- */
 
+/* Domains are destroyed several at once: libvirt's LXC driver takes ~1.8 s to stop one
+ * container (SIGTERM to its init, SIGKILL after its wait), so one after another 96
+ * containers took 3 min to undeploy. */
+#define DESTROY_AT_ONCE	8
+
+typedef struct {
+	nubed *n;
+	virt *v;
+	GMutex mu;
+	GString *errors;
+	int removed;
+} destroy_ctx;
+
+static void
+destroy_one(gpointer data, gpointer ud)
+{
+	destroy_ctx *c = ud;
+	GError *err = NULL;
+	int rc = c->n->env->virt_destroy_undefine(c->v, data, &err);
+
+	g_mutex_lock(&c->mu);
+	if (rc < 0)
+		g_string_append_printf(c->errors, "%s%s", c->errors->len ? "; " : "", err->message);
+	else
+		c->removed++;
+	g_mutex_unlock(&c->mu);
+	g_clear_error(&err);
+}
+
+/* destroy_each: destroy and undefine the domains (char*) of doms; each failure appended to
+ * errors ("; "); the count removed */
+static int
+destroy_each(nubed *n, virt *v, GPtrArray *doms, GString *errors)
+{
+	destroy_ctx c = { n, v, { 0 }, errors, 0 };
+	GThreadPool *pool = NULL;
+	GError *err = NULL;
+
+	g_mutex_init(&c.mu);
+	/* the LXC connection is opened on first use: opened here, before the threads share it */
+	if (n->env->virt_lxc_probe != NULL && n->env->virt_lxc_probe(v, &err) < 0)
+		g_clear_error(&err);
+	if (doms->len > 1)
+		pool = g_thread_pool_new(destroy_one, &c, MIN(DESTROY_AT_ONCE, (int)doms->len), TRUE,
+		    NULL);
+	for (guint i = 0; i < doms->len; i++)
+		if (pool == NULL || !g_thread_pool_push(pool, doms->pdata[i], NULL))
+			destroy_one(doms->pdata[i], &c);
+	if (pool != NULL)
+		g_thread_pool_free(pool, FALSE, TRUE);	/* waits for every one */
+	g_mutex_clear(&c.mu);
+	return c.removed;
+}
+
 void
 op_undeploy(nubed *n, rpc_job *j)
 {
@@ -789,17 +841,16 @@ op_undeploy(nubed *n, rpc_job *j)
 		rpc_job_fail(j, "netlink: %s", err->message);
 		goto out;
 	}
-	for (guint i = 0; i < doms->len; i++) {
-		const virt_dom_info *di = g_ptr_array_index(doms, i);
+	{
+		g_autoptr(GPtrArray) mine = g_ptr_array_new();
 
-		if (g_strcmp0(di->scenario, scen) != 0)
-			continue;
-		if (n->env->virt_destroy_undefine(v, di->domain, &err) < 0) {
-			g_string_append_printf(errors, "%s%s", errors->len ? "; " : "", err->message);
-			g_clear_error(&err);
-			continue;
+		for (guint i = 0; i < doms->len; i++) {
+			const virt_dom_info *di = g_ptr_array_index(doms, i);
+
+			if (g_strcmp0(di->scenario, scen) == 0)
+				g_ptr_array_add(mine, di->domain);
 		}
-		ndoms++;
+		ndoms = destroy_each(n, v, mine, errors);
 	}
 	for (guint i = 0; i < nets->len; i++) {
 		const netdev_info *ni = g_ptr_array_index(nets, i);

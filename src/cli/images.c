@@ -18,7 +18,6 @@
 #include "virt/virt.h"
 #include "wire/names.h"
 
-#define IMAGE_POOL	"nube-images"	/* the agents' image cache (virt.h VIRT_IMAGE_POOL) */
 #define CHUNK		(1 << 20)
 
 typedef struct {
@@ -42,14 +41,6 @@ static void
 silent(void *ud, virErrorPtr e)
 {
 	(void)ud, (void)e;
-}
-
-static const char *
-lv_error(void)
-{
-	const char *m = virGetLastErrorMessage();
-
-	return m != NULL && *m != '\0' ? m : "unknown libvirt error";
 }
 
 /* ---- the sums already computed on this machine ----
@@ -244,25 +235,6 @@ rootfs_hash(const char *path, bool quiet)
 	return img;
 }
 
-typedef struct {
-	const image *img;
-	const char *host;
-	gint64 t0;
-	bool quiet;
-} tree_progress;
-
-static void
-tree_sent(uint64_t sent, uint64_t total, void *ud)
-{
-	tree_progress *p = ud;
-	double s = (g_get_monotonic_time() - p->t0) / 1e6;
-
-	if (!p->quiet)
-		fprintf(stderr, "%s: rootfs %.12s...: %.0f MiB of tar sent (files: %.0f MiB; %.1f "
-		    "MiB/s)\n", p->host, p->img->sha256, sent / 1048576.0, total / 1048576.0,
-		    s > 0 ? sent / 1048576.0 / s : 0.0);
-}
-
 /* one synchronous call to host; the reply (new) or NULL with *why (new) */
 static json_t *
 call(client *c, const char *host, json_t *req, int timeout_s, char **why)
@@ -279,100 +251,62 @@ call(client *c, const char *host, json_t *req, int timeout_s, char **why)
 	return json_incref(k->reply);
 }
 
-/* upload img into host's image cache as "<sha256>.part" over libvirt at uri */
+/* an upload's progress on standard error: a line about once a second, and its total */
+typedef struct {
+	const image *img;
+	const char *host;
+	gint64 t0;
+	bool quiet;
+} sent_progress;
+
+static void
+sent_line(uint64_t sent, uint64_t total, void *ud)
+{
+	sent_progress *p = ud;
+	double s = (g_get_monotonic_time() - p->t0) / 1e6, mib = sent / 1048576.0;
+	bool tree = strcmp(p->img->format, "rootfs") == 0;
+
+	if (p->quiet)
+		return;
+	if (sent == total)
+		fprintf(stderr, "%s: %s %.12s...: %.0f MiB%s sent in %.1f s (%.1f MiB/s)\n", p->host,
+		    tree ? "rootfs" : "image", p->img->sha256, mib, tree ? " of tar" : "", s,
+		    s > 0 ? mib / s : 0.0);
+	else
+		fprintf(stderr, "%s: %s %.12s...: %.0f of %s%.0f MiB (%.1f MiB/s)\n", p->host,
+		    tree ? "rootfs" : "image", p->img->sha256, mib, tree ? "~" : "",
+		    total / 1048576.0, s > 0 ? mib / s : 0.0);
+}
+
+/* upload img into host's image cache over libvirt at uri: a file as "<sha256>.part", a
+ * rootfs folder as a tar "<sha256>.rootfs.part" */
 static int
 upload(const image *img, const char *host, const char *uri, bool quiet)
 {
-	g_autofree char *part = g_strdup_printf("%s.part", img->sha256);
-	g_autofree char *xml = g_strdup_printf("<volume type='file'><name>%s</name><capacity "
-	    "unit='bytes'>%" G_GUINT64_FORMAT "</capacity><target><format type='raw'/>"
-	    "<permissions><mode>0600</mode></permissions></target></volume>", part, img->size);
-	virConnectPtr conn = virConnectOpen(uri);
-	virStoragePoolPtr pool = NULL;
-	virStorageVolPtr vol = NULL;
-	virStreamPtr st = NULL;
-	char *buf = NULL;
-	uint64_t sent = 0;
-	gint64 t0 = g_get_monotonic_time(), last = t0;
-	int fd = -1, rc = -1;
-	ssize_t n;
+	sent_progress pr = { img, host, g_get_monotonic_time(), quiet };
+	GError *err = NULL;
+	int rc;
 
-	if (conn == NULL) {
-		out_err("image '%s' to %s: connect to %s: %s", img->path, host, uri, lv_error());
-		return -1;
-	}
-	pool = virStoragePoolLookupByName(conn, IMAGE_POOL);
-	if (pool == NULL || virStoragePoolRefresh(pool, 0) < 0) {
-		out_err("image '%s' to %s: storage pool '%s' on %s: %s", img->path, host, IMAGE_POOL,
-		    uri, lv_error());
-		goto out;
-	}
-	if ((vol = virStorageVolLookupByName(pool, part)) != NULL) {	/* an earlier attempt's */
-		virStorageVolDelete(vol, 0);
-		virStorageVolFree(vol);
-	}
-	vol = virStorageVolCreateXML(pool, xml, 0);
-	if (vol == NULL) {
-		out_err("image '%s' to %s: create volume '%s': %s", img->path, host, part, lv_error());
-		goto out;
-	}
-	fd = open(img->path, O_RDONLY | O_CLOEXEC);
-	st = virStreamNew(conn, 0);
-	if (fd < 0 || st == NULL || virStorageVolUpload(vol, st, 0, img->size, 0) < 0) {
-		out_err("image '%s' to %s: upload: %s", img->path, host, fd < 0 ?
-		    g_strerror(errno) : lv_error());
-		goto out;
-	}
-	buf = g_malloc(CHUNK);
-	while ((n = read(fd, buf, CHUNK)) > 0) {
-		for (ssize_t off = 0; off < n;) {
-			int w = virStreamSend(st, buf + off, (size_t)(n - off));
+	if (strcmp(img->format, "rootfs") == 0) {
+		g_autofree char *part = virt_rootfs_part(img->sha256);
 
-			if (w < 0) {
-				out_err("image '%s' to %s: send: %s", img->path, host, lv_error());
-				virStreamAbort(st);
-				goto out;
-			}
-			off += w;
+		rc = virt_tree_upload(uri, img->path, part, img->size, sent_line, &pr, &err);
+	} else {
+		g_autofree char *part = g_strdup_printf("%s.part", img->sha256);
+		int fd = open(img->path, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0) {
+			out_err("image '%s': %s", img->path, g_strerror(errno));
+			return -1;
 		}
-		sent += (uint64_t)n;
-		if (!quiet && g_get_monotonic_time() - last >= G_USEC_PER_SEC) {
-			double s = (g_get_monotonic_time() - t0) / 1e6;
-
-			last = g_get_monotonic_time();
-			fprintf(stderr, "%s: image %.12s...: %.0f of %.0f MiB (%.1f MiB/s)\n", host,
-			    img->sha256, sent / 1048576.0, img->size / 1048576.0, sent / 1048576.0 / s);
-		}
-	}
-	if (n < 0) {
-		out_err("image '%s': read: %s", img->path, g_strerror(errno));
-		virStreamAbort(st);
-		goto out;
-	}
-	if (virStreamFinish(st) < 0) {
-		out_err("image '%s' to %s: finish the upload: %s", img->path, host, lv_error());
-		goto out;
-	}
-	if (!quiet) {
-		double s = (g_get_monotonic_time() - t0) / 1e6;
-
-		fprintf(stderr, "%s: image %.12s...: %.0f MiB sent in %.1f s (%.1f MiB/s)\n", host,
-		    img->sha256, sent / 1048576.0, s, s > 0 ? sent / 1048576.0 / s : 0.0);
-	}
-	rc = 0;
-out:
-	if (rc < 0 && vol != NULL)
-		virStorageVolDelete(vol, 0);
-	if (fd >= 0)
+		rc = virt_fd_upload(uri, fd, part, img->size, sent_line, &pr, NULL, &err);
 		close(fd);
-	g_free(buf);
-	if (st != NULL)
-		virStreamFree(st);
-	if (vol != NULL)
-		virStorageVolFree(vol);
-	if (pool != NULL)
-		virStoragePoolFree(pool);
-	virConnectClose(conn);
+	}
+	if (rc < 0) {
+		out_err("%s '%s' to %s: %s", strcmp(img->format, "rootfs") == 0 ? "rootfs" : "image",
+		    img->path, host, err->message);
+		g_error_free(err);
+	}
 	return rc;
 }
 
@@ -409,20 +343,11 @@ ensure_on(session *sess, const image *img, const char *host, bool quiet, int tim
 	if (!quiet)
 		fprintf(stderr, "%s: %s %.12s... not in its cache: sending '%s' (%.0f MiB) to %s\n",
 		    host, kind, img->sha256, img->path, img->size / 1048576.0, uri);
-	if (strcmp(img->format, "rootfs") == 0) {
-		g_autofree char *part = virt_rootfs_part(img->sha256);
-		tree_progress tp = { img, host, g_get_monotonic_time(), quiet };
-		GError *err = NULL;
-
-		if (virt_tree_upload(uri, img->path, part, img->size, tree_sent, &tp, &err) < 0) {
-			out_err("rootfs '%s' to %s: %s", img->path, host, err->message);
-			g_error_free(err);
-			return -1;
-		}
+	if (upload(img, host, uri, quiet) < 0)
+		return -1;
+	if (strcmp(img->format, "rootfs") == 0)
 		r = call(sess->c, host, json_pack("{s:s, s:s}", "op", "rootfs-commit", "sha256",
 		    img->sha256), timeout_s, &why);
-	} else if (upload(img, host, uri, quiet) < 0)
-		return -1;
 	else
 		r = call(sess->c, host, json_pack("{s:s, s:s, s:s}", "op", "image-commit", "sha256",
 		    img->sha256, "format", img->format), timeout_s, &why);

@@ -93,7 +93,7 @@ int virt_lxc_probe(virt *v, GError **err)
 	return virt_lxc_usable(v, err);
 }
 
-static bool is_dir(const char *p)
+bool virt_is_dir(const char *p)
 {
 	struct stat st;
 
@@ -142,13 +142,13 @@ int virt_lxc_decide(virt *v, const proto_deployment *dep, const sc_vm *vm, GPtrA
 	g_autofree char *rootfs = rootfs_of(v, dep, vm);
 	const proto_vm_place *pl = dep ? proto_deployment_vm(dep, vm->name) : NULL;
 
-	if (pl && pl->rootfs_sha256 && !direct(vm) && !is_dir(rootfs)) {
+	if (pl && pl->rootfs_sha256 && !direct(vm) && !virt_is_dir(rootfs)) {
 		g_set_error(err, VIRT_ERROR, 0, "vm '%s': rootfs '%s' (content %.12s...) is not in "
 		    "this host's cache %s", vm->name, vm->filesystem, pl->rootfs_sha256, rootfs);
 		return -1;
 	}
 	/* a rootfs that is not here: the disks' own rule (an error, or the test guest) */
-	return is_dir(rootfs) ? 1 : 0;
+	return virt_is_dir(rootfs) ? 1 : 0;
 }
 
 /* ---------------------------------------------------------------- the layer */
@@ -187,8 +187,7 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 	return (flag == FTW_DP ? rmdir(p) : unlink(p)) < 0 && errno != ENOENT ? -1 : 0;
 }
 
-/* rm -r that never crosses into another file system (a still-mounted overlay stays) */
-static int rm_tree(const char *p)
+int virt_rm_tree(const char *p)
 {
 	struct stat st;
 
@@ -223,7 +222,7 @@ static void cgroup_sweep(void)
 				continue;
 			g_autofree char *mem = g_build_filename("/sys/fs/cgroup/memory/machine", e, NULL);
 			g_autofree char *dir = g_build_filename(m, e, NULL);
-			if (!is_dir(mem))
+			if (!virt_is_dir(mem))
 				nftw(dir, rmdir_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 		}
 		if (d)
@@ -237,14 +236,14 @@ int virt_lxc_layer_remove(virt *v, const char *domname, GError **err)
 	g_autofree char *d = virt_lxc_dir(v, domname);
 	g_autofree char *root = g_build_filename(d, "root", NULL);
 
-	if (!is_dir(d))
+	if (!virt_is_dir(d))
 		return 0;
 	if (is_mountpoint(root) && umount2(root, 0) < 0 && umount2(root, MNT_DETACH) < 0) {
 		g_set_error(err, VIRT_ERROR, 0, "container layer of '%s': unmount '%s': %s", domname,
 		    root, g_strerror(errno));
 		return -1;
 	}
-	if (rm_tree(d) < 0) {
+	if (virt_rm_tree(d) < 0) {
 		g_set_error(err, VIRT_ERROR, 0, "container layer of '%s': remove '%s': %s", domname, d,
 		    g_strerror(errno));
 		return -1;
@@ -534,7 +533,7 @@ static int mount_layer(virt *v, const char *domname, const char *rootfs, bool fr
 		g_set_error(err, VIRT_ERROR, 0, "mount an overlay of '%s' on '%s': %s", rootfs, root,
 		    g_strerror(e2));
 		if (fresh)
-			rm_tree(d);
+			virt_rm_tree(d);
 		return -1;
 	}
 	return 0;
@@ -1049,7 +1048,7 @@ int virt_cold_out(virt *v, const char *domname, int grace_s, virt_cold *out, GEr
 	bool layered = g_strcmp0((const char *)src, root) == 0;
 	xmlFree(src);
 	cold_xml_clear(&x);
-	if (!layered || !is_dir(upper)) {
+	if (!layered || !virt_is_dir(upper)) {
 		g_set_error(err, VIRT_ERROR, 0, "cold move of '%s': its root is not a layer in '%s' "
 		    "(type=\"direct\" containers are not moved)", domname, d);
 		goto done;
@@ -1217,7 +1216,7 @@ int virt_cold_in(virt *v, const char *xml, const char *sha256, const char *domna
 		x.rootfs = (char *)xmlStrdup(BAD_CAST mine);
 		xmlSetProp(x.meta, BAD_CAST "rootfs", BAD_CAST mine);
 	}
-	if (!is_dir(x.rootfs)) {
+	if (!virt_is_dir(x.rootfs)) {
 		g_set_error(err, VIRT_ERROR, 0, "cold move of '%s': its rootfs '%s'%s is not on this "
 		    "host", name, x.rootfs, x.rootfs_sha256 ? " (by content)" : "");
 		goto out;

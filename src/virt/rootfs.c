@@ -228,29 +228,24 @@ char *virt_tree_stamp(const char *dir, uint64_t *bytes, GError **err)
 
 /* ---------------------------------------------------------------- the tar stream */
 
-int virt_tree_upload(const char *uri, const char *dir, const char *volname,
-    uint64_t bytes, void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud,
-    GError **err)
+int virt_fd_upload(const char *uri, int fd, const char *volname, uint64_t bytes,
+    void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud,
+    bool (*done_ok)(void *ud, GError **err), GError **err)
 {
-	/* capacity: the files' bytes and a header block or two per file are more than enough
-	 * for a start; a file volume of a dir pool grows with what is written */
+	/* capacity: what the caller expects (a tar's files' bytes, a file's size); a file volume
+	 * of a dir pool grows with what is written */
 	g_autofree char *xml = g_strdup_printf("<volume type='file'><name>%s</name><capacity "
 	    "unit='bytes'>%" G_GUINT64_FORMAT "</capacity><target><format type='raw'/>"
 	    "<permissions><mode>0600</mode></permissions></target></volume>", volname,
-	    bytes + (1 << 20));
-	char *argv[] = { "tar", "--create", "--directory", (char *)dir, TAR_KEEP, "--sparse",
-	    "--file", "-", ".", NULL };
+	    bytes > 0 ? bytes : 1);
 	virConnectPtr conn = virConnectOpen(uri);
 	virStoragePoolPtr pool = conn ? virStoragePoolLookupByName(conn, VIRT_IMAGE_POOL) : NULL;
 	virStorageVolPtr vol = NULL;
 	virStreamPtr st = NULL;
 	g_autofree char *buf = g_malloc(CHUNK);
-	g_autofree char *errout = NULL;
-	GError *e = NULL;
-	GPid pid = 0;
-	int out = -1, errfd = -1, rc = -1, status = 0;
 	uint64_t sent = 0;
 	gint64 last = g_get_monotonic_time();
+	int rc = -1;
 	ssize_t n;
 
 	if (conn == NULL) {
@@ -270,22 +265,16 @@ int virt_tree_upload(const char *uri, const char *dir, const char *volname,
 		virt_set_error(err, "create volume '%s' on %s", volname, uri);
 		goto out;
 	}
-	if (!g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_SEARCH_PATH |
-	    G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, NULL, &out, &errfd, &e)) {
-		g_set_error(err, VIRT_ERROR, 0, "tar: %s", e->message);
-		g_error_free(e);
-		goto out;
-	}
 	st = virStreamNew(conn, 0);
 	if (st == NULL || virStorageVolUpload(vol, st, 0, 0, 0) < 0) {
 		virt_set_error(err, "upload to '%s' on %s", volname, uri);
 		goto out;
 	}
-	while ((n = read(out, buf, CHUNK)) != 0) {
+	while ((n = read(fd, buf, CHUNK)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			g_set_error(err, VIRT_ERROR, errno, "read tar's output: %s", g_strerror(errno));
+			g_set_error(err, VIRT_ERROR, errno, "read: %s", g_strerror(errno));
 			virStreamAbort(st);
 			goto out;
 		}
@@ -300,25 +289,12 @@ int virt_tree_upload(const char *uri, const char *dir, const char *volname,
 			off += w;
 		}
 		sent += (uint64_t)n;
-		if (progress && g_get_monotonic_time() - last >= G_USEC_PER_SEC / 2) {
+		if (progress && g_get_monotonic_time() - last >= G_USEC_PER_SEC) {
 			last = g_get_monotonic_time();
 			progress(sent, bytes, ud);
 		}
 	}
-	close(out);
-	out = -1;
-	{
-		GIOChannel *ch = g_io_channel_unix_new(errfd);
-
-		g_io_channel_read_to_end(ch, &errout, NULL, NULL);
-		g_io_channel_unref(ch);
-	}
-	waitpid(pid, &status, 0);
-	pid = 0;
-	if (!g_spawn_check_wait_status(status, &e)) {
-		g_set_error(err, VIRT_ERROR, 0, "tar of '%s': %s: %s", dir, e->message,
-		    errout ? g_strstrip(errout) : "");
-		g_error_free(e);
+	if (done_ok && !done_ok(ud, err)) {
 		virStreamAbort(st);
 		goto out;
 	}
@@ -330,14 +306,6 @@ int virt_tree_upload(const char *uri, const char *dir, const char *volname,
 		progress(sent, sent, ud);
 	rc = 0;
 out:
-	if (pid > 0) {
-		kill(pid, SIGTERM);
-		waitpid(pid, NULL, 0);
-	}
-	if (out >= 0)
-		close(out);
-	if (errfd >= 0)
-		close(errfd);
 	if (st != NULL)
 		virStreamFree(st);
 	if (rc < 0 && vol != NULL)
@@ -347,6 +315,72 @@ out:
 	if (pool != NULL)
 		virStoragePoolFree(pool);
 	virConnectClose(conn);
+	return rc;
+}
+
+/* the tar behind a tree's upload: it must have ended well for the upload to be kept */
+typedef struct {
+	const char *dir;
+	GPid pid;
+	int errfd;
+	void (*progress)(uint64_t sent, uint64_t total, void *ud);
+	void *ud;
+} tar_run;
+
+static void tar_progress(uint64_t sent, uint64_t total, void *ud)
+{
+	tar_run *t = ud;
+
+	if (t->progress)
+		t->progress(sent, total, t->ud);
+}
+
+static bool tar_ok(void *ud, GError **err)
+{
+	tar_run *t = ud;
+	g_autofree char *errout = NULL;
+	GIOChannel *ch = g_io_channel_unix_new(t->errfd);
+	GError *e = NULL;
+	int status = 0;
+
+	g_io_channel_read_to_end(ch, &errout, NULL, NULL);
+	g_io_channel_unref(ch);
+	waitpid(t->pid, &status, 0);
+	t->pid = 0;
+	if (!g_spawn_check_wait_status(status, &e)) {
+		g_set_error(err, VIRT_ERROR, 0, "tar of '%s': %s: %s", t->dir, e->message,
+		    errout ? g_strstrip(errout) : "");
+		g_error_free(e);
+		return false;
+	}
+	return true;
+}
+
+int virt_tree_upload(const char *uri, const char *dir, const char *volname,
+    uint64_t bytes, void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud,
+    GError **err)
+{
+	char *argv[] = { "tar", "--create", "--directory", (char *)dir, TAR_KEEP, "--sparse",
+	    "--file", "-", ".", NULL };
+	tar_run t = { dir, 0, -1, progress, ud };
+	GError *e = NULL;
+	int out = -1, rc;
+
+	if (!g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_SEARCH_PATH |
+	    G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &t.pid, NULL, &out, &t.errfd, &e)) {
+		g_set_error(err, VIRT_ERROR, 0, "tar: %s", e->message);
+		g_error_free(e);
+		return -1;
+	}
+	/* the files' bytes and a header block or two per file are more than enough for a start */
+	rc = virt_fd_upload(uri, out, volname, bytes + (1 << 20), tar_progress, &t, tar_ok, err);
+	close(out);
+	if (t.pid > 0) {	/* the upload failed before tar ended */
+		kill(t.pid, SIGTERM);
+		waitpid(t.pid, NULL, 0);
+	}
+	if (t.errfd >= 0)
+		close(t.errfd);
 	return rc;
 }
 
@@ -362,33 +396,11 @@ char *virt_rootfs_path(const virt *v, const char *sha256)
 	return g_build_filename(v->container_dir, VIRT_ROOTFS_SUB, sha256, NULL);
 }
 
-static bool is_dir(const char *p)
-{
-	struct stat st;
-
-	return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 bool virt_rootfs_present(virt *v, const char *sha256)
 {
 	g_autofree char *p = virt_rootfs_path(v, sha256);
 
-	return is_dir(p);
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)f;
-	return (flag == FTW_DP ? rmdir(p) : unlink(p)) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static void rm_tree(const char *p)
-{
-	struct stat st;
-
-	if (lstat(p, &st) == 0)
-		nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	return virt_is_dir(p);
 }
 
 int virt_rootfs_remove(virt *v, const char *sha256, GError **err)
@@ -398,7 +410,7 @@ int virt_rootfs_remove(virt *v, const char *sha256, GError **err)
 
 	if (lstat(p, &st) < 0)
 		return 0;
-	if (nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0) {
+	if (virt_rm_tree(p) < 0) {
 		g_set_error(err, VIRT_ERROR, errno, "evict rootfs '%s': %s", p, g_strerror(errno));
 		return -1;
 	}
@@ -434,12 +446,12 @@ int virt_rootfs_commit(virt *v, const char *sha256, GError **err)
 	char *argv[] = { "tar", "--extract", "--file", part, "--directory", tmp, TAR_KEEP,
 	    "--same-owner", "--same-permissions", NULL };
 
-	if (is_dir(final)) {
+	if (virt_is_dir(final)) {
 		unlink(part);
 		rc = 0;
 		goto out;
 	}
-	rm_tree(tmp);
+	virt_rm_tree(tmp);
 	if (g_mkdir_with_parents(tmp, 0755) < 0) {
 		g_set_error(err, VIRT_ERROR, errno, "rootfs %.12s...: make '%s': %s", sha256, tmp,
 		    g_strerror(errno));
@@ -468,7 +480,7 @@ int virt_rootfs_commit(virt *v, const char *sha256, GError **err)
 	rc = 0;
 out:
 	if (rc < 0)
-		rm_tree(tmp);
+		virt_rm_tree(tmp);
 	unlink(part);
 	image_pool_refresh(v);
 	return rc;
@@ -482,7 +494,7 @@ int virt_rootfs_send(virt *v, const char *dest_uri, const char *sha256,
 	g_autofree char *stamp = NULL;
 	uint64_t bytes = 0;
 
-	if (!is_dir(dir)) {
+	if (!virt_is_dir(dir)) {
 		g_set_error(err, VIRT_ERROR, 0, "rootfs %.12s... is not in this host's cache", sha256);
 		return -1;
 	}

@@ -149,6 +149,13 @@ char *virt_tree_sum(const char *dir, uint64_t *bytes, GError **err);
 /* virt_tree_stamp: a cheap sum of dir's entries' lstat (inode, size, times, mode, owner, no
  * content): the same stamp means the content id computed with it still holds */
 char *virt_tree_stamp(const char *dir, uint64_t *bytes, GError **err);
+/* virt_fd_upload: what fd reads until its end into volume volname of VIRT_IMAGE_POOL at uri
+ * (replaced; bytes: the size expected, for the volume's first size and progress, about once
+ * a second and at the end); done_ok (may be NULL) says at the end whether what was read is
+ * whole. 0 or -1 + err (no volume left). */
+int virt_fd_upload(const char *uri, int fd, const char *volname, uint64_t bytes,
+    void (*progress)(uint64_t sent, uint64_t total, void *ud), void *ud,
+    bool (*done_ok)(void *ud, GError **err), GError **err);
 /* virt_tree_upload: tar of dir into volume volname of VIRT_IMAGE_POOL at uri (replaced; bytes:
  * the files' bytes, for the volume's first size and progress). 0 or -1 + err (no volume left). */
 int virt_tree_upload(const char *uri, const char *dir, const char *volname, uint64_t bytes,

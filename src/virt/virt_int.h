@@ -72,6 +72,11 @@ virDomainPtr virt_lxc_lookup(virt *v, const char *domname);
 int virt_lxc_exec(virt *v, virDomainPtr dom, const char *cmd, int timeout_s, int *exit_code,
     char **out, char **errout, GError **err);
 
+/* lxc.c: p is a folder (through links); rm -r of p that never crosses into another file
+ * system (a still-mounted overlay stays), 0 or -1 (errno) */
+bool virt_is_dir(const char *p);
+int virt_rm_tree(const char *p);
+
 /* rootfs.c: the folder of the rootfs cache (container_dir/VIRT_ROOTFS_SUB/<sha256>), the
  * name an in-use list and an eviction give one ("<sha256>" VIRT_ROOTFS_SUFFIX) */
 #define VIRT_ROOTFS_SUB		".rootfs"
