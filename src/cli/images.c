@@ -1,7 +1,9 @@
-/* images: the images a deployment's VMs boot, by content — hashed on the operator's machine,
- * written into the deployment (sha256, format, size), and sent to each host whose image cache
- * lacks one: a libvirt storage volume upload into its "nube-images" pool as "<sha256>.part",
- * which its agent checks against the sum and names "<sha256>.<format>" (op image-commit) */
+/* images: the images a deployment's VMs boot and its containers' rootfs folders, by content —
+ * summed on the operator's machine, written into the deployment (sha256, an image's format and
+ * size), and sent to each host whose cache lacks one, several hosts at once: a libvirt storage
+ * volume upload into its "nube-images" pool as "<sha256>.part" (a rootfs: a tar,
+ * "<sha256>.rootfs.part"), which its agent checks against the sum and names (ops image-commit,
+ * rootfs-commit) */
 #include "cli/images.h"
 
 #include <errno.h>
@@ -235,22 +237,6 @@ rootfs_hash(const char *path, bool quiet)
 	return img;
 }
 
-/* one synchronous call to host; the reply (new) or NULL with *why (new) */
-static json_t *
-call(client *c, const char *host, json_t *req, int timeout_s, char **why)
-{
-	int pending = 0;
-	client_call *k = client_call_start(c, host, req, timeout_s * 1000, &pending, NULL, NULL,
-	    NULL);
-
-	client_wait_calls(&pending, NULL, -1);
-	if (!k->ok) {
-		*why = g_strdup(k->error != NULL ? k->error : "failed");
-		return NULL;
-	}
-	return json_incref(k->reply);
-}
-
 /* an upload's progress on standard error: a line about once a second, and its total */
 typedef struct {
 	const image *img;
@@ -310,56 +296,138 @@ upload(const image *img, const char *host, const char *uri, bool quiet)
 	return rc;
 }
 
-/* img is in host's image cache afterwards: asked for, else sent and committed */
-static int
-ensure_on(session *sess, const image *img, const char *host, bool quiet, int timeout_s)
-{
-	client_host *h = client_host_get(sess->c, host);
-	const char *addr = h != NULL && h->state != NULL ? h->state->fabric_addr : NULL;
-	g_autofree char *uri = NULL;
-	char *why = NULL;
-	json_t *r;
-	bool present;
-	const char *kind = strcmp(img->format, "rootfs") == 0 ? "rootfs" : "image";
+/* One image (or rootfs) for one host: asked for, sent when missing, then checked there. */
+typedef struct {
+	const image *img;	/* borrowed from images_send's table */
+	char *host;
+	char *uri;		/* the host's libvirt, NULL until needed */
+	bool missing;
+	int rc;			/* the upload's */
+	bool quiet;
+} xfer;
 
-	r = call(sess->c, host, json_pack("{s:s, s:s}", "op", "image-status", "sha256",
-	    img->sha256), timeout_s, &why);
-	if (r == NULL) {
-		out_err("%s '%s' on %s: %s", kind, img->path, host, why);
-		g_free(why);
-		return -1;
+static void
+xfer_free(gpointer p)
+{
+	xfer *x = p;
+
+	g_free(x->host);
+	g_free(x->uri);
+	g_free(x);
+}
+
+static const char *
+kind_of(const image *img)
+{
+	return strcmp(img->format, "rootfs") == 0 ? "rootfs" : "image";
+}
+
+static void
+xfer_upload(gpointer data, gpointer ud)
+{
+	xfer *x = data;
+
+	(void)ud;
+	x->rc = upload(x->img, x->host, x->uri, x->quiet);
+}
+
+/* UPLOADS_AT_ONCE: hosts sent to at the same time (the operator's uplink is shared; each
+ * host's check, a sha256 of the image or an unpack and sum of the rootfs, runs on its own) */
+#define UPLOADS_AT_ONCE	4
+
+/* each of todo (xfer*) in its host's cache afterwards: every host asked at once, the missing
+ * ones sent (UPLOADS_AT_ONCE at a time), then every host's check at once. 0 or -1 with each
+ * failure printed. */
+static int
+ensure_all(session *sess, GPtrArray *todo, int timeout_s)
+{
+	g_autoptr(GPtrArray) calls = g_ptr_array_new();
+	GThreadPool *pool = NULL;
+	int pending = 0, rc = 0;
+	guint nmissing = 0;
+
+	for (guint i = 0; i < todo->len; i++) {
+		xfer *x = todo->pdata[i];
+
+		g_ptr_array_add(calls, client_call_start(sess->c, x->host, json_pack("{s:s, s:s}",
+		    "op", "image-status", "sha256", x->img->sha256), timeout_s * 1000, &pending, NULL,
+		    NULL, NULL));
 	}
-	present = json_is_true(json_object_get(json_object_get(r, "present"), img->format));
-	json_decref(r);
-	if (present)
-		return 0;
-	if (addr == NULL) {
-		out_err("%s '%s' to %s: the host reports no fabric address", kind, img->path,
-		    host);
-		return -1;
+	client_wait_calls(&pending, NULL, -1);
+	for (guint i = 0; i < todo->len; i++) {
+		xfer *x = todo->pdata[i];
+		client_call *k = calls->pdata[i];
+		client_host *h = client_host_get(sess->c, x->host);
+		const char *addr = h != NULL && h->state != NULL ? h->state->fabric_addr : NULL;
+
+		if (!k->ok) {
+			out_err("%s '%s' on %s: %s", kind_of(x->img), x->img->path, x->host,
+			    k->error != NULL ? k->error : "failed");
+			rc = -1;
+			continue;
+		}
+		if (json_is_true(json_object_get(json_object_get(k->reply, "present"),
+		    x->img->format)))
+			continue;
+		if (addr == NULL) {
+			out_err("%s '%s' to %s: the host reports no fabric address", kind_of(x->img),
+			    x->img->path, x->host);
+			rc = -1;
+			continue;
+		}
+		x->missing = true;
+		nmissing++;
+		x->uri = strstr(sess->conf->libvirt_uri, "%s") != NULL ?
+		    g_strdup_printf(sess->conf->libvirt_uri, addr) : g_strdup(sess->conf->libvirt_uri);
+		if (!x->quiet)
+			fprintf(stderr, "%s: %s %.12s... not in its cache: sending '%s' (%.0f MiB) to "
+			    "%s\n", x->host, kind_of(x->img), x->img->sha256, x->img->path,
+			    x->img->size / 1048576.0, x->uri);
 	}
-	uri = strstr(sess->conf->libvirt_uri, "%s") != NULL ?
-	    g_strdup_printf(sess->conf->libvirt_uri, addr) : g_strdup(sess->conf->libvirt_uri);
-	if (!quiet)
-		fprintf(stderr, "%s: %s %.12s... not in its cache: sending '%s' (%.0f MiB) to %s\n",
-		    host, kind, img->sha256, img->path, img->size / 1048576.0, uri);
-	if (upload(img, host, uri, quiet) < 0)
-		return -1;
-	if (strcmp(img->format, "rootfs") == 0)
-		r = call(sess->c, host, json_pack("{s:s, s:s}", "op", "rootfs-commit", "sha256",
-		    img->sha256), timeout_s, &why);
-	else
-		r = call(sess->c, host, json_pack("{s:s, s:s, s:s}", "op", "image-commit", "sha256",
-		    img->sha256, "format", img->format), timeout_s, &why);
-	if (r == NULL) {
-		out_err("%s '%s' on %s: %s", kind, img->path, host, why);
-		g_free(why);
-		return -1;
+	if (rc < 0 || nmissing == 0)
+		return rc;
+	if (nmissing > 1)
+		pool = g_thread_pool_new(xfer_upload, NULL, MIN(UPLOADS_AT_ONCE, (int)nmissing), TRUE,
+		    NULL);
+	for (guint i = 0; i < todo->len; i++) {
+		xfer *x = todo->pdata[i];
+
+		if (x->missing && (pool == NULL || !g_thread_pool_push(pool, x, NULL)))
+			xfer_upload(x, NULL);
 	}
-	json_decref(r);
-	if (!quiet)
-		fprintf(stderr, "%s: %s %.12s... checked and cached\n", host, kind, img->sha256);
-	return 0;
+	if (pool != NULL)
+		g_thread_pool_free(pool, FALSE, TRUE);	/* waits for every upload */
+	g_ptr_array_set_size(calls, 0);
+	for (guint i = 0; i < todo->len; i++) {
+		xfer *x = todo->pdata[i];
+
+		if (!x->missing || x->rc < 0) {
+			rc = x->rc < 0 ? -1 : rc;
+			g_ptr_array_add(calls, NULL);
+			continue;
+		}
+		g_ptr_array_add(calls, client_call_start(sess->c, x->host, strcmp(x->img->format,
+		    "rootfs") == 0 ? json_pack("{s:s, s:s}", "op", "rootfs-commit", "sha256",
+		    x->img->sha256) : json_pack("{s:s, s:s, s:s}", "op", "image-commit", "sha256",
+		    x->img->sha256, "format", x->img->format), timeout_s * 1000, &pending, NULL, NULL,
+		    NULL));
+	}
+	client_wait_calls(&pending, NULL, -1);
+	for (guint i = 0; i < todo->len; i++) {
+		xfer *x = todo->pdata[i];
+		client_call *k = calls->pdata[i];
+
+		if (k == NULL)
+			continue;
+		if (!k->ok) {
+			out_err("%s '%s' on %s: %s", kind_of(x->img), x->img->path, x->host,
+			    k->error != NULL ? k->error : "failed");
+			rc = -1;
+		} else if (!x->quiet)
+			fprintf(stderr, "%s: %s %.12s... checked and cached\n", x->host, kind_of(x->img),
+			    x->img->sha256);
+	}
+	return rc;
 }
 
 int
@@ -368,6 +436,7 @@ images_send(session *sess, const scenario *s, proto_deployment *dep, bool quiet,
 	g_autoptr(GHashTable) by_path = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 	    image_free);
 	g_autoptr(GHashTable) done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autoptr(GPtrArray) todo = g_ptr_array_new_with_free_func(xfer_free);
 
 	virSetErrorFunc(NULL, silent);
 	for (guint i = 0; i < dep->vms->len; i++) {
@@ -377,6 +446,7 @@ images_send(session *sess, const scenario *s, proto_deployment *dep, bool quiet,
 		g_autofree char *key = NULL;
 		struct stat st;
 		image *img;
+		xfer *x;
 
 		if (vm == NULL || vm->filesystem == NULL || (vm->fs_type != NULL &&
 		    g_ascii_strcasecmp(vm->fs_type, "direct") == 0))
@@ -395,20 +465,22 @@ images_send(session *sess, const scenario *s, proto_deployment *dep, bool quiet,
 		if (strcmp(img->format, "rootfs") == 0) {
 			g_free(pl->rootfs_sha256);
 			pl->rootfs_sha256 = g_strdup(img->sha256);
-			goto send;
+		} else {
+			g_free(pl->image_sha256);
+			g_free(pl->image_format);
+			pl->image_sha256 = g_strdup(img->sha256);
+			pl->image_format = g_strdup(img->format);
+			pl->image_size = img->size;
 		}
-		g_free(pl->image_sha256);
-		g_free(pl->image_format);
-		pl->image_sha256 = g_strdup(img->sha256);
-		pl->image_format = g_strdup(img->format);
-		pl->image_size = img->size;
-send:
 		key = g_strdup_printf("%s %s", pl->host, img->sha256);
 		if (g_hash_table_contains(done, key))
 			continue;
-		if (ensure_on(sess, img, pl->host, quiet, timeout_s) < 0)
-			return -1;
 		g_hash_table_add(done, g_steal_pointer(&key));
+		x = g_new0(xfer, 1);
+		x->img = img;
+		x->host = g_strdup(pl->host);
+		x->quiet = quiet;
+		g_ptr_array_add(todo, x);
 	}
-	return 0;
+	return todo->len > 0 ? ensure_all(sess, todo, timeout_s) : 0;
 }

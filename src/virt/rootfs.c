@@ -433,6 +433,10 @@ static void image_pool_refresh(virt *v)
 		virResetLastError();
 }
 
+/* one commit at a time in a process: two uploads of one content (two deploys at once) must
+ * not unpack into the same folder */
+static GMutex commit_lock;
+
 int virt_rootfs_commit(virt *v, const char *sha256, GError **err)
 {
 	g_autofree char *vol = virt_rootfs_part(sha256);
@@ -446,6 +450,7 @@ int virt_rootfs_commit(virt *v, const char *sha256, GError **err)
 	char *argv[] = { "tar", "--extract", "--file", part, "--directory", tmp, TAR_KEEP,
 	    "--same-owner", "--same-permissions", NULL };
 
+	g_mutex_lock(&commit_lock);
 	if (virt_is_dir(final)) {
 		unlink(part);
 		rc = 0;
@@ -482,6 +487,7 @@ out:
 	if (rc < 0)
 		virt_rm_tree(tmp);
 	unlink(part);
+	g_mutex_unlock(&commit_lock);
 	image_pool_refresh(v);
 	return rc;
 }

@@ -38,7 +38,8 @@ typedef struct {
 
 /*
  * Containers. A type="lxc" VM whose <filesystem> is a directory on this host (a rootfs, e.g.
- * guest/build-rootfs's debian12-lxc) is a libvirt LXC domain on lxc_uri when that driver can
+ * guest/build-rootfs's debian12-lxc; or the cached copy of the rootfs its deployment names by
+ * content, see "Rootfs folders by content") is a libvirt LXC domain on lxc_uri when that driver can
  * start containers here: its root is an overlay of that directory ("cow"; "direct": the
  * directory itself), its interfaces join the same bridges as a QEMU guest's, and nube writes
  * its configuration (hostname, interfaces, routes, forwarding, on_boot filetrees and
