@@ -32,13 +32,47 @@ op_image_status(nubed *n, rpc_job *j)
 	rpc_job_ok(j, json_pack("{s:s, s:o}", "sha256", sha, "present", present));
 }
 
+/* cache_commit: an upload into this host's cache checked and named — an image ("<sha256>.part",
+ * fmt qcow2 or raw: virt_image_commit) or a rootfs folder ("<sha256>.rootfs.part", fmt
+ * "rootfs": unpacked and summed, virt_rootfs_commit) — then logged and answered */
+static void
+cache_commit(nubed *n, rpc_job *j, const char *sha, const char *fmt)
+{
+	bool tree = strcmp(fmt, "rootfs") == 0;
+	gint64 t0 = g_get_monotonic_time();
+	GError *err = NULL;
+	virt *v;
+
+	if (tree && n->env->virt_rootfs_commit == NULL) {
+		rpc_job_fail(j, "rootfs-commit: this host keeps no rootfs folders");
+		return;
+	}
+	v = nubed_virt_open(n, &err);
+	if (v == NULL || (tree ? n->env->virt_rootfs_commit(v, sha, &err) :
+	    n->env->virt_image_commit(v, sha, fmt, &err)) < 0) {
+		rpc_job_fail(j, "%s", err->message);
+		g_clear_error(&err);
+		if (v != NULL)
+			n->env->virt_close(v);
+		return;
+	}
+	n->env->virt_close(v);
+	if (tree) {
+		nubed_log(NLOG_INFO, "rootfs %.12s... is in the cache, from '%s' (unpacked and "
+		    "checked in %.1f s)", sha, rpc_job_sender(j), (g_get_monotonic_time() - t0) / 1e6);
+		rpc_job_ok(j, json_pack("{s:s}", "sha256", sha));
+	} else {
+		nubed_log(NLOG_INFO, "image %.12s... (%s) is in the cache, from '%s'", sha, fmt,
+		    rpc_job_sender(j));
+		rpc_job_ok(j, json_pack("{s:s, s:s}", "sha256", sha, "format", fmt));
+	}
+}
+
 void
 op_image_commit(nubed *n, rpc_job *j)
 {
 	const char *sha = rpc_job_str(j, "sha256", true);
 	const char *fmt = rpc_job_str(j, "format", true);
-	GError *err = NULL;
-	virt *v;
 
 	if (sha == NULL || fmt == NULL)
 		return;
@@ -46,52 +80,18 @@ op_image_commit(nubed *n, rpc_job *j)
 		rpc_job_fail(j, "image-commit: format '%s' is not qcow2 or raw", fmt);
 		return;
 	}
-	v = nubed_virt_open(n, &err);
-	if (v == NULL || n->env->virt_image_commit(v, sha, fmt, &err) < 0) {
-		rpc_job_fail(j, "%s", err->message);
-		g_clear_error(&err);
-		if (v != NULL)
-			n->env->virt_close(v);
-		return;
-	}
-	n->env->virt_close(v);
-	nubed_log(NLOG_INFO, "image %.12s... (%s) is in the cache, from '%s'", sha, fmt,
-	    rpc_job_sender(j));
-	rpc_job_ok(j, json_pack("{s:s, s:s}", "sha256", sha, "format", fmt));
+	cache_commit(n, j, sha, fmt);
 }
 
-/* rootfs-commit: the rootfs folder uploaded as "<sha256>.rootfs.part" unpacked, checked and
- * named (virt_rootfs_commit) */
+/* rootfs-commit: the rootfs folder uploaded as "<sha256>.rootfs.part" (the request's fields
+ * are checked before: sha256 is one) */
 void
 op_rootfs_commit(nubed *n, rpc_job *j)
 {
 	const char *sha = rpc_job_str(j, "sha256", true);
-	GError *err = NULL;
-	gint64 t0 = g_get_monotonic_time();
-	virt *v;
 
-	if (sha == NULL)
-		return;
-	if (!proto_sha256_ok(sha)) {
-		rpc_job_fail(j, "rootfs-commit: '%s' is not a sha256", sha);
-		return;
-	}
-	if (n->env->virt_rootfs_commit == NULL) {
-		rpc_job_fail(j, "rootfs-commit: this host keeps no rootfs folders");
-		return;
-	}
-	v = nubed_virt_open(n, &err);
-	if (v == NULL || n->env->virt_rootfs_commit(v, sha, &err) < 0) {
-		rpc_job_fail(j, "%s", err->message);
-		g_clear_error(&err);
-		if (v != NULL)
-			n->env->virt_close(v);
-		return;
-	}
-	n->env->virt_close(v);
-	nubed_log(NLOG_INFO, "rootfs %.12s... is in the cache, from '%s' (unpacked and checked in "
-	    "%.1f s)", sha, rpc_job_sender(j), (g_get_monotonic_time() - t0) / 1e6);
-	rpc_job_ok(j, json_pack("{s:s}", "sha256", sha));
+	if (sha != NULL)
+		cache_commit(n, j, sha, "rootfs");
 }
 
 void

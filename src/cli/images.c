@@ -237,6 +237,13 @@ rootfs_hash(const char *path, bool quiet)
 	return img;
 }
 
+/* what img is, in messages */
+static const char *
+kind_of(const image *img)
+{
+	return strcmp(img->format, "rootfs") == 0 ? "rootfs" : "image";
+}
+
 /* an upload's progress on standard error: a line about once a second, and its total */
 typedef struct {
 	const image *img;
@@ -256,12 +263,12 @@ sent_line(uint64_t sent, uint64_t total, void *ud)
 		return;
 	if (sent == total)
 		fprintf(stderr, "%s: %s %.12s...: %.0f MiB%s sent in %.1f s (%.1f MiB/s)\n", p->host,
-		    tree ? "rootfs" : "image", p->img->sha256, mib, tree ? " of tar" : "", s,
+		    kind_of(p->img), p->img->sha256, mib, tree ? " of tar" : "", s,
 		    s > 0 ? mib / s : 0.0);
 	else
 		fprintf(stderr, "%s: %s %.12s...: %.0f of %s%.0f MiB (%.1f MiB/s)\n", p->host,
-		    tree ? "rootfs" : "image", p->img->sha256, mib, tree ? "~" : "",
-		    total / 1048576.0, s > 0 ? mib / s : 0.0);
+		    kind_of(p->img), p->img->sha256, mib, tree ? "~" : "", total / 1048576.0,
+		    s > 0 ? mib / s : 0.0);
 }
 
 /* upload img into host's image cache over libvirt at uri: a file as "<sha256>.part", a
@@ -289,8 +296,7 @@ upload(const image *img, const char *host, const char *uri, bool quiet)
 		close(fd);
 	}
 	if (rc < 0) {
-		out_err("%s '%s' to %s: %s", strcmp(img->format, "rootfs") == 0 ? "rootfs" : "image",
-		    img->path, host, err->message);
+		out_err("%s '%s' to %s: %s", kind_of(img), img->path, host, err->message);
 		g_error_free(err);
 	}
 	return rc;
@@ -314,12 +320,6 @@ xfer_free(gpointer p)
 	g_free(x->host);
 	g_free(x->uri);
 	g_free(x);
-}
-
-static const char *
-kind_of(const image *img)
-{
-	return strcmp(img->format, "rootfs") == 0 ? "rootfs" : "image";
 }
 
 static void

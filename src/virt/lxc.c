@@ -232,12 +232,12 @@ static void cgroup_sweep(void)
 
 int virt_lxc_layer_remove(virt *v, const char *domname, GError **err)
 {
-	cgroup_sweep();
 	g_autofree char *d = virt_lxc_dir(v, domname);
 	g_autofree char *root = g_build_filename(d, "root", NULL);
 
 	if (!virt_is_dir(d))
-		return 0;
+		return 0;	/* a container being made: nothing of it to sweep either */
+	cgroup_sweep();
 	if (is_mountpoint(root) && umount2(root, 0) < 0 && umount2(root, MNT_DETACH) < 0) {
 		g_set_error(err, VIRT_ERROR, 0, "container layer of '%s': unmount '%s': %s", domname,
 		    root, g_strerror(errno));
@@ -603,21 +603,20 @@ char *virt_lxc_render(virt *v, const scenario *s, const proto_deployment *dep, c
 	set_prop(dom, "type", "lxc");
 	xmlNewTextChild(dom, NULL, BAD_CAST "name", BAD_CAST domname);
 	metadata(dom, s, vm, place, "container");
-	/* the rootfs under the layer travels with the domain: a cold move mounts it again */
-	for (xmlNodePtr md = dom->children; md; md = md->next)
-		if (md->type == XML_ELEMENT_NODE && xmlStrcmp(md->name, BAD_CAST "metadata") == 0 &&
-		    md->children && !direct(vm))
+	/* nube's metadata element carries what a cold move needs: the rootfs under the layer (the
+	 * destination mounts it again), its content id (the destination layers it on its own
+	 * copy) and who may move it (nube deploy --move-containers) */
+	for (xmlNodePtr md = dom->children; md; md = md->next) {
+		if (md->type != XML_ELEMENT_NODE || xmlStrcmp(md->name, BAD_CAST "metadata") != 0 ||
+		    !md->children)
+			continue;
+		if (!direct(vm))
 			set_prop(md->children, "rootfs", rootfs);
-	/* and its content id: a cold move's destination layers it on its own copy */
-	for (xmlNodePtr md = dom->children; md; md = md->next)
-		if (md->type == XML_ELEMENT_NODE && xmlStrcmp(md->name, BAD_CAST "metadata") == 0 &&
-		    md->children && !direct(vm) && place && place->rootfs_sha256)
+		if (!direct(vm) && place && place->rootfs_sha256)
 			set_prop(md->children, "rootfs-sha256", place->rootfs_sha256);
-	/* who may move it: nube deploy --move-containers, travels with it too */
-	for (xmlNodePtr md = dom->children; md; md = md->next)
-		if (md->type == XML_ELEMENT_NODE && xmlStrcmp(md->name, BAD_CAST "metadata") == 0 &&
-		    md->children && dep && dep->move_containers)
+		if (dep && dep->move_containers)
 			set_prop(md->children, "move", dep->move_containers);
+	}
 	set_prop(xmlNewTextChild(dom, NULL, BAD_CAST "memory", BAD_CAST mem), "unit", "MiB");
 	xmlNewTextChild(dom, NULL, BAD_CAST "vcpu", BAD_CAST vcpu);
 	xmlNodePtr os = xmlNewChild(dom, NULL, BAD_CAST "os", NULL);
@@ -996,25 +995,13 @@ static char *file_sha256(const char *path, uint64_t *bytes, GError **err)
 	return g_strdup(g_checksum_get_string(ck));
 }
 
-/* the pool sees a file written into its folder (or gone from it) */
-static void pool_refresh(virt *v)
-{
-	virStoragePoolPtr p = virStoragePoolLookupByName(v->conn, VIRT_POOL);
-
-	if (p) {
-		virStoragePoolRefresh(p, 0);
-		virStoragePoolFree(p);
-	} else
-		virResetLastError();
-}
-
 static void unlink_volume(virt *v, const char *domname)
 {
 	g_autofree char *vol = virt_cold_volume(domname);
 	g_autofree char *path = g_build_filename(v->disk_dir, vol, NULL);
 
 	if (unlink(path) == 0)
-		pool_refresh(v);
+		virt_pool_refresh(v, VIRT_POOL);
 }
 
 /* the overlay xattr that names a lower file by its handle: meaningless on another host's
@@ -1089,7 +1076,7 @@ int virt_cold_out(virt *v, const char *domname, int grace_s, virt_cold *out, GEr
 		unlink(tarf);
 		goto done;
 	}
-	pool_refresh(v);
+	virt_pool_refresh(v, VIRT_POOL);
 	out->pack_ms = (g_get_monotonic_time() - t0) / 1000;
 	rc = 0;
 done:

@@ -406,10 +406,7 @@ bool virt_rootfs_present(virt *v, const char *sha256)
 int virt_rootfs_remove(virt *v, const char *sha256, GError **err)
 {
 	g_autofree char *p = virt_rootfs_path(v, sha256);
-	struct stat st;
 
-	if (lstat(p, &st) < 0)
-		return 0;
 	if (virt_rm_tree(p) < 0) {
 		g_set_error(err, VIRT_ERROR, errno, "evict rootfs '%s': %s", p, g_strerror(errno));
 		return -1;
@@ -420,17 +417,6 @@ int virt_rootfs_remove(virt *v, const char *sha256, GError **err)
 void virt_rootfs_touch(const char *dir)
 {
 	utimensat(AT_FDCWD, dir, NULL, 0);
-}
-
-static void image_pool_refresh(virt *v)
-{
-	virStoragePoolPtr p = v->conn ? virStoragePoolLookupByName(v->conn, VIRT_IMAGE_POOL) : NULL;
-
-	if (p != NULL) {
-		virStoragePoolRefresh(p, 0);
-		virStoragePoolFree(p);
-	} else
-		virResetLastError();
 }
 
 /* one commit at a time in a process: two uploads of one content (two deploys at once) must
@@ -488,7 +474,7 @@ out:
 		virt_rm_tree(tmp);
 	unlink(part);
 	g_mutex_unlock(&commit_lock);
-	image_pool_refresh(v);
+	virt_pool_refresh(v, VIRT_IMAGE_POOL);
 	return rc;
 }
 

@@ -857,15 +857,16 @@ done:
 	return out;
 }
 
-static void
-image_pool_refresh(virt *v)
+void
+virt_pool_refresh(virt *v, const char *name)
 {
-	virStoragePoolPtr p = virStoragePoolLookupByName(v->conn, VIRT_IMAGE_POOL);
+	virStoragePoolPtr p = v->conn != NULL ? virStoragePoolLookupByName(v->conn, name) : NULL;
 
 	if (p != NULL) {
 		virStoragePoolRefresh(p, 0);
 		virStoragePoolFree(p);
-	}
+	} else
+		virResetLastError();
 }
 
 int
@@ -900,7 +901,7 @@ virt_image_commit(virt *v, const char *sha256, const char *format, GError **err)
 	}
 	rc = 0;
 out:
-	image_pool_refresh(v);
+	virt_pool_refresh(v, VIRT_IMAGE_POOL);
 	return rc;
 }
 
@@ -1116,7 +1117,7 @@ virt_image_evict(virt *v, uint64_t max_mib, const GPtrArray *in_use, GPtrArray *
 		if (evicted != NULL)
 			g_ptr_array_add(evicted, g_strdup(c->name));
 	}
-	image_pool_refresh(v);
+	virt_pool_refresh(v, VIRT_IMAGE_POOL);
 	return rc;
 }
 

@@ -72,6 +72,9 @@ virDomainPtr virt_lxc_lookup(virt *v, const char *domname);
 int virt_lxc_exec(virt *v, virDomainPtr dom, const char *cmd, int timeout_s, int *exit_code,
     char **out, char **errout, GError **err);
 
+/* storage.c: pool name sees the files written into its folder (or gone from it) */
+void virt_pool_refresh(virt *v, const char *name);
+
 /* lxc.c: p is a folder (through links); rm -r of p that never crosses into another file
  * system (a still-mounted overlay stays), 0 or -1 (errno) */
 bool virt_is_dir(const char *p);
